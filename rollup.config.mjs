@@ -1,0 +1,34 @@
+// Bundles tsc's output (build/tsc) into dist/, and puts the wasm beside it.
+// Source files locate their assets relative to src/ (for tests run on the sources);
+// the bundle locates them relative to dist/: the plugin rewrites those asset URLs.
+import { copyFileSync, mkdirSync, chmodSync } from 'node:fs';
+
+const ASSET_PATHS = [
+  ["'../../build/wasmlm.wasm'", "'./wasmlm.wasm'"],
+  ["'../../models/", "'../models/"],
+];
+
+function assets() {
+  return {
+    name: 'wasmlm-assets',
+    transform(code) {
+      let out = code;
+      for (const [from, to] of ASSET_PATHS) out = out.split(from).join(to);
+      return out === code ? null : { code: out, map: null };
+    },
+    writeBundle() {
+      mkdirSync('dist', { recursive: true });
+      copyFileSync('build/wasmlm.wasm', 'dist/wasmlm.wasm');
+      chmodSync('dist/cli.js', 0o755);
+    },
+  };
+}
+
+const external = (id) => id.startsWith('node:');
+
+export default {
+  input: { index: 'build/tsc/index.js', cli: 'build/tsc/cli/main.js' },
+  output: { dir: 'dist', format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js' },
+  external,
+  plugins: [assets()],
+};

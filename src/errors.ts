@@ -1,0 +1,36 @@
+/** Every error wasmlm throws on purpose is a WasmlmError with a stable `code`. */
+export type WasmlmErrorCode =
+  | 'BAD_MAGIC'            // not a GGUF / llama2.c file
+  | 'UNSUPPORTED_VERSION'  // GGUF version we do not read
+  | 'TRUNCATED'            // the bytes end before the format says they should
+  | 'BAD_FORMAT'           // a size, offset, count or type field that cannot be right
+  | 'UNKNOWN_ARCHITECTURE' // general.architecture we have no family for
+  | 'UNSUPPORTED_TYPE'     // a tensor type we cannot compute with (yet)
+  | 'MISSING_TENSOR'       // the family needs a tensor the file lacks
+  | 'BAD_SHAPE'            // a tensor whose shape does not fit the metadata
+  | 'MISSING_METADATA'     // a required metadata key is absent
+  | 'TOO_LARGE'            // the model (plus KV cache) cannot fit in wasm memory
+  | 'CONTEXT_FULL'         // the KV cache has no room for more tokens
+  | 'CONTEXT_TOO_LONG'     // contextLength above the model's
+  | 'TOKEN_OUT_OF_RANGE'   // a token id outside the vocabulary
+  | 'EMPTY_PROMPT'         // nothing to evaluate
+  | 'BAD_ARGUMENT'         // an option or argument with an invalid value
+  | 'BAD_TOKENIZER'        // a vocabulary that cannot build a tokenizer
+  | 'ABORTED'              // an AbortSignal fired
+  | 'FETCH_FAILED'         // a URL that could not be fetched
+  | 'IO_ERROR'             // a file that could not be read or written
+  | 'DISPOSED'             // the model was disposed
+  | 'WASM_FAILED';         // the wasm module could not be compiled or instantiated
+
+export class WasmlmError extends Error {
+  readonly code: WasmlmErrorCode;
+  constructor(code: WasmlmErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'WasmlmError';
+    this.code = code;
+  }
+}
+
+export function isWasmlmError(e: unknown): e is WasmlmError {
+  return e instanceof WasmlmError;
+}
