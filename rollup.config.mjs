@@ -1,11 +1,11 @@
 // Bundles tsc's output (build/tsc) into dist/, and puts the wasm beside it.
 // Source files locate their assets relative to src/ (for tests run on the sources);
-// the bundle locates them relative to dist/: the plugin rewrites those asset URLs.
+// the bundle locates them relative to dist/ (every chunk sits in dist/ itself): the plugin rewrites
+// those asset URLs.
 import { copyFileSync, mkdirSync, chmodSync } from 'node:fs';
 
 const ASSET_PATHS = [
   ["'../../build/wasmlm.wasm'", "'./wasmlm.wasm'"],
-  ["'../../models/", "'../models/"],
 ];
 
 function assets() {
@@ -28,7 +28,7 @@ const external = (id) => id.startsWith('node:');
 
 export default {
   input: { index: 'build/tsc/index.js', cli: 'build/tsc/cli/main.js' },
-  output: { dir: 'dist', format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js' },
+  output: { dir: 'dist', format: 'es', entryFileNames: '[name].js', chunkFileNames: '[name]-[hash].js' },
   external,
   plugins: [assets()],
 };

@@ -1,0 +1,425 @@
+// OP_MATMUL: y[t·nOut + o] = Σ_i W[o, i]·x[t, i] for o in [r0, r1), t < nTok.
+// W is a GGUF tensor (ne = [nIn, nOut]): row o is contiguous in raw block layout.
+// F32/F16: f32 math on act (f32 rows; fp16-rounded for F16). Q8_0/Q4_0: integer block dots against the
+// Q8_0-quantized act (see quant.ts), Σ_b d_w·d_a·Σ_j q_w·q_a accumulated in f32.
+//
+// Tiling: rows are processed in blocks of ~64 KiB of weights; within a block, tokens go in tiles of 4
+// (1 weight row × 4 tokens: every weight vector load/convert is shared by 4 tokens; a tile of 2 or 3
+// tokens repeats a token pointer and drops the extra lanes) and a lone token uses a 1×1 kernel.
+// F16/Q8_0/Q4_0: the 1×1 and 1×4 kernels do the same per-token operations in the same order, so results
+// are bit-identical whatever nTok is (batch == token by token). F32: the 1×1 kernel uses 4 accumulators
+// (16-wide) and the 1×4 kernel 2 per token (8-wide), so they differ by f32 rounding only.
+import { GGML_F32, GGML_F16, GGML_Q8_0, GGML_Q4_0 } from "../../src/engine/abi";
+import { h2f, h2f4, h2fFast, f16x8AllNormal, h2f4NormalLo, h2f4NormalHi } from "./f16";
+import { actQ8Row, actQ8Scales } from "./quant";
+import { rowBytesOf } from "./rows";
+
+const BLOCK_BYTES: usize = 65536;
+
+// [Σa0, Σa1, Σa2, Σa3]
+// @ts-ignore: decorator
+@inline function hsum4x4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
+  const s01 = f32x4.add(v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), v128.shuffle<f32>(a0, a1, 2, 6, 3, 7));
+  const s23 = f32x4.add(v128.shuffle<f32>(a2, a3, 0, 4, 1, 5), v128.shuffle<f32>(a2, a3, 2, 6, 3, 7));
+  return f32x4.add(v128.shuffle<f32>(s01, s23, 0, 1, 4, 5), v128.shuffle<f32>(s01, s23, 2, 3, 6, 7));
+}
+
+// @ts-ignore: decorator
+@inline function hsum4(v: v128): f32 {
+  const s = f32x4.add(v, v128.shuffle<f32>(v, v, 2, 3, 0, 1));
+  return f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1);
+}
+
+// ---------------------------------------------------------------- F32
+
+function k1F32(w: usize, x: usize, n: i32): f32 {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const off = <usize>i << 2;
+    const pw = w + off, px = x + off;
+    a0 = f32x4.add(a0, f32x4.mul(v128.load(pw, 0), v128.load(px, 0)));
+    a1 = f32x4.add(a1, f32x4.mul(v128.load(pw, 16), v128.load(px, 16)));
+    a2 = f32x4.add(a2, f32x4.mul(v128.load(pw, 32), v128.load(px, 32)));
+    a3 = f32x4.add(a3, f32x4.mul(v128.load(pw, 48), v128.load(px, 48)));
+  }
+  for (; i + 4 <= n; i += 4) {
+    const off = <usize>i << 2;
+    a0 = f32x4.add(a0, f32x4.mul(v128.load(w + off), v128.load(x + off)));
+  }
+  let s = hsum4(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+  for (; i < n; i++) {
+    const off = <usize>i << 2;
+    s += load<f32>(w + off) * load<f32>(x + off);
+  }
+  return s;
+}
+
+function k4F32(w: usize, x0: usize, x1: usize, x2: usize, x3: usize, n: i32): v128 {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const off = <usize>i << 2;
+    const w0 = v128.load(w + off, 0), w1 = v128.load(w + off, 16);
+    a0 = f32x4.add(a0, f32x4.mul(w0, v128.load(x0 + off, 0)));
+    b0 = f32x4.add(b0, f32x4.mul(w1, v128.load(x0 + off, 16)));
+    a1 = f32x4.add(a1, f32x4.mul(w0, v128.load(x1 + off, 0)));
+    b1 = f32x4.add(b1, f32x4.mul(w1, v128.load(x1 + off, 16)));
+    a2 = f32x4.add(a2, f32x4.mul(w0, v128.load(x2 + off, 0)));
+    b2 = f32x4.add(b2, f32x4.mul(w1, v128.load(x2 + off, 16)));
+    a3 = f32x4.add(a3, f32x4.mul(w0, v128.load(x3 + off, 0)));
+    b3 = f32x4.add(b3, f32x4.mul(w1, v128.load(x3 + off, 16)));
+  }
+  for (; i + 4 <= n; i += 4) {
+    const off = <usize>i << 2;
+    const w0 = v128.load(w + off);
+    a0 = f32x4.add(a0, f32x4.mul(w0, v128.load(x0 + off)));
+    a1 = f32x4.add(a1, f32x4.mul(w0, v128.load(x1 + off)));
+    a2 = f32x4.add(a2, f32x4.mul(w0, v128.load(x2 + off)));
+    a3 = f32x4.add(a3, f32x4.mul(w0, v128.load(x3 + off)));
+  }
+  let r = hsum4x4(f32x4.add(a0, b0), f32x4.add(a1, b1), f32x4.add(a2, b2), f32x4.add(a3, b3));
+  if (i < n) {
+    let t0: f32 = 0, t1: f32 = 0, t2: f32 = 0, t3: f32 = 0;
+    for (; i < n; i++) {
+      const off = <usize>i << 2;
+      const wi = load<f32>(w + off);
+      t0 += wi * load<f32>(x0 + off);
+      t1 += wi * load<f32>(x1 + off);
+      t2 += wi * load<f32>(x2 + off);
+      t3 += wi * load<f32>(x3 + off);
+    }
+    r = f32x4.add(r, f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(t0), 1, t1), 2, t2), 3, t3));
+  }
+  return r;
+}
+
+// ---------------------------------------------------------------- F16 (act: f32, fp16-rounded)
+// Weights convert 8 at a time: all-normal groups take the short integer path; groups holding a zero,
+// subnormal, inf or NaN call the exact h2f4 out of line (kept out of the loop so its constants do not
+// take the loop's registers).
+
+// @ts-ignore: decorator
+@noinline function h2f4SlowLo(h: v128): v128 { return h2f4(i32x4.extend_low_i16x8_u(h)); }
+// @ts-ignore: decorator
+@noinline function h2f4SlowHi(h: v128): v128 { return h2f4(i32x4.extend_high_i16x8_u(h)); }
+
+function k1F16(w: usize, x: usize, n: i32): f32 {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const h = v128.load(w + (<usize>i << 1));
+    const px = x + (<usize>i << 2);
+    let w0: v128, w1: v128;
+    if (f16x8AllNormal(h)) {
+      w0 = h2f4NormalLo(h);
+      w1 = h2f4NormalHi(h);
+    } else {
+      w0 = h2f4SlowLo(h);
+      w1 = h2f4SlowHi(h);
+    }
+    a0 = f32x4.add(a0, f32x4.mul(w0, v128.load(px, 0)));
+    a1 = f32x4.add(a1, f32x4.mul(w1, v128.load(px, 16)));
+  }
+  for (; i + 4 <= n; i += 4) {
+    a0 = f32x4.add(a0, f32x4.mul(h2f4(v128.load16x4_u(w + (<usize>i << 1))), v128.load(x + (<usize>i << 2))));
+  }
+  let t: f32 = 0;
+  for (; i < n; i++) t += h2f(<i32>load<u16>(w + (<usize>i << 1))) * load<f32>(x + (<usize>i << 2));
+  return hsum4(f32x4.add(a0, a1)) + t;
+}
+
+// Per token, the same operations in the same order as k1F16: a token's result does not depend on nTok.
+function k4F16(w: usize, x0: usize, x1: usize, x2: usize, x3: usize, n: i32): v128 {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const h = v128.load(w + (<usize>i << 1));
+    let w0: v128, w1: v128;
+    if (f16x8AllNormal(h)) {
+      w0 = h2f4NormalLo(h);
+      w1 = h2f4NormalHi(h);
+    } else {
+      w0 = h2f4SlowLo(h);
+      w1 = h2f4SlowHi(h);
+    }
+    const off = <usize>i << 2;
+    a0 = f32x4.add(a0, f32x4.mul(w0, v128.load(x0 + off, 0)));
+    b0 = f32x4.add(b0, f32x4.mul(w1, v128.load(x0 + off, 16)));
+    a1 = f32x4.add(a1, f32x4.mul(w0, v128.load(x1 + off, 0)));
+    b1 = f32x4.add(b1, f32x4.mul(w1, v128.load(x1 + off, 16)));
+    a2 = f32x4.add(a2, f32x4.mul(w0, v128.load(x2 + off, 0)));
+    b2 = f32x4.add(b2, f32x4.mul(w1, v128.load(x2 + off, 16)));
+    a3 = f32x4.add(a3, f32x4.mul(w0, v128.load(x3 + off, 0)));
+    b3 = f32x4.add(b3, f32x4.mul(w1, v128.load(x3 + off, 16)));
+  }
+  for (; i + 4 <= n; i += 4) {
+    const w0 = h2f4(v128.load16x4_u(w + (<usize>i << 1)));
+    const off = <usize>i << 2;
+    a0 = f32x4.add(a0, f32x4.mul(w0, v128.load(x0 + off)));
+    a1 = f32x4.add(a1, f32x4.mul(w0, v128.load(x1 + off)));
+    a2 = f32x4.add(a2, f32x4.mul(w0, v128.load(x2 + off)));
+    a3 = f32x4.add(a3, f32x4.mul(w0, v128.load(x3 + off)));
+  }
+  let r = hsum4x4(f32x4.add(a0, b0), f32x4.add(a1, b1), f32x4.add(a2, b2), f32x4.add(a3, b3));
+  if (i < n) {
+    let t0: f32 = 0, t1: f32 = 0, t2: f32 = 0, t3: f32 = 0;
+    for (; i < n; i++) {
+      const wi = h2f(<i32>load<u16>(w + (<usize>i << 1)));
+      const off = <usize>i << 2;
+      t0 += wi * load<f32>(x0 + off);
+      t1 += wi * load<f32>(x1 + off);
+      t2 += wi * load<f32>(x2 + off);
+      t3 += wi * load<f32>(x3 + off);
+    }
+    r = f32x4.add(r, f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(t0), 1, t1), 2, t2), 3, t3));
+  }
+  return r;
+}
+
+// ---------------------------------------------------------------- Q8_0 / Q4_0 (act: i16 quants + f32 scales)
+
+// i32x4 partial sums of one 32-weight block: w0..w3 are the weights as i16x8 (8 each), a points at 32 i16
+// @ts-ignore: decorator
+@inline function blockDot(w0: v128, w1: v128, w2: v128, w3: v128, a: usize): v128 {
+  const s0 = i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(a, 0)), i32x4.dot_i16x8_s(w1, v128.load(a, 16)));
+  const s1 = i32x4.add(i32x4.dot_i16x8_s(w2, v128.load(a, 32)), i32x4.dot_i16x8_s(w3, v128.load(a, 48)));
+  return i32x4.add(s0, s1);
+}
+
+// acc + f32(sums) · (dw · da). One accumulator per token, blocks in order, in both the 1- and 4-token
+// kernels: a token's result does not depend on nTok.
+// @ts-ignore: decorator
+@inline function scaleAcc(acc: v128, sums: v128, dw: f32, dp: usize): v128 {
+  return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sums), f32x4.splat(dw * load<f32>(dp))));
+}
+
+function k1Q8_0(w: usize, aq: usize, ad: usize, nb: i32): f32 {
+  let acc0 = f32x4.splat(0);
+  let b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const dw0 = h2fFast(<i32>load<u16>(w));
+    const v0 = v128.load(w, 2), v1 = v128.load(w, 18);
+    const s0 = blockDot(i16x8.extend_low_i8x16_s(v0), i16x8.extend_high_i8x16_s(v0),
+                        i16x8.extend_low_i8x16_s(v1), i16x8.extend_high_i8x16_s(v1), aq);
+    acc0 = scaleAcc(acc0, s0, dw0, ad);
+    const dw1 = h2fFast(<i32>load<u16>(w, 34));
+    const u0 = v128.load(w, 36), u1 = v128.load(w, 52);
+    const s1 = blockDot(i16x8.extend_low_i8x16_s(u0), i16x8.extend_high_i8x16_s(u0),
+                        i16x8.extend_low_i8x16_s(u1), i16x8.extend_high_i8x16_s(u1), aq + 64);
+    acc0 = scaleAcc(acc0, s1, dw1, ad + 4);
+    w += 68;
+    aq += 128;
+    ad += 8;
+  }
+  if (b < nb) {
+    const dw0 = h2fFast(<i32>load<u16>(w));
+    const v0 = v128.load(w, 2), v1 = v128.load(w, 18);
+    const s0 = blockDot(i16x8.extend_low_i8x16_s(v0), i16x8.extend_high_i8x16_s(v0),
+                        i16x8.extend_low_i8x16_s(v1), i16x8.extend_high_i8x16_s(v1), aq);
+    acc0 = scaleAcc(acc0, s0, dw0, ad);
+  }
+  return hsum4(acc0);
+}
+
+function k4Q8_0(w: usize, q0: usize, q1: usize, q2: usize, q3: usize,
+                d0: usize, d1: usize, d2: usize, d3: usize, nb: i32): v128 {
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const dw = h2fFast(<i32>load<u16>(w));
+    const v0 = v128.load(w, 2), v1 = v128.load(w, 18);
+    const w0 = i16x8.extend_low_i8x16_s(v0), w1 = i16x8.extend_high_i8x16_s(v0);
+    const w2 = i16x8.extend_low_i8x16_s(v1), w3 = i16x8.extend_high_i8x16_s(v1);
+    const qo = <usize>b << 6, dof = <usize>b << 2;
+    acc0 = scaleAcc(acc0, blockDot(w0, w1, w2, w3, q0 + qo), dw, d0 + dof);
+    acc1 = scaleAcc(acc1, blockDot(w0, w1, w2, w3, q1 + qo), dw, d1 + dof);
+    acc2 = scaleAcc(acc2, blockDot(w0, w1, w2, w3, q2 + qo), dw, d2 + dof);
+    acc3 = scaleAcc(acc3, blockDot(w0, w1, w2, w3, q3 + qo), dw, d3 + dof);
+    w += 34;
+  }
+  return hsum4x4(acc0, acc1, acc2, acc3);
+}
+
+// Q4_0 nibbles -> i8 in [-8, 7]: lo = weights 0..15, hi = weights 16..31
+// @ts-ignore: decorator
+@inline function q4lo(v: v128): v128 { return i8x16.sub(v128.and(v, i8x16.splat(0x0f)), i8x16.splat(8)); }
+// @ts-ignore: decorator
+@inline function q4hi(v: v128): v128 { return i8x16.sub(i8x16.shr_u(v, 4), i8x16.splat(8)); }
+
+function k1Q4_0(w: usize, aq: usize, ad: usize, nb: i32): f32 {
+  let acc0 = f32x4.splat(0);
+  let b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const dw0 = h2fFast(<i32>load<u16>(w));
+    const v = v128.load(w, 2);
+    const lo = q4lo(v), hi = q4hi(v);
+    const s0 = blockDot(i16x8.extend_low_i8x16_s(lo), i16x8.extend_high_i8x16_s(lo),
+                        i16x8.extend_low_i8x16_s(hi), i16x8.extend_high_i8x16_s(hi), aq);
+    acc0 = scaleAcc(acc0, s0, dw0, ad);
+    const dw1 = h2fFast(<i32>load<u16>(w, 18));
+    const u = v128.load(w, 20);
+    const lo1 = q4lo(u), hi1 = q4hi(u);
+    const s1 = blockDot(i16x8.extend_low_i8x16_s(lo1), i16x8.extend_high_i8x16_s(lo1),
+                        i16x8.extend_low_i8x16_s(hi1), i16x8.extend_high_i8x16_s(hi1), aq + 64);
+    acc0 = scaleAcc(acc0, s1, dw1, ad + 4);
+    w += 36;
+    aq += 128;
+    ad += 8;
+  }
+  if (b < nb) {
+    const dw0 = h2fFast(<i32>load<u16>(w));
+    const v = v128.load(w, 2);
+    const lo = q4lo(v), hi = q4hi(v);
+    const s0 = blockDot(i16x8.extend_low_i8x16_s(lo), i16x8.extend_high_i8x16_s(lo),
+                        i16x8.extend_low_i8x16_s(hi), i16x8.extend_high_i8x16_s(hi), aq);
+    acc0 = scaleAcc(acc0, s0, dw0, ad);
+  }
+  return hsum4(acc0);
+}
+
+function k4Q4_0(w: usize, q0: usize, q1: usize, q2: usize, q3: usize,
+                d0: usize, d1: usize, d2: usize, d3: usize, nb: i32): v128 {
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const dw = h2fFast(<i32>load<u16>(w));
+    const v = v128.load(w, 2);
+    const lo = q4lo(v), hi = q4hi(v);
+    const w0 = i16x8.extend_low_i8x16_s(lo), w1 = i16x8.extend_high_i8x16_s(lo);
+    const w2 = i16x8.extend_low_i8x16_s(hi), w3 = i16x8.extend_high_i8x16_s(hi);
+    const qo = <usize>b << 6, dof = <usize>b << 2;
+    acc0 = scaleAcc(acc0, blockDot(w0, w1, w2, w3, q0 + qo), dw, d0 + dof);
+    acc1 = scaleAcc(acc1, blockDot(w0, w1, w2, w3, q1 + qo), dw, d1 + dof);
+    acc2 = scaleAcc(acc2, blockDot(w0, w1, w2, w3, q2 + qo), dw, d2 + dof);
+    acc3 = scaleAcc(acc3, blockDot(w0, w1, w2, w3, q3 + qo), dw, d3 + dof);
+    w += 18;
+  }
+  return hsum4x4(acc0, acc1, acc2, acc3);
+}
+
+// ---------------------------------------------------------------- drivers
+
+// stores lanes 0..nt-1 of r to y[(t+k)·nOut + o]
+// @ts-ignore: decorator
+@inline function store4(yp: usize, yb: usize, r: v128, nt: i32): void {
+  store<f32>(yp, f32x4.extract_lane(r, 0));
+  store<f32>(yp + yb, f32x4.extract_lane(r, 1));
+  if (nt > 2) store<f32>(yp + 2 * yb, f32x4.extract_lane(r, 2));
+  if (nt > 3) store<f32>(yp + 3 * yb, f32x4.extract_lane(r, 3));
+}
+
+// F32 and F16: act rows are f32 [nTok][nIn]
+function mmFloat(f16: bool, w: usize, x: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0: i32, r1: i32): void {
+  const rb: usize = f16 ? <usize>nIn << 1 : <usize>nIn << 2;
+  const xb = <usize>nIn << 2;
+  const yb = <usize>nOut << 2;
+  const rowsPerBlock = max<i32>(1, <i32>(BLOCK_BYTES / max<usize>(rb, 1)));
+  for (let o0 = r0; o0 < r1; o0 += rowsPerBlock) {
+    const o1 = min<i32>(o0 + rowsPerBlock, r1);
+    for (let t = 0; t < nTok; t += 4) {
+      const nt = min<i32>(4, nTok - t);
+      const x0 = x + <usize>t * xb;
+      const yt = y + <usize>t * yb;
+      if (nt == 1) {
+        for (let o = o0; o < o1; o++) {
+          const wr = w + <usize>o * rb;
+          store<f32>(yt + (<usize>o << 2), f16 ? k1F16(wr, x0, nIn) : k1F32(wr, x0, nIn));
+        }
+      } else {
+        const x1 = x0 + xb;
+        const x2 = nt > 2 ? x1 + xb : x1;
+        const x3 = nt > 3 ? x2 + xb : x2;
+        for (let o = o0; o < o1; o++) {
+          const wr = w + <usize>o * rb;
+          const r = f16 ? k4F16(wr, x0, x1, x2, x3, nIn) : k4F32(wr, x0, x1, x2, x3, nIn);
+          store4(yt + (<usize>o << 2), yb, r, nt);
+        }
+      }
+    }
+  }
+}
+
+function mmQuant(q4: bool, w: usize, act: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0: i32, r1: i32): void {
+  const nb = nIn >> 5;
+  const rb: usize = <usize>nb * (q4 ? 18 : 34);
+  const yb = <usize>nOut << 2;
+  const qb = <usize>nIn << 1;
+  const db = <usize>nb << 2;
+  const rowsPerBlock = max<i32>(1, <i32>(BLOCK_BYTES / max<usize>(rb, 1)));
+  for (let o0 = r0; o0 < r1; o0 += rowsPerBlock) {
+    const o1 = min<i32>(o0 + rowsPerBlock, r1);
+    for (let t = 0; t < nTok; t += 4) {
+      const nt = min<i32>(4, nTok - t);
+      const q0 = actQ8Row(act, nIn, t);
+      const d0 = actQ8Scales(act, nIn, nTok, t);
+      const yt = y + <usize>t * yb;
+      if (nt == 1) {
+        for (let o = o0; o < o1; o++) {
+          const wr = w + <usize>o * rb;
+          store<f32>(yt + (<usize>o << 2), q4 ? k1Q4_0(wr, q0, d0, nb) : k1Q8_0(wr, q0, d0, nb));
+        }
+      } else {
+        const q1 = q0 + qb, d1 = d0 + db;
+        const q2 = nt > 2 ? q1 + qb : q1, d2 = nt > 2 ? d1 + db : d1;
+        const q3 = nt > 3 ? q2 + qb : q2, d3 = nt > 3 ? d2 + db : d2;
+        for (let o = o0; o < o1; o++) {
+          const wr = w + <usize>o * rb;
+          const r = q4 ? k4Q4_0(wr, q0, q1, q2, q3, d0, d1, d2, d3, nb)
+                       : k4Q8_0(wr, q0, q1, q2, q3, d0, d1, d2, d3, nb);
+          store4(yt + (<usize>o << 2), yb, r, nt);
+        }
+      }
+    }
+  }
+}
+
+/** y[t·nOut + o] = W[o]·x[t] for o in [r0, r1), t < nTok; act as written by prep_act for `type`. */
+export function matmul(type: i32, w: usize, act: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0: i32, r1: i32): void {
+  if (type == GGML_F32) mmFloat(false, w, act, y, nIn, nOut, nTok, r0, r1);
+  else if (type == GGML_F16) mmFloat(true, w, act, y, nIn, nOut, nTok, r0, r1);
+  else if (type == GGML_Q8_0) mmQuant(false, w, act, y, nIn, nOut, nTok, r0, r1);
+  else if (type == GGML_Q4_0) mmQuant(true, w, act, y, nIn, nOut, nTok, r0, r1);
+  else unreachable();
+}
+
+// ---------------------------------------------------------------- scalar twin
+
+export function matmul_ref(type: i32, w: usize, act: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0: i32, r1: i32): void {
+  const rb = rowBytesOf(type, nIn);
+  if (rb == 0) unreachable();
+  const nb = nIn >> 5;
+  for (let t = 0; t < nTok; t++) {
+    for (let o = r0; o < r1; o++) {
+      const wr = w + <usize>o * rb;
+      let s: f32 = 0;
+      if (type == GGML_F32 || type == GGML_F16) {
+        const xr = act + (<usize>t * <usize>nIn << 2);
+        for (let i = 0; i < nIn; i++) {
+          const wi: f32 = type == GGML_F32 ? load<f32>(wr + (<usize>i << 2)) : h2f(<i32>load<u16>(wr + (<usize>i << 1)));
+          s += wi * load<f32>(xr + (<usize>i << 2));
+        }
+      } else {
+        const aq = actQ8Row(act, nIn, t);
+        const ad = actQ8Scales(act, nIn, nTok, t);
+        const bsz: usize = type == GGML_Q4_0 ? 18 : 34;
+        for (let b = 0; b < nb; b++) {
+          const bp = wr + <usize>b * bsz;
+          const ap = aq + (<usize>b << 6);
+          let sumi: i32 = 0;
+          if (type == GGML_Q8_0) {
+            for (let j = 0; j < 32; j++) sumi += <i32>load<i8>(bp + 2 + j) * <i32>load<i16>(ap + (<usize>j << 1));
+          } else {
+            for (let j = 0; j < 16; j++) {
+              const byte = <i32>load<u8>(bp + 2 + j);
+              sumi += ((byte & 15) - 8) * <i32>load<i16>(ap + (<usize>j << 1));
+              sumi += ((byte >> 4) - 8) * <i32>load<i16>(ap + (<usize>(j + 16) << 1));
+            }
+          }
+          s += <f32>sumi * (h2f(<i32>load<u16>(bp)) * load<f32>(ad + (<usize>b << 2)));
+        }
+      }
+      store<f32>(y + (<usize>t * <usize>nOut + <usize>o << 2), s);
+    }
+  }
+}

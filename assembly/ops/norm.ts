@@ -1,0 +1,74 @@
+// RMSNorm, as the reference engine computes it: squares in f32 summed in f64,
+// mean = f32(sum / n), scale = 1 / sqrtf(mean + eps) in f32, out = (x * scale) * w.
+
+/** out[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w, rows of n floats; w == 0: no gain. out may equal x. */
+export function rmsnorm(x: usize, w: usize, out: usize, n: i32, nTok: i32, eps: f32): void {
+  const rowBytes = <usize>n << 2;
+  for (let t = 0; t < nTok; t++) {
+    const xr = x + <usize>t * rowBytes;
+    const orow = out + <usize>t * rowBytes;
+    let s0 = f64x2.splat(0), s1 = f64x2.splat(0), s2 = f64x2.splat(0), s3 = f64x2.splat(0);
+    let i = 0;
+    for (; i + 8 <= n; i += 8) {
+      const p = xr + (<usize>i << 2);
+      const a = v128.load(p, 0);
+      const b = v128.load(p, 16);
+      const qa = f32x4.mul(a, a);
+      const qb = f32x4.mul(b, b);
+      s0 = f64x2.add(s0, f64x2.promote_low_f32x4(qa));
+      s1 = f64x2.add(s1, f64x2.promote_low_f32x4(v128.shuffle<f32>(qa, qa, 2, 3, 2, 3)));
+      s2 = f64x2.add(s2, f64x2.promote_low_f32x4(qb));
+      s3 = f64x2.add(s3, f64x2.promote_low_f32x4(v128.shuffle<f32>(qb, qb, 2, 3, 2, 3)));
+    }
+    const sv = f64x2.add(f64x2.add(s0, s1), f64x2.add(s2, s3));
+    let sum = f64x2.extract_lane(sv, 0) + f64x2.extract_lane(sv, 1);
+    for (; i < n; i++) {
+      const v = load<f32>(xr + (<usize>i << 2));
+      sum += <f64>(v * v);
+    }
+    const mean = <f32>(sum / <f64>n);
+    const scale: f32 = <f32>1.0 / Mathf.sqrt(mean + eps);
+    const sc = f32x4.splat(scale);
+    i = 0;
+    if (w != 0) {
+      for (; i + 4 <= n; i += 4) {
+        const off = <usize>i << 2;
+        v128.store(orow + off, f32x4.mul(f32x4.mul(v128.load(xr + off), sc), v128.load(w + off)));
+      }
+      for (; i < n; i++) {
+        const off = <usize>i << 2;
+        store<f32>(orow + off, load<f32>(xr + off) * scale * load<f32>(w + off));
+      }
+    } else {
+      for (; i + 4 <= n; i += 4) {
+        const off = <usize>i << 2;
+        v128.store(orow + off, f32x4.mul(v128.load(xr + off), sc));
+      }
+      for (; i < n; i++) {
+        const off = <usize>i << 2;
+        store<f32>(orow + off, load<f32>(xr + off) * scale);
+      }
+    }
+  }
+}
+
+export function rmsnorm_ref(x: usize, w: usize, out: usize, n: i32, nTok: i32, eps: f32): void {
+  const rowBytes = <usize>n << 2;
+  for (let t = 0; t < nTok; t++) {
+    const xr = x + <usize>t * rowBytes;
+    const orow = out + <usize>t * rowBytes;
+    let sum: f64 = 0;
+    for (let i = 0; i < n; i++) {
+      const v = load<f32>(xr + (<usize>i << 2));
+      sum += <f64>(v * v);
+    }
+    const mean = <f32>(sum / <f64>n);
+    const scale: f32 = <f32>1.0 / Mathf.sqrt(mean + eps);
+    for (let i = 0; i < n; i++) {
+      const off = <usize>i << 2;
+      let v = load<f32>(xr + off) * scale;
+      if (w != 0) v *= load<f32>(w + off);
+      store<f32>(orow + off, v);
+    }
+  }
+}

@@ -1,0 +1,86 @@
+// get_rows: gather rows of a GGUF tensor (embedding table) and dequantize them to f32.
+import { GGML_F32, GGML_F16, GGML_Q8_0, GGML_Q4_0 } from "../../src/engine/abi";
+import { h2f, h2f4, f16x8AllNormal, h2f4NormalLo, h2f4NormalHi } from "./f16";
+
+/** Bytes of one row of rowLen values of `type` in GGUF block layout (0 if unsupported). */
+// @ts-ignore: decorator
+@inline export function rowBytesOf(type: i32, rowLen: i32): usize {
+  if (type == GGML_F32) return <usize>rowLen << 2;
+  if (type == GGML_F16) return <usize>rowLen << 1;
+  if (type == GGML_Q8_0) return <usize>(rowLen >> 5) * 34;
+  if (type == GGML_Q4_0) return <usize>(rowLen >> 5) * 18;
+  return 0;
+}
+
+function rowF16(src: usize, dst: usize, n: i32): void {
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const h = v128.load(src + (<usize>i << 1));
+    const d = dst + (<usize>i << 2);
+    if (f16x8AllNormal(h)) {
+      v128.store(d, h2f4NormalLo(h), 0);
+      v128.store(d, h2f4NormalHi(h), 16);
+    } else {
+      v128.store(d, h2f4(i32x4.extend_low_i16x8_u(h)), 0);
+      v128.store(d, h2f4(i32x4.extend_high_i16x8_u(h)), 16);
+    }
+  }
+  for (; i < n; i++) store<f32>(dst + (<usize>i << 2), h2f(<i32>load<u16>(src + (<usize>i << 1))));
+}
+
+function rowQ8_0(src: usize, dst: usize, n: i32): void {
+  const nb = n >> 5;
+  for (let b = 0; b < nb; b++) {
+    const d = f32x4.splat(h2f(<i32>load<u16>(src)));
+    const v0 = v128.load(src, 2), v1 = v128.load(src, 18);
+    const w0 = i16x8.extend_low_i8x16_s(v0), w1 = i16x8.extend_high_i8x16_s(v0);
+    const w2 = i16x8.extend_low_i8x16_s(v1), w3 = i16x8.extend_high_i8x16_s(v1);
+    v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w0)), d), 0);
+    v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w0)), d), 16);
+    v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w1)), d), 32);
+    v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w1)), d), 48);
+    v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w2)), d), 64);
+    v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w2)), d), 80);
+    v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w3)), d), 96);
+    v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w3)), d), 112);
+    src += 34;
+    dst += 128;
+  }
+}
+
+function rowQ4_0(src: usize, dst: usize, n: i32): void {
+  const nb = n >> 5;
+  for (let b = 0; b < nb; b++) {
+    const d = f32x4.splat(h2f(<i32>load<u16>(src)));
+    const v = v128.load(src, 2);
+    const lo = i8x16.sub(v128.and(v, i8x16.splat(0x0f)), i8x16.splat(8));
+    const hi = i8x16.sub(i8x16.shr_u(v, 4), i8x16.splat(8));
+    const w0 = i16x8.extend_low_i8x16_s(lo), w1 = i16x8.extend_high_i8x16_s(lo);
+    const w2 = i16x8.extend_low_i8x16_s(hi), w3 = i16x8.extend_high_i8x16_s(hi);
+    v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w0)), d), 0);
+    v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w0)), d), 16);
+    v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w1)), d), 32);
+    v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w1)), d), 48);
+    v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w2)), d), 64);
+    v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w2)), d), 80);
+    v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w3)), d), 96);
+    v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w3)), d), 112);
+    src += 18;
+    dst += 128;
+  }
+}
+
+/** out[t·rowLen ..] = dequantized row ids[t] of table (raw GGUF layout, rows of rowLen values). */
+export function get_rows(type: i32, table: usize, rowLen: i32, ids: usize, nTok: i32, out: usize): void {
+  const rb = rowBytesOf(type, rowLen);
+  const ob = <usize>rowLen << 2;
+  for (let t = 0; t < nTok; t++) {
+    const src = table + <usize>load<u32>(ids + (<usize>t << 2)) * rb;
+    const dst = out + <usize>t * ob;
+    if (type == GGML_F32) memory.copy(dst, src, ob);
+    else if (type == GGML_F16) rowF16(src, dst, rowLen);
+    else if (type == GGML_Q8_0) rowQ8_0(src, dst, rowLen);
+    else if (type == GGML_Q4_0) rowQ4_0(src, dst, rowLen);
+    else unreachable();
+  }
+}

@@ -1,0 +1,227 @@
+#!/usr/bin/env node
+/** The `wasmlm` command: run, info, tokenize, convert. */
+import { readFile, writeFile } from 'node:fs/promises';
+import { WasmlmError } from '../errors.js';
+import { typeName } from '../formats/ggml-types.js';
+import { readGGUF, type GGUFHeader } from '../formats/gguf.js';
+import { convertLlama2c } from '../formats/llama2c.js';
+import type { GenerateOptions } from '../generate/generator.js';
+import { loadModel, type LoadOptions } from '../model.js';
+import { loadTokenizer } from '../tokenizer/load.js';
+
+const USAGE = `wasmlm — run GGUF language models with WebAssembly
+
+usage:
+  wasmlm run [PROMPT]            generate text (default model: the embedded stories260K)
+      --model FILE.gguf          a GGUF model file or URL
+      --max-tokens N             most tokens to generate (default 256)
+      --temperature T            0 = greedy (default 0.8)
+      --top-k K  --top-p P  --min-p P  --repeat-penalty R  --seed S
+      --stop TEXT                stop before TEXT (repeatable)
+      --ignore-eos               keep going past end-of-text
+      --context N                context length (KV cache size)
+      --json                     print one JSON object {text, tokens, finishReason, timings}
+  wasmlm info FILE.gguf          metadata and a tensor type summary
+      --json                     as JSON
+  wasmlm tokenize --model FILE TEXT
+      --no-special               do not add BOS/EOS
+  wasmlm bench FILE.gguf         time prefill and decode on random prompt tokens
+      --threads N --prompt 128 --gen 64 --json
+  wasmlm convert MODEL.bin TOKENIZER.bin OUT.gguf
+                                 convert a llama2.c checkpoint + tokenizer to GGUF
+  wasmlm help
+`;
+
+type Flags = Record<string, string | boolean | string[]>;
+
+function parse(argv: string[]): { positional: string[]; flags: Flags } {
+  const positional: string[] = [];
+  const flags: Flags = {};
+  const booleans = new Set(['json', 'ignore-eos', 'no-special', 'help']);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') { positional.push(...argv.slice(i + 1)); break; }
+    if (!a.startsWith('--')) { positional.push(a); continue; }
+    const eq = a.indexOf('=');
+    const name = a.slice(2, eq < 0 ? undefined : eq);
+    let value: string | boolean;
+    if (booleans.has(name)) value = true;
+    else if (eq >= 0) value = a.slice(eq + 1);
+    else {
+      if (i + 1 >= argv.length) throw new WasmlmError('BAD_ARGUMENT', `--${name} needs a value`);
+      value = argv[++i]!;
+    }
+    if (name === 'stop') (flags.stop = (flags.stop as string[] | undefined) ?? []).push(value as string);
+    else flags[name] = value;
+  }
+  return { positional, flags };
+}
+
+function num(flags: Flags, name: string): number | undefined {
+  const v = flags[name];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n)) {
+    throw new WasmlmError('BAD_ARGUMENT', `--${name} expects a number, got '${String(v)}'`);
+  }
+  return n;
+}
+
+function progressBar(): LoadOptions['onProgress'] {
+  if (!process.stderr.isTTY) return undefined;
+  let last = -1;
+  return ({ loaded, total }) => {
+    if (!total || total < 16 * 2 ** 20) return;
+    const pct = Math.floor((loaded / total) * 100);
+    if (pct === last) return;
+    last = pct;
+    const width = 30;
+    const fill = Math.round((pct / 100) * width);
+    process.stderr.write(`\rloading [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${pct}% of ${(total / 2 ** 20).toFixed(0)} MiB`);
+    if (loaded >= total) process.stderr.write('\n');
+  };
+}
+
+async function run(positional: string[], flags: Flags): Promise<void> {
+  const prompt = positional.join(' ') || 'Once upon a time';
+  const model = await loadModel(flags.model as string | undefined, {
+    contextLength: num(flags, 'context'),
+    onProgress: progressBar(),
+  });
+  const options: GenerateOptions = {
+    maxTokens: num(flags, 'max-tokens') ?? 256,
+    temperature: num(flags, 'temperature'),
+    topK: num(flags, 'top-k'),
+    topP: num(flags, 'top-p'),
+    minP: num(flags, 'min-p'),
+    repeatPenalty: num(flags, 'repeat-penalty'),
+    seed: num(flags, 'seed'),
+    stop: flags.stop as string[] | undefined,
+    ignoreEos: flags['ignore-eos'] === true,
+  };
+  const abort = new AbortController();
+  process.once('SIGINT', () => abort.abort());
+  options.signal = abort.signal;
+  if (flags.json) {
+    const result = await model.complete(prompt, options);
+    process.stdout.write(JSON.stringify({ prompt, ...result }) + '\n');
+    return;
+  }
+  process.stdout.write(prompt);
+  const it = model.generate(prompt, options);
+  let step = await it.next();
+  while (!step.done) {
+    process.stdout.write(step.value);
+    step = await it.next();
+  }
+  process.stdout.write('\n');
+  const t = step.value.timings;
+  process.stderr.write(`[${t.generatedTokens} tokens, ${step.value.finishReason}; prompt ${t.prefillTokensPerSecond.toFixed(1)} tok/s, ` +
+    `generation ${t.decodeTokensPerSecond.toFixed(1)} tok/s]\n`);
+}
+
+function summarize(h: GGUFHeader) {
+  const types: Record<string, { tensors: number; bytes: number }> = {};
+  let params = 0;
+  for (const t of h.tensors) {
+    const e = (types[typeName(t.type)] ??= { tensors: 0, bytes: 0 });
+    e.tensors++;
+    e.bytes += t.nBytes;
+    params += t.nElements;
+  }
+  const metadata: Record<string, unknown> = {};
+  for (const [k, v] of h.metadata) {
+    const value = v.value as unknown;
+    const len = Array.isArray(value) ? value.length : ArrayBuffer.isView(value) ? (value as unknown as ArrayLike<unknown>).length : -1;
+    metadata[k] = len >= 0 ? (len > 8 ? `[${len} items]` : Array.from(value as ArrayLike<unknown>)) :
+      typeof value === 'bigint' ? value.toString() : value;
+  }
+  return { version: h.version, tensors: h.tensors.length, parameters: params, types, metadata };
+}
+
+async function info(positional: string[], flags: Flags): Promise<void> {
+  const file = positional[0];
+  if (!file) throw new WasmlmError('BAD_ARGUMENT', 'usage: wasmlm info FILE.gguf');
+  const s = summarize(await readGGUF(file));
+  if (flags.json) { process.stdout.write(JSON.stringify(s, null, 2) + '\n'); return; }
+  const out: string[] = [`GGUF v${s.version}, ${s.tensors} tensors, ${s.parameters.toLocaleString('en-US')} parameters`, '', 'metadata:'];
+  for (const [k, v] of Object.entries(s.metadata)) out.push(`  ${k} = ${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  out.push('', 'tensor types:');
+  for (const [t, e] of Object.entries(s.types)) out.push(`  ${t.padEnd(6)} ${String(e.tensors).padStart(5)} tensors ${(e.bytes / 2 ** 20).toFixed(2).padStart(10)} MiB`);
+  process.stdout.write(out.join('\n') + '\n');
+}
+
+async function tokenize(positional: string[], flags: Flags): Promise<void> {
+  const source = (flags.model ?? flags.tokenizer) as string | undefined;
+  if (!source) throw new WasmlmError('BAD_ARGUMENT', 'usage: wasmlm tokenize --model FILE.gguf TEXT');
+  const tok = await loadTokenizer(source);
+  const ids = tok.encode(positional.join(' '), { addSpecial: flags['no-special'] !== true });
+  if (flags.json) process.stdout.write(JSON.stringify({ ids, pieces: ids.map((id) => tok.idToPiece(id)) }) + '\n');
+  else process.stdout.write(ids.map((id) => `${id}\t${JSON.stringify(tok.idToPiece(id))}`).join('\n') + '\n');
+}
+
+async function convert(positional: string[]): Promise<void> {
+  const [modelPath, tokPath, outPath] = positional;
+  if (!modelPath || !tokPath || !outPath) throw new WasmlmError('BAD_ARGUMENT', 'usage: wasmlm convert MODEL.bin TOKENIZER.bin OUT.gguf');
+  const read = async (p: string) => {
+    try { return new Uint8Array(await readFile(p)); } catch (e) {
+      throw new WasmlmError('IO_ERROR', `cannot read ${p}: ${(e as Error).message}`);
+    }
+  };
+  const name = modelPath.replace(/^.*[\\/]/, '').replace(/\.bin$/, '');
+  const gguf = convertLlama2c(await read(modelPath), await read(tokPath), { name });
+  await writeFile(outPath, gguf);
+  process.stderr.write(`wrote ${outPath} (${gguf.length} bytes)\n`);
+}
+
+async function bench(positional: string[], flags: Flags): Promise<void> {
+  const file = positional[0];
+  if (!file) throw new WasmlmError('BAD_ARGUMENT', 'usage: wasmlm bench FILE.gguf [--threads N] [--prompt 128] [--gen 64] [--json]');
+  const nPrompt = num(flags, 'prompt') ?? 128;
+  const nGen = num(flags, 'gen') ?? 64;
+  const threads = num(flags, 'threads') ?? 1;
+  const t0 = performance.now();
+  const model = await loadModel(file, { threads, contextLength: Math.min(nPrompt + nGen + 1, 1 << 30), onProgress: progressBar() });
+  const loadMs = performance.now() - t0;
+  const V = model.info.vocabSize;
+  let seed = 12345;
+  const ids = [model.tokenizer.special.bos ?? 1];
+  while (ids.length < nPrompt) { seed = (seed * 1103515245 + 12345) >>> 0; ids.push(seed % V); }
+  const r = await model.complete(ids, { temperature: 0, maxTokens: nGen, ignoreEos: true });
+  const result = {
+    prefill_tps: r.timings.prefillTokensPerSecond,
+    decode_tps: (r.tokens.length - 1) / (r.timings.generateMs / 1000),
+    load_ms: loadMs,
+    peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+    threads: model.info.threads,
+  };
+  if (flags.json) process.stdout.write(JSON.stringify(result) + '\n');
+  else process.stdout.write(`prefill ${result.prefill_tps.toFixed(1)} tok/s, decode ${result.decode_tps.toFixed(2)} tok/s, ` +
+    `load ${result.load_ms.toFixed(0)} ms, peak RSS ${result.peak_rss_mb.toFixed(0)} MiB, ${result.threads} thread(s)\n`);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    const [command, ...rest] = argv;
+    const { positional, flags } = parse(rest);
+    switch (command) {
+      case 'run': await run(positional, flags); return 0;
+      case 'info': await info(positional, flags); return 0;
+      case 'tokenize': await tokenize(positional, flags); return 0;
+      case 'convert': await convert(positional); return 0;
+      case 'bench': await bench(positional, flags); return 0;
+      case undefined: case 'help': case '--help': case '-h':
+        process.stdout.write(USAGE); return command === undefined ? 1 : 0;
+      default:
+        process.stderr.write(`wasmlm: unknown command '${command}'\n\n${USAGE}`); return 2;
+    }
+  } catch (e) {
+    if (e instanceof WasmlmError) {
+      process.stderr.write(`wasmlm: ${e.message} [${e.code}]\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => { process.exitCode = code; });

@@ -1,0 +1,175 @@
+/**
+ * Picking the next token from logits: repetition penalty, then greedy (temperature 0) or
+ * top-k → top-p → min-p → temperature → a draw from a seeded generator (llama.cpp's order).
+ */
+import { WasmlmError } from '../errors.js';
+
+export interface SamplingOptions {
+  /** 0 = greedy; default 0.8 */
+  temperature?: number;
+  /** keep the k most likely tokens (0 = all); default 40 */
+  topK?: number;
+  /** keep the smallest set whose probability reaches p (1 = all); default 0.95 */
+  topP?: number;
+  /** drop tokens less likely than minP × the most likely one (0 = off); default 0.05 */
+  minP?: number;
+  /** divide positive logits (multiply negative ones) of recently seen tokens; 1 = off (default) */
+  repeatPenalty?: number;
+  /** how many recent tokens the penalty looks at; default 64 */
+  repeatLastN?: number;
+  /** the same seed gives the same text; default: random */
+  seed?: number;
+}
+
+/** A small, fast, seedable generator (mulberry32). */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export class Sampler {
+  readonly temperature: number;
+  readonly topK: number;
+  readonly topP: number;
+  readonly minP: number;
+  readonly repeatPenalty: number;
+  readonly repeatLastN: number;
+  private readonly random: () => number;
+  private idx = new Int32Array(0);
+  private prob = new Float64Array(0);
+
+  constructor(opts: SamplingOptions = {}) {
+    this.temperature = check('temperature', opts.temperature ?? 0.8, 0, Infinity);
+    this.topK = check('topK', opts.topK ?? 40, 0, Infinity, true);
+    this.topP = check('topP', opts.topP ?? 0.95, 0, 1);
+    this.minP = check('minP', opts.minP ?? 0.05, 0, 1);
+    this.repeatPenalty = check('repeatPenalty', opts.repeatPenalty ?? 1, 0, Infinity);
+    this.repeatLastN = check('repeatLastN', opts.repeatLastN ?? 64, 0, Infinity, true);
+    const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 32);
+    check('seed', seed, -Infinity, Infinity, true);
+    this.random = rng(seed);
+  }
+
+  /**
+   * Choose a token. `logits` may be modified (penalties are applied in place); `history` is every
+   * token seen so far (prompt and generated).
+   */
+  sample(logits: Float32Array, history: ArrayLike<number>): number {
+    if (this.repeatPenalty !== 1 && this.repeatLastN > 0) this.penalize(logits, history);
+    if (this.temperature === 0) return argmax(logits);
+
+    const n = this.candidates(logits);
+    const idx = this.idx;
+    const p = this.prob;
+    // probabilities at temperature 1 for the filters
+    let max = -Infinity;
+    for (let i = 0; i < n; i++) max = Math.max(max, logits[idx[i]!]!);
+    let sum = 0;
+    for (let i = 0; i < n; i++) { p[i] = Math.exp(logits[idx[i]!]! - max); sum += p[i]!; }
+    // candidates are sorted by logit, descending
+    let keep = n;
+    if (this.topP < 1) {
+      let acc = 0;
+      for (let i = 0; i < n; i++) {
+        acc += p[i]! / sum;
+        if (acc >= this.topP) { keep = i + 1; break; }
+      }
+    }
+    if (this.minP > 0) {
+      const floor = this.minP * p[0]!;
+      let k = 1;
+      while (k < keep && p[k]! >= floor) k++;
+      keep = k;
+    }
+    // temperature, then a draw
+    const t = this.temperature;
+    let total = 0;
+    for (let i = 0; i < keep; i++) { p[i] = Math.exp((logits[idx[i]!]! - max) / t); total += p[i]!; }
+    let r = this.random() * total;
+    for (let i = 0; i < keep; i++) {
+      r -= p[i]!;
+      if (r < 0) return idx[i]!;
+    }
+    return idx[keep - 1]!;
+  }
+
+  private penalize(logits: Float32Array, history: ArrayLike<number>): void {
+    const seen = new Set<number>();
+    for (let i = Math.max(0, history.length - this.repeatLastN); i < history.length; i++) seen.add(history[i]!);
+    for (const id of seen) {
+      const l = logits[id]!;
+      logits[id] = l > 0 ? l / this.repeatPenalty : l * this.repeatPenalty;
+    }
+  }
+
+  /** Fill idx with candidate ids sorted by logit (descending): the top k, or all. */
+  private candidates(logits: Float32Array): number {
+    const V = logits.length;
+    const k = this.topK > 0 ? Math.min(this.topK, V) : V;
+    if (this.idx.length < k) { this.idx = new Int32Array(k); this.prob = new Float64Array(k); }
+    const idx = this.idx;
+    if (k === V) {
+      // all tokens, less those whose probability is negligible (< e^-40 of the best) or, when no
+      // top-p follows, below minP
+      let max = -Infinity;
+      for (let i = 0; i < V; i++) if (logits[i]! > max) max = logits[i]!;
+      const floor = max + (this.topP >= 1 && this.minP > 0 ? Math.max(-40, Math.log(this.minP)) : -40);
+      let n = 0;
+      for (let i = 0; i < V; i++) if (logits[i]! >= floor) idx[n++] = i;
+      idx.subarray(0, n).sort((a, b) => logits[b]! - logits[a]! || a - b);
+      return n;
+    }
+    // a min-heap of the k best so far (heap[0] is the weakest kept)
+    let size = 0;
+    const less = (a: number, b: number) => logits[a]! < logits[b]! || (logits[a] === logits[b] && a > b);
+    const down = (i: number) => {
+      for (;;) {
+        const l = 2 * i + 1, r = l + 1;
+        let m = i;
+        if (l < size && less(idx[l]!, idx[m]!)) m = l;
+        if (r < size && less(idx[r]!, idx[m]!)) m = r;
+        if (m === i) return;
+        const t = idx[i]!; idx[i] = idx[m]!; idx[m] = t; i = m;
+      }
+    };
+    for (let id = 0; id < V; id++) {
+      if (size < k) {
+        let i = size++;
+        idx[i] = id;
+        while (i > 0) {
+          const parent = (i - 1) >> 1;
+          if (!less(idx[i]!, idx[parent]!)) break;
+          const t = idx[i]!; idx[i] = idx[parent]!; idx[parent] = t; i = parent;
+        }
+      } else if (less(idx[0]!, id)) {
+        idx[0] = id;
+        down(0);
+      }
+    }
+    idx.subarray(0, k).sort((a, b) => logits[b]! - logits[a]! || a - b);
+    return k;
+  }
+}
+
+/** Index of the largest logit (the first one on ties). */
+export function argmax(logits: ArrayLike<number>): number {
+  let best = 0;
+  let bestValue = -Infinity;
+  for (let i = 0; i < logits.length; i++) {
+    if (logits[i]! > bestValue) { bestValue = logits[i]!; best = i; }
+  }
+  return best;
+}
+
+function check(name: string, v: number, min: number, max: number, integer = false): number {
+  if (typeof v !== 'number' || Number.isNaN(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
+    throw new WasmlmError('BAD_ARGUMENT', `${name} must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got ${v}`);
+  }
+  return v;
+}

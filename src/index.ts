@@ -1,0 +1,16 @@
+export { loadModel, Model, DEFAULT_MODEL_URL } from './model.js';
+export type { LoadOptions, ModelInfo, Prompt } from './model.js';
+export type { GenerateOptions, CompleteResult, FinishReason, Timings } from './generate/generator.js';
+export type { SamplingOptions } from './generate/sampler.js';
+export { WasmlmError, isWasmlmError } from './errors.js';
+export type { WasmlmErrorCode } from './errors.js';
+export type { ModelSource } from './formats/source.js';
+export { readGGUF, GGUFValueType } from './formats/gguf.js';
+export type { GGUFHeader, GGUFTensorInfo, GGUFMetaValue } from './formats/gguf.js';
+export { encodeGGUF, writeGGUFFile } from './formats/gguf-writer.js';
+export type { GGUFWriteTensor, GGUFMetaEntry } from './formats/gguf-writer.js';
+export { quantizeTensor, dequantize } from './formats/quantize.js';
+export { convertLlama2c } from './formats/llama2c.js';
+export { loadTokenizer } from './tokenizer/load.js';
+export type { Tokenizer, EncodeOptions, DecodeOptions, StreamDecoder } from './tokenizer/types.js';
+export { segmentSentences, segmentWords } from './tokenizer/segment.js';

@@ -1,0 +1,71 @@
+/** Family registry: general.architecture → family file; checks the file's tensors against the spec. */
+import { GGML_F16, GGML_F32, GGML_Q4_0, GGML_Q8_0 } from '../engine/abi.js';
+import { WasmlmError } from '../errors.js';
+import type { GGUFHeader, GGUFTensorInfo } from '../formats/gguf.js';
+import { typeName } from '../formats/ggml-types.js';
+import { llama } from './llama.js';
+import { specWeights, type ModelSpec } from './spec.js';
+
+export type { ModelSpec } from './spec.js';
+
+type Family = (h: GGUFHeader) => ModelSpec;
+
+const FAMILIES: Record<string, Family> = {
+  llama,
+};
+
+/** Weight types the kernels compute with directly (matrix weights) */
+export const MATMUL_TYPES = new Set([GGML_F32, GGML_F16, GGML_Q8_0, GGML_Q4_0]);
+
+export function supportedArchitectures(): string[] {
+  return Object.keys(FAMILIES);
+}
+
+/** Build the ModelSpec for a GGUF header and check every weight it needs, before any data is read. */
+export function resolveSpec(h: GGUFHeader): { spec: ModelSpec; tensors: Map<string, GGUFTensorInfo> } {
+  const archValue = h.metadata.get('general.architecture')?.value;
+  if (typeof archValue !== 'string') {
+    throw new WasmlmError('MISSING_METADATA', "metadata key 'general.architecture' is missing");
+  }
+  const family = FAMILIES[archValue];
+  if (!family) {
+    throw new WasmlmError(
+      'UNKNOWN_ARCHITECTURE',
+      `architecture '${archValue}' is not supported (supported: ${supportedArchitectures().join(', ')})`,
+    );
+  }
+  const spec = family(h);
+  checkDims(spec);
+  const byName = new Map(h.tensors.map((t) => [t.name, t] as const));
+  const tensors = new Map<string, GGUFTensorInfo>();
+  for (const w of specWeights(spec)) {
+    const t = byName.get(w.name);
+    if (!t) throw new WasmlmError('MISSING_TENSOR', `tensor '${w.name}' is missing (expected shape [${w.ne.join(', ')}])`);
+    if (t.ne.length !== w.ne.length || t.ne.some((d, i) => d !== w.ne[i])) {
+      throw new WasmlmError('BAD_SHAPE', `tensor '${w.name}' has shape [${t.ne.join(', ')}], expected [${w.ne.join(', ')}]`);
+    }
+    const isMatrix = w.ne.length === 2;
+    if (isMatrix ? !MATMUL_TYPES.has(t.type) : t.type !== GGML_F32) {
+      throw new WasmlmError('UNSUPPORTED_TYPE', `tensor '${w.name}' has type ${typeName(t.type)}, which is not supported yet`);
+    }
+    tensors.set(w.name, t);
+  }
+  return { spec, tensors };
+}
+
+function checkDims(s: ModelSpec): void {
+  const ints: Array<[string, number]> = [
+    ['n_vocab', s.nVocab], ['n_embd', s.nEmbd], ['n_layer', s.nLayer], ['n_head', s.nHead],
+    ['n_head_kv', s.nHeadKv], ['head_dim', s.headDim], ['n_ff', s.nFf], ['context_length', s.contextLength],
+  ];
+  for (const [k, v] of ints) {
+    if (!Number.isInteger(v) || v <= 0) throw new WasmlmError('BAD_FORMAT', `${s.arch}: ${k} must be a positive integer, got ${v}`);
+  }
+  if (s.nHead % s.nHeadKv !== 0) {
+    throw new WasmlmError('BAD_FORMAT', `${s.arch}: head_count ${s.nHead} is not a multiple of head_count_kv ${s.nHeadKv}`);
+  }
+  if (s.rope.nRot > s.headDim || s.rope.nRot % 2 !== 0) {
+    throw new WasmlmError('BAD_FORMAT', `${s.arch}: rope dimension ${s.rope.nRot} must be even and at most head size ${s.headDim}`);
+  }
+  if (s.layers.length !== s.nLayer) throw new WasmlmError('BAD_FORMAT', `${s.arch}: ${s.layers.length} layers built for ${s.nLayer}`);
+}
