@@ -54,9 +54,17 @@ export class Model {
   private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
 
+  private engineRef: Engine | undefined;
+
   /** @internal */
-  constructor(private readonly engine: Engine, readonly tokenizer: Tokenizer, info: ModelInfo) {
+  constructor(engine: Engine, readonly tokenizer: Tokenizer, info: ModelInfo) {
+    this.engineRef = engine;
     this.info = info;
+  }
+
+  private get engine(): Engine {
+    if (!this.engineRef) throw new WasmlmError('DISPOSED', 'this model was disposed');
+    return this.engineRef;
   }
 
   /** Logits at every position of `tokenIds` (a fresh context: earlier calls do not matter). */
@@ -105,8 +113,11 @@ export class Model {
     }
   }
 
+  /** Release the model's memory (weights and KV cache); any later call throws DISPOSED. */
   dispose(): void {
     this.disposed = true;
+    // a call in progress keeps its own reference; the memory goes when it ends
+    void this.lock().then((release) => { this.engineRef = undefined; release(); });
   }
 
   private promptIds(prompt: Prompt): number[] {

@@ -175,34 +175,36 @@ export class Engine {
       }
     }
     const step = all ? Math.min(this.batchSize, this.logitRows) : this.batchSize;
-    let last!: Float32Array;
+    const V = this.spec.nVocab;
+    const base = this.buf.logits >>> 2;
+    let last = 0;
     for (let i = 0; i < n; i += step) {
-      const chunk = Array.prototype.slice.call(ids, i, Math.min(n, i + step)) as number[];
-      const rows = all ? chunk.length : i + step >= n ? 1 : 0;
-      this.forward(chunk, rows);
-      const V = this.spec.nVocab;
+      const end = Math.min(n, i + step);
+      const rows = all ? end - i : end === n ? 1 : 0;
+      this.forward(ids, i, end, rows);
       if (rows > 0) {
-        const f32 = this.views.f32;
-        const base = this.buf.logits >>> 2;
-        const views = Array.from({ length: rows }, (_, r) => f32.subarray(base + r * V, base + (r + 1) * V));
-        last = views[rows - 1]!;
-        onRows?.(i, views);
+        last = rows - 1;
+        if (onRows) {
+          const f32 = this.views.f32;
+          onRows(i, Array.from({ length: rows }, (_, r) => f32.subarray(base + r * V, base + (r + 1) * V)));
+        }
       }
     }
-    return last;
+    return this.views.f32.subarray(base + last * V, base + (last + 1) * V);
   }
 
-  /** One batch: tokens `ids` at positions cached.length.., logits for the last `rows` of them. */
-  private forward(ids: number[], rows: number): void {
+  /** One batch: tokens ids[from, to) at positions cached.length.., logits for the last `rows` of them. */
+  private forward(ids: ArrayLike<number>, from: number, to: number, rows: number): void {
     const s = this.spec;
     const { nEmbd: E, nFf: F, nHead, nHeadKv, headDim } = s;
     const qDim = nHead * headDim;
     const kvDim = nHeadKv * headDim;
-    const n = ids.length;
+    const n = to - from;
     const pos0 = this.cached.length;
     const b = this.buf;
     const P = this.plan.reset();
-    this.views.i32.set(ids, b.ids >>> 2);
+    const i32 = this.views.i32;
+    for (let i = 0; i < n; i++) i32[(b.ids >>> 2) + i] = ids[from + i]!;
 
     // act holds `prepared` = the matmul input converted for weights of type `preparedType`
     let prepared = -1;
@@ -250,7 +252,7 @@ export class Engine {
       matmul(this.output, b.xn, b.logits, E, s.nVocab, rows);
     }
     this.kernels.run(P.ptr, P.length);
-    for (const id of ids) this.cached.push(id);
+    for (let i = from; i < to; i++) this.cached.push(ids[i]!);
   }
 }
 
