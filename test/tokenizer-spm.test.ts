@@ -468,10 +468,11 @@ describe('createTokenizer validation', () => {
     expect(TokenType.BYTE).toBe(6);
   });
 
-  it('rejects models other than llama for now', () => {
-    expectCode(() => createTokenizer({ ...base(), model: 'gpt2' }), 'BAD_TOKENIZER', /tokenizer model 'gpt2' is not supported yet/);
-    expectCode(() => createTokenizer(vocabFromGguf(`${FIXTURES}tokenizers/ggml-vocab-gpt-2.gguf`)), 'BAD_TOKENIZER', /'gpt2'/);
-    expectCode(() => createTokenizer(vocabFromGguf(`${FIXTURES}tokenizers/ggml-vocab-bert-bge.gguf`)), 'BAD_TOKENIZER', /'bert'/);
+  it('builds gpt2 and bert vocabularies; rejects unknown models', () => {
+    expect(createTokenizer(vocabFromGguf(`${FIXTURES}tokenizers/ggml-vocab-gpt-2.gguf`)).model).toBe('gpt2');
+    expect(createTokenizer(vocabFromGguf(`${FIXTURES}tokenizers/ggml-vocab-bert-bge.gguf`)).model).toBe('bert');
+    expectCode(() => createTokenizer({ ...base(), model: 't5' }), 'BAD_TOKENIZER', /tokenizer model 't5' is not supported yet/);
+    expectCode(() => createTokenizer({ ...base(), model: 'constructor' }), 'BAD_TOKENIZER', /'constructor'/);
   });
 
   it('names the problem in a bad vocabulary', () => {

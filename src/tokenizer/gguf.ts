@@ -28,9 +28,15 @@ export function vocabFromGGUF(h: GGUFHeader): VocabData {
     unk: id('unknown_token_id'),
     pad: id('padding_token_id'),
     eot: id('eot_token_id'),
+    sep: id('seperator_token_id'),
+    cls: id('cls_token_id'),
     addBos: flag('add_bos_token'),
     addEos: flag('add_eos_token'),
+    addSep: flag('add_sep_token'),
     addSpacePrefix: flag('add_space_prefix'),
+    chatTemplate: typeof h.metadata.get('tokenizer.chat_template')?.value === 'string'
+      ? (h.metadata.get('tokenizer.chat_template')!.value as string)
+      : undefined,
   };
 }
 

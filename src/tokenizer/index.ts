@@ -1,9 +1,13 @@
 /**
  * createTokenizer: validate a vocabulary, apply the tokenizer model's defaults (as llama.cpp
- * does when a GGUF key is absent) and build the tokenizer for its model. A new model (byte-level
- * BPE 'gpt2', WordPiece 'bert', ...) is one entry in MODELS plus its own file beside spm.ts.
+ * does when a GGUF key is absent) and build the tokenizer for its model: SentencePiece
+ * ('llama', spm.ts), byte-level BPE ('gpt2') and WordPiece ('bert') as pipelines (llamacpp.ts,
+ * the same pipeline a tokenizer.json builds). A new model is one entry in MODELS.
  */
 import { WasmlmError } from '../errors.js';
+import { endOfGeneration } from './common.js';
+import { bertPipeline, bpeAddsBos, gpt2Pipeline } from './llamacpp.js';
+import { PipelineTokenizer } from './pipeline.js';
 import { SpmTokenizer } from './spm.js';
 import { TokenType, type ResolvedVocab, type SpecialTokens, type Tokenizer, type VocabData } from './types.js';
 
@@ -13,7 +17,7 @@ export { segmentSentences, segmentWords, type SegmentOptions } from './segment.j
 interface ModelDefaults {
   /** Special ids llama.cpp assumes when the file has no key; used only if that token looks right. */
   special: { [K in keyof SpecialTokens]?: { id: number; text: string } };
-  addBos: boolean;
+  addBos: boolean | ((v: VocabData) => boolean);
   addEos: boolean;
   addSpacePrefix: boolean;
   build(v: ResolvedVocab): Tokenizer;
@@ -27,17 +31,25 @@ const MODELS: Record<string, ModelDefaults> = {
     addSpacePrefix: true,
     build: (v) => new SpmTokenizer(v),
   },
+  gpt2: {
+    special: { bos: { id: 11, text: '<|endoftext|>' }, eos: { id: 11, text: '<|endoftext|>' } },
+    addBos: (v) => bpeAddsBos(v.pre),
+    addEos: false,
+    addSpacePrefix: false,
+    build: (v) => new PipelineTokenizer(gpt2Pipeline(v)),
+  },
+  bert: {
+    special: {
+      pad: { id: 0, text: '[PAD]' }, unk: { id: 100, text: '[UNK]' }, bos: { id: 101, text: '[CLS]' }, sep: { id: 102, text: '[SEP]' },
+    },
+    addBos: true,
+    addEos: false,
+    addSpacePrefix: false,
+    build: (v) => new PipelineTokenizer(bertPipeline(v)),
+  },
 };
 
-/** Token texts llama.cpp takes as end-of-turn (first found, in this order, becomes `eot`). */
-const EOT_TEXTS = [
-  '<|eot_id|>', '<|im_end|>', '<|end|>', '<end_of_turn>', '<|endoftext|>', '<|end_of_text|>',
-  '<EOT>', '_<EOT>', '<｜end▁of▁sentence｜>', '<end_of_utterance>',
-];
-/** ... and these also end generation. */
-const EOG_TEXTS = [...EOT_TEXTS, '<|eom_id|>', '<|return|>', '<|call|>'];
-
-const SPECIAL_KEYS = ['bos', 'eos', 'unk', 'pad', 'eot'] as const;
+const SPECIAL_KEYS = ['bos', 'eos', 'unk', 'pad', 'eot', 'sep'] as const;
 
 export function createTokenizer(vocab: VocabData): Tokenizer {
   if (vocab === null || typeof vocab !== 'object') {
@@ -46,7 +58,7 @@ export function createTokenizer(vocab: VocabData): Tokenizer {
   if (typeof vocab.model !== 'string' || vocab.model.length === 0) {
     throw new WasmlmError('BAD_TOKENIZER', 'vocabulary has no tokenizer model (tokenizer.ggml.model)');
   }
-  const defaults = MODELS[vocab.model];
+  const defaults = Object.hasOwn(MODELS, vocab.model) ? MODELS[vocab.model] : undefined;
   if (defaults === undefined) {
     throw new WasmlmError('BAD_TOKENIZER', `tokenizer model '${vocab.model}' is not supported yet`);
   }
@@ -75,8 +87,10 @@ function resolveVocab(vocab: VocabData, defaults: ModelDefaults): ResolvedVocab 
 
   // special ids: given ones must be in range; absent ones take the model default if it fits
   const special: SpecialTokens = {};
+  const given: VocabData = { ...vocab };
+  if (given.bos === undefined && given.cls !== undefined && vocab.model === 'bert') given.bos = given.cls;
   for (const key of SPECIAL_KEYS) {
-    const id = vocab[key];
+    const id = given[key];
     if (id === undefined || id === null) continue;
     if (!Number.isInteger(id) || id < 0 || id >= n) {
       bad(`${key} token id ${String(id)} is out of range for a vocabulary of ${n} tokens`);
@@ -120,22 +134,8 @@ function resolveVocab(vocab: VocabData, defaults: ModelDefaults): ResolvedVocab 
   }
 
   // end of generation: eos, eot, and the end-of-turn texts llama.cpp recognises
-  const byText = new Map<string, number>();
-  for (const t of EOG_TEXTS) byText.set(t, -1);
-  for (let i = 0; i < n; i++) if (byText.get(tokens[i]!) === -1) byText.set(tokens[i]!, i);
-  if (special.eot === undefined) {
-    for (const t of EOT_TEXTS) {
-      const id = byText.get(t)!;
-      if (id >= 0 && id !== special.eos) {
-        special.eot = id;
-        break;
-      }
-    }
-  }
-  const eog = new Set<number>();
-  if (special.eos !== undefined) eog.add(special.eos);
-  if (special.eot !== undefined) eog.add(special.eot);
-  for (const id of byText.values()) if (id >= 0) eog.add(id);
+  const { eot, eog } = endOfGeneration(tokens, special);
+  if (eot !== undefined) special.eot = eot;
 
   const flag = (value: unknown, name: string, dflt: boolean): boolean => {
     if (value === undefined || value === null) return dflt;
@@ -143,7 +143,17 @@ function resolveVocab(vocab: VocabData, defaults: ModelDefaults): ResolvedVocab 
     return value as boolean;
   };
 
-  return {
+  if (vocab.merges !== undefined && vocab.merges !== null) {
+    if (!Array.isArray(vocab.merges)) bad('tokenizer.ggml.merges is not an array');
+    for (let i = 0; i < vocab.merges.length; i++) {
+      if (typeof vocab.merges[i] !== 'string') bad(`merge ${i} is not a string (${typeof vocab.merges[i]})`);
+    }
+  }
+  if (vocab.chatTemplate !== undefined && vocab.chatTemplate !== null && typeof vocab.chatTemplate !== 'string') {
+    bad('tokenizer.chat_template is not a string');
+  }
+
+  const resolved: ResolvedVocab = {
     model: vocab.model,
     pre: vocab.pre,
     tokens,
@@ -151,9 +161,13 @@ function resolveVocab(vocab: VocabData, defaults: ModelDefaults): ResolvedVocab 
     types,
     merges: vocab.merges,
     special,
-    addBos: flag(vocab.addBos, 'tokenizer.ggml.add_bos_token', defaults.addBos),
+    addBos: flag(vocab.addBos, 'tokenizer.ggml.add_bos_token', typeof defaults.addBos === 'function' ? defaults.addBos(vocab) : defaults.addBos),
     addEos: flag(vocab.addEos, 'tokenizer.ggml.add_eos_token', defaults.addEos),
     addSpacePrefix: flag(vocab.addSpacePrefix, 'tokenizer.ggml.add_space_prefix', defaults.addSpacePrefix),
+    addSep: flag(vocab.addSep, 'tokenizer.ggml.add_sep_token', vocab.model === 'bert'),
+    lowercase: flag(vocab.lowercase, 'tokenizer.ggml.normalizer.lowercase', true),
     eog,
   };
+  if (typeof vocab.chatTemplate === 'string') resolved.chatTemplate = vocab.chatTemplate;
+  return resolved;
 }

@@ -11,10 +11,24 @@
  *   decode: '▁' -> ' ', <0xNN> -> that byte, control tokens -> '' (unless rendered),
  *   the leading space at the start and after BOS removed, UTF-8 decoded from the bytes.
  *
- * The helpers at the bottom (special-token matcher, UTF-8 stream decoder, well-formed strings)
- * do not depend on SentencePiece; byte-level BPE and WordPiece can use them too.
+ * The helpers it shares with the other models (special-token matcher, UTF-8 stream decoder,
+ * well-formed strings, the merge heap) are in common.ts.
  */
 import { WasmlmError } from '../errors.js';
+import {
+  checkText,
+  checkTokenId,
+  codePointBefore,
+  codePointLength,
+  EMPTY_BYTES as EMPTY,
+  PairHeap,
+  parseByteToken,
+  SpecialMatcher,
+  toWellFormed,
+  utf8Decoder as utf8,
+  utf8Encoder,
+  Utf8StreamDecoder,
+} from './common.js';
 import {
   TokenType,
   type DecodeOptions,
@@ -27,7 +41,6 @@ import {
 
 const MARK = '\u2581'; // ▁, sentencepiece's escaped space
 const MARK_CODE = 0x2581;
-const EMPTY = new Uint8Array(0);
 /** Chunks up to this many UTF-16 units have their ids cached; the cache holds CACHE_MAX chunks. */
 const CACHE_CHUNK_MAX = 64;
 const CACHE_MAX = 1 << 16;
@@ -38,6 +51,7 @@ export class SpmTokenizer implements Tokenizer {
   readonly model: string;
   readonly vocabSize: number;
   readonly special: SpecialTokens;
+  readonly chatTemplate?: string;
 
   private readonly tokens: string[];
   private readonly types: Uint8Array;
@@ -78,6 +92,7 @@ export class SpmTokenizer implements Tokenizer {
     this.addEos = v.addEos;
     this.addSpacePrefix = v.addSpacePrefix;
     this.eog = v.eog;
+    if (v.chatTemplate !== undefined) this.chatTemplate = v.chatTemplate;
     this.pieceBytes = new Array<Uint8Array | undefined>(this.vocabSize);
 
     const userTokens: [string, number][] = [];
@@ -136,9 +151,7 @@ export class SpmTokenizer implements Tokenizer {
   // ---------------------------------------------------------------- encode
 
   encode(text: string, opts?: EncodeOptions): number[] {
-    if (typeof text !== 'string') {
-      throw new WasmlmError('BAD_ARGUMENT', `encode expects a string, got ${describe(text)}`);
-    }
+    checkText(text);
     const addSpecial = opts?.addSpecial ?? true;
     const parseSpecial = opts?.parseSpecial ?? false;
     const out: number[] = [];
@@ -442,13 +455,7 @@ export class SpmTokenizer implements Tokenizer {
   }
 
   private checkId(id: number, position?: number): void {
-    if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
-      const at = position === undefined ? '' : ` at position ${position}`;
-      throw new WasmlmError(
-        'TOKEN_OUT_OF_RANGE',
-        `token id ${describe(id)}${at} is out of range for a vocabulary of ${this.vocabSize} tokens`,
-      );
-    }
+    checkTokenId(id, this.vocabSize, position);
   }
 }
 
@@ -548,244 +555,4 @@ class MergeTable {
       h = (h + 1) & mask;
     }
   }
-}
-
-/**
- * Indexed 4-ary max-heap of symbol offsets, ordered by score (higher first) then offset (lower
- * first), which is llama.cpp's and sentencepiece's bigram order. The score is stored in heap
- * order beside the offset (comparisons touch no other array); pos[i] is offset i's slot or -1,
- * so an entry can be updated or removed in O(log n): the heap never holds stale entries and
- * never more than one per symbol.
- */
-class PairHeap {
-  size = 0;
-  private readonly item: Int32Array;
-  private readonly key: Float32Array;
-  private readonly pos: Int32Array;
-
-  constructor(capacity: number) {
-    this.item = new Int32Array(capacity);
-    this.key = new Float32Array(capacity);
-    this.pos = new Int32Array(capacity).fill(-1);
-  }
-
-  /** Clears entries left by a previous run (only the slots that were used). */
-  reset(): void {
-    for (let k = 0; k < this.size; k++) this.pos[this.item[k]!] = -1;
-    this.size = 0;
-  }
-
-  /** Adds without ordering; call heapify() after a series of appends. */
-  append(i: number, score: number): void {
-    const k = this.size++;
-    this.item[k] = i;
-    this.key[k] = score;
-    this.pos[i] = k;
-  }
-
-  heapify(): void {
-    for (let k = (this.size - 2) >> 2; k >= 0; k--) this.down(k, this.item[k]!, this.key[k]!);
-  }
-
-  insert(i: number, score: number): void {
-    this.up(this.size++, i, score);
-  }
-
-  /** Inserts i or changes its score. */
-  upsert(i: number, score: number): void {
-    const k = this.pos[i]!;
-    if (k < 0) this.insert(i, score);
-    else this.place(k, i, score);
-  }
-
-  pop(): number {
-    const top = this.item[0]!;
-    this.removeSlot(0);
-    return top;
-  }
-
-  remove(i: number): void {
-    const k = this.pos[i]!;
-    if (k >= 0) this.removeSlot(k);
-  }
-
-  private removeSlot(k: number): void {
-    this.pos[this.item[k]!] = -1;
-    const last = --this.size;
-    if (k < last) this.place(k, this.item[last]!, this.key[last]!);
-  }
-
-  /** Puts (i, score) at slot k, then moves it up or down to where it belongs. */
-  private place(k: number, i: number, score: number): void {
-    if (k > 0) {
-      const parent = (k - 1) >> 2;
-      const ps = this.key[parent]!;
-      if (score > ps || (score === ps && i < this.item[parent]!)) {
-        this.up(k, i, score);
-        return;
-      }
-    }
-    this.down(k, i, score);
-  }
-
-  private up(k: number, i: number, score: number): void {
-    const { item, key, pos } = this;
-    while (k > 0) {
-      const parent = (k - 1) >> 2;
-      const ps = key[parent]!;
-      const pi = item[parent]!;
-      if (!(score > ps || (score === ps && i < pi))) break;
-      item[k] = pi;
-      key[k] = ps;
-      pos[pi] = k;
-      k = parent;
-    }
-    item[k] = i;
-    key[k] = score;
-    pos[i] = k;
-  }
-
-  private down(k: number, i: number, score: number): void {
-    const { item, key, pos } = this;
-    const size = this.size;
-    for (;;) {
-      const first = 4 * k + 1;
-      if (first >= size) break;
-      // the best of up to four children
-      let c = first;
-      let cs = key[c]!;
-      let ci = item[c]!;
-      const end = Math.min(first + 4, size);
-      for (let d = first + 1; d < end; d++) {
-        const ds = key[d]!;
-        if (ds > cs || (ds === cs && item[d]! < ci)) {
-          c = d;
-          cs = ds;
-          ci = item[d]!;
-        }
-      }
-      if (!(cs > score || (cs === score && ci < i))) break;
-      item[k] = ci;
-      key[k] = cs;
-      pos[ci] = k;
-      k = c;
-    }
-    item[k] = i;
-    key[k] = score;
-    pos[i] = k;
-  }
-}
-
-// ------------------------------------------------------------------ shared helpers
-
-const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
-const utf8Encoder = new TextEncoder();
-
-/**
- * Finds special-token texts in a string: leftmost match first, the longest text at that
- * position (HF tokenizers' added-token matching; llama.cpp instead tries tokens longest first
- * over the whole text, which differs only when two special texts overlap).
- */
-export class SpecialMatcher {
-  private constructor(private readonly re: RegExp, private readonly ids: Map<string, number>) {}
-
-  static create(tokens: [text: string, id: number][]): SpecialMatcher | null {
-    const ids = new Map<string, number>();
-    for (const [text, id] of tokens) if (text.length > 0) ids.set(text, id);
-    if (ids.size === 0) return null;
-    const texts = [...ids.keys()].sort((a, b) => b.length - a.length);
-    const re = new RegExp(texts.map((t) => t.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&')).join('|'), 'g');
-    return new SpecialMatcher(re, ids);
-  }
-
-  /** Calls emit(fragment, -1) for plain text and emit(text, id) for each special token, in order. */
-  split(text: string, emit: (fragment: string, id: number) => void): void {
-    const re = this.re;
-    re.lastIndex = 0;
-    let last = 0;
-    for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-      if (m.index > last) emit(text.slice(last, m.index), -1);
-      emit(m[0], this.ids.get(m[0])!);
-      last = m.index + m[0].length;
-    }
-    if (last < text.length) emit(last === 0 ? text : text.slice(last), -1);
-  }
-}
-
-/**
- * Incremental UTF-8 detokenizer over per-token bytes. TextDecoder's stream mode holds back an
- * incomplete sequence until the next bytes complete it; flush() ends the stream (an incomplete
- * tail becomes U+FFFD). The leading space is removed from the first visible piece at the start
- * (afterBos) and after each BOS that renders as nothing, when the vocabulary adds a space prefix.
- */
-export class Utf8StreamDecoder implements StreamDecoder {
-  private decoder = new TextDecoder('utf-8', { ignoreBOM: true });
-  private strip: boolean;
-
-  constructor(
-    private readonly bytesOf: (id: number) => Uint8Array,
-    private readonly bos: number | undefined,
-    private readonly spacePrefix: boolean,
-    afterBos: boolean,
-  ) {
-    this.strip = spacePrefix && afterBos;
-  }
-
-  push(id: number): string {
-    let b = this.bytesOf(id);
-    if (b.length === 0) {
-      if (id === this.bos) this.strip = this.spacePrefix;
-      return '';
-    }
-    if (this.strip) {
-      this.strip = false;
-      if (b[0] === 0x20) {
-        b = b.subarray(1);
-        if (b.length === 0) return '';
-      }
-    }
-    return this.decoder.decode(b, { stream: true });
-  }
-
-  flush(): string {
-    return this.decoder.decode();
-  }
-}
-
-/** Lone surrogates become U+FFFD, as TextEncoder would encode them. */
-export function toWellFormed(s: string): string {
-  const f = (s as { toWellFormed?: () => string }).toWellFormed;
-  if (typeof f === 'function') return f.call(s);
-  return s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
-}
-
-/** 0..255 for '<0xNN>', else -1. */
-export function parseByteToken(text: string): number {
-  if (text.length !== 6 || !text.startsWith('<0x') || text[5] !== '>') return -1;
-  const hex = text.slice(3, 5);
-  return /^[0-9A-Fa-f]{2}$/.test(hex) ? parseInt(hex, 16) : -1;
-}
-
-function codePointBefore(s: string, k: number): number {
-  const c = s.charCodeAt(k - 1);
-  if (c >= 0xdc00 && c <= 0xdfff && k >= 2) {
-    const h = s.charCodeAt(k - 2);
-    if (h >= 0xd800 && h <= 0xdbff) return ((h - 0xd800) << 10) + (c - 0xdc00) + 0x10000;
-  }
-  return c;
-}
-
-function codePointLength(s: string, i: number): number {
-  const c = s.charCodeAt(i);
-  if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-    const d = s.charCodeAt(i + 1);
-    if (d >= 0xdc00 && d <= 0xdfff) return 2;
-  }
-  return 1;
-}
-
-function describe(x: unknown): string {
-  if (typeof x === 'string') return JSON.stringify(x.length > 40 ? x.slice(0, 40) + '…' : x);
-  if (typeof x === 'number' || typeof x === 'bigint' || typeof x === 'boolean') return String(x);
-  return x === null ? 'null' : typeof x;
 }

@@ -16,23 +16,32 @@ export const TokenType = {
 export type TokenTypeValue = (typeof TokenType)[keyof typeof TokenType];
 
 export interface VocabData {
-  model: string;                 // tokenizer.ggml.model: 'llama' (SentencePiece), later 'gpt2', 'bert', ...
-  pre?: string;                  // tokenizer.ggml.pre
+  model: string;                 // tokenizer.ggml.model: 'llama' (SentencePiece), 'gpt2' (byte-level BPE), 'bert' (WordPiece)
+  pre?: string;                  // tokenizer.ggml.pre: the pre-tokenizer of a 'gpt2' vocabulary ('llama-bpe', 'qwen2', ...)
   tokens: string[];              // tokenizer.ggml.tokens
   scores?: Float32Array;         // tokenizer.ggml.scores
   tokenTypes?: Int32Array;       // tokenizer.ggml.token_type: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte
   merges?: string[];
   bos?: number; eos?: number; unk?: number; pad?: number; eot?: number;
+  sep?: number; cls?: number;    // tokenizer.ggml.seperator_token_id (sic), cls_token_id (BERT: cls is the bos)
   addBos?: boolean; addEos?: boolean; addSpacePrefix?: boolean;   // tokenizer.ggml.add_bos_token, add_eos_token, add_space_prefix
+  addSep?: boolean;              // tokenizer.ggml.add_sep_token
+  lowercase?: boolean;           // tokenizer.ggml.normalizer.lowercase (WordPiece; default true)
+  chatTemplate?: string;         // tokenizer.chat_template
 }
 
 export interface EncodeOptions {
-  /** Default true: add BOS / EOS as the vocabulary's addBos / addEos flags say. */
+  /**
+   * Default true: add BOS / EOS as the vocabulary's addBos / addEos flags say (BERT: [CLS] and
+   * [SEP]; tokenizer.json: its post-processor, or tokenizer_config.json's add_bos_token /
+   * add_eos_token for the classes transformers rebuilds from them).
+   */
   addSpecial?: boolean;
   /**
    * Default false: recognise the text of control (and unknown-type) tokens such as `<s>` or
-   * `<|user|>` and emit their ids. User-defined tokens are matched always, as llama.cpp and
-   * HF tokenizers do (they are part of the vocabulary's ordinary text).
+   * `<|user|>` and emit their ids (tokenizer.json: the added tokens marked special). User-defined
+   * tokens (tokenizer.json: added tokens not marked special) are matched always, as llama.cpp
+   * and HF tokenizers do (they are part of the vocabulary's ordinary text).
    */
   parseSpecial?: boolean;
 }
@@ -46,22 +55,30 @@ export interface DecodeOptions {
   skipSpecial?: boolean;
 }
 
-export interface SpecialTokens { bos?: number; eos?: number; unk?: number; pad?: number; eot?: number }
+export interface SpecialTokens { bos?: number; eos?: number; unk?: number; pad?: number; eot?: number; sep?: number }
 
 export interface Tokenizer {
-  /** The tokenizer model it was built for ('llama' = SentencePiece). */
+  /**
+   * The tokenizer model. From GGUF: tokenizer.ggml.model ('llama' = SentencePiece, 'gpt2' =
+   * byte-level BPE, 'bert' = WordPiece); from tokenizer.json: the HF model type in lower case
+   * ('bpe', 'wordpiece', 'unigram', 'wordlevel').
+   */
   readonly model: string;
   readonly vocabSize: number;
   readonly special: SpecialTokens;
+  /** The chat template (Jinja) the file carries: tokenizer.chat_template / tokenizer_config.json. */
+  readonly chatTemplate?: string;
   /** Text to ids. Lone surrogates are encoded as U+FFFD (what TextEncoder does). */
   encode(text: string, opts?: EncodeOptions): number[];
   /**
    * Ids to text, treating `ids` as a whole text: the space the encoder prepends
-   * (add_space_prefix) is removed at the start and after every BOS, invalid UTF-8 becomes U+FFFD.
+   * (SentencePiece's add_space_prefix, a Metaspace / Prepend normalizer) is removed at the start
+   * and after every BOS, invalid UTF-8 becomes U+FFFD, and a decoder's whole-text clean-up
+   * (WordPiece: no space before punctuation) applies. Added / special tokens render as their text.
    * Throws WasmlmError TOKEN_OUT_OF_RANGE for an id outside the vocabulary.
    */
   decode(ids: ArrayLike<number>, opts?: DecodeOptions): string;
-  /** The vocabulary entry for an id, as stored: '▁Once', '<0x0A>', '<s>' (sentencepiece IdToPiece). */
+  /** The vocabulary entry for an id, as stored: '▁Once', '<0x0A>', '<s>', 'Ġworld', '##ing' (sentencepiece IdToPiece). */
   idToPiece(id: number): string;
   /**
    * The bytes one token contributes to decoded text, with no leading-space removal:
@@ -75,7 +92,8 @@ export interface Tokenizer {
   isEog(id: number): boolean;
   /**
    * An incremental decoder for generated ids. afterBos (default false): the first piece is the
-   * start of the text (a BOS was just evaluated), so its leading space is removed.
+   * start of the text (a BOS was just evaluated), so its leading space is removed. Pieces are
+   * the per-token bytes of decode() without its whole-text clean-up.
    */
   createDecoder(opts?: DecodeOptions & { afterBos?: boolean }): StreamDecoder;
 }
@@ -89,7 +107,7 @@ export interface StreamDecoder { push(id: number): string; flush(): string }
 
 /**
  * A validated vocabulary with the model's defaults applied (built by createTokenizer in
- * index.ts, consumed by each tokenizer model: spm.ts now, bpe / wordpiece later).
+ * index.ts, consumed by each tokenizer model: spm.ts, and llamacpp.ts for gpt2 / bert).
  */
 export interface ResolvedVocab {
   model: string;
@@ -104,6 +122,9 @@ export interface ResolvedVocab {
   addBos: boolean;
   addEos: boolean;
   addSpacePrefix: boolean;
+  addSep: boolean;
+  lowercase: boolean;
   /** Ids that end generation. */
   eog: ReadonlySet<number>;
+  chatTemplate?: string;
 }

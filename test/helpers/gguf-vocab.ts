@@ -93,8 +93,11 @@ export function vocabFromGguf(path: string): VocabData {
     unk: id('unknown_token_id'),
     pad: id('padding_token_id'),
     eot: id('eot_token_id'),
+    sep: id('seperator_token_id'),
+    cls: id('cls_token_id'),
     addBos: flag('add_bos_token'),
     addEos: flag('add_eos_token'),
+    addSep: flag('add_sep_token'),
     addSpacePrefix: flag('add_space_prefix'),
   };
 }
@@ -113,4 +116,59 @@ export function readVocabTests(vocabPath: string): { input: string; expected: nu
     const line = lines[i]!.trim();
     return { input, expected: line === '' ? [] : line.split(/\s+/).map(Number) };
   });
+}
+
+/** A failing vector prints its input and both id lists; returns the pass count. */
+export function checkVectors(
+  name: string,
+  tests: { input: string; expected: number[] }[],
+  encode: (s: string) => number[],
+  decode?: (ids: number[]) => string,
+): { pass: number; total: number; failures: string[] } {
+  const failures: string[] = [];
+  let pass = 0;
+  for (const { input, expected } of tests) {
+    const got = encode(input);
+    if (got.length === expected.length && got.every((x, i) => x === expected[i])) pass++;
+    else failures.push(`input ${JSON.stringify(input)}\n  expected ${expected.join(' ')}\n  got      ${got.join(' ')}`);
+    if (decode !== undefined) {
+      const back = decode(got);
+      if (back !== input) failures.push(`decode(encode(${JSON.stringify(input)})) = ${JSON.stringify(back)}`);
+    }
+  }
+  console.log(`${name}: ${pass}/${tests.length} vectors pass`);
+  if (failures.length > 0) console.log(failures.join('\n'));
+  return { pass, total: tests.length, failures };
+}
+
+/** Deterministic random strings over an alphabet of fragments (letters, scripts, spaces, digits, marks, emoji). */
+export function randomTexts(count: number, seed = 12345, maxParts = 30): string[] {
+  const alphabet = [
+    ...'abcXYZ  \n\t\r0123456789', "'s", "'T", "'ll", "'RE", ' ', '  ', '   ', '\n\n', ' \n', '\r\n', '.', ',', '!', '?', '-',
+    '(', ')', '"', '/', '_', '@', '#', '$', '+', '<', '=', '>', '^', '`', '|', '~', 'é', 'ü', 'ß', 'ſ', 'K', 'İ', 'Σ',
+    '世界', '日本語', 'カタカナ', '한국어', 'ب', 'ม', 'ि', 'क', '\u0301', '🎉', '👍🏽', '½', '²', '٣', '\u00a0', '\u2028',
+    '\u0085', '\ufeff', '\u3000', 'Ω', 'Ǆ', 'Hello', ' world', 'tion', 'ing', '123456', '3.14', 'don\'t', 'CamelCase',
+    '\u0000', '\u001f', '\u00ad', 'µ', 'ｆｕｌｌ', '１２', '…', '—', '“', '”', '‘',
+  ];
+  let s = seed >>> 0;
+  const rnd = (n: number) => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    return (s >>> 8) % n;
+  };
+  const out: string[] = [];
+  for (let k = 0; k < count; k++) {
+    let t = '';
+    const n = rnd(maxParts);
+    for (let i = 0; i < n; i++) t += alphabet[rnd(alphabet.length)];
+    out.push(t);
+  }
+  return out;
+}
+
+/** ~n UTF-16 units of English prose (the fixture READMEs and the design notes, repeated). */
+export function englishText(n: number): string {
+  const corpus = readFileSync(`${FIXTURES}README.md`, 'utf8') + readFileSync(new URL('../../../shared/DESIGN.md', import.meta.url), 'utf8');
+  let text = '';
+  while (text.length < n) text += corpus;
+  return text.slice(0, n);
 }
