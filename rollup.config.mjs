@@ -1,4 +1,4 @@
-// Bundles tsc's output (build/tsc) into dist/, and puts the wasm beside it.
+// Bundles tsc's output (build/tsc) into dist/, and puts the two wasm builds (plain SIMD, relaxed SIMD) beside it.
 // Source files locate their assets relative to src/ (for tests run on the sources);
 // the bundle locates them relative to dist/ (every chunk sits in dist/ itself): the plugin rewrites
 // those asset URLs.
@@ -6,6 +6,7 @@ import { copyFileSync, mkdirSync, chmodSync } from 'node:fs';
 
 const ASSET_PATHS = [
   ["'../../build/wasmlm.wasm'", "'./wasmlm.wasm'"],
+  ["'../../build/wasmlm.relaxed.wasm'", "'./wasmlm.relaxed.wasm'"],
 ];
 
 function assets() {
@@ -19,6 +20,7 @@ function assets() {
     writeBundle() {
       mkdirSync('dist', { recursive: true });
       copyFileSync('build/wasmlm.wasm', 'dist/wasmlm.wasm');
+      copyFileSync('build/wasmlm.relaxed.wasm', 'dist/wasmlm.relaxed.wasm');
       chmodSync('dist/cli.js', 0o755);
     },
   };

@@ -4,11 +4,14 @@
 export { run } from "./plan";
 export { act_bytes, prep_act, prep_act_ref } from "./ops/quant";
 export { get_rows } from "./ops/rows";
-export { rmsnorm, rmsnorm_ref } from "./ops/norm";
+export { rmsnorm, rmsnorm_ref, layernorm, layernorm_ref } from "./ops/norm";
 export { matmul, matmul_ref } from "./ops/matmul";
 export { rope, rope_ref } from "./ops/rope";
-export { attention, attention_ref, softmax, softmax_ref } from "./ops/attention";
+export { attention, attention_ref, softmax, softmax_ref, alibi_slope } from "./ops/attention";
 export { add, add_ref, silu_mul, silu_mul_ref } from "./ops/activations";
+export { gelu, gelu_ref, glu, glu_ref, add_row, add_row_ref, mul_row, mul_row_ref, axpby, axpby_ref } from "./ops/activations";
+export { copy_rows } from "./ops/copy";
+export { moe, moe_ref, moe_scratch_bytes } from "./ops/moe";
 
 import { f2h, h2f } from "./ops/f16";
 
@@ -17,5 +20,8 @@ export function f32_to_f16(x: f32): i32 { return f2h(x); }
 
 /** IEEE half bits (low 16 bits) -> f32. */
 export function f16_to_f32(h: i32): f32 { return h2f(h & 0xffff); }
+
+/** Which build this is: 0 = plain SIMD, 1 = relaxed SIMD (same source, `--enable simd,relaxed-simd`). */
+export function kernel_variant(): i32 { return ASC_FEATURE_RELAXED_SIMD ? 1 : 0; }
 
 export function abort(msg: usize, file: usize, line: u32, col: u32): void { unreachable(); }

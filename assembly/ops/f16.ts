@@ -103,3 +103,29 @@ const TWO_M24: f32 = 5.9604644775390625e-8;
 @inline export function h2f4NormalHi(h: v128): v128 {
   return i32x4.add(v128.and(i32x4.shl(i32x4.extend_high_i16x8_s(h), 13), i32x4.splat(0x8fffffff)), i32x4.splat(0x38000000));
 }
+
+// ---- bfloat16 (the top 16 bits of an f32) ----
+
+/** Rounds an f32 to the nearest bfloat16 (ties to even; NaN made quiet, as ggml_compute_fp32_to_bf16)
+ *  and returns it as an f32. */
+// @ts-ignore: decorator
+@inline export function roundBF16(x: f32): f32 {
+  const u = reinterpret<u32>(x);
+  if ((u & 0x7fffffff) > 0x7f800000) return reinterpret<f32>((u | 0x00400000) & 0xffff0000);
+  return reinterpret<f32>((u + 0x7fff + ((u >> 16) & 1)) & 0xffff0000);
+}
+
+/** roundBF16 lane by lane (same integer steps). */
+// @ts-ignore: decorator
+@inline export function roundBF16x4(v: v128): v128 {
+  const r = v128.and(i32x4.add(i32x4.add(v, i32x4.splat(0x7fff)), v128.and(i32x4.shr_u(v, 16), i32x4.splat(1))),
+    i32x4.splat(0xffff0000));
+  const nan = v128.and(v128.or(v, i32x4.splat(0x00400000)), i32x4.splat(0xffff0000));
+  return v128.bitselect(nan, r, i32x4.gt_s(v128.and(v, i32x4.splat(0x7fffffff)), i32x4.splat(0x7f800000)));
+}
+
+/** bfloat16 bits (low 16 bits of b) -> f32 (exact). */
+// @ts-ignore: decorator
+@inline export function bf2f(b: i32): f32 {
+  return reinterpret<f32>(b << 16);
+}

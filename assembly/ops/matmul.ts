@@ -1,18 +1,24 @@
 // OP_MATMUL: y[t·nOut + o] = Σ_i W[o, i]·x[t, i] for o in [r0, r1), t < nTok.
 // W is a GGUF tensor (ne = [nIn, nOut]): row o is contiguous in raw block layout.
-// F32/F16: f32 math on act (f32 rows; fp16-rounded for F16). Q8_0/Q4_0: integer block dots against the
-// Q8_0-quantized act (see quant.ts), Σ_b d_w·d_a·Σ_j q_w·q_a accumulated in f32.
+// F32/F16: f32 math on act (f32 rows; fp16-rounded for F16). BF16: exact bf16 products summed in f64 (act
+// bf16-rounded). Q8_0/Q4_0: integer block dots against the Q8_0-quantized act (see quant.ts),
+// Σ_b d_w·d_a·Σ_j q_w·q_a accumulated in f32. Q4_1/Q5_0/Q5_1: legacy.ts; Q2_K..Q6_K: kquants.ts.
 //
 // Tiling: rows are processed in blocks of ~64 KiB of weights; within a block, tokens go in tiles of 4
 // (1 weight row × 4 tokens: every weight vector load/convert is shared by 4 tokens; a tile of 2 or 3
-// tokens repeats a token pointer and drops the extra lanes) and a lone token uses a 1×1 kernel.
-// F16/Q8_0/Q4_0: the 1×1 and 1×4 kernels do the same per-token operations in the same order, so results
-// are bit-identical whatever nTok is (batch == token by token). F32: the 1×1 kernel uses 4 accumulators
-// (16-wide) and the 1×4 kernel 2 per token (8-wide), so they differ by f32 rounding only.
-import { GGML_F32, GGML_F16, GGML_Q8_0, GGML_Q4_0 } from "../../src/engine/abi";
-import { h2f, h2f4, h2fFast, f16x8AllNormal, h2f4NormalLo, h2f4NormalHi } from "./f16";
+// tokens repeats a token pointer and drops the extra lanes; BF16: tiles of 2) and a lone token uses a
+// 1×1 kernel. F16/BF16/quantized: the 1×1 and 1×4 (1×2) kernels do the same per-token operations in the
+// same order, so results are bit-identical whatever nTok is (batch == token by token). F32 too: both
+// kernels keep two 4-wide accumulators per token.
+import {
+  GGML_F32, GGML_F16, GGML_BF16, GGML_Q8_0, GGML_Q4_0, GGML_Q4_1, GGML_Q5_0, GGML_Q5_1,
+  GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K,
+} from "../../src/engine/abi";
+import { h2f, h2f4, h2fFast, f16x8AllNormal, h2f4NormalLo, h2f4NormalHi, bf2f } from "./f16";
 import { actQ8Row, actQ8Scales } from "./quant";
 import { rowBytesOf } from "./rows";
+import { mmLegacy, mmLegacyRef } from "./legacy";
+import { mmK, mmKRef } from "./kquants";
 
 const BLOCK_BYTES: usize = 65536;
 
@@ -32,25 +38,28 @@ const BLOCK_BYTES: usize = 65536;
 
 // ---------------------------------------------------------------- F32
 
+// Per token, the same operations in the same order as k4F32 (two 4-wide accumulators over 8 weights, a
+// 4-wide step, the same horizontal sum, a separate scalar tail): a token's result does not depend on nTok.
 function k1F32(w: usize, x: usize, n: i32): f32 {
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let a = f32x4.splat(0), b = f32x4.splat(0);
   let i = 0;
-  for (; i + 16 <= n; i += 16) {
+  for (; i + 8 <= n; i += 8) {
     const off = <usize>i << 2;
-    const pw = w + off, px = x + off;
-    a0 = f32x4.add(a0, f32x4.mul(v128.load(pw, 0), v128.load(px, 0)));
-    a1 = f32x4.add(a1, f32x4.mul(v128.load(pw, 16), v128.load(px, 16)));
-    a2 = f32x4.add(a2, f32x4.mul(v128.load(pw, 32), v128.load(px, 32)));
-    a3 = f32x4.add(a3, f32x4.mul(v128.load(pw, 48), v128.load(px, 48)));
+    a = f32x4.add(a, f32x4.mul(v128.load(w + off, 0), v128.load(x + off, 0)));
+    b = f32x4.add(b, f32x4.mul(v128.load(w + off, 16), v128.load(x + off, 16)));
   }
   for (; i + 4 <= n; i += 4) {
     const off = <usize>i << 2;
-    a0 = f32x4.add(a0, f32x4.mul(v128.load(w + off), v128.load(x + off)));
+    a = f32x4.add(a, f32x4.mul(v128.load(w + off), v128.load(x + off)));
   }
-  let s = hsum4(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
-  for (; i < n; i++) {
-    const off = <usize>i << 2;
-    s += load<f32>(w + off) * load<f32>(x + off);
+  let s = hsum4(f32x4.add(a, b));
+  if (i < n) {
+    let t: f32 = 0;
+    for (; i < n; i++) {
+      const off = <usize>i << 2;
+      t += load<f32>(w + off) * load<f32>(x + off);
+    }
+    s += t;
   }
   return s;
 }
@@ -177,6 +186,114 @@ function k4F16(w: usize, x0: usize, x1: usize, x2: usize, x3: usize, n: i32): v1
     r = f32x4.add(r, f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(t0), 1, t1), 2, t2), 3, t3));
   }
   return r;
+}
+
+// ---------------------------------------------------------------- BF16 (act: f32, bf16-rounded)
+// A product of two bf16 values is exact in f32 (8-bit significands); the products are summed in f64, so
+// the result is the exact dot product rounded (about) once: f32 summation noise would be amplified by the
+// next layer's bf16 rounding of its input (measured: 1.3e-3 in the fixture's logits, 1e-6 with exact sums).
+// Per token 4 f64x2 accumulators (lanes 0,1 / 2,3 / 4,5 / 6,7 of each 8 weights), the same steps in the
+// 1- and 2-token kernels (tiles of 2 tokens keep the 8 accumulators in registers).
+
+// @ts-ignore: decorator
+@inline function bf4lo(h: v128): v128 { return i32x4.shl(i32x4.extend_low_i16x8_u(h), 16); }
+// @ts-ignore: decorator
+@inline function bf4hi(h: v128): v128 { return i32x4.shl(i32x4.extend_high_i16x8_u(h), 16); }
+// @ts-ignore: decorator
+@inline function pLo(p: v128): v128 { return f64x2.promote_low_f32x4(p); }
+// @ts-ignore: decorator
+@inline function pHi(p: v128): v128 { return f64x2.promote_low_f32x4(v128.shuffle<f32>(p, p, 2, 3, 2, 3)); }
+// @ts-ignore: decorator
+@inline function bfResult(a: v128, b: v128, c: v128, d: v128, t: f64): f32 {
+  const s = f64x2.add(f64x2.add(a, b), f64x2.add(c, d));
+  return <f32>((f64x2.extract_lane(s, 0) + f64x2.extract_lane(s, 1)) + t);
+}
+
+// @ts-ignore: decorator
+@inline function bfTail(w: usize, x: usize, i: i32, n: i32): f64 {
+  let t: f64 = 0;
+  for (; i < n; i++) t += <f64>(bf2f(<i32>load<u16>(w + (<usize>i << 1))) * load<f32>(x + (<usize>i << 2)));
+  return t;
+}
+
+function k1BF16(w: usize, x: usize, n: i32): f32 {
+  let a = f64x2.splat(0), b = f64x2.splat(0), c = f64x2.splat(0), d = f64x2.splat(0);
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const h = v128.load(w + (<usize>i << 1));
+    const px = x + (<usize>i << 2);
+    const p0 = f32x4.mul(bf4lo(h), v128.load(px, 0)), p1 = f32x4.mul(bf4hi(h), v128.load(px, 16));
+    a = f64x2.add(a, pLo(p0));
+    b = f64x2.add(b, pHi(p0));
+    c = f64x2.add(c, pLo(p1));
+    d = f64x2.add(d, pHi(p1));
+  }
+  if (i + 4 <= n) {
+    const p0 = f32x4.mul(i32x4.shl(v128.load16x4_u(w + (<usize>i << 1)), 16), v128.load(x + (<usize>i << 2)));
+    a = f64x2.add(a, pLo(p0));
+    b = f64x2.add(b, pHi(p0));
+    i += 4;
+  }
+  return bfResult(a, b, c, d, bfTail(w, x, i, n));
+}
+
+// [y(x0), y(x1), -, -]
+function k2BF16(w: usize, x0: usize, x1: usize, n: i32): v128 {
+  let a0 = f64x2.splat(0), b0 = f64x2.splat(0), c0 = f64x2.splat(0), d0 = f64x2.splat(0);
+  let a1 = f64x2.splat(0), b1 = f64x2.splat(0), c1 = f64x2.splat(0), d1 = f64x2.splat(0);
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const h = v128.load(w + (<usize>i << 1));
+    const w0 = bf4lo(h), w1 = bf4hi(h);
+    const off = <usize>i << 2;
+    let p0 = f32x4.mul(w0, v128.load(x0 + off, 0)), p1 = f32x4.mul(w1, v128.load(x0 + off, 16));
+    a0 = f64x2.add(a0, pLo(p0));
+    b0 = f64x2.add(b0, pHi(p0));
+    c0 = f64x2.add(c0, pLo(p1));
+    d0 = f64x2.add(d0, pHi(p1));
+    p0 = f32x4.mul(w0, v128.load(x1 + off, 0));
+    p1 = f32x4.mul(w1, v128.load(x1 + off, 16));
+    a1 = f64x2.add(a1, pLo(p0));
+    b1 = f64x2.add(b1, pHi(p0));
+    c1 = f64x2.add(c1, pLo(p1));
+    d1 = f64x2.add(d1, pHi(p1));
+  }
+  if (i + 4 <= n) {
+    const w0 = i32x4.shl(v128.load16x4_u(w + (<usize>i << 1)), 16);
+    const off = <usize>i << 2;
+    let p0 = f32x4.mul(w0, v128.load(x0 + off));
+    a0 = f64x2.add(a0, pLo(p0));
+    b0 = f64x2.add(b0, pHi(p0));
+    p0 = f32x4.mul(w0, v128.load(x1 + off));
+    a1 = f64x2.add(a1, pLo(p0));
+    b1 = f64x2.add(b1, pHi(p0));
+    i += 4;
+  }
+  return f32x4.replace_lane(f32x4.splat(bfResult(a0, b0, c0, d0, bfTail(w, x0, i, n))), 1,
+                            bfResult(a1, b1, c1, d1, bfTail(w, x1, i, n)));
+}
+
+function mmBF16(w: usize, x: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0: i32, r1: i32): void {
+  const rb: usize = <usize>nIn << 1;
+  const xb = <usize>nIn << 2;
+  const yb = <usize>nOut << 2;
+  const rowsPerBlock = max<i32>(1, <i32>(BLOCK_BYTES / max<usize>(rb, 1)));
+  for (let o0 = r0; o0 < r1; o0 += rowsPerBlock) {
+    const o1 = min<i32>(o0 + rowsPerBlock, r1);
+    for (let t = 0; t < nTok; t += 2) {
+      const x0 = x + <usize>t * xb;
+      const yt = y + <usize>t * yb;
+      if (t + 1 == nTok) {
+        for (let o = o0; o < o1; o++) store<f32>(yt + (<usize>o << 2), k1BF16(w + <usize>o * rb, x0, nIn));
+      } else {
+        for (let o = o0; o < o1; o++) {
+          const r = k2BF16(w + <usize>o * rb, x0, x0 + xb, nIn);
+          store<f32>(yt + (<usize>o << 2), f32x4.extract_lane(r, 0));
+          store<f32>(yt + yb + (<usize>o << 2), f32x4.extract_lane(r, 1));
+        }
+      }
+    }
+  }
 }
 
 // ---------------------------------------------------------------- Q8_0 / Q4_0 (act: i16 quants + f32 scales)
@@ -309,9 +426,9 @@ function k4Q4_0(w: usize, q0: usize, q1: usize, q2: usize, q3: usize,
   if (nt > 3) store<f32>(yp + 3 * yb, f32x4.extract_lane(r, 3));
 }
 
-// F32 and F16: act rows are f32 [nTok][nIn]
-function mmFloat(f16: bool, w: usize, x: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0: i32, r1: i32): void {
-  const rb: usize = f16 ? <usize>nIn << 1 : <usize>nIn << 2;
+// F32 and F16 (kind 0, 1): act rows are f32 [nTok][nIn]
+function mmFloat(kind: i32, w: usize, x: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0: i32, r1: i32): void {
+  const rb: usize = kind == 1 ? <usize>nIn << 1 : <usize>nIn << 2;
   const xb = <usize>nIn << 2;
   const yb = <usize>nOut << 2;
   const rowsPerBlock = max<i32>(1, <i32>(BLOCK_BYTES / max<usize>(rb, 1)));
@@ -324,7 +441,7 @@ function mmFloat(f16: bool, w: usize, x: usize, y: usize, nIn: i32, nOut: i32, n
       if (nt == 1) {
         for (let o = o0; o < o1; o++) {
           const wr = w + <usize>o * rb;
-          store<f32>(yt + (<usize>o << 2), f16 ? k1F16(wr, x0, nIn) : k1F32(wr, x0, nIn));
+          store<f32>(yt + (<usize>o << 2), kind == 1 ? k1F16(wr, x0, nIn) : k1F32(wr, x0, nIn));
         }
       } else {
         const x1 = x0 + xb;
@@ -332,7 +449,7 @@ function mmFloat(f16: bool, w: usize, x: usize, y: usize, nIn: i32, nOut: i32, n
         const x3 = nt > 3 ? x2 + xb : x2;
         for (let o = o0; o < o1; o++) {
           const wr = w + <usize>o * rb;
-          const r = f16 ? k4F16(wr, x0, x1, x2, x3, nIn) : k4F32(wr, x0, x1, x2, x3, nIn);
+          const r = kind == 1 ? k4F16(wr, x0, x1, x2, x3, nIn) : k4F32(wr, x0, x1, x2, x3, nIn);
           store4(yt + (<usize>o << 2), yb, r, nt);
         }
       }
@@ -376,16 +493,28 @@ function mmQuant(q4: bool, w: usize, act: usize, y: usize, nIn: i32, nOut: i32, 
 
 /** y[t·nOut + o] = W[o]·x[t] for o in [r0, r1), t < nTok; act as written by prep_act for `type`. */
 export function matmul(type: i32, w: usize, act: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0: i32, r1: i32): void {
-  if (type == GGML_F32) mmFloat(false, w, act, y, nIn, nOut, nTok, r0, r1);
-  else if (type == GGML_F16) mmFloat(true, w, act, y, nIn, nOut, nTok, r0, r1);
+  if (type == GGML_F32) mmFloat(0, w, act, y, nIn, nOut, nTok, r0, r1);
+  else if (type == GGML_F16) mmFloat(1, w, act, y, nIn, nOut, nTok, r0, r1);
+  else if (type == GGML_BF16) mmBF16(w, act, y, nIn, nOut, nTok, r0, r1);
   else if (type == GGML_Q8_0) mmQuant(false, w, act, y, nIn, nOut, nTok, r0, r1);
   else if (type == GGML_Q4_0) mmQuant(true, w, act, y, nIn, nOut, nTok, r0, r1);
-  else unreachable();
+  else if (type == GGML_Q4_1 || type == GGML_Q5_0 || type == GGML_Q5_1) mmLegacy(type, w, act, y, nIn, nOut, nTok, r0, r1);
+  else if (type == GGML_Q2_K || type == GGML_Q3_K || type == GGML_Q4_K || type == GGML_Q5_K || type == GGML_Q6_K) {
+    mmK(type, w, act, y, nIn, nOut, nTok, r0, r1);
+  } else unreachable();
 }
 
 // ---------------------------------------------------------------- scalar twin
 
 export function matmul_ref(type: i32, w: usize, act: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0: i32, r1: i32): void {
+  if (type == GGML_Q4_1 || type == GGML_Q5_0 || type == GGML_Q5_1) {
+    mmLegacyRef(type, w, act, y, nIn, nOut, nTok, r0, r1);
+    return;
+  }
+  if (type == GGML_Q2_K || type == GGML_Q3_K || type == GGML_Q4_K || type == GGML_Q5_K || type == GGML_Q6_K) {
+    mmKRef(type, w, act, y, nIn, nOut, nTok, r0, r1);
+    return;
+  }
   const rb = rowBytesOf(type, nIn);
   if (rb == 0) unreachable();
   const nb = nIn >> 5;
@@ -393,12 +522,16 @@ export function matmul_ref(type: i32, w: usize, act: usize, y: usize, nIn: i32, 
     for (let o = r0; o < r1; o++) {
       const wr = w + <usize>o * rb;
       let s: f32 = 0;
-      if (type == GGML_F32 || type == GGML_F16) {
+      if (type == GGML_F32 || type == GGML_F16 || type == GGML_BF16) {
         const xr = act + (<usize>t * <usize>nIn << 2);
+        let sd: f64 = 0;
         for (let i = 0; i < nIn; i++) {
-          const wi: f32 = type == GGML_F32 ? load<f32>(wr + (<usize>i << 2)) : h2f(<i32>load<u16>(wr + (<usize>i << 1)));
+          const wi: f32 = type == GGML_F32 ? load<f32>(wr + (<usize>i << 2))
+            : type == GGML_F16 ? h2f(<i32>load<u16>(wr + (<usize>i << 1))) : bf2f(<i32>load<u16>(wr + (<usize>i << 1)));
           s += wi * load<f32>(xr + (<usize>i << 2));
+          sd += <f64>(wi * load<f32>(xr + (<usize>i << 2)));   // BF16: an exact product
         }
+        if (type == GGML_BF16) s = <f32>sd;
       } else {
         const aq = actQ8Row(act, nIn, t);
         const ad = actQ8Scales(act, nIn, nTok, t);

@@ -140,12 +140,23 @@ export function cosSinF32(theta: f64): u64 {
 
 // ---- RoPE ----
 
+// @ts-ignore: decorator
+@inline function isScaled(freqFactors: usize, extFactor: f32, attnFactor: f32): bool {
+  return freqFactors != 0 || (extFactor != 0 && extFactor == extFactor) || (attnFactor > 0 && attnFactor != 1);
+}
+
 /**
  * In place on rows x[t] (nHead·headDim floats each), position p = pos0 + t. Only the first nRot dims
  * of each head rotate. mode ROPE_NORMAL: pairs (2i, 2i+1); ROPE_NEOX: pairs (i, i + nRot/2).
  */
 export function rope(x: usize, nTok: i32, nHead: i32, headDim: i32, nRot: i32, pos0: i32,
-                     base: f32, freqScale: f32, mode: i32): void {
+                     base: f32, freqScale: f32, mode: i32,
+                     freqFactors: usize, extFactor: f32, attnFactor: f32, corrLow: f32, corrHigh: f32): void {
+  // (the scaling arguments may be missing in a direct call from JS: 0 / NaN mean "none")
+  if (isScaled(freqFactors, extFactor, attnFactor)) {
+    rope_scaled(x, nTok, nHead, headDim, nRot, pos0, base, freqScale, mode, freqFactors, extFactor, attnFactor, corrLow, corrHigh);
+    return;
+  }
   const half = nRot >> 1;
   const thetaScale = thetaScaleOf(base, nRot);
   const headBytes = <usize>headDim << 2;
@@ -219,7 +230,13 @@ export function rope(x: usize, nTok: i32, nHead: i32, headDim: i32, nRot: i32, p
 }
 
 export function rope_ref(x: usize, nTok: i32, nHead: i32, headDim: i32, nRot: i32, pos0: i32,
-                         base: f32, freqScale: f32, mode: i32): void {
+                         base: f32, freqScale: f32, mode: i32,
+                         freqFactors: usize, extFactor: f32, attnFactor: f32, corrLow: f32, corrHigh: f32): void {
+  // (the scaling arguments may be missing in a direct call from JS: 0 / NaN mean "none")
+  if (isScaled(freqFactors, extFactor, attnFactor)) {
+    rope_scaled(x, nTok, nHead, headDim, nRot, pos0, base, freqScale, mode, freqFactors, extFactor, attnFactor, corrLow, corrHigh);
+    return;
+  }
   const half = nRot >> 1;
   const thetaScale = thetaScaleOf(base, nRot);
   const headBytes = <usize>headDim << 2;
@@ -230,6 +247,53 @@ export function rope_ref(x: usize, nTok: i32, nHead: i32, headDim: i32, nRot: i3
     for (let i = 0; i < half; i++) {
       const cs = cosSinF32(theta); theta *= thetaScale;
       const c = reinterpret<f32>(<u32>cs), s = reinterpret<f32>(<u32>(cs >> 32));
+      for (let h = 0; h < nHead; h++) {
+        const hp = row + <usize>h * headBytes;
+        let i0: i32, i1: i32;
+        if (mode == ROPE_NEOX) { i0 = i; i1 = i + half; } else { i0 = 2 * i; i1 = 2 * i + 1; }
+        const p0 = hp + (<usize>i0 << 2), p1 = hp + (<usize>i1 << 2);
+        const x0 = load<f32>(p0), x1 = load<f32>(p1);
+        store<f32>(p0, x0 * c - x1 * s);
+        store<f32>(p1, x0 * s + x1 * c);
+      }
+    }
+  }
+}
+
+/**
+ * Scaled RoPE, as ggml's rope_yarn computes it (scalar; RoPE is cheap next to the matmuls):
+ * θ_extrap = p · base^(−2i/nRot) / freqFactors[i] (LLaMA 3 files carry rope_freqs), θ_interp =
+ * freqScale · θ_extrap; with extFactor ≠ 0 (YaRN) θ = θ_interp·(1−mix) + θ_extrap·mix where
+ * mix = ramp(i) · extFactor and the magnitude scale grows by 1 + 0.1·ln(1/freqScale);
+ * cos and sin are multiplied by attnFactor (the magnitude scale).
+ */
+export function rope_scaled(x: usize, nTok: i32, nHead: i32, headDim: i32, nRot: i32, pos0: i32,
+                            base: f32, freqScale: f32, mode: i32, freqFactors: usize,
+                            extFactor: f32, attnFactor: f32, corrLow: f32, corrHigh: f32): void {
+  const half = nRot >> 1;
+  const thetaScale = thetaScaleOf(base, nRot);
+  const headBytes = <usize>headDim << 2;
+  const rowBytes = <usize>nHead * headBytes;
+  if (!(extFactor == extFactor)) extFactor = 0;
+  let mscale: f32 = attnFactor > 0 ? attnFactor : 1;
+  if (extFactor != 0) mscale *= <f32>(1.0 + 0.1 * logF64(1.0 / <f64>freqScale));
+  for (let t = 0; t < nTok; t++) {
+    const row = x + <usize>t * rowBytes;
+    let thetaExtrap: f64 = <f64>(pos0 + t);
+    for (let i = 0; i < half; i++) {
+      let extrap = thetaExtrap;
+      if (freqFactors != 0) extrap /= <f64>load<f32>(freqFactors + (<usize>i << 2));
+      const interp = <f64>freqScale * extrap;
+      let theta = interp;
+      if (extFactor != 0) {
+        let y = (<f32>i - corrLow) / max<f32>(0.001, corrHigh - corrLow);
+        const ramp: f32 = 1 - min<f32>(1, max<f32>(0, y));
+        const mix = <f64>(ramp * extFactor);
+        theta = interp * (1 - mix) + extrap * mix;
+      }
+      thetaExtrap *= thetaScale;
+      const cs = cosSinF32(theta);
+      const c = reinterpret<f32>(<u32>cs) * mscale, s = reinterpret<f32>(<u32>(cs >> 32)) * mscale;
       for (let h = 0; h < nHead; h++) {
         const hp = row + <usize>h * headBytes;
         let i0: i32, i1: i32;

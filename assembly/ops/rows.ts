@@ -1,6 +1,12 @@
-// get_rows: gather rows of a GGUF tensor (embedding table) and dequantize them to f32.
-import { GGML_F32, GGML_F16, GGML_Q8_0, GGML_Q4_0 } from "../../src/engine/abi";
-import { h2f, h2f4, f16x8AllNormal, h2f4NormalLo, h2f4NormalHi } from "./f16";
+// get_rows: gather rows of a GGUF tensor (embedding table) and dequantize them to f32, with the
+// reference dequantizer's f32 steps (bit-exact with ggml's dequantize_row_* and gguf-py).
+import {
+  GGML_F32, GGML_F16, GGML_BF16, GGML_Q8_0, GGML_Q4_0, GGML_Q4_1, GGML_Q5_0, GGML_Q5_1,
+  GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K,
+} from "../../src/engine/abi";
+import { h2f, h2f4, f16x8AllNormal, h2f4NormalLo, h2f4NormalHi, bf2f } from "./f16";
+import { legacyBlockBytes, rowLegacy } from "./legacy";
+import { kBlockBytes, rowK } from "./kquants";
 
 /** Bytes of one row of rowLen values of `type` in GGUF block layout (0 if unsupported). */
 // @ts-ignore: decorator
@@ -9,7 +15,10 @@ import { h2f, h2f4, f16x8AllNormal, h2f4NormalLo, h2f4NormalHi } from "./f16";
   if (type == GGML_F16) return <usize>rowLen << 1;
   if (type == GGML_Q8_0) return <usize>(rowLen >> 5) * 34;
   if (type == GGML_Q4_0) return <usize>(rowLen >> 5) * 18;
-  return 0;
+  if (type == GGML_BF16) return <usize>rowLen << 1;
+  const lb = legacyBlockBytes(type);
+  if (lb != 0) return <usize>(rowLen >> 5) * lb;
+  return <usize>(rowLen >> 8) * kBlockBytes(type);
 }
 
 function rowF16(src: usize, dst: usize, n: i32): void {
@@ -26,6 +35,17 @@ function rowF16(src: usize, dst: usize, n: i32): void {
     }
   }
   for (; i < n; i++) store<f32>(dst + (<usize>i << 2), h2f(<i32>load<u16>(src + (<usize>i << 1))));
+}
+
+function rowBF16(src: usize, dst: usize, n: i32): void {
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const h = v128.load(src + (<usize>i << 1));
+    const d = dst + (<usize>i << 2);
+    v128.store(d, i32x4.shl(i32x4.extend_low_i16x8_u(h), 16), 0);
+    v128.store(d, i32x4.shl(i32x4.extend_high_i16x8_u(h), 16), 16);
+  }
+  for (; i < n; i++) store<f32>(dst + (<usize>i << 2), bf2f(<i32>load<u16>(src + (<usize>i << 1))));
 }
 
 function rowQ8_0(src: usize, dst: usize, n: i32): void {
@@ -81,6 +101,10 @@ export function get_rows(type: i32, table: usize, rowLen: i32, ids: usize, nTok:
     else if (type == GGML_F16) rowF16(src, dst, rowLen);
     else if (type == GGML_Q8_0) rowQ8_0(src, dst, rowLen);
     else if (type == GGML_Q4_0) rowQ4_0(src, dst, rowLen);
-    else unreachable();
+    else if (type == GGML_BF16) rowBF16(src, dst, rowLen);
+    else if (type == GGML_Q4_1 || type == GGML_Q5_0 || type == GGML_Q5_1) rowLegacy(type, src, dst, rowLen);
+    else if (type == GGML_Q2_K || type == GGML_Q3_K || type == GGML_Q4_K || type == GGML_Q5_K || type == GGML_Q6_K) {
+      rowK(type, src, dst, rowLen);
+    } else unreachable();
   }
 }

@@ -30,9 +30,15 @@ export const OP_RMSNORM = 2;
 export const OP_PREP_ACT = 3;
 // (type, w, act, y, nIn, nOut, nTok, r0, r1): y[t*nOut + o] = W[o]·x[t] for o in [r0, r1)
 export const OP_MATMUL = 4;
-// (x, nTok, nHead, headDim, nRot, pos0, baseBits, freqScaleBits, mode): rotate rows x[t][h*headDim..] in place, position pos0+t
+// (x, nTok, nHead, headDim, nRot, pos0, baseBits, freqScaleBits, mode, freqFactors, extFactorBits, attnFactorBits,
+//  corrLowBits, corrHighBits): rotate rows x[t][h*headDim..] in place, position pos0+t. The last five are RoPE
+//  scaling: freqFactors (f32[nRot/2], 0 = none; LLaMA 3's rope_freqs divide θ_i), and YaRN as ggml's rope_yarn
+//  (extFactor 0 = off; attnFactor 0 means 1; corrLow/High: the ramp's dims).
 export const OP_ROPE = 5;
-// (q, kc, vc, out, nTok, pos0, nHead, nKvHead, headDim, scaleBits, scratch, window)
+// (q, kc, vc, out, nTok, pos0, nHead, nKvHead, headDim, scaleBits, scratch, window, maxBiasBits, ring)
+//   maxBias > 0: ALiBi, score += slope_h · (−(p − j)) with ggml's slope series for nHead heads.
+//   ring > 0: the cache is a ring of `ring` rows: key/value of position j is in row j % ring
+//   (the caller keeps ring ≥ window + tokens per batch, so a batch never overwrites keys it reads).
 export const OP_ATTENTION = 6;
 // (a, b, out, n): out = a + b
 export const OP_ADD = 7;
@@ -40,6 +46,33 @@ export const OP_ADD = 7;
 export const OP_SILU_MUL = 8;
 // (src, dst, nBytes)
 export const OP_COPY = 9;
+
+// (x, w, b, out, n, nTok, epsBits): LayerNorm (population variance); w = 0: no gain, b = 0: no bias
+export const OP_LAYERNORM = 10;
+// (x, row, out, n, nTok): out[t] = x[t] + row   (a bias broadcast over nTok rows of n floats)
+export const OP_ADD_ROW = 11;
+// (x, row, out, n, nTok): out[t] = x[t] ⊙ row   (LayerScale γ)
+export const OP_MUL_ROW = 12;
+// (a, b, out, n, alphaBits, betaBits): out = alpha·a + beta·b   (b may be 0 when beta = 0)
+export const OP_AXPBY = 13;
+// (x, out, n): tanh-GELU as the reference computes it: input rounded to fp16, gelu, result rounded to
+// fp16; x ≤ −10 → 0, x ≥ 10 → x
+export const OP_GELU = 14;
+// (a, b, out, n, nTok, aStride, bStride, act): out[t][i] = act(a[t·aStride + i]) · b[t·bStride + i],
+// out row stride n; act GLU_SILU or GLU_GELU (the same GELU as OP_GELU)
+export const OP_GLU = 15;
+// (src, srcStride, dst, dstStride, n, nRows): copy n floats per row; strides in floats
+export const OP_COPY_ROWS = 16;
+// (x, router, out, nTok, nExpert, usedAndFlags, nEmbd, nFf, gate, up, down, typeGate, typeUp, typeDown, scratch)
+//   Mixture of experts (SwiGLU experts). router: [nTok][nExpert] logits; p = softmax(router); the top
+//   nUsed = usedAndFlags & 0xffff experts by p; weights p_sel / Σ p_sel when MOE_NORMALIZE is set, else p_sel;
+//   out[t] = Σ_sel w · down_e(silu(gate_e·x[t]) ⊙ up_e·x[t]). gate/up/down: 3-D tensors [nIn, nOut, nExpert]
+//   (expert e's matrix at base + e · bytes-per-matrix). scratch: moe_scratch_bytes(...) bytes.
+export const OP_MOE = 17;
+export const MOE_NORMALIZE = 0x10000;
+
+export const GLU_SILU = 0;
+export const GLU_GELU = 1;
 
 // RoPE modes (as in ggml)
 export const ROPE_NORMAL = 0;

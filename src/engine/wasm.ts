@@ -1,36 +1,220 @@
-/** Compiling and instantiating the kernel module, in any runtime. */
+/**
+ * Compiling and instantiating the kernel module, in any runtime.
+ *
+ * Two builds of the same kernels ship side by side: build/wasmlm.wasm (SIMD128) and
+ * build/wasmlm.relaxed.wasm (SIMD128 + relaxed SIMD, faster K-quant / Q4_1 / Q5_1 kernels). The relaxed
+ * build is chosen only when the engine validates a tiny relaxed-SIMD module AND the compiled relaxed
+ * build passes a numeric self-test (a few matmuls on known data, compared with the exact integers).
+ * Never by version sniffing: e.g. Node 20 has relaxed SIMD only behind a flag, and its baseline tier
+ * computes i32x4.relaxed_dot_i8x16_i7x16_add_s wrong. Otherwise (or if anything about the relaxed build
+ * fails) the plain SIMD build is used.
+ */
 import { WasmlmError } from '../errors.js';
+import { GGML_Q4_1, GGML_Q4_K } from './abi.js';
 
 /** The kernel module's exports that the engine calls (see assembly/index.ts). */
 export interface KernelExports {
   run(plan: number, nOps: number): void;
   act_bytes(type: number, nIn: number, nTok: number): number;
+  moe_scratch_bytes(nExpert: number, nEmbd: number, nFf: number, typeGate: number, typeUp: number, typeDown: number): number;
 }
+
+/** The exports the self-test uses. */
+export interface SelfTestExports {
+  act_bytes(type: number, nIn: number, nTok: number): number;
+  prep_act(type: number, x: number, act: number, nIn: number, nTok: number): void;
+  matmul(type: number, w: number, act: number, y: number, nIn: number, nOut: number, nTok: number, r0: number, r1: number): void;
+}
+
+/** Which build of the kernels runs: plain SIMD128 or SIMD128 + relaxed SIMD. */
+export type KernelVariant = 'simd' | 'relaxed-simd';
 
 /** First bytes of memory belong to the module's own statics; the host allocates above. */
 export const RESERVED_BYTES = 65536;
 
 const WASM_URL = new URL('../../build/wasmlm.wasm', import.meta.url);
+const RELAXED_WASM_URL = new URL('../../build/wasmlm.relaxed.wasm', import.meta.url);
 
 let defaultModule: Promise<WebAssembly.Module> | undefined;
+let defaultVariant: KernelVariant | undefined;
 
-/** The kernel module: the one given (edge runtimes cannot compile at run time), else compiled once per process. */
+/** The kernel module: the one given (edge runtimes cannot compile at run time), else chosen and compiled once per process. */
 export function kernelModule(given?: WebAssembly.Module): Promise<WebAssembly.Module> {
   if (given) return Promise.resolve(given);
-  defaultModule ??= compileDefault().catch((e) => {
-    defaultModule = undefined;
-    throw e;
-  });
+  defaultModule ??= selectKernelModule({ load: (v) => compileUrl(v === 'simd' ? WASM_URL : RELAXED_WASM_URL) })
+    .then((choice) => {
+      defaultVariant = choice.variant;
+      return choice.module;
+    })
+    .catch((e) => {
+      defaultModule = undefined;
+      throw e;
+    });
   return defaultModule;
 }
 
-async function compileDefault(): Promise<WebAssembly.Module> {
-  try {
-    if (WASM_URL.protocol === 'file:') {
-      const { readFile } = await import('node:fs/promises');
-      return await WebAssembly.compile(await readFile(WASM_URL));
+/**
+ * The build kernelModule() chose for this process ('simd' or 'relaxed-simd'); undefined until the first
+ * model load has chosen. A module passed in by the caller reports its own build: see kernelVariantOf.
+ */
+export function kernelVariant(): KernelVariant | undefined {
+  return defaultVariant;
+}
+
+/** The build an instantiated kernel module is (it exports kernel_variant(): 0 plain, 1 relaxed). */
+export function kernelVariantOf(exports: KernelExports): KernelVariant {
+  const f = (exports as unknown as { kernel_variant?: () => number }).kernel_variant;
+  return typeof f === 'function' && f() === 1 ? 'relaxed-simd' : 'simd';
+}
+
+export interface KernelChoice {
+  module: WebAssembly.Module;
+  variant: KernelVariant;
+}
+
+export interface SelectOptions {
+  /** Compiles one build (in kernelModule: fetched/read from next to this file). */
+  load(variant: KernelVariant): Promise<WebAssembly.Module>;
+  /** The numeric check of the relaxed build (default: relaxedSelfTest). */
+  selfTest?: (module: WebAssembly.Module) => Promise<boolean>;
+}
+
+/**
+ * Picks the build: relaxed SIMD when this engine validates relaxed-SIMD code and the compiled relaxed
+ * build passes the self-test; otherwise plain SIMD. The relaxed build is not even loaded when the
+ * engine lacks relaxed SIMD. Edge runtimes that ship precompiled modules can call this with a `load`
+ * that returns them.
+ */
+export async function selectKernelModule(options: SelectOptions): Promise<KernelChoice> {
+  if (relaxedSimdSupported()) {
+    try {
+      const module = await options.load('relaxed-simd');
+      if (await (options.selfTest ?? relaxedSelfTest)(module)) return { module, variant: 'relaxed-simd' };
+    } catch {
+      // a missing, uncompilable or failing relaxed build: use the plain one
     }
-    const response = await fetch(WASM_URL);
+  }
+  return { module: await options.load('simd'), variant: 'simd' };
+}
+
+// (module (func (result v128) (i16x8.relaxed_dot_i8x16_i7x16_s (v128.const i64x2 0 0) (v128.const i64x2 0 0))))
+const RELAXED_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+  0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // type section: () -> v128
+  0x03, 0x02, 0x01, 0x00, // function section: one function of type 0
+  0x0a, 0x2b, 0x01, 0x29, 0x00, // code section: one body of 41 bytes, no locals
+  0xfd, 0x0c, ...new Array<number>(16).fill(0), // v128.const
+  0xfd, 0x0c, ...new Array<number>(16).fill(0), // v128.const
+  0xfd, 0x92, 0x02, // i16x8.relaxed_dot_i8x16_i7x16_s (0xfd 0x112)
+  0x0b, // end
+]);
+
+/** Whether this engine accepts relaxed-SIMD code (a feature test; says nothing about correctness). */
+export function relaxedSimdSupported(): boolean {
+  try {
+    return typeof WebAssembly === 'object' && WebAssembly.validate(RELAXED_PROBE);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Instantiates `module` on a small memory of its own and checks its matmul kernels on known data
+ * (see selfTestKernels). False if anything throws.
+ */
+export async function relaxedSelfTest(module: WebAssembly.Module): Promise<boolean> {
+  try {
+    const memory = new WebAssembly.Memory({ initial: 4, maximum: 65536 });
+    const instance = await WebAssembly.instantiate(module, {
+      env: { memory, abort: () => { throw new Error('kernel aborted'); } },
+    });
+    return selfTestKernels(instance.exports as unknown as SelfTestExports, memory);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs Q4_K (Q8_K act: relaxed pair dots, mins, two super-blocks) and Q4_1 (Q8_1 act) matmuls of 3 rows
+ * × 5 tokens (a 4-token tile and a single token) on data chosen so that every activation quantizes
+ * exactly to itself (|x| ≤ 127 integers, max |x| = 127 in every block: act scale ±1) and every weight
+ * scale is 1: each output is an integer below 2^24, computed here exactly. True if all 15 + 15 agree.
+ * Uses memory above RESERVED_BYTES.
+ */
+export function selfTestKernels(k: SelfTestExports, memory: WebAssembly.Memory): boolean {
+  const nOut = 3, nTok = 5;
+  for (const type of [GGML_Q4_K, GGML_Q4_1]) {
+    const kq = type === GGML_Q4_K;
+    const nIn = kq ? 512 : 64;
+    const block = kq ? 256 : 32;
+    const bsz = kq ? 144 : 20;
+    const x = new Float32Array(nIn * nTok);
+    for (let t = 0; t < nTok; t++) {
+      for (let i = 0; i < nIn; i++) x[t * nIn + i] = ((i * 37 + t * 11 + 5) % 255) - 127;
+      for (let b = 0; b < nIn / block; b++) x[t * nIn + b * block + ((t * 7 + b * 3) % block)] = t & 1 ? 127 : -127;
+    }
+    const w = new Uint8Array((nIn / block) * bsz * nOut);
+    const dv = new DataView(w.buffer);
+    // the integer weight of element i of row o, and (Q4_K) the sub-block scale and min
+    const nib = (o: number, i: number) => (i * 7 + o * 3 + (i >> 8) * 5) & 15;
+    const scale = (o: number, s: number, j: number) => 1 + ((o + s + j) % 5);
+    const min = (o: number, s: number, j: number) => (o + 2 * s + j) % 4;
+    const want = new Float64Array(nOut * nTok);
+    for (let o = 0; o < nOut; o++) {
+      for (let b = 0; b < nIn / block; b++) {
+        const p = (o * (nIn / block) + b) * bsz;
+        dv.setUint16(p, 0x3c00, true); // d = 1
+        if (kq) {
+          dv.setUint16(p + 2, 0x3c00, true); // dmin = 1
+          for (let j = 0; j < 4; j++) {
+            w[p + 4 + j] = scale(o, b, j);
+            w[p + 8 + j] = min(o, b, j);
+            w[p + 12 + j] = scale(o, b, j + 4) | (min(o, b, j + 4) << 4);
+          }
+          for (let l = 0; l < 128; l++) {
+            const pair = l >> 5, li = l & 31;
+            w[p + 16 + l] = nib(o, b * 256 + pair * 64 + li) | (nib(o, b * 256 + pair * 64 + 32 + li) << 4);
+          }
+        } else {
+          dv.setUint16(p + 2, 0, true); // m = 0
+          for (let l = 0; l < 16; l++) w[p + 4 + l] = nib(o, b * 32 + l) | (nib(o, b * 32 + 16 + l) << 4);
+        }
+      }
+      for (let t = 0; t < nTok; t++) {
+        let y = 0;
+        for (let i = 0; i < nIn; i++) {
+          const xi = x[t * nIn + i]!;
+          if (kq) {
+            const s = i >> 8, j = (i >> 5) & 7;
+            y += scale(o, s, j) * nib(o, i) * xi - min(o, s, j) * xi;
+          } else {
+            y += nib(o, i) * xi;
+          }
+        }
+        want[t * nOut + o] = y;
+      }
+    }
+    const actBytes = k.act_bytes(type, nIn, nTok);
+    const W = RESERVED_BYTES, X = W + ((w.length + 63) & ~63), ACT = X + x.byteLength, Y = ACT + ((actBytes + 63) & ~63);
+    if (Y + nOut * nTok * 4 > memory.buffer.byteLength) memory.grow(Math.ceil((Y + nOut * nTok * 4 - memory.buffer.byteLength) / 65536));
+    new Uint8Array(memory.buffer, W, w.length).set(w);
+    new Float32Array(memory.buffer, X, x.length).set(x);
+    const y = new Float32Array(memory.buffer, Y, nOut * nTok);
+    y.fill(NaN);
+    k.prep_act(type, X, ACT, nIn, nTok);
+    k.matmul(type, W, ACT, Y, nIn, nOut, nTok, 0, nOut);
+    for (let i = 0; i < want.length; i++) if (y[i] !== want[i]) return false;
+  }
+  return true;
+}
+
+async function compileUrl(url: URL): Promise<WebAssembly.Module> {
+  try {
+    if (url.protocol === 'file:') {
+      const { readFile } = await import('node:fs/promises');
+      return await WebAssembly.compile(await readFile(url));
+    }
+    const response = await fetch(url);
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     if (typeof WebAssembly.compileStreaming === 'function' &&
         response.headers.get('content-type')?.startsWith('application/wasm')) {
@@ -38,7 +222,7 @@ async function compileDefault(): Promise<WebAssembly.Module> {
     }
     return await WebAssembly.compile(await response.arrayBuffer());
   } catch (e) {
-    throw new WasmlmError('WASM_FAILED', `cannot load the kernel module from ${WASM_URL.href}: ${(e as Error).message}`, { cause: e });
+    throw new WasmlmError('WASM_FAILED', `cannot load the kernel module from ${url.href}: ${(e as Error).message}`, { cause: e });
   }
 }
 

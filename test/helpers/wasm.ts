@@ -3,6 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const WASM_PATH = fileURLToPath(new URL('../../build/wasmlm.wasm', import.meta.url));
+/** The same kernels built with relaxed SIMD (`npm run build:wasm` builds both). */
+export const RELAXED_WASM_PATH = fileURLToPath(new URL('../../build/wasmlm.relaxed.wasm', import.meta.url));
 
 /** Every export of assembly/index.ts (pointers are byte offsets; f32 args as numbers). */
 export interface Kernels {
@@ -29,6 +31,8 @@ export interface Kernels {
   silu_mul_ref(gate: number, up: number, out: number, n: number): void;
   f32_to_f16(x: number): number;
   f16_to_f32(h: number): number;
+  /** 0: plain SIMD build, 1: relaxed-SIMD build */
+  kernel_variant(): number;
 }
 
 export class Heap {
@@ -56,12 +60,12 @@ export class Heap {
   bytes(p: number, n: number): Uint8Array { return new Uint8Array(this.memory.buffer, p, n).slice(); }
 }
 
-/** Instantiates build/wasmlm.wasm with `new WebAssembly.Memory({initial: pages, maximum: 65536})` as env.memory. */
-export function loadKernels(pages = 1024): { k: Kernels; memory: WebAssembly.Memory; heap: Heap } {
-  if (!existsSync(WASM_PATH)) {
-    throw new Error(`${WASM_PATH} is missing: run \`npx asc assembly/index.ts --config asconfig.json --target release\` first`);
+/** Instantiates build/wasmlm.wasm (or `path`) with `new WebAssembly.Memory({initial: pages, maximum: 65536})` as env.memory. */
+export function loadKernels(pages = 1024, path = WASM_PATH): { k: Kernels; memory: WebAssembly.Memory; heap: Heap } {
+  if (!existsSync(path)) {
+    throw new Error(`${path} is missing: run \`npm run build:wasm\` first`);
   }
-  const module = new WebAssembly.Module(readFileSync(WASM_PATH));
+  const module = new WebAssembly.Module(readFileSync(path));
   const memory = new WebAssembly.Memory({ initial: pages, maximum: 65536 });
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   return { k: instance.exports as unknown as Kernels, memory, heap: new Heap(memory) };
