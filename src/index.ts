@@ -1,5 +1,5 @@
 export { loadModel, Model, DEFAULT_MODEL_URL } from './model.js';
-export type { LoadOptions, ModelInfo, Prompt } from './model.js';
+export type { LoadOptions, ModelInfo, Prompt, EmbedOptions, Adapter } from './model.js';
 export type { GenerateOptions, CompleteResult, FinishReason, Timings } from './generate/generator.js';
 export type { SamplingOptions } from './generate/sampler.js';
 export { WasmlmError, isWasmlmError } from './errors.js';
@@ -12,5 +12,6 @@ export type { GGUFWriteTensor, GGUFMetaEntry } from './formats/gguf-writer.js';
 export { quantizeTensor, dequantize } from './formats/quantize.js';
 export { convertLlama2c } from './formats/llama2c.js';
 export { loadTokenizer } from './tokenizer/load.js';
+export type { TokenizerSource, LoadTokenizerOptions } from './tokenizer/load.js';
 export type { Tokenizer, EncodeOptions, DecodeOptions, StreamDecoder } from './tokenizer/types.js';
 export { segmentSentences, segmentWords } from './tokenizer/segment.js';

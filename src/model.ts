@@ -5,6 +5,7 @@ import { typeName } from './formats/ggml-types.js';
 import { readGGUFHeader, type GGUFHeader } from './formats/gguf.js';
 import { describeSource, openSource, type ModelSource } from './formats/source.js';
 import { resolveSpec } from './models/index.js';
+import { resolveAdapter, type AdapterPlan } from './models/lora.js';
 import type { ModelSpec } from './models/spec.js';
 import { generateText, type CompleteResult, type GenerateOptions } from './generate/generator.js';
 import { tokenizerFromGGUF } from './tokenizer/gguf.js';
@@ -36,18 +37,44 @@ export interface ModelInfo {
   contextLength: number;
   /** the context length the model was trained with */
   trainContextLength: number;
-  rope: ModelSpec['rope'];
+  /** how positions are encoded: RoPE (with its settings), ALiBi or learned */
+  positions: ModelInfo_Positions;
+  residual: ModelSpec['residual'];
+  /** sliding attention window (0 = none) */
+  slidingWindow: number;
+  experts: { count: number; used: number } | undefined;
   tiedOutput: boolean;
-  /** bytes of weights per tensor type, e.g. { Q8_0: 123, F32: 456 } */
-  weightTypes: Record<string, number>;
+  /** bytes of weights per tensor type and their share of all weight bytes, e.g. { Q8_0: { bytes, share } } */
+  weightTypes: Record<string, { bytes: number; share: number }>;
   weightBytes: number;
   memoryBytes: number;
   threads: number;
   threadsNote: string;
+  /** the kernel build in use: 'simd', or 'relaxed-simd' where the runtime has it and passes a self-test */
+  kernels: string;
   loadMs: number;
 }
 
+export type ModelInfo_Positions =
+  | { kind: 'rope'; nRot: number; base: number; freqScale: number; mode: 'normal' | 'neox'; scaling: 'none' | 'linear' | 'yarn' | 'freq-factors' }
+  | { kind: 'alibi'; maxBias: number }
+  | { kind: 'learned' };
+
 export type Prompt = string | number[];
+
+export interface EmbedOptions {
+  /** 'mean' over every position (BOS included) or the 'last' position; default 'mean' */
+  pooling?: 'mean' | 'last';
+  /** L2-normalise the result; default false */
+  normalize?: boolean;
+}
+
+/** A LoRA adapter applied to a model at run time (never merged into its weights). */
+export interface Adapter {
+  readonly scale: number;
+  setScale(scale: number): void;
+  remove(): void;
+}
 
 export class Model {
   readonly info: ModelInfo;
@@ -76,13 +103,106 @@ export class Model {
       const out: Float32Array[] = [];
       this.engine.truncate(0);
       try {
-        this.engine.evaluate(ids, true, (_first, rows) => { for (const r of rows) out.push(r.slice()); });
+        this.engine.evaluate(ids, 'all', (_first, rows) => { for (const r of rows) out.push(r.slice()); });
       } finally {
         this.engine.truncate(0);
       }
       return out;
     } finally {
       release();
+    }
+  }
+
+  /**
+   * An embedding: the final hidden state (after the output norm, before the output projection),
+   * pooled over the positions of `input` (text gets BOS as the model wants).
+   */
+  async embed(input: Prompt, options: EmbedOptions = {}): Promise<Float32Array> {
+    const pooling = options.pooling ?? 'mean';
+    if (pooling !== 'mean' && pooling !== 'last') throw new WasmlmError('BAD_ARGUMENT', `pooling must be 'mean' or 'last', got '${String(pooling)}'`);
+    const ids = this.promptIds(input);
+    const release = await this.lock();
+    try {
+      this.alive();
+      const E = this.info.embeddingLength;
+      const sum = new Float64Array(E);
+      this.engine.truncate(0);
+      try {
+        this.engine.evaluate(ids, 'hidden', (first, rows) => {
+          rows.forEach((row, r) => {
+            if (pooling === 'mean' || first + r === ids.length - 1) for (let i = 0; i < E; i++) sum[i] += row[i]!;
+          });
+        });
+      } finally {
+        this.engine.truncate(0);
+      }
+      const out = new Float32Array(E);
+      const div = pooling === 'mean' ? ids.length : 1;
+      let norm = 0;
+      for (let i = 0; i < E; i++) { out[i] = sum[i]! / div; norm += out[i]! * out[i]!; }
+      if (options.normalize) {
+        const inv = norm > 0 ? 1 / Math.sqrt(norm) : 0;
+        for (let i = 0; i < E; i++) out[i] = out[i]! * inv;
+      }
+      return out;
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Apply a LoRA adapter (llama.cpp's adapter GGUF) at run time: y = W·x + s·B·(A·x) with
+   * s = scale · alpha / rank. Several adapters may be active at once.
+   */
+  async loadAdapter(source: ModelSource, options: { scale?: number; signal?: AbortSignal } = {}): Promise<Adapter> {
+    const checkScale = (v: number) => {
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new WasmlmError('BAD_ARGUMENT', `adapter scale must be a finite number, got ${v}`);
+      return v;
+    };
+    let scale = checkScale(options.scale ?? 1);
+    this.alive();
+    const stream = await openSource(source, { signal: options.signal });
+    try {
+      let header: GGUFHeader;
+      let plan: AdapterPlan;
+      try {
+        header = await readGGUFHeader(stream);
+        plan = resolveAdapter(header, this.engine.spec);
+      } catch (e) {
+        if (e instanceof WasmlmError) throw new WasmlmError(e.code, `${describeSource(source)}: ${e.message}`, { cause: e });
+        throw e;
+      }
+      const release = await this.lock();
+      try {
+        this.alive();
+        const engine = this.engine;
+        const weights = await engine.addAdapter(header, stream, plan.pairs, plan.alpha, scale);
+        engine.truncate(0);
+        const self = this;
+        return {
+          get scale() { return scale; },
+          setScale(s: number) {
+            scale = checkScale(s);
+            // applied between calls: keys and values cached with the old scale are dropped
+            void self.lock().then((done) => {
+              weights.userScale = scale;
+              self.engineRef?.truncate(0);
+              done();
+            });
+          },
+          remove() {
+            void self.lock().then((done) => {
+              self.engineRef?.removeAdapter(weights);
+              self.engineRef?.truncate(0);
+              done();
+            });
+          },
+        };
+      } finally {
+        release();
+      }
+    } finally {
+      await stream.close();
     }
   }
 
@@ -142,7 +262,7 @@ export class Model {
         throw new WasmlmError('TOKEN_OUT_OF_RANGE', `token id ${id} at index ${i} is outside the vocabulary (0..${V - 1})`);
       }
     });
-    if (list.length > this.engine.contextLength) {
+    if (!this.engine.unbounded && list.length > this.engine.contextLength) {
       throw new WasmlmError('CONTEXT_FULL', `${list.length} tokens do not fit in the context of ${this.engine.contextLength}`);
     }
     return list;
@@ -183,14 +303,16 @@ export async function loadModel(source?: ModelSource, options: LoadOptions = {})
     const { spec, tensors } = resolveSpec(header);
     const tokenizer = tokenizerFromGGUF(header);
     const engine = await Engine.load(spec, tensors, header, stream, options);
-    const weightTypes: Record<string, number> = {};
+    const weightTypes: Record<string, { bytes: number; share: number }> = {};
     let weightBytes = 0;
     let parameters = 0;
     for (const t of tensors.values()) {
-      weightTypes[typeName(t.type)] = (weightTypes[typeName(t.type)] ?? 0) + t.nBytes;
+      (weightTypes[typeName(t.type)] ??= { bytes: 0, share: 0 }).bytes += t.nBytes;
       weightBytes += t.nBytes;
       parameters += t.nElements;
     }
+    for (const e of Object.values(weightTypes)) e.share = e.bytes / weightBytes;
+    const p = spec.positions;
     const info: ModelInfo = {
       family: spec.family,
       architecture: spec.arch,
@@ -205,7 +327,13 @@ export async function loadModel(source?: ModelSource, options: LoadOptions = {})
       feedForwardLength: spec.nFf,
       contextLength: engine.contextLength,
       trainContextLength: spec.contextLength,
-      rope: spec.rope,
+      positions: p.kind === 'learned' ? { kind: 'learned' } : p.kind === 'alibi' ? p : {
+        kind: 'rope', nRot: p.nRot, base: p.base, freqScale: p.freqScale, mode: p.mode,
+        scaling: p.yarn ? 'yarn' : p.freqFactors ? 'freq-factors' : p.freqScale !== 1 ? 'linear' : 'none',
+      },
+      residual: spec.residual,
+      slidingWindow: Math.max(0, ...spec.layers.map((l) => l.attn.slidingWindow)),
+      experts: spec.layers[0]?.moe ? { count: spec.layers[0].moe.nExpert, used: spec.layers[0].moe.nUsed } : undefined,
       tiedOutput: spec.tiedOutput,
       weightTypes,
       weightBytes,
@@ -214,6 +342,7 @@ export async function loadModel(source?: ModelSource, options: LoadOptions = {})
       threadsNote: (options.threads ?? 1) > 1
         ? `asked for ${options.threads} threads: this version computes on one thread`
         : 'one thread',
+      kernels: engine.kernelVariant,
       loadMs: performance.now() - t0,
     };
     return new Model(engine, tokenizer, info);

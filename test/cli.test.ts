@@ -36,6 +36,18 @@ describe('wasmlm CLI', () => {
     expect(reference.startsWith(out.trimEnd())).toBe(true);
   });
 
+  it('run --lora FILE:SCALE applies adapters as the API does', async () => {
+    const { loadModel } = await import('../src/index.js');
+    const model = await loadModel(fixture('models/llama.gguf'));
+    const plain = await model.complete('Once upon a time', { temperature: 0, maxTokens: 12, ignoreEos: true });
+    await model.loadAdapter(fixture('models/llama.lora.gguf'), { scale: 0.5 });
+    const adapted = await model.complete('Once upon a time', { temperature: 0, maxTokens: 12, ignoreEos: true });
+    expect(adapted.tokens).not.toEqual(plain.tokens);
+    const out = JSON.parse(wasmlm('run', '--model', fixture('models/llama.gguf'), '--lora', `${fixture('models/llama.lora.gguf')}:0.5`,
+      'Once upon a time', '--temperature', '0', '--max-tokens', '12', '--ignore-eos', '--json'));
+    expect(out.tokens).toEqual(adapted.tokens);
+  });
+
   it('info prints metadata and a tensor type summary', () => {
     const out = wasmlm('info', fixture('models/llama_q4_0.gguf'));
     expect(out).toMatch(/general\.architecture = llama/);

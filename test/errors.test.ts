@@ -84,6 +84,28 @@ describe('bad model files', () => {
     await expectCode(loadModel(b), 'UNSUPPORTED_TYPE', /blk\.0\.attn_q\.weight/);
   });
 
+  it('tensors that do not fit the metadata: named, before any weights are read', async () => {
+    const { readGGUF } = await import('../src/formats/gguf.js');
+    const { encodeGGUF } = await import('../src/formats/gguf-writer.js');
+    const rewrite = async (file: string, edit: (t: { name: string; ne: number[]; type: number; data: Uint8Array }[], m: Map<string, any>) => void) => {
+      const b = new Uint8Array(readFileSync(fixture(file)));
+      const h = await readGGUF(b);
+      const tensors = h.tensors.map((t) => ({ name: t.name, ne: [...t.ne], type: t.type, data: b.subarray(h.dataOffset + t.offset, h.dataOffset + t.offset + t.nBytes) }));
+      const m = new Map<string, any>(h.metadata);
+      edit(tensors, m);
+      return encodeGGUF(m, tensors);
+    };
+    const missing = await rewrite('models/llama.gguf', (t) => { t.splice(t.findIndex((x) => x.name === 'blk.1.ffn_up.weight'), 1); });
+    await expectCode(loadModel(missing), 'MISSING_TENSOR', /blk\.1\.ffn_up\.weight.*\[64, 128\]/);
+    const wrongShape = await rewrite('models/llama.gguf', (t) => {
+      const q = t.find((x) => x.name === 'blk.0.attn_q.weight')!;
+      q.ne = [32, 128];
+    });
+    await expectCode(loadModel(wrongShape), 'BAD_SHAPE', /blk\.0\.attn_q\.weight.*\[32, 128\].*\[64, 64\]/);
+    const experts = await rewrite('models/llama_moe.gguf', (_t, m) => { m.set('llama.expert_count', { type: 4, value: 8 }); });
+    await expectCode(loadModel(experts), 'BAD_SHAPE', /ffn_gate_inp\.weight.*\[64, 8\]/);
+  });
+
   it('contextLength above the model\'s', async () => {
     await expectCode(loadModel(fixture('models/llama.gguf'), { contextLength: 4096 }), 'CONTEXT_TOO_LONG', /128/);
   });

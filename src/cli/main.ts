@@ -20,11 +20,14 @@ usage:
       --stop TEXT                stop before TEXT (repeatable)
       --ignore-eos               keep going past end-of-text
       --context N                context length (KV cache size)
+      --lora FILE[:SCALE]        apply a LoRA adapter (repeatable; scale default 1)
       --json                     print one JSON object {text, tokens, finishReason, timings}
   wasmlm info FILE.gguf          metadata and a tensor type summary
       --json                     as JSON
-  wasmlm tokenize --model FILE TEXT
+  wasmlm tokenize (--model FILE.gguf | --tokenizer FILE) TEXT
+                                 FILE: a GGUF vocabulary or an HF tokenizer.json
       --no-special               do not add BOS/EOS
+      --parse-special            read special-token text such as <|im_start|> as those tokens
   wasmlm bench FILE.gguf         time prefill and decode on random prompt tokens
       --threads N --prompt 128 --gen 64 --json
   wasmlm convert MODEL.bin TOKENIZER.bin OUT.gguf
@@ -37,7 +40,7 @@ type Flags = Record<string, string | boolean | string[]>;
 function parse(argv: string[]): { positional: string[]; flags: Flags } {
   const positional: string[] = [];
   const flags: Flags = {};
-  const booleans = new Set(['json', 'ignore-eos', 'no-special', 'help']);
+  const booleans = new Set(['json', 'ignore-eos', 'no-special', 'parse-special', 'help']);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--') { positional.push(...argv.slice(i + 1)); break; }
@@ -51,7 +54,7 @@ function parse(argv: string[]): { positional: string[]; flags: Flags } {
       if (i + 1 >= argv.length) throw new WasmlmError('BAD_ARGUMENT', `--${name} needs a value`);
       value = argv[++i]!;
     }
-    if (name === 'stop') (flags.stop = (flags.stop as string[] | undefined) ?? []).push(value as string);
+    if (name === 'stop' || name === 'lora') (flags[name] = (flags[name] as string[] | undefined) ?? []).push(value as string);
     else flags[name] = value;
   }
   return { positional, flags };
@@ -88,6 +91,12 @@ async function run(positional: string[], flags: Flags): Promise<void> {
     contextLength: num(flags, 'context'),
     onProgress: progressBar(),
   });
+  for (const spec of (flags.lora as string[] | undefined) ?? []) {
+    const m = /^(.*?)(?::(-?[\d.]+(?:e-?\d+)?))?$/.exec(spec)!;
+    const scale = m[2] === undefined ? 1 : Number(m[2]);
+    if (!Number.isFinite(scale)) throw new WasmlmError('BAD_ARGUMENT', `--lora ${spec}: the scale must be a number`);
+    await model.loadAdapter(m[1]!, { scale });
+  }
   const options: GenerateOptions = {
     maxTokens: num(flags, 'max-tokens') ?? 256,
     temperature: num(flags, 'temperature'),
@@ -152,10 +161,14 @@ async function info(positional: string[], flags: Flags): Promise<void> {
 }
 
 async function tokenize(positional: string[], flags: Flags): Promise<void> {
-  const source = (flags.model ?? flags.tokenizer) as string | undefined;
-  if (!source) throw new WasmlmError('BAD_ARGUMENT', 'usage: wasmlm tokenize --model FILE.gguf TEXT');
+  // --model FILE.gguf, or --tokenizer FILE (a GGUF vocabulary or an HF tokenizer.json; a
+  // tokenizer_config.json beside it is read too)
+  const source = (flags.tokenizer ?? flags.model) as string | undefined;
+  if (typeof source !== 'string' || source === '') {
+    throw new WasmlmError('BAD_ARGUMENT', 'usage: wasmlm tokenize (--model FILE.gguf | --tokenizer tokenizer.json) TEXT');
+  }
   const tok = await loadTokenizer(source);
-  const ids = tok.encode(positional.join(' '), { addSpecial: flags['no-special'] !== true });
+  const ids = tok.encode(positional.join(' '), { addSpecial: flags['no-special'] !== true, parseSpecial: flags['parse-special'] === true });
   if (flags.json) process.stdout.write(JSON.stringify({ ids, pieces: ids.map((id) => tok.idToPiece(id)) }) + '\n');
   else process.stdout.write(ids.map((id) => `${id}\t${JSON.stringify(tok.idToPiece(id))}`).join('\n') + '\n');
 }

@@ -5,12 +5,15 @@
 import { WasmlmError } from '../errors.js';
 import type { GGUFHeader, GGUFTensorInfo } from '../formats/gguf.js';
 import type { ByteStream } from '../formats/source.js';
-import type { ModelSpec, WeightRef } from '../models/spec.js';
+import type { FfnSpec, Linear, ModelSpec, NormSpec, WeightRef } from '../models/spec.js';
 import { specWeights } from '../models/spec.js';
-import { GGML_F32, ROPE_NEOX, ROPE_NORMAL } from './abi.js';
-import { createMemory, Layout, Views } from './memory.js';
+import {
+  GGML_F32, GGML_Q2_K, GGML_Q3_K, GGML_Q4_0, GGML_Q4_1, GGML_Q4_K, GGML_Q5_0, GGML_Q5_1, GGML_Q5_K, GGML_Q6_K,
+  GGML_Q8_0, GLU_GELU, GLU_SILU, MOE_NORMALIZE, ROPE_NEOX, ROPE_NORMAL,
+} from './abi.js';
+import { createMemory, Layout, PAGE, Views } from './memory.js';
 import { Plan } from './plan.js';
-import { instantiateKernels, kernelModule, RESERVED_BYTES, type KernelExports } from './wasm.js';
+import { instantiateKernels, kernelModule, kernelVariantOf, RESERVED_BYTES, type KernelExports, type KernelVariant } from './wasm.js';
 
 export interface EngineOptions {
   /** tokens in the KV cache; default: the model's, capped to fit `kvBudgetBytes` */
@@ -21,6 +24,17 @@ export interface EngineOptions {
   wasmModule?: WebAssembly.Module;
 }
 
+/**
+ * Weight types whose matmuls read the same activation format (the row quantized to Q8_0, Q8_1 or
+ * Q8_K): one prep serves them all. Other types have a format of their own.
+ */
+const ACT_FORMAT: Record<number, number> = {
+  [GGML_Q4_0]: GGML_Q8_0, [GGML_Q5_0]: GGML_Q8_0, [GGML_Q8_0]: GGML_Q8_0,
+  [GGML_Q4_1]: GGML_Q4_1, [GGML_Q5_1]: GGML_Q4_1,
+  [GGML_Q2_K]: GGML_Q4_K, [GGML_Q3_K]: GGML_Q4_K, [GGML_Q4_K]: GGML_Q4_K, [GGML_Q5_K]: GGML_Q4_K, [GGML_Q6_K]: GGML_Q4_K,
+};
+const actFormat = (type: number) => ACT_FORMAT[type] ?? type;
+
 /** The KV cache takes at most this much memory when contextLength is not given. */
 export const DEFAULT_KV_BUDGET = 1 << 30;
 /** The logits buffer takes at most this much (rows × vocab × 4 bytes). */
@@ -30,60 +44,104 @@ interface Weight {
   ptr: number;
   type: number;
 }
+interface Lin {
+  name: string;
+  w: Weight;
+  /** 0: none */
+  bias: number;
+  nIn: number;
+  nOut: number;
+}
+interface Norm {
+  layer: boolean;
+  w: number;
+  b: number;
+}
 
-interface LayerWeights {
-  attnNorm: number;
-  wq: Weight; wk: Weight; wv: Weight; wo: Weight;
-  ffnNorm: number;
-  gate: Weight; up: Weight; down: Weight;
-  /** K and V cache of this layer: [contextLength][nHeadKv·headDim] f32 */
+interface Layer {
+  attnNorm: Norm;
+  ffnNorm: Norm | undefined;
+  q?: Lin; k?: Lin; v?: Lin; qkv?: Lin;
+  o: Lin;
+  ffn?: { glu: boolean; act: number; gate?: Lin; up: Lin; down: Lin; fused: boolean };
+  moe?: { router: Lin; gate: Weight; up: Weight; down: Weight; nExpert: number; flags: number; nFf: number };
+  attnScale: number;
+  ffnScale: number;
+  window: number;
+  /** rows of the K and V cache: the context length, or a ring of window + batch rows */
+  cacheRows: number;
+  ring: number;
   kCache: number;
   vCache: number;
 }
+
+/**
+ * A LoRA adapter as the engine applies it: y += s · B·(A·x) for each paired weight, with
+ * s = userScale · alpha / rank (alpha 0: s = userScale).
+ */
+export interface AdapterWeights {
+  userScale: number;
+  alpha: number;
+  pairs: Map<string, { a: Weight; b: Weight; rank: number }>;
+  /** scratch: [batch][rank] and [batch][nOut] */
+  tmpA: number;
+  tmpB: number;
+}
+
+/** What `evaluate` returns rows of: logits, or the final hidden states (after the output norm). */
+export type Rows = 'last' | 'all' | 'hidden';
 
 export class Engine {
   readonly contextLength: number;
   readonly batchSize: number;
   /** rows of logits one pass can return */
   readonly logitRows: number;
-  readonly memoryBytes: number;
   /** tokens whose keys and values are in the cache, in order */
   readonly cached: number[] = [];
+  /** every layer keeps a sliding window in a ring: generation may run past contextLength */
+  readonly unbounded: boolean;
+  readonly adapters: AdapterWeights[] = [];
 
   private readonly views: Views;
-  private readonly plan: Plan;
+  private plan: Plan;
   private kernels!: KernelExports;
-  private readonly layers: LayerWeights[];
+  private readonly layers: Layer[];
   private readonly embd: Weight;
-  private readonly outNorm: number;
-  private readonly output: Weight;
-  private readonly buf: {
-    ids: number; x: number; xn: number; q: number; att: number; tmp: number;
-    gate: number; up: number; act: number; scores: number; logits: number;
-  };
+  private readonly posEmbd: Weight | undefined;
+  private readonly embdNorm: Norm | undefined;
+  private readonly outNorm: Norm;
+  private readonly output: Lin;
+  private readonly buf: Record<
+    'ids' | 'pos' | 'x' | 'xn' | 'q' | 'k' | 'v' | 'qkv' | 'att' | 'tmp' | 'tmp2' | 'gate' | 'up' |
+    'act' | 'scores' | 'logits' | 'router' | 'moe', number>;
 
-  private constructor(readonly spec: ModelSpec, private readonly tensors: Map<string, GGUFTensorInfo>,
-    private readonly weightPtrs: Map<string, number>, layout: Layout, kvPtrs: number[],
-    buf: Engine['buf'], planPtr: number, planOps: number, contextLength: number, batchSize: number, logitRows: number) {
+  private constructor(
+    readonly spec: ModelSpec,
+    private readonly tensors: Map<string, GGUFTensorInfo>,
+    private readonly weightPtrs: Map<string, number>,
+    private readonly layout: Layout,
+    layers: Layer[],
+    buf: Engine['buf'],
+    planPtr: number,
+    planOps: number,
+    contextLength: number,
+    batchSize: number,
+    logitRows: number,
+  ) {
     this.contextLength = contextLength;
     this.batchSize = batchSize;
     this.logitRows = logitRows;
-    this.memoryBytes = layout.size;
-    this.views = new Views(createMemory(layout.size, `model '${spec.name || spec.arch}'`));
+    this.views = new Views(createMemory(layout.size, `model '${spec.name ?? spec.arch}'`));
     this.plan = new Plan(this.views, planPtr, planOps);
     this.buf = buf;
-    const w = (ref: WeightRef): Weight => ({ ptr: weightPtrs.get(ref.name)!, type: tensors.get(ref.name)!.type });
+    this.layers = layers;
+    this.unbounded = layers.every((l) => l.ring > 0);
+    const w = (ref: WeightRef): Weight => this.weight(ref);
     this.embd = w(spec.tokenEmbd);
-    this.outNorm = w(spec.outputNorm.weight).ptr;
-    this.output = w(spec.output);
-    this.layers = spec.layers.map((l, i) => ({
-      attnNorm: w(l.attnNorm.weight).ptr,
-      wq: w(l.attn.wq), wk: w(l.attn.wk), wv: w(l.attn.wv), wo: w(l.attn.wo),
-      ffnNorm: w(l.ffnNorm.weight).ptr,
-      gate: w(l.ffn.gate), up: w(l.ffn.up), down: w(l.ffn.down),
-      kCache: kvPtrs[2 * i]!,
-      vCache: kvPtrs[2 * i + 1]!,
-    }));
+    this.posEmbd = spec.positions.kind === 'learned' ? w(spec.positions.weight) : undefined;
+    this.embdNorm = spec.embdNorm && this.norm(spec.embdNorm);
+    this.outNorm = this.norm(spec.outputNorm);
+    this.output = this.lin(spec.output);
   }
 
   /**
@@ -92,64 +150,218 @@ export class Engine {
    */
   static async load(spec: ModelSpec, tensors: Map<string, GGUFTensorInfo>, header: GGUFHeader,
     stream: ByteStream, options: EngineOptions = {}): Promise<Engine> {
-    const module = kernelModule(options.wasmModule);
+    const module = await kernelModule(options.wasmModule);
     const contextLength = chooseContextLength(spec, options.contextLength);
-    const batchSize = options.batchSize ?? 128;
-    if (!Number.isInteger(batchSize) || batchSize < 1) {
-      throw new WasmlmError('BAD_ARGUMENT', `batchSize must be a positive integer, got ${batchSize}`);
+    const B = options.batchSize ?? 128;
+    if (!Number.isInteger(B) || B < 1) {
+      throw new WasmlmError('BAD_ARGUMENT', `batchSize must be a positive integer, got ${B}`);
     }
-    const { nEmbd: E, nFf: F, nLayer, nVocab } = spec;
+    const { nEmbd: E, nFf: F, nVocab } = spec;
     const qDim = spec.nHead * spec.headDim;
     const kvDim = spec.nHeadKv * spec.headDim;
-    const logitRows = Math.max(1, Math.min(batchSize, Math.floor(LOGITS_BUDGET / (nVocab * 4))));
+    const logitRows = Math.max(1, Math.min(B, Math.floor(LOGITS_BUDGET / (nVocab * 4))));
 
-    const kernelsForSizing = await instantiateKernels(await module, new WebAssembly.Memory({ initial: 2, maximum: 65536 }));
+    // sizes that depend on the kernels' own formats
+    const sizing = await instantiateKernels(module, new WebAssembly.Memory({ initial: 2, maximum: 65536 }));
     const layout = new Layout(RESERVED_BYTES);
     const weightPtrs = new Map<string, number>();
     for (const ref of specWeights(spec)) weightPtrs.set(ref.name, layout.alloc(tensors.get(ref.name)!.nBytes));
-    const kvPtrs: number[] = [];
-    for (let i = 0; i < nLayer; i++) {
-      kvPtrs.push(layout.alloc(contextLength * kvDim * 4), layout.alloc(contextLength * kvDim * 4));
-    }
+
     let actBytes = 0;
-    for (const ref of specWeights(spec)) {
-      if (ref.ne.length !== 2) continue;
-      const t = tensors.get(ref.name)!;
-      actBytes = Math.max(actBytes, kernelsForSizing.act_bytes(t.type, ref.ne[0]!, batchSize));
+    let moeBytes = 0;
+    let maxExperts = 0;
+    let upRows = F;
+    let fusedQkv = false;
+    for (const l of spec.layers) {
+      for (const lin of [l.attn.q, l.attn.k, l.attn.v, l.attn.qkv, l.attn.output, l.ffn?.gate, l.ffn?.up, l.ffn?.down, l.moe && { weight: l.moe.router }]) {
+        if (!lin) continue;
+        actBytes = Math.max(actBytes, sizing.act_bytes(tensors.get(lin.weight.name)!.type, lin.weight.ne[0]!, B));
+      }
+      if (l.attn.qkv) fusedQkv = true;
+      if (l.ffn?.fusedGateUp) upRows = 2 * F;
+      if (l.moe) {
+        const t = (r: WeightRef) => tensors.get(r.name)!.type;
+        maxExperts = Math.max(maxExperts, l.moe.nExpert);
+        moeBytes = Math.max(moeBytes, sizing.moe_scratch_bytes(l.moe.nExpert, E, l.moe.gate.ne[1]!, t(l.moe.gate), t(l.moe.up), t(l.moe.down)));
+      }
     }
-    const B = batchSize;
+    const out = tensors.get(spec.output.weight.name)!;
+    actBytes = Math.max(actBytes, sizing.act_bytes(out.type, E, logitRows));
+
+    const layers: Layer[] = [];
+    let maxCacheRows = 0;
+    for (const l of spec.layers) {
+      const window = l.attn.slidingWindow;
+      const ring = window > 0 && window + B < contextLength ? window + B : 0;
+      const cacheRows = ring || contextLength;
+      maxCacheRows = Math.max(maxCacheRows, cacheRows);
+      layers.push({
+        kCache: layout.alloc(cacheRows * kvDim * 4),
+        vCache: layout.alloc(cacheRows * kvDim * 4),
+        window, ring, cacheRows,
+      } as Layer);
+    }
     const buf = {
       ids: layout.alloc(B * 4),
+      pos: layout.alloc(B * 4),
       x: layout.alloc(B * E * 4),
       xn: layout.alloc(B * Math.max(E, qDim) * 4),
       q: layout.alloc(B * qDim * 4),
+      k: layout.alloc(B * kvDim * 4),
+      v: layout.alloc(B * kvDim * 4),
+      qkv: fusedQkv ? layout.alloc(B * (qDim + 2 * kvDim) * 4) : 0,
       att: layout.alloc(B * qDim * 4),
       tmp: layout.alloc(B * E * 4),
+      tmp2: layout.alloc(B * E * 4),
       gate: layout.alloc(B * F * 4),
-      up: layout.alloc(B * F * 4),
+      up: layout.alloc(B * upRows * 4),
       act: layout.alloc(actBytes),
-      scores: layout.alloc(contextLength * 4),
+      scores: layout.alloc((maxCacheRows + B) * 4),
       logits: layout.alloc(logitRows * nVocab * 4),
+      router: layout.alloc(B * Math.max(1, maxExperts) * 4),
+      moe: layout.alloc(moeBytes),
     };
-    const planOps = 16 + nLayer * 24;
+    const planOps = planCapacity(spec.nLayer, 0);
     const planPtr = layout.alloc(planOps * 64);
-
-    const engine = new Engine(spec, tensors, weightPtrs, layout, kvPtrs, buf, planPtr, planOps,
-      contextLength, batchSize, logitRows);
-    engine.kernels = await instantiateKernels(await module, engine.views.memory);
-    await engine.readWeights(header, stream);
+    const engine = new Engine(spec, tensors, weightPtrs, layout, layers, buf, planPtr, planOps,
+      contextLength, B, logitRows);
+    engine.resolveLayers();
+    engine.kernels = await instantiateKernels(module, engine.views.memory);
+    await engine.readTensors(header, stream, [...weightPtrs.keys()].map((n) => tensors.get(n)!), weightPtrs);
     return engine;
   }
 
-  private async readWeights(header: GGUFHeader, stream: ByteStream): Promise<void> {
-    const order = [...this.weightPtrs.keys()].map((name) => this.tensors.get(name)!).sort((a, b) => a.offset - b.offset);
+  /** which kernel build runs: plain SIMD, or relaxed SIMD where the runtime has it (and computes it right) */
+  get kernelVariant(): KernelVariant {
+    return kernelVariantOf(this.kernels);
+  }
+
+  get memoryBytes(): number {
+    return this.views.memory.buffer.byteLength;
+  }
+
+  private weight(ref: WeightRef): Weight {
+    return { ptr: this.weightPtrs.get(ref.name)!, type: this.tensors.get(ref.name)!.type };
+  }
+  private lin(l: Linear): Lin {
+    return {
+      name: l.weight.name,
+      w: this.weight(l.weight),
+      bias: l.bias ? this.weightPtrs.get(l.bias.name)! : 0,
+      nIn: l.weight.ne[0]!,
+      nOut: l.weight.ne[1]!,
+    };
+  }
+  private norm(n: NormSpec): Norm {
+    return { layer: n.kind === 'layer', w: this.weightPtrs.get(n.weight.name)!, b: n.bias ? this.weightPtrs.get(n.bias.name)! : 0 };
+  }
+
+  private resolveLayers(): void {
+    this.spec.layers.forEach((l, i) => {
+      const L = this.layers[i]!;
+      L.attnNorm = this.norm(l.attnNorm);
+      L.ffnNorm = l.ffnNorm && this.norm(l.ffnNorm);
+      const a = l.attn;
+      if (a.qkv) L.qkv = this.lin(a.qkv);
+      else { L.q = this.lin(a.q!); L.k = this.lin(a.k!); L.v = this.lin(a.v!); }
+      L.o = this.lin(a.output);
+      if (l.ffn) L.ffn = this.ffn(l.ffn);
+      if (l.moe) {
+        L.moe = {
+          router: this.lin({ weight: l.moe.router }),
+          gate: this.weight(l.moe.gate), up: this.weight(l.moe.up), down: this.weight(l.moe.down),
+          nExpert: l.moe.nExpert,
+          flags: l.moe.nUsed | (l.moe.normalize ? MOE_NORMALIZE : 0),
+          nFf: l.moe.gate.ne[1]!,
+        };
+      }
+      L.attnScale = l.attnScale ? this.weightPtrs.get(l.attnScale.name)! : 0;
+      L.ffnScale = l.ffnScale ? this.weightPtrs.get(l.ffnScale.name)! : 0;
+    });
+  }
+
+  private ffn(f: FfnSpec): NonNullable<Layer['ffn']> {
+    return {
+      glu: f.kind === 'glu',
+      act: f.act === 'gelu' ? GLU_GELU : GLU_SILU,
+      gate: f.gate && this.lin(f.gate),
+      up: this.lin(f.up),
+      down: this.lin(f.down),
+      fused: f.fusedGateUp,
+    };
+  }
+
+  private growTo(bytes: number): void {
+    const memory = this.views.memory;
+    const have = memory.buffer.byteLength;
+    if (bytes <= have) return;
+    try {
+      memory.grow(Math.ceil((bytes - have) / PAGE));
+    } catch (e) {
+      throw new WasmlmError('TOO_LARGE', `cannot grow wasm memory to ${(bytes / 2 ** 20).toFixed(0)} MiB: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  /** Copy tensors from the stream (in file order) to their places in memory. */
+  private async readTensors(header: GGUFHeader, stream: ByteStream, list: GGUFTensorInfo[], ptrs: Map<string, number>): Promise<void> {
+    const order = [...list].sort((a, b) => a.offset - b.offset);
     for (const t of order) {
       const at = header.dataOffset + t.offset;
       if (at < stream.position) throw new WasmlmError('BAD_FORMAT', `tensor '${t.name}' overlaps the tensor before it`);
       await stream.skip(at - stream.position);
-      const ptr = this.weightPtrs.get(t.name)!;
+      const ptr = ptrs.get(t.name)!;
       await stream.readInto(this.views.u8.subarray(ptr, ptr + t.nBytes));
     }
+  }
+
+  /**
+   * Load a LoRA adapter's A/B pairs into memory (grown for them). `pairs` maps a base weight name
+   * to its A [nIn, r] and B [r, nOut] tensors in the adapter file.
+   */
+  async addAdapter(header: GGUFHeader, stream: ByteStream,
+    pairs: Map<string, { a: GGUFTensorInfo; b: GGUFTensorInfo }>, alpha: number, userScale: number): Promise<AdapterWeights> {
+    const ptrs = new Map<string, number>();
+    const list: GGUFTensorInfo[] = [];
+    let maxRank = 1;
+    let maxOut = 1;
+    for (const { a, b } of pairs.values()) {
+      for (const t of [a, b]) { ptrs.set(t.name, this.layout.alloc(t.nBytes)); list.push(t); }
+      maxRank = Math.max(maxRank, a.ne[1]!);
+      maxOut = Math.max(maxOut, b.ne[1]!);
+    }
+    const B = this.batchSize;
+    const tmpA = this.layout.alloc(B * maxRank * 4);
+    const tmpB = this.layout.alloc(B * maxOut * 4);
+    let maxAct = 0;
+    const sizingAct = (t: GGUFTensorInfo) => this.kernels.act_bytes(t.type, t.ne[0]!, B);
+    for (const { a, b } of pairs.values()) maxAct = Math.max(maxAct, sizingAct(a), sizingAct(b));
+    const act = maxAct > 0 ? this.layout.alloc(maxAct) : 0;
+    const capacity = planCapacity(this.spec.nLayer, this.adapters.length + 1);
+    const planPtr = capacity > this.plan.capacity ? this.layout.alloc(capacity * 64) : 0;
+    this.growTo(this.layout.size);
+    await this.readTensors(header, stream, list, ptrs);
+    if (planPtr) this.plan = new Plan(this.views, planPtr, capacity);
+    const adapter: AdapterWeights = { userScale, alpha, pairs: new Map(), tmpA, tmpB };
+    for (const [name, { a, b }] of pairs) {
+      adapter.pairs.set(name, {
+        a: { ptr: ptrs.get(a.name)!, type: a.type },
+        b: { ptr: ptrs.get(b.name)!, type: b.type },
+        rank: a.ne[1]!,
+      });
+    }
+    this.loraAct = Math.max(this.loraAct, act);
+    this.loraActBytes = Math.max(this.loraActBytes, maxAct);
+    this.adapters.push(adapter);
+    return adapter;
+  }
+
+  /** act scratch for LoRA matmuls (their inputs differ from the base weight's) */
+  private loraAct = 0;
+  private loraActBytes = 0;
+
+  removeAdapter(adapter: AdapterWeights): void {
+    const i = this.adapters.indexOf(adapter);
+    if (i >= 0) this.adapters.splice(i, 1);
   }
 
   /** Forget the cache from position `keep` on. */
@@ -157,14 +369,20 @@ export class Engine {
     this.cached.length = Math.min(this.cached.length, keep);
   }
 
+  /** No room for another token. */
+  get full(): boolean {
+    return !this.unbounded && this.cached.length >= this.contextLength;
+  }
+
   /**
-   * Evaluate `ids` after the cached tokens. Returns the logits of the last token, or of every
-   * token when `all` (then `onRows(first, rows)` receives each batch's rows as a view into memory).
+   * Evaluate `ids` after the cached tokens. Returns the logits of the last token ('last'), and with
+   * 'all' or 'hidden' hands each batch's rows (logits, or hidden states after the output norm) to
+   * `onRows(first, rows)` as views into memory, valid until the next call.
    */
-  evaluate(ids: ArrayLike<number>, all = false, onRows?: (first: number, rows: Float32Array[]) => void): Float32Array {
+  evaluate(ids: ArrayLike<number>, mode: Rows = 'last', onRows?: (first: number, rows: Float32Array[]) => void): Float32Array {
     const n = ids.length;
     if (n === 0) throw new WasmlmError('EMPTY_PROMPT', 'nothing to evaluate: no tokens');
-    if (this.cached.length + n > this.contextLength) {
+    if (!this.unbounded && this.cached.length + n > this.contextLength) {
       throw new WasmlmError('CONTEXT_FULL',
         `the context holds ${this.contextLength} tokens: ${this.cached.length} cached + ${n} new do not fit`);
     }
@@ -174,29 +392,32 @@ export class Engine {
         throw new WasmlmError('TOKEN_OUT_OF_RANGE', `token id ${id} at index ${i} is outside the vocabulary (0..${this.spec.nVocab - 1})`);
       }
     }
-    const step = all ? Math.min(this.batchSize, this.logitRows) : this.batchSize;
-    const V = this.spec.nVocab;
-    const base = this.buf.logits >>> 2;
+    const step = mode === 'all' ? Math.min(this.batchSize, this.logitRows) : this.batchSize;
+    const width = mode === 'hidden' ? this.spec.nEmbd : this.spec.nVocab;
+    const base = (mode === 'hidden' ? this.buf.xn : this.buf.logits) >>> 2;
     let last = 0;
     for (let i = 0; i < n; i += step) {
       const end = Math.min(n, i + step);
-      const rows = all ? end - i : end === n ? 1 : 0;
-      this.forward(ids, i, end, rows);
+      const rows = mode === 'last' ? (end === n ? 1 : 0) : end - i;
+      this.forward(ids, i, end, rows, mode === 'hidden');
       if (rows > 0) {
         last = rows - 1;
         if (onRows) {
           const f32 = this.views.f32;
-          onRows(i, Array.from({ length: rows }, (_, r) => f32.subarray(base + r * V, base + (r + 1) * V)));
+          onRows(i, Array.from({ length: rows }, (_, r) => f32.subarray(base + r * width, base + (r + 1) * width)));
         }
       }
     }
-    return this.views.f32.subarray(base + last * V, base + (last + 1) * V);
+    return this.views.f32.subarray(base + last * width, base + (last + 1) * width);
   }
 
-  /** One batch: tokens ids[from, to) at positions cached.length.., logits for the last `rows` of them. */
-  private forward(ids: ArrayLike<number>, from: number, to: number, rows: number): void {
+  /**
+   * One batch: tokens ids[from, to) at positions cached.length.., then the output norm and the
+   * output projection for the last `rows` of them (no projection when `hidden`).
+   */
+  private forward(ids: ArrayLike<number>, from: number, to: number, rows: number, hidden: boolean): void {
     const s = this.spec;
-    const { nEmbd: E, nFf: F, nHead, nHeadKv, headDim } = s;
+    const { nEmbd: E, nHead, nHeadKv, headDim } = s;
     const qDim = nHead * headDim;
     const kvDim = nHeadKv * headDim;
     const n = to - from;
@@ -204,56 +425,157 @@ export class Engine {
     const b = this.buf;
     const P = this.plan.reset();
     const i32 = this.views.i32;
-    for (let i = 0; i < n; i++) i32[(b.ids >>> 2) + i] = ids[from + i]!;
+    for (let i = 0; i < n; i++) {
+      i32[(b.ids >>> 2) + i] = ids[from + i]!;
+      i32[(b.pos >>> 2) + i] = pos0 + i;
+    }
 
-    // act holds `prepared` = the matmul input converted for weights of type `preparedType`
+    // act holds `prepared`, the matmul input converted to the activation format `preparedFormat`
     let prepared = -1;
-    let preparedType = -1;
-    const matmul = (w: Weight, x: number, y: number, nIn: number, nOut: number, nTok: number) => {
-      let act = x;
-      if (w.type !== GGML_F32) {
-        if (prepared !== x || preparedType !== w.type) P.prepAct(w.type, x, b.act, nIn, nTok);
-        prepared = x;
-        preparedType = w.type;
-        act = b.act;
-      }
-      P.matmul(w.type, w.ptr, act, y, nIn, nOut, nTok);
+    let preparedFormat = -1;
+    const prep = (type: number, x: number, nIn: number, nTok: number, act = b.act): number => {
+      if (type === GGML_F32) return x;
+      if (act !== b.act) { P.prepAct(type, x, act, nIn, nTok); return act; }
+      if (prepared !== x || preparedFormat !== actFormat(type)) P.prepAct(type, x, act, nIn, nTok);
+      prepared = x;
+      preparedFormat = actFormat(type);
+      return act;
     };
     const written = (buffer: number) => { if (buffer === prepared) prepared = -1; };
-    const rope = s.rope;
-    const ropeMode = rope.mode === 'neox' ? ROPE_NEOX : ROPE_NORMAL;
+    const linear = (l: Lin, x: number, y: number, nTok = n) => {
+      P.matmul(l.w.type, l.w.ptr, prep(l.w.type, x, l.nIn, nTok), y, l.nIn, l.nOut, nTok);
+      for (const ad of this.adapters) {
+        const pair = ad.pairs.get(l.name);
+        if (!pair) continue;
+        P.matmul(pair.a.type, pair.a.ptr, prep(pair.a.type, x, l.nIn, nTok, this.loraAct), ad.tmpA, l.nIn, pair.rank, nTok);
+        P.matmul(pair.b.type, pair.b.ptr, prep(pair.b.type, ad.tmpA, pair.rank, nTok, this.loraAct), ad.tmpB, pair.rank, l.nOut, nTok);
+        P.axpby(y, ad.tmpB, y, nTok * l.nOut, 1, ad.userScale * (ad.alpha ? ad.alpha / pair.rank : 1));
+      }
+      if (l.bias) P.addRow(y, l.bias, y, l.nOut, nTok);
+      written(y);
+    };
+    const norm = (nm: Norm, x: number, out: number, nTok = n) => {
+      if (nm.layer) P.layernorm(x, nm.w, nm.b, out, E, nTok, s.normEps);
+      else P.rmsnorm(x, nm.w, out, E, nTok, s.normEps);
+      written(out);
+    };
+    const pos = s.positions;
+    const scaling = pos.kind === 'rope' && (pos.freqFactors || pos.yarn) ? {
+      freqFactors: pos.freqFactors ? this.weightPtrs.get(pos.freqFactors.name)! : 0,
+      extFactor: pos.yarn?.extFactor ?? 0,
+      attnFactor: pos.yarn?.attnFactor ?? 1,
+      corrLow: pos.yarn?.corrLow ?? 0,
+      corrHigh: pos.yarn?.corrHigh ?? 0,
+    } : undefined;
+    const rope = (x: number, heads: number) => {
+      if (pos.kind !== 'rope') return;
+      P.rope(x, n, heads, headDim, pos.nRot, pos0, pos.base, pos.freqScale, pos.mode === 'neox' ? ROPE_NEOX : ROPE_NORMAL, scaling);
+    };
+    const maxBias = pos.kind === 'alibi' ? pos.maxBias : 0;
 
+    // embeddings
     P.getRows(this.embd.type, this.embd.ptr, E, b.ids, n, b.x);
-    for (const L of this.layers) {
-      // attention
-      P.rmsnorm(b.x, L.attnNorm, b.xn, E, n, s.normEps); written(b.xn);
-      const k = L.kCache + pos0 * kvDim * 4;
-      const v = L.vCache + pos0 * kvDim * 4;
-      matmul(L.wq, b.xn, b.q, E, qDim, n);
-      matmul(L.wk, b.xn, k, E, kvDim, n);
-      matmul(L.wv, b.xn, v, E, kvDim, n);
-      P.rope(b.q, n, nHead, headDim, rope.nRot, pos0, rope.base, rope.freqScale, ropeMode);
-      P.rope(k, n, nHeadKv, headDim, rope.nRot, pos0, rope.base, rope.freqScale, ropeMode);
-      P.attention(b.q, L.kCache, L.vCache, b.att, n, pos0, nHead, nHeadKv, headDim,
-        1 / Math.sqrt(headDim), b.scores, 0); written(b.att);
-      matmul(L.wo, b.att, b.tmp, qDim, E, n);
-      P.add(b.x, b.tmp, b.x, n * E);
-      // feed-forward
-      P.rmsnorm(b.x, L.ffnNorm, b.xn, E, n, s.normEps); written(b.xn);
-      matmul(L.gate, b.xn, b.gate, E, F, n);
-      matmul(L.up, b.xn, b.up, E, F, n);
-      P.siluMul(b.gate, b.up, b.gate, n * F); written(b.gate);
-      matmul(L.down, b.gate, b.tmp, F, E, n);
+    if (s.embdScale !== 1) P.axpby(b.x, 0, b.x, n * E, s.embdScale, 0);
+    if (this.posEmbd) {
+      P.getRows(this.posEmbd.type, this.posEmbd.ptr, E, b.pos, n, b.tmp);
       P.add(b.x, b.tmp, b.x, n * E);
     }
+    if (this.embdNorm) norm(this.embdNorm, b.x, b.x);
+
+    const attention = (L: Layer, x: number, out: number) => {
+      // q, k, v for the batch
+      if (L.qkv) {
+        linear(L.qkv, x, b.qkv);
+        const w = qDim + 2 * kvDim;
+        P.copyRows(b.qkv, w, b.q, qDim, qDim, n);
+        P.copyRows(b.qkv + qDim * 4, w, b.k, kvDim, kvDim, n);
+        P.copyRows(b.qkv + (qDim + kvDim) * 4, w, b.v, kvDim, kvDim, n);
+      } else {
+        linear(L.q!, x, b.q);
+        linear(L.k!, x, b.k);
+        linear(L.v!, x, b.v);
+      }
+      rope(b.q, nHead);
+      rope(b.k, nHeadKv);
+      // into the cache: rows pos0.. (a ring wraps at L.ring)
+      const start = L.ring ? pos0 % L.ring : pos0;
+      const first = L.ring ? Math.min(n, L.ring - start) : n;
+      for (const [src, cache] of [[b.k, L.kCache], [b.v, L.vCache]] as const) {
+        P.copy(src, cache + start * kvDim * 4, first * kvDim * 4);
+        if (first < n) P.copy(src + first * kvDim * 4, cache, (n - first) * kvDim * 4);
+      }
+      P.attention(b.q, L.kCache, L.vCache, b.att, n, pos0, nHead, nHeadKv, headDim, 1 / Math.sqrt(headDim),
+        b.scores, L.window, maxBias, L.ring);
+      written(b.att);
+      linear(L.o, b.att, out);
+      if (L.attnScale) P.mulRow(out, L.attnScale, out, E, n);
+    };
+
+    const feedForward = (L: Layer, x: number, out: number) => {
+      if (L.moe) {
+        const m = L.moe;
+        linear(m.router, x, b.router);
+        P.moe(x, b.router, out, n, m.nExpert, m.flags, E, m.nFf, m.gate.ptr, m.up.ptr, m.down.ptr,
+          m.gate.type, m.up.type, m.down.type, b.moe);
+      } else {
+        const f = L.ffn!;
+        const F = f.down.nIn;
+        if (!f.glu) {
+          linear(f.up, x, b.up);
+          P.gelu(b.up, b.gate, n * F);
+        } else if (f.fused) {
+          linear(f.up, x, b.up);
+          P.glu(b.up, b.up + F * 4, b.gate, F, n, 2 * F, 2 * F, f.act);
+        } else {
+          linear(f.gate!, x, b.gate);
+          linear(f.up, x, b.up);
+          P.glu(b.gate, b.up, b.gate, F, n, F, F, f.act);
+        }
+        written(b.gate);
+        linear(f.down, b.gate, out);
+      }
+      if (L.ffnScale) P.mulRow(out, L.ffnScale, out, E, n);
+    };
+
+    for (const L of this.layers) {
+      if (s.residual === 'deepnorm') {
+        // x = norm(α·x + attn(x)); x = norm(α·x + ffn(x))
+        attention(L, b.x, b.tmp);
+        P.axpby(b.x, b.tmp, b.x, n * E, s.deepnormAlpha, 1);
+        norm(L.attnNorm, b.x, b.x);
+        feedForward(L, b.x, b.tmp);
+        P.axpby(b.x, b.tmp, b.x, n * E, s.deepnormAlpha, 1);
+        norm(L.ffnNorm!, b.x, b.x);
+      } else if (s.residual === 'parallel') {
+        // x += attn(norm(x)) + ffn(norm'(x))
+        norm(L.attnNorm, b.x, b.xn);
+        attention(L, b.xn, b.tmp);
+        if (L.ffnNorm) norm(L.ffnNorm, b.x, b.xn);
+        feedForward(L, b.xn, b.tmp2);
+        P.add(b.x, b.tmp, b.x, n * E);
+        P.add(b.x, b.tmp2, b.x, n * E);
+      } else {
+        norm(L.attnNorm, b.x, b.xn);
+        attention(L, b.xn, b.tmp);
+        P.add(b.x, b.tmp, b.x, n * E);
+        norm(L.ffnNorm!, b.x, b.xn);
+        feedForward(L, b.xn, b.tmp);
+        P.add(b.x, b.tmp, b.x, n * E);
+      }
+      written(b.x);
+    }
     if (rows > 0) {
-      const from = b.x + (n - rows) * E * 4;
-      P.rmsnorm(from, this.outNorm, b.xn, E, rows, s.normEps); written(b.xn);
-      matmul(this.output, b.xn, b.logits, E, s.nVocab, rows);
+      norm(this.outNorm, b.x + (n - rows) * E * 4, b.xn, rows);
+      if (!hidden) linear(this.output, b.xn, b.logits, rows);
     }
     this.kernels.run(P.ptr, P.length);
     for (let i = from; i < to; i++) this.cached.push(ids[i]!);
   }
+}
+
+/** Plan ops for one batch: per layer at most ~40, plus 3 per adapted projection per adapter. */
+function planCapacity(nLayer: number, adapters: number): number {
+  return 32 + nLayer * (48 + adapters * 8 * 3);
 }
 
 function chooseContextLength(spec: ModelSpec, asked: number | undefined): number {

@@ -61,7 +61,7 @@ export async function* generateText(engine: Engine, tokenizer: Tokenizer, prompt
   const sampler = new Sampler(opts);
   const signal = opts.signal;
   const aborted = () => signal?.aborted === true;
-  if (prompt.length > engine.contextLength) {
+  if (!engine.unbounded && prompt.length > engine.contextLength) {
     throw new WasmlmError('CONTEXT_FULL', `the prompt has ${prompt.length} tokens; the context holds ${engine.contextLength}`);
   }
 
@@ -95,7 +95,7 @@ export async function* generateText(engine: Engine, tokenizer: Tokenizer, prompt
     if (out.text) { text += out.text; yield out.text; }
     if (out.stopped) { finishReason = 'stop'; break; }
     if (tokens.length >= maxTokens) { finishReason = 'length'; break; }
-    if (engine.cached.length >= engine.contextLength) { finishReason = 'context'; break; }
+    if (engine.full) { finishReason = 'context'; break; }
     if (now() - lastYield > YIELD_EVERY_MS) { await macrotask(); lastYield = now(); }
     if (aborted()) { finishReason = 'abort'; break; }
     logits = engine.evaluate([id]);

@@ -1,9 +1,20 @@
 /** Family registry: general.architecture → family file; checks the file's tensors against the spec. */
-import { GGML_F16, GGML_F32, GGML_Q4_0, GGML_Q8_0 } from '../engine/abi.js';
+import {
+  GGML_BF16, GGML_F16, GGML_F32, GGML_Q2_K, GGML_Q3_K, GGML_Q4_0, GGML_Q4_1, GGML_Q4_K, GGML_Q5_0, GGML_Q5_1,
+  GGML_Q5_K, GGML_Q6_K, GGML_Q8_0,
+} from '../engine/abi.js';
 import { WasmlmError } from '../errors.js';
 import type { GGUFHeader, GGUFTensorInfo } from '../formats/gguf.js';
 import { typeName } from '../formats/ggml-types.js';
+import { bloom } from './bloom.js';
+import { falcon } from './falcon.js';
+import { gemma } from './gemma.js';
+import { gpt2 } from './gpt2.js';
 import { llama } from './llama.js';
+import { phi2 } from './phi2.js';
+import { phi3 } from './phi3.js';
+import { qwen2 } from './qwen2.js';
+import { stablelm } from './stablelm.js';
 import { specWeights, type ModelSpec } from './spec.js';
 
 export type { ModelSpec } from './spec.js';
@@ -11,11 +22,14 @@ export type { ModelSpec } from './spec.js';
 type Family = (h: GGUFHeader) => ModelSpec;
 
 const FAMILIES: Record<string, Family> = {
-  llama,
+  llama, qwen2, phi2, phi3, falcon, bloom, gpt2, gemma, stablelm,
 };
 
 /** Weight types the kernels compute with directly (matrix weights) */
-export const MATMUL_TYPES = new Set([GGML_F32, GGML_F16, GGML_Q8_0, GGML_Q4_0]);
+export const MATMUL_TYPES = new Set([
+  GGML_F32, GGML_F16, GGML_BF16, GGML_Q8_0, GGML_Q4_0, GGML_Q4_1, GGML_Q5_0, GGML_Q5_1,
+  GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K,
+]);
 
 export function supportedArchitectures(): string[] {
   return Object.keys(FAMILIES);
@@ -44,7 +58,7 @@ export function resolveSpec(h: GGUFHeader): { spec: ModelSpec; tensors: Map<stri
     if (t.ne.length !== w.ne.length || t.ne.some((d, i) => d !== w.ne[i])) {
       throw new WasmlmError('BAD_SHAPE', `tensor '${w.name}' has shape [${t.ne.join(', ')}], expected [${w.ne.join(', ')}]`);
     }
-    const isMatrix = w.ne.length === 2;
+    const isMatrix = w.ne.length >= 2;
     if (isMatrix ? !MATMUL_TYPES.has(t.type) : t.type !== GGML_F32) {
       throw new WasmlmError('UNSUPPORTED_TYPE', `tensor '${w.name}' has type ${typeName(t.type)}, which is not supported yet`);
     }
@@ -64,8 +78,9 @@ function checkDims(s: ModelSpec): void {
   if (s.nHead % s.nHeadKv !== 0) {
     throw new WasmlmError('BAD_FORMAT', `${s.arch}: head_count ${s.nHead} is not a multiple of head_count_kv ${s.nHeadKv}`);
   }
-  if (s.rope.nRot > s.headDim || s.rope.nRot % 2 !== 0) {
-    throw new WasmlmError('BAD_FORMAT', `${s.arch}: rope dimension ${s.rope.nRot} must be even and at most head size ${s.headDim}`);
+  const p = s.positions;
+  if (p.kind === 'rope' && (p.nRot > s.headDim || p.nRot % 2 !== 0 || p.nRot < 0)) {
+    throw new WasmlmError('BAD_FORMAT', `${s.arch}: rope dimension ${p.nRot} must be even and at most head size ${s.headDim}`);
   }
   if (s.layers.length !== s.nLayer) throw new WasmlmError('BAD_FORMAT', `${s.arch}: ${s.layers.length} layers built for ${s.nLayer}`);
 }

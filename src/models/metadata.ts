@@ -64,17 +64,18 @@ export class MetadataReader {
     throw new WasmlmError('MISSING_METADATA', 'cannot tell the vocabulary size: no tokenizer.ggml.tokens and no token_embd.weight');
   }
 
-  /** Linear RoPE scaling as a position multiplier (1 = none). */
-  ropeFreqScale(): number {
+  /** RoPE scaling: 'none', 'linear' or 'yarn', with the factor's position multiplier (1 = none). */
+  ropeScaling(): { type: 'none' | 'linear' | 'yarn'; freqScale: number } {
     const a = this.arch;
     const type = this.str(`${a}.rope.scaling.type`, 'none');
-    if (type === 'none') return 1;
-    if (type === 'linear') {
+    if (type === 'none') return { type, freqScale: 1 };
+    if (type === 'linear' || type === 'yarn') {
       const factor = this.num(`${a}.rope.scaling.factor`, this.num(`${a}.rope.scale_linear`, 1));
-      return factor > 0 ? 1 / factor : 1;
+      return { type, freqScale: factor > 0 ? 1 / factor : 1 };
     }
     throw new WasmlmError('BAD_FORMAT', `RoPE scaling type '${type}' is not supported yet`);
   }
+
 }
 
 function describe(v: unknown): string {

@@ -1,28 +1,58 @@
 /**
  * ModelSpec: what a transformer computes, independent of the file it came from.
- * A family file (llama.ts, ...) maps GGUF metadata and tensor names onto it; the engine
+ * A family file (llama.ts, qwen2.ts, ...) maps GGUF metadata and tensor names onto it; the engine
  * builds its plan from it and never looks at metadata keys itself.
  */
 
-/** A weight the model needs: its name in the file, expected shape (ne, fastest first). */
+/** A weight the model needs: its name in the file and expected shape (ne, fastest first). */
 export interface WeightRef {
   name: string;
   ne: number[];
 }
 
 export interface NormSpec {
+  kind: 'rms' | 'layer';
   weight: WeightRef;
+  bias?: WeightRef;
+}
+
+/** A linear layer y = W·x (+ b). */
+export interface Linear {
+  weight: WeightRef;
+  bias?: WeightRef;
 }
 
 export interface AttentionSpec {
-  wq: WeightRef;
-  wk: WeightRef;
-  wv: WeightRef;
-  wo: WeightRef;
+  /** separate projections, or one fused [Q; K; V] projection */
+  q?: Linear;
+  k?: Linear;
+  v?: Linear;
+  qkv?: Linear;
+  output: Linear;
+  /** keys further back than this many positions are masked (0 = none); the cache becomes a ring */
+  slidingWindow: number;
 }
 
 export interface FfnSpec {
-  /** SwiGLU: down(silu(gate·x) ⊙ up·x) */
+  /** 'glu': down(act(gate·x) ⊙ up·x); 'plain': down(act(up·x)) */
+  kind: 'glu' | 'plain';
+  act: 'silu' | 'gelu';
+  /** absent for 'plain', and for a fused GLU whose `up` holds [gate; up] */
+  gate?: Linear;
+  up: Linear;
+  down: Linear;
+  /** `up` has 2·nFf rows: gate then up (Phi-3) */
+  fusedGateUp: boolean;
+}
+
+/** Mixture of experts with SwiGLU experts (Mixtral). */
+export interface MoeSpec {
+  nExpert: number;
+  nUsed: number;
+  /** weights of the chosen experts renormalised to sum to 1 */
+  normalize: boolean;
+  router: WeightRef;
+  /** 3-D tensors [nIn, nOut, nExpert] */
   gate: WeightRef;
   up: WeightRef;
   down: WeightRef;
@@ -30,19 +60,34 @@ export interface FfnSpec {
 
 export interface LayerSpec {
   attnNorm: NormSpec;
+  /** absent: the FFN reads the attention's normalised input (parallel blocks with one norm) */
+  ffnNorm?: NormSpec;
   attn: AttentionSpec;
-  ffnNorm: NormSpec;
-  ffn: FfnSpec;
+  ffn?: FfnSpec;
+  moe?: MoeSpec;
+  /** LayerScale: per-channel gains on each branch's output before the residual add */
+  attnScale?: WeightRef;
+  ffnScale?: WeightRef;
 }
 
 export interface RopeSpec {
+  kind: 'rope';
   /** how many dims of each head rotate */
   nRot: number;
   base: number;
-  /** linear scaling: positions are multiplied by this (1 = none) */
+  /** positions are multiplied by this (linear scaling; 1 = none) */
   freqScale: number;
   mode: 'normal' | 'neox';
+  /** per-pair divisors of θ (LLaMA 3.1's rope_freqs tensor) */
+  freqFactors?: WeightRef;
+  /** YaRN: ramp between interpolated and extrapolated θ over dims [corrLow, corrHigh] */
+  yarn?: { extFactor: number; attnFactor: number; corrLow: number; corrHigh: number; originalContext: number };
 }
+
+export type PositionSpec =
+  | RopeSpec
+  | { kind: 'alibi'; maxBias: number }
+  | { kind: 'learned'; weight: WeightRef };
 
 export interface ModelSpec {
   /** the family file that built the spec, e.g. 'llama' */
@@ -60,11 +105,21 @@ export interface ModelSpec {
   /** the context length the model was trained with */
   contextLength: number;
   normEps: number;
-  rope: RopeSpec;
+  positions: PositionSpec;
+  /**
+   * 'sequential': x += attn(norm(x)); x += ffn(norm(x)).
+   * 'parallel': x += attn(norm(x)) + ffn(norm'(x)).
+   * 'deepnorm': x = norm(α·x + attn(x)); x = norm(α·x + ffn(x)) (post-norm).
+   */
+  residual: 'sequential' | 'parallel' | 'deepnorm';
+  deepnormAlpha: number;
+  /** token embeddings are multiplied by this (Gemma: sqrt(n_embd)) */
+  embdScale: number;
   tokenEmbd: WeightRef;
+  embdNorm?: NormSpec;
   outputNorm: NormSpec;
   /** the output projection; the token embedding itself when the file ties them */
-  output: WeightRef;
+  output: Linear;
   tiedOutput: boolean;
   layers: LayerSpec[];
 }
@@ -72,15 +127,23 @@ export interface ModelSpec {
 /** Every weight the spec refers to, each once. */
 export function specWeights(spec: ModelSpec): WeightRef[] {
   const seen = new Map<string, WeightRef>();
-  const add = (w: WeightRef) => { if (!seen.has(w.name)) seen.set(w.name, w); };
+  const add = (w: WeightRef | undefined) => { if (w && !seen.has(w.name)) seen.set(w.name, w); };
+  const norm = (n: NormSpec | undefined) => { add(n?.weight); add(n?.bias); };
+  const lin = (l: Linear | undefined) => { add(l?.weight); add(l?.bias); };
   add(spec.tokenEmbd);
+  if (spec.positions.kind === 'learned') add(spec.positions.weight);
+  if (spec.positions.kind === 'rope') add(spec.positions.freqFactors);
+  norm(spec.embdNorm);
   for (const l of spec.layers) {
-    add(l.attnNorm.weight);
-    add(l.attn.wq); add(l.attn.wk); add(l.attn.wv); add(l.attn.wo);
-    add(l.ffnNorm.weight);
-    add(l.ffn.gate); add(l.ffn.up); add(l.ffn.down);
+    norm(l.attnNorm);
+    lin(l.attn.q); lin(l.attn.k); lin(l.attn.v); lin(l.attn.qkv); lin(l.attn.output);
+    norm(l.ffnNorm);
+    if (l.ffn) { lin(l.ffn.gate); lin(l.ffn.up); lin(l.ffn.down); }
+    if (l.moe) { add(l.moe.router); add(l.moe.gate); add(l.moe.up); add(l.moe.down); }
+    add(l.attnScale);
+    add(l.ffnScale);
   }
-  add(spec.outputNorm.weight);
-  add(spec.output);
+  norm(spec.outputNorm);
+  lin(spec.output);
   return [...seen.values()];
 }

@@ -1,0 +1,187 @@
+/**
+ * What family files share: reading the standard `<arch>.*` keys and naming the standard
+ * llama.cpp tensors (blk.N.attn_q, ...). Optional tensors (biases, LayerScale) are taken when
+ * the file has them, so a family file only says what is special about its family.
+ */
+import { WasmlmError } from '../errors.js';
+import type { GGUFHeader } from '../formats/gguf.js';
+import { MetadataReader } from './metadata.js';
+import type {
+  AttentionSpec, FfnSpec, LayerSpec, Linear, ModelSpec, MoeSpec, NormSpec, PositionSpec, RopeSpec, WeightRef,
+} from './spec.js';
+
+export class SpecBuilder extends MetadataReader {
+  readonly nEmbd: number;
+  readonly nLayer: number;
+  readonly nHead: number;
+  readonly nHeadKv: number;
+  readonly headDim: number;
+  readonly nFf: number;
+  readonly nVocab: number;
+  readonly qDim: number;
+  readonly kvDim: number;
+
+  constructor(h: GGUFHeader) {
+    super(h);
+    const a = this.arch;
+    this.nEmbd = this.count(`${a}.embedding_length`);
+    this.nLayer = this.count(`${a}.block_count`);
+    this.nHead = this.count(`${a}.attention.head_count`);
+    this.nHeadKv = this.count(`${a}.attention.head_count_kv`, this.nHead);
+    this.headDim = this.count(`${a}.attention.key_length`, this.nEmbd / this.nHead);
+    const valueDim = this.count(`${a}.attention.value_length`, this.headDim);
+    if (valueDim !== this.headDim) {
+      throw new WasmlmError('BAD_FORMAT', `${a}: value head size ${valueDim} ≠ key head size ${this.headDim} is not supported`);
+    }
+    this.nFf = this.count(`${a}.feed_forward_length`);
+    this.nVocab = this.vocabSize();
+    this.qDim = this.nHead * this.headDim;
+    this.kvDim = this.nHeadKv * this.headDim;
+  }
+
+  w(name: string, ...ne: number[]): WeightRef {
+    return { name, ne };
+  }
+
+  /** A tensor the family may or may not have. */
+  opt(name: string, ...ne: number[]): WeightRef | undefined {
+    return this.hasTensor(name) ? { name, ne } : undefined;
+  }
+
+  /** `<prefix>.weight` (+ `<prefix>.bias` when present) of n channels. */
+  norm(prefix: string, kind: NormSpec['kind']): NormSpec {
+    return { kind, weight: this.w(`${prefix}.weight`, this.nEmbd), bias: this.opt(`${prefix}.bias`, this.nEmbd) };
+  }
+
+  /** `<prefix>.weight` [nIn, nOut] (+ `<prefix>.bias` [nOut] when present). */
+  linear(prefix: string, nIn: number, nOut: number): Linear {
+    return { weight: this.w(`${prefix}.weight`, nIn, nOut), bias: this.opt(`${prefix}.bias`, nOut) };
+  }
+
+  /** Attention of layer i: fused attn_qkv when the file has it, else attn_q/k/v. */
+  attention(i: number, slidingWindow = 0): AttentionSpec {
+    const b = `blk.${i}.`;
+    const { nEmbd: E, qDim, kvDim } = this;
+    const output = this.linear(b + 'attn_output', qDim, E);
+    if (this.hasTensor(b + 'attn_qkv.weight')) {
+      return { qkv: this.linear(b + 'attn_qkv', E, qDim + 2 * kvDim), output, slidingWindow };
+    }
+    return {
+      q: this.linear(b + 'attn_q', E, qDim),
+      k: this.linear(b + 'attn_k', E, kvDim),
+      v: this.linear(b + 'attn_v', E, kvDim),
+      output,
+      slidingWindow,
+    };
+  }
+
+  /** Feed-forward of layer i: GLU (gate + up, or up holding [gate; up]) or plain (up, down). */
+  ffn(i: number, kind: FfnSpec['kind'], act: FfnSpec['act']): FfnSpec {
+    const b = `blk.${i}.`;
+    const { nEmbd: E, nFf: F } = this;
+    const down = this.linear(b + 'ffn_down', F, E);
+    if (kind === 'plain') return { kind, act, up: this.linear(b + 'ffn_up', E, F), down, fusedGateUp: false };
+    if (this.hasTensor(b + 'ffn_gate.weight')) {
+      return { kind, act, gate: this.linear(b + 'ffn_gate', E, F), up: this.linear(b + 'ffn_up', E, F), down, fusedGateUp: false };
+    }
+    return { kind, act, up: this.linear(b + 'ffn_up', E, 2 * F), down, fusedGateUp: true };
+  }
+
+  /** Experts of layer i when `<arch>.expert_count` says the model has them. */
+  moe(i: number): MoeSpec | undefined {
+    const a = this.arch;
+    if (!this.has(`${a}.expert_count`) || this.num(`${a}.expert_count`) === 0) return undefined;
+    const nExpert = this.count(`${a}.expert_count`);
+    const nUsed = this.count(`${a}.expert_used_count`);
+    if (nUsed > nExpert) throw new WasmlmError('BAD_FORMAT', `${a}: expert_used_count ${nUsed} > expert_count ${nExpert}`);
+    const b = `blk.${i}.`;
+    const { nEmbd: E, nFf: F } = this;
+    const F_exp = this.num(`${a}.expert_feed_forward_length`, F);
+    return {
+      nExpert, nUsed, normalize: true,
+      router: this.w(b + 'ffn_gate_inp.weight', E, nExpert),
+      gate: this.w(b + 'ffn_gate_exps.weight', E, F_exp, nExpert),
+      up: this.w(b + 'ffn_up_exps.weight', E, F_exp, nExpert),
+      down: this.w(b + 'ffn_down_exps.weight', F_exp, E, nExpert),
+    };
+  }
+
+  rope(mode: 'normal' | 'neox'): PositionSpec {
+    const a = this.arch;
+    const nRot = this.num(`${a}.rope.dimension_count`, this.headDim);
+    const base = this.num(`${a}.rope.freq_base`, 10000);
+    const scaling = this.ropeScaling();
+    const spec: RopeSpec = {
+      kind: 'rope', nRot, base, freqScale: scaling.freqScale, mode,
+      freqFactors: this.opt('rope_freqs.weight', nRot / 2),
+    };
+    if (scaling.type === 'yarn') {
+      // ggml's rope_yarn_corr_dims: the dims whose wavelength spans beta_fast .. beta_slow rotations
+      const originalContext = this.num(`${a}.rope.scaling.original_context_length`, this.num(`${a}.context_length`));
+      const betaFast = this.num(`${a}.rope.scaling.yarn_beta_fast`, 32);
+      const betaSlow = this.num(`${a}.rope.scaling.yarn_beta_slow`, 1);
+      const corrDim = (beta: number) => (nRot * Math.log(originalContext / (beta * 2 * Math.PI))) / (2 * Math.log(base));
+      spec.yarn = {
+        extFactor: this.num(`${a}.rope.scaling.yarn_ext_factor`, 1),
+        attnFactor: this.num(`${a}.rope.scaling.attn_factor`, 1),
+        corrLow: Math.max(0, Math.floor(corrDim(betaFast))),
+        corrHigh: Math.min(nRot - 1, Math.ceil(corrDim(betaSlow))),
+        originalContext,
+      };
+    }
+    return spec;
+  }
+
+  /** The output projection, or the token embedding when the file ties them. */
+  output(): { output: Linear; tiedOutput: boolean } {
+    const tiedOutput = !this.hasTensor('output.weight');
+    const output = tiedOutput
+      ? { weight: this.tokenEmbd() }
+      : this.linear('output', this.nEmbd, this.nVocab);
+    return { output, tiedOutput };
+  }
+
+  tokenEmbd(): WeightRef {
+    return this.w('token_embd.weight', this.nEmbd, this.nVocab);
+  }
+
+  /** LayerScale gains of layer i, when present. */
+  layerScale(i: number): Pick<LayerSpec, 'attnScale' | 'ffnScale'> {
+    return {
+      attnScale: this.opt(`blk.${i}.attn_layerscale.weight`, this.nEmbd),
+      ffnScale: this.opt(`blk.${i}.ffn_layerscale.weight`, this.nEmbd),
+    };
+  }
+
+  /** A spec with this file's sizes; the family supplies the rest. */
+  spec(family: string, parts: Pick<ModelSpec, 'positions' | 'layers' | 'outputNorm'> &
+    Partial<Pick<ModelSpec, 'residual' | 'deepnormAlpha' | 'embdScale' | 'embdNorm' | 'normEps'>>): ModelSpec {
+    const a = this.arch;
+    const normKey = parts.outputNorm.kind === 'rms' ? 'layer_norm_rms_epsilon' : 'layer_norm_epsilon';
+    return {
+      family,
+      arch: a,
+      name: this.str('general.name', '') || undefined,
+      nVocab: this.nVocab,
+      nEmbd: this.nEmbd,
+      nLayer: this.nLayer,
+      nHead: this.nHead,
+      nHeadKv: this.nHeadKv,
+      headDim: this.headDim,
+      nFf: this.nFf,
+      contextLength: this.count(`${a}.context_length`),
+      normEps: this.num(`${a}.attention.${normKey}`, 1e-5),
+      residual: 'sequential',
+      deepnormAlpha: 1,
+      embdScale: 1,
+      tokenEmbd: this.tokenEmbd(),
+      ...this.output(),
+      ...parts,
+    };
+  }
+
+  /** One layer per block. */
+  layers(layer: (i: number) => LayerSpec): LayerSpec[] {
+    return Array.from({ length: this.nLayer }, (_, i) => layer(i));
+  }
+}
