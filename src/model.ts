@@ -8,6 +8,7 @@ import { resolveSpec } from './models/index.js';
 import { resolveAdapter, type AdapterPlan } from './models/lora.js';
 import type { ModelSpec } from './models/spec.js';
 import { generateText, type CompleteResult, type GenerateOptions } from './generate/generator.js';
+import { chatIds, renderChat, type ChatMessage, type ChatTemplateOptions } from './generate/chat.js';
 import { tokenizerFromGGUF } from './tokenizer/gguf.js';
 import type { Tokenizer } from './tokenizer/types.js';
 
@@ -224,9 +225,25 @@ export class Model {
     })();
   }
 
+  /**
+   * Chat: the messages rendered with the model's chat template (ChatML when the file has none),
+   * then generation of the assistant's reply, streamed.
+   */
+  chatStream(messages: ChatMessage[], options: GenerateOptions & ChatTemplateOptions = {}): AsyncGenerator<string, CompleteResult> {
+    return this.generate(chatIds(this.tokenizer, renderChat(this.tokenizer, messages, options)), options);
+  }
+
+  /** Chat to the end of the assistant's reply. */
+  async chat(messages: ChatMessage[], options: GenerateOptions & ChatTemplateOptions = {}): Promise<CompleteResult> {
+    return this.drain(this.chatStream(messages, options));
+  }
+
   /** Generate to the end and return the whole result. */
   async complete(prompt: Prompt, options: GenerateOptions = {}): Promise<CompleteResult> {
-    const it = this.generate(prompt, options);
+    return this.drain(this.generate(prompt, options));
+  }
+
+  private async drain(it: AsyncGenerator<string, CompleteResult>): Promise<CompleteResult> {
     for (;;) {
       const step = await it.next();
       if (step.done) return step.value;
