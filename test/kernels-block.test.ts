@@ -8,6 +8,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import * as abi from '../src/engine/abi.js';
 import { dequantize, f16ToF32, f32ToF16, quantizeTensor } from '../src/formats/quantize.js';
 import { type Kernels, loadKernels } from './helpers/wasm.js';
+import { rng, randF32, roundHalfEven, worst, expectClose, expectBitsEqual, fr, bitsOf } from './helpers/numeric.js';
 
 /** The exports this file uses beyond helpers/wasm.ts's list. */
 interface BlockKernels extends Kernels {
@@ -43,37 +44,6 @@ beforeEach(() => heap.reset());
 
 // ------------------------------------------------------------------ helpers
 
-const fr = Math.fround;
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randF32(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  const r = rng(seed);
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * r();
-  return a;
-}
-
-const f32buf = new Float32Array(1);
-const u32buf = new Uint32Array(f32buf.buffer);
-const bitsOf = (x: number) => { f32buf[0] = x; return u32buf[0]; };
-
-function roundHalfEven(q: number): number {
-  const f = Math.floor(q);
-  const d = q - f;
-  if (d > 0.5) return f + 1;
-  if (d < 0.5) return f;
-  return f % 2 === 0 ? f : f + 1;
-}
 
 /** any number (float64) -> IEEE half bits, round to nearest even, in exact arithmetic (one rounding). */
 function f64ToHalf(x: number): number {
@@ -93,33 +63,6 @@ function f64ToHalf(x: number): number {
 
 /** f32 value -> nearest half -> f32 value (the kernels' roundF16) */
 const f16round = (x: number) => f16ToF32(f32ToF16(x));
-
-function worst(a: ArrayLike<number>, e: ArrayLike<number>, tol: (i: number) => number): { excess: number; at: number } {
-  let excess = -Infinity, at = -1;
-  for (let i = 0; i < e.length; i++) {
-    const d = Math.abs(a[i] - e[i]);
-    const x = Number.isNaN(d) ? (Number.isNaN(a[i]) && Number.isNaN(e[i]) ? -Infinity : Infinity) : d - tol(i);
-    if (x > excess) { excess = x; at = i; }
-  }
-  return { excess, at };
-}
-
-function expectClose(a: ArrayLike<number>, e: ArrayLike<number>, tol: (i: number) => number, what: string): void {
-  expect(a.length, what).toBe(e.length);
-  const w = worst(a, e, tol);
-  expect(w.excess, `${what}: index ${w.at}: got ${a[w.at]}, want ${e[w.at]} (tol ${tol(w.at)})`).toBeLessThanOrEqual(0);
-}
-
-function expectBitsEqual(a: Float32Array, b: Float32Array, what: string): void {
-  expect(a.length, what).toBe(b.length);
-  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < ua.length; i++) {
-    if (ua[i] !== ub[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) {
-      expect.fail(`${what}: index ${i}: ${a[i]} (0x${ua[i].toString(16)}) vs ${b[i]} (0x${ub[i].toString(16)})`);
-    }
-  }
-}
 
 const get = (p: number, n: number) => heap.f32(p, n).slice();
 

@@ -24,36 +24,9 @@ import { readGGUF } from '../src/formats/gguf.js';
 import { bf16ToF32, dequantize, f16ToF32, f32ToBF16, f32ToF16, quantizeTensor } from '../src/formats/quantize.js';
 import { fixture } from './helpers/fixtures.js';
 import { type Heap, type Kernels, loadKernels, RELAXED_WASM_PATH, WASM_PATH } from './helpers/wasm.js';
+import { rng, randF32, roundHalfEven, expectClose, expectBitsEqual, fr } from './helpers/numeric.js';
 
 // ------------------------------------------------------------------ helpers
-
-const fr = Math.fround;
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randF32(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  const r = rng(seed);
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * r();
-  return a;
-}
-
-function roundHalfEven(q: number): number {
-  const f = Math.floor(q);
-  const d = q - f;
-  if (d > 0.5) return f + 1;
-  if (d < 0.5) return f;
-  return f % 2 === 0 ? f : f + 1;
-}
 
 const f16round = (x: number) => f16ToF32(f32ToF16(x));
 
@@ -236,25 +209,6 @@ function reference(type: number, w: Uint8Array, x: Float32Array, nIn: number, nO
   }
   void rb;
   return { y, mag };
-}
-
-function expectBitsEqual(a: Float32Array, b: Float32Array, what: string): void {
-  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < ua.length; i++) {
-    if (ua[i] !== ub[i]) expect.fail(`${what}: index ${i}: ${a[i]} (0x${ua[i]!.toString(16)}) vs ${b[i]} (0x${ub[i]!.toString(16)})`);
-  }
-}
-
-function expectClose(a: ArrayLike<number>, e: ArrayLike<number>, tol: (i: number) => number, what: string): void {
-  expect(a.length, what).toBe(e.length);
-  let excess = -Infinity, at = -1;
-  for (let i = 0; i < e.length; i++) {
-    const d = Math.abs(a[i]! - e[i]!);
-    const x = Number.isNaN(d) ? Infinity : d - tol(i);
-    if (x > excess) { excess = x; at = i; }
-  }
-  expect(excess, `${what}: index ${at}: got ${a[at]}, want ${e[at]} (tol ${tol(at)})`).toBeLessThanOrEqual(0);
 }
 
 const SENTINEL = 7777.5;
