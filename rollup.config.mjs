@@ -1,12 +1,25 @@
-// Bundles tsc's output (build/tsc) into dist/, and puts the two wasm builds (plain SIMD, relaxed SIMD) beside it.
+// Bundles tsc's output (build/tsc) into dist/, and puts the wasm builds beside it: plain SIMD and relaxed SIMD,
+// each also as a threads build (shared memory, *.mt.wasm), and the worker script of the thread pool
+// (src/engine/worker.js: plain JS without imports, copied as it is).
 // Source files locate their assets relative to src/ (for tests run on the sources);
 // the bundle locates them relative to dist/ (every chunk sits in dist/ itself): the plugin rewrites
 // those asset URLs.
 import { copyFileSync, mkdirSync, chmodSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 const ASSET_PATHS = [
   ["'../../build/wasmlm.wasm'", "'./wasmlm.wasm'"],
   ["'../../build/wasmlm.relaxed.wasm'", "'./wasmlm.relaxed.wasm'"],
+  ["'../../build/wasmlm.mt.wasm'", "'./wasmlm.mt.wasm'"],
+  ["'../../build/wasmlm.relaxed.mt.wasm'", "'./wasmlm.relaxed.mt.wasm'"],
+];
+const COPIES = [
+  ['build/wasmlm.wasm', 'dist/wasmlm.wasm'],
+  ['build/wasmlm.relaxed.wasm', 'dist/wasmlm.relaxed.wasm'],
+  ['build/wasmlm.mt.wasm', 'dist/wasmlm.mt.wasm'],
+  ['build/wasmlm.relaxed.mt.wasm', 'dist/wasmlm.relaxed.mt.wasm'],
+  // found by pool.ts as new URL('./worker.js', import.meta.url): next to the chunk, as in src/engine/
+  ['src/engine/worker.js', 'dist/worker.js'],
 ];
 
 function assets() {
@@ -19,8 +32,7 @@ function assets() {
     },
     writeBundle() {
       mkdirSync('dist', { recursive: true });
-      copyFileSync('build/wasmlm.wasm', 'dist/wasmlm.wasm');
-      copyFileSync('build/wasmlm.relaxed.wasm', 'dist/wasmlm.relaxed.wasm');
+      for (const [from, to] of COPIES) copyFileSync(from, to);
       chmodSync('dist/cli.js', 0o755);
     },
   };
@@ -28,9 +40,51 @@ function assets() {
 
 const external = (id) => id.startsWith('node:');
 
-export default {
-  input: { index: 'build/tsc/index.js', cli: 'build/tsc/cli/main.js' },
+// Dependencies (e.g. @huggingface/jinja) are bundled, so that dist/ runs as it is where nothing resolves
+// bare imports: a page without a bundler, a Web Worker, workerd, Deno importing a URL.
+function dependencies() {
+  return {
+    name: 'wasmlm-dependencies',
+    resolveId(id, importer) {
+      if (!importer || id.startsWith('node:') || id.startsWith('.') || id.startsWith('/') || id.includes('\0')) return null;
+      return fileURLToPath(import.meta.resolve(id));
+    },
+  };
+}
+
+// Dynamic imports of node: builtins (reached only in Node and Deno: file paths, file: URLs) are hidden
+// from bundlers, which would otherwise stub or reject them in a browser build (Vite's default worker
+// format cannot split them into chunks; webpack 5 has no loader for node: URLs).
+function hideNodeImports() {
+  return {
+    name: 'wasmlm-hide-node-imports',
+    renderChunk(code) {
+      const out = code.replace(/\bimport\((['"])node:/g, "import(/* @vite-ignore */ /* webpackIgnore: true */ $1node:$1 + $1");
+      return out === code ? null : { code: out, map: null };
+    },
+  };
+}
+
+const main = {
+  input: {
+    index: 'build/tsc/index.js',
+    cli: 'build/tsc/cli/main.js',
+    // the browser entry (package condition "browser") and the model's Web Worker it starts
+    browser: 'build/tsc/browser/index.js',
+    'model-worker': 'build/tsc/browser/model-worker.js',
+  },
   output: { dir: 'dist', format: 'es', entryFileNames: '[name].js', chunkFileNames: '[name]-[hash].js' },
   external,
-  plugins: [assets()],
+  plugins: [assets(), dependencies(), hideNodeImports()],
 };
+
+// dist/standalone.js: the public API in one file with no chunks, for runtimes that list every
+// module by hand (workerd's config.capnp) or load a single URL.
+const standalone = {
+  input: 'build/tsc/index.js',
+  output: { file: 'dist/standalone.js', format: 'es', inlineDynamicImports: true },
+  external,
+  plugins: [assets(), dependencies(), hideNodeImports()],
+};
+
+export default [main, standalone];

@@ -1,13 +1,34 @@
 #!/usr/bin/env node
 // Writes a random-weight LLaMA-shaped GGUF with wasmlm's own writer and quantizer.
-//   node bench/make-model.mjs --shape stories110m|tinyllama --type f32|f16|q8_0|q4_0 --out FILE
+//   node bench/make-model.mjs --shape stories110m|tinyllama --type f32|f16|q8_0|q4_0|q4_k_m --out FILE
+// One tensor at a time: each is generated in f32, quantized, written and dropped, so memory stays at
+// about one f32 tensor (the 32000-row embedding: 98 MB for stories110m, 262 MB for tinyllama) even
+// where the whole f32 model would not fit (tinyllama f32 is 4.4 GB).
+// q4_k_m is llama.cpp's mix as `wasmlm quantize --type q4_k_m` writes it (src/formats/quantize.ts,
+// planQuantization; not in the public API, so the llama-shape rule is repeated in q4kmType below).
 import { writeGGUFFile, quantizeTensor, GGUFValueType } from '../dist/index.js';
 
 export const SHAPES = {
   stories110m: { nEmbd: 768, nLayer: 12, nHead: 12, nHeadKv: 12, nFf: 2048, nVocab: 32000, ctx: 1024 },
   tinyllama: { nEmbd: 2048, nLayer: 22, nHead: 32, nHeadKv: 4, nFf: 5632, nVocab: 32000, ctx: 2048 },
 };
-const TYPES = { f32: 0, f16: 1, q4_0: 2, q8_0: 8 };
+// ggml tensor type of the 2-D weights; general.file_type (llama_ftype)
+const TYPES = { f32: 0, f16: 1, q4_0: 2, q8_0: 8, q4_k_m: 12 };
+const FILE_TYPES = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, q4_k_m: 15 };
+const Q4_K = 12, Q6_K = 14;
+
+/**
+ * llama.cpp's Q4_K_M for a llama-shaped model (untied output, rows of 256): output Q6_K; attn_v and
+ * ffn_down Q6_K on "use_more_bits" layers (the first and last eighth, every third in between); the
+ * rest, token_embd included, Q4_K.
+ */
+export function q4kmType(name, nLayer) {
+  if (name === 'output.weight') return Q6_K;
+  const m = /^blk\.(\d+)\.(attn_v|ffn_down)\.weight$/.exec(name);
+  if (!m) return Q4_K;
+  const i = Number(m[1]), e = Math.trunc(nLayer / 8);
+  return i < e || i >= Math.trunc((7 * nLayer) / 8) || (i - e) % 3 === 2 ? Q6_K : Q4_K;
+}
 
 function rng(seed) {
   let a = seed >>> 0;
@@ -36,7 +57,7 @@ function vocab(n) {
   return { tokens, types: Int32Array.from(types), scores };
 }
 
-export async function makeModel({ shape, type, out, seed = 1234 }) {
+export async function makeModel({ shape, type, out, seed = 1234, progress }) {
   const s = SHAPES[shape];
   if (!s) throw new Error(`unknown shape ${shape} (${Object.keys(SHAPES).join(', ')})`);
   const ggmlType = TYPES[type];
@@ -45,15 +66,21 @@ export async function makeModel({ shape, type, out, seed = 1234 }) {
   const headDim = s.nEmbd / s.nHead;
   const kvDim = s.nHeadKv * headDim;
   const tensors = [];
-  const mat = (name, nIn, nOut) => tensors.push({
-    name, ne: [nIn, nOut], type: ggmlType,
-    data: () => {
-      const w = new Float32Array(nIn * nOut);
-      const scale = 1 / Math.sqrt(nIn);
-      for (let i = 0; i < w.length; i++) w[i] = (random() * 2 - 1) * scale * 1.7;
-      return quantizeTensor(ggmlType, w);
-    },
-  });
+  const mat = (name, nIn, nOut) => {
+    const t = type === 'q4_k_m' ? q4kmType(name, s.nLayer) : ggmlType;
+    tensors.push({
+      name, ne: [nIn, nOut], type: t,
+      data: () => {
+        let w = new Float32Array(nIn * nOut);
+        const scale = 1 / Math.sqrt(nIn);
+        for (let i = 0; i < w.length; i++) w[i] = (random() * 2 - 1) * scale * 1.7;
+        const q = quantizeTensor(t, w);
+        w = undefined;
+        if (progress) progress(name, t);
+        return q;
+      },
+    });
+  };
   const norm = (name, n) => tensors.push({
     name, ne: [n], type: 0,
     data: () => new Uint8Array(new Float32Array(n).fill(1).buffer),
@@ -78,7 +105,8 @@ export async function makeModel({ shape, type, out, seed = 1234 }) {
   const metadata = [
     ['general.architecture', T.STRING, 'llama'],
     ['general.name', T.STRING, `random ${shape} ${type}`],
-    ['general.file_type', T.UINT32, { f32: 0, f16: 1, q4_0: 2, q8_0: 7 }[type]],
+    ['general.file_type', T.UINT32, FILE_TYPES[type]],
+    ...(type === 'f32' || type === 'f16' ? [] : [['general.quantization_version', T.UINT32, 2]]),
     ['llama.context_length', T.UINT32, s.ctx],
     ['llama.embedding_length', T.UINT32, s.nEmbd],
     ['llama.block_count', T.UINT32, s.nLayer],
@@ -105,7 +133,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const args = process.argv.slice(2);
   const get = (name, fallback) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : fallback; };
   const out = get('out');
-  if (!out) { console.error('usage: node bench/make-model.mjs --shape stories110m|tinyllama --type f32|f16|q8_0|q4_0 --out FILE'); process.exit(2); }
-  await makeModel({ shape: get('shape', 'stories110m'), type: get('type', 'q8_0'), out, seed: Number(get('seed', '1234')) });
-  console.error(`wrote ${out}`);
+  if (!out) { console.error('usage: node bench/make-model.mjs --shape stories110m|tinyllama --type f32|f16|q8_0|q4_0|q4_k_m --out FILE'); process.exit(2); }
+  const t0 = performance.now();
+  let n = 0;
+  const progress = process.stderr.isTTY || process.env.MAKE_MODEL_PROGRESS
+    ? (name) => process.stderr.write(`\r${++n} tensors, ${((performance.now() - t0) / 1000).toFixed(0)} s: ${name}        `) : undefined;
+  await makeModel({ shape: get('shape', 'stories110m'), type: get('type', 'q8_0'), out, seed: Number(get('seed', '1234')), progress });
+  console.error(`${progress ? '\n' : ''}wrote ${out} in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 }

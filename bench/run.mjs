@@ -1,56 +1,222 @@
 #!/usr/bin/env node
-// npm run bench: random-weight models of the stories110M shape in F32, F16, Q8_0, Q4_0 through
-// wasmlm, one thread: prefill tok/s (128 tokens), decode tok/s (64 tokens), load time, peak RSS.
-// Each measurement runs in its own process (`wasmlm bench --json`) so peak RSS is its own.
-//   npm run bench [-- --shape stories110m --types f32,q8_0 --rounds 2]
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+// npm run bench: wasmlm against native llama.cpp (node-llama-cpp 3.21.1, prebuilt CPU binary) on the
+// same random-weight GGUF files, side by side in one run, alternating engine by engine and round by round,
+// each measurement in its own process. Prints tok/s, the ratios wasmlm / native (median of the per-round
+// ratios) against the targets of issue 5, and the size of the runtime's own wasm + JS (gzip).
+//
+//   npm run bench [-- --shapes stories110m,tinyllama --types q8_0,q4_0,q4_k_m --threads 1,2 --rounds 3
+//                     --prompt 128 --gen 64 --engines wasmlm,native --decode-context 1983 --quiet-wait 60
+//                     --out results.json]
+//
+// Models are made once with bench/make-model.mjs into bench/models/ (tinyllama q4_k_m takes ~10 min).
+// The peers are bench/package.json's dependencies, installed into bench/node_modules when missing
+// (`npm install --prefix bench`; no install script is needed: node-llama-cpp's prebuilt binaries come as
+// optional packages). The native measurement is ../shared/tools/native-bench.mjs, copied next to
+// bench/node_modules so that it resolves node-llama-cpp there (WASMLM_PEER_TOOLS overrides the folder).
+// --decode-context N (issue 5 item 9): also runs wasmlm with `--context-fill N` and reports the time per
+// decoded token after N tokens of context against the one after --prompt tokens.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeModel } from './make-model.mjs';
+import { gzipSync } from 'node:zlib';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+const benchDir = join(root, 'bench');
 const args = process.argv.slice(2);
 const get = (name, fallback) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : fallback; };
-const shape = get('shape', 'stories110m');
-const types = get('types', 'f32,f16,q8_0,q4_0').split(',');
-const rounds = Number(get('rounds', '2'));
+const list = (name, fallback) => get(name, fallback).split(',').map((s) => s.trim()).filter(Boolean);
+const shapes = list('shapes', get('shape', 'stories110m,tinyllama'));
+const types = list('types', 'q8_0,q4_0,q4_k_m');
+const threadList = list('threads', '1,2').map(Number);
+const engines = list('engines', 'wasmlm,native');
+const rounds = Number(get('rounds', '3'));
 const prompt = get('prompt', '128');
 const gen = get('gen', '64');
+const decodeContext = get('decode-context');
+const outFile = get('out');
+const TIMEOUT_MS = 1000 * Number(process.env.BENCH_TIMEOUT_S ?? 1200);
+// WASMLM_DIST: a copy of dist/ to measure (so that a rebuild of dist/ during a long run changes nothing)
+const dist = process.env.WASMLM_DIST ? resolve(process.env.WASMLM_DIST) : join(root, 'dist');
 
-mkdirSync(`${root}bench/models`, { recursive: true });
-const files = {};
-for (const type of types) {
-  const file = `${root}bench/models/${shape}-${type}.gguf`;
+// --- peers ------------------------------------------------------------------------------------
+function ensurePeers() {
+  if (!engines.includes('native')) return undefined;
+  if (!existsSync(join(benchDir, 'node_modules/node-llama-cpp/package.json'))) {
+    process.stderr.write('installing the peers into bench/node_modules (npm install --prefix bench) ...\n');
+    execFileSync('npm', ['install', '--prefix', benchDir, '--no-audit', '--no-fund'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  }
+  const tools = process.env.WASMLM_PEER_TOOLS ?? join(root, '../shared/tools');
+  const script = join(benchDir, '.peer-native-bench.mjs');
+  copyFileSync(join(tools, 'native-bench.mjs'), script);
+  return script;
+}
+
+// --- models -----------------------------------------------------------------------------------
+function ensureModel(shape, type) {
+  const file = join(benchDir, 'models', `${shape}-${type}.gguf`);
   if (!existsSync(file)) {
-    process.stderr.write(`making ${file} ...\n`);
-    await makeModel({ shape, type, out: file });
+    mkdirSync(dirname(file), { recursive: true });
+    process.stderr.write(`making ${file} (node bench/make-model.mjs) ...\n`);
+    execFileSync(process.execPath, [join(benchDir, 'make-model.mjs'), '--shape', shape, '--type', type, '--out', file + '.part'],
+      { stdio: ['ignore', 'inherit', 'inherit'] });
+    renameSync(file + '.part', file);
   }
-  files[type] = file;
+  return file;
 }
 
-const results = Object.fromEntries(types.map((t) => [t, []]));
-for (let r = 0; r < rounds; r++) {
-  for (const type of types) {
-    const out = execFileSync(process.execPath, [`${root}dist/cli.js`, 'bench', files[type], '--threads', '1',
-      '--prompt', prompt, '--gen', gen, '--json'], { encoding: 'utf8' });
-    results[type].push(JSON.parse(out.trim().split('\n').pop()));
+// --- one measurement = one process, one JSON line ----------------------------------------------
+function measure(engine, file, threads, extra = []) {
+  const argv = engine === 'wasmlm'
+    ? [join(dist, 'cli.js'), 'bench', file, '--threads', String(threads), '--gen', gen, '--json', ...(extra.length ? extra : ['--prompt', prompt])]
+    : [nativeScript, file, String(threads), prompt, gen];
+  const r = spawnSync(process.execPath, argv, { encoding: 'utf8', timeout: TIMEOUT_MS, maxBuffer: 1 << 24 });
+  const line = (r.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  if (r.status !== 0 || !line) {
+    const why = (r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n').slice(-3).join(' | ');
+    process.stderr.write(`  ${engine} ${file.split('/').pop()} ${threads}T failed: ${why}\n`);
+    return undefined;
   }
+  return JSON.parse(line);
 }
 
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor((s.length - 1) / 2)]; };
-const rows = types.map((type) => {
-  const rs = results[type];
-  return {
-    type,
-    'file MiB': (statSync(files[type]).size / 2 ** 20).toFixed(0),
-    'prefill tok/s': median(rs.map((x) => x.prefill_tps)).toFixed(1),
-    'decode tok/s': median(rs.map((x) => x.decode_tps)).toFixed(2),
-    'load ms': median(rs.map((x) => x.load_ms)).toFixed(0),
-    'peak RSS MiB': median(rs.map((x) => x.peak_rss_mb)).toFixed(0),
+// --- runtime size (issue 5 item 10) -------------------------------------------------------------
+/** dist/index.js and every file it reaches: static and dynamic imports of ./chunks, new URL('./x', import.meta.url) assets. */
+function runtimeSize() {
+  const seen = new Map();
+  const visit = (name) => {
+    if (seen.has(name) || !existsSync(join(dist, name))) return;
+    const bytes = readFileSync(join(dist, name));
+    seen.set(name, { raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length });
+    if (!name.endsWith('.js')) return;
+    const code = bytes.toString('utf8');
+    const refs = [
+      ...code.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)['"]\.\/([^'"]+)['"]/g),
+      ...code.matchAll(/new URL\(\s*['"]\.\/([^'"]+)['"]\s*,\s*import\.meta\.url\s*\)/g),
+    ];
+    for (const m of refs) visit(m[1]);
   };
-});
-console.log(`wasmlm ${shape}, 1 thread, prompt ${prompt}, generate ${gen}, median of ${rounds} runs, Node ${process.version}`);
-const cols = Object.keys(rows[0]);
-console.log('| ' + cols.join(' | ') + ' |');
-console.log('|' + cols.map(() => '---').join('|') + '|');
-for (const row of rows) console.log('| ' + cols.map((c) => row[c]).join(' | ') + ' |');
+  visit('index.js');
+  const files = [...seen.entries()].map(([name, s]) => ({ name, ...s })).filter((f) => !f.name.endsWith('.gguf'));
+  const sum = (fs) => fs.reduce((a, f) => ({ raw: a.raw + f.raw, gzip: a.gzip + f.gzip }), { raw: 0, gzip: 0 });
+  const js = files.filter((f) => f.name.endsWith('.js'));
+  const wasm = files.filter((f) => f.name.endsWith('.wasm'));
+  const oneWasm = wasm.filter((f) => f.name === 'wasmlm.wasm');
+  return { files, js: sum(js), wasm: sum(wasm), total: sum(files), minimal: sum([...js, ...oneWasm]) };
+}
+
+// --- main ---------------------------------------------------------------------------------------
+// --quiet-wait S: before each measurement wait (up to S seconds) until the CPUs have been at least 85%
+// idle for a second (/proc/stat), since other work on the machine skews the 2-thread runs most; the
+// idle share seen is kept with each result.
+const quietWait = Number(get('quiet-wait', '0'));
+function cpuTimes() {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    return { idle: f[3] + (f[4] ?? 0), total: f.reduce((a, b) => a + b, 0) };
+  } catch { return undefined; }
+}
+const sleepMs = (ms) => new Promise((r) => setTimeout(r, ms));
+async function waitQuiet() {
+  const t0 = Date.now();
+  let idle = NaN;
+  do {
+    const a = cpuTimes();
+    await sleepMs(1000);
+    const b = cpuTimes();
+    if (!a || !b) return NaN;
+    idle = (b.idle - a.idle) / Math.max(1, b.total - a.total);
+  } while (idle < 0.85 && Date.now() - t0 < quietWait * 1000);
+  return idle;
+}
+
+const median = (xs) => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : '–');
+const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : '–');
+const mark = (x, target) => (Number.isFinite(x) ? (x >= target ? ' ✓' : ' ✗') : '');
+
+if (!existsSync(join(dist, 'cli.js'))) { console.error(`${dist}/cli.js is missing: run \`npm run build\` first`); process.exit(1); }
+const nativeScript = ensurePeers();
+const models = [];
+for (const shape of shapes) for (const type of types) models.push({ shape, type, file: ensureModel(shape, type) });
+
+const cells = new Map(); // key → { wasmlm: [], native: [], long: [], short: [] }
+const key = (m, t) => `${m.shape} ${m.type} ${t}`;
+const log = [];
+process.stderr.write(`bench: ${models.length} models × threads ${threadList.join(',')} × ${engines.join(' + ')}, ${rounds} rounds; ` +
+  `${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
+for (let r = 0; r < rounds; r++) {
+  for (const m of models) {
+    for (const t of threadList) {
+      const c = cells.get(key(m, t)) ?? cells.set(key(m, t), { wasmlm: [], native: [], short: [], long: [] }).get(key(m, t));
+      // alternate who goes first, round by round
+      const order = r % 2 === 0 ? engines : [...engines].reverse();
+      for (const engine of order) {
+        const idle = quietWait > 0 ? await waitQuiet() : NaN;
+        const res = measure(engine, m.file, t);
+        if (res) res.idle_before = idle;
+        c[engine].push(res);
+        log.push({ round: r, shape: m.shape, type: m.type, threads: t, engine, ...res });
+        process.stderr.write(`  round ${r + 1}/${rounds} ${key(m, t)}T ${engine.padEnd(6)} ` +
+          (res ? `prefill ${f1(res.prefill_tps)} decode ${f1(res.decode_tps)} tok/s` : 'failed') +
+          ` (load avg ${loadavg()[0].toFixed(2)}${Number.isFinite(idle) ? `, idle before ${(100 * idle).toFixed(0)}%` : ''})\n`);
+      }
+      if (decodeContext && engines.includes('wasmlm')) {
+        if (quietWait > 0) await waitQuiet();
+        const long = measure('wasmlm', m.file, t, ['--context-fill', decodeContext]);
+        c.long.push(long);
+        c.short.push(c.wasmlm[c.wasmlm.length - 1]);
+        log.push({ round: r, shape: m.shape, type: m.type, threads: t, engine: 'wasmlm', context: Number(decodeContext), ...long });
+        process.stderr.write(`  round ${r + 1}/${rounds} ${key(m, t)}T wasmlm decode after ${decodeContext} tokens: ${long ? f2(long.decode_tps) : 'failed'} tok/s\n`);
+      }
+    }
+  }
+}
+
+const ratio = (a, b, field) => median(a.map((x, i) => (x && b[i] ? x[field] / b[i][field] : NaN)));
+const rows = [];
+for (const m of models) {
+  for (const t of threadList) {
+    const c = cells.get(key(m, t));
+    const w = c.wasmlm, n = c.native;
+    const wt = median(w.map((x) => x?.threads));
+    rows.push({
+      model: `${m.shape} ${m.type.toUpperCase()}`,
+      'MiB': (statSync(m.file).size / 2 ** 20).toFixed(0),
+      threads: Number.isFinite(wt) && wt !== t ? `${t} (wasmlm ran ${wt})` : String(t),
+      'wasmlm prefill': f1(median(w.map((x) => x?.prefill_tps))),
+      'native prefill': f1(median(n.map((x) => x?.prefill_tps))),
+      'prefill ratio (≥ 0.5)': f2(ratio(w, n, 'prefill_tps')) + mark(ratio(w, n, 'prefill_tps'), 0.5),
+      'wasmlm decode': f1(median(w.map((x) => x?.decode_tps))),
+      'native decode': f1(median(n.map((x) => x?.decode_tps))),
+      'decode ratio (≥ 0.8)': f2(ratio(w, n, 'decode_tps')) + mark(ratio(w, n, 'decode_tps'), 0.8),
+      'wasmlm load ms': f1(median(w.map((x) => x?.load_ms))).replace(/\.\d$/, ''),
+      'wasmlm RSS MiB': f1(median(w.map((x) => x?.peak_rss_mb))).replace(/\.\d$/, ''),
+      ...(decodeContext ? {
+        [`ms/token at ${decodeContext} ÷ at ${prompt} (≤ 1.5)`]: (() => {
+          const v = median(c.long.map((x, i) => (x && c.short[i] ? c.short[i].decode_tps / x.decode_tps : NaN)));
+          return f2(v) + mark(1.5 / v, 1);
+        })(),
+      } : {}),
+    });
+  }
+}
+
+const table = (rs) => {
+  const cols = Object.keys(rs[0]);
+  return ['| ' + cols.join(' | ') + ' |', '|' + cols.map(() => '---').join('|') + '|', ...rs.map((r) => '| ' + cols.map((c) => r[c]).join(' | ') + ' |')].join('\n');
+};
+const size = runtimeSize();
+const kb = (b) => (b / 1024).toFixed(1);
+console.log(`\nwasmlm vs native llama.cpp (node-llama-cpp 3.21.1), tok/s, prompt ${prompt}, generate ${gen}; ` +
+  `medians of ${rounds} rounds (ratios: median of per-round ratios); Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model.trim()})`);
+console.log(table(rows));
+console.log(`\nruntime size (${dist === join(root, 'dist') ? 'dist' : dist}/index.js and what it loads: ${size.files.map((f) => f.name).join(', ')}; no model): ` +
+  `JS ${kb(size.js.gzip)} KB + wasm ${kb(size.wasm.gzip)} KB = ${kb(size.total.gzip)} KB gzip (${kb(size.total.raw)} KB raw); ` +
+  `JS + one wasm build (wasmlm.wasm) ${kb(size.minimal.gzip)} KB gzip — target ≤ 150 KB${size.total.gzip <= 150 * 1024 ? ' ✓' : ' ✗'}`);
+if (outFile) writeFileSync(outFile, JSON.stringify({ args, rows, size, runs: log }, null, 1));

@@ -17,3 +17,8 @@ export { loadTokenizer } from './tokenizer/load.js';
 export type { TokenizerSource, LoadTokenizerOptions } from './tokenizer/load.js';
 export type { Tokenizer, EncodeOptions, DecodeOptions, StreamDecoder } from './tokenizer/types.js';
 export { segmentSentences, segmentWords } from './tokenizer/segment.js';
+// the browser entry's additions, typed here too (the "browser" condition of the package serves
+// dist/browser.js, whose loadModel runs the model in a Web Worker; the cache functions do nothing outside browsers)
+export { cachedModels, clearModelCache } from './browser/cache.js';
+export type { ModelLike } from './browser/proxy.js';
+export type { BrowserLoadOptions } from './browser/index.js';

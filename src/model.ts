@@ -16,7 +16,12 @@ import type { Tokenizer } from './tokenizer/types.js';
 export const DEFAULT_MODEL_URL = new URL('../models/stories260K.gguf', import.meta.url);
 
 export interface LoadOptions extends EngineOptions {
-  /** worker threads; this version computes on one thread and says so in `model.info` */
+  /**
+   * threads that compute (a worker pool over one shared memory); default: the cores available, except
+   * for small models (under 4 MiB of weights per layer: threads cost them more than they save). Where
+   * threads are not possible (no SharedArrayBuffer, a page that is not cross-origin isolated, no
+   * Worker as in workerd) the model runs on one thread and `model.info.threadsNote` says why.
+   */
   threads?: number;
   signal?: AbortSignal;
   onProgress?: (progress: { loaded: number; total: number | undefined }) => void;
@@ -49,7 +54,9 @@ export interface ModelInfo {
   weightTypes: Record<string, { bytes: number; share: number }>;
   weightBytes: number;
   memoryBytes: number;
+  /** threads that compute: this one plus threads − 1 workers */
   threads: number;
+  /** how `threads` was chosen, or why it is 1 */
   threadsNote: string;
   /** the kernel build in use: 'simd', or 'relaxed-simd' where the runtime has it and passes a self-test */
   kernels: string;
@@ -254,7 +261,11 @@ export class Model {
   dispose(): void {
     this.disposed = true;
     // a call in progress keeps its own reference; the memory goes when it ends
-    void this.lock().then((release) => { this.engineRef = undefined; release(); });
+    void this.lock().then((release) => {
+      this.engineRef?.dispose(); // stops the worker threads
+      this.engineRef = undefined;
+      release();
+    });
   }
 
   private promptIds(prompt: Prompt): number[] {
@@ -355,10 +366,8 @@ export async function loadModel(source?: ModelSource, options: LoadOptions = {})
       weightTypes,
       weightBytes,
       memoryBytes: engine.memoryBytes,
-      threads: 1,
-      threadsNote: (options.threads ?? 1) > 1
-        ? `asked for ${options.threads} threads: this version computes on one thread`
-        : 'one thread',
+      threads: engine.threads,
+      threadsNote: engine.threadsNote,
       kernels: engine.kernelVariant,
       loadMs: performance.now() - t0,
     };

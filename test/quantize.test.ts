@@ -250,7 +250,10 @@ describe('dequantize', () => {
     let e: unknown;
     try { dequantize(GGML_IQ2_XXS, new Uint8Array(66), 256); } catch (err) { e = err; }
     expect((e as WasmlmError).code).toBe('UNSUPPORTED_TYPE');
-    try { quantizeTensor(ggmlTypeByName('Q4_K')!.id, new Float32Array(256)); } catch (err) { e = err; }
+    e = undefined;
+    try { quantizeTensor(GGML_IQ2_XXS, new Float32Array(256)); } catch (err) { e = err; }
     expect((e as WasmlmError).code).toBe('UNSUPPORTED_TYPE');
+    // K-quants need whole super-blocks of 256
+    expect(() => quantizeTensor(ggmlTypeByName('Q4_K')!.id, new Float32Array(288))).toThrow(/multiple of the block size 256/);
   });
 });

@@ -188,50 +188,63 @@ function weightedSum(op: usize, vbase: usize, kvRow: usize, pr: usize, cnt: i32,
 export function attention(q: usize, kc: usize, vc: usize, out: usize, nTok: i32, pos0: i32, nHead: i32,
                           nKvHead: i32, headDim: i32, scale: f32, scratch: usize, window: i32,
                           maxBias: f32, ring: i32): void {
+  attention_part(q, kc, vc, out, nTok, pos0, nHead, nKvHead, headDim, scale, scratch, window, maxBias, ring, 0, nTok * nHead);
+}
+
+/**
+ * attention for the units u0 <= u < u1 only (of nTok·nHead), unit u being query token u / nHead, head
+ * u % nHead: threads take ranges of units; each (token, head) is computed whole by one thread, with the
+ * same operations whatever the split. A unit reads its q slice before writing its out slice, so out may
+ * equal q.
+ */
+export function attention_part(q: usize, kc: usize, vc: usize, out: usize, nTok: i32, pos0: i32, nHead: i32,
+                               nKvHead: i32, headDim: i32, scale: f32, scratch: usize, window: i32,
+                               maxBias: f32, ring: i32, u0: i32, u1: i32): void {
   const group = nHead / nKvHead;
   const headBytes = <usize>headDim << 2;
   const qRow = <usize>nHead * headBytes;
   const kvRow = <usize>nKvHead * headBytes;
   const alibi = maxBias > 0;
-  for (let t = 0; t < nTok; t++) {
+  const end = min<i32>(u1, nTok * nHead);
+  for (let u = u0; u < end; u++) {
+    const t = u / nHead;
+    const h = u - t * nHead;
     const p = pos0 + t;
     let j0 = 0;
     if (window > 0 && p - window + 1 > 0) j0 = p - window + 1;
     const len = p - j0 + 1;
     const row0 = ring > 0 ? j0 % ring : j0;
-    for (let h = 0; h < nHead; h++) {
-      const kvOff = <usize>(h / group) * headBytes;
-      const qp = q + <usize>t * qRow + <usize>h * headBytes;
-      // scores, over contiguous runs of cache rows (one run without a ring)
-      let j = 0, row = row0;
-      while (j < len) {
-        const cnt = ring > 0 ? min<i32>(len - j, ring - row) : len;
-        let kp = kc + <usize>row * kvRow + kvOff;
-        for (let i = 0; i < cnt; i++) {
-          store<f32>(scratch + (<usize>(j + i) << 2), dotF32(qp, kp, headDim) * scale);
-          kp += kvRow;
-        }
-        j += cnt;
-        row = 0;
+    const kvOff = <usize>(h / group) * headBytes;
+    const qp = q + <usize>t * qRow + <usize>h * headBytes;
+    // scores, over contiguous runs of cache rows (one run without a ring)
+    let j = 0, row = row0;
+    while (j < len) {
+      const cnt = ring > 0 ? min<i32>(len - j, ring - row) : len;
+      let kp = kc + <usize>row * kvRow + kvOff;
+      for (let i = 0; i < cnt; i++) {
+        store<f32>(scratch + (<usize>(j + i) << 2), dotF32(qp, kp, headDim) * scale);
+        kp += kvRow;
       }
-      if (alibi) {
-        const slope = alibi_slope(h, nHead, maxBias);
-        for (let i = 0; i < len; i++) {
-          const sp = scratch + (<usize>i << 2);
-          store<f32>(sp, load<f32>(sp) + slope * <f32>(j0 + i - p));
-        }
+      j += cnt;
+      row = 0;
+    }
+    if (alibi) {
+      const slope = alibi_slope(h, nHead, maxBias);
+      for (let i = 0; i < len; i++) {
+        const sp = scratch + (<usize>i << 2);
+        store<f32>(sp, load<f32>(sp) + slope * <f32>(j0 + i - p));
       }
-      softmax(scratch, len);
-      // out = Σ p_j v_j
-      const op = out + <usize>t * qRow + <usize>h * headBytes;
-      j = 0;
-      row = row0;
-      while (j < len) {
-        const cnt = ring > 0 ? min<i32>(len - j, ring - row) : len;
-        weightedSum(op, vc + <usize>row * kvRow + kvOff, kvRow, scratch + (<usize>j << 2), cnt, headDim, j == 0);
-        j += cnt;
-        row = 0;
-      }
+    }
+    softmax(scratch, len);
+    // out = Σ p_j v_j
+    const op = out + <usize>t * qRow + <usize>h * headBytes;
+    j = 0;
+    row = row0;
+    while (j < len) {
+      const cnt = ring > 0 ? min<i32>(len - j, ring - row) : len;
+      weightedSum(op, vc + <usize>row * kvRow + kvOff, kvRow, scratch + (<usize>j << 2), cnt, headDim, j == 0);
+      j += cnt;
+      row = 0;
     }
   }
 }

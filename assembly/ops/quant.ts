@@ -137,10 +137,11 @@ export function act_bytes(type: i32, nIn: i32, nTok: i32): i32 {
 }
 
 // Q8_0 (wide = true: i16 q plane, d plane) or Q8_1 (QA q plane, d and s planes)
-function quantizeQ8(q81: bool, x: usize, act: usize, nIn: i32, nTok: i32): void {
+// (tokens t0 <= t < t1 of nTok)
+function quantizeQ8(q81: bool, x: usize, act: usize, nIn: i32, nTok: i32, t0: i32, t1: i32): void {
   const nb = nIn >> 5;
   const wide = !q81 || QA_SHIFT == 1;
-  for (let t = 0; t < nTok; t++) {
+  for (let t = t0; t < t1; t++) {
     let xp = x + (<usize>t * <usize>nIn << 2);
     let qp = q81 ? actQaRow(act, nIn, t) : actQ8Row(act, nIn, t);
     let dp = q81 ? actQ81D(act, nIn, nTok, t) : actQ8Scales(act, nIn, nTok, t);
@@ -229,9 +230,10 @@ function quantizeQ8Ref(q81: bool, x: usize, act: usize, nIn: i32, nTok: i32): vo
   return min<f32>(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1));
 }
 
-function quantizeQ8K(x: usize, act: usize, nIn: i32, nTok: i32): void {
+// (tokens t0 <= t < t1 of nTok)
+function quantizeQ8K(x: usize, act: usize, nIn: i32, nTok: i32, t0: i32, t1: i32): void {
   const ns = nIn >> 8;
-  for (let t = 0; t < nTok; t++) {
+  for (let t = t0; t < t1; t++) {
     let xp = x + (<usize>t * <usize>nIn << 2);
     let qp = actQaRow(act, nIn, t);
     let dp = actQ8KD(act, nIn, nTok, t);
@@ -355,19 +357,27 @@ function roundRowsBF16(x: usize, act: usize, n: i32): void {
 
 /** Converts f32 rows x[nTok][nIn] into the activation format matmul needs for weights of `type`. */
 export function prep_act(type: i32, x: usize, act: usize, nIn: i32, nTok: i32): void {
+  prep_act_part(type, x, act, nIn, nTok, 0, nTok);
+}
+
+/** prep_act for the rows t0 <= t < t1 of nTok only (each row is converted on its own: threads split rows). */
+export function prep_act_part(type: i32, x: usize, act: usize, nIn: i32, nTok: i32, t0: i32, t1: i32): void {
   const f = actFormat(type);
+  if (t1 <= t0) return;
+  const off = <usize>t0 * <usize>nIn << 2;
+  const n = (t1 - t0) * nIn;
   if (f == ACT_F32) {
-    if (act != x) memory.copy(act, x, <usize>nIn * <usize>nTok << 2);
+    if (act != x) memory.copy(act + off, x + off, <usize>n << 2);
   } else if (f == ACT_F16) {
-    roundRowsF16(x, act, nIn * nTok);
+    roundRowsF16(x + off, act + off, n);
   } else if (f == ACT_BF16) {
-    roundRowsBF16(x, act, nIn * nTok);
+    roundRowsBF16(x + off, act + off, n);
   } else if (f == ACT_Q8_0) {
-    quantizeQ8(false, x, act, nIn, nTok);
+    quantizeQ8(false, x, act, nIn, nTok, t0, t1);
   } else if (f == ACT_Q8_1) {
-    quantizeQ8(true, x, act, nIn, nTok);
+    quantizeQ8(true, x, act, nIn, nTok, t0, t1);
   } else if (f == ACT_Q8_K) {
-    quantizeQ8K(x, act, nIn, nTok);
+    quantizeQ8K(x, act, nIn, nTok, t0, t1);
   } else {
     unreachable();
   }

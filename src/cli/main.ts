@@ -1,11 +1,14 @@
 #!/usr/bin/env node
-/** The `wasmlm` command: run, info, tokenize, convert. */
+/** The `wasmlm` command: run, info, tokenize, convert, quantize, bench. */
 import { readFile, writeFile } from 'node:fs/promises';
 import { WasmlmError } from '../errors.js';
 import { typeName } from '../formats/ggml-types.js';
-import { readGGUF, type GGUFHeader } from '../formats/gguf.js';
+import { readGGUF, GGUFValueType, type GGUFHeader, type GGUFMetaValue } from '../formats/gguf.js';
+import { writeGGUFFile } from '../formats/gguf-writer.js';
+import { dequantize, planQuantization, quantizeTensor, QUANT_TARGETS } from '../formats/quantize.js';
 import { convertLlama2c } from '../formats/llama2c.js';
 import type { GenerateOptions } from '../generate/generator.js';
+import * as abi from '../engine/abi.js';
 import { loadModel, type LoadOptions } from '../model.js';
 import { loadTokenizer } from '../tokenizer/load.js';
 
@@ -30,6 +33,12 @@ usage:
       --parse-special            read special-token text such as <|im_start|> as those tokens
   wasmlm bench FILE.gguf         time prefill and decode on random prompt tokens
       --threads N --prompt 128 --gen 64 --json
+      --context-fill N           prefill N tokens (instead of --prompt), then time decode from there
+                                 (WASMLM_PROFILE=1: time per op kind, on stderr)
+  wasmlm quantize IN.gguf OUT.gguf --type TYPE
+                                 re-quantize a model, tensor by tensor; TYPE: q8_0, q4_0, q4_1, q5_0,
+                                 q5_1, q2_k, q3_k, q4_k, q5_k, q6_k (every 2-D weight that type),
+                                 q4_k_m, q5_k_m (llama.cpp's mixes), f16, bf16, f32
   wasmlm convert MODEL.bin TOKENIZER.bin OUT.gguf
                                  convert a llama2.c checkpoint + tokenizer to GGUF
   wasmlm help
@@ -189,28 +198,148 @@ async function convert(positional: string[]): Promise<void> {
 
 async function bench(positional: string[], flags: Flags): Promise<void> {
   const file = positional[0];
-  if (!file) throw new WasmlmError('BAD_ARGUMENT', 'usage: wasmlm bench FILE.gguf [--threads N] [--prompt 128] [--gen 64] [--json]');
-  const nPrompt = num(flags, 'prompt') ?? 128;
+  if (!file) throw new WasmlmError('BAD_ARGUMENT', 'usage: wasmlm bench FILE.gguf [--threads N] [--prompt 128 | --context-fill N] [--gen 64] [--json]');
+  const fill = num(flags, 'context-fill');
+  const nPrompt = fill ?? num(flags, 'prompt') ?? 128;
   const nGen = num(flags, 'gen') ?? 64;
   const threads = num(flags, 'threads') ?? 1;
   const t0 = performance.now();
   const model = await loadModel(file, { threads, contextLength: Math.min(nPrompt + nGen + 1, 1 << 30), onProgress: progressBar() });
   const loadMs = performance.now() - t0;
+  const profile = process.env.WASMLM_PROFILE ? profileOps(model) : undefined;
   const V = model.info.vocabSize;
   let seed = 12345;
   const ids = [model.tokenizer.special.bos ?? 1];
   while (ids.length < nPrompt) { seed = (seed * 1103515245 + 12345) >>> 0; ids.push(seed % V); }
   const r = await model.complete(ids, { temperature: 0, maxTokens: nGen, ignoreEos: true });
-  const result = {
+  const result: Record<string, number> = {
     prefill_tps: r.timings.prefillTokensPerSecond,
     decode_tps: (r.tokens.length - 1) / (r.timings.generateMs / 1000),
     load_ms: loadMs,
     peak_rss_mb: process.resourceUsage().maxRSS / 1024,
     threads: model.info.threads,
   };
+  if (fill !== undefined) result.context = nPrompt;
+  profile?.report();
   if (flags.json) process.stdout.write(JSON.stringify(result) + '\n');
-  else process.stdout.write(`prefill ${result.prefill_tps.toFixed(1)} tok/s, decode ${result.decode_tps.toFixed(2)} tok/s, ` +
-    `load ${result.load_ms.toFixed(0)} ms, peak RSS ${result.peak_rss_mb.toFixed(0)} MiB, ${result.threads} thread(s)\n`);
+  else process.stdout.write(`prefill ${result.prefill_tps!.toFixed(1)} tok/s, decode ${result.decode_tps!.toFixed(2)} tok/s, ` +
+    `load ${result.load_ms!.toFixed(0)} ms, peak RSS ${result.peak_rss_mb!.toFixed(0)} MiB, ${result.threads} thread(s)` +
+    (fill !== undefined ? `, decode after ${nPrompt} tokens of context` : '') + '\n');
+}
+
+/**
+ * WASMLM_PROFILE: runs each plan op on its own (one `run` call per op) and adds up the time per
+ * op kind (matmuls per weight type and size), split into prefill (batches of several tokens) and
+ * decode. Reaches into the engine's internals; the per-op calls cost a little (and one barrier per op
+ * with threads), so the totals are a bit above an unprofiled run.
+ */
+function profileOps(model: unknown): { report(): void } | undefined {
+  const m = model as Record<string, unknown>;
+  const engine = (m.engineRef ?? m.engine) as Record<string, any> | undefined;
+  const memory = engine?.views?.memory as WebAssembly.Memory | undefined;
+  const target = engine?.pool?.alive ? engine.pool : engine?.kernels;
+  if (!engine || !memory || typeof target?.run !== 'function') {
+    process.stderr.write('WASMLM_PROFILE: engine internals not found, no profile\n');
+    return undefined;
+  }
+  const names = new Map<number, string>();
+  for (const [k, v] of Object.entries(abi)) if (k.startsWith('OP_') && k !== 'OP_WORDS') names.set(v as number, k.slice(3).toLowerCase());
+  const times = new Map<string, { ms: number; n: number }>();
+  const phases = { prefill: 0, decode: 0 };
+  const run = target.run.bind(target) as (ptr: number, n: number) => void;
+  const timed = (ptr: number, nOps: number): void => {
+    const i32 = new Int32Array(memory.buffer);
+    let batch = 0;
+    for (let i = 0; i < nOps; i++) {
+      const w = (ptr >>> 2) + i * abi.OP_WORDS;
+      if (i32[w] === abi.OP_MATMUL) batch = Math.max(batch, i32[w + 7]!);
+    }
+    const phase = batch > 1 ? 'prefill' : 'decode';
+    const start = performance.now();
+    for (let i = 0; i < nOps; i++) {
+      const at = ptr + i * abi.OP_WORDS * 4;
+      const w = at >>> 2;
+      const code = i32[w]!;
+      let key = names.get(code) ?? `op ${code}`;
+      if (code === abi.OP_MATMUL) key = `matmul ${typeName(i32[w + 1]!)} ${i32[w + 5]}x${i32[w + 6]}`;
+      else if (code === abi.OP_PREP_ACT) key = `prep_act ${typeName(i32[w + 1]!)}`;
+      key = `${phase}  ${key}`;
+      const t = performance.now();
+      run(at, 1);
+      const e = (times.get(key) ?? times.set(key, { ms: 0, n: 0 }).get(key))!;
+      e.ms += performance.now() - t;
+      e.n++;
+    }
+    phases[phase] += performance.now() - start;
+  };
+  // the pool is an object of ours; the kernels are a wasm exports object (frozen): put a copy in its place
+  if (target === engine.kernels) engine.kernels = { ...target, run: timed };
+  else target.run = timed;
+  return {
+    report(): void {
+      const total = [...times.values()].reduce((a, e) => a + e.ms, 0);
+      const pre = (k: string) => k.startsWith('prefill');
+      const rows = [...times.entries()].sort((a, b) => (pre(a[0]) === pre(b[0]) ? b[1].ms - a[1].ms : pre(a[0]) ? -1 : 1));
+      const out = [`WASMLM_PROFILE: ${total.toFixed(0)} ms in ops (prefill ${phases.prefill.toFixed(0)} ms, decode ${phases.decode.toFixed(0)} ms)`];
+      for (const [k, e] of rows) {
+        const ph = phases[k.startsWith('prefill') ? 'prefill' : 'decode'];
+        out.push(`  ${k.padEnd(40)} ${e.ms.toFixed(1).padStart(9)} ms ${((100 * e.ms) / ph).toFixed(1).padStart(5)}% of ${k.slice(0, 7).trim()}  ${String(e.n).padStart(6)} calls`);
+      }
+      process.stderr.write(out.join('\n') + '\n');
+    },
+  };
+}
+
+/** wasmlm quantize IN OUT --type T: one tensor in memory at a time (read, dequantize if needed, quantize, write). */
+async function quantize(positional: string[], flags: Flags): Promise<void> {
+  const [inPath, outPath] = positional;
+  const targetName = String(flags.type ?? '').toLowerCase();
+  const target = QUANT_TARGETS[targetName];
+  if (!inPath || !outPath || !target) {
+    throw new WasmlmError('BAD_ARGUMENT', `usage: wasmlm quantize IN.gguf OUT.gguf --type ${Object.keys(QUANT_TARGETS).join('|')}` +
+      (flags.type !== undefined && !target ? ` (unknown type '${String(flags.type)}')` : ''));
+  }
+  const h = await readGGUF(inPath);
+  const arch = h.metadata.get('general.architecture')?.value;
+  const metaNum = (key: string) => { const v = h.metadata.get(`${String(arch)}.${key}`)?.value; return typeof v === 'number' ? v : undefined; };
+  const plan = planQuantization(target, h.tensors, { arch: typeof arch === 'string' ? arch : undefined, nLayer: metaNum('block_count'), nExpert: metaNum('expert_count') });
+  // metadata as llama-quantize writes it: everything kept, then quantization_version and file_type (re)set last
+  const metadata = new Map<string, GGUFMetaValue>(h.metadata);
+  metadata.delete('general.quantization_version');
+  metadata.delete('general.file_type');
+  metadata.set('general.quantization_version', { type: GGUFValueType.UINT32, value: 2 });
+  metadata.set('general.file_type', { type: GGUFValueType.UINT32, value: target.fileType });
+  const { open } = await import('node:fs/promises');
+  const fh = await open(inPath, 'r');
+  const t0 = performance.now();
+  let inBytes = 0;
+  try {
+    const tensors = plan.map((p, i) => ({
+      name: p.name,
+      ne: p.ne,
+      type: p.outType,
+      data: async (): Promise<Uint8Array> => {
+        const info = h.tensors.find((t) => t.name === p.name)!;
+        const bytes = new Uint8Array(info.nBytes);
+        let off = 0;
+        while (off < bytes.length) {
+          const { bytesRead } = await fh.read(bytes, off, bytes.length - off, h.dataOffset + info.offset + off);
+          if (bytesRead === 0) throw new WasmlmError('TRUNCATED', `${inPath}: tensor '${p.name}' ends past the end of the file`);
+          off += bytesRead;
+        }
+        inBytes += bytes.length;
+        const out = p.outType === p.type ? bytes : quantizeTensor(p.outType, dequantize(p.type, bytes, info.nElements));
+        process.stderr.write(`[${String(i + 1).padStart(4)}/${plan.length}] ${p.name.padEnd(28)} ${typeName(p.type).padEnd(5)} → ${typeName(p.outType).padEnd(5)} ` +
+          `[${p.ne.join(', ')}]${p.note ? `  (${p.note})` : ''}\n`);
+        return out;
+      },
+    }));
+    const written = await writeGGUFFile(outPath, metadata, tensors);
+    process.stderr.write(`wrote ${outPath}: ${(written / 2 ** 20).toFixed(1)} MiB (from ${(inBytes / 2 ** 20).toFixed(1)} MiB of tensors), ` +
+      `${target.name}, ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  } finally {
+    await fh.close();
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -222,6 +351,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'info': await info(positional, flags); return 0;
       case 'tokenize': await tokenize(positional, flags); return 0;
       case 'convert': await convert(positional); return 0;
+      case 'quantize': await quantize(positional, flags); return 0;
       case 'bench': await bench(positional, flags); return 0;
       case undefined: case 'help': case '--help': case '-h':
         process.stdout.write(USAGE); return command === undefined ? 1 : 0;

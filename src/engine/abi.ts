@@ -77,3 +77,74 @@ export const GLU_GELU = 1;
 // RoPE modes (as in ggml)
 export const ROPE_NORMAL = 0;
 export const ROPE_NEOX = 2;
+
+// ---- threads (the threads builds: build/wasmlm.mt.wasm, build/wasmlm.relaxed.mt.wasm) ----
+// Those builds import a SHARED memory and env.wait32(addr, expected) (Atomics.wait on the i32 at addr:
+// the host's, not the wasm instruction, see assembly/threads.ts), and add over the same kernels:
+//   run_job(ctl, plan, nOps): i32    thread 0 (the caller): waits until the workers have left the last
+//                                    job, clears the sync area, publishes the plan, runs it with them;
+//                                    1 when every op is complete, 0 if a thread failed
+//   worker_loop(ctl, tid): void      threads 1..n−1 (one per worker): wait for a job, run it, repeat;
+//                                    returns when ctl[CTL_QUIT] is set or a thread failed
+//   run_mt(plan, nOps, tid, nThreads, ctl): i32   what both run for a job
+//   thread_fail(ctl): void           mark the pool failed and wake every thread (after a trap)
+//   threads_quit(ctl): void          workers leave worker_loop (between jobs)
+// Each op is cut into chunks of units (matmul: rows, in multiples of 16; attention: (token, head) pairs;
+// get_rows, norms, prep_act, rope, glu, add_row, mul_row, copy_rows: rows; moe: tokens, 32 at a time;
+// add, silu_mul, gelu, axpby: floats, and copy: bytes, in 64-byte pieces), about ctl[CTL_CHUNKS] per
+// thread (attention twice as many); ops smaller than ctl[CTL_MIN_SPLIT], and ops whose output overlaps an input other than element for
+// element, are one chunk. Threads take chunks first come, first served; each element is computed by one
+// thread with the same operations as `run`: results are bit-identical for any thread count. A thread
+// takes chunks of an op once the earlier ops it depends on (by the bytes they read and write) are
+// complete: a dependency wait, spin then sleep, in place of a barrier after every op.
+// Scratch: under run_mt, a thread tid uses the OP_ATTENTION and OP_MOE `scratch` argument plus
+// tid · ctl[CTL_SCRATCH_STRIDE] bytes: the host allocates nThreads copies, CTL_SCRATCH_STRIDE apart.
+//
+// ctl: a control block of CTL_BYTES bytes, 64-byte aligned, zero-filled before the workers start, then
+// the host-set words written; i32 words (hot words on their own 64-byte lines):
+export const CTL_BYTES = 256;
+/** bumped by every event a thread may wait for (an op complete, a job, a worker done, a failure, quit) */
+export const CTL_PROGRESS = 0;
+/** nonzero: a thread failed (every waiting thread returns) */
+export const CTL_ERROR = 1;
+/** workers that have left the current job (the host starts it at nThreads − 1: no job yet) */
+export const CTL_EXIT = 16;
+/** job sequence number: bumped by run_job (workers start at 0) */
+export const CTL_JOB = 32;
+/** the published job's plan pointer and op count */
+export const CTL_PLAN = 33;
+export const CTL_NOPS = 34;
+/** nonzero: workers leave worker_loop (threads_quit) */
+export const CTL_QUIT = 35;
+/** threads sleeping in env.wait32 on ctl[CTL_PROGRESS] (events notify only when nonzero) */
+export const CTL_SLEEPERS = 48;
+/** host-set: spin iterations before sleeping */
+export const CTL_SPIN = 49;
+/** host-set: bytes between the per-thread scratch areas */
+export const CTL_SCRATCH_STRIDE = 50;
+/** host-set: thread count */
+export const CTL_NTHREADS = 51;
+/** host-set: nonzero if thread 0 may sleep (not on a browser's main thread, where Atomics.wait throws) */
+export const CTL_WAIT0 = 52;
+/** host-set: split ops from this many floats (matmuls from 16× as many multiply-adds); smaller ones are
+ *  one chunk (0: split every op that can be split) */
+export const CTL_MIN_SPLIT = 53;
+/** statistics: times a thread went to sleep (spun ctl[CTL_SPIN] times in vain) */
+export const CTL_SLEEPS = 54;
+/** host-set: the sync area (64-byte aligned): SYNC_BYTES per op of a plan */
+export const CTL_SYNC = 55;
+/** host-set: ops the sync area holds (run_job traps on a longer plan) */
+export const CTL_SYNC_OPS = 56;
+/** host-set: chunks per thread an op is cut into (about; attention twice as many) */
+export const CTL_CHUNKS = 57;
+/** host-set, tests: before each chunk a thread spins a pseudo-random 0..n−1 reads (0: never), so that a
+ *  missing dependency wait shows as wrong results */
+export const CTL_JITTER = 58;
+// The sync line of op k, at ctl[CTL_SYNC] + k · SYNC_BYTES (cleared by run_job), i32 words:
+export const SYNC_BYTES = 64;
+/** chunks taken */
+export const SYNC_TAKEN = 0;
+/** chunks done */
+export const SYNC_DONE = 1;
+/** 1 once every chunk is done */
+export const SYNC_COMPLETE = 2;

@@ -8,20 +8,33 @@ import type { ByteStream } from '../formats/source.js';
 import type { FfnSpec, Linear, ModelSpec, NormSpec, WeightRef } from '../models/spec.js';
 import { specWeights } from '../models/spec.js';
 import {
-  GGML_F32, GGML_Q2_K, GGML_Q3_K, GGML_Q4_0, GGML_Q4_1, GGML_Q4_K, GGML_Q5_0, GGML_Q5_1, GGML_Q5_K, GGML_Q6_K,
+  CTL_BYTES, SYNC_BYTES, GGML_F32, GGML_Q2_K, GGML_Q3_K, GGML_Q4_0, GGML_Q4_1, GGML_Q4_K, GGML_Q5_0, GGML_Q5_1, GGML_Q5_K, GGML_Q6_K,
   GGML_Q8_0, GLU_GELU, GLU_SILU, MOE_NORMALIZE, ROPE_NEOX, ROPE_NORMAL,
 } from './abi.js';
 import { createMemory, Layout, PAGE, Views } from './memory.js';
 import { Plan } from './plan.js';
-import { instantiateKernels, kernelModule, kernelVariantOf, RESERVED_BYTES, type KernelExports, type KernelVariant } from './wasm.js';
+import { threadSupport, ThreadPool, type PoolTuning } from './pool.js';
+import {
+  instantiateKernels, isThreadsModule, kernelModule, kernelVariantOf, RESERVED_BYTES,
+  type KernelExports, type KernelVariant, type ThreadKernelExports,
+} from './wasm.js';
 
 export interface EngineOptions {
   /** tokens in the KV cache; default: the model's, capped to fit `kvBudgetBytes` */
   contextLength?: number;
   /** tokens evaluated per forward pass (prompt chunks); default 128 */
   batchSize?: number;
-  /** a precompiled kernel module (edge runtimes) */
+  /** a precompiled kernel module (edge runtimes); a threads build (wasmlm.mt.wasm) is needed for threads > 1 */
   wasmModule?: WebAssembly.Module;
+  /**
+   * threads that compute each op (a worker pool over one shared memory); default: the cores available,
+   * or 1 for a model with less than MIN_LAYER_BYTES_FOR_THREADS of weights per layer. Falls back to one
+   * thread where threads are not possible (see Engine.threadsNote).
+   */
+  threads?: number;
+  /** @internal thread pool tuning (tests: `{ minSplit: 0, chunks: 16, jitter: 20000 }` splits even the
+   *  smallest ops in many chunks and shakes the timing) */
+  threadTuning?: PoolTuning;
 }
 
 /**
@@ -105,6 +118,11 @@ export class Engine {
   private readonly views: Views;
   private plan: Plan;
   private kernels!: KernelExports;
+  private pool: ThreadPool | undefined;
+  /** threads that compute (1: this thread alone) */
+  threads = 1;
+  /** why `threads` is what it is */
+  threadsNote = 'one thread';
   private readonly layers: Layer[];
   private readonly embd: Weight;
   private readonly posEmbd: Weight | undefined;
@@ -127,11 +145,12 @@ export class Engine {
     contextLength: number,
     batchSize: number,
     logitRows: number,
+    shared: boolean,
   ) {
     this.contextLength = contextLength;
     this.batchSize = batchSize;
     this.logitRows = logitRows;
-    this.views = new Views(createMemory(layout.size, `model '${spec.name ?? spec.arch}'`));
+    this.views = new Views(createMemory(layout.size, `model '${spec.name ?? spec.arch}'`, shared));
     this.plan = new Plan(this.views, planPtr, planOps);
     this.buf = buf;
     this.layers = layers;
@@ -150,7 +169,15 @@ export class Engine {
    */
   static async load(spec: ModelSpec, tensors: Map<string, GGUFTensorInfo>, header: GGUFHeader,
     stream: ByteStream, options: EngineOptions = {}): Promise<Engine> {
-    const module = await kernelModule(options.wasmModule);
+    let weightBytes = 0;
+    for (const t of tensors.values()) weightBytes += t.nBytes;
+    const threads = await chooseThreads(options, weightBytes / Math.max(1, spec.nLayer));
+    const module = await kernelModule(options.wasmModule, threads.n > 1);
+    const shared = isThreadsModule(module);
+    if (threads.n > 1 && !shared) {
+      threads.n = 1;
+      threads.note = 'one thread: the kernel module given (wasmModule) is not a threads build (wasmlm.mt.wasm)';
+    }
     const contextLength = chooseContextLength(spec, options.contextLength);
     const B = options.batchSize ?? 128;
     if (!Number.isInteger(B) || B < 1) {
@@ -162,7 +189,7 @@ export class Engine {
     const logitRows = Math.max(1, Math.min(B, Math.floor(LOGITS_BUDGET / (nVocab * 4))));
 
     // sizes that depend on the kernels' own formats
-    const sizing = await instantiateKernels(module, new WebAssembly.Memory({ initial: 2, maximum: 65536 }));
+    const sizing = await instantiateKernels(module, new WebAssembly.Memory({ initial: 2, maximum: 65536, shared }));
     const layout = new Layout(RESERVED_BYTES);
     const weightPtrs = new Map<string, number>();
     for (const ref of specWeights(spec)) weightPtrs.set(ref.name, layout.alloc(tensors.get(ref.name)!.nBytes));
@@ -216,19 +243,56 @@ export class Engine {
       gate: layout.alloc(B * F * 4),
       up: layout.alloc(B * upRows * 4),
       act: layout.alloc(actBytes),
-      scores: layout.alloc((maxCacheRows + B) * 4),
+      scores: 0,
       logits: layout.alloc(logitRows * nVocab * 4),
       router: layout.alloc(B * Math.max(1, maxExperts) * 4),
-      moe: layout.alloc(moeBytes),
+      moe: 0,
     };
+    // per-thread scratch (attention scores, MoE buffers): one copy per thread, scratchStride bytes apart
+    const al64 = (n: number) => Math.ceil(n / 64) * 64;
+    const scratchStride = al64((maxCacheRows + B) * 4) + al64(moeBytes);
+    buf.scores = layout.alloc(scratchStride * threads.n);
+    buf.moe = buf.scores + al64((maxCacheRows + B) * 4);
+    const ctl = threads.n > 1 ? layout.alloc(CTL_BYTES, 64) : 0;
     const planOps = planCapacity(spec.nLayer, 0);
     const planPtr = layout.alloc(planOps * 64);
+    // threads: one sync line per op of the plan (chunk counters, see abi.ts)
+    const sync = threads.n > 1 ? layout.alloc(planOps * SYNC_BYTES, 64) : 0;
     const engine = new Engine(spec, tensors, weightPtrs, layout, layers, buf, planPtr, planOps,
-      contextLength, B, logitRows);
+      contextLength, B, logitRows, shared);
     engine.resolveLayers();
     engine.kernels = await instantiateKernels(module, engine.views.memory);
-    await engine.readTensors(header, stream, [...weightPtrs.keys()].map((n) => tensors.get(n)!), weightPtrs);
+    // the workers start while the weights stream in
+    const pool = threads.n > 1 && threads.kind
+      ? ThreadPool.start(threads.kind, module, engine.views.memory, engine.kernels as ThreadKernelExports, ctl, threads.n, scratchStride, sync, planOps, options.threadTuning)
+        .then((p) => p, (e: Error) => e)
+      : undefined;
+    try {
+      await engine.readTensors(header, stream, [...weightPtrs.keys()].map((n) => tensors.get(n)!), weightPtrs);
+    } catch (e) {
+      void pool?.then((p) => { if (p instanceof ThreadPool) p.terminate(); });
+      throw e;
+    }
+    engine.threads = threads.n;
+    engine.threadsNote = threads.note;
+    const started = await pool;
+    if (started instanceof ThreadPool) {
+      engine.pool = started;
+      disposeOnCollect.register(engine, started, engine);
+    } else if (started) {
+      engine.threads = 1;
+      engine.threadsNote = `one thread: the worker threads failed to start (${started.message})`;
+    }
     return engine;
+  }
+
+  /** Stops the worker threads, if any (the engine is not used after this). */
+  dispose(): void {
+    if (this.pool) {
+      disposeOnCollect.unregister(this);
+      this.pool.terminate();
+      this.pool = undefined;
+    }
   }
 
   /** which kernel build runs: plain SIMD, or relaxed SIMD where the runtime has it (and computes it right) */
@@ -338,9 +402,11 @@ export class Engine {
     const act = maxAct > 0 ? this.layout.alloc(maxAct) : 0;
     const capacity = planCapacity(this.spec.nLayer, this.adapters.length + 1);
     const planPtr = capacity > this.plan.capacity ? this.layout.alloc(capacity * 64) : 0;
+    const sync = planPtr && this.pool ? this.layout.alloc(capacity * SYNC_BYTES, 64) : 0;
     this.growTo(this.layout.size);
     await this.readTensors(header, stream, list, ptrs);
     if (planPtr) this.plan = new Plan(this.views, planPtr, capacity);
+    if (sync) this.pool!.setSync(sync, capacity);
     const adapter: AdapterWeights = { userScale, alpha, pairs: new Map(), tmpA, tmpB };
     for (const [name, { a, b }] of pairs) {
       adapter.pairs.set(name, {
@@ -568,9 +634,46 @@ export class Engine {
       norm(this.outNorm, b.x + (n - rows) * E * 4, b.xn, rows);
       if (!hidden) linear(this.output, b.xn, b.logits, rows);
     }
-    this.kernels.run(P.ptr, P.length);
+    if (this.pool?.alive) this.pool.run(P.ptr, P.length);
+    else this.kernels.run(P.ptr, P.length);
     for (let i = from; i < to; i++) this.cached.push(ids[i]!);
   }
+}
+
+/** An engine dropped without dispose() stops its workers when it is collected. */
+const disposeOnCollect = new FinalizationRegistry<ThreadPool>((pool) => pool.terminate());
+
+/**
+ * Below this many bytes of weights per layer, a model runs on one thread unless `threads` asks for
+ * more: its ops take microseconds, and handing ~10 dependent ops per layer of a token from thread to
+ * thread costs more than a second thread saves.
+ */
+export const MIN_LAYER_BYTES_FOR_THREADS = 4 << 20;
+
+/**
+ * How many threads: `threads` if given (else the cores available, for a model big enough to gain from
+ * them), 1 where threads are not possible; with the reason.
+ */
+async function chooseThreads(options: EngineOptions, layerBytes: number): Promise<{ n: number; note: string; kind?: 'node' | 'web' }> {
+  const asked = options.threads;
+  if (asked !== undefined && (!Number.isInteger(asked) || asked < 1)) {
+    throw new WasmlmError('BAD_ARGUMENT', `threads must be a positive integer, got ${asked}`);
+  }
+  if (asked === 1) return { n: 1, note: 'one thread (asked)' };
+  const support = await threadSupport();
+  const want = asked ?? support.cores;
+  if (want === 1) return { n: 1, note: 'one thread: one core available' };
+  if (asked === undefined && layerBytes < MIN_LAYER_BYTES_FOR_THREADS) {
+    return {
+      n: 1,
+      note: `one thread: the model is too small for threads to pay (${(layerBytes / 2 ** 20).toFixed(1)} MiB of weights ` +
+        `per layer, below ${MIN_LAYER_BYTES_FOR_THREADS >> 20} MiB); pass \`threads\` to use more`,
+    };
+  }
+  if (!support.ok) return { n: 1, note: `one thread: ${support.reason}` };
+  const where = support.kind === 'node' ? 'worker_threads' : 'Web Workers';
+  const cores = asked === undefined ? `, one per core` : want > support.cores ? ` (more than the ${support.cores} cores available)` : '';
+  return { n: want, note: `${want} threads: this thread and ${want - 1} ${where}${cores}`, kind: support.kind };
 }
 
 /** Plan ops for one batch: per layer at most ~40, plus 3 per adapted projection per adapter. */

@@ -21,7 +21,11 @@ export class Layout {
   }
 }
 
-export function createMemory(bytes: number, what: string): WebAssembly.Memory {
+/**
+ * One memory of at least `bytes`, growable to 4 GiB. shared: a shared memory (a SharedArrayBuffer) for
+ * the threads builds, which import a shared memory; otherwise a plain one.
+ */
+export function createMemory(bytes: number, what: string, shared = false): WebAssembly.Memory {
   if (bytes > MAX_MEMORY_BYTES) {
     throw new WasmlmError(
       'TOO_LARGE',
@@ -30,7 +34,7 @@ export function createMemory(bytes: number, what: string): WebAssembly.Memory {
   }
   const pages = Math.max(1, Math.ceil(bytes / PAGE));
   try {
-    return new WebAssembly.Memory({ initial: pages, maximum: 65536 });
+    return new WebAssembly.Memory({ initial: pages, maximum: 65536, shared });
   } catch (e) {
     throw new WasmlmError('TOO_LARGE', `cannot allocate ${(bytes / 2 ** 20).toFixed(0)} MiB of wasm memory for ${what}: ${(e as Error).message}`, { cause: e });
   }

@@ -8,6 +8,12 @@
  * Never by version sniffing: e.g. Node 20 has relaxed SIMD only behind a flag, and its baseline tier
  * computes i32x4.relaxed_dot_i8x16_i7x16_add_s wrong. Otherwise (or if anything about the relaxed build
  * fails) the plain SIMD build is used.
+ *
+ * Each has a threads twin (build/wasmlm.mt.wasm, build/wasmlm.relaxed.mt.wasm: the same kernels plus
+ * run_job / worker_loop / run_mt, `--enable threads --sharedMemory`), which imports a SHARED memory. The
+ * twins are loaded only when a model runs on several threads: a module that declares a shared memory
+ * needs shared-memory support to compile and instantiate at all, which browsers give only to
+ * cross-origin-isolated pages, so the single-thread builds stay free of it and work everywhere.
  */
 import { WasmlmError } from '../errors.js';
 import { GGML_Q4_1, GGML_Q4_K } from './abi.js';
@@ -17,6 +23,15 @@ export interface KernelExports {
   run(plan: number, nOps: number): void;
   act_bytes(type: number, nIn: number, nTok: number): number;
   moe_scratch_bytes(nExpert: number, nEmbd: number, nFf: number, typeGate: number, typeUp: number, typeDown: number): number;
+}
+
+/** The threads builds' extra exports (see abi.ts, "threads"). */
+export interface ThreadKernelExports extends KernelExports {
+  run_job(ctl: number, plan: number, nOps: number): number;
+  run_mt(plan: number, nOps: number, tid: number, nThreads: number, ctl: number): number;
+  worker_loop(ctl: number, tid: number): void;
+  thread_fail(ctl: number): void;
+  threads_quit(ctl: number): void;
 }
 
 /** The exports the self-test uses. */
@@ -34,23 +49,37 @@ export const RESERVED_BYTES = 65536;
 
 const WASM_URL = new URL('../../build/wasmlm.wasm', import.meta.url);
 const RELAXED_WASM_URL = new URL('../../build/wasmlm.relaxed.wasm', import.meta.url);
+const MT_WASM_URL = new URL('../../build/wasmlm.mt.wasm', import.meta.url);
+const RELAXED_MT_WASM_URL = new URL('../../build/wasmlm.relaxed.mt.wasm', import.meta.url);
 
-let defaultModule: Promise<WebAssembly.Module> | undefined;
+/** per flavour: [single-thread, threads] */
+const defaultModules: [Promise<WebAssembly.Module> | undefined, Promise<WebAssembly.Module> | undefined] = [undefined, undefined];
 let defaultVariant: KernelVariant | undefined;
 
-/** The kernel module: the one given (edge runtimes cannot compile at run time), else chosen and compiled once per process. */
-export function kernelModule(given?: WebAssembly.Module): Promise<WebAssembly.Module> {
+/**
+ * The kernel module: the one given (edge runtimes cannot compile at run time), else chosen and compiled
+ * once per process; `threads`: the threads build (shared memory) instead of the single-thread one.
+ */
+export function kernelModule(given?: WebAssembly.Module, threads = false): Promise<WebAssembly.Module> {
   if (given) return Promise.resolve(given);
-  defaultModule ??= selectKernelModule({ load: (v) => compileUrl(v === 'simd' ? WASM_URL : RELAXED_WASM_URL) })
+  const i = threads ? 1 : 0;
+  const urls = threads ? [MT_WASM_URL, RELAXED_MT_WASM_URL] : [WASM_URL, RELAXED_WASM_URL];
+  const p = defaultModules[i] ?? selectKernelModule({ load: (v) => compileUrl(v === 'simd' ? urls[0]! : urls[1]!) })
     .then((choice) => {
       defaultVariant = choice.variant;
       return choice.module;
     })
     .catch((e) => {
-      defaultModule = undefined;
+      defaultModules[i] = undefined;
       throw e;
     });
-  return defaultModule;
+  defaultModules[i] = p;
+  return p;
+}
+
+/** Whether a compiled kernel module is a threads build (it imports a shared memory and exports worker_loop). */
+export function isThreadsModule(module: WebAssembly.Module): boolean {
+  return WebAssembly.Module.exports(module).some((e) => e.name === 'worker_loop');
 }
 
 /**
@@ -124,10 +153,8 @@ export function relaxedSimdSupported(): boolean {
  */
 export async function relaxedSelfTest(module: WebAssembly.Module): Promise<boolean> {
   try {
-    const memory = new WebAssembly.Memory({ initial: 4, maximum: 65536 });
-    const instance = await WebAssembly.instantiate(module, {
-      env: { memory, abort: () => { throw new Error('kernel aborted'); } },
-    });
+    const memory = new WebAssembly.Memory({ initial: 4, maximum: 65536, shared: isThreadsModule(module) });
+    const instance = await WebAssembly.instantiate(module, kernelImports(memory));
     return selfTestKernels(instance.exports as unknown as SelfTestExports, memory);
   } catch {
     return false;
@@ -228,14 +255,29 @@ async function compileUrl(url: URL): Promise<WebAssembly.Module> {
 
 export async function instantiateKernels(module: WebAssembly.Module, memory: WebAssembly.Memory): Promise<KernelExports> {
   try {
-    const instance = await WebAssembly.instantiate(module, {
-      env: {
-        memory,
-        abort: () => { throw new WasmlmError('WASM_FAILED', 'kernel aborted'); },
-      },
-    });
+    const instance = await WebAssembly.instantiate(module, kernelImports(memory));
     return instance.exports as unknown as KernelExports;
   } catch (e) {
     throw new WasmlmError('WASM_FAILED', `cannot instantiate the kernel module: ${(e as Error).message}`, { cause: e });
   }
+}
+
+/**
+ * The kernel module's imports: env.memory, env.abort, and (threads builds) env.wait32(addr, expected) =
+ * Atomics.wait on the i32 at addr (see assembly/threads.ts for why it is not the wasm instruction).
+ * src/engine/worker.js builds the same object for the workers.
+ */
+export function kernelImports(memory: WebAssembly.Memory): WebAssembly.Imports {
+  let view: Int32Array | undefined;
+  return {
+    env: {
+      memory,
+      abort: () => { throw new WasmlmError('WASM_FAILED', 'kernel aborted'); },
+      wait32: (addr: number, expected: number) => {
+        const buffer = memory.buffer;
+        if (view?.buffer !== buffer) view = new Int32Array(buffer);
+        Atomics.wait(view, addr >>> 2, expected);
+      },
+    },
+  };
 }

@@ -1,0 +1,70 @@
+/**
+ * The browser entry (package condition "browser", or `wasmlm/browser`): the whole public API, with a
+ * loadModel that, on a page, runs the model in a Web Worker behind a proxy with Model's API, so the
+ * page never blocks. In a worker (or with `worker: false`) the model runs in the calling thread.
+ * Either way models fetched from http(s) URLs are kept in the Cache API, and `threads` above 1 on a
+ * page that is not cross-origin isolated runs on one thread, with `model.info.threadsNote` saying why.
+ */
+import { WasmlmError } from '../errors.js';
+import type { ModelSource } from '../formats/source.js';
+import type { LoadOptions, ModelInfo } from '../model.js';
+import type { VocabData } from '../tokenizer/types.js';
+import { loadInPlace, type CacheOptions } from './load.js';
+import { WorkerModel, WorkerPort, type ModelLike } from './proxy.js';
+
+export * from '../index.js';
+
+export interface BrowserLoadOptions extends LoadOptions, CacheOptions {
+  /**
+   * Run the model in a Web Worker (the page stays responsive while it loads and computes). Default:
+   * true on a page's main thread, false inside a worker (the model then runs in that worker).
+   */
+  worker?: boolean;
+  /** Where the worker script is (default: model-worker.js beside this module, which bundlers pick up). */
+  workerUrl?: string | URL;
+}
+
+/**
+ * Load a GGUF model: a URL (relative ones are relative to the page), Blob/File, ArrayBuffer,
+ * Uint8Array or ReadableStream; none = the embedded model, fetched beside the bundle.
+ */
+export async function loadModel(source?: ModelSource, options: BrowserLoadOptions = {}): Promise<ModelLike> {
+  if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) {
+    throw new WasmlmError('BAD_ARGUMENT', `threads must be a positive integer, got ${options.threads}`);
+  }
+  if (options.signal?.aborted) throw new WasmlmError('ABORTED', 'aborted', { cause: options.signal.reason });
+  const { worker, workerUrl, ...rest } = options;
+  if (!(worker ?? onPageMainThread())) return (await loadInPlace(source, rest)).model;
+  if (typeof Worker !== 'function') throw new WasmlmError('BAD_ARGUMENT', 'worker: true, but this runtime has no Web Workers');
+
+  const port = await WorkerPort.start(workerUrl);
+  try {
+    const { wire, transfer } = port.wire(source);
+    const { info, vocab } = await port.call<{ info: ModelInfo; vocab: VocabData }>(
+      {
+        type: 'load',
+        source: wire,
+        options: {
+          threads: rest.threads,
+          contextLength: rest.contextLength,
+          batchSize: rest.batchSize,
+          wasmModule: rest.wasmModule,
+          cache: rest.cache,
+          progress: rest.onProgress !== undefined,
+        },
+      },
+      transfer,
+      rest.signal,
+      (m) => { if (m.type === 'progress') rest.onProgress?.({ loaded: m.loaded, total: m.total }); },
+    );
+    return new WorkerModel(port, info, vocab);
+  } catch (e) {
+    port.terminate();
+    throw e;
+  }
+}
+
+function onPageMainThread(): boolean {
+  const g = globalThis as { document?: unknown; Worker?: unknown };
+  return typeof g.document === 'object' && g.document !== null && typeof g.Worker === 'function';
+}

@@ -1,0 +1,144 @@
+/**
+ * loadModel as the browser entry runs it wherever the model lives (in the model's worker, or in the
+ * calling thread): URLs go through the model cache, `threads` is checked against cross-origin
+ * isolation, and errors name the source the caller gave.
+ */
+import { WasmlmError } from '../errors.js';
+import { readGGUF } from '../formats/gguf.js';
+import { describeSource, openSource, type ModelSource } from '../formats/source.js';
+import { DEFAULT_MODEL_URL, loadModel as coreLoadModel, type LoadOptions, type Model } from '../model.js';
+import { vocabFromGGUF } from '../tokenizer/gguf.js';
+import type { VocabData } from '../tokenizer/types.js';
+import { isCacheableUrl, modelCacheAvailable, openCachedUrl, readableFrom, resolveUrl } from './cache.js';
+
+export interface CacheOptions {
+  /** keep models fetched from http(s) URLs in the Cache API (default true); a string names the cache */
+  cache?: boolean | string;
+}
+
+/** A source ready for the core loader, and what to do with the download once the load is over. */
+interface Opened {
+  source: ModelSource;
+  /** how the caller's source is named in error messages */
+  description: string;
+  size: number | undefined;
+  /** the vocabulary, from a second reading of the header (only when asked for) */
+  vocab: Promise<VocabData> | undefined;
+  finish(ok: boolean): Promise<void>;
+}
+
+async function open(source: ModelSource | undefined, options: CacheOptions & { signal?: AbortSignal; wantVocab?: boolean }): Promise<Opened> {
+  let src: ModelSource = source ?? DEFAULT_MODEL_URL;
+  if (typeof src === 'string' && /^[a-z][a-z0-9+.-]*:/i.test(src) === false && hasLocation()) {
+    src = resolveUrl(src); // a relative URL on a page: there are no file paths here
+  }
+  const description = describeSource(src);
+  let size: number | undefined;
+  let finish = async (_ok: boolean) => {};
+  const href = typeof src === 'string' ? src : src instanceof URL ? src.href : undefined;
+  if (href !== undefined && isCacheableUrl(href)) {
+    if (options.cache !== false && modelCacheAvailable()) {
+      const d = await openCachedUrl(href, { signal: options.signal, cacheName: typeof options.cache === 'string' ? options.cache : undefined });
+      src = d.stream;
+      size = d.size;
+      finish = async (ok) => { if (ok) await d.commit(); else d.discard(); };
+    } else if (options.wantVocab) {
+      const bytes = await openSource(href, { signal: options.signal });
+      src = readableFrom(bytes);
+      size = bytes.size;
+    }
+  }
+  let vocab: Promise<VocabData> | undefined;
+  if (options.wantVocab) {
+    if (isReadableStream(src)) {
+      // one pass over a stream: a branch of it reads the header alongside the loader (and stops there)
+      const [a, b] = src.tee();
+      src = a;
+      vocab = readGGUF(b).then(vocabFromGGUF);
+    } else {
+      const again = src;
+      vocab = Promise.resolve().then(() => readGGUF(again)).then(vocabFromGGUF);
+    }
+    vocab.catch(() => {});
+  }
+  return { source: src, description, size, vocab, finish };
+}
+
+/**
+ * The core loadModel with the cache and the isolation check. `wantVocab`: also return the file's
+ * vocabulary (the worker sends it to the page, which builds its own tokenizer from it).
+ */
+export async function loadInPlace(
+  source: ModelSource | undefined,
+  options: LoadOptions & CacheOptions & { wantVocab?: boolean },
+): Promise<{ model: Model; vocab: VocabData | undefined }> {
+  const { cache, wantVocab, ...rest } = options;
+  const plan = threadPlan(options.threads);
+  const opened = await open(source, { cache, signal: options.signal, wantVocab });
+  try {
+    const model = await coreLoadModel(opened.source, {
+      ...rest,
+      threads: plan.threads,
+      onProgress: options.onProgress && ((p) => options.onProgress!({ loaded: p.loaded, total: p.total ?? opened.size })),
+    });
+    const vocab = opened.vocab ? await opened.vocab : undefined;
+    await opened.finish(true);
+    if (plan.note) {
+      model.info.threads = 1;
+      model.info.threadsNote = plan.note;
+    }
+    return { model, vocab };
+  } catch (e) {
+    await opened.finish(false);
+    throw renamed(e, describeSource(opened.source), opened.description);
+  }
+}
+
+/** Load an adapter the same way (through the cache for URLs). */
+export async function adapterInPlace(
+  model: Model,
+  source: ModelSource,
+  options: CacheOptions & { scale?: number; signal?: AbortSignal },
+) {
+  const opened = await open(source, { cache: options.cache, signal: options.signal });
+  try {
+    const adapter = await model.loadAdapter(opened.source, { scale: options.scale, signal: options.signal });
+    await opened.finish(true);
+    return adapter;
+  } catch (e) {
+    await opened.finish(false);
+    throw renamed(e, describeSource(opened.source), opened.description);
+  }
+}
+
+/**
+ * Threads need SharedArrayBuffer, which a browser gives only to cross-origin isolated pages (and
+ * their workers). Elsewhere ask for one thread and say why.
+ */
+export function threadPlan(requested: number | undefined): { threads: number | undefined; note?: string } {
+  if (requested === undefined || !Number.isInteger(requested) || requested <= 1) return { threads: requested };
+  const g = globalThis as { crossOriginIsolated?: boolean; SharedArrayBuffer?: unknown };
+  if (g.crossOriginIsolated === false || typeof g.SharedArrayBuffer !== 'function') {
+    return {
+      threads: 1,
+      note: `asked for ${requested} threads, running on 1: this page is not cross-origin isolated ` +
+        '(crossOriginIsolated is false, so there is no SharedArrayBuffer for threads to share); serve it with ' +
+        '"Cross-Origin-Opener-Policy: same-origin" and "Cross-Origin-Embedder-Policy: require-corp" to use threads',
+    };
+  }
+  return { threads: requested };
+}
+
+function hasLocation(): boolean {
+  return typeof (globalThis as { location?: unknown }).location === 'object';
+}
+
+function isReadableStream(x: unknown): x is ReadableStream<Uint8Array> {
+  return typeof ReadableStream === 'function' && x instanceof ReadableStream;
+}
+
+/** The core names the stream it was given; the caller gave a URL (or bytes of another kind). */
+function renamed(e: unknown, given: string, wanted: string): unknown {
+  if (!(e instanceof WasmlmError) || given === wanted || !e.message.startsWith(`${given}: `)) return e;
+  return new WasmlmError(e.code, `${wanted}: ${e.message.slice(given.length + 2)}`, { cause: e.cause });
+}

@@ -1,0 +1,199 @@
+/**
+ * The model's Web Worker: one model per worker, driven by the page's proxy (proxy.ts) through the
+ * messages of protocol.ts. The page never computes; this thread does, and lets queued messages (an
+ * abort, a cancel) in between two tokens.
+ */
+import { WasmlmError } from '../errors.js';
+import type { ModelSource } from '../formats/source.js';
+import type { Adapter, Model } from '../model.js';
+import { adapterInPlace, loadInPlace } from './load.js';
+import {
+  fromWireError, toWireError, transferables, yieldToEventLoop,
+  type FromWorker, type ToWorker, type WireSource,
+} from './protocol.js';
+
+interface WorkerScope {
+  postMessage(message: unknown, transfer?: Transferable[]): void;
+  addEventListener(type: 'message', listener: (ev: MessageEvent) => void): void;
+  close(): void;
+}
+const scope = globalThis as unknown as WorkerScope;
+
+let model: Model | undefined;
+let loading = false;
+let disposing = false;
+const controllers = new Map<number, AbortController>();
+const adapters = new Map<number, Adapter>();
+const pumps = new Map<number, (m: Extract<ToWorker, { type: 'chunk' }>) => void>();
+let busy = 0;
+
+function post(m: FromWorker, transfer: Transferable[] = []): void {
+  scope.postMessage(m, transfer);
+}
+
+scope.addEventListener('message', (ev: MessageEvent) => {
+  const m = ev.data as ToWorker;
+  switch (m.type) {
+    case 'load': void task(m.id, (signal) => load(m.id, m.source, m.options, signal)); break;
+    case 'call': void task(m.id, (signal) => call(m.id, m.method, m.args, signal)); break;
+    case 'stream': void task(m.id, (signal) => stream(m.id, m.method, m.args, signal)); break;
+    case 'adapter': void task(m.id, (signal) => adapter(m.id, m.source, m.scale, signal)); break;
+    case 'adapterScale': try { adapters.get(m.adapterId)?.setScale(m.scale); } catch { /* checked on the page */ } break;
+    case 'adapterRemove': adapters.get(m.adapterId)?.remove(); adapters.delete(m.adapterId); break;
+    case 'abort': controllers.get(m.id)?.abort(new WasmlmError('ABORTED', 'aborted')); break;
+    case 'chunk': pumps.get(m.streamId)?.(m); break;
+    case 'dispose':
+      disposing = true;
+      model?.dispose();
+      model = undefined;
+      closeIfIdle();
+      break;
+  }
+});
+post({ type: 'ready' });
+
+/** Run one request with its own AbortController; errors go back to the page. */
+async function task(id: number, run: (signal: AbortSignal) => Promise<void>): Promise<void> {
+  const ac = new AbortController();
+  controllers.set(id, ac);
+  busy++;
+  try {
+    await run(ac.signal);
+  } catch (e) {
+    post({ type: 'error', id, error: toWireError(e) });
+  } finally {
+    controllers.delete(id);
+    busy--;
+    closeIfIdle();
+  }
+}
+
+function closeIfIdle(): void {
+  if (disposing && busy === 0) {
+    post({ type: 'disposed' });
+    scope.close();
+  }
+}
+
+function live(): Model {
+  if (!model) throw new WasmlmError('DISPOSED', disposing ? 'this model was disposed' : 'no model is loaded in this worker');
+  return model;
+}
+
+async function load(id: number, wire: WireSource, options: Extract<ToWorker, { type: 'load' }>['options'], signal: AbortSignal) {
+  if (loading || model) throw new WasmlmError('BAD_ARGUMENT', 'this worker already holds a model');
+  loading = true;
+  // progress goes to the page at most every 50 ms (the latest report, and always the last one)
+  let last = 0;
+  let latest: { loaded: number; total: number | undefined } | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const flush = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    last = performance.now();
+    if (latest) post({ type: 'progress', id, loaded: latest.loaded, total: latest.total });
+    latest = undefined;
+  };
+  const { progress, ...rest } = options;
+  let loaded;
+  try {
+    loaded = await loadInPlace(fromWire(wire), {
+      ...rest,
+      signal,
+      wantVocab: true,
+      onProgress: progress
+        ? (p) => {
+          latest = p;
+          const wait = 50 - (performance.now() - last);
+          if (wait <= 0 || p.loaded === p.total) flush();
+          else timer ??= setTimeout(flush, wait);
+        }
+        : undefined,
+    });
+  } finally {
+    if (latest) flush();
+    clearTimeout(timer);
+  }
+  const { model: m, vocab } = loaded;
+  if (disposing) {
+    m.dispose();
+    return;
+  }
+  model = m;
+  post({ type: 'loaded', id, info: m.info, vocab });
+}
+
+async function call(id: number, method: Extract<ToWorker, { type: 'call' }>['method'], args: unknown[], signal: AbortSignal) {
+  const mdl = live();
+  switch (method) {
+    case 'logits': {
+      const rows = await mdl.logits(args[0] as number[]);
+      post({ type: 'result', id, value: rows }, transferables(rows));
+      return;
+    }
+    case 'embed': {
+      const v = await mdl.embed(args[0] as never, args[1] as never);
+      post({ type: 'result', id, value: v }, transferables([v]));
+      return;
+    }
+    case 'complete':
+      post({ type: 'result', id, value: await mdl.complete(args[0] as never, { ...(args[1] as object), signal }) });
+      return;
+    case 'chat':
+      post({ type: 'result', id, value: await mdl.chat(args[0] as never, { ...(args[1] as object), signal }) });
+      return;
+  }
+}
+
+async function stream(id: number, method: 'generate' | 'chatStream', args: unknown[], signal: AbortSignal) {
+  const mdl = live();
+  const opts = { ...(args[1] as object), signal };
+  const it = method === 'generate' ? mdl.generate(args[0] as never, opts) : mdl.chatStream(args[0] as never, opts);
+  for (;;) {
+    const r = await it.next();
+    if (r.done) {
+      post({ type: 'done', id, value: r.value });
+      return;
+    }
+    post({ type: 'piece', id, text: r.value });
+    await yieldToEventLoop();
+  }
+}
+
+async function adapter(id: number, wire: WireSource, scale: number, signal: AbortSignal) {
+  const a = await adapterInPlace(live(), fromWire(wire) as ModelSource, { scale, signal });
+  adapters.set(id, a);
+  post({ type: 'result', id, value: a.scale });
+}
+
+function fromWire(w: WireSource): ModelSource | undefined {
+  switch (w.kind) {
+    case 'default': return undefined;
+    case 'url': return w.href;
+    case 'blob': return w.blob;
+    case 'bytes': return w.bytes;
+    case 'stream': return pumped(w.streamId);
+  }
+}
+
+/** The page's ReadableStream, one chunk per pull. */
+function pumped(streamId: number): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    pull(c) {
+      return new Promise<void>((resolve) => {
+        pumps.set(streamId, (m) => {
+          pumps.delete(streamId);
+          if (m.error) c.error(fromWireError(m.error));
+          else if (m.done) c.close();
+          else if (m.chunk) c.enqueue(m.chunk);
+          resolve();
+        });
+        post({ type: 'pull', streamId });
+      });
+    },
+    cancel() {
+      pumps.delete(streamId);
+      post({ type: 'cancelStream', streamId });
+    },
+  }, { highWaterMark: 0 });
+}

@@ -1,0 +1,361 @@
+/**
+ * The page's side of a model that lives in a Web Worker: the same API as Model, each call a message.
+ *
+ * - `info` comes with the load; `tokenizer` is built on the page (on first use) from the vocabulary
+ *   the worker read from the same file, so encode/decode stay synchronous as on a Model.
+ * - `generate` / `chatStream` stream pieces as the worker makes them; an AbortSignal, or leaving the
+ *   `for await` loop early, stops the worker's generation between two tokens.
+ * - `dispose()` ends the worker (after a call in progress).
+ */
+import { WasmlmError } from '../errors.js';
+import { describeSource, type ModelSource } from '../formats/source.js';
+import type { CompleteResult, GenerateOptions } from '../generate/generator.js';
+import type { ChatMessage, ChatTemplateOptions } from '../generate/chat.js';
+import type { Adapter, EmbedOptions, Model, ModelInfo, Prompt } from '../model.js';
+import { createTokenizer } from '../tokenizer/index.js';
+import type { Tokenizer, VocabData } from '../tokenizer/types.js';
+import { resolveUrl } from './cache.js';
+import { fromWireError, toWireError, type FromWorker, type ToWorker, type WireSource } from './protocol.js';
+
+/** Everything public on a Model: what loadModel returns in every runtime. */
+export type ModelLike = { [K in keyof Model]: Model[K] };
+
+type Handler = (m: FromWorker) => void;
+type Request = ToWorker extends infer T ? T extends { id: number } ? Omit<T, 'id'> : never : never;
+
+/** One worker and the requests in flight to it. */
+export class WorkerPort {
+  private next = 1;
+  private readonly handlers = new Map<number, Handler>();
+  private readonly readers = new Map<number, ReadableStreamDefaultReader<Uint8Array>>();
+  private dead: Error | undefined;
+  private onDisposed: (() => void) | undefined;
+
+  private constructor(private readonly worker: Worker) {
+    worker.addEventListener('message', (ev: MessageEvent) => this.receive(ev.data as FromWorker));
+    worker.addEventListener('error', (ev: Event) => {
+      const msg = (ev as ErrorEvent).message;
+      this.fail(new WasmlmError('WASM_FAILED', `the model's worker stopped${msg ? `: ${msg}` : ''}`));
+    });
+    worker.addEventListener('messageerror', () => {
+      this.fail(new WasmlmError('WASM_FAILED', "a message from the model's worker could not be read"));
+    });
+  }
+
+  /** Start a worker and wait until it is ready. */
+  static async start(workerUrl: string | URL | undefined): Promise<WorkerPort> {
+    let worker: Worker;
+    const where = workerUrl === undefined ? 'model-worker.js beside the wasmlm bundle' : String(workerUrl);
+    try {
+      // the literal `new Worker(new URL('./model-worker.js', import.meta.url), ...)` lets bundlers find the worker
+      worker = workerUrl !== undefined
+        ? new Worker(workerUrl, { type: 'module', name: 'wasmlm' })
+        : new Worker(new URL('./model-worker.js', import.meta.url), { type: 'module', name: 'wasmlm' });
+    } catch (e) {
+      throw new WasmlmError('WASM_FAILED', `could not start the model's worker (${where}): ${(e as Error)?.message ?? e}`, { cause: e });
+    }
+    await new Promise<void>((resolve, reject) => {
+      const onMessage = (ev: MessageEvent) => {
+        if ((ev.data as FromWorker)?.type === 'ready') done(resolve);
+      };
+      const onError = (ev: Event) => {
+        const msg = (ev as ErrorEvent).message;
+        done(() => reject(new WasmlmError('WASM_FAILED',
+          `could not start the model's worker (${where})${msg ? `: ${msg}` : ': the script failed to load or run'}`)));
+      };
+      const done = (then: () => void) => {
+        worker.removeEventListener('message', onMessage);
+        worker.removeEventListener('error', onError);
+        then();
+      };
+      worker.addEventListener('message', onMessage);
+      worker.addEventListener('error', onError);
+    }).catch((e: unknown) => {
+      worker.terminate();
+      throw e;
+    });
+    return new WorkerPort(worker);
+  }
+
+  /** Send a request; `handler` gets every message for it until `close(id)`. */
+  open(request: Request, handler: Handler, transfer: Transferable[] = [], signal?: AbortSignal): number {
+    const id = this.next++;
+    if (this.dead) {
+      const error = toWireError(this.dead);
+      queueMicrotask(() => handler({ type: 'error', id, error }));
+      return id;
+    }
+    let h = handler;
+    if (signal) {
+      const onAbort = () => this.post({ type: 'abort', id });
+      signal.addEventListener('abort', onAbort, { once: true });
+      h = (m) => {
+        if (m.type === 'error' || m.type === 'result' || m.type === 'done' || m.type === 'loaded') signal.removeEventListener('abort', onAbort);
+        handler(m);
+      };
+    }
+    this.handlers.set(id, h);
+    this.post({ ...request, id } as ToWorker, transfer);
+    if (signal?.aborted) this.post({ type: 'abort', id });
+    return id;
+  }
+
+  close(id: number): void {
+    this.handlers.delete(id);
+  }
+
+  /** A request answered by one `result` (or `loaded`) message. */
+  call<T>(request: Request, transfer: Transferable[] = [], signal?: AbortSignal, onOther?: Handler): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const id = this.open(request, (m) => {
+        if (m.type === 'result' || m.type === 'loaded') {
+          this.close(id);
+          resolve((m.type === 'result' ? m.value : m) as T);
+        } else if (m.type === 'error') {
+          this.close(id);
+          reject(fromWireError(m.error));
+        } else {
+          onOther?.(m);
+        }
+      }, transfer, signal);
+    });
+  }
+
+  /** A request answered by pieces of text, then the result. */
+  stream(method: 'generate' | 'chatStream', args: unknown[], signal: AbortSignal | undefined): AsyncGenerator<string, CompleteResult> {
+    const port = this;
+    return (async function* () {
+      const queue: FromWorker[] = [];
+      let wake: (() => void) | undefined;
+      const id = port.open({ type: 'stream', method, args }, (m) => {
+        queue.push(m);
+        wake?.();
+      }, [], signal);
+      let finished = false;
+      try {
+        for (;;) {
+          while (queue.length === 0) await new Promise<void>((r) => { wake = r; });
+          wake = undefined;
+          const m = queue.shift()!;
+          if (m.type === 'piece') {
+            yield m.text;
+          } else if (m.type === 'done') {
+            finished = true;
+            return m.value as CompleteResult;
+          } else if (m.type === 'error') {
+            finished = true;
+            throw fromWireError(m.error);
+          }
+        }
+      } finally {
+        port.close(id);
+        // the caller left the loop early: stop the worker's generation (it ends as 'abort')
+        if (!finished) port.post({ type: 'abort', id });
+      }
+    })();
+  }
+
+  post(m: ToWorker, transfer: Transferable[] = []): void {
+    if (!this.dead) this.worker.postMessage(m, transfer);
+  }
+
+  /** A model source as it crosses to the worker (a stream is pumped on the worker's pulls). */
+  wire(source: ModelSource | undefined): { wire: WireSource; transfer: Transferable[] } {
+    if (source === undefined) return { wire: { kind: 'default' }, transfer: [] };
+    if (typeof source === 'string') return { wire: { kind: 'url', href: resolveUrl(source) }, transfer: [] };
+    if (source instanceof URL) return { wire: { kind: 'url', href: source.href }, transfer: [] };
+    if (typeof Blob === 'function' && source instanceof Blob) return { wire: { kind: 'blob', blob: source }, transfer: [] };
+    if (source instanceof ArrayBuffer) return { wire: { kind: 'bytes', bytes: source }, transfer: [] };
+    if (ArrayBuffer.isView(source)) {
+      const whole = source.byteOffset === 0 && source.byteLength === source.buffer.byteLength && source instanceof Uint8Array;
+      // (cloning a view copies its whole buffer: copy just the view's bytes instead)
+      const bytes = whole ? source : new Uint8Array(source.buffer, source.byteOffset, source.byteLength).slice();
+      return { wire: { kind: 'bytes', bytes }, transfer: [] };
+    }
+    if (typeof ReadableStream === 'function' && source instanceof ReadableStream) {
+      if (source.locked) throw new WasmlmError('BAD_ARGUMENT', 'the ReadableStream is locked (already being read)');
+      const streamId = this.next++;
+      this.readers.set(streamId, source.getReader());
+      return { wire: { kind: 'stream', streamId }, transfer: [] };
+    }
+    throw new WasmlmError('BAD_ARGUMENT',
+      `cannot read a model from ${describeSource(source)}: expected a URL, ArrayBuffer, Uint8Array, Blob or ReadableStream`);
+  }
+
+  /** End the worker once the calls in progress are over. */
+  dispose(): void {
+    if (this.dead) return;
+    this.onDisposed = () => this.terminate();
+    this.post({ type: 'dispose' });
+  }
+
+  terminate(): void {
+    this.worker.terminate();
+    this.fail(new WasmlmError('DISPOSED', 'this model was disposed'));
+  }
+
+  private fail(e: Error): void {
+    if (this.dead) return;
+    this.dead = e;
+    const error = toWireError(e);
+    for (const [id, h] of [...this.handlers]) h({ type: 'error', id, error });
+    this.handlers.clear();
+    for (const r of this.readers.values()) void r.cancel().catch(() => {});
+    this.readers.clear();
+  }
+
+  private receive(m: FromWorker): void {
+    switch (m.type) {
+      case 'pull': void this.pump(m.streamId); return;
+      case 'cancelStream': {
+        const r = this.readers.get(m.streamId);
+        this.readers.delete(m.streamId);
+        void r?.cancel().catch(() => {});
+        return;
+      }
+      case 'disposed': this.onDisposed?.(); return;
+      case 'ready': return;
+      default: this.handlers.get(m.id)?.(m);
+    }
+  }
+
+  private async pump(streamId: number): Promise<void> {
+    const reader = this.readers.get(streamId);
+    if (!reader) return;
+    try {
+      const r = await reader.read();
+      if (r.done) {
+        this.readers.delete(streamId);
+        this.post({ type: 'chunk', streamId, done: true });
+        return;
+      }
+      const v: unknown = r.value;
+      if (!ArrayBuffer.isView(v) && !(v instanceof ArrayBuffer)) {
+        throw new WasmlmError('BAD_ARGUMENT', `the stream produced a chunk that is not bytes (${Object.prototype.toString.call(v)})`);
+      }
+      // a copy the worker owns (the caller may still use its chunk's memory)
+      const chunk = v instanceof ArrayBuffer ? new Uint8Array(v.slice(0)) : new Uint8Array(v.buffer, v.byteOffset, v.byteLength).slice();
+      this.post({ type: 'chunk', streamId, chunk }, [chunk.buffer]);
+    } catch (e) {
+      this.readers.delete(streamId);
+      this.post({ type: 'chunk', streamId, error: toWireError(e) });
+    }
+  }
+}
+
+/** A model running in a Web Worker, with the API of Model. */
+export class WorkerModel implements ModelLike {
+  readonly info: ModelInfo;
+  #tokenizer: Tokenizer | undefined;
+  #disposed = false;
+
+  /** @internal */
+  constructor(private readonly port: WorkerPort, info: ModelInfo, private readonly vocab: VocabData) {
+    this.info = info;
+  }
+
+  /** Built on the page from the model file's vocabulary, the first time it is used. */
+  get tokenizer(): Tokenizer {
+    this.#tokenizer ??= createTokenizer(this.vocab);
+    return this.#tokenizer;
+  }
+
+  async logits(tokenIds: number[]): Promise<Float32Array[]> {
+    const ids = this.checkIds(tokenIds);
+    return this.port.call<Float32Array[]>({ type: 'call', method: 'logits', args: [ids] });
+  }
+
+  async embed(input: Prompt, options: EmbedOptions = {}): Promise<Float32Array> {
+    this.checkPrompt(input);
+    return this.port.call<Float32Array>({ type: 'call', method: 'embed', args: [input, options] });
+  }
+
+  async loadAdapter(source: ModelSource, options: { scale?: number; signal?: AbortSignal } = {}): Promise<Adapter> {
+    let scale = checkScale(options.scale ?? 1);
+    this.alive();
+    const port = this.port;
+    const { wire, transfer } = port.wire(source);
+    let adapterId = 0;
+    scale = await new Promise<number>((resolve, reject) => {
+      adapterId = port.open({ type: 'adapter', source: wire, scale }, (m) => {
+        if (m.type === 'result') { port.close(adapterId); resolve(m.value as number); }
+        if (m.type === 'error') { port.close(adapterId); reject(fromWireError(m.error)); }
+      }, transfer, options.signal);
+    });
+    return {
+      get scale() { return scale; },
+      setScale(s: number) {
+        scale = checkScale(s);
+        port.post({ type: 'adapterScale', adapterId, scale });
+      },
+      remove() {
+        port.post({ type: 'adapterRemove', adapterId });
+      },
+    };
+  }
+
+  generate(prompt: Prompt, options: GenerateOptions = {}): AsyncGenerator<string, CompleteResult> {
+    this.checkPrompt(prompt);
+    const { signal, ...rest } = options;
+    return this.port.stream('generate', [prompt, rest], signal);
+  }
+
+  chatStream(messages: ChatMessage[], options: GenerateOptions & ChatTemplateOptions = {}): AsyncGenerator<string, CompleteResult> {
+    this.alive();
+    const { signal, ...rest } = options;
+    return this.port.stream('chatStream', [messages, rest], signal);
+  }
+
+  async chat(messages: ChatMessage[], options: GenerateOptions & ChatTemplateOptions = {}): Promise<CompleteResult> {
+    this.alive();
+    const { signal, ...rest } = options;
+    return this.port.call<CompleteResult>({ type: 'call', method: 'chat', args: [messages, rest] }, [], signal);
+  }
+
+  async complete(prompt: Prompt, options: GenerateOptions = {}): Promise<CompleteResult> {
+    this.checkPrompt(prompt);
+    const { signal, ...rest } = options;
+    return this.port.call<CompleteResult>({ type: 'call', method: 'complete', args: [prompt, rest] }, [], signal);
+  }
+
+  /** Release the model: its worker ends once a call in progress is over; any later call throws DISPOSED. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.port.dispose();
+  }
+
+  private alive(): void {
+    if (this.#disposed) throw new WasmlmError('DISPOSED', 'this model was disposed');
+  }
+
+  /** What Model checks before it starts (the rest is checked in the worker). */
+  private checkPrompt(prompt: Prompt): void {
+    this.alive();
+    if (typeof prompt === 'string') {
+      if (prompt.length === 0) throw new WasmlmError('EMPTY_PROMPT', 'the prompt is empty');
+    } else {
+      this.checkIds(prompt);
+    }
+  }
+
+  private checkIds(ids: unknown): number[] {
+    this.alive();
+    if (!Array.isArray(ids) && !ArrayBuffer.isView(ids)) throw new WasmlmError('BAD_ARGUMENT', 'expected an array of token ids');
+    const list = Array.from(ids as ArrayLike<number>);
+    if (list.length === 0) throw new WasmlmError('EMPTY_PROMPT', 'the prompt has no tokens');
+    const V = this.info.vocabSize;
+    list.forEach((id, i) => {
+      if (!Number.isInteger(id) || id < 0 || id >= V) {
+        throw new WasmlmError('TOKEN_OUT_OF_RANGE', `token id ${id} at index ${i} is outside the vocabulary (0..${V - 1})`);
+      }
+    });
+    return list;
+  }
+}
+
+function checkScale(v: number): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new WasmlmError('BAD_ARGUMENT', `adapter scale must be a finite number, got ${v}`);
+  return v;
+}
+
