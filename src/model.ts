@@ -18,7 +18,7 @@ export const DEFAULT_MODEL_URL = new URL('../models/stories260K.gguf', import.me
 export interface LoadOptions extends EngineOptions {
   /**
    * threads that compute (a worker pool over one shared memory); default: the cores available, except
-   * for small models (under 4 MiB of weights per layer: threads cost them more than they save). Where
+   * for tiny models (under 0.5 MiB of weights per layer: threads cost them more than they save). Where
    * threads are not possible (no SharedArrayBuffer, a page that is not cross-origin isolated, no
    * Worker as in workerd) the model runs on one thread and `model.info.threadsNote` says why.
    */

@@ -201,6 +201,18 @@ describe('threads', () => {
     }
   });
 
+  it('by default a tiny model runs on one thread and says why; asking for threads overrides that', async () => {
+    const before = workers.created;
+    const tiny = await loadModel(fixture('models/llama.gguf'));
+    expect(tiny.info.threads).toBe(1);
+    expect(tiny.info.threadsNote).toMatch(/^one thread: the model is too small for threads to pay \(0\.\d+ MiB of weights per layer/);
+    expect(workers.created).toBe(before);
+    tiny.dispose();
+    const asked = await loadModel(fixture('models/llama.gguf'), { threads: 2 });
+    expect(asked.info.threads).toBe(2);
+    asked.dispose();
+  });
+
   it('rejects a bad thread count', async () => {
     await expect(loadModel(fixture('models/llama.gguf'), { threads: 0 })).rejects.toMatchObject({ code: 'BAD_ARGUMENT' });
     await expect(loadModel(fixture('models/llama.gguf'), { threads: 1.5 })).rejects.toMatchObject({ code: 'BAD_ARGUMENT' });

@@ -2,7 +2,7 @@
 /** The `wasmlm` command: run, info, tokenize, convert, quantize, bench. */
 import { readFile, writeFile } from 'node:fs/promises';
 import { WasmlmError } from '../errors.js';
-import { typeName } from '../formats/ggml-types.js';
+import { rowBytes, typeName } from '../formats/ggml-types.js';
 import { readGGUF, GGUFValueType, type GGUFHeader, type GGUFMetaValue } from '../formats/gguf.js';
 import { writeGGUFFile } from '../formats/gguf-writer.js';
 import { dequantize, planQuantization, quantizeTensor, QUANT_TARGETS } from '../formats/quantize.js';
@@ -244,7 +244,7 @@ function profileOps(model: unknown): { report(): void } | undefined {
   }
   const names = new Map<number, string>();
   for (const [k, v] of Object.entries(abi)) if (k.startsWith('OP_') && k !== 'OP_WORDS') names.set(v as number, k.slice(3).toLowerCase());
-  const times = new Map<string, { ms: number; n: number }>();
+  const times = new Map<string, { ms: number; n: number; bytes: number; flops: number }>();
   const phases = { prefill: 0, decode: 0 };
   const run = target.run.bind(target) as (ptr: number, n: number) => void;
   const timed = (ptr: number, nOps: number): void => {
@@ -261,14 +261,23 @@ function profileOps(model: unknown): { report(): void } | undefined {
       const w = at >>> 2;
       const code = i32[w]!;
       let key = names.get(code) ?? `op ${code}`;
-      if (code === abi.OP_MATMUL) key = `matmul ${typeName(i32[w + 1]!)} ${i32[w + 5]}x${i32[w + 6]}`;
-      else if (code === abi.OP_PREP_ACT) key = `prep_act ${typeName(i32[w + 1]!)}`;
+      let bytes = 0;
+      let flops = 0;
+      if (code === abi.OP_MATMUL) {
+        key = `matmul ${typeName(i32[w + 1]!)} ${i32[w + 5]}x${i32[w + 6]}`;
+        try { bytes = rowBytes(i32[w + 1]!, i32[w + 5]!) * i32[w + 6]!; } catch { bytes = 0; }
+        flops = 2 * i32[w + 5]! * i32[w + 6]! * i32[w + 7]!;
+      } else if (code === abi.OP_PREP_ACT) {
+        key = `prep_act ${typeName(i32[w + 1]!)}`;
+      }
       key = `${phase}  ${key}`;
       const t = performance.now();
       run(at, 1);
-      const e = (times.get(key) ?? times.set(key, { ms: 0, n: 0 }).get(key))!;
+      const e = (times.get(key) ?? times.set(key, { ms: 0, n: 0, bytes: 0, flops: 0 }).get(key))!;
       e.ms += performance.now() - t;
       e.n++;
+      e.bytes += bytes;
+      e.flops += flops;
     }
     phases[phase] += performance.now() - start;
   };
@@ -283,7 +292,8 @@ function profileOps(model: unknown): { report(): void } | undefined {
       const out = [`WASMLM_PROFILE: ${total.toFixed(0)} ms in ops (prefill ${phases.prefill.toFixed(0)} ms, decode ${phases.decode.toFixed(0)} ms)`];
       for (const [k, e] of rows) {
         const ph = phases[k.startsWith('prefill') ? 'prefill' : 'decode'];
-        out.push(`  ${k.padEnd(40)} ${e.ms.toFixed(1).padStart(9)} ms ${((100 * e.ms) / ph).toFixed(1).padStart(5)}% of ${k.slice(0, 7).trim()}  ${String(e.n).padStart(6)} calls`);
+        out.push(`  ${k.padEnd(40)} ${e.ms.toFixed(1).padStart(9)} ms ${((100 * e.ms) / ph).toFixed(1).padStart(5)}% of ${k.slice(0, 7).trim()}  ${String(e.n).padStart(6)} calls` +
+          (e.bytes > 0 ? `  ${(e.bytes / e.ms / 1e6).toFixed(2).padStart(6)} GB/s of weights, ${(e.flops / e.ms / 1e6).toFixed(1).padStart(6)} GFLOP/s` : ''));
       }
       process.stderr.write(out.join('\n') + '\n');
     },
