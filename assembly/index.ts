@@ -4,6 +4,7 @@
 export { run } from "./plan";
 export { act_bytes, prep_act, prep_act_ref } from "./ops/quant";
 export { get_rows } from "./ops/rows";
+export { repack } from "./ops/repack";
 export { rmsnorm, rmsnorm_ref, layernorm, layernorm_ref } from "./ops/norm";
 export { matmul, matmul_ref } from "./ops/matmul";
 export { rope, rope_ref } from "./ops/rope";

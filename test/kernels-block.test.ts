@@ -643,8 +643,18 @@ function emulateActQ8(x: ArrayLike<number>): { d: number[]; q: number[] } {
   return { d, q };
 }
 
+/** GGUF tensor bytes (rows of nIn) into the heap as the engine leaves them: Q8_0 / Q4_0 repacked in place. */
+function putWeights(type: number, bytes: Uint8Array, nIn: number, misalign = 0): { ptr: number; type: number } {
+  const ptr = heap.put(bytes, misalign);
+  const blocked = type === abi.GGML_Q8_0 || type === abi.GGML_Q4_0;
+  const nRows = blocked ? bytes.length / ((nIn / 32) * (type === abi.GGML_Q4_0 ? 18 : 34)) : 0;
+  return { ptr, type: k.repack(type, ptr, nRows, nIn, heap.alloc(2 * nIn)) };
+}
+
 interface MoeSetup {
   nExpert: number; nEmbd: number; nFf: number; nTok: number; type: number;
+  /** the layout code the kernels take (Q8_0: repacked) */
+  mtype: number;
   x: Float32Array; router: Float32Array;
   gW: Float32Array; uW: Float32Array; dW: Float32Array;     // dequantized, [e][out][in]
   gate: number; up: number; down: number; xp: number; rp: number;
@@ -657,10 +667,11 @@ function moeSetup(type: number, nExpert: number, nEmbd: number, nFf: number, nTo
   const gB = quantizeTensor(type, gSrc), uB = quantizeTensor(type, uSrc), dB = quantizeTensor(type, dSrc);
   const x = randF32(nEmbd * nTok, seed + 4, -2, 2);
   const router = randF32(nExpert * nTok, seed + 5, -2, 2);
+  const gate = putWeights(type, gB, nEmbd, 1), up = putWeights(type, uB, nEmbd, 2), down = putWeights(type, dB, nFf, 3);
   return {
-    nExpert, nEmbd, nFf, nTok, type, x, router,
+    nExpert, nEmbd, nFf, nTok, type, mtype: gate.type, x, router,
     gW: dequantize(type, gB, gSrc.length), uW: dequantize(type, uB, uSrc.length), dW: dequantize(type, dB, dSrc.length),
-    gate: heap.put(gB, 1), up: heap.put(uB, 2), down: heap.put(dB, 3), xp: heap.put(x), rp: heap.put(router),
+    gate: gate.ptr, up: up.ptr, down: down.ptr, xp: heap.put(x), rp: heap.put(router),
   };
 }
 
@@ -721,7 +732,7 @@ function runMoe(m: MoeSetup, flags: number, simd: boolean, out?: number, x?: num
   heap.u8(scratch + bytes, 256).fill(0xa5);
   const o = out ?? heap.alloc(m.nTok * m.nEmbd * 4);
   (simd ? k.moe : k.moe_ref)(x ?? m.xp, m.rp, o, m.nTok, m.nExpert, flags, m.nEmbd, m.nFf, m.gate, m.up, m.down,
-    m.type, m.type, m.type, scratch);
+    m.mtype, m.mtype, m.mtype, scratch);
   expect(heap.u8(scratch + bytes, 256).every((v) => v === 0xa5), 'wrote past moe_scratch_bytes').toBe(true);
   return o;
 }
@@ -752,7 +763,7 @@ describe('moe', () => {
               const o1 = heap.alloc(D * 4);
               const scratch = heap.alloc(k.moe_scratch_bytes(4, D, m.nFf, type, type, type));
               for (let t = 0; t < nTok; t++) {
-                k.moe(m.xp + t * D * 4, m.rp + t * 4 * 4, o1, 1, 4, flags, D, m.nFf, m.gate, m.up, m.down, type, type, type, scratch);
+                k.moe(m.xp + t * D * 4, m.rp + t * 4 * 4, o1, 1, 4, flags, D, m.nFf, m.gate, m.up, m.down, m.mtype, m.mtype, m.mtype, scratch);
                 single.set(heap.f32(o1, D), t * D);
               }
               expectBitsEqual(a, single, 'batch vs token by token');
@@ -773,15 +784,15 @@ describe('moe', () => {
     const src = (s: number, n: number) => randF32(n, s, -0.5, 0.5);
     const g = src(1, nE * F * D), u = src(2, nE * F * D), d = src(3, nE * D * F);
     const uB = quantizeTensor(abi.GGML_Q8_0, u);
-    const gp = heap.put(quantizeTensor(abi.GGML_F32, g)), up = heap.put(uB), dp = heap.put(quantizeTensor(abi.GGML_F32, d));
+    const gp = heap.put(quantizeTensor(abi.GGML_F32, g)), { ptr: up, type: uT } = putWeights(abi.GGML_Q8_0, uB, D), dp = heap.put(quantizeTensor(abi.GGML_F32, d));
     const x = randF32(D * nTok, 4, -2, 2);
     const router = new Float32Array([0.5, 1, 1, 0.2, /**/ 3, 3, 3, 3, /**/ -1, 0, 0.3, 0.3]);
     const bytes = k.moe_scratch_bytes(nE, D, F, abi.GGML_F32, abi.GGML_Q8_0, abi.GGML_F32);
     const s = heap.alloc(bytes);
     const xp = heap.put(x), rp = heap.put(router);
     const o = heap.alloc(D * nTok * 4), o2 = heap.alloc(D * nTok * 4);
-    k.moe(xp, rp, o, nTok, nE, 2 | abi.MOE_NORMALIZE, D, F, gp, up, dp, abi.GGML_F32, abi.GGML_Q8_0, abi.GGML_F32, s);
-    k.moe_ref(xp, rp, o2, nTok, nE, 2 | abi.MOE_NORMALIZE, D, F, gp, up, dp, abi.GGML_F32, abi.GGML_Q8_0, abi.GGML_F32, s);
+    k.moe(xp, rp, o, nTok, nE, 2 | abi.MOE_NORMALIZE, D, F, gp, up, dp, abi.GGML_F32, uT, abi.GGML_F32, s);
+    k.moe_ref(xp, rp, o2, nTok, nE, 2 | abi.MOE_NORMALIZE, D, F, gp, up, dp, abi.GGML_F32, uT, abi.GGML_F32, s);
     const uW = dequantize(abi.GGML_Q8_0, uB, u.length);
     const sel = [[1, 2], [0, 1], [2, 3]];
     const want: number[] = [];
@@ -864,7 +875,7 @@ describe('run: the new ops through a plan equal direct calls', () => {
     k.glu(A.ge, A.ge + F * 4, A.gg, F, nTok, 2 * F, 2 * F, abi.GLU_GELU);
     k.copy_rows(I.fused + 4, 2 * F, A.cr, F, F, nTok);
     k.attention(I.q, I.kc, I.vc, A.at, nTok, pos0, nHead, nHead, hd, scale, A.sc, window, maxBias, ring);
-    k.moe(m.xp, m.rp, A.moe, nTok, nE, 2 | abi.MOE_NORMALIZE, E, F, m.gate, m.up, m.down, m.type, m.type, m.type, A.ms);
+    k.moe(m.xp, m.rp, A.moe, nTok, nE, 2 | abi.MOE_NORMALIZE, E, F, m.gate, m.up, m.down, m.mtype, m.mtype, m.mtype, A.ms);
     // plan
     const b = (v: number) => bitsOf(v) | 0;
     const ops: number[][] = [
@@ -877,7 +888,7 @@ describe('run: the new ops through a plan equal direct calls', () => {
       [abi.OP_GLU, B.ge, B.ge + F * 4, B.gg, F, nTok, 2 * F, 2 * F, abi.GLU_GELU],
       [abi.OP_COPY_ROWS, I.fused + 4, 2 * F, B.cr, F, F, nTok],
       [abi.OP_ATTENTION, I.q, I.kc, I.vc, B.at, nTok, pos0, nHead, nHead, hd, b(scale), B.sc, window, b(maxBias), ring],
-      [abi.OP_MOE, m.xp, m.rp, B.moe, nTok, nE, 2 | abi.MOE_NORMALIZE, E, F, m.gate, m.up, m.down, m.type, m.type, m.type, B.ms],
+      [abi.OP_MOE, m.xp, m.rp, B.moe, nTok, nE, 2 | abi.MOE_NORMALIZE, E, F, m.gate, m.up, m.down, m.mtype, m.mtype, m.mtype, B.ms],
     ];
     const words = new Int32Array(ops.length * abi.OP_WORDS).fill(0x7eadbeef); // stale words must not matter
     ops.forEach((op, i) => {

@@ -130,6 +130,16 @@ function emulateActQ8(x: Float32Array): { d: number[]; q: number[] } {
 /** Largest |a - e| - tol (≤ 0 means everything within tolerance), and where. */
 const TYPE_NAME: Record<number, string> = { 0: 'F32', 1: 'F16', 8: 'Q8_0', 2: 'Q4_0' };
 
+/**
+ * Puts a GGUF tensor's bytes (nRows rows of nIn) into the heap the way the engine does: Q8_0 and Q4_0 are
+ * repacked in place; returns where, and the layout code the kernels take (type | REPACKED for those two).
+ */
+function putWeights(type: number, bytes: Uint8Array, nRows: number, nIn: number, misalign = 0): { ptr: number; type: number } {
+  const ptr = heap.put(bytes, misalign);
+  const scratch = heap.alloc(bytes.length / nRows);
+  return { ptr, type: k.repack(type, ptr, nRows, nIn, scratch) };
+}
+
 // ------------------------------------------------------------------ f16
 
 describe('f16 conversion', () => {
@@ -227,11 +237,11 @@ describe('get_rows', () => {
           expectRow.push(q.map((v, i) => fr(v * d[i >> 5])));
         }
       }
-      const table = heap.put(bytes, 3);
+      const { ptr: table, type: mt } = putWeights(type, bytes, nRows, rowLen, 3);
       const idList = [3, 0, 9, 3, 7];
       const ids = heap.put(new Int32Array(idList));
       const out = heap.alloc(idList.length * rowLen * 4);
-      k.get_rows(type, table, rowLen, ids, idList.length, out);
+      k.get_rows(mt, table, rowLen, ids, idList.length, out);
       const got = heap.f32(out, idList.length * rowLen);
       const want = idList.flatMap((id) => expectRow[id]);
       expectClose(got, want, () => 0, `${TYPE_NAME[type]} get_rows`);
@@ -315,7 +325,7 @@ const SENTINEL = 7777.5;
 function runMatmul(c: MatmulCase, seed: number) {
   const { bytes, rows } = weightsFor(c.type, c.nIn, c.nOut, seed);
   const x = randF32(c.nIn * c.nTok, seed + 1000, -3, 3);
-  const w = heap.put(bytes, 1); // odd address: unaligned weight loads
+  const { ptr: w, type: mt } = putWeights(c.type, bytes, c.nOut, c.nIn, 1); // odd address: unaligned weight loads
   const xp = heap.put(x);
   const actN = k.act_bytes(c.type, c.nIn, c.nTok);
   const act = heap.alloc(actN);
@@ -326,8 +336,8 @@ function runMatmul(c: MatmulCase, seed: number) {
   const yRef = heap.alloc(c.nOut * c.nTok * 4);
   heap.f32(ySimd, c.nOut * c.nTok).fill(SENTINEL);
   heap.f32(yRef, c.nOut * c.nTok).fill(SENTINEL);
-  k.matmul(c.type, w, act, ySimd, c.nIn, c.nOut, c.nTok, c.r0, c.r1);
-  k.matmul_ref(c.type, w, actRef, yRef, c.nIn, c.nOut, c.nTok, c.r0, c.r1);
+  k.matmul(mt, w, act, ySimd, c.nIn, c.nOut, c.nTok, c.r0, c.r1);
+  k.matmul_ref(mt, w, actRef, yRef, c.nIn, c.nOut, c.nTok, c.r0, c.r1);
   return {
     x, bytes, rows, act: heap.bytes(act, actN), actRef: heap.bytes(actRef, actN),
     ySimd: heap.f32(ySimd, c.nOut * c.nTok).slice(), yRef: heap.f32(yRef, c.nOut * c.nTok).slice(),
@@ -410,7 +420,8 @@ describe('prep_act', () => {
 describe('matmul', () => {
   const cases: MatmulCase[] = [];
   for (const type of [abi.GGML_F32, abi.GGML_F16, abi.GGML_Q8_0, abi.GGML_Q4_0]) {
-    const sizes = type === abi.GGML_F32 || type === abi.GGML_F16 ? [32, 96, 100, 7, 1] : [32, 96];
+    // quantized: 1 or 3 blocks (past any group of 4), 7 (a group of 4 and 3 more)
+    const sizes = type === abi.GGML_F32 || type === abi.GGML_F16 ? [32, 96, 100, 7, 1] : [32, 96, 224];
     for (const nIn of sizes) {
       for (const nTok of [1, 2, 3, 4, 5, 7]) {
         cases.push({ type, nIn, nOut: 13, nTok, r0: 0, r1: 13 });
@@ -473,21 +484,22 @@ describe('matmul', () => {
 
   for (const type of [abi.GGML_F32, abi.GGML_F16, abi.GGML_Q8_0, abi.GGML_Q4_0]) {
     it(`${TYPE_NAME[type]}: a token's result does not depend on nTok (batch vs one token at a time)`, () => {
-      for (const nIn of type === abi.GGML_F32 || type === abi.GGML_F16 ? [96, 101] : [96]) {
+      for (const nIn of type === abi.GGML_F32 || type === abi.GGML_F16 ? [96, 101] : [96, 224]) {
         const nOut = 11, nTok = 7;
         const { bytes } = weightsFor(type, nIn, nOut, 21);
         const x = randF32(nIn * nTok, 22, -3, 3);
-        const w = heap.put(bytes, 1), xp = heap.put(x);
+        const { ptr: w, type: mt } = putWeights(type, bytes, nOut, nIn, 1);
+        const xp = heap.put(x);
         const act = heap.alloc(k.act_bytes(type, nIn, nTok));
         k.prep_act(type, xp, act, nIn, nTok);
         const yb = heap.alloc(nOut * nTok * 4);
-        k.matmul(type, w, act, yb, nIn, nOut, nTok, 0, nOut);
+        k.matmul(mt, w, act, yb, nIn, nOut, nTok, 0, nOut);
         const batch = heap.f32(yb, nOut * nTok).slice();
         const single = new Float32Array(nOut * nTok);
         const act1 = heap.alloc(k.act_bytes(type, nIn, 1)), y1 = heap.alloc(nOut * 4);
         for (let t = 0; t < nTok; t++) {
           k.prep_act(type, xp + t * nIn * 4, act1, nIn, 1);
-          k.matmul(type, w, act1, y1, nIn, nOut, 1, 0, nOut);
+          k.matmul(mt, w, act1, y1, nIn, nOut, 1, 0, nOut);
           single.set(heap.f32(y1, nOut), t * nOut);
         }
         // every type performs the same per-token operations in both kernels: bit-identical, so a
@@ -516,6 +528,60 @@ describe('matmul', () => {
     expect(() => k.matmul_ref(abi.GGML_Q8_K, p, p, p, 256, 1, 1, 0, 1)).toThrow(WebAssembly.RuntimeError);
     expect(() => k.prep_act(abi.GGML_Q8_1, p, p, 32, 1)).toThrow(WebAssembly.RuntimeError);
     expect(() => k.get_rows(23 /* IQ4_XS */, p, 256, p, 1, p)).toThrow(WebAssembly.RuntimeError);
+    // Q8_0 / Q4_0 only in the repacked layout: the GGUF one would be read wrong, so it traps
+    for (const type of [abi.GGML_Q8_0, abi.GGML_Q4_0]) {
+      expect(() => k.matmul(type, p, p, p, 32, 1, 1, 0, 1)).toThrow(WebAssembly.RuntimeError);
+      expect(() => k.matmul_ref(type, p, p, p, 32, 1, 1, 0, 1)).toThrow(WebAssembly.RuntimeError);
+      expect(() => k.get_rows(type, p, 32, p, 1, p)).toThrow(WebAssembly.RuntimeError);
+    }
+  });
+});
+
+describe('repack', () => {
+  for (const type of [abi.GGML_Q8_0, abi.GGML_Q4_0]) {
+    it(`${TYPE_NAME[type]}: per row, the quants then the fp16 scales; same size, in place`, () => {
+      const nIn = 96, nRows = 3, nb = nIn / 32, bs = type === abi.GGML_Q8_0 ? 34 : 18, qs = bs - 2;
+      const { bytes } = weightsFor(type, nIn, nRows, 41);
+      // the tensor with 64 guard bytes on each side
+      const region = heap.alloc(bytes.length + 128, 1), ptr = region + 64;
+      heap.u8(region, bytes.length + 128).fill(0xee);
+      heap.u8(ptr, bytes.length).set(bytes);
+      const mt = k.repack(type, ptr, nRows, nIn, heap.alloc(nb * bs));
+      expect(mt).toBe(type | abi.REPACKED);
+      const got = heap.bytes(ptr, bytes.length);
+      for (let r = 0; r < nRows; r++) {
+        const row = got.subarray(r * nb * bs, (r + 1) * nb * bs);
+        for (let b = 0; b < nb; b++) {
+          const src = bytes.subarray(r * nb * bs + b * bs, r * nb * bs + (b + 1) * bs);
+          expect([row[nb * qs + 2 * b], row[nb * qs + 2 * b + 1]], `scale r${r} b${b}`).toEqual([src[0], src[1]]);
+          const quants = row.subarray(b * qs, (b + 1) * qs);
+          if (type === abi.GGML_Q8_0) {
+            expect(Array.from(quants)).toEqual(Array.from(src.subarray(2)));
+          } else {
+            // weight j (GGUF: low nibble of byte j < 16, high nibble of byte j − 16) is at byte 2(j % 8) + (j ≥ 16),
+            // nibble (j % 16 ≥ 8), xor 8
+            for (let j = 0; j < 32; j++) {
+              const q = j < 16 ? src[2 + j] & 15 : src[2 + j - 16] >> 4;
+              const byte = quants[2 * (j % 8) + (j >= 16 ? 1 : 0)];
+              const nib = (j % 16) >= 8 ? byte >> 4 : byte & 15;
+              expect(nib ^ 8, `r${r} b${b} weight ${j}`).toBe(q);
+            }
+          }
+        }
+      }
+      // nothing outside the tensor changed
+      expect(heap.bytes(region, 64).every((v) => v === 0xee)).toBe(true);
+      expect(heap.bytes(ptr + bytes.length, 64).every((v) => v === 0xee)).toBe(true);
+    });
+  }
+
+  it('leaves every other type alone', () => {
+    const bytes = new Uint8Array(256).map((_, i) => i);
+    for (const type of [abi.GGML_F32, abi.GGML_F16, abi.GGML_Q4_K, abi.GGML_Q5_0]) {
+      const { ptr, type: mt } = putWeights(type, bytes, 1, 64);
+      expect(mt).toBe(type);
+      expect(heap.bytes(ptr, 256)).toEqual(bytes);
+    }
   });
 });
 
@@ -785,15 +851,15 @@ describe('run', () => {
     for (let r = 0; r < vocab; r++) tbytes.set(quantizeQ8_0(tok.subarray(r * dim, (r + 1) * dim)), r * (dim / 32) * 34);
     const p = {
       dim, nHead, nKv, hd, nTok, pos0, vocab, hidden, ctx,
-      table: h.put(tbytes, 1),
+      table: putWeights(abi.GGML_Q8_0, tbytes, vocab, dim, 1).ptr,
       ids: h.put(new Int32Array([1, 7, 19, 0, 7])),
       hEmb: h.alloc(nTok * dim * 4),
       norm: h.put(randF32(dim, 2, 0.5, 1.5)),
       xn: h.alloc(nTok * dim * 4),
       act: h.alloc(k.act_bytes(abi.GGML_Q8_0, dim, nTok)),
       actF16: h.alloc(k.act_bytes(abi.GGML_F16, dim, nTok)),
-      wq: h.put(weightsFor(abi.GGML_Q8_0, dim, dim, 3).bytes, 2),
-      wk: h.put(weightsFor(abi.GGML_Q4_0, dim, nKv * hd, 4).bytes, 3),
+      wq: putWeights(abi.GGML_Q8_0, weightsFor(abi.GGML_Q8_0, dim, dim, 3).bytes, dim, dim, 2).ptr,
+      wk: putWeights(abi.GGML_Q4_0, weightsFor(abi.GGML_Q4_0, dim, nKv * hd, 4).bytes, nKv * hd, dim, 3).ptr,
       wup: h.put(weightsFor(abi.GGML_F16, dim, hidden, 5).bytes, 2),
       wgate: h.put(weightsFor(abi.GGML_F32, dim, hidden, 6).bytes),
       q: h.alloc(nTok * dim * 4),
@@ -816,12 +882,12 @@ describe('run', () => {
   const kRow = (p: P) => p.kc + p.pos0 * p.nKv * p.hd * 4;
 
   function direct(p: P) {
-    k.get_rows(abi.GGML_Q8_0, p.table, p.dim, p.ids, p.nTok, p.hEmb);
+    k.get_rows(abi.WASMLM_Q8_0R, p.table, p.dim, p.ids, p.nTok, p.hEmb);
     k.rmsnorm(p.hEmb, p.norm, p.xn, p.dim, p.nTok, eps);
     k.prep_act(abi.GGML_Q8_0, p.xn, p.act, p.dim, p.nTok);
-    k.matmul(abi.GGML_Q8_0, p.wq, p.act, p.q, p.dim, p.dim, p.nTok, 0, 40);
-    k.matmul(abi.GGML_Q8_0, p.wq, p.act, p.q, p.dim, p.dim, p.nTok, 40, p.dim);
-    k.matmul(abi.GGML_Q4_0, p.wk, p.act, kRow(p), p.dim, p.nKv * p.hd, p.nTok, 0, p.nKv * p.hd);
+    k.matmul(abi.WASMLM_Q8_0R, p.wq, p.act, p.q, p.dim, p.dim, p.nTok, 0, 40);
+    k.matmul(abi.WASMLM_Q8_0R, p.wq, p.act, p.q, p.dim, p.dim, p.nTok, 40, p.dim);
+    k.matmul(abi.WASMLM_Q4_0R, p.wk, p.act, kRow(p), p.dim, p.nKv * p.hd, p.nTok, 0, p.nKv * p.hd);
     k.rope(p.q, p.nTok, p.nHead, p.hd, p.hd, p.pos0, base, 1, abi.ROPE_NORMAL);
     k.rope(kRow(p), p.nTok, p.nKv, p.hd, p.hd, p.pos0, base, 1, abi.ROPE_NORMAL);
     k.attention(p.q, p.kc, p.vc, p.att, p.nTok, p.pos0, p.nHead, p.nKv, p.hd, scale, p.scratch, 0);
@@ -836,12 +902,12 @@ describe('run', () => {
   function plan(p: P): number[][] {
     const b = (x: number) => bitsOf(x) | 0;
     return [
-      [abi.OP_GET_ROWS, abi.GGML_Q8_0, p.table, p.dim, p.ids, p.nTok, p.hEmb],
+      [abi.OP_GET_ROWS, abi.WASMLM_Q8_0R, p.table, p.dim, p.ids, p.nTok, p.hEmb],
       [abi.OP_RMSNORM, p.hEmb, p.norm, p.xn, p.dim, p.nTok, b(eps)],
       [abi.OP_PREP_ACT, abi.GGML_Q8_0, p.xn, p.act, p.dim, p.nTok],
-      [abi.OP_MATMUL, abi.GGML_Q8_0, p.wq, p.act, p.q, p.dim, p.dim, p.nTok, 0, 40],
-      [abi.OP_MATMUL, abi.GGML_Q8_0, p.wq, p.act, p.q, p.dim, p.dim, p.nTok, 40, p.dim],
-      [abi.OP_MATMUL, abi.GGML_Q4_0, p.wk, p.act, kRow(p), p.dim, p.nKv * p.hd, p.nTok, 0, p.nKv * p.hd],
+      [abi.OP_MATMUL, abi.WASMLM_Q8_0R, p.wq, p.act, p.q, p.dim, p.dim, p.nTok, 0, 40],
+      [abi.OP_MATMUL, abi.WASMLM_Q8_0R, p.wq, p.act, p.q, p.dim, p.dim, p.nTok, 40, p.dim],
+      [abi.OP_MATMUL, abi.WASMLM_Q4_0R, p.wk, p.act, kRow(p), p.dim, p.nKv * p.hd, p.nTok, 0, p.nKv * p.hd],
       [abi.OP_ROPE, p.q, p.nTok, p.nHead, p.hd, p.hd, p.pos0, b(base), b(1), abi.ROPE_NORMAL],
       [abi.OP_ROPE, kRow(p), p.nTok, p.nKv, p.hd, p.hd, p.pos0, b(base), b(1), abi.ROPE_NORMAL],
       [abi.OP_ATTENTION, p.q, p.kc, p.vc, p.att, p.nTok, p.pos0, p.nHead, p.nKv, p.hd, b(scale), p.scratch, 0],

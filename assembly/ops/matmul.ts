@@ -11,10 +11,10 @@
 // same order, so results are bit-identical whatever nTok is (batch == token by token). F32 too: both
 // kernels keep two 4-wide accumulators per token.
 import {
-  GGML_F32, GGML_F16, GGML_BF16, GGML_Q8_0, GGML_Q4_0, GGML_Q4_1, GGML_Q5_0, GGML_Q5_1,
-  GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K,
+  GGML_F32, GGML_F16, GGML_BF16, GGML_Q4_1, GGML_Q5_0, GGML_Q5_1,
+  GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K, WASMLM_Q8_0R, WASMLM_Q4_0R,
 } from "../../src/engine/abi";
-import { h2f, h2f4, h2fFast, f16x8AllNormal, h2f4NormalLo, h2f4NormalHi, bf2f } from "./f16";
+import { h2f, h2f4, f16x8AllNormal, h2f4NormalLo, h2f4NormalHi, bf2f } from "./f16";
 import { actQ8Row, actQ8Scales } from "./quant";
 import { rowBytesOf } from "./rows";
 import { mmLegacy, mmLegacyRef } from "./legacy";
@@ -296,121 +296,156 @@ function mmBF16(w: usize, x: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0
   }
 }
 
-// ---------------------------------------------------------------- Q8_0 / Q4_0 (act: i16 quants + f32 scales)
+// ---------------------------------------------------------------- Q8_0 / Q4_0, repacked (repack.ts)
+// act: the Q8_0 format (quant.ts): i16 quants + f32 scale per block. Rows in the repacked layout: a quant
+// plane, then nb fp16 scales. Per token and row, every kernel does the same steps in the same order:
+//   for each group of 4 blocks: s = (4 weight scales) · (4 act scales), one f32x4 multiply;
+//     for each block j of the group: acc += f32(the block's i32x4 partial sums) · s[j]
+//   blocks past the last whole group: s[j] = dw · da as a scalar f32 multiply (the same value);
+//   y = the horizontal sum of acc.
+// So a token's result does not depend on nTok, nor on whether its row went through a 1- or 2-row kernel.
 
-// i32x4 partial sums of one 32-weight block: w0..w3 are the weights as i16x8 (8 each), a points at 32 i16
+// 4 fp16 at p -> f32x4, exact for normal, subnormal and zero halves: the sign, exponent and mantissa
+// moved to f32 positions make the half's value times 2^-112 (an f32 subnormal for a subnormal half).
 // @ts-ignore: decorator
-@inline function blockDot(w0: v128, w1: v128, w2: v128, w3: v128, a: usize): v128 {
-  const s0 = i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(a, 0)), i32x4.dot_i16x8_s(w1, v128.load(a, 16)));
-  const s1 = i32x4.add(i32x4.dot_i16x8_s(w2, v128.load(a, 32)), i32x4.dot_i16x8_s(w3, v128.load(a, 48)));
-  return i32x4.add(s0, s1);
+@inline function h2f4At(p: usize): v128 {
+  const h = v128.load16x4_s(p);
+  return f32x4.mul(v128.and(i32x4.shl(h, 13), i32x4.splat(0x8fffe000)), f32x4.splat(5.192296858534828e33));
 }
 
-// acc + f32(sums) · (dw · da). One accumulator per token, blocks in order, in both the 1- and 4-token
-// kernels: a token's result does not depend on nTok.
+// lane 0 of v in every lane; v's lanes moved down by one (the next block's scale to lane 0)
 // @ts-ignore: decorator
-@inline function scaleAcc(acc: v128, sums: v128, dw: f32, dp: usize): v128 {
-  return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sums), f32x4.splat(dw * load<f32>(dp))));
+@inline function lane0(v: v128): v128 { return v128.shuffle<f32>(v, v, 0, 0, 0, 0); }
+// @ts-ignore: decorator
+@inline function rotate(v: v128): v128 { return v128.shuffle<f32>(v, v, 1, 2, 3, 0); }
+
+// A block's weights as 4 × 8 i16 (weights 0-7, 8-15, 16-23, 24-31) from its quant bytes: v = the first 16
+// bytes, u = the next 16 (Q8_0: 32 i8; Q4_0, repacked: lane k of v holds the nibbles of weights k, 8+k,
+// 16+k, 24+k at bits 0, 4, 8, 12, each q ^ 8, i.e. q − 8 as a signed 4-bit number; u is not read).
+// @ts-ignore: decorator
+@inline function wq0<Q>(v: v128, u: v128): v128 { return sizeof<Q>() == 1 ? i16x8.shr_s(i16x8.shl(v, 12), 12) : i16x8.extend_low_i8x16_s(v); }
+// @ts-ignore: decorator
+@inline function wq1<Q>(v: v128, u: v128): v128 { return sizeof<Q>() == 1 ? i16x8.shr_s(i16x8.shl(v, 8), 12) : i16x8.extend_high_i8x16_s(v); }
+// @ts-ignore: decorator
+@inline function wq2<Q>(v: v128, u: v128): v128 { return sizeof<Q>() == 1 ? i16x8.shr_s(i16x8.shl(v, 4), 12) : i16x8.extend_low_i8x16_s(u); }
+// @ts-ignore: decorator
+@inline function wq3<Q>(v: v128, u: v128): v128 { return sizeof<Q>() == 1 ? i16x8.shr_s(v, 12) : i16x8.extend_high_i8x16_s(u); }
+// @ts-ignore: decorator
+@inline function hiHalf<Q>(w: usize, v: v128): v128 { return sizeof<Q>() == 1 ? v : v128.load(w, 16); }
+
+// i32x4 partial sums of one block: unpacked weights w0..w3 against the act block at a (32 i16)
+// @ts-ignore: decorator
+@inline function dot4(w0: v128, w1: v128, w2: v128, w3: v128, a: usize): v128 {
+  return i32x4.add(i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(a, 0)), i32x4.dot_i16x8_s(w1, v128.load(a, 16))),
+                   i32x4.add(i32x4.dot_i16x8_s(w2, v128.load(a, 32)), i32x4.dot_i16x8_s(w3, v128.load(a, 48))));
 }
 
-function k1Q8_0(w: usize, aq: usize, ad: usize, nb: i32): f32 {
-  let acc0 = f32x4.splat(0);
+// the same for act vectors already loaded (a0..a3)
+// @ts-ignore: decorator
+@inline function blockDot<Q>(w: usize, a0: v128, a1: v128, a2: v128, a3: v128): v128 {
+  const v = v128.load(w), u = hiHalf<Q>(w, v);
+  return i32x4.add(i32x4.add(i32x4.dot_i16x8_s(wq0<Q>(v, u), a0), i32x4.dot_i16x8_s(wq1<Q>(v, u), a1)),
+                   i32x4.add(i32x4.dot_i16x8_s(wq2<Q>(v, u), a2), i32x4.dot_i16x8_s(wq3<Q>(v, u), a3)));
+}
+
+// @ts-ignore: decorator
+@inline function blockDotAt<Q>(w: usize, a: usize): v128 {
+  const v = v128.load(w), u = hiHalf<Q>(w, v);
+  return dot4(wq0<Q>(v, u), wq1<Q>(v, u), wq2<Q>(v, u), wq3<Q>(v, u), a);
+}
+
+// acc + f32(sums) · s
+// @ts-ignore: decorator
+@inline function scaleAcc(acc: v128, sums: v128, s: v128): v128 {
+  return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sums), s));
+}
+
+// the scale of a block past the last whole group of 4, as a splat
+// @ts-ignore: decorator
+@inline function tailScale(dw: usize, da: usize): v128 {
+  return f32x4.splat(h2f(<i32>load<u16>(dw)) * load<f32>(da));
+}
+
+// Two rows (w0, w1: their quant planes; s0, s1: their scale planes) × one token: [y0, y1, -, -]. Rows
+// share every act load.
+function k2Q<Q>(w0: usize, s0: usize, w1: usize, s1: usize, aq: usize, ad: usize, nb: i32): v128 {
+  const QB: usize = sizeof<Q>() == 1 ? 16 : 32;
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
   let b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    const dw0 = h2fFast(<i32>load<u16>(w));
-    const v0 = v128.load(w, 2), v1 = v128.load(w, 18);
-    const s0 = blockDot(i16x8.extend_low_i8x16_s(v0), i16x8.extend_high_i8x16_s(v0),
-                        i16x8.extend_low_i8x16_s(v1), i16x8.extend_high_i8x16_s(v1), aq);
-    acc0 = scaleAcc(acc0, s0, dw0, ad);
-    const dw1 = h2fFast(<i32>load<u16>(w, 34));
-    const u0 = v128.load(w, 36), u1 = v128.load(w, 52);
-    const s1 = blockDot(i16x8.extend_low_i8x16_s(u0), i16x8.extend_high_i8x16_s(u0),
-                        i16x8.extend_low_i8x16_s(u1), i16x8.extend_high_i8x16_s(u1), aq + 64);
-    acc0 = scaleAcc(acc0, s1, dw1, ad + 4);
-    w += 68;
-    aq += 128;
-    ad += 8;
+  for (; b + 4 <= nb; b += 4) {
+    const da = v128.load(ad);
+    let sc0 = f32x4.mul(h2f4At(s0), da), sc1 = f32x4.mul(h2f4At(s1), da);
+    for (let j = 0; j < 4; j++) {
+      const a0 = v128.load(aq, 0), a1 = v128.load(aq, 16), a2 = v128.load(aq, 32), a3 = v128.load(aq, 48);
+      acc0 = scaleAcc(acc0, blockDot<Q>(w0, a0, a1, a2, a3), lane0(sc0));
+      acc1 = scaleAcc(acc1, blockDot<Q>(w1, a0, a1, a2, a3), lane0(sc1));
+      sc0 = rotate(sc0); sc1 = rotate(sc1);
+      w0 += QB; w1 += QB; aq += 64;
+    }
+    s0 += 8; s1 += 8; ad += 16;
   }
-  if (b < nb) {
-    const dw0 = h2fFast(<i32>load<u16>(w));
-    const v0 = v128.load(w, 2), v1 = v128.load(w, 18);
-    const s0 = blockDot(i16x8.extend_low_i8x16_s(v0), i16x8.extend_high_i8x16_s(v0),
-                        i16x8.extend_low_i8x16_s(v1), i16x8.extend_high_i8x16_s(v1), aq);
-    acc0 = scaleAcc(acc0, s0, dw0, ad);
+  for (; b < nb; b++) {
+    const a0 = v128.load(aq, 0), a1 = v128.load(aq, 16), a2 = v128.load(aq, 32), a3 = v128.load(aq, 48);
+    acc0 = scaleAcc(acc0, blockDot<Q>(w0, a0, a1, a2, a3), tailScale(s0, ad));
+    acc1 = scaleAcc(acc1, blockDot<Q>(w1, a0, a1, a2, a3), tailScale(s1, ad));
+    w0 += QB; w1 += QB; aq += 64; s0 += 2; s1 += 2; ad += 4;
   }
-  return hsum4(acc0);
+  return hsum4x4(acc0, acc1, acc0, acc1);
 }
 
-function k4Q8_0(w: usize, q0: usize, q1: usize, q2: usize, q3: usize,
-                d0: usize, d1: usize, d2: usize, d3: usize, nb: i32): v128 {
-  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
-  for (let b = 0; b < nb; b++) {
-    const dw = h2fFast(<i32>load<u16>(w));
-    const v0 = v128.load(w, 2), v1 = v128.load(w, 18);
-    const w0 = i16x8.extend_low_i8x16_s(v0), w1 = i16x8.extend_high_i8x16_s(v0);
-    const w2 = i16x8.extend_low_i8x16_s(v1), w3 = i16x8.extend_high_i8x16_s(v1);
-    const qo = <usize>b << 6, dof = <usize>b << 2;
-    acc0 = scaleAcc(acc0, blockDot(w0, w1, w2, w3, q0 + qo), dw, d0 + dof);
-    acc1 = scaleAcc(acc1, blockDot(w0, w1, w2, w3, q1 + qo), dw, d1 + dof);
-    acc2 = scaleAcc(acc2, blockDot(w0, w1, w2, w3, q2 + qo), dw, d2 + dof);
-    acc3 = scaleAcc(acc3, blockDot(w0, w1, w2, w3, q3 + qo), dw, d3 + dof);
-    w += 34;
-  }
-  return hsum4x4(acc0, acc1, acc2, acc3);
-}
-
-// Q4_0 nibbles -> i8 in [-8, 7]: lo = weights 0..15, hi = weights 16..31
-// @ts-ignore: decorator
-@inline function q4lo(v: v128): v128 { return i8x16.sub(v128.and(v, i8x16.splat(0x0f)), i8x16.splat(8)); }
-// @ts-ignore: decorator
-@inline function q4hi(v: v128): v128 { return i8x16.sub(i8x16.shr_u(v, 4), i8x16.splat(8)); }
-
-function k1Q4_0(w: usize, aq: usize, ad: usize, nb: i32): f32 {
-  let acc0 = f32x4.splat(0);
+// One row × one token (the same steps as k2Q for each of its rows)
+function k1Q<Q>(w: usize, s: usize, aq: usize, ad: usize, nb: i32): f32 {
+  const QB: usize = sizeof<Q>() == 1 ? 16 : 32;
+  let acc = f32x4.splat(0);
   let b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    const dw0 = h2fFast(<i32>load<u16>(w));
-    const v = v128.load(w, 2);
-    const lo = q4lo(v), hi = q4hi(v);
-    const s0 = blockDot(i16x8.extend_low_i8x16_s(lo), i16x8.extend_high_i8x16_s(lo),
-                        i16x8.extend_low_i8x16_s(hi), i16x8.extend_high_i8x16_s(hi), aq);
-    acc0 = scaleAcc(acc0, s0, dw0, ad);
-    const dw1 = h2fFast(<i32>load<u16>(w, 18));
-    const u = v128.load(w, 20);
-    const lo1 = q4lo(u), hi1 = q4hi(u);
-    const s1 = blockDot(i16x8.extend_low_i8x16_s(lo1), i16x8.extend_high_i8x16_s(lo1),
-                        i16x8.extend_low_i8x16_s(hi1), i16x8.extend_high_i8x16_s(hi1), aq + 64);
-    acc0 = scaleAcc(acc0, s1, dw1, ad + 4);
-    w += 36;
-    aq += 128;
-    ad += 8;
+  for (; b + 4 <= nb; b += 4) {
+    let sc = f32x4.mul(h2f4At(s), v128.load(ad));
+    for (let j = 0; j < 4; j++) {
+      acc = scaleAcc(acc, blockDotAt<Q>(w, aq), lane0(sc));
+      sc = rotate(sc);
+      w += QB; aq += 64;
+    }
+    s += 8; ad += 16;
   }
-  if (b < nb) {
-    const dw0 = h2fFast(<i32>load<u16>(w));
-    const v = v128.load(w, 2);
-    const lo = q4lo(v), hi = q4hi(v);
-    const s0 = blockDot(i16x8.extend_low_i8x16_s(lo), i16x8.extend_high_i8x16_s(lo),
-                        i16x8.extend_low_i8x16_s(hi), i16x8.extend_high_i8x16_s(hi), aq);
-    acc0 = scaleAcc(acc0, s0, dw0, ad);
+  for (; b < nb; b++) {
+    acc = scaleAcc(acc, blockDotAt<Q>(w, aq), tailScale(s, ad));
+    w += QB; aq += 64; s += 2; ad += 4;
   }
-  return hsum4(acc0);
+  return hsum4(acc);
 }
 
-function k4Q4_0(w: usize, q0: usize, q1: usize, q2: usize, q3: usize,
+// One row × 4 tokens (act rows q0..q3, scale rows d0..d3): [y(t0), y(t1), y(t2), y(t3)]. Each block's
+// weights are unpacked once for the 4 tokens.
+function k4Q<Q>(w: usize, s: usize, q0: usize, q1: usize, q2: usize, q3: usize,
                 d0: usize, d1: usize, d2: usize, d3: usize, nb: i32): v128 {
+  const QB: usize = sizeof<Q>() == 1 ? 16 : 32;
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
-  for (let b = 0; b < nb; b++) {
-    const dw = h2fFast(<i32>load<u16>(w));
-    const v = v128.load(w, 2);
-    const lo = q4lo(v), hi = q4hi(v);
-    const w0 = i16x8.extend_low_i8x16_s(lo), w1 = i16x8.extend_high_i8x16_s(lo);
-    const w2 = i16x8.extend_low_i8x16_s(hi), w3 = i16x8.extend_high_i8x16_s(hi);
-    const qo = <usize>b << 6, dof = <usize>b << 2;
-    acc0 = scaleAcc(acc0, blockDot(w0, w1, w2, w3, q0 + qo), dw, d0 + dof);
-    acc1 = scaleAcc(acc1, blockDot(w0, w1, w2, w3, q1 + qo), dw, d1 + dof);
-    acc2 = scaleAcc(acc2, blockDot(w0, w1, w2, w3, q2 + qo), dw, d2 + dof);
-    acc3 = scaleAcc(acc3, blockDot(w0, w1, w2, w3, q3 + qo), dw, d3 + dof);
-    w += 18;
+  let v: v128, u: v128, w0: v128, w1: v128, w2: v128, w3: v128;
+  let b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    const dw = h2f4At(s);
+    let sc0 = f32x4.mul(dw, v128.load(d0)), sc1 = f32x4.mul(dw, v128.load(d1));
+    let sc2 = f32x4.mul(dw, v128.load(d2)), sc3 = f32x4.mul(dw, v128.load(d3));
+    for (let j = 0; j < 4; j++) {
+      v = v128.load(w); u = hiHalf<Q>(w, v);
+      w0 = wq0<Q>(v, u); w1 = wq1<Q>(v, u); w2 = wq2<Q>(v, u); w3 = wq3<Q>(v, u);
+      acc0 = scaleAcc(acc0, dot4(w0, w1, w2, w3, q0), lane0(sc0));
+      acc1 = scaleAcc(acc1, dot4(w0, w1, w2, w3, q1), lane0(sc1));
+      acc2 = scaleAcc(acc2, dot4(w0, w1, w2, w3, q2), lane0(sc2));
+      acc3 = scaleAcc(acc3, dot4(w0, w1, w2, w3, q3), lane0(sc3));
+      sc0 = rotate(sc0); sc1 = rotate(sc1); sc2 = rotate(sc2); sc3 = rotate(sc3);
+      w += QB; q0 += 64; q1 += 64; q2 += 64; q3 += 64;
+    }
+    s += 8; d0 += 16; d1 += 16; d2 += 16; d3 += 16;
+  }
+  for (; b < nb; b++) {
+    v = v128.load(w); u = hiHalf<Q>(w, v);
+    w0 = wq0<Q>(v, u); w1 = wq1<Q>(v, u); w2 = wq2<Q>(v, u); w3 = wq3<Q>(v, u);
+    acc0 = scaleAcc(acc0, dot4(w0, w1, w2, w3, q0), tailScale(s, d0));
+    acc1 = scaleAcc(acc1, dot4(w0, w1, w2, w3, q1), tailScale(s, d1));
+    acc2 = scaleAcc(acc2, dot4(w0, w1, w2, w3, q2), tailScale(s, d2));
+    acc3 = scaleAcc(acc3, dot4(w0, w1, w2, w3, q3), tailScale(s, d3));
+    w += QB; s += 2; q0 += 64; q1 += 64; q2 += 64; q3 += 64; d0 += 4; d1 += 4; d2 += 4; d3 += 4;
   }
   return hsum4x4(acc0, acc1, acc2, acc3);
 }
@@ -457,13 +492,14 @@ function mmFloat(kind: i32, w: usize, x: usize, y: usize, nIn: i32, nOut: i32, n
   }
 }
 
-function mmQuant(q4: bool, w: usize, act: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0: i32, r1: i32): void {
+function mmQuant<Q>(w: usize, act: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0: i32, r1: i32): void {
   const nb = nIn >> 5;
-  const rb: usize = <usize>nb * (q4 ? 18 : 34);
+  const qb: usize = <usize>nb * (sizeof<Q>() == 1 ? 16 : 32);   // quant plane bytes per row
+  const rb: usize = qb + (<usize>nb << 1);
   const yb = <usize>nOut << 2;
-  const qb = <usize>nIn << 1;
+  const ab = <usize>nIn << 1;
   const db = <usize>nb << 2;
-  const rowsPerBlock = max<i32>(1, <i32>(BLOCK_BYTES / max<usize>(rb, 1)));
+  const rowsPerBlock = max<i32>(2, <i32>(BLOCK_BYTES / rb)) & ~1;
   for (let o0 = r0; o0 < r1; o0 += rowsPerBlock) {
     const o1 = min<i32>(o0 + rowsPerBlock, r1);
     for (let t = 0; t < nTok; t += 4) {
@@ -472,19 +508,24 @@ function mmQuant(q4: bool, w: usize, act: usize, y: usize, nIn: i32, nOut: i32, 
       const d0 = actQ8Scales(act, nIn, nTok, t);
       const yt = y + <usize>t * yb;
       if (nt == 1) {
-        for (let o = o0; o < o1; o++) {
-          const wr = w + <usize>o * rb;
-          store<f32>(yt + (<usize>o << 2), q4 ? k1Q4_0(wr, q0, d0, nb) : k1Q8_0(wr, q0, d0, nb));
+        let o = o0;
+        for (; o + 2 <= o1; o += 2) {
+          const w0 = w + <usize>o * rb;
+          const r = k2Q<Q>(w0, w0 + qb, w0 + rb, w0 + rb + qb, q0, d0, nb);
+          store<f32>(yt + (<usize>o << 2), f32x4.extract_lane(r, 0));
+          store<f32>(yt + (<usize>o << 2), f32x4.extract_lane(r, 1), 4);
+        }
+        if (o < o1) {
+          const w0 = w + <usize>o * rb;
+          store<f32>(yt + (<usize>o << 2), k1Q<Q>(w0, w0 + qb, q0, d0, nb));
         }
       } else {
-        const q1 = q0 + qb, d1 = d0 + db;
-        const q2 = nt > 2 ? q1 + qb : q1, d2 = nt > 2 ? d1 + db : d1;
-        const q3 = nt > 3 ? q2 + qb : q2, d3 = nt > 3 ? d2 + db : d2;
+        const q1 = q0 + ab, d1 = d0 + db;
+        const q2 = nt > 2 ? q1 + ab : q1, d2 = nt > 2 ? d1 + db : d1;
+        const q3 = nt > 3 ? q2 + ab : q2, d3 = nt > 3 ? d2 + db : d2;
         for (let o = o0; o < o1; o++) {
           const wr = w + <usize>o * rb;
-          const r = q4 ? k4Q4_0(wr, q0, q1, q2, q3, d0, d1, d2, d3, nb)
-                       : k4Q8_0(wr, q0, q1, q2, q3, d0, d1, d2, d3, nb);
-          store4(yt + (<usize>o << 2), yb, r, nt);
+          store4(yt + (<usize>o << 2), yb, k4Q<Q>(wr, wr + qb, q0, q1, q2, q3, d0, d1, d2, d3, nb), nt);
         }
       }
     }
@@ -496,8 +537,8 @@ export function matmul(type: i32, w: usize, act: usize, y: usize, nIn: i32, nOut
   if (type == GGML_F32) mmFloat(0, w, act, y, nIn, nOut, nTok, r0, r1);
   else if (type == GGML_F16) mmFloat(1, w, act, y, nIn, nOut, nTok, r0, r1);
   else if (type == GGML_BF16) mmBF16(w, act, y, nIn, nOut, nTok, r0, r1);
-  else if (type == GGML_Q8_0) mmQuant(false, w, act, y, nIn, nOut, nTok, r0, r1);
-  else if (type == GGML_Q4_0) mmQuant(true, w, act, y, nIn, nOut, nTok, r0, r1);
+  else if (type == WASMLM_Q8_0R) mmQuant<u16>(w, act, y, nIn, nOut, nTok, r0, r1);
+  else if (type == WASMLM_Q4_0R) mmQuant<u8>(w, act, y, nIn, nOut, nTok, r0, r1);
   else if (type == GGML_Q4_1 || type == GGML_Q5_0 || type == GGML_Q5_1) mmLegacy(type, w, act, y, nIn, nOut, nTok, r0, r1);
   else if (type == GGML_Q2_K || type == GGML_Q3_K || type == GGML_Q4_K || type == GGML_Q5_K || type == GGML_Q6_K) {
     mmK(type, w, act, y, nIn, nOut, nTok, r0, r1);
@@ -532,26 +573,28 @@ export function matmul_ref(type: i32, w: usize, act: usize, y: usize, nIn: i32, 
           sd += <f64>(wi * load<f32>(xr + (<usize>i << 2)));   // BF16: an exact product
         }
         if (type == GGML_BF16) s = <f32>sd;
-      } else {
+      } else if (type == WASMLM_Q8_0R || type == WASMLM_Q4_0R) {
         const aq = actQ8Row(act, nIn, t);
         const ad = actQ8Scales(act, nIn, nTok, t);
-        const bsz: usize = type == GGML_Q4_0 ? 18 : 34;
+        const q4 = type == WASMLM_Q4_0R;
+        const scales = wr + <usize>nb * (q4 ? 16 : 32);
         for (let b = 0; b < nb; b++) {
-          const bp = wr + <usize>b * bsz;
           const ap = aq + (<usize>b << 6);
           let sumi: i32 = 0;
-          if (type == GGML_Q8_0) {
-            for (let j = 0; j < 32; j++) sumi += <i32>load<i8>(bp + 2 + j) * <i32>load<i16>(ap + (<usize>j << 1));
-          } else {
-            for (let j = 0; j < 16; j++) {
-              const byte = <i32>load<u8>(bp + 2 + j);
-              sumi += ((byte & 15) - 8) * <i32>load<i16>(ap + (<usize>j << 1));
-              sumi += ((byte >> 4) - 8) * <i32>load<i16>(ap + (<usize>(j + 16) << 1));
+          for (let j = 0; j < 32; j++) {
+            let q: i32;
+            if (q4) {   // repacked: byte 2k = weights k, 8+k; byte 2k+1 = weights 16+k, 24+k; nibbles q ^ 8
+              const k = j & 7, g = j >> 3;
+              const nib = (<i32>load<u8>(wr + (<usize>b << 4) + (k << 1) + (g >> 1)) >> ((g & 1) << 2)) & 15;
+              q = (nib ^ 8) - 8;
+            } else {
+              q = <i32>load<i8>(wr + (<usize>b << 5) + j);
             }
+            sumi += q * <i32>load<i16>(ap + (<usize>j << 1));
           }
-          s += <f32>sumi * (h2f(<i32>load<u16>(bp)) * load<f32>(ad + (<usize>b << 2)));
+          s += <f32>sumi * (h2f(<i32>load<u16>(scales + (<usize>b << 1))) * load<f32>(ad + (<usize>b << 2)));
         }
-      }
+      } else unreachable();   // GGUF-layout Q8_0 / Q4_0: repack first
       store<f32>(y + (<usize>t * <usize>nOut + <usize>o << 2), s);
     }
   }

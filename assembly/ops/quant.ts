@@ -26,7 +26,7 @@
 //   Host: align act to 16 bytes or more (64 is best); nIn is a multiple of the block size (32 or 256).
 import {
   GGML_F32, GGML_F16, GGML_BF16, GGML_Q8_0, GGML_Q4_0, GGML_Q5_0, GGML_Q4_1, GGML_Q5_1,
-  GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K,
+  GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K, REPACKED,
 } from "../../src/engine/abi";
 import { f2h, h2f, roundF16, roundF16x4, roundBF16, roundBF16x4 } from "./f16";
 
@@ -39,9 +39,10 @@ export const ACT_Q8_0 = 4;
 export const ACT_Q8_1 = 5;
 export const ACT_Q8_K = 6;
 
-/** The act format weights of `type` read (ACT_NONE for unsupported types). */
+/** The act format weights of `type` read (GGUF or repacked layout; ACT_NONE for unsupported types). */
 // @ts-ignore: decorator
 @inline export function actFormat(type: i32): i32 {
+  type &= ~REPACKED;
   if (type == GGML_F32) return ACT_F32;
   if (type == GGML_F16) return ACT_F16;
   if (type == GGML_BF16) return ACT_BF16;

@@ -263,12 +263,13 @@ function profileOps(model: unknown): { report(): void } | undefined {
       let key = names.get(code) ?? `op ${code}`;
       let bytes = 0;
       let flops = 0;
+      const layout = (t: number) => typeName(t & ~abi.REPACKED) + (t & abi.REPACKED ? ' (repacked)' : '');
       if (code === abi.OP_MATMUL) {
-        key = `matmul ${typeName(i32[w + 1]!)} ${i32[w + 5]}x${i32[w + 6]}`;
-        try { bytes = rowBytes(i32[w + 1]!, i32[w + 5]!) * i32[w + 6]!; } catch { bytes = 0; }
+        key = `matmul ${layout(i32[w + 1]!)} ${i32[w + 5]}x${i32[w + 6]}`;
+        try { bytes = rowBytes(i32[w + 1]! & ~abi.REPACKED, i32[w + 5]!) * i32[w + 6]!; } catch { bytes = 0; }
         flops = 2 * i32[w + 5]! * i32[w + 6]! * i32[w + 7]!;
       } else if (code === abi.OP_PREP_ACT) {
-        key = `prep_act ${typeName(i32[w + 1]!)}`;
+        key = `prep_act ${layout(i32[w + 1]!)}`;
       }
       key = `${phase}  ${key}`;
       const t = performance.now();

@@ -18,6 +18,13 @@ export const GGML_Q6_K = 14;
 export const GGML_Q8_K = 15;
 export const GGML_BF16 = 30;
 
+// Weight layouts of our own (not GGUF types): Q8_0 and Q4_0 tensors are repacked in place at load
+// (`repack`, assembly/ops/repack.ts) into a quant plane and a scale plane per row; matmul and get_rows
+// take these codes (type | REPACKED) and not the GGUF layout of those two types.
+export const REPACKED = 256;
+export const WASMLM_Q8_0R = 264;
+export const WASMLM_Q4_0R = 258;
+
 // A plan is an array of ops in wasm memory; each op is OP_WORDS i32 words: [opcode, arg1, ...].
 // f32 arguments are stored as their bit pattern. Pointers are byte offsets into the memory.
 export const OP_WORDS = 16;

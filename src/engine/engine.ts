@@ -9,7 +9,7 @@ import type { FfnSpec, Linear, ModelSpec, NormSpec, WeightRef } from '../models/
 import { specWeights } from '../models/spec.js';
 import {
   CTL_BYTES, SYNC_BYTES, GGML_F32, GGML_Q2_K, GGML_Q3_K, GGML_Q4_0, GGML_Q4_1, GGML_Q4_K, GGML_Q5_0, GGML_Q5_1, GGML_Q5_K, GGML_Q6_K,
-  GGML_Q8_0, GLU_GELU, GLU_SILU, MOE_NORMALIZE, ROPE_NEOX, ROPE_NORMAL,
+  GGML_Q8_0, GLU_GELU, GLU_SILU, MOE_NORMALIZE, REPACKED, ROPE_NEOX, ROPE_NORMAL,
 } from './abi.js';
 import { createMemory, Layout, PAGE, Views } from './memory.js';
 import { Plan } from './plan.js';
@@ -46,7 +46,24 @@ const ACT_FORMAT: Record<number, number> = {
   [GGML_Q4_1]: GGML_Q4_1, [GGML_Q5_1]: GGML_Q4_1,
   [GGML_Q2_K]: GGML_Q4_K, [GGML_Q3_K]: GGML_Q4_K, [GGML_Q4_K]: GGML_Q4_K, [GGML_Q5_K]: GGML_Q4_K, [GGML_Q6_K]: GGML_Q4_K,
 };
-const actFormat = (type: number) => ACT_FORMAT[type] ?? type;
+const actFormat = (type: number) => ACT_FORMAT[type & ~REPACKED] ?? type;
+
+/**
+ * The layout code of a tensor in memory: Q8_0 and Q4_0 are repacked at load (assembly/ops/repack.ts)
+ * into a quant plane and a scale plane per row, and the kernels take them as type | REPACKED.
+ */
+export function memoryType(t: GGUFTensorInfo): number {
+  return (t.type === GGML_Q8_0 || t.type === GGML_Q4_0) && t.ne[0]! % 32 === 0 ? t.type | REPACKED : t.type;
+}
+
+/** Bytes of a row of `t` that `repack` copies aside (0: not repacked). */
+function repackRowBytes(t: GGUFTensorInfo): number {
+  return memoryType(t) === t.type ? 0 : t.nBytes / (t.nElements / t.ne[0]!);
+}
+
+interface RepackExports {
+  repack(type: number, w: number, nRows: number, nIn: number, scratch: number): number;
+}
 
 /** The KV cache takes at most this much memory when contextLength is not given. */
 export const DEFAULT_KV_BUDGET = 1 << 30;
@@ -256,6 +273,9 @@ export class Engine {
     const scratchStride = al64((maxCacheRows + B) * 4) + al64(moeBytes);
     buf.scores = layout.alloc(scratchStride * threads.n);
     buf.moe = buf.scores + al64((maxCacheRows + B) * 4);
+    let repackBytes = 0;
+    for (const name of weightPtrs.keys()) repackBytes = Math.max(repackBytes, repackRowBytes(tensors.get(name)!));
+    const repackScratch = repackBytes > 0 ? layout.alloc(repackBytes) : 0;
     const ctl = threads.n > 1 ? layout.alloc(CTL_BYTES, 64) : 0;
     const planOps = planCapacity(spec.nLayer, 0);
     const planPtr = layout.alloc(planOps * 64);
@@ -271,7 +291,7 @@ export class Engine {
         .then((p) => p, (e: Error) => e)
       : undefined;
     try {
-      await engine.readTensors(header, stream, [...weightPtrs.keys()].map((n) => tensors.get(n)!), weightPtrs);
+      await engine.readTensors(header, stream, [...weightPtrs.keys()].map((n) => tensors.get(n)!), weightPtrs, repackScratch);
     } catch (e) {
       void pool?.then((p) => { if (p instanceof ThreadPool) p.terminate(); });
       throw e;
@@ -308,7 +328,7 @@ export class Engine {
   }
 
   private weight(ref: WeightRef): Weight {
-    return { ptr: this.weightPtrs.get(ref.name)!, type: this.tensors.get(ref.name)!.type };
+    return { ptr: this.weightPtrs.get(ref.name)!, type: memoryType(this.tensors.get(ref.name)!) };
   }
   private lin(l: Linear): Lin {
     return {
@@ -369,8 +389,10 @@ export class Engine {
     }
   }
 
-  /** Copy tensors from the stream (in file order) to their places in memory. */
-  private async readTensors(header: GGUFHeader, stream: ByteStream, list: GGUFTensorInfo[], ptrs: Map<string, number>): Promise<void> {
+  /** Copy tensors from the stream (in file order) to their places in memory, and repack those that
+   *  change layout (memoryType; `scratch` holds a row of any of them). */
+  private async readTensors(header: GGUFHeader, stream: ByteStream, list: GGUFTensorInfo[], ptrs: Map<string, number>,
+    scratch: number): Promise<void> {
     const order = [...list].sort((a, b) => a.offset - b.offset);
     for (const t of order) {
       const at = header.dataOffset + t.offset;
@@ -378,6 +400,11 @@ export class Engine {
       await stream.skip(at - stream.position);
       const ptr = ptrs.get(t.name)!;
       await stream.readInto(this.views.u8.subarray(ptr, ptr + t.nBytes));
+      const type = memoryType(t);
+      if (type !== t.type) {
+        const got = (this.kernels as KernelExports & RepackExports).repack(t.type, ptr, t.nElements / t.ne[0]!, t.ne[0]!, scratch);
+        if (got !== type) throw new Error(`internal: repack of ${t.name} gave layout ${got}, expected ${type}`);
+      }
     }
   }
 
@@ -406,15 +433,17 @@ export class Engine {
     const capacity = planCapacity(this.spec.nLayer, this.adapters.length + 1);
     const planPtr = capacity > this.plan.capacity ? this.layout.alloc(capacity * 64) : 0;
     const sync = planPtr && this.pool ? this.layout.alloc(capacity * SYNC_BYTES, 64) : 0;
+    const repackBytes = Math.max(0, ...list.map(repackRowBytes));
+    const scratch = repackBytes > 0 ? this.layout.alloc(repackBytes) : 0;
     this.growTo(this.layout.size);
-    await this.readTensors(header, stream, list, ptrs);
+    await this.readTensors(header, stream, list, ptrs, scratch);
     if (planPtr) this.plan = new Plan(this.views, planPtr, capacity);
     if (sync) this.pool!.setSync(sync, capacity);
     const adapter: AdapterWeights = { userScale, alpha, pairs: new Map(), tmpA, tmpB };
     for (const [name, { a, b }] of pairs) {
       adapter.pairs.set(name, {
-        a: { ptr: ptrs.get(a.name)!, type: a.type },
-        b: { ptr: ptrs.get(b.name)!, type: b.type },
+        a: { ptr: ptrs.get(a.name)!, type: memoryType(a) },
+        b: { ptr: ptrs.get(b.name)!, type: memoryType(b) },
         rank: a.ne[1]!,
       });
     }

@@ -11,6 +11,7 @@ export interface Kernels {
   run(plan: number, nOps: number): void;
   act_bytes(type: number, nIn: number, nTok: number): number;
   get_rows(type: number, table: number, rowLen: number, ids: number, nTok: number, out: number): void;
+  repack(type: number, w: number, nRows: number, nIn: number, scratch: number): number;
   rmsnorm(x: number, w: number, out: number, n: number, nTok: number, eps: number): void;
   rmsnorm_ref(x: number, w: number, out: number, n: number, nTok: number, eps: number): void;
   prep_act(type: number, x: number, act: number, nIn: number, nTok: number): void;
