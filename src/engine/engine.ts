@@ -67,8 +67,11 @@ interface RepackExports {
 
 /** The KV cache takes at most this much memory when contextLength is not given. */
 export const DEFAULT_KV_BUDGET = 1 << 30;
-/** The logits buffer takes at most this much (rows × vocab × 4 bytes). */
-const LOGITS_BUDGET = 32 << 20;
+/**
+ * The logits buffer takes at most this much (rows × vocab × 4 bytes): 32 rows of a 32k vocabulary.
+ * Generation needs one row; `evaluate(…, 'all')` runs batches of that many tokens.
+ */
+const LOGITS_BUDGET = 4 << 20;
 
 interface Weight {
   ptr: number;
