@@ -2,7 +2,7 @@
 // No allocation, no data, no mutable globals: every instance may share one memory with others.
 
 export { run } from "./plan";
-export { act_bytes, prep_act, prep_act_ref } from "./ops/quant";
+export { act_bytes, act_format, prep_act, prep_act_ref } from "./ops/quant";
 export { get_rows } from "./ops/rows";
 export { repack } from "./ops/repack";
 export { rmsnorm, rmsnorm_ref, layernorm, layernorm_ref } from "./ops/norm";

@@ -1,11 +1,13 @@
 /**
  * Kernel tests: every SIMD kernel against its scalar twin (tight), and every scalar twin against an
  * independent float64 reference written here (weights quantized by a JS Q8_0/Q4_0 quantizer, the
- * activation quantization emulated in JS). Needs build/wasmlm.wasm (npm run build:wasm).
+ * activation quantization emulated in JS). Needs build/wasmlm.wasm (npm run build:wasm); the Q8_0 / Q4_0
+ * matmuls also run on build/wasmlm.relaxed.wasm where this runtime has relaxed SIMD (Node ≥ 22).
  */
+import { readFileSync } from 'node:fs';
 import { beforeEach, describe, expect, it } from 'vitest';
 import * as abi from '../src/engine/abi.js';
-import { type Heap, type Kernels, loadKernels } from './helpers/wasm.js';
+import { type Heap, type Kernels, loadKernels, RELAXED_WASM_PATH } from './helpers/wasm.js';
 import { rng, randF32, roundHalfEven, worst, expectClose, expectBitsEqual, fr, bitsOf, fromBits } from './helpers/numeric.js';
 
 const { k, heap } = loadKernels(2048); // 128 MiB
@@ -535,6 +537,48 @@ describe('matmul', () => {
       expect(() => k.get_rows(type, p, 32, p, 1, p)).toThrow(WebAssembly.RuntimeError);
     }
   });
+});
+
+// Q8_0 / Q4_0 in the relaxed-SIMD build (its own Q4_0 layout and act format, Q8_0C): the same checks
+let relaxedHere = false;
+try { relaxedHere = WebAssembly.validate(readFileSync(RELAXED_WASM_PATH)); } catch { /* not built */ }
+describe.runIf(relaxedHere)('matmul, relaxed-SIMD build', () => {
+  const r = relaxedHere ? loadKernels(1024, RELAXED_WASM_PATH) : undefined;
+  for (const type of [abi.GGML_Q8_0, abi.GGML_Q4_0]) {
+    for (const nIn of [96, 224, 1024]) {
+      it(`${TYPE_NAME[type]} nIn=${nIn}: SIMD vs scalar vs float64, batch vs one token at a time`, () => {
+        const { k: rk, heap: rh } = r!;
+        rh.reset();
+        const c: MatmulCase = { type, nIn, nOut: 13, nTok: 7, r0: 0, r1: 13 };
+        const { bytes, rows } = weightsFor(type, nIn, c.nOut, 5 + nIn);
+        const x = randF32(nIn * c.nTok, 6 + nIn, -3, 3);
+        const w = rh.put(bytes, 1);
+        const mt = rk.repack(type, w, c.nOut, nIn, rh.alloc(bytes.length / c.nOut));
+        expect(mt).toBe(type | abi.REPACKED);
+        const xp = rh.put(x);
+        const actN = rk.act_bytes(mt, nIn, c.nTok);
+        const act = rh.alloc(actN), actRef = rh.alloc(actN);
+        rk.prep_act(mt, xp, act, nIn, c.nTok);
+        rk.prep_act_ref(mt, xp, actRef, nIn, c.nTok);
+        expect(rh.bytes(act, actN), 'prep_act == prep_act_ref').toEqual(rh.bytes(actRef, actN));
+        const y = rh.alloc(c.nOut * c.nTok * 4), yRef = rh.alloc(c.nOut * c.nTok * 4);
+        rk.matmul(mt, w, act, y, nIn, c.nOut, c.nTok, 0, c.nOut);
+        rk.matmul_ref(mt, w, actRef, yRef, nIn, c.nOut, c.nTok, 0, c.nOut);
+        const got = rh.f32(y, c.nOut * c.nTok).slice(), ref = rh.f32(yRef, c.nOut * c.nTok).slice();
+        const { y: want, mag } = expectedMatmul(c, bytes, rows, x);
+        expectClose(got, ref, (i) => 1e-6 * mag[i] + 1e-30, 'SIMD vs scalar');
+        expectClose(got, want, (i) => 2e-6 * Math.sqrt(nIn / 32 + 1) * mag[i] + 1e-30, 'SIMD vs float64 reference');
+        const act1 = rh.alloc(rk.act_bytes(mt, nIn, 1)), y1 = rh.alloc(c.nOut * 4);
+        const single = new Float32Array(c.nOut * c.nTok);
+        for (let t = 0; t < c.nTok; t++) {
+          rk.prep_act(mt, xp + t * nIn * 4, act1, nIn, 1);
+          rk.matmul(mt, w, act1, y1, nIn, c.nOut, 1, 0, c.nOut);
+          single.set(rh.f32(y1, c.nOut), t * c.nOut);
+        }
+        expectBitsEqual(single, got, 'batch vs one token at a time');
+      });
+    }
+  }
 });
 
 describe('repack', () => {

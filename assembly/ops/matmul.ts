@@ -15,7 +15,7 @@ import {
   GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K, WASMLM_Q8_0R, WASMLM_Q4_0R,
 } from "../../src/engine/abi";
 import { h2f, h2f4, f16x8AllNormal, h2f4NormalLo, h2f4NormalHi, bf2f } from "./f16";
-import { actQ8Row, actQ8Scales } from "./quant";
+import { actQ8Row, actQ8Scales, actQaRow, actQ81D, actQ81S, loadQa } from "./quant";
 import { rowBytesOf } from "./rows";
 import { mmLegacy, mmLegacyRef } from "./legacy";
 import { mmK, mmKRef } from "./kquants";
@@ -297,13 +297,15 @@ function mmBF16(w: usize, x: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0
 }
 
 // ---------------------------------------------------------------- Q8_0 / Q4_0, repacked (repack.ts)
-// act: the Q8_0 format (quant.ts): i16 quants + f32 scale per block. Rows in the repacked layout: a quant
-// plane, then nb fp16 scales. Per token and row, every kernel does the same steps in the same order:
+// act: the Q8_0 format (quant.ts): i16 quants + f32 scale per block; for Q4_0 in the relaxed-SIMD build the
+// Q8_0C format: i8 quants, f32 scales and c = 8·Σq per block. Rows in the repacked layout: a quant plane,
+// then nb fp16 scales. Per token and row, every kernel of a build does the same steps in the same order:
 //   for each group of 4 blocks: s = (4 weight scales) · (4 act scales), one f32x4 multiply;
 //     for each block j of the group: acc += f32(the block's i32x4 partial sums) · s[j]
 //   blocks past the last whole group: s[j] = dw · da as a scalar f32 multiply (the same value);
 //   y = the horizontal sum of acc.
 // So a token's result does not depend on nTok, nor on whether its row went through a 1- or 2-row kernel.
+// Q is the weight type's marker: u16 for Q8_0, u8 for Q4_0.
 
 // 4 fp16 at p -> f32x4, exact for normal, subnormal and zero halves: the sign, exponent and mantissa
 // moved to f32 positions make the half's value times 2^-112 (an f32 subnormal for a subnormal half).
@@ -319,39 +321,60 @@ function mmBF16(w: usize, x: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0
 // @ts-ignore: decorator
 @inline function rotate(v: v128): v128 { return v128.shuffle<f32>(v, v, 1, 2, 3, 0); }
 
-// A block's weights as 4 × 8 i16 (weights 0-7, 8-15, 16-23, 24-31) from its quant bytes: v = the first 16
-// bytes, u = the next 16 (Q8_0: 32 i8; Q4_0, repacked: lane k of v holds the nibbles of weights k, 8+k,
-// 16+k, 24+k at bits 0, 4, 8, 12, each q ^ 8, i.e. q − 8 as a signed 4-bit number; u is not read).
+/** Q4_0 in the relaxed build: unsigned nibbles against i8 act quants with i16x8.relaxed_dot_i8x16_i7x16_s. */
 // @ts-ignore: decorator
-@inline function wq0<Q>(v: v128, u: v128): v128 { return sizeof<Q>() == 1 ? i16x8.shr_s(i16x8.shl(v, 12), 12) : i16x8.extend_low_i8x16_s(v); }
+@inline function relaxedQ4<Q>(): bool { return ASC_FEATURE_RELAXED_SIMD && sizeof<Q>() == 1; }
+/** quant bytes per block of weights, and of act */
 // @ts-ignore: decorator
-@inline function wq1<Q>(v: v128, u: v128): v128 { return sizeof<Q>() == 1 ? i16x8.shr_s(i16x8.shl(v, 8), 12) : i16x8.extend_high_i8x16_s(v); }
+@inline function wStep<Q>(): usize { return sizeof<Q>() == 1 ? 16 : 32; }
 // @ts-ignore: decorator
-@inline function wq2<Q>(v: v128, u: v128): v128 { return sizeof<Q>() == 1 ? i16x8.shr_s(i16x8.shl(v, 4), 12) : i16x8.extend_low_i8x16_s(u); }
+@inline function aStep<Q>(): usize { return relaxedQ4<Q>() ? 32 : 64; }
+
+// A block's weights unpacked for the dot, from its quant bytes: v = the first 16, u = the next 16.
+//   Q8_0: 4 × 8 i16 (weights 0-7, 8-15, 16-23, 24-31) from 32 i8.
+//   Q4_0 (plain build): the same from 16 bytes where lane k (as i16) holds the nibbles of weights k, 8+k,
+//     16+k, 24+k at bits 0, 4, 8, 12, each q ^ 8, i.e. q − 8 as a signed 4-bit number (u is not read).
+//   Q4_0 (relaxed build): weights 0-15 and 16-31 as unsigned nibbles q in i8 lanes (GGUF order; u0, u1).
 // @ts-ignore: decorator
-@inline function wq3<Q>(v: v128, u: v128): v128 { return sizeof<Q>() == 1 ? i16x8.shr_s(v, 12) : i16x8.extend_high_i8x16_s(u); }
+@inline function wq0<Q>(v: v128, u: v128): v128 {
+  if (relaxedQ4<Q>()) return v128.and(v, i8x16.splat(15));
+  return sizeof<Q>() == 1 ? i16x8.shr_s(i16x8.shl(v, 12), 12) : i16x8.extend_low_i8x16_s(v);
+}
+// @ts-ignore: decorator
+@inline function wq1<Q>(v: v128, u: v128): v128 {
+  if (relaxedQ4<Q>()) return v128.and(i16x8.shr_u(v, 4), i8x16.splat(15));
+  return sizeof<Q>() == 1 ? i16x8.shr_s(i16x8.shl(v, 8), 12) : i16x8.extend_high_i8x16_s(v);
+}
+// @ts-ignore: decorator
+@inline function wq2<Q>(v: v128, u: v128): v128 {
+  if (relaxedQ4<Q>()) return v;
+  return sizeof<Q>() == 1 ? i16x8.shr_s(i16x8.shl(v, 4), 12) : i16x8.extend_low_i8x16_s(u);
+}
+// @ts-ignore: decorator
+@inline function wq3<Q>(v: v128, u: v128): v128 {
+  if (relaxedQ4<Q>()) return v;
+  return sizeof<Q>() == 1 ? i16x8.shr_s(v, 12) : i16x8.extend_high_i8x16_s(u);
+}
 // @ts-ignore: decorator
 @inline function hiHalf<Q>(w: usize, v: v128): v128 { return sizeof<Q>() == 1 ? v : v128.load(w, 16); }
 
-// i32x4 partial sums of one block: unpacked weights w0..w3 against the act block at a (32 i16)
+// i32x4 partial sums of one block: unpacked weights w0..w3 against the act block at a (c: the block's
+// 8·Σq_a, read by the relaxed Q4_0 dot only)
 // @ts-ignore: decorator
-@inline function dot4(w0: v128, w1: v128, w2: v128, w3: v128, a: usize): v128 {
+@inline function dotU<Q>(w0: v128, w1: v128, w2: v128, w3: v128, a: usize, c: usize): v128 {
+  if (relaxedQ4<Q>()) {
+    // pairs of nibble · act products in i16 (|Σ| ≤ 4·15·127), then pairs of those in i32; minus 8·Σq_a
+    const p = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(a, 0), w0), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(a, 16), w1));
+    return i32x4.sub(i32x4.extadd_pairwise_i16x8_s(p), v128.load32_zero(c));
+  }
   return i32x4.add(i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(a, 0)), i32x4.dot_i16x8_s(w1, v128.load(a, 16))),
                    i32x4.add(i32x4.dot_i16x8_s(w2, v128.load(a, 32)), i32x4.dot_i16x8_s(w3, v128.load(a, 48))));
 }
 
-// the same for act vectors already loaded (a0..a3)
 // @ts-ignore: decorator
-@inline function blockDot<Q>(w: usize, a0: v128, a1: v128, a2: v128, a3: v128): v128 {
+@inline function blockDot<Q>(w: usize, a: usize, c: usize): v128 {
   const v = v128.load(w), u = hiHalf<Q>(w, v);
-  return i32x4.add(i32x4.add(i32x4.dot_i16x8_s(wq0<Q>(v, u), a0), i32x4.dot_i16x8_s(wq1<Q>(v, u), a1)),
-                   i32x4.add(i32x4.dot_i16x8_s(wq2<Q>(v, u), a2), i32x4.dot_i16x8_s(wq3<Q>(v, u), a3)));
-}
-
-// @ts-ignore: decorator
-@inline function blockDotAt<Q>(w: usize, a: usize): v128 {
-  const v = v128.load(w), u = hiHalf<Q>(w, v);
-  return dot4(wq0<Q>(v, u), wq1<Q>(v, u), wq2<Q>(v, u), wq3<Q>(v, u), a);
+  return dotU<Q>(wq0<Q>(v, u), wq1<Q>(v, u), wq2<Q>(v, u), wq3<Q>(v, u), a, c);
 }
 
 // acc + f32(sums) · s
@@ -366,59 +389,54 @@ function mmBF16(w: usize, x: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0
   return f32x4.splat(h2f(<i32>load<u16>(dw)) * load<f32>(da));
 }
 
-// Two rows (w0, w1: their quant planes; s0, s1: their scale planes) × one token: [y0, y1, -, -]. Rows
-// share every act load.
-function k2Q<Q>(w0: usize, s0: usize, w1: usize, s1: usize, aq: usize, ad: usize, nb: i32): v128 {
-  const QB: usize = sizeof<Q>() == 1 ? 16 : 32;
+// Two rows (w0, w1: their quant planes; s0, s1: their scale planes) × one token (act quants aq, scales ad,
+// Q8_0C sums ac): [y0, y1, -, -]
+function k2Q<Q>(w0: usize, s0: usize, w1: usize, s1: usize, aq: usize, ad: usize, ac: usize, nb: i32): v128 {
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
   let b = 0;
   for (; b + 4 <= nb; b += 4) {
     const da = v128.load(ad);
     let sc0 = f32x4.mul(h2f4At(s0), da), sc1 = f32x4.mul(h2f4At(s1), da);
     for (let j = 0; j < 4; j++) {
-      const a0 = v128.load(aq, 0), a1 = v128.load(aq, 16), a2 = v128.load(aq, 32), a3 = v128.load(aq, 48);
-      acc0 = scaleAcc(acc0, blockDot<Q>(w0, a0, a1, a2, a3), lane0(sc0));
-      acc1 = scaleAcc(acc1, blockDot<Q>(w1, a0, a1, a2, a3), lane0(sc1));
+      acc0 = scaleAcc(acc0, blockDot<Q>(w0, aq, ac), lane0(sc0));
+      acc1 = scaleAcc(acc1, blockDot<Q>(w1, aq, ac), lane0(sc1));
       sc0 = rotate(sc0); sc1 = rotate(sc1);
-      w0 += QB; w1 += QB; aq += 64;
+      w0 += wStep<Q>(); w1 += wStep<Q>(); aq += aStep<Q>(); ac += 4;
     }
     s0 += 8; s1 += 8; ad += 16;
   }
   for (; b < nb; b++) {
-    const a0 = v128.load(aq, 0), a1 = v128.load(aq, 16), a2 = v128.load(aq, 32), a3 = v128.load(aq, 48);
-    acc0 = scaleAcc(acc0, blockDot<Q>(w0, a0, a1, a2, a3), tailScale(s0, ad));
-    acc1 = scaleAcc(acc1, blockDot<Q>(w1, a0, a1, a2, a3), tailScale(s1, ad));
-    w0 += QB; w1 += QB; aq += 64; s0 += 2; s1 += 2; ad += 4;
+    acc0 = scaleAcc(acc0, blockDot<Q>(w0, aq, ac), tailScale(s0, ad));
+    acc1 = scaleAcc(acc1, blockDot<Q>(w1, aq, ac), tailScale(s1, ad));
+    w0 += wStep<Q>(); w1 += wStep<Q>(); aq += aStep<Q>(); ac += 4; s0 += 2; s1 += 2; ad += 4;
   }
   return hsum4x4(acc0, acc1, acc0, acc1);
 }
 
 // One row × one token (the same steps as k2Q for each of its rows)
-function k1Q<Q>(w: usize, s: usize, aq: usize, ad: usize, nb: i32): f32 {
-  const QB: usize = sizeof<Q>() == 1 ? 16 : 32;
+function k1Q<Q>(w: usize, s: usize, aq: usize, ad: usize, ac: usize, nb: i32): f32 {
   let acc = f32x4.splat(0);
   let b = 0;
   for (; b + 4 <= nb; b += 4) {
     let sc = f32x4.mul(h2f4At(s), v128.load(ad));
     for (let j = 0; j < 4; j++) {
-      acc = scaleAcc(acc, blockDotAt<Q>(w, aq), lane0(sc));
+      acc = scaleAcc(acc, blockDot<Q>(w, aq, ac), lane0(sc));
       sc = rotate(sc);
-      w += QB; aq += 64;
+      w += wStep<Q>(); aq += aStep<Q>(); ac += 4;
     }
     s += 8; ad += 16;
   }
   for (; b < nb; b++) {
-    acc = scaleAcc(acc, blockDotAt<Q>(w, aq), tailScale(s, ad));
-    w += QB; aq += 64; s += 2; ad += 4;
+    acc = scaleAcc(acc, blockDot<Q>(w, aq, ac), tailScale(s, ad));
+    w += wStep<Q>(); aq += aStep<Q>(); ac += 4; s += 2; ad += 4;
   }
   return hsum4(acc);
 }
 
-// One row × 4 tokens (act rows q0..q3, scale rows d0..d3): [y(t0), y(t1), y(t2), y(t3)]. Each block's
-// weights are unpacked once for the 4 tokens.
+// One row × 4 tokens (act rows q0..q3, scale rows d0..d3, Q8_0C sum rows c0..c3): [y(t0), .., y(t3)].
+// Each block's weights are unpacked once for the 4 tokens.
 function k4Q<Q>(w: usize, s: usize, q0: usize, q1: usize, q2: usize, q3: usize,
-                d0: usize, d1: usize, d2: usize, d3: usize, nb: i32): v128 {
-  const QB: usize = sizeof<Q>() == 1 ? 16 : 32;
+                d0: usize, d1: usize, d2: usize, d3: usize, c0: usize, c1: usize, c2: usize, c3: usize, nb: i32): v128 {
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
   let v: v128, u: v128, w0: v128, w1: v128, w2: v128, w3: v128;
   let b = 0;
@@ -429,23 +447,26 @@ function k4Q<Q>(w: usize, s: usize, q0: usize, q1: usize, q2: usize, q3: usize,
     for (let j = 0; j < 4; j++) {
       v = v128.load(w); u = hiHalf<Q>(w, v);
       w0 = wq0<Q>(v, u); w1 = wq1<Q>(v, u); w2 = wq2<Q>(v, u); w3 = wq3<Q>(v, u);
-      acc0 = scaleAcc(acc0, dot4(w0, w1, w2, w3, q0), lane0(sc0));
-      acc1 = scaleAcc(acc1, dot4(w0, w1, w2, w3, q1), lane0(sc1));
-      acc2 = scaleAcc(acc2, dot4(w0, w1, w2, w3, q2), lane0(sc2));
-      acc3 = scaleAcc(acc3, dot4(w0, w1, w2, w3, q3), lane0(sc3));
+      acc0 = scaleAcc(acc0, dotU<Q>(w0, w1, w2, w3, q0, c0), lane0(sc0));
+      acc1 = scaleAcc(acc1, dotU<Q>(w0, w1, w2, w3, q1, c1), lane0(sc1));
+      acc2 = scaleAcc(acc2, dotU<Q>(w0, w1, w2, w3, q2, c2), lane0(sc2));
+      acc3 = scaleAcc(acc3, dotU<Q>(w0, w1, w2, w3, q3, c3), lane0(sc3));
       sc0 = rotate(sc0); sc1 = rotate(sc1); sc2 = rotate(sc2); sc3 = rotate(sc3);
-      w += QB; q0 += 64; q1 += 64; q2 += 64; q3 += 64;
+      w += wStep<Q>();
+      q0 += aStep<Q>(); q1 += aStep<Q>(); q2 += aStep<Q>(); q3 += aStep<Q>(); c0 += 4; c1 += 4; c2 += 4; c3 += 4;
     }
     s += 8; d0 += 16; d1 += 16; d2 += 16; d3 += 16;
   }
   for (; b < nb; b++) {
     v = v128.load(w); u = hiHalf<Q>(w, v);
     w0 = wq0<Q>(v, u); w1 = wq1<Q>(v, u); w2 = wq2<Q>(v, u); w3 = wq3<Q>(v, u);
-    acc0 = scaleAcc(acc0, dot4(w0, w1, w2, w3, q0), tailScale(s, d0));
-    acc1 = scaleAcc(acc1, dot4(w0, w1, w2, w3, q1), tailScale(s, d1));
-    acc2 = scaleAcc(acc2, dot4(w0, w1, w2, w3, q2), tailScale(s, d2));
-    acc3 = scaleAcc(acc3, dot4(w0, w1, w2, w3, q3), tailScale(s, d3));
-    w += QB; s += 2; q0 += 64; q1 += 64; q2 += 64; q3 += 64; d0 += 4; d1 += 4; d2 += 4; d3 += 4;
+    acc0 = scaleAcc(acc0, dotU<Q>(w0, w1, w2, w3, q0, c0), tailScale(s, d0));
+    acc1 = scaleAcc(acc1, dotU<Q>(w0, w1, w2, w3, q1, c1), tailScale(s, d1));
+    acc2 = scaleAcc(acc2, dotU<Q>(w0, w1, w2, w3, q2, c2), tailScale(s, d2));
+    acc3 = scaleAcc(acc3, dotU<Q>(w0, w1, w2, w3, q3, c3), tailScale(s, d3));
+    w += wStep<Q>(); s += 2;
+    q0 += aStep<Q>(); q1 += aStep<Q>(); q2 += aStep<Q>(); q3 += aStep<Q>(); c0 += 4; c1 += 4; c2 += 4; c3 += 4;
+    d0 += 4; d1 += 4; d2 += 4; d3 += 4;
   }
   return hsum4x4(acc0, acc1, acc2, acc3);
 }
@@ -494,38 +515,39 @@ function mmFloat(kind: i32, w: usize, x: usize, y: usize, nIn: i32, nOut: i32, n
 
 function mmQuant<Q>(w: usize, act: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0: i32, r1: i32): void {
   const nb = nIn >> 5;
-  const qb: usize = <usize>nb * (sizeof<Q>() == 1 ? 16 : 32);   // quant plane bytes per row
+  const qb: usize = <usize>nb * wStep<Q>();   // quant plane bytes per row
   const rb: usize = qb + (<usize>nb << 1);
   const yb = <usize>nOut << 2;
-  const ab = <usize>nIn << 1;
-  const db = <usize>nb << 2;
+  const ab: usize = relaxedQ4<Q>() ? <usize>nIn : <usize>nIn << 1;   // act quants per token
+  const db = <usize>nb << 2;                                          // act scales (and Q8_0C sums) per token
   const rowsPerBlock = max<i32>(2, <i32>(BLOCK_BYTES / rb)) & ~1;
   for (let o0 = r0; o0 < r1; o0 += rowsPerBlock) {
     const o1 = min<i32>(o0 + rowsPerBlock, r1);
     for (let t = 0; t < nTok; t += 4) {
       const nt = min<i32>(4, nTok - t);
-      const q0 = actQ8Row(act, nIn, t);
-      const d0 = actQ8Scales(act, nIn, nTok, t);
+      const q0 = relaxedQ4<Q>() ? actQaRow(act, nIn, t) : actQ8Row(act, nIn, t);
+      const d0 = relaxedQ4<Q>() ? actQ81D(act, nIn, nTok, t) : actQ8Scales(act, nIn, nTok, t);
+      const c0: usize = relaxedQ4<Q>() ? actQ81S(act, nIn, nTok, t) : 0;
       const yt = y + <usize>t * yb;
       if (nt == 1) {
         let o = o0;
         for (; o + 2 <= o1; o += 2) {
           const w0 = w + <usize>o * rb;
-          const r = k2Q<Q>(w0, w0 + qb, w0 + rb, w0 + rb + qb, q0, d0, nb);
+          const r = k2Q<Q>(w0, w0 + qb, w0 + rb, w0 + rb + qb, q0, d0, c0, nb);
           store<f32>(yt + (<usize>o << 2), f32x4.extract_lane(r, 0));
           store<f32>(yt + (<usize>o << 2), f32x4.extract_lane(r, 1), 4);
         }
         if (o < o1) {
           const w0 = w + <usize>o * rb;
-          store<f32>(yt + (<usize>o << 2), k1Q<Q>(w0, w0 + qb, q0, d0, nb));
+          store<f32>(yt + (<usize>o << 2), k1Q<Q>(w0, w0 + qb, q0, d0, c0, nb));
         }
       } else {
-        const q1 = q0 + ab, d1 = d0 + db;
-        const q2 = nt > 2 ? q1 + ab : q1, d2 = nt > 2 ? d1 + db : d1;
-        const q3 = nt > 3 ? q2 + ab : q2, d3 = nt > 3 ? d2 + db : d2;
+        const q1 = q0 + ab, d1 = d0 + db, c1 = c0 + db;
+        const q2 = nt > 2 ? q1 + ab : q1, d2 = nt > 2 ? d1 + db : d1, c2 = nt > 2 ? c1 + db : c1;
+        const q3 = nt > 3 ? q2 + ab : q2, d3 = nt > 3 ? d2 + db : d2, c3 = nt > 3 ? c2 + db : c2;
         for (let o = o0; o < o1; o++) {
           const wr = w + <usize>o * rb;
-          store4(yt + (<usize>o << 2), yb, k4Q<Q>(wr, wr + qb, q0, q1, q2, q3, d0, d1, d2, d3, nb), nt);
+          store4(yt + (<usize>o << 2), yb, k4Q<Q>(wr, wr + qb, q0, q1, q2, q3, d0, d1, d2, d3, c0, c1, c2, c3, nb), nt);
         }
       }
     }
@@ -574,23 +596,25 @@ export function matmul_ref(type: i32, w: usize, act: usize, y: usize, nIn: i32, 
         }
         if (type == GGML_BF16) s = <f32>sd;
       } else if (type == WASMLM_Q8_0R || type == WASMLM_Q4_0R) {
-        const aq = actQ8Row(act, nIn, t);
-        const ad = actQ8Scales(act, nIn, nTok, t);
         const q4 = type == WASMLM_Q4_0R;
+        const qa = ASC_FEATURE_RELAXED_SIMD && q4;   // Q8_0C act (QA quants)
+        const aq = qa ? actQaRow(act, nIn, t) : actQ8Row(act, nIn, t);
+        const ad = qa ? actQ81D(act, nIn, nTok, t) : actQ8Scales(act, nIn, nTok, t);
         const scales = wr + <usize>nb * (q4 ? 16 : 32);
         for (let b = 0; b < nb; b++) {
-          const ap = aq + (<usize>b << 6);
           let sumi: i32 = 0;
           for (let j = 0; j < 32; j++) {
             let q: i32;
-            if (q4) {   // repacked: byte 2k = weights k, 8+k; byte 2k+1 = weights 16+k, 24+k; nibbles q ^ 8
+            if (q4 && ASC_FEATURE_RELAXED_SIMD) {   // GGUF nibble order: byte j weight j, high nibble weight 16 + j
+              q = ((<i32>load<u8>(wr + (<usize>b << 4) + (j & 15)) >> ((j >> 4) << 2)) & 15) - 8;
+            } else if (q4) {   // byte 2k = weights k, 8+k; byte 2k+1 = weights 16+k, 24+k; nibbles q ^ 8
               const k = j & 7, g = j >> 3;
               const nib = (<i32>load<u8>(wr + (<usize>b << 4) + (k << 1) + (g >> 1)) >> ((g & 1) << 2)) & 15;
               q = (nib ^ 8) - 8;
             } else {
               q = <i32>load<i8>(wr + (<usize>b << 5) + j);
             }
-            sumi += q * <i32>load<i16>(ap + (<usize>j << 1));
+            sumi += q * (qa ? loadQa(aq, b * 32 + j) : <i32>load<i16>(aq + (<usize>(b * 32 + j) << 1)));
           }
           s += <f32>sumi * (h2f(<i32>load<u16>(scales + (<usize>b << 1))) * load<f32>(ad + (<usize>b << 2)));
         }

@@ -15,6 +15,12 @@
 //     q plane : QA [nTok][nIn] at act
 //     d plane : f32 [nTok][nb] after the q plane
 //     s plane : f32 [nTok][nb] after the d plane
+//   Q8_0C for repacked Q4_0 weights in the relaxed-SIMD build (Q8_0 there): the Q8_0 quants and scales, as
+//   Q8_1's planes, the third holding c = 8·Σq (i32) per block (a Q4_0 kernel that dots the unsigned nibbles
+//   q_w with the act subtracts it: Σ(q_w − 8)·q_a = Σq_w·q_a − 8·Σq_a):
+//     q plane : QA [nTok][nIn] at act
+//     d plane : f32 [nTok][nb] after the q plane
+//     c plane : i32 [nTok][nb] after the d plane
 //   Q8_K for Q2_K..Q6_K weights: blocks of 256 like quantize_row_q8_K_ref: max = the signed value of the
 //   first largest |x|, iscale = −127/max, q = min(127, nearest(iscale·x)), d = 1/iscale (f32), bsums =
 //   Σq per 16; three planes:
@@ -26,7 +32,7 @@
 //   Host: align act to 16 bytes or more (64 is best); nIn is a multiple of the block size (32 or 256).
 import {
   GGML_F32, GGML_F16, GGML_BF16, GGML_Q8_0, GGML_Q4_0, GGML_Q5_0, GGML_Q4_1, GGML_Q5_1,
-  GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K, REPACKED,
+  GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K, REPACKED, WASMLM_Q4_0R,
 } from "../../src/engine/abi";
 import { f2h, h2f, roundF16, roundF16x4, roundBF16, roundBF16x4 } from "./f16";
 
@@ -38,10 +44,12 @@ export const ACT_BF16 = 3;
 export const ACT_Q8_0 = 4;
 export const ACT_Q8_1 = 5;
 export const ACT_Q8_K = 6;
+export const ACT_Q8_0C = 7;
 
 /** The act format weights of `type` read (GGUF or repacked layout; ACT_NONE for unsupported types). */
 // @ts-ignore: decorator
 @inline export function actFormat(type: i32): i32 {
+  if (ASC_FEATURE_RELAXED_SIMD && type == WASMLM_Q4_0R) return ACT_Q8_0C;
   type &= ~REPACKED;
   if (type == GGML_F32) return ACT_F32;
   if (type == GGML_F16) return ACT_F16;
@@ -56,12 +64,15 @@ export const ACT_Q8_K = 6;
 // @ts-ignore: decorator
 @inline export const QA_SHIFT: i32 = ASC_FEATURE_RELAXED_SIMD ? 0 : 1;
 
+/** The act format (ACT_*) that weights of `type` read: weights whose formats agree share one prep. */
+export function act_format(type: i32): i32 { return actFormat(type); }
+
 /** Scratch bytes OP_PREP_ACT writes for weights of `type` (0 for unsupported types). */
 export function act_bytes(type: i32, nIn: i32, nTok: i32): i32 {
   const f = actFormat(type);
   if (f == ACT_F32 || f == ACT_F16 || f == ACT_BF16) return nIn * nTok * 4;
   if (f == ACT_Q8_0) return nTok * nIn * 2 + nTok * (nIn >> 5) * 4;
-  if (f == ACT_Q8_1) return nTok * (nIn << QA_SHIFT) + nTok * (nIn >> 5) * 8;
+  if (f == ACT_Q8_1 || f == ACT_Q8_0C) return nTok * (nIn << QA_SHIFT) + nTok * (nIn >> 5) * 8;
   if (f == ACT_Q8_K) return nTok * (nIn << QA_SHIFT) + nTok * (nIn >> 8) * 4 + nTok * (nIn >> 4) * 2;
   return 0;
 }
@@ -137,10 +148,11 @@ export function act_bytes(type: i32, nIn: i32, nTok: i32): i32 {
   return i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1);
 }
 
-// Q8_0 (wide = true: i16 q plane, d plane) or Q8_1 (QA q plane, d and s planes)
-// (tokens t0 <= t < t1 of nTok)
-function quantizeQ8(q81: bool, x: usize, act: usize, nIn: i32, nTok: i32, t0: i32, t1: i32): void {
+// f = ACT_Q8_0 (i16 q plane, d plane), ACT_Q8_1 (QA q plane, d and s planes) or ACT_Q8_0C (QA q plane, d and
+// c planes) (tokens t0 <= t < t1 of nTok)
+function quantizeQ8(f: i32, x: usize, act: usize, nIn: i32, nTok: i32, t0: i32, t1: i32): void {
   const nb = nIn >> 5;
+  const q81 = f != ACT_Q8_0;   // the Q8_1 plane layout (Q8_0C has it too)
   const wide = !q81 || QA_SHIFT == 1;
   for (let t = t0; t < t1; t++) {
     let xp = x + (<usize>t * <usize>nIn << 2);
@@ -180,7 +192,12 @@ function quantizeQ8(q81: bool, x: usize, act: usize, nIn: i32, nTok: i32, t0: i3
         v128.store(qp, i8x16.narrow_i16x8_s(w2, w3), 16);
         qp += 32;
       }
-      if (q81) {
+      if (f == ACT_Q8_0C) {
+        const sum = isum4(i32x4.add(i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)),
+                                    i32x4.add(i32x4.add(q4, q5), i32x4.add(q6, q7))));
+        store<i32>(sp, sum << 3);
+        sp += 4;
+      } else if (q81) {
         const sum = isum4(i32x4.add(i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)),
                                     i32x4.add(i32x4.add(q4, q5), i32x4.add(q6, q7))));
         store<f32>(sp, roundF16(d * <f32>sum));
@@ -192,8 +209,9 @@ function quantizeQ8(q81: bool, x: usize, act: usize, nIn: i32, nTok: i32, t0: i3
   }
 }
 
-function quantizeQ8Ref(q81: bool, x: usize, act: usize, nIn: i32, nTok: i32): void {
+function quantizeQ8Ref(f: i32, x: usize, act: usize, nIn: i32, nTok: i32): void {
   const nb = nIn >> 5;
+  const q81 = f != ACT_Q8_0;
   for (let t = 0; t < nTok; t++) {
     const xr = x + (<usize>t * <usize>nIn << 2);
     const qr = q81 ? actQaRow(act, nIn, t) : actQ8Row(act, nIn, t);
@@ -212,7 +230,8 @@ function quantizeQ8Ref(q81: bool, x: usize, act: usize, nIn: i32, nTok: i32): vo
         if (q81) storeQa(qr, b * 32 + j, q);
         else store<i16>(qr + (<usize>(b * 32 + j) << 1), <i16>q);
       }
-      if (q81) store<f32>(actQ81S(act, nIn, nTok, t) + (<usize>b << 2), h2f(f2h(d * <f32>sum)));
+      if (f == ACT_Q8_0C) store<i32>(actQ81S(act, nIn, nTok, t) + (<usize>b << 2), sum << 3);
+      else if (q81) store<f32>(actQ81S(act, nIn, nTok, t) + (<usize>b << 2), h2f(f2h(d * <f32>sum)));
     }
   }
 }
@@ -373,10 +392,8 @@ export function prep_act_part(type: i32, x: usize, act: usize, nIn: i32, nTok: i
     roundRowsF16(x + off, act + off, n);
   } else if (f == ACT_BF16) {
     roundRowsBF16(x + off, act + off, n);
-  } else if (f == ACT_Q8_0) {
-    quantizeQ8(false, x, act, nIn, nTok, t0, t1);
-  } else if (f == ACT_Q8_1) {
-    quantizeQ8(true, x, act, nIn, nTok, t0, t1);
+  } else if (f == ACT_Q8_0 || f == ACT_Q8_1 || f == ACT_Q8_0C) {
+    quantizeQ8(f, x, act, nIn, nTok, t0, t1);
   } else if (f == ACT_Q8_K) {
     quantizeQ8K(x, act, nIn, nTok, t0, t1);
   } else {
@@ -398,10 +415,8 @@ export function prep_act_ref(type: i32, x: usize, act: usize, nIn: i32, nTok: i3
       const v = load<f32>(x + off);
       store<f32>(act + off, f == ACT_F16 ? h2f(f2h(v)) : roundBF16(v));
     }
-  } else if (f == ACT_Q8_0) {
-    quantizeQ8Ref(false, x, act, nIn, nTok);
-  } else if (f == ACT_Q8_1) {
-    quantizeQ8Ref(true, x, act, nIn, nTok);
+  } else if (f == ACT_Q8_0 || f == ACT_Q8_1 || f == ACT_Q8_0C) {
+    quantizeQ8Ref(f, x, act, nIn, nTok);
   } else if (f == ACT_Q8_K) {
     quantizeQ8KRef(x, act, nIn, nTok);
   } else {

@@ -4,10 +4,12 @@
 // GGUF rows are blocks of 32 weights, each [fp16 d][quants]. Repacked, a row is two planes:
 //   quant plane: nb blocks of quants (32 bytes for Q8_0, 16 for Q4_0), 16-byte aligned when the row is
 //   scale plane: nb fp16 d, in block order (kernels load 4 at once and convert them together)
-// Q8_0 quants are unchanged (i8). Q4_0 nibbles are reordered and biased so that, read as 8 i16 lanes, lane
-// k holds the four 4-bit values of weights k, 8+k, 16+k, 24+k at bits 0, 4, 8 and 12, each stored as
-// q ^ 8: as a signed 4-bit number that is q − 8, the weight's value. Two shifts per nibble (one for the
-// top one) then give the weights as i16 in element order (q4Unpack in matmul.ts).
+// Q8_0 quants are unchanged (i8). Q4_0 nibbles: in the plain build they are reordered and biased so that,
+// read as 8 i16 lanes, lane k holds the four 4-bit values of weights k, 8+k, 16+k, 24+k at bits 0, 4, 8 and
+// 12, each stored as q ^ 8: as a signed 4-bit number that is q − 8, the weight's value. Two shifts per
+// nibble (one for the top one) then give the weights as i16 in element order (wq0..wq3 in matmul.ts). The
+// relaxed-SIMD build keeps GGUF's order (byte j: weight j, and weight 16 + j in the high nibble): its dot
+// takes the unsigned nibbles as they are.
 import { GGML_Q8_0, GGML_Q4_0, REPACKED } from "../../src/engine/abi";
 
 /**
@@ -29,7 +31,8 @@ export function repack(type: i32, w: usize, nRows: i32, nIn: i32, scratch: usize
       const src = scratch + <usize>b * bs;
       store<u16>(scales + (<usize>b << 1), load<u16>(src));
       if (q4) {
-        v128.store(row + (<usize>b << 4), q4Reorder(v128.load(src, 2)));
+        const q = v128.load(src, 2);
+        v128.store(row + (<usize>b << 4), ASC_FEATURE_RELAXED_SIMD ? q : q4Reorder(q));
       } else {
         v128.store(row + (<usize>b << 5), v128.load(src, 2), 0);
         v128.store(row + (<usize>b << 5), v128.load(src, 18), 16);

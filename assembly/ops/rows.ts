@@ -61,14 +61,20 @@ function rowQ8_0R(src: usize, dst: usize, n: i32): void {
   }
 }
 
-// Repacked Q4_0 (repack.ts): quants[nb][16] (lane k: weights k, 8+k, 16+k, 24+k, nibbles q ^ 8), then nb fp16 scales
+// Repacked Q4_0 (repack.ts): quants[nb][16] (plain build: i16 lane k = weights k, 8+k, 16+k, 24+k, nibbles
+// q ^ 8; relaxed build: GGUF's order), then nb fp16 scales
 function rowQ4_0R(src: usize, dst: usize, n: i32): void {
   const nb = n >> 5;
   const scales = src + (<usize>nb << 4);
   for (let b = 0; b < nb; b++) {
     const d = f32x4.splat(h2f(<i32>load<u16>(scales + (<usize>b << 1))));
     const v = v128.load(src);
-    store8(dst, i16x8.shr_s(i16x8.shl(v, 12), 12), i16x8.shr_s(i16x8.shl(v, 8), 12), i16x8.shr_s(i16x8.shl(v, 4), 12), i16x8.shr_s(v, 12), d);
+    if (ASC_FEATURE_RELAXED_SIMD) {   // the relaxed build keeps GGUF's nibble order: byte j = weights j, 16 + j
+      const lo = i8x16.sub(v128.and(v, i8x16.splat(15)), i8x16.splat(8)), hi = i8x16.sub(i8x16.shr_u(v, 4), i8x16.splat(8));
+      store8(dst, i16x8.extend_low_i8x16_s(lo), i16x8.extend_high_i8x16_s(lo), i16x8.extend_low_i8x16_s(hi), i16x8.extend_high_i8x16_s(hi), d);
+    } else {
+      store8(dst, i16x8.shr_s(i16x8.shl(v, 12), 12), i16x8.shr_s(i16x8.shl(v, 8), 12), i16x8.shr_s(i16x8.shl(v, 4), 12), i16x8.shr_s(v, 12), d);
+    }
     src += 16;
     dst += 128;
   }

@@ -8,7 +8,7 @@ import type { ByteStream } from '../formats/source.js';
 import type { FfnSpec, Linear, ModelSpec, NormSpec, WeightRef } from '../models/spec.js';
 import { specWeights } from '../models/spec.js';
 import {
-  CTL_BYTES, SYNC_BYTES, GGML_F32, GGML_Q2_K, GGML_Q3_K, GGML_Q4_0, GGML_Q4_1, GGML_Q4_K, GGML_Q5_0, GGML_Q5_1, GGML_Q5_K, GGML_Q6_K,
+  CTL_BYTES, SYNC_BYTES, GGML_F32, GGML_Q4_0,
   GGML_Q8_0, GLU_GELU, GLU_SILU, MOE_NORMALIZE, REPACKED, ROPE_NEOX, ROPE_NORMAL,
 } from './abi.js';
 import { createMemory, Layout, PAGE, Views } from './memory.js';
@@ -38,17 +38,6 @@ export interface EngineOptions {
 }
 
 /**
- * Weight types whose matmuls read the same activation format (the row quantized to Q8_0, Q8_1 or
- * Q8_K): one prep serves them all. Other types have a format of their own.
- */
-const ACT_FORMAT: Record<number, number> = {
-  [GGML_Q4_0]: GGML_Q8_0, [GGML_Q5_0]: GGML_Q8_0, [GGML_Q8_0]: GGML_Q8_0,
-  [GGML_Q4_1]: GGML_Q4_1, [GGML_Q5_1]: GGML_Q4_1,
-  [GGML_Q2_K]: GGML_Q4_K, [GGML_Q3_K]: GGML_Q4_K, [GGML_Q4_K]: GGML_Q4_K, [GGML_Q5_K]: GGML_Q4_K, [GGML_Q6_K]: GGML_Q4_K,
-};
-const actFormat = (type: number) => ACT_FORMAT[type & ~REPACKED] ?? type;
-
-/**
  * The layout code of a tensor in memory: Q8_0 and Q4_0 are repacked at load (assembly/ops/repack.ts)
  * into a quant plane and a scale plane per row, and the kernels take them as type | REPACKED.
  */
@@ -63,6 +52,8 @@ function repackRowBytes(t: GGUFTensorInfo): number {
 
 interface RepackExports {
   repack(type: number, w: number, nRows: number, nIn: number, scratch: number): number;
+  /** the activation format weights of `type` read (weights whose formats agree share one prep) */
+  act_format(type: number): number;
 }
 
 /** The KV cache takes at most this much memory when contextLength is not given. */
@@ -537,9 +528,10 @@ export class Engine {
     const prep = (type: number, x: number, nIn: number, nTok: number, act = b.act): number => {
       if (type === GGML_F32) return x;
       if (act !== b.act) { P.prepAct(type, x, act, nIn, nTok); return act; }
-      if (prepared !== x || preparedFormat !== actFormat(type)) P.prepAct(type, x, act, nIn, nTok);
+      const format = (this.kernels as KernelExports & RepackExports).act_format(type);
+      if (prepared !== x || preparedFormat !== format) P.prepAct(type, x, act, nIn, nTok);
       prepared = x;
-      preparedFormat = actFormat(type);
+      preparedFormat = format;
       return act;
     };
     const written = (buffer: number) => { if (buffer === prepared) prepared = -1; };
