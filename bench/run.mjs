@@ -196,7 +196,12 @@ for (const m of models) {
       'native decode': f1(median(n.map((x) => x?.decode_tps))),
       'decode ratio (≥ 0.8)': f2(ratio(w, n, 'decode_tps')) + mark(ratio(w, n, 'decode_tps'), 0.8),
       'wasmlm load ms': f1(median(w.map((x) => x?.load_ms))).replace(/\.\d$/, ''),
-      'wasmlm RSS MiB': f1(median(w.map((x) => x?.peak_rss_mb))).replace(/\.\d$/, ''),
+      // issue 5 item 5: peak RSS ≤ file + KV cache + 64 MiB
+      'wasmlm peak RSS MiB (≤ file + KV + 64)': (() => {
+        const rss = median(w.map((x) => x?.peak_rss_mb));
+        const budget = median(w.map((x) => (x ? x.file_mb + x.kv_mb + 64 : NaN)));
+        return `${rss.toFixed(0)} (≤ ${budget.toFixed(0)})${mark(budget / rss, 1)}`;
+      })(),
       ...(decodeContext ? {
         [`ms/token at ${decodeContext} ÷ at ${prompt} (≤ 1.5)`]: (() => {
           const v = median(c.long.map((x, i) => (x && c.short[i] ? c.short[i].decode_tps / x.decode_tps : NaN)));

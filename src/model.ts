@@ -12,8 +12,34 @@ import { chatIds, renderChat, type ChatMessage, type ChatTemplateOptions } from 
 import { tokenizerFromGGUF } from './tokenizer/gguf.js';
 import type { Tokenizer } from './tokenizer/types.js';
 
-/** The embedded default model (stories260K, MIT), shipped in the package. */
-export const DEFAULT_MODEL_URL = new URL('../models/stories260K.gguf', import.meta.url);
+/**
+ * The embedded default model (stories260K, MIT), shipped in the package: its URL, next to this module.
+ * Throws a WasmlmError where modules have no import.meta.url (workerd's default module registry,
+ * wrangler), so only when the default model is asked for: there, pass the model as a source.
+ */
+function defaultModelUrl(): URL {
+  try {
+    return new URL('../models/stories260K.gguf', import.meta.url);
+  } catch (e) {
+    throw new WasmlmError('BAD_ARGUMENT',
+      'no model source given, and the embedded model cannot be located: this runtime gives wasmlm\'s module ' +
+      'no import.meta.url (e.g. workerd without the new_module_registry compatibility flag); pass the model ' +
+      'to loadModel as a source (an ArrayBuffer, Uint8Array, Blob, ReadableStream or URL)', { cause: e });
+  }
+}
+
+/**
+ * The embedded default model's URL (what loadModel() loads when given no source). Undefined, rather
+ * than an exception when the package loads, where modules have no import.meta.url (workerd's default
+ * module registry): the embedded model cannot be located there (loadModel() says so), pass a source.
+ */
+export const DEFAULT_MODEL_URL: URL = (() => {
+  try {
+    return defaultModelUrl();
+  } catch {
+    return undefined as unknown as URL;
+  }
+})();
 
 export interface LoadOptions extends EngineOptions {
   /**
@@ -53,6 +79,9 @@ export interface ModelInfo {
   /** bytes of weights per tensor type and their share of all weight bytes, e.g. { Q8_0: { bytes, share } } */
   weightTypes: Record<string, { bytes: number; share: number }>;
   weightBytes: number;
+  /** bytes of the KV cache (keys and values of every layer, f32) */
+  kvCacheBytes: number;
+  /** bytes of the wasm memory: weights, KV cache, scratch */
   memoryBytes: number;
   /** threads that compute: this one plus threads − 1 workers */
   threads: number;
@@ -313,7 +342,7 @@ export class Model {
 /** Load a GGUF model: a path, URL, Blob, ArrayBuffer/Uint8Array or stream; none = the embedded model. */
 export async function loadModel(source?: ModelSource, options: LoadOptions = {}): Promise<Model> {
   const t0 = performance.now();
-  const src = source ?? DEFAULT_MODEL_URL;
+  const src = source ?? DEFAULT_MODEL_URL ?? defaultModelUrl();
   if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) {
     throw new WasmlmError('BAD_ARGUMENT', `threads must be a positive integer, got ${options.threads}`);
   }
@@ -365,6 +394,7 @@ export async function loadModel(source?: ModelSource, options: LoadOptions = {})
       tiedOutput: spec.tiedOutput,
       weightTypes,
       weightBytes,
+      kvCacheBytes: engine.kvCacheBytes,
       memoryBytes: engine.memoryBytes,
       threads: engine.threads,
       threadsNote: engine.threadsNote,

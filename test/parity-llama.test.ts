@@ -15,6 +15,16 @@ describe.each(MODELS)('%s', (name) => {
     expectLogitsClose(await model.logits(exp.tokens), exp, tol);
   });
 
+  it('logits at every prompt position, projected a few rows at a time (a logits buffer smaller than the batch)', async () => {
+    const model = await loadModel(file, { logitRows: 3 });
+    const got = await model.logits(exp.tokens);
+    expect(got.length).toBe(exp.tokens.length);
+    expectLogitsClose(got, exp, tol);
+    // the same bits as one projection of the whole batch
+    const whole = await (await loadModel(file)).logits(exp.tokens);
+    for (let p = 0; p < whole.length; p++) expect(got[p], `position ${p}`).toEqual(whole[p]);
+  });
+
   it('greedy ids through the KV cache', async () => {
     const model = await loadModel(file);
     const r = await model.complete(exp.tokens, { temperature: 0, maxTokens: exp.greedy.length, ignoreEos: true });

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** The `wasmlm` command: run, info, tokenize, convert, quantize, bench. */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { WasmlmError } from '../errors.js';
 import { rowBytes, typeName } from '../formats/ggml-types.js';
 import { readGGUF, GGUFValueType, type GGUFHeader, type GGUFMetaValue } from '../formats/gguf.js';
@@ -218,6 +218,8 @@ async function bench(positional: string[], flags: Flags): Promise<void> {
     load_ms: loadMs,
     peak_rss_mb: process.resourceUsage().maxRSS / 1024,
     threads: model.info.threads,
+    file_mb: (await stat(file)).size / 2 ** 20,
+    kv_mb: model.info.kvCacheBytes / 2 ** 20,
   };
   if (fill !== undefined) result.context = nPrompt;
   profile?.report();

@@ -35,6 +35,8 @@ export interface EngineOptions {
   /** @internal thread pool tuning (tests: `{ minSplit: 0, chunks: 16, jitter: 20000 }` splits even the
    *  smallest ops in many chunks and shakes the timing) */
   threadTuning?: PoolTuning;
+  /** @internal rows of the logits buffer (default: as many as fit in LOGITS_BUDGET, at most batchSize) */
+  logitRows?: number;
 }
 
 /**
@@ -59,10 +61,10 @@ interface RepackExports {
 /** The KV cache takes at most this much memory when contextLength is not given. */
 export const DEFAULT_KV_BUDGET = 1 << 30;
 /**
- * The logits buffer takes at most this much (rows × vocab × 4 bytes): 32 rows of a 32k vocabulary.
- * Generation needs one row; `evaluate(…, 'all')` runs batches of that many tokens.
+ * The logits buffer takes at most this much (rows × vocab × 4 bytes): 8 rows of a 32k vocabulary.
+ * Generation needs one row; `evaluate(…, 'all')` projects a batch's hidden states that many at a time.
  */
-const LOGITS_BUDGET = 4 << 20;
+const LOGITS_BUDGET = 1 << 20;
 
 interface Weight {
   ptr: number;
@@ -200,7 +202,7 @@ export class Engine {
     const { nEmbd: E, nFf: F, nVocab } = spec;
     const qDim = spec.nHead * spec.headDim;
     const kvDim = spec.nHeadKv * spec.headDim;
-    const logitRows = Math.max(1, Math.min(B, Math.floor(LOGITS_BUDGET / (nVocab * 4))));
+    const logitRows = Math.max(1, Math.min(B, options.logitRows ?? Math.floor(LOGITS_BUDGET / (nVocab * 4))));
 
     // sizes that depend on the kernels' own formats
     const sizing = await instantiateKernels(module, new WebAssembly.Memory({ initial: 2, maximum: 65536, shared }));
@@ -315,6 +317,11 @@ export class Engine {
   /** which kernel build runs: plain SIMD, or relaxed SIMD where the runtime has it (and computes it right) */
   get kernelVariant(): KernelVariant {
     return kernelVariantOf(this.kernels);
+  }
+
+  get kvCacheBytes(): number {
+    const kvDim = this.spec.nHeadKv * this.spec.headDim;
+    return this.layers.reduce((sum, l) => sum + 2 * l.cacheRows * kvDim * 4, 0);
   }
 
   get memoryBytes(): number {
@@ -484,23 +491,34 @@ export class Engine {
         throw new WasmlmError('TOKEN_OUT_OF_RANGE', `token id ${id} at index ${i} is outside the vocabulary (0..${this.spec.nVocab - 1})`);
       }
     }
-    const step = mode === 'all' ? Math.min(this.batchSize, this.logitRows) : this.batchSize;
     const width = mode === 'hidden' ? this.spec.nEmbd : this.spec.nVocab;
     const base = (mode === 'hidden' ? this.buf.xn : this.buf.logits) >>> 2;
+    const f32 = this.views.f32;
+    const hand = (first: number, rows: number) => {
+      onRows?.(first, Array.from({ length: rows }, (_, r) => f32.subarray(base + r * width, base + (r + 1) * width)));
+    };
     let last = 0;
-    for (let i = 0; i < n; i += step) {
-      const end = Math.min(n, i + step);
+    for (let i = 0; i < n; i += this.batchSize) {
+      const end = Math.min(n, i + this.batchSize);
       const rows = mode === 'last' ? (end === n ? 1 : 0) : end - i;
+      if (mode === 'all' && rows > this.logitRows) {
+        // more rows than the logits buffer holds: project the hidden states a part at a time
+        this.forward(ids, i, end, rows, true);
+        for (let r = 0; r < rows; r += this.logitRows) {
+          const count = Math.min(this.logitRows, rows - r);
+          this.project(r, count);
+          hand(i + r, count);
+          last = count - 1;
+        }
+        continue;
+      }
       this.forward(ids, i, end, rows, mode === 'hidden');
       if (rows > 0) {
         last = rows - 1;
-        if (onRows) {
-          const f32 = this.views.f32;
-          onRows(i, Array.from({ length: rows }, (_, r) => f32.subarray(base + r * width, base + (r + 1) * width)));
-        }
+        hand(i, rows);
       }
     }
-    return this.views.f32.subarray(base + last * width, base + (last + 1) * width);
+    return f32.subarray(base + last * width, base + (last + 1) * width);
   }
 
   /**
@@ -525,7 +543,7 @@ export class Engine {
     // act holds `prepared`, the matmul input converted to the activation format `preparedFormat`
     let prepared = -1;
     let preparedFormat = -1;
-    const prep = (type: number, x: number, nIn: number, nTok: number, act = b.act): number => {
+    const prep: Prep = (type, x, nIn, nTok, act = b.act) => {
       if (type === GGML_F32) return x;
       if (act !== b.act) { P.prepAct(type, x, act, nIn, nTok); return act; }
       const format = (this.kernels as KernelExports & RepackExports).act_format(type);
@@ -536,15 +554,7 @@ export class Engine {
     };
     const written = (buffer: number) => { if (buffer === prepared) prepared = -1; };
     const linear = (l: Lin, x: number, y: number, nTok = n) => {
-      P.matmul(l.w.type, l.w.ptr, prep(l.w.type, x, l.nIn, nTok), y, l.nIn, l.nOut, nTok);
-      for (const ad of this.adapters) {
-        const pair = ad.pairs.get(l.name);
-        if (!pair) continue;
-        P.matmul(pair.a.type, pair.a.ptr, prep(pair.a.type, x, l.nIn, nTok, this.loraAct), ad.tmpA, l.nIn, pair.rank, nTok);
-        P.matmul(pair.b.type, pair.b.ptr, prep(pair.b.type, ad.tmpA, pair.rank, nTok, this.loraAct), ad.tmpB, pair.rank, l.nOut, nTok);
-        P.axpby(y, ad.tmpB, y, nTok * l.nOut, 1, ad.userScale * (ad.alpha ? ad.alpha / pair.rank : 1));
-      }
-      if (l.bias) P.addRow(y, l.bias, y, l.nOut, nTok);
+      this.linearOps(P, l, x, y, nTok, prep);
       written(y);
     };
     const norm = (nm: Norm, x: number, out: number, nTok = n) => {
@@ -661,11 +671,44 @@ export class Engine {
       norm(this.outNorm, b.x + (n - rows) * E * 4, b.xn, rows);
       if (!hidden) linear(this.output, b.xn, b.logits, rows);
     }
-    if (this.pool?.alive) this.pool.run(P.ptr, P.length);
-    else this.kernels.run(P.ptr, P.length);
+    this.runPlan(P);
     for (let i = from; i < to; i++) this.cached.push(ids[i]!);
   }
+
+  /** y = l(x) for nTok rows: the matmul, the LoRA adapters' deltas, the bias */
+  private linearOps(P: Plan, l: Lin, x: number, y: number, nTok: number, prep: Prep): void {
+    P.matmul(l.w.type, l.w.ptr, prep(l.w.type, x, l.nIn, nTok), y, l.nIn, l.nOut, nTok);
+    for (const ad of this.adapters) {
+      const pair = ad.pairs.get(l.name);
+      if (!pair) continue;
+      P.matmul(pair.a.type, pair.a.ptr, prep(pair.a.type, x, l.nIn, nTok, this.loraAct), ad.tmpA, l.nIn, pair.rank, nTok);
+      P.matmul(pair.b.type, pair.b.ptr, prep(pair.b.type, ad.tmpA, pair.rank, nTok, this.loraAct), ad.tmpB, pair.rank, l.nOut, nTok);
+      P.axpby(y, ad.tmpB, y, nTok * l.nOut, 1, ad.userScale * (ad.alpha ? ad.alpha / pair.rank : 1));
+    }
+    if (l.bias) P.addRow(y, l.bias, y, l.nOut, nTok);
+  }
+
+  /** Logits of `count` rows of the normalized hidden states a forward pass left in xn, from row `first`. */
+  private project(first: number, count: number): void {
+    const b = this.buf;
+    const P = this.plan.reset();
+    const prep: Prep = (type, x, nIn, nTok, act = b.act) => {
+      if (type === GGML_F32) return x;
+      P.prepAct(type, x, act, nIn, nTok);
+      return act;
+    };
+    this.linearOps(P, this.output, b.xn + first * this.spec.nEmbd * 4, b.logits, count, prep);
+    this.runPlan(P);
+  }
+
+  private runPlan(P: Plan): void {
+    if (this.pool?.alive) this.pool.run(P.ptr, P.length);
+    else this.kernels.run(P.ptr, P.length);
+  }
 }
+
+/** Converts a matmul input to the activation format of weights of `type` (into `act`), returns where it is. */
+type Prep = (type: number, x: number, nIn: number, nTok: number, act?: number) => number;
 
 /** An engine dropped without dispose() stops its workers when it is collected. */
 const disposeOnCollect = new FinalizationRegistry<ThreadPool>((pool) => pool.terminate());
