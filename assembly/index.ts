@@ -1,5 +1,6 @@
 // wasmlm kernels: the module's exports (the ABI; see src/engine/abi.ts for the plan format).
-// No allocation, no data, no mutable globals: every instance may share one memory with others.
+// No allocation, no mutable globals, no data but constant tables (kquants.ts KC, below the 64 KiB the host
+// reserves): every instance may share one memory with others (re-instantiating rewrites the same bytes).
 
 export { run } from "./plan";
 export { act_bytes, act_format, prep_act, prep_act_ref } from "./ops/quant";
