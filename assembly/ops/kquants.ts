@@ -51,7 +51,7 @@ const BLOCK_BYTES: usize = 65536;
 
 // Lane constants. V8 rematerialises a v128.const at every use inside a loop (three or more instructions); a
 // vector loaded from memory costs one load, or nothing when it is loaded before the loop.
-const KC: usize = memory.data<u32>([
+export const KC: usize = memory.data<u32>([
   0x0f0f0f0f, 0x0f0f0f0f, 0x0f0f0f0f, 0x0f0f0f0f,   // KC_M4: the low nibble of each byte
   0x30303030, 0x30303030, 0x30303030, 0x30303030,   // KC_M30: bits 4, 5 of each byte
   0x10101010, 0x10101010, 0x10101010, 0x10101010,   // KC_M10: bit 4 of each byte
@@ -66,7 +66,7 @@ const KC: usize = memory.data<u32>([
   0x77800000, 0x77800000, 0x77800000, 0x77800000,   // KC_P112: f32 2^112
 ], 16);
 // @ts-ignore: decorator
-@inline const KC_M4: usize = 0;
+@inline export const KC_M4: usize = 0;
 // @ts-ignore: decorator
 @inline const KC_M30: usize = 16;
 // @ts-ignore: decorator
@@ -82,13 +82,13 @@ const KC: usize = memory.data<u32>([
 // @ts-ignore: decorator
 @inline const KC_K4HI: usize = 112;
 // @ts-ignore: decorator
-@inline const KC_H2F: usize = 128;
+@inline export const KC_H2F: usize = 128;
 // @ts-ignore: decorator
 @inline const KC_E31: usize = 144;
 // @ts-ignore: decorator
 @inline const KC_INF: usize = 160;
 // @ts-ignore: decorator
-@inline const KC_P112: usize = 176;
+@inline export const KC_P112: usize = 176;
 
 // V8 schedules every load of a basic block ahead of the arithmetic on them: a super-block unrolled into
 // straight-line code (40+ loads) spills most of them to the stack. A store makes the loads after it wait,

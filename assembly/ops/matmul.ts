@@ -18,7 +18,7 @@ import { h2f, h2f4, f16x8AllNormal, h2f4NormalLo, h2f4NormalHi, bf2f } from "./f
 import { actQ8Row, actQ8Scales, actQaRow, actQ81D, actQ81S, loadQa } from "./quant";
 import { rowBytesOf } from "./rows";
 import { mmLegacy, mmLegacyRef } from "./legacy";
-import { mmK, mmKRef } from "./kquants";
+import { mmK, mmKRef, KC, KC_M4, KC_H2F, KC_P112 } from "./kquants";
 
 const BLOCK_BYTES: usize = 65536;
 
@@ -309,10 +309,12 @@ function mmBF16(w: usize, x: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0
 
 // 4 fp16 at p -> f32x4, exact for normal, subnormal and zero halves: the sign, exponent and mantissa
 // moved to f32 positions make the half's value times 2^-112 (an f32 subnormal for a subnormal half).
+// (hm, p112: the constants KC_H2F and KC_P112, loaded once per kernel: V8 rebuilds a v128.const at every
+// use in a loop)
 // @ts-ignore: decorator
-@inline function h2f4At(p: usize): v128 {
+@inline function h2f4At(p: usize, hm: v128, p112: v128): v128 {
   const h = v128.load16x4_s(p);
-  return f32x4.mul(v128.and(i32x4.shl(h, 13), i32x4.splat(0x8fffe000)), f32x4.splat(5.192296858534828e33));
+  return f32x4.mul(v128.and(i32x4.shl(h, 13), hm), p112);
 }
 
 // lane 0 of v in every lane; v's lanes moved down by one (the next block's scale to lane 0)
@@ -336,13 +338,13 @@ function mmBF16(w: usize, x: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0
 //     16+k, 24+k at bits 0, 4, 8, 12, each q ^ 8, i.e. q − 8 as a signed 4-bit number (u is not read).
 //   Q4_0 (relaxed build): weights 0-15 and 16-31 as unsigned nibbles q in i8 lanes (GGUF order; u0, u1).
 // @ts-ignore: decorator
-@inline function wq0<Q>(v: v128, u: v128): v128 {
-  if (relaxedQ4<Q>()) return v128.and(v, i8x16.splat(15));
+@inline function wq0<Q>(v: v128, u: v128, m4: v128): v128 {
+  if (relaxedQ4<Q>()) return v128.and(v, m4);
   return sizeof<Q>() == 1 ? i16x8.shr_s(i16x8.shl(v, 12), 12) : i16x8.extend_low_i8x16_s(v);
 }
 // @ts-ignore: decorator
-@inline function wq1<Q>(v: v128, u: v128): v128 {
-  if (relaxedQ4<Q>()) return v128.and(i16x8.shr_u(v, 4), i8x16.splat(15));
+@inline function wq1<Q>(v: v128, u: v128, m4: v128): v128 {
+  if (relaxedQ4<Q>()) return v128.and(i16x8.shr_u(v, 4), m4);
   return sizeof<Q>() == 1 ? i16x8.shr_s(i16x8.shl(v, 8), 12) : i16x8.extend_high_i8x16_s(v);
 }
 // @ts-ignore: decorator
@@ -372,9 +374,9 @@ function mmBF16(w: usize, x: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0
 }
 
 // @ts-ignore: decorator
-@inline function blockDot<Q>(w: usize, a: usize, c: usize): v128 {
+@inline function blockDot<Q>(w: usize, a: usize, c: usize, m4: v128): v128 {
   const v = v128.load(w), u = hiHalf<Q>(w, v);
-  return dotU<Q>(wq0<Q>(v, u), wq1<Q>(v, u), wq2<Q>(v, u), wq3<Q>(v, u), a, c);
+  return dotU<Q>(wq0<Q>(v, u, m4), wq1<Q>(v, u, m4), wq2<Q>(v, u), wq3<Q>(v, u), a, c);
 }
 
 // acc + f32(sums) · s
@@ -392,22 +394,23 @@ function mmBF16(w: usize, x: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0
 // Two rows (w0, w1: their quant planes; s0, s1: their scale planes) × one token (act quants aq, scales ad,
 // Q8_0C sums ac): [y0, y1, -, -]
 function k2Q<Q>(w0: usize, s0: usize, w1: usize, s1: usize, aq: usize, ad: usize, ac: usize, nb: i32): v128 {
+  const hm = v128.load(KC, KC_H2F), p112 = v128.load(KC, KC_P112), m4 = v128.load(KC, KC_M4);
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
   let b = 0;
   for (; b + 4 <= nb; b += 4) {
     const da = v128.load(ad);
-    let sc0 = f32x4.mul(h2f4At(s0), da), sc1 = f32x4.mul(h2f4At(s1), da);
+    let sc0 = f32x4.mul(h2f4At(s0, hm, p112), da), sc1 = f32x4.mul(h2f4At(s1, hm, p112), da);
     for (let j = 0; j < 4; j++) {
-      acc0 = scaleAcc(acc0, blockDot<Q>(w0, aq, ac), lane0(sc0));
-      acc1 = scaleAcc(acc1, blockDot<Q>(w1, aq, ac), lane0(sc1));
+      acc0 = scaleAcc(acc0, blockDot<Q>(w0, aq, ac, m4), lane0(sc0));
+      acc1 = scaleAcc(acc1, blockDot<Q>(w1, aq, ac, m4), lane0(sc1));
       sc0 = rotate(sc0); sc1 = rotate(sc1);
       w0 += wStep<Q>(); w1 += wStep<Q>(); aq += aStep<Q>(); ac += 4;
     }
     s0 += 8; s1 += 8; ad += 16;
   }
   for (; b < nb; b++) {
-    acc0 = scaleAcc(acc0, blockDot<Q>(w0, aq, ac), tailScale(s0, ad));
-    acc1 = scaleAcc(acc1, blockDot<Q>(w1, aq, ac), tailScale(s1, ad));
+    acc0 = scaleAcc(acc0, blockDot<Q>(w0, aq, ac, m4), tailScale(s0, ad));
+    acc1 = scaleAcc(acc1, blockDot<Q>(w1, aq, ac, m4), tailScale(s1, ad));
     w0 += wStep<Q>(); w1 += wStep<Q>(); aq += aStep<Q>(); ac += 4; s0 += 2; s1 += 2; ad += 4;
   }
   return hsum4x4(acc0, acc1, acc0, acc1);
@@ -415,19 +418,20 @@ function k2Q<Q>(w0: usize, s0: usize, w1: usize, s1: usize, aq: usize, ad: usize
 
 // One row × one token (the same steps as k2Q for each of its rows)
 function k1Q<Q>(w: usize, s: usize, aq: usize, ad: usize, ac: usize, nb: i32): f32 {
+  const hm = v128.load(KC, KC_H2F), p112 = v128.load(KC, KC_P112), m4 = v128.load(KC, KC_M4);
   let acc = f32x4.splat(0);
   let b = 0;
   for (; b + 4 <= nb; b += 4) {
-    let sc = f32x4.mul(h2f4At(s), v128.load(ad));
+    let sc = f32x4.mul(h2f4At(s, hm, p112), v128.load(ad));
     for (let j = 0; j < 4; j++) {
-      acc = scaleAcc(acc, blockDot<Q>(w, aq, ac), lane0(sc));
+      acc = scaleAcc(acc, blockDot<Q>(w, aq, ac, m4), lane0(sc));
       sc = rotate(sc);
       w += wStep<Q>(); aq += aStep<Q>(); ac += 4;
     }
     s += 8; ad += 16;
   }
   for (; b < nb; b++) {
-    acc = scaleAcc(acc, blockDot<Q>(w, aq, ac), tailScale(s, ad));
+    acc = scaleAcc(acc, blockDot<Q>(w, aq, ac, m4), tailScale(s, ad));
     w += wStep<Q>(); aq += aStep<Q>(); ac += 4; s += 2; ad += 4;
   }
   return hsum4(acc);
@@ -437,16 +441,17 @@ function k1Q<Q>(w: usize, s: usize, aq: usize, ad: usize, ac: usize, nb: i32): f
 // Each block's weights are unpacked once for the 4 tokens.
 function k4Q<Q>(w: usize, s: usize, q0: usize, q1: usize, q2: usize, q3: usize,
                 d0: usize, d1: usize, d2: usize, d3: usize, c0: usize, c1: usize, c2: usize, c3: usize, nb: i32): v128 {
+  const hm = v128.load(KC, KC_H2F), p112 = v128.load(KC, KC_P112), m4 = v128.load(KC, KC_M4);
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
   let v: v128, u: v128, w0: v128, w1: v128, w2: v128, w3: v128;
   let b = 0;
   for (; b + 4 <= nb; b += 4) {
-    const dw = h2f4At(s);
+    const dw = h2f4At(s, hm, p112);
     let sc0 = f32x4.mul(dw, v128.load(d0)), sc1 = f32x4.mul(dw, v128.load(d1));
     let sc2 = f32x4.mul(dw, v128.load(d2)), sc3 = f32x4.mul(dw, v128.load(d3));
     for (let j = 0; j < 4; j++) {
       v = v128.load(w); u = hiHalf<Q>(w, v);
-      w0 = wq0<Q>(v, u); w1 = wq1<Q>(v, u); w2 = wq2<Q>(v, u); w3 = wq3<Q>(v, u);
+      w0 = wq0<Q>(v, u, m4); w1 = wq1<Q>(v, u, m4); w2 = wq2<Q>(v, u); w3 = wq3<Q>(v, u);
       acc0 = scaleAcc(acc0, dotU<Q>(w0, w1, w2, w3, q0, c0), lane0(sc0));
       acc1 = scaleAcc(acc1, dotU<Q>(w0, w1, w2, w3, q1, c1), lane0(sc1));
       acc2 = scaleAcc(acc2, dotU<Q>(w0, w1, w2, w3, q2, c2), lane0(sc2));
@@ -459,7 +464,7 @@ function k4Q<Q>(w: usize, s: usize, q0: usize, q1: usize, q2: usize, q3: usize,
   }
   for (; b < nb; b++) {
     v = v128.load(w); u = hiHalf<Q>(w, v);
-    w0 = wq0<Q>(v, u); w1 = wq1<Q>(v, u); w2 = wq2<Q>(v, u); w3 = wq3<Q>(v, u);
+    w0 = wq0<Q>(v, u, m4); w1 = wq1<Q>(v, u, m4); w2 = wq2<Q>(v, u); w3 = wq3<Q>(v, u);
     acc0 = scaleAcc(acc0, dotU<Q>(w0, w1, w2, w3, q0, c0), tailScale(s, d0));
     acc1 = scaleAcc(acc1, dotU<Q>(w0, w1, w2, w3, q1, c1), tailScale(s, d1));
     acc2 = scaleAcc(acc2, dotU<Q>(w0, w1, w2, w3, q2, c2), tailScale(s, d2));
