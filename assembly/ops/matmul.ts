@@ -19,6 +19,7 @@ import { actQ8Row, actQ8Scales, actQaRow, actQ81D, actQ81S, loadQa } from "./qua
 import { rowBytesOf } from "./rows";
 import { mmLegacy, mmLegacyRef } from "./legacy";
 import { mmK, mmKRef, KC, KC_M4, KC_H2F, KC_P112 } from "./kquants";
+import { PREFETCH_ROWS, touch } from "./prefetch";
 
 const BLOCK_BYTES: usize = 65536;
 
@@ -536,8 +537,11 @@ function mmQuant<Q>(w: usize, act: usize, y: usize, nIn: i32, nOut: i32, nTok: i
       const yt = y + <usize>t * yb;
       if (nt == 1) {
         let o = o0;
+        const wEnd = w + <usize>r1 * rb;
         for (; o + 2 <= o1; o += 2) {
           const w0 = w + <usize>o * rb;
+          // (prefetch.ts; y[o] is overwritten with the row's result below)
+          store<u32>(yt + (<usize>o << 2), touch(w0 + <usize>PREFETCH_ROWS * rb, w0 + <usize>(PREFETCH_ROWS + 2) * rb, wEnd));
           const r = k2Q<Q>(w0, w0 + qb, w0 + rb, w0 + rb + qb, q0, d0, c0, nb);
           store<f32>(yt + (<usize>o << 2), f32x4.extract_lane(r, 0));
           store<f32>(yt + (<usize>o << 2), f32x4.extract_lane(r, 1), 4);
