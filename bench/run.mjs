@@ -92,7 +92,8 @@ function runtimeSize() {
     if (!name.endsWith('.js')) return;
     const code = bytes.toString('utf8');
     const refs = [
-      ...code.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)['"]\.\/([^'"]+)['"]/g),
+      // (minified: `from"./x.js"`, `import"./x.js"`, `import("./x.js")`)
+      ...code.matchAll(/(?:\bfrom|\bimport)\s*\(?\s*['"]\.\/([^'"]+)['"]/g),
       ...code.matchAll(/new URL\(\s*['"]\.\/([^'"]+)['"]\s*,\s*import\.meta\.url\s*\)/g),
     ];
     for (const m of refs) visit(m[1]);
@@ -223,5 +224,5 @@ console.log(`\nwasmlm vs native llama.cpp (node-llama-cpp 3.21.1), tok/s, prompt
 console.log(table(rows));
 console.log(`\nruntime size (${dist === join(root, 'dist') ? 'dist' : dist}/index.js and what it loads: ${size.files.map((f) => f.name).join(', ')}; no model): ` +
   `JS ${kb(size.js.gzip)} KB + wasm ${kb(size.wasm.gzip)} KB = ${kb(size.total.gzip)} KB gzip (${kb(size.total.raw)} KB raw); ` +
-  `JS + one wasm build (wasmlm.wasm) ${kb(size.minimal.gzip)} KB gzip — target ≤ 150 KB${size.total.gzip <= 150 * 1024 ? ' ✓' : ' ✗'}`);
+  `JS + one wasm build (wasmlm.wasm) ${kb(size.minimal.gzip)} KB gzip — target ≤ 150 KB${size.minimal.gzip <= 150 * 1024 ? ' ✓' : ' ✗'}`);
 if (outFile) writeFileSync(outFile, JSON.stringify({ args, rows, size, runs: log }, null, 1));

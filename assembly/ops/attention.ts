@@ -15,19 +15,23 @@ import { expf, expf4, exp64 } from "./activations";
   return f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1);
 }
 
-/** x[0..n) = softmax(x): subtract the max, exp, normalise. */
-export function softmax(x: usize, n: i32): void {
-  if (n <= 0) return;
-  // max
+// max of x[0..n), n ≥ 1
+// @ts-ignore: decorator
+@inline function maxOf(x: usize, n: i32): f32 {
   let mv = f32x4.splat(-Infinity);
   let i = 0;
   for (; i + 4 <= n; i += 4) mv = f32x4.max(mv, v128.load(x + (<usize>i << 2)));
   let m = hmax4(mv);
   for (; i < n; i++) m = max<f32>(m, load<f32>(x + (<usize>i << 2)));
-  // exp and sum
+  return m;
+}
+
+// x[i] = exp(x[i] − m) for i < n; returns their sum
+// @ts-ignore: decorator
+@inline function expSum(x: usize, n: i32, m: f32): f32 {
   const msp = f32x4.splat(m);
   let sv = f32x4.splat(0);
-  i = 0;
+  let i = 0;
   for (; i + 4 <= n; i += 4) {
     const p = x + (<usize>i << 2);
     const e = expf4(f32x4.sub(v128.load(p), msp));
@@ -41,17 +45,30 @@ export function softmax(x: usize, n: i32): void {
     store<f32>(p, e);
     sum += e;
   }
-  const inv: f32 = <f32>1.0 / sum;
-  const iv = f32x4.splat(inv);
-  i = 0;
+  return sum;
+}
+
+// x[0..n) *= c
+// @ts-ignore: decorator
+@inline function scaleBy(x: usize, n: i32, c: f32): void {
+  const cv = f32x4.splat(c);
+  let i = 0;
   for (; i + 4 <= n; i += 4) {
     const p = x + (<usize>i << 2);
-    v128.store(p, f32x4.mul(v128.load(p), iv));
+    v128.store(p, f32x4.mul(v128.load(p), cv));
   }
   for (; i < n; i++) {
     const p = x + (<usize>i << 2);
-    store<f32>(p, load<f32>(p) * inv);
+    store<f32>(p, load<f32>(p) * c);
   }
+}
+
+/** x[0..n) = softmax(x): subtract the max, exp, normalise. */
+export function softmax(x: usize, n: i32): void {
+  if (n <= 0) return;
+  const m = maxOf(x, n);
+  const sum = expSum(x, n, m);
+  scaleBy(x, n, <f32>1.0 / sum);
 }
 
 export function softmax_ref(x: usize, n: i32): void {
@@ -103,14 +120,15 @@ export function alibi_slope(h: i32, nHead: i32, maxBias: f32): f32 {
 
 // ---- attention ----
 
-// dot product of n floats (any n)
+// The score of one key: q·k over n floats (four sums of every fourth 4-float chunk, then the n % 4 last
+// floats) times scale; the per-head path's, with the bits of earlier versions.
 // @ts-ignore: decorator
-@inline function dotF32(a: usize, b: usize, n: i32): f32 {
+@inline function score1(q: usize, k: usize, n: i32, scale: f32): f32 {
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   let i = 0;
   for (; i + 16 <= n; i += 16) {
     const off = <usize>i << 2;
-    const pa = a + off, pb = b + off;
+    const pa = q + off, pb = k + off;
     a0 = f32x4.add(a0, f32x4.mul(v128.load(pa, 0), v128.load(pb, 0)));
     a1 = f32x4.add(a1, f32x4.mul(v128.load(pa, 16), v128.load(pb, 16)));
     a2 = f32x4.add(a2, f32x4.mul(v128.load(pa, 32), v128.load(pb, 32)));
@@ -118,21 +136,129 @@ export function alibi_slope(h: i32, nHead: i32, maxBias: f32): f32 {
   }
   for (; i + 4 <= n; i += 4) {
     const off = <usize>i << 2;
-    a0 = f32x4.add(a0, f32x4.mul(v128.load(a + off), v128.load(b + off)));
+    a0 = f32x4.add(a0, f32x4.mul(v128.load(q + off), v128.load(k + off)));
   }
   let s = hsum4(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
   for (; i < n; i++) {
     const off = <usize>i << 2;
-    s += load<f32>(a + off) * load<f32>(b + off);
+    s += load<f32>(q + off) * load<f32>(k + off);
   }
-  return s;
+  return s * scale;
 }
 
-// op[d] (+)= Σ_{j < cnt} pr[j] · V[j][d] for d < headDim, V rows kvRow bytes apart from vbase; j inner,
-// 16 dims at a time. init: start from 0, else continue the sums already in op (the same f32 additions
-// in the same order as one pass over all rows: a ring's two segments give the linear cache's bits).
+// dst[i] = score1 of the key at k + i·kvRow, i < cnt
+function scoreRun(q: usize, k: usize, kvRow: usize, cnt: i32, n: i32, scale: f32, dst: usize): void {
+  for (let i = 0; i < cnt; i++) {
+    store<f32>(dst + (<usize>i << 2), score1(q, k, n, scale));
+    k += kvRow;
+  }
+}
+
+// The fused path's score of one key (its own order, free of the per-head path's: one sum of the 4-float
+// chunks, hsum4, then the n % 4 last floats, times scale). tileScores4 computes four keys with exactly
+// these operations per key, so a score's bits do not depend on which of the two computed it.
+// @ts-ignore: decorator
+@inline function tileScore1(q: usize, k: usize, n: i32, scale: f32): f32 {
+  let a = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const off = <usize>i << 2;
+    a = f32x4.add(a, f32x4.mul(v128.load(q + off), v128.load(k + off)));
+  }
+  let s = hsum4(a);
+  for (; i < n; i++) {
+    const off = <usize>i << 2;
+    s += load<f32>(q + off) * load<f32>(k + off);
+  }
+  return s * scale;
+}
+
+// dst[0..4) = the scores of the keys at k, k + kvRow, k + 2·kvRow, k + 3·kvRow (see tileScore1): four
+// independent accumulators share each q load; one transpose-add gives the four horizontal sums.
+// @ts-ignore: decorator
+@inline function tileScores4(q: usize, k: usize, kvRow: usize, n: i32, scale: f32, dst: usize): void {
+  const k1 = k + kvRow, k2 = k1 + kvRow, k3 = k2 + kvRow;
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const off = <usize>i << 2;
+    const qv = v128.load(q + off);
+    a0 = f32x4.add(a0, f32x4.mul(qv, v128.load(k + off)));
+    a1 = f32x4.add(a1, f32x4.mul(qv, v128.load(k1 + off)));
+    a2 = f32x4.add(a2, f32x4.mul(qv, v128.load(k2 + off)));
+    a3 = f32x4.add(a3, f32x4.mul(qv, v128.load(k3 + off)));
+  }
+  // lane r of s = (a_r[0] + a_r[2]) + (a_r[1] + a_r[3]): the same additions as hsum4(a_r)
+  const s01 = f32x4.add(v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), v128.shuffle<f32>(a0, a1, 2, 6, 3, 7));
+  const s23 = f32x4.add(v128.shuffle<f32>(a2, a3, 0, 4, 1, 5), v128.shuffle<f32>(a2, a3, 2, 6, 3, 7));
+  let s = f32x4.add(v128.shuffle<f32>(s01, s23, 0, 1, 4, 5), v128.shuffle<f32>(s01, s23, 2, 3, 6, 7));
+  for (; i < n; i++) {
+    const off = <usize>i << 2;
+    let kv = f32x4.splat(load<f32>(k + off));
+    kv = f32x4.replace_lane(kv, 1, load<f32>(k1 + off));
+    kv = f32x4.replace_lane(kv, 2, load<f32>(k2 + off));
+    kv = f32x4.replace_lane(kv, 3, load<f32>(k3 + off));
+    s = f32x4.add(s, f32x4.mul(v128.load32_splat(q + off), kv));
+  }
+  v128.store(dst, f32x4.mul(s, f32x4.splat(scale)));
+}
+
+// dst[i] = score of the key at k + i·kvRow, i < cnt
+function tileScoreRun(q: usize, k: usize, kvRow: usize, cnt: i32, n: i32, scale: f32, dst: usize): void {
+  let i = 0;
+  const kvRow4 = kvRow << 2;
+  for (; i + 4 <= cnt; i += 4) {
+    tileScores4(q, k, kvRow, n, scale, dst + (<usize>i << 2));
+    k += kvRow4;
+  }
+  for (; i < cnt; i++) {
+    store<f32>(dst + (<usize>i << 2), tileScore1(q, k, n, scale));
+    k += kvRow;
+  }
+}
+
+// op[d] (+)= Σ_{j < cnt} pr[j] · V[j][d] for d < headDim, V rows kvRow bytes apart from vbase; every
+// dim's sum in order of j, one f32 mul and add per term (32 dims at a time: eight independent sums
+// hide the add latency). init: start from 0, else continue the sums already in op (the same f32
+// additions in the same order as one pass over all rows: a ring's two segments give the linear cache's bits).
 function weightedSum(op: usize, vbase: usize, kvRow: usize, pr: usize, cnt: i32, headDim: i32, init: bool): void {
   let d = 0;
+  for (; d + 32 <= headDim; d += 32) {
+    const o = op + (<usize>d << 2);
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
+    if (!init) {
+      a0 = v128.load(o, 0);
+      a1 = v128.load(o, 16);
+      a2 = v128.load(o, 32);
+      a3 = v128.load(o, 48);
+      a4 = v128.load(o, 64);
+      a5 = v128.load(o, 80);
+      a6 = v128.load(o, 96);
+      a7 = v128.load(o, 112);
+    }
+    let vp = vbase + (<usize>d << 2);
+    for (let j = 0; j < cnt; j++) {
+      const pj = v128.load32_splat(pr + (<usize>j << 2));
+      a0 = f32x4.add(a0, f32x4.mul(pj, v128.load(vp, 0)));
+      a1 = f32x4.add(a1, f32x4.mul(pj, v128.load(vp, 16)));
+      a2 = f32x4.add(a2, f32x4.mul(pj, v128.load(vp, 32)));
+      a3 = f32x4.add(a3, f32x4.mul(pj, v128.load(vp, 48)));
+      a4 = f32x4.add(a4, f32x4.mul(pj, v128.load(vp, 64)));
+      a5 = f32x4.add(a5, f32x4.mul(pj, v128.load(vp, 80)));
+      a6 = f32x4.add(a6, f32x4.mul(pj, v128.load(vp, 96)));
+      a7 = f32x4.add(a7, f32x4.mul(pj, v128.load(vp, 112)));
+      vp += kvRow;
+    }
+    v128.store(o, a0, 0);
+    v128.store(o, a1, 16);
+    v128.store(o, a2, 32);
+    v128.store(o, a3, 48);
+    v128.store(o, a4, 64);
+    v128.store(o, a5, 80);
+    v128.store(o, a6, 96);
+    v128.store(o, a7, 112);
+  }
   for (; d + 16 <= headDim; d += 16) {
     const o = op + (<usize>d << 2);
     let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
@@ -191,11 +317,22 @@ export function attention(q: usize, kc: usize, vc: usize, out: usize, nTok: i32,
   attention_part(q, kc, vc, out, nTok, pos0, nHead, nKvHead, headDim, scale, scratch, window, maxBias, ring, 0, nTok * nHead);
 }
 
+// The fused path (long contexts with grouped-query attention): the heads that share a KV head go over
+// the cache together, a tile of TILE keys at a time, so that each K and V row comes from memory once per
+// FUSE_HEADS heads instead of once per head (the tile stays in L1 between them); a one-pass softmax
+// (running max and sum per head, the partial output rescaled when the max grows). It needs
+// FUSE_HEADS·(headDim + TILE + 2) floats of scratch, below the len floats a unit is given once len is
+// long enough; shorter contexts, whose cache the per-head path reads from cache anyway, keep it.
+const TILE = 64;
+const FUSE_HEADS = 8;
+const FUSE_MIN_LEN = 512;
+
 /**
  * attention for the units u0 <= u < u1 only (of nTok·nHead), unit u being query token u / nHead, head
- * u % nHead: threads take ranges of units; each (token, head) is computed whole by one thread, with the
- * same operations whatever the split. A unit reads its q slice before writing its out slice, so out may
- * equal q.
+ * u % nHead: threads take ranges of units. Each head's result comes from the same operations whatever
+ * the split: the path (per head, or fused) depends only on the context length and the shapes, and a
+ * fused pass over fewer heads (a range that cuts a block of heads) does for each the same as over all.
+ * A unit reads its q slice before writing its out slice, so out may equal q.
  */
 export function attention_part(q: usize, kc: usize, vc: usize, out: usize, nTok: i32, pos0: i32, nHead: i32,
                                nKvHead: i32, headDim: i32, scale: f32, scratch: usize, window: i32,
@@ -206,7 +343,10 @@ export function attention_part(q: usize, kc: usize, vc: usize, out: usize, nTok:
   const kvRow = <usize>nKvHead * headBytes;
   const alibi = maxBias > 0;
   const end = min<i32>(u1, nTok * nHead);
-  for (let u = u0; u < end; u++) {
+  const fuse = min<i32>(group, FUSE_HEADS);
+  const fuseLen = max<i32>(FUSE_MIN_LEN, fuse * (headDim + TILE + 2));
+  let u = u0;
+  while (u < end) {
     const t = u / nHead;
     const h = u - t * nHead;
     const p = pos0 + t;
@@ -215,26 +355,26 @@ export function attention_part(q: usize, kc: usize, vc: usize, out: usize, nTok:
     const len = p - j0 + 1;
     const row0 = ring > 0 ? j0 % ring : j0;
     const kvOff = <usize>(h / group) * headBytes;
+    if (group > 1 && len >= fuseLen) {
+      // this head's block: FUSE_HEADS heads from the start of its group, cut at the group's end and at u1
+      const inGroup = h % group;
+      const blockEnd = min<i32>(h - inGroup % fuse + fuse, h - inGroup + group);
+      const nh = min<i32>(blockEnd - h, end - u);
+      attendFused(q + <usize>t * qRow + <usize>h * headBytes, kc + kvOff, vc + kvOff, out + <usize>t * qRow + <usize>h * headBytes,
+                  h, nh, nHead, headDim, kvRow, scale, scratch, j0, len, p, row0, ring, maxBias);
+      u += nh;
+      continue;
+    }
     const qp = q + <usize>t * qRow + <usize>h * headBytes;
     // scores, over contiguous runs of cache rows (one run without a ring)
     let j = 0, row = row0;
     while (j < len) {
       const cnt = ring > 0 ? min<i32>(len - j, ring - row) : len;
-      let kp = kc + <usize>row * kvRow + kvOff;
-      for (let i = 0; i < cnt; i++) {
-        store<f32>(scratch + (<usize>(j + i) << 2), dotF32(qp, kp, headDim) * scale);
-        kp += kvRow;
-      }
+      scoreRun(qp, kc + <usize>row * kvRow + kvOff, kvRow, cnt, headDim, scale, scratch + (<usize>j << 2));
       j += cnt;
       row = 0;
     }
-    if (alibi) {
-      const slope = alibi_slope(h, nHead, maxBias);
-      for (let i = 0; i < len; i++) {
-        const sp = scratch + (<usize>i << 2);
-        store<f32>(sp, load<f32>(sp) + slope * <f32>(j0 + i - p));
-      }
-    }
+    if (alibi) addAlibi(scratch, len, alibi_slope(h, nHead, maxBias), j0 - p);
     softmax(scratch, len);
     // out = Σ p_j v_j
     const op = out + <usize>t * qRow + <usize>h * headBytes;
@@ -246,7 +386,70 @@ export function attention_part(q: usize, kc: usize, vc: usize, out: usize, nTok:
       j += cnt;
       row = 0;
     }
+    u++;
   }
+}
+
+// x[i] += slope · (d0 + i) for i < n (ALiBi: d0 + i = key position − query position)
+function addAlibi(x: usize, n: i32, slope: f32, d0: i32): void {
+  for (let i = 0; i < n; i++) {
+    const sp = x + (<usize>i << 2);
+    store<f32>(sp, load<f32>(sp) + slope * <f32>(d0 + i));
+  }
+}
+
+/**
+ * The fused path for heads h0 .. h0+nh−1 (one KV head, whose K and V start at kh / vh) of one query at
+ * position p over keys j0 .. j0+len−1 (cache rows from row0, wrapping at ring when ring > 0): tiles of
+ * TILE keys in order of position, for each head: scores, running max m and sum l (the output so far
+ * rescaled by exp(m_old − m) when m grows), then out += Σ exp(s − m) v; at the end out /= l. qh/oh: the
+ * q and out slices of head h0 (the heads follow each other). scratch: the q slices (copied first, as out
+ * may equal q), then nh tiles of scores, then (m, l) per head.
+ */
+function attendFused(qh: usize, kh: usize, vh: usize, oh: usize, h0: i32, nh: i32, nHead: i32, headDim: i32,
+                     kvRow: usize, scale: f32, scratch: usize, j0: i32, len: i32, p: i32, row0: i32, ring: i32,
+                     maxBias: f32): void {
+  const headBytes = <usize>headDim << 2;
+  const qs = scratch;
+  const ss = qs + <usize>nh * headBytes;
+  const ml = ss + (<usize>(nh * TILE) << 2);
+  memory.copy(qs, qh, <usize>nh * headBytes);
+  for (let jt = 0; jt < len; jt += TILE) {
+    const n = min<i32>(TILE, len - jt);
+    // the tile's rows: n1 from r0 on, then (a ring that wraps) n − n1 from row 0
+    const r0 = ring > 0 ? (row0 + jt) % ring : row0 + jt;
+    const n1 = ring > 0 ? min<i32>(n, ring - r0) : n;
+    const kt = kh + <usize>r0 * kvRow, vt = vh + <usize>r0 * kvRow;
+    for (let i = 0; i < nh; i++) {
+      const qp = qs + <usize>i * headBytes;
+      const sp = ss + (<usize>(i * TILE) << 2);
+      const op = oh + <usize>i * headBytes;
+      const mp = ml + (<usize>i << 3);
+      tileScoreRun(qp, kt, kvRow, n1, headDim, scale, sp);
+      if (n1 < n) tileScoreRun(qp, kh, kvRow, n - n1, headDim, scale, sp + (<usize>n1 << 2));
+      if (maxBias > 0) addAlibi(sp, n, alibi_slope(h0 + i, nHead, maxBias), j0 + jt - p);
+      const mt = maxOf(sp, n);
+      const first = jt == 0;
+      const mOld = first ? mt : load<f32>(mp);
+      const m = max<f32>(mOld, mt);
+      const sum = expSum(sp, n, m);
+      let l = sum;
+      if (!first) {
+        l = load<f32>(mp, 4);
+        if (m > mOld) {
+          const c = expf(mOld - m);
+          scaleBy(op, headDim, c);
+          l *= c;
+        }
+        l += sum;
+      }
+      store<f32>(mp, m);
+      store<f32>(mp, l, 4);
+      weightedSum(op, vt, kvRow, sp, n1, headDim, first);
+      if (n1 < n) weightedSum(op, vh, kvRow, sp + (<usize>n1 << 2), n - n1, headDim, false);
+    }
+  }
+  for (let i = 0; i < nh; i++) scaleBy(oh + <usize>i * headBytes, headDim, <f32>1.0 / load<f32>(ml + (<usize>i << 3), 4));
 }
 
 export function attention_ref(q: usize, kc: usize, vc: usize, out: usize, nTok: i32, pos0: i32, nHead: i32,

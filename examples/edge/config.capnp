@@ -21,6 +21,6 @@ const wasmlmWorker :Workerd.Worker = (
     (name = "stories260K.gguf", data = embed "../../models/stories260K.gguf"),
   ],
   compatibilityDate = "2026-11-01",
-  # gives modules an import.meta.url, which wasmlm's module code reads when it is loaded
-  compatibilityFlags = ["new_module_registry"],
+  # no import.meta.url in workerd's default module registry: the worker passes the model as bytes and the
+  # kernels as a compiled `wasmModule`
 );

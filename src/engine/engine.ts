@@ -52,12 +52,6 @@ function repackRowBytes(t: GGUFTensorInfo): number {
   return memoryType(t) === t.type ? 0 : t.nBytes / (t.nElements / t.ne[0]!);
 }
 
-interface RepackExports {
-  repack(type: number, w: number, nRows: number, nIn: number, scratch: number): number;
-  /** the activation format weights of `type` read (weights whose formats agree share one prep) */
-  act_format(type: number): number;
-}
-
 /** The KV cache takes at most this much memory when contextLength is not given. */
 export const DEFAULT_KV_BUDGET = 1 << 30;
 /**
@@ -403,7 +397,7 @@ export class Engine {
       await stream.readInto(this.views.u8.subarray(ptr, ptr + t.nBytes));
       const type = memoryType(t);
       if (type !== t.type) {
-        const got = (this.kernels as KernelExports & RepackExports).repack(t.type, ptr, t.nElements / t.ne[0]!, t.ne[0]!, scratch);
+        const got = this.kernels.repack(t.type, ptr, t.nElements / t.ne[0]!, t.ne[0]!, scratch);
         if (got !== type) throw new Error(`internal: repack of ${t.name} gave layout ${got}, expected ${type}`);
       }
     }
@@ -546,7 +540,7 @@ export class Engine {
     const prep: Prep = (type, x, nIn, nTok, act = b.act) => {
       if (type === GGML_F32) return x;
       if (act !== b.act) { P.prepAct(type, x, act, nIn, nTok); return act; }
-      const format = (this.kernels as KernelExports & RepackExports).act_format(type);
+      const format = this.kernels.act_format(type);
       if (prepared !== x || preparedFormat !== format) P.prepAct(type, x, act, nIn, nTok);
       prepared = x;
       preparedFormat = format;

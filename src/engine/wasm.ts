@@ -22,6 +22,10 @@ import { GGML_Q4_1, GGML_Q4_K } from './abi.js';
 export interface KernelExports {
   run(plan: number, nOps: number): void;
   act_bytes(type: number, nIn: number, nTok: number): number;
+  /** the activation format weights of `type` read (weights whose formats agree share one prep) */
+  act_format(type: number): number;
+  /** repacks a loaded tensor in place; returns the layout code the kernels take from then on */
+  repack(type: number, w: number, nRows: number, nIn: number, scratch: number): number;
   moe_scratch_bytes(nExpert: number, nEmbd: number, nFf: number, typeGate: number, typeUp: number, typeDown: number): number;
 }
 
@@ -47,10 +51,30 @@ export type KernelVariant = 'simd' | 'relaxed-simd';
 /** First bytes of memory belong to the module's own statics; the host allocates above. */
 export const RESERVED_BYTES = 65536;
 
-const WASM_URL = new URL('../../build/wasmlm.wasm', import.meta.url);
-const RELAXED_WASM_URL = new URL('../../build/wasmlm.relaxed.wasm', import.meta.url);
-const MT_WASM_URL = new URL('../../build/wasmlm.mt.wasm', import.meta.url);
-const RELAXED_MT_WASM_URL = new URL('../../build/wasmlm.relaxed.mt.wasm', import.meta.url);
+/**
+ * Where a build of the kernels lies: next to this module (rollup rewrites the paths for dist/). Computed
+ * only when a module is to be compiled, never when this module loads: where modules have no
+ * import.meta.url (workerd's default module registry, wrangler) nothing can be located, and loading the
+ * package must still work for callers who pass `wasmModule`. The `new URL('...', import.meta.url)`
+ * expressions stay literal, so that bundlers find the assets by them.
+ */
+function kernelUrl(variant: KernelVariant, threads: boolean): URL {
+  try {
+    if (threads) {
+      return variant === 'simd'
+        ? new URL('../../build/wasmlm.mt.wasm', import.meta.url)
+        : new URL('../../build/wasmlm.relaxed.mt.wasm', import.meta.url);
+    }
+    return variant === 'simd'
+      ? new URL('../../build/wasmlm.wasm', import.meta.url)
+      : new URL('../../build/wasmlm.relaxed.wasm', import.meta.url);
+  } catch (e) {
+    throw new WasmlmError('WASM_FAILED',
+      'cannot locate the kernel module (wasmlm.wasm): this runtime gives wasmlm\'s module no import.meta.url ' +
+      '(e.g. workerd without the new_module_registry compatibility flag); import wasmlm.wasm as a compiled ' +
+      'WebAssembly.Module and pass it as the `wasmModule` option of loadModel', { cause: e });
+  }
+}
 
 /** per flavour: [single-thread, threads] */
 const defaultModules: [Promise<WebAssembly.Module> | undefined, Promise<WebAssembly.Module> | undefined] = [undefined, undefined];
@@ -63,8 +87,7 @@ let defaultVariant: KernelVariant | undefined;
 export function kernelModule(given?: WebAssembly.Module, threads = false): Promise<WebAssembly.Module> {
   if (given) return Promise.resolve(given);
   const i = threads ? 1 : 0;
-  const urls = threads ? [MT_WASM_URL, RELAXED_MT_WASM_URL] : [WASM_URL, RELAXED_WASM_URL];
-  const p = defaultModules[i] ?? selectKernelModule({ load: (v) => compileUrl(v === 'simd' ? urls[0]! : urls[1]!) })
+  const p = defaultModules[i] ?? selectKernelModule({ load: (v) => compileUrl(kernelUrl(v, threads)) })
     .then((choice) => {
       defaultVariant = choice.variant;
       return choice.module;

@@ -55,10 +55,9 @@ describe('Node 22', () => {
   });
 
   it('the Node test suite passes under Node 22', async () => {
-    // all but these runtime tests (Node 20 runs them), and but the kernel-selection tests that start
-    // Node with --experimental-wasm-relaxed-simd: a Node 20 flag, which Node 22 (relaxed SIMD on) rejects
-    const r = await run(node, [join(PROJECT_ROOT, 'node_modules/vitest/vitest.mjs'), 'run', '--exclude', 'test/runtimes/**',
-      '--testNamePattern', '^(?!.*--experimental-wasm-relaxed-simd)'],
+    // all but these runtime tests (Node 20 runs them); the kernel-selection tests that start Node with
+    // --experimental-wasm-relaxed-simd (a Node 20 flag, which Node 22 rejects) skip themselves there
+    const r = await run(node, [join(PROJECT_ROOT, 'node_modules/vitest/vitest.mjs'), 'run', '--exclude', 'test/runtimes/**'],
     { cwd: PROJECT_ROOT, env: { ...cleanEnv(), WASMLM_NODE22: node }, timeoutMs: 900_000 });
     const out = `${r.stdout}\n${r.stderr}`;
     const summary = out.split('\n').filter((l) => /Test Files|Tests /.test(l)).join('\n');

@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+// Time per decoded token at several context lengths, without prefilling them (issue 5 item 9, quickly):
+// the engine's KV cache is filled with random rows (their values do not change what attention costs, but
+// rows never written would all read the OS's one zero page, and cost nothing) and declared to hold
+// N − gen − 1 tokens, then `gen` tokens are decoded one at a time, the last at position N − 1 (as
+// `wasmlm bench --context-fill N−gen−1 --gen gen`). Contexts alternate
+// round by round in one process, and each is timed in CPU time of this process as well as wall time,
+// so that other work on the machine skews the ratio less. `wasmlm bench --context-fill N` (npm run
+// bench -- --decode-context N) is the real measurement, with a prefill of N tokens.
+//
+//   node bench/decode-context.mjs MODEL.gguf [--dist dist] [--contexts 128,2048] [--gen 16] [--rounds 3]
+//                                            [--threads 1]
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const args = process.argv.slice(2);
+const get = (name, fallback) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : fallback; };
+const file = args.find((a, i) => !a.startsWith('--') && (i === 0 || !args[i - 1].startsWith('--')));
+if (!file) { console.error('usage: node bench/decode-context.mjs MODEL.gguf [--dist dist] [--contexts 128,2048] [--gen 16] [--rounds 3] [--threads 1]'); process.exit(1); }
+const dist = resolve(get('dist', new URL('../dist', import.meta.url).pathname));
+const contexts = get('contexts', '128,2048').split(',').map(Number);
+const gen = Number(get('gen', '16'));
+const rounds = Number(get('rounds', '3'));
+const threads = Number(get('threads', '1'));
+
+const { loadModel } = await import(pathToFileURL(`${dist}/index.js`).href);
+const maxCtx = Math.max(...contexts);
+const model = await loadModel(file, { threads, contextLength: maxCtx });
+const engine = model.engineRef ?? model.engine;
+if (!engine?.cached || typeof engine.evaluate !== 'function') throw new Error('engine internals not found');
+
+const memory = engine.views?.memory;
+if (!engine.layers || !memory) throw new Error('engine internals (layers, views.memory) not found');
+const kvDim = model.info.kvHeads * model.info.headSize;
+let seed = 12345;
+for (const l of engine.layers) {
+  for (const at of [l.kCache, l.vCache]) {
+    const f = new Float32Array(memory.buffer, at, l.cacheRows * kvDim);
+    for (let i = 0; i < f.length; i++) { seed = (seed * 1103515245 + 12345) >>> 0; f[i] = seed / 2 ** 31 - 1; }
+  }
+}
+
+const cpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+/** ms per token (cpu, wall) decoding `gen` tokens after n − gen − 1 cached ones */
+function decodeAt(n) {
+  engine.truncate(0);
+  for (let i = 0; i < n - gen - 2; i++) engine.cached.push(1);
+  engine.evaluate([1]); // warm-up
+  const c0 = cpuMs(), w0 = performance.now();
+  for (let i = 0; i < gen; i++) engine.evaluate([(i * 7919) % 1000 + 2]);
+  return { cpu: (cpuMs() - c0) / gen, wall: (performance.now() - w0) / gen };
+}
+
+const best = new Map(contexts.map((n) => [n, { cpu: Infinity, wall: Infinity }]));
+for (let r = 0; r < rounds; r++) {
+  for (const n of r % 2 ? [...contexts].reverse() : contexts) {
+    const t = decodeAt(n);
+    const b = best.get(n);
+    b.cpu = Math.min(b.cpu, t.cpu);
+    b.wall = Math.min(b.wall, t.wall);
+    process.stderr.write(`  round ${r + 1}/${rounds} context ${n}: ${t.cpu.toFixed(1)} ms/token cpu, ${t.wall.toFixed(1)} wall\n`);
+  }
+}
+const base = best.get(contexts[0]);
+for (const n of contexts) {
+  const b = best.get(n);
+  console.log(`context ${String(n).padStart(5)}: ${b.cpu.toFixed(1).padStart(6)} ms/token cpu (${(b.cpu / base.cpu).toFixed(2)}×), ` +
+    `${b.wall.toFixed(1).padStart(6)} wall (${(b.wall / base.wall).toFixed(2)}×)   [best of ${rounds}, ${threads} thread(s), ${model.info.kernels}]`);
+}
+model.dispose();
