@@ -17,7 +17,7 @@ import type { Tokenizer } from './tokenizer/types.js';
  * Throws a WasmlmError where modules have no import.meta.url (workerd's default module registry,
  * wrangler), so only when the default model is asked for: there, pass the model as a source.
  */
-function defaultModelUrl(): URL {
+export function defaultModelUrl(): URL {
   try {
     return new URL('../models/stories260K.gguf', import.meta.url);
   } catch (e) {
@@ -33,11 +33,11 @@ function defaultModelUrl(): URL {
  * than an exception when the package loads, where modules have no import.meta.url (workerd's default
  * module registry): the embedded model cannot be located there (loadModel() says so), pass a source.
  */
-export const DEFAULT_MODEL_URL: URL = (() => {
+export const DEFAULT_MODEL_URL: URL | undefined = (() => {
   try {
     return defaultModelUrl();
   } catch {
-    return undefined as unknown as URL;
+    return undefined;
   }
 })();
 

@@ -6,7 +6,7 @@
 import { WasmlmError } from '../errors.js';
 import { readGGUF } from '../formats/gguf.js';
 import { describeSource, openSource, type ModelSource } from '../formats/source.js';
-import { DEFAULT_MODEL_URL, loadModel as coreLoadModel, type LoadOptions, type Model } from '../model.js';
+import { DEFAULT_MODEL_URL, defaultModelUrl, loadModel as coreLoadModel, type LoadOptions, type Model } from '../model.js';
 import { vocabFromGGUF } from '../tokenizer/gguf.js';
 import type { VocabData } from '../tokenizer/types.js';
 import { isCacheableUrl, modelCacheAvailable, openCachedUrl, readableFrom, resolveUrl } from './cache.js';
@@ -28,7 +28,7 @@ interface Opened {
 }
 
 async function open(source: ModelSource | undefined, options: CacheOptions & { signal?: AbortSignal; wantVocab?: boolean }): Promise<Opened> {
-  let src: ModelSource = source ?? DEFAULT_MODEL_URL;
+  let src: ModelSource = source ?? DEFAULT_MODEL_URL ?? defaultModelUrl();
   if (typeof src === 'string' && /^[a-z][a-z0-9+.-]*:/i.test(src) === false && hasLocation()) {
     src = resolveUrl(src); // a relative URL on a page: there are no file paths here
   }
