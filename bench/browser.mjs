@@ -12,10 +12,11 @@
 // make-model step when missing); the peers from bench/node_modules (installed when missing).
 import http from 'node:http';
 import { execFileSync } from 'node:child_process';
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdtempSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureModel, f1, mark, median, table, waitQuiet } from './common.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const benchDir = join(root, 'bench');
@@ -47,13 +48,7 @@ const { chromium } = await import(join(benchDir, 'node_modules/playwright-core/i
 const models = [];
 for (const shape of shapes) {
   for (const type of types) {
-    const file = join(benchDir, 'models', `${shape}-${type}.gguf`);
-    if (!existsSync(file)) {
-      mkdirSync(dirname(file), { recursive: true });
-      process.stderr.write(`making ${file} ...\n`);
-      execFileSync(process.execPath, [join(benchDir, 'make-model.mjs'), '--shape', shape, '--type', type, '--out', file + '.part'], { stdio: 'inherit' });
-      renameSync(file + '.part', file);
-    }
+    const file = ensureModel(shape, type);
     models.push({ shape, type, file, name: `${shape}-${type}.gguf` });
   }
 }
@@ -121,37 +116,8 @@ async function measure(engine, m, threads) {
   }
 }
 
-// --quiet-wait S: before each measurement wait (up to S seconds) until the CPUs have been at least 85%
-// idle for a second (/proc/stat), since other work on the machine skews the 2-thread runs most; the
-// idle share seen is kept with each result.
+// --quiet-wait S: before each measurement wait up to S seconds for a quiet machine (common.mjs)
 const quietWait = Number(get('quiet-wait', '0'));
-function cpuTimes() {
-  try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    return { idle: f[3] + (f[4] ?? 0), total: f.reduce((a, b) => a + b, 0) };
-  } catch { return undefined; }
-}
-const sleepMs = (ms) => new Promise((r) => setTimeout(r, ms));
-async function waitQuiet() {
-  const t0 = Date.now();
-  let idle = NaN;
-  do {
-    const a = cpuTimes();
-    await sleepMs(1000);
-    const b = cpuTimes();
-    if (!a || !b) return NaN;
-    idle = (b.idle - a.idle) / Math.max(1, b.total - a.total);
-  } while (idle < 0.85 && Date.now() - t0 < quietWait * 1000);
-  return idle;
-}
-
-const median = (xs) => {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : '–');
-const mark = (x, target) => (Number.isFinite(x) ? (x >= target ? ' ✓' : ' ✗') : '');
 
 const cells = new Map();
 const runs = [];
@@ -164,7 +130,7 @@ try {
         const k = `${m.name} ${t}`;
         const c = cells.get(k) ?? cells.set(k, { wasmlm: [], wllama: [] }).get(k);
         for (const engine of r % 2 === 0 ? engines : [...engines].reverse()) {
-          const idle = quietWait > 0 ? await waitQuiet() : NaN;
+          const idle = quietWait > 0 ? await waitQuiet(quietWait) : NaN;
           const res = await measure(engine, m, t);
           if (res) res.idle_before = idle;
           c[engine].push(res);
@@ -200,11 +166,10 @@ for (const m of models) {
     });
   }
 }
-const cols = Object.keys(rows[0]);
 const chromiumVersion = (() => { try { return execFileSync('/usr/bin/chromium', ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { return 'chromium'; } })();
 console.log(`\nwasmlm vs @wllama/wllama 3.8.1 in headless ${chromiumVersion}, tok/s, prompt ${nPrompt}, generate ${nGen}; ` +
   `1 thread: plain page; 2 threads: COOP/COEP page; medians of ${rounds} rounds (ratios: median of per-round ratios); ${cpus().length} cores`);
-console.log(['| ' + cols.join(' | ') + ' |', '|' + cols.map(() => '---').join('|') + '|', ...rows.map((r) => '| ' + cols.map((c) => r[c]).join(' | ') + ' |')].join('\n'));
+console.log(table(rows));
 const notes = new Set(runs.filter((x) => x.engine === 'wasmlm' && x.threadsNote && x.threads < x.threads_asked).map((x) => x.threadsNote));
 if (notes.size) console.log(`wasmlm threads notes: ${[...notes].join('; ')}`);
 if (outFile) writeFileSync(outFile, JSON.stringify({ args, rows, runs }, null, 1));

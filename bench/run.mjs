@@ -16,11 +16,12 @@
 // --decode-context N (issue 5 item 9): also runs wasmlm with `--context-fill N` and reports the time per
 // decoded token after N tokens of context against the one after --prompt tokens.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { ensureModel, f1, f2, mark, median, table, waitQuiet } from './common.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const benchDir = join(root, 'bench');
@@ -53,18 +54,6 @@ function ensurePeers() {
   return script;
 }
 
-// --- models -----------------------------------------------------------------------------------
-function ensureModel(shape, type) {
-  const file = join(benchDir, 'models', `${shape}-${type}.gguf`);
-  if (!existsSync(file)) {
-    mkdirSync(dirname(file), { recursive: true });
-    process.stderr.write(`making ${file} (node bench/make-model.mjs) ...\n`);
-    execFileSync(process.execPath, [join(benchDir, 'make-model.mjs'), '--shape', shape, '--type', type, '--out', file + '.part'],
-      { stdio: ['ignore', 'inherit', 'inherit'] });
-    renameSync(file + '.part', file);
-  }
-  return file;
-}
 
 // --- one measurement = one process, one JSON line ----------------------------------------------
 function measure(engine, file, threads, extra = []) {
@@ -108,38 +97,8 @@ function runtimeSize() {
 }
 
 // --- main ---------------------------------------------------------------------------------------
-// --quiet-wait S: before each measurement wait (up to S seconds) until the CPUs have been at least 85%
-// idle for a second (/proc/stat), since other work on the machine skews the 2-thread runs most; the
-// idle share seen is kept with each result.
+// --quiet-wait S: before each measurement wait up to S seconds for a quiet machine (common.mjs)
 const quietWait = Number(get('quiet-wait', '0'));
-function cpuTimes() {
-  try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    return { idle: f[3] + (f[4] ?? 0), total: f.reduce((a, b) => a + b, 0) };
-  } catch { return undefined; }
-}
-const sleepMs = (ms) => new Promise((r) => setTimeout(r, ms));
-async function waitQuiet() {
-  const t0 = Date.now();
-  let idle = NaN;
-  do {
-    const a = cpuTimes();
-    await sleepMs(1000);
-    const b = cpuTimes();
-    if (!a || !b) return NaN;
-    idle = (b.idle - a.idle) / Math.max(1, b.total - a.total);
-  } while (idle < 0.85 && Date.now() - t0 < quietWait * 1000);
-  return idle;
-}
-
-const median = (xs) => {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : '–');
-const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : '–');
-const mark = (x, target) => (Number.isFinite(x) ? (x >= target ? ' ✓' : ' ✗') : '');
 
 if (!existsSync(join(dist, 'cli.js'))) { console.error(`${dist}/cli.js is missing: run \`npm run build\` first`); process.exit(1); }
 const nativeScript = ensurePeers();
@@ -158,7 +117,7 @@ for (let r = 0; r < rounds; r++) {
       // alternate who goes first, round by round
       const order = r % 2 === 0 ? engines : [...engines].reverse();
       for (const engine of order) {
-        const idle = quietWait > 0 ? await waitQuiet() : NaN;
+        const idle = quietWait > 0 ? await waitQuiet(quietWait) : NaN;
         const res = measure(engine, m.file, t);
         if (res) res.idle_before = idle;
         c[engine].push(res);
@@ -168,7 +127,7 @@ for (let r = 0; r < rounds; r++) {
           ` (load avg ${loadavg()[0].toFixed(2)}${Number.isFinite(idle) ? `, idle before ${(100 * idle).toFixed(0)}%` : ''})\n`);
       }
       if (decodeContext && engines.includes('wasmlm')) {
-        if (quietWait > 0) await waitQuiet();
+        if (quietWait > 0) await waitQuiet(quietWait);
         const long = measure('wasmlm', m.file, t, ['--context-fill', decodeContext]);
         c.long.push(long);
         c.short.push(c.wasmlm[c.wasmlm.length - 1]);
@@ -213,10 +172,6 @@ for (const m of models) {
   }
 }
 
-const table = (rs) => {
-  const cols = Object.keys(rs[0]);
-  return ['| ' + cols.join(' | ') + ' |', '|' + cols.map(() => '---').join('|') + '|', ...rs.map((r) => '| ' + cols.map((c) => r[c]).join(' | ') + ' |')].join('\n');
-};
 const size = runtimeSize();
 const kb = (b) => (b / 1024).toFixed(1);
 console.log(`\nwasmlm vs native llama.cpp (node-llama-cpp 3.21.1), tok/s, prompt ${prompt}, generate ${gen}; ` +
