@@ -138,6 +138,20 @@ export function quantizeQ8_0(src: Float32Array): Uint8Array {
   return out;
 }
 
+/** The value of largest magnitude among x[from .. from + n) (the first of equals), sign kept, as ggml picks it. */
+function signedAbsMax(x: Float32Array, from: number, n: number): number {
+  let amax = 0;
+  let max = 0;
+  for (let i = from; i < from + n; i++) {
+    const a = Math.abs(x[i]!);
+    if (a > amax) {
+      amax = a;
+      max = x[i]!;
+    }
+  }
+  return max;
+}
+
 /** ggml quantize_row_q4_0_ref. */
 export function quantizeQ4_0(src: Float32Array): Uint8Array {
   const nb = blocksOf(src, 32, 'Q4_0');
@@ -145,15 +159,7 @@ export function quantizeQ4_0(src: Float32Array): Uint8Array {
   const dv = new DataView(out.buffer);
   for (let b = 0; b < nb; b++) {
     const x0 = b * 32;
-    let amax = 0;
-    let max = 0;
-    for (let j = 0; j < 32; j++) {
-      const v = src[x0 + j]!;
-      if (amax < Math.abs(v)) {
-        amax = Math.abs(v);
-        max = v;
-      }
-    }
+    const max = signedAbsMax(src, x0, 32);
     const d = fround(max / -8);
     const id = d !== 0 ? fround(1 / d) : 0;
     const o = b * 18;
@@ -206,15 +212,7 @@ export function quantizeQ5_0(src: Float32Array): Uint8Array {
   const dv = new DataView(out.buffer);
   for (let b = 0; b < nb; b++) {
     const x0 = b * 32;
-    let amax = 0;
-    let max = 0;
-    for (let j = 0; j < 32; j++) {
-      const v = src[x0 + j]!;
-      if (amax < Math.abs(v)) {
-        amax = Math.abs(v);
-        max = v;
-      }
-    }
+    const max = signedAbsMax(src, x0, 32);
     const d = fround(max / -16);
     const id = d !== 0 ? fround(1 / d) : 0;
     const o = b * 22;
@@ -284,16 +282,8 @@ function nearestInt(x: number): number {
 
 /** ggml make_qx_quants with rmse_type 1 and no importance weights (w = x²): symmetric, L in [0, 2·nmax). */
 function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, L: Uint8Array, lo: number): number {
-  let max = 0;
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[xo + i]!);
-    if (ax > amax) {
-      amax = ax;
-      max = x[xo + i]!;
-    }
-  }
-  if (amax < GROUP_MAX_EPS) {
+  const max = signedAbsMax(x, xo, n);
+  if (Math.abs(max) < GROUP_MAX_EPS) {
     L.fill(0, lo, lo + n);
     return 0;
   }
@@ -338,16 +328,8 @@ function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, L: U
 
 /** ggml make_q3_quants with do_rmse: L (signed, offset by nmax on return) in [0, 2·nmax). */
 function makeQ3Quants(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array, lo: number): number {
-  let max = 0;
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[xo + i]!);
-    if (ax > amax) {
-      amax = ax;
-      max = x[xo + i]!;
-    }
-  }
-  if (amax < GROUP_MAX_EPS) {
+  const max = signedAbsMax(x, xo, n);
+  if (Math.abs(max) < GROUP_MAX_EPS) {
     L.fill(0, lo, lo + n);
     return 0;
   }
