@@ -9,6 +9,7 @@ import { resolveAdapter, type AdapterPlan } from './models/lora.js';
 import type { ModelSpec } from './models/spec.js';
 import { generateText, type CompleteResult, type GenerateOptions } from './generate/generator.js';
 import { chatIds, renderChat, type ChatMessage, type ChatTemplateOptions } from './generate/chat.js';
+import { tokenIdList } from './token-ids.js';
 import { tokenizerFromGGUF } from './tokenizer/gguf.js';
 import type { Tokenizer } from './tokenizer/types.js';
 
@@ -308,17 +309,7 @@ export class Model {
 
   private checkIds(ids: unknown): number[] {
     this.alive();
-    if (!Array.isArray(ids) && !ArrayBuffer.isView(ids)) {
-      throw new WasmlmError('BAD_ARGUMENT', 'expected an array of token ids');
-    }
-    const list = Array.from(ids as ArrayLike<number>);
-    if (list.length === 0) throw new WasmlmError('EMPTY_PROMPT', 'the prompt has no tokens');
-    const V = this.info.vocabSize;
-    list.forEach((id, i) => {
-      if (!Number.isInteger(id) || id < 0 || id >= V) {
-        throw new WasmlmError('TOKEN_OUT_OF_RANGE', `token id ${id} at index ${i} is outside the vocabulary (0..${V - 1})`);
-      }
-    });
+    const list = tokenIdList(ids, this.info.vocabSize);
     if (!this.engine.unbounded && list.length > this.engine.contextLength) {
       throw new WasmlmError('CONTEXT_FULL', `${list.length} tokens do not fit in the context of ${this.engine.contextLength}`);
     }

@@ -9,6 +9,7 @@
  */
 import { WasmlmError } from '../errors.js';
 import { describeSource, type ModelSource } from '../formats/source.js';
+import { tokenIdList } from '../token-ids.js';
 import type { CompleteResult, GenerateOptions } from '../generate/generator.js';
 import type { ChatMessage, ChatTemplateOptions } from '../generate/chat.js';
 import type { Adapter, EmbedOptions, Model, ModelInfo, Prompt } from '../model.js';
@@ -341,16 +342,7 @@ export class WorkerModel implements ModelLike {
 
   private checkIds(ids: unknown): number[] {
     this.alive();
-    if (!Array.isArray(ids) && !ArrayBuffer.isView(ids)) throw new WasmlmError('BAD_ARGUMENT', 'expected an array of token ids');
-    const list = Array.from(ids as ArrayLike<number>);
-    if (list.length === 0) throw new WasmlmError('EMPTY_PROMPT', 'the prompt has no tokens');
-    const V = this.info.vocabSize;
-    list.forEach((id, i) => {
-      if (!Number.isInteger(id) || id < 0 || id >= V) {
-        throw new WasmlmError('TOKEN_OUT_OF_RANGE', `token id ${id} at index ${i} is outside the vocabulary (0..${V - 1})`);
-      }
-    });
-    return list;
+    return tokenIdList(ids, this.info.vocabSize);
   }
 }
 

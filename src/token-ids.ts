@@ -1,0 +1,15 @@
+/** The check every API that takes token ids makes (Model, and the browser proxy before it posts them). */
+import { WasmlmError } from './errors.js';
+
+/** ids as a plain array, after checking it is a non-empty array of integers in [0, vocabSize). */
+export function tokenIdList(ids: unknown, vocabSize: number): number[] {
+  if (!Array.isArray(ids) && !ArrayBuffer.isView(ids)) throw new WasmlmError('BAD_ARGUMENT', 'expected an array of token ids');
+  const list = Array.from(ids as ArrayLike<number>);
+  if (list.length === 0) throw new WasmlmError('EMPTY_PROMPT', 'the prompt has no tokens');
+  list.forEach((id, i) => {
+    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+      throw new WasmlmError('TOKEN_OUT_OF_RANGE', `token id ${id} at index ${i} is outside the vocabulary (0..${vocabSize - 1})`);
+    }
+  });
+  return list;
+}
