@@ -1,4 +1,4 @@
-// wasmlm kernels: the module's exports (the ABI; see src/engine/abi.ts for the plan format).
+// wasmlm kernels: the module's exports (the ABI; see src/abi.ts for the plan format).
 // No allocation, no mutable globals, no data but constant tables (kquants.ts KC, below the 64 KiB the host
 // reserves): every instance may share one memory with others (re-instantiating rewrites the same bytes).
 

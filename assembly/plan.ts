@@ -1,5 +1,5 @@
 // Runs a plan: nOps ops of OP_WORDS i32 words each ([opcode, arg1, ...]; f32 args as bit patterns).
-import * as abi from "../src/engine/abi";
+import * as abi from "../src/abi";
 import { get_rows } from "./ops/rows";
 import { rmsnorm, layernorm } from "./ops/norm";
 import { act_bytes, prep_act, prep_act_part } from "./ops/quant";

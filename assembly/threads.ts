@@ -1,5 +1,5 @@
 // Threads: how the threads of a pool meet, over a control block `ctl` and a sync area in the shared
-// memory (layouts: CTL_* and SYNC_* in src/engine/abi.ts). Compiled only into the threads builds
+// memory (layouts: CTL_* and SYNC_* in src/abi.ts). Compiled only into the threads builds
 // (`--enable threads --sharedMemory`, entry assembly/index_mt.ts). No module globals: every thread has
 // its own instance, so all shared state lives in memory and is reached through atomics (each of them
 // sequentially consistent).
@@ -8,7 +8,7 @@
 // ctl[CTL_PROGRESS], which every event bumps (an op completed, a job published, a worker left a job, a
 // failure, quit); sleepers count themselves in ctl[CTL_SLEEPERS] so that events notify only when someone
 // sleeps. A woken thread re-checks its condition.
-import * as abi from "../src/engine/abi";
+import * as abi from "../src/abi";
 import { run_mt } from "./plan";
 
 /**

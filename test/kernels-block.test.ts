@@ -5,7 +5,7 @@
  * equal to direct calls. Needs build/wasmlm.wasm (npm run build:wasm).
  */
 import { beforeEach, describe, expect, it } from 'vitest';
-import * as abi from '../src/engine/abi.js';
+import * as abi from '../src/abi.js';
 import { dequantize, f16ToF32, f32ToF16, quantizeTensor } from '../src/formats/quantize.js';
 import { type Kernels, loadKernels } from './helpers/wasm.js';
 import { rng, randF32, roundHalfEven, worst, expectClose, expectBitsEqual, fr, bitsOf } from './helpers/numeric.js';

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { afterAll, describe, expect, it } from 'vitest';
-import * as abi from '../src/engine/abi.js';
+import * as abi from '../src/abi.js';
 import { relaxedSimdSupported, selectKernelModule, selfTestKernels, type SelfTestExports } from '../src/engine/wasm.js';
 import { readGGUF } from '../src/formats/gguf.js';
 import { bf16ToF32, dequantize, f16ToF32, f32ToBF16, f32ToF16, quantizeTensor } from '../src/formats/quantize.js';

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { beforeEach, describe, expect, it } from 'vitest';
-import * as abi from '../src/engine/abi.js';
+import * as abi from '../src/abi.js';
 import { type Heap, type Kernels, loadKernels, RELAXED_WASM_PATH } from './helpers/wasm.js';
 import { rng, randF32, roundHalfEven, worst, expectClose, expectBitsEqual, fr, bitsOf, fromBits } from './helpers/numeric.js';
 

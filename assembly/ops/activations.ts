@@ -4,7 +4,7 @@
 // The scalar form (expf) and the vector form (expf4) perform the same f32 operations in the
 // same order, so they agree bit for bit. Range: exp(x) overflows to inf above ~88.72 and
 // underflows gradually (subnormals) to 0 below ~-103.9; NaN stays NaN.
-import { GLU_GELU } from "../../src/engine/abi";
+import { GLU_GELU } from "../../src/abi";
 import { roundF16, roundF16x4 } from "./f16";
 
 const LOG2E: f32 = 1.44269504088896341;

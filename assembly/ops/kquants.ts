@@ -26,7 +26,7 @@
 //   - Nibbles and bit fields are cut with i16 shifts and byte masks (wasm's i8x16 shifts are emulated: 3 to 5
 //     instructions on x64); each use states why the bits a shift moves across a byte boundary are masked.
 // V8 (TurboFan, Node 20) shapes the code as much as the arithmetic does, see KC and fence.
-import { GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K } from "../../src/engine/abi";
+import { GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K } from "../../src/abi";
 import { h2f } from "./f16";
 import { QA_SHIFT, loadQa, actQaRow, actQ8KD, actQ8KSums } from "./quant";
 

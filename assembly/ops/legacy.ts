@@ -8,7 +8,7 @@
 // (i32 · fp16 · fp16 and fp16 · fp16): per block term = f64(Σq_w·q_a)·(f64(d_w)·f64(d_a)) + f64(m_w)·f64(s_a),
 // even blocks summed into acc0, odd blocks into acc1, y = f32(acc0 + acc1). The 1- and 4-token kernels
 // and the scalar twin do the same steps per token, so they agree bit for bit.
-import { GGML_Q4_1, GGML_Q5_0, GGML_Q5_1 } from "../../src/engine/abi";
+import { GGML_Q4_1, GGML_Q5_0, GGML_Q5_1 } from "../../src/abi";
 import { h2f, h2fFast } from "./f16";
 import { QA_SHIFT, loadQa, actQ8Row, actQ8Scales, actQaRow, actQ81D, actQ81S } from "./quant";
 

@@ -18,7 +18,7 @@
 // Expert matrices: 3-D GGUF tensors ne = [nIn, nOut, nExpert]; expert e's matrix starts at
 // base + e · nOut · rowBytes(type, nIn). out may equal x (the chunk's input rows are copied first).
 // scratch: moe_scratch_bytes(...) bytes, 64-byte aligned.
-import { GGML_F32, MOE_NORMALIZE } from "../../src/engine/abi";
+import { GGML_F32, MOE_NORMALIZE } from "../../src/abi";
 import { act_bytes, prep_act, prep_act_ref } from "./quant";
 import { matmul, matmul_ref } from "./matmul";
 import { rowBytesOf } from "./rows";

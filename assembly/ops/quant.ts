@@ -33,7 +33,7 @@
 import {
   GGML_F32, GGML_F16, GGML_BF16, GGML_Q8_0, GGML_Q4_0, GGML_Q5_0, GGML_Q4_1, GGML_Q5_1,
   GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K, REPACKED, WASMLM_Q4_0R,
-} from "../../src/engine/abi";
+} from "../../src/abi";
 import { f2h, h2f, roundF16, roundF16x4, roundBF16, roundBF16x4 } from "./f16";
 
 // Act formats

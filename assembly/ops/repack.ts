@@ -10,7 +10,7 @@
 // nibble (one for the top one) then give the weights as i16 in element order (wq0..wq3 in matmul.ts). The
 // relaxed-SIMD build keeps GGUF's order (byte j: weight j, and weight 16 + j in the high nibble): its dot
 // takes the unsigned nibbles as they are.
-import { GGML_Q8_0, GGML_Q4_0, REPACKED } from "../../src/engine/abi";
+import { GGML_Q8_0, GGML_Q4_0, REPACKED } from "../../src/abi";
 
 /**
  * Repacks nRows rows of nIn weights of `type` at w in place (scratch: room for one row) and returns the

@@ -1,7 +1,7 @@
 // Rotary position embedding. θ_i = p · freqScale · base^(−2i/nRot), computed in f64; cos/sin in f64
 // (table-free fdlibm algorithms below, so the module has no data segments), rounded to f32 once per
 // (token, i) and shared by all heads. The rotation itself is f32: (x0·c − x1·s, x0·s + x1·c).
-import { ROPE_NEOX } from "../../src/engine/abi";
+import { ROPE_NEOX } from "../../src/abi";
 
 // ---- f64 helpers (fdlibm / musl, public domain / MIT) ----
 

@@ -3,7 +3,7 @@
 import {
   GGML_F32, GGML_F16, GGML_BF16, GGML_Q8_0, GGML_Q4_0, GGML_Q4_1, GGML_Q5_0, GGML_Q5_1,
   GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K, WASMLM_Q8_0R, WASMLM_Q4_0R,
-} from "../../src/engine/abi";
+} from "../../src/abi";
 import { h2f, h2f4, f16x8AllNormal, h2f4NormalLo, h2f4NormalHi, bf2f } from "./f16";
 import { legacyBlockBytes, rowLegacy } from "./legacy";
 import { kBlockBytes, rowK } from "./kquants";

@@ -8,7 +8,7 @@ import { writeGGUFFile } from '../formats/gguf-writer.js';
 import { dequantize, planQuantization, quantizeTensor, QUANT_TARGETS } from '../formats/quantize.js';
 import { convertLlama2c } from '../formats/llama2c.js';
 import type { GenerateOptions } from '../generate/generator.js';
-import * as abi from '../engine/abi.js';
+import * as abi from '../abi.js';
 import { loadModel, type LoadOptions } from '../model.js';
 import { loadTokenizer } from '../tokenizer/load.js';
 

@@ -10,7 +10,7 @@ import { specWeights } from '../models/spec.js';
 import {
   CTL_BYTES, SYNC_BYTES, GGML_F32, GGML_Q4_0,
   GGML_Q8_0, GLU_GELU, GLU_SILU, MOE_NORMALIZE, REPACKED, ROPE_NEOX, ROPE_NORMAL,
-} from './abi.js';
+} from '../abi.js';
 import { createMemory, Layout, PAGE, Views } from './memory.js';
 import { Plan } from './plan.js';
 import { threadSupport, ThreadPool, type PoolTuning } from './pool.js';

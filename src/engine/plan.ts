@@ -1,5 +1,5 @@
 /** Writing a plan: a list of ops (see abi.ts) laid out in wasm memory for `run` to execute. */
-import * as abi from './abi.js';
+import * as abi from '../abi.js';
 import type { Views } from './memory.js';
 
 const f32bits = new Float32Array(1);

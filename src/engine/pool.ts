@@ -15,7 +15,7 @@
 import { WasmlmError } from '../errors.js';
 import {
   CTL_BYTES, CTL_CHUNKS, CTL_EXIT, CTL_JITTER, CTL_MIN_SPLIT, CTL_NTHREADS, CTL_SCRATCH_STRIDE, CTL_SPIN, CTL_SYNC, CTL_SYNC_OPS, CTL_WAIT0,
-} from './abi.js';
+} from '../abi.js';
 import type { ThreadKernelExports } from './wasm.js';
 
 /** Spin iterations (about 1–3 ns each) before a waiting thread sleeps: 2^17 ≈ 0.1–0.4 ms. */

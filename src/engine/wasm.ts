@@ -16,7 +16,7 @@
  * cross-origin-isolated pages, so the single-thread builds stay free of it and work everywhere.
  */
 import { WasmlmError } from '../errors.js';
-import { GGML_Q4_1, GGML_Q4_K } from './abi.js';
+import { GGML_Q4_1, GGML_Q4_K } from '../abi.js';
 
 /** The kernel module's exports that the engine calls (see assembly/index.ts). */
 export interface KernelExports {

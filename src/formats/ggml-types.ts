@@ -22,7 +22,7 @@ import {
   GGML_Q8_0,
   GGML_Q8_1,
   GGML_Q8_K,
-} from '../engine/abi.js';
+} from '../abi.js';
 import { WasmlmError } from '../errors.js';
 
 export {

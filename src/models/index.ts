@@ -2,7 +2,7 @@
 import {
   GGML_BF16, GGML_F16, GGML_F32, GGML_Q2_K, GGML_Q3_K, GGML_Q4_0, GGML_Q4_1, GGML_Q4_K, GGML_Q5_0, GGML_Q5_1,
   GGML_Q5_K, GGML_Q6_K, GGML_Q8_0,
-} from '../engine/abi.js';
+} from '../abi.js';
 import { WasmlmError } from '../errors.js';
 import type { GGUFHeader, GGUFTensorInfo } from '../formats/gguf.js';
 import { typeName } from '../formats/ggml-types.js';
