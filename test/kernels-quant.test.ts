@@ -523,7 +523,7 @@ describe('kernel build selection (src/engine/wasm.ts)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'wasmlm-select-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const src = fileURLToPath(new URL('../src/', import.meta.url));
-  for (const f of ['engine/wasm.ts', 'engine/abi.ts', 'errors.ts']) {
+  for (const f of ['engine/wasm.ts', 'abi.ts', 'errors.ts']) {
     const out = ts.transpileModule(readFileSync(join(src, f), 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
     }).outputText;
