@@ -27,55 +27,178 @@ export const WASMLM_Q4_0R = 258;
 
 // A plan is an array of ops in wasm memory; each op is OP_WORDS i32 words: [opcode, arg1, ...].
 // f32 arguments are stored as their bit pattern. Pointers are byte offsets into the memory.
+// Every op OP_<NAME> names each of its argument words: <NAME>_<ARG> is the word's index in the op
+// (1..OP_WORDS-1). The writer (src/engine/plan.ts), the kernels' entries (assembly/ops/<op>.ts) and
+// readers (tests, the CLI's profiler) all go through these names, never through positions.
 export const OP_WORDS = 16;
 
 // (type, table, rowLen, ids, nTok, out): out[t] = dequantized row ids[t] of table (rowLen values each)
 export const OP_GET_ROWS = 1;
+export const GET_ROWS_TYPE = 1;
+export const GET_ROWS_TABLE = 2;
+export const GET_ROWS_ROW_LEN = 3;
+export const GET_ROWS_IDS = 4;
+export const GET_ROWS_N_TOK = 5;
+export const GET_ROWS_OUT = 6;
 // (x, w, out, n, nTok, epsBits): out[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w   (w = 0: no gain)
 export const OP_RMSNORM = 2;
+export const RMSNORM_X = 1;
+export const RMSNORM_W = 2;
+export const RMSNORM_OUT = 3;
+export const RMSNORM_N = 4;
+export const RMSNORM_N_TOK = 5;
+export const RMSNORM_EPS = 6;
 // (type, x, act, nIn, nTok): convert f32 rows x[nTok][nIn] to the activation format weights of `type` need
 export const OP_PREP_ACT = 3;
+export const PREP_ACT_TYPE = 1;
+export const PREP_ACT_X = 2;
+export const PREP_ACT_ACT = 3;
+export const PREP_ACT_N_IN = 4;
+export const PREP_ACT_N_TOK = 5;
 // (type, w, act, y, nIn, nOut, nTok, r0, r1): y[t*nOut + o] = W[o]·x[t] for o in [r0, r1)
 export const OP_MATMUL = 4;
+export const MATMUL_TYPE = 1;
+export const MATMUL_W = 2;
+export const MATMUL_ACT = 3;
+export const MATMUL_Y = 4;
+export const MATMUL_N_IN = 5;
+export const MATMUL_N_OUT = 6;
+export const MATMUL_N_TOK = 7;
+export const MATMUL_R0 = 8;
+export const MATMUL_R1 = 9;
 // (x, nTok, nHead, headDim, nRot, pos0, baseBits, freqScaleBits, mode, freqFactors, extFactorBits, attnFactorBits,
 //  corrLowBits, corrHighBits): rotate rows x[t][h*headDim..] in place, position pos0+t. The last five are RoPE
 //  scaling: freqFactors (f32[nRot/2], 0 = none; LLaMA 3's rope_freqs divide θ_i), and YaRN as ggml's rope_yarn
 //  (extFactor 0 = off; attnFactor 0 means 1; corrLow/High: the ramp's dims).
 export const OP_ROPE = 5;
+export const ROPE_X = 1;
+export const ROPE_N_TOK = 2;
+export const ROPE_N_HEAD = 3;
+export const ROPE_HEAD_DIM = 4;
+export const ROPE_N_ROT = 5;
+export const ROPE_POS0 = 6;
+export const ROPE_BASE = 7;
+export const ROPE_FREQ_SCALE = 8;
+export const ROPE_MODE = 9;
+export const ROPE_FREQ_FACTORS = 10;
+export const ROPE_EXT_FACTOR = 11;
+export const ROPE_ATTN_FACTOR = 12;
+export const ROPE_CORR_LOW = 13;
+export const ROPE_CORR_HIGH = 14;
 // (q, kc, vc, out, nTok, pos0, nHead, nKvHead, headDim, scaleBits, scratch, window, maxBiasBits, ring)
 //   maxBias > 0: ALiBi, score += slope_h · (−(p − j)) with ggml's slope series for nHead heads.
 //   ring > 0: the cache is a ring of `ring` rows: key/value of position j is in row j % ring
 //   (the caller keeps ring ≥ window + tokens per batch, so a batch never overwrites keys it reads).
 export const OP_ATTENTION = 6;
+export const ATTENTION_Q = 1;
+export const ATTENTION_KC = 2;
+export const ATTENTION_VC = 3;
+export const ATTENTION_OUT = 4;
+export const ATTENTION_N_TOK = 5;
+export const ATTENTION_POS0 = 6;
+export const ATTENTION_N_HEAD = 7;
+export const ATTENTION_N_KV_HEAD = 8;
+export const ATTENTION_HEAD_DIM = 9;
+export const ATTENTION_SCALE = 10;
+export const ATTENTION_SCRATCH = 11;
+export const ATTENTION_WINDOW = 12;
+export const ATTENTION_MAX_BIAS = 13;
+export const ATTENTION_RING = 14;
 // (a, b, out, n): out = a + b
 export const OP_ADD = 7;
+export const ADD_A = 1;
+export const ADD_B = 2;
+export const ADD_OUT = 3;
+export const ADD_N = 4;
 // (gate, up, out, n): out = silu(gate) * up
 export const OP_SILU_MUL = 8;
+export const SILU_MUL_GATE = 1;
+export const SILU_MUL_UP = 2;
+export const SILU_MUL_OUT = 3;
+export const SILU_MUL_N = 4;
 // (src, dst, nBytes)
 export const OP_COPY = 9;
+export const COPY_SRC = 1;
+export const COPY_DST = 2;
+export const COPY_N_BYTES = 3;
 
 // (x, w, b, out, n, nTok, epsBits): LayerNorm (population variance); w = 0: no gain, b = 0: no bias
 export const OP_LAYERNORM = 10;
+export const LAYERNORM_X = 1;
+export const LAYERNORM_W = 2;
+export const LAYERNORM_B = 3;
+export const LAYERNORM_OUT = 4;
+export const LAYERNORM_N = 5;
+export const LAYERNORM_N_TOK = 6;
+export const LAYERNORM_EPS = 7;
 // (x, row, out, n, nTok): out[t] = x[t] + row   (a bias broadcast over nTok rows of n floats)
 export const OP_ADD_ROW = 11;
+export const ADD_ROW_X = 1;
+export const ADD_ROW_ROW = 2;
+export const ADD_ROW_OUT = 3;
+export const ADD_ROW_N = 4;
+export const ADD_ROW_N_TOK = 5;
 // (x, row, out, n, nTok): out[t] = x[t] ⊙ row   (LayerScale γ)
 export const OP_MUL_ROW = 12;
+export const MUL_ROW_X = 1;
+export const MUL_ROW_ROW = 2;
+export const MUL_ROW_OUT = 3;
+export const MUL_ROW_N = 4;
+export const MUL_ROW_N_TOK = 5;
 // (a, b, out, n, alphaBits, betaBits): out = alpha·a + beta·b   (b may be 0 when beta = 0)
 export const OP_AXPBY = 13;
+export const AXPBY_A = 1;
+export const AXPBY_B = 2;
+export const AXPBY_OUT = 3;
+export const AXPBY_N = 4;
+export const AXPBY_ALPHA = 5;
+export const AXPBY_BETA = 6;
 // (x, out, n): tanh-GELU as the reference computes it: input rounded to fp16, gelu, result rounded to
 // fp16; x ≤ −10 → 0, x ≥ 10 → x
 export const OP_GELU = 14;
+export const GELU_X = 1;
+export const GELU_OUT = 2;
+export const GELU_N = 3;
 // (a, b, out, n, nTok, aStride, bStride, act): out[t][i] = act(a[t·aStride + i]) · b[t·bStride + i],
 // out row stride n; act GLU_SILU or GLU_GELU (the same GELU as OP_GELU)
 export const OP_GLU = 15;
+export const GLU_A = 1;
+export const GLU_B = 2;
+export const GLU_OUT = 3;
+export const GLU_N = 4;
+export const GLU_N_TOK = 5;
+export const GLU_A_STRIDE = 6;
+export const GLU_B_STRIDE = 7;
+export const GLU_ACT = 8;
 // (src, srcStride, dst, dstStride, n, nRows): copy n floats per row; strides in floats
 export const OP_COPY_ROWS = 16;
+export const COPY_ROWS_SRC = 1;
+export const COPY_ROWS_SRC_STRIDE = 2;
+export const COPY_ROWS_DST = 3;
+export const COPY_ROWS_DST_STRIDE = 4;
+export const COPY_ROWS_N = 5;
+export const COPY_ROWS_N_ROWS = 6;
 // (x, router, out, nTok, nExpert, usedAndFlags, nEmbd, nFf, gate, up, down, typeGate, typeUp, typeDown, scratch)
 //   Mixture of experts (SwiGLU experts). router: [nTok][nExpert] logits; p = softmax(router); the top
 //   nUsed = usedAndFlags & 0xffff experts by p; weights p_sel / Σ p_sel when MOE_NORMALIZE is set, else p_sel;
 //   out[t] = Σ_sel w · down_e(silu(gate_e·x[t]) ⊙ up_e·x[t]). gate/up/down: 3-D tensors [nIn, nOut, nExpert]
 //   (expert e's matrix at base + e · bytes-per-matrix). scratch: moe_scratch_bytes(...) bytes.
 export const OP_MOE = 17;
+export const MOE_X = 1;
+export const MOE_ROUTER = 2;
+export const MOE_OUT = 3;
+export const MOE_N_TOK = 4;
+export const MOE_N_EXPERT = 5;
+export const MOE_USED_AND_FLAGS = 6;
+export const MOE_N_EMBD = 7;
+export const MOE_N_FF = 8;
+export const MOE_GATE = 9;
+export const MOE_UP = 10;
+export const MOE_DOWN = 11;
+export const MOE_TYPE_GATE = 12;
+export const MOE_TYPE_UP = 13;
+export const MOE_TYPE_DOWN = 14;
+export const MOE_SCRATCH = 15;
 export const MOE_NORMALIZE = 0x10000;
 
 export const GLU_SILU = 0;
