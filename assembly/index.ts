@@ -2,7 +2,7 @@
 // No allocation, no mutable globals, no data but constant tables (kquants.ts KC, below the 64 KiB the host
 // reserves): every instance may share one memory with others (re-instantiating rewrites the same bytes).
 
-export { run } from "./plan";
+export { run } from "./scheduler";
 export { act_bytes, act_format, prep_act, prep_act_ref } from "./ops/quant";
 export { get_rows } from "./ops/rows";
 export { repack } from "./ops/repack";

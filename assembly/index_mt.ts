@@ -2,5 +2,5 @@
 // src/abi.ts, "threads"). Built with `--enable threads --sharedMemory` (asconfig targets
 // "threads" and "relaxed-threads"): the memory import is shared.
 export * from "./index";
-export { run_mt } from "./plan";
+export { run_mt } from "./scheduler";
 export { run_job, worker_loop, thread_fail, threads_quit } from "./threads";

@@ -9,7 +9,7 @@
 // failure, quit); sleepers count themselves in ctl[CTL_SLEEPERS] so that events notify only when someone
 // sleeps. A woken thread re-checks its condition.
 import * as abi from "../src/abi";
-import { run_mt } from "./plan";
+import { run_mt } from "./scheduler";
 
 /**
  * The host's Atomics.wait(i32 view, addr / 4, expected): sleep until notified (or at once if the value

@@ -219,14 +219,13 @@ export const ROPE_NEOX = 2;
 //   run_mt(plan, nOps, tid, nThreads, ctl): i32   what both run for a job
 //   thread_fail(ctl): void           mark the pool failed and wake every thread (after a trap)
 //   threads_quit(ctl): void          workers leave worker_loop (between jobs)
-// Each op is cut into chunks of units (matmul: rows, in multiples of 16; attention: (token, head) pairs;
-// get_rows, norms, prep_act, rope, glu, add_row, mul_row, copy_rows: rows; moe: tokens, 32 at a time;
-// add, silu_mul, gelu, axpby: floats, and copy: bytes, in 64-byte pieces), about ctl[CTL_CHUNKS] per
-// thread (attention twice as many); ops smaller than ctl[CTL_MIN_SPLIT], and ops whose output overlaps an input other than element for
-// element, are one chunk. Threads take chunks first come, first served; each element is computed by one
-// thread with the same operations as `run`: results are bit-identical for any thread count. A thread
-// takes chunks of an op once the earlier ops it depends on (by the bytes they read and write) are
-// complete: a dependency wait, spin then sleep, in place of a barrier after every op.
+// Each op is cut into chunks of its units (each op's entry says what they are: assembly/ops/<op>.ts,
+// `<op>_info`), about ctl[CTL_CHUNKS] per thread (ops whose units differ in cost, as attention's, twice as
+// many); ops smaller than ctl[CTL_MIN_SPLIT], and ops whose output overlaps an input other than element
+// for element, are one chunk (assembly/scheduler.ts). Threads take chunks first come, first served; each
+// element is computed by one thread with the same operations as `run`: results are bit-identical for any
+// thread count. A thread takes chunks of an op once the earlier ops it depends on (by the bytes they read
+// and write) are complete: a dependency wait, spin then sleep, in place of a barrier after every op.
 // Scratch: under run_mt, a thread tid uses the OP_ATTENTION and OP_MOE `scratch` argument plus
 // tid · ctl[CTL_SCRATCH_STRIDE] bytes: the host allocates nThreads copies, CTL_SCRATCH_STRIDE apart.
 //

@@ -4,8 +4,9 @@
 // The scalar form (expf) and the vector form (expf4) perform the same f32 operations in the
 // same order, so they agree bit for bit. Range: exp(x) overflows to inf above ~88.72 and
 // underflows gradually (subnormals) to 0 below ~-103.9; NaN stays NaN.
-import { GLU_GELU } from "../../src/abi";
+import * as abi from "../../src/abi";
 import { roundF16, roundF16x4 } from "./f16";
+import { ALIGN, READS, UNITS, WORK, WRITES, arg, argf, ptr, region, rowsBytes, stridedBytes } from "./entry";
 
 const LOG2E: f32 = 1.44269504088896341;
 const C1: f32 = 0.693359375;        // ln2 high part (few bits: n*C1 is exact)
@@ -310,7 +311,7 @@ export function glu(a: usize, b: usize, out: usize, n: i32, nTok: i32, aStride: 
     const pa = a + (<usize>t * <usize>aStride << 2);
     const pb = b + (<usize>t * <usize>bStride << 2);
     const po = out + (<usize>t * <usize>n << 2);
-    if (act == GLU_GELU) geluMulRow(pa, pb, po, n);
+    if (act == abi.GLU_GELU) geluMulRow(pa, pb, po, n);
     else silu_mul(pa, pb, po, n);
   }
 }
@@ -320,7 +321,7 @@ export function glu_ref(a: usize, b: usize, out: usize, n: i32, nTok: i32, aStri
     const pa = a + (<usize>t * <usize>aStride << 2);
     const pb = b + (<usize>t * <usize>bStride << 2);
     const po = out + (<usize>t * <usize>n << 2);
-    if (act == GLU_GELU) geluMulRowRef(pa, pb, po, n);
+    if (act == abi.GLU_GELU) geluMulRowRef(pa, pb, po, n);
     else silu_mul_ref(pa, pb, po, n);
   }
 }
@@ -412,4 +413,118 @@ export function axpby_ref(a: usize, b: usize, out: usize, n: i32, alpha: f32, be
     if (beta != 0) v += beta * load<f32>(b + off);
     store<f32>(out + off, v);
   }
+}
+
+// ---- entries for the scheduler (see entry.ts)
+
+// OP_ADD, OP_SILU_MUL: units are floats, in pieces of 16
+export function add_info(q: i32, op: usize): i64 {
+  const n = arg(op, abi.ADD_N);
+  if (q == UNITS || q == WORK) return n;
+  if (q == ALIGN) return 16;
+  if (q == WRITES) return region(ptr(op, abi.ADD_OUT), rowsBytes(n, 1));
+  if (q == READS) return region(ptr(op, abi.ADD_A), rowsBytes(n, 1));
+  if (q == READS + 1) return region(ptr(op, abi.ADD_B), rowsBytes(n, 1));
+  return 0;
+}
+
+export function add_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
+  const off = <usize>lo << 2;
+  add(ptr(op, abi.ADD_A) + off, ptr(op, abi.ADD_B) + off, ptr(op, abi.ADD_OUT) + off, hi - lo);
+}
+
+export function silu_mul_info(q: i32, op: usize): i64 {
+  const n = arg(op, abi.SILU_MUL_N);
+  if (q == UNITS || q == WORK) return n;
+  if (q == ALIGN) return 16;
+  if (q == WRITES) return region(ptr(op, abi.SILU_MUL_OUT), rowsBytes(n, 1));
+  if (q == READS) return region(ptr(op, abi.SILU_MUL_GATE), rowsBytes(n, 1));
+  if (q == READS + 1) return region(ptr(op, abi.SILU_MUL_UP), rowsBytes(n, 1));
+  return 0;
+}
+
+export function silu_mul_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
+  const off = <usize>lo << 2;
+  silu_mul(ptr(op, abi.SILU_MUL_GATE) + off, ptr(op, abi.SILU_MUL_UP) + off, ptr(op, abi.SILU_MUL_OUT) + off, hi - lo);
+}
+
+// OP_AXPBY: units are floats, in pieces of 16; b is read only when beta != 0
+export function axpby_info(q: i32, op: usize): i64 {
+  const n = arg(op, abi.AXPBY_N);
+  if (q == UNITS || q == WORK) return n;
+  if (q == ALIGN) return 16;
+  if (q == WRITES) return region(ptr(op, abi.AXPBY_OUT), rowsBytes(n, 1));
+  if (q == READS) return region(ptr(op, abi.AXPBY_A), rowsBytes(n, 1));
+  if (q == READS + 1 && argf(op, abi.AXPBY_BETA) != 0) return region(ptr(op, abi.AXPBY_B), rowsBytes(n, 1));
+  return 0;
+}
+
+export function axpby_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
+  const off = <usize>lo << 2;
+  const b = ptr(op, abi.AXPBY_B);
+  axpby(ptr(op, abi.AXPBY_A) + off, b != 0 ? b + off : 0, ptr(op, abi.AXPBY_OUT) + off, hi - lo,
+        argf(op, abi.AXPBY_ALPHA), argf(op, abi.AXPBY_BETA));
+}
+
+// OP_GELU: units are floats, in pieces of 16
+export function gelu_info(q: i32, op: usize): i64 {
+  const n = arg(op, abi.GELU_N);
+  if (q == UNITS || q == WORK) return n;
+  if (q == ALIGN) return 16;
+  if (q == WRITES) return region(ptr(op, abi.GELU_OUT), rowsBytes(n, 1));
+  if (q == READS) return region(ptr(op, abi.GELU_X), rowsBytes(n, 1));
+  return 0;
+}
+
+export function gelu_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
+  const off = <usize>lo << 2;
+  gelu(ptr(op, abi.GELU_X) + off, ptr(op, abi.GELU_OUT) + off, hi - lo);
+}
+
+// OP_GLU: units are rows (tokens); a and b rows are strided
+export function glu_info(q: i32, op: usize): i64 {
+  const n = arg(op, abi.GLU_N), nTok = arg(op, abi.GLU_N_TOK);
+  if (q == UNITS) return nTok;
+  if (q == WORK) return <i64>nTok * <i64>n;
+  if (q == WRITES) return region(ptr(op, abi.GLU_OUT), rowsBytes(n, nTok));
+  if (q == READS) return region(ptr(op, abi.GLU_A), stridedBytes(n, nTok, arg(op, abi.GLU_A_STRIDE)));
+  if (q == READS + 1) return region(ptr(op, abi.GLU_B), stridedBytes(n, nTok, arg(op, abi.GLU_B_STRIDE)));
+  return q == ALIGN ? 1 : 0;
+}
+
+export function glu_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
+  const n = arg(op, abi.GLU_N), aStride = arg(op, abi.GLU_A_STRIDE), bStride = arg(op, abi.GLU_B_STRIDE);
+  glu(ptr(op, abi.GLU_A) + (<usize>lo * <usize>aStride << 2), ptr(op, abi.GLU_B) + (<usize>lo * <usize>bStride << 2),
+      ptr(op, abi.GLU_OUT) + (<usize>lo * <usize>n << 2), n, hi - lo, aStride, bStride, arg(op, abi.GLU_ACT));
+}
+
+// OP_ADD_ROW, OP_MUL_ROW: units are rows (tokens); the broadcast row is a weight
+export function add_row_info(q: i32, op: usize): i64 {
+  const n = arg(op, abi.ADD_ROW_N), nTok = arg(op, abi.ADD_ROW_N_TOK);
+  if (q == UNITS) return nTok;
+  if (q == WORK) return <i64>nTok * <i64>n;
+  if (q == WRITES) return region(ptr(op, abi.ADD_ROW_OUT), rowsBytes(n, nTok));
+  if (q == READS) return region(ptr(op, abi.ADD_ROW_X), rowsBytes(n, nTok));
+  return q == ALIGN ? 1 : 0;
+}
+
+export function add_row_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
+  const n = arg(op, abi.ADD_ROW_N);
+  const off = <usize>lo * <usize>n << 2;
+  add_row(ptr(op, abi.ADD_ROW_X) + off, ptr(op, abi.ADD_ROW_ROW), ptr(op, abi.ADD_ROW_OUT) + off, n, hi - lo);
+}
+
+export function mul_row_info(q: i32, op: usize): i64 {
+  const n = arg(op, abi.MUL_ROW_N), nTok = arg(op, abi.MUL_ROW_N_TOK);
+  if (q == UNITS) return nTok;
+  if (q == WORK) return <i64>nTok * <i64>n;
+  if (q == WRITES) return region(ptr(op, abi.MUL_ROW_OUT), rowsBytes(n, nTok));
+  if (q == READS) return region(ptr(op, abi.MUL_ROW_X), rowsBytes(n, nTok));
+  return q == ALIGN ? 1 : 0;
+}
+
+export function mul_row_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
+  const n = arg(op, abi.MUL_ROW_N);
+  const off = <usize>lo * <usize>n << 2;
+  mul_row(ptr(op, abi.MUL_ROW_X) + off, ptr(op, abi.MUL_ROW_ROW), ptr(op, abi.MUL_ROW_OUT) + off, n, hi - lo);
 }

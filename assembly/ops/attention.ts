@@ -1,5 +1,7 @@
 // Causal multi-head attention over an f32 KV cache (sliding window, ring cache, ALiBi), and softmax.
 import { expf, expf4, exp64 } from "./activations";
+import * as abi from "../../src/abi";
+import { ALIGN, ALWAYS_SPLIT, READS, UNEVEN, UNITS, WORK, WRITES, arg, argf, ptr, region, rowsBytes } from "./entry";
 
 // ---- softmax (in place) ----
 
@@ -490,4 +492,33 @@ export function attention_ref(q: usize, kc: usize, vc: usize, out: usize, nTok: 
       }
     }
   }
+}
+
+// ---- entry for the scheduler (see entry.ts): units are (token, head) pairs; a thread's scores go to its
+// own copy of the scratch
+
+export function attention_info(q: i32, op: usize): i64 {
+  const nTok = arg(op, abi.ATTENTION_N_TOK), nHead = arg(op, abi.ATTENTION_N_HEAD);
+  const headDim = arg(op, abi.ATTENTION_HEAD_DIM);
+  if (q == UNITS) return nTok * nHead;
+  if (q == WORK) return ALWAYS_SPLIT;
+  if (q == UNEVEN) return 1;
+  if (q == WRITES) return region(ptr(op, abi.ATTENTION_OUT), rowsBytes(nHead * headDim, nTok));
+  if (q == READS) return region(ptr(op, abi.ATTENTION_Q), rowsBytes(nHead * headDim, nTok));
+  if (q == READS + 1 || q == READS + 2) {
+    // cache rows 0 .. pos0 + nTok (a ring: all of it)
+    const ring = arg(op, abi.ATTENTION_RING);
+    const rows = ring > 0 ? ring : arg(op, abi.ATTENTION_POS0) + nTok;
+    const bytes = rowsBytes(arg(op, abi.ATTENTION_N_KV_HEAD) * headDim, rows);
+    return region(ptr(op, q == READS + 1 ? abi.ATTENTION_KC : abi.ATTENTION_VC), bytes);
+  }
+  return q == ALIGN ? 1 : 0;
+}
+
+export function attention_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
+  attention_part(ptr(op, abi.ATTENTION_Q), ptr(op, abi.ATTENTION_KC), ptr(op, abi.ATTENTION_VC), ptr(op, abi.ATTENTION_OUT),
+                 arg(op, abi.ATTENTION_N_TOK), arg(op, abi.ATTENTION_POS0), arg(op, abi.ATTENTION_N_HEAD),
+                 arg(op, abi.ATTENTION_N_KV_HEAD), arg(op, abi.ATTENTION_HEAD_DIM), argf(op, abi.ATTENTION_SCALE),
+                 ptr(op, abi.ATTENTION_SCRATCH) + scratch, arg(op, abi.ATTENTION_WINDOW), argf(op, abi.ATTENTION_MAX_BIAS),
+                 arg(op, abi.ATTENTION_RING), lo, hi);
 }

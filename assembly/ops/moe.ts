@@ -18,12 +18,14 @@
 // Expert matrices: 3-D GGUF tensors ne = [nIn, nOut, nExpert]; expert e's matrix starts at
 // base + e · nOut · rowBytes(type, nIn). out may equal x (the chunk's input rows are copied first).
 // scratch: moe_scratch_bytes(...) bytes, 64-byte aligned.
+import * as abi from "../../src/abi";
 import { GGML_F32, MOE_NORMALIZE } from "../../src/abi";
 import { act_bytes, prep_act, prep_act_ref } from "./quant";
 import { matmul, matmul_ref } from "./matmul";
 import { rowBytesOf } from "./rows";
 import { softmax, softmax_ref } from "./attention";
 import { silu_mul, silu_mul_ref } from "./activations";
+import { ALIGN, ALWAYS_SPLIT, READS, UNITS, WORK, WRITES, arg, ptr, region, rowsBytes as rowBytes } from "./entry";
 
 const CHUNK: i32 = 32;
 
@@ -240,4 +242,27 @@ export function moe_ref(x: usize, router: usize, out: usize, nTok: i32, nExpert:
                         nEmbd: i32, nFf: i32, gate: usize, up: usize, down: usize,
                         typeGate: i32, typeUp: i32, typeDown: i32, scratch: usize): void {
   moeImpl(x, router, out, nTok, nExpert, usedAndFlags, nEmbd, nFf, gate, up, down, typeGate, typeUp, typeDown, scratch, false);
+}
+
+// ---- entry for the scheduler (see entry.ts): units are tokens, in groups of CHUNK (the expert weights
+// stream once per group); a thread's buffers are its own copy of the scratch
+
+export function moe_info(q: i32, op: usize): i64 {
+  const nTok = arg(op, abi.MOE_N_TOK), nEmbd = arg(op, abi.MOE_N_EMBD);
+  if (q == UNITS) return nTok;
+  if (q == ALIGN) return CHUNK;
+  if (q == WORK) return ALWAYS_SPLIT;
+  if (q == WRITES) return region(ptr(op, abi.MOE_OUT), rowBytes(nEmbd, nTok));
+  if (q == READS) return region(ptr(op, abi.MOE_X), rowBytes(nEmbd, nTok));
+  if (q == READS + 1) return region(ptr(op, abi.MOE_ROUTER), rowBytes(arg(op, abi.MOE_N_EXPERT), nTok));
+  return 0;
+}
+
+export function moe_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
+  const nExpert = arg(op, abi.MOE_N_EXPERT), nEmbd = arg(op, abi.MOE_N_EMBD);
+  const xo = <usize>lo * <usize>nEmbd << 2;
+  moe(ptr(op, abi.MOE_X) + xo, ptr(op, abi.MOE_ROUTER) + (<usize>lo * <usize>nExpert << 2), ptr(op, abi.MOE_OUT) + xo,
+      hi - lo, nExpert, arg(op, abi.MOE_USED_AND_FLAGS), nEmbd, arg(op, abi.MOE_N_FF), ptr(op, abi.MOE_GATE),
+      ptr(op, abi.MOE_UP), ptr(op, abi.MOE_DOWN), arg(op, abi.MOE_TYPE_GATE), arg(op, abi.MOE_TYPE_UP),
+      arg(op, abi.MOE_TYPE_DOWN), ptr(op, abi.MOE_SCRATCH) + scratch);
 }

@@ -2,6 +2,8 @@
 // (table-free fdlibm algorithms below, so the module has no data segments), rounded to f32 once per
 // (token, i) and shared by all heads. The rotation itself is f32: (x0·c − x1·s, x0·s + x1·c).
 import { ROPE_NEOX } from "../../src/abi";
+import * as abi from "../../src/abi";
+import { ALIGN, READS, UNITS, WORK, WRITES, arg, argf, ptr, region, rowsBytes } from "./entry";
 
 // ---- f64 helpers (fdlibm / musl, public domain / MIT) ----
 
@@ -305,4 +307,23 @@ export function rope_scaled(x: usize, nTok: i32, nHead: i32, headDim: i32, nRot:
       }
     }
   }
+}
+
+// ---- entry for the scheduler (see entry.ts): units are rows (tokens), rotated in place
+
+export function rope_info(q: i32, op: usize): i64 {
+  const nTok = arg(op, abi.ROPE_N_TOK);
+  const width = arg(op, abi.ROPE_N_HEAD) * arg(op, abi.ROPE_HEAD_DIM);
+  if (q == UNITS) return nTok;
+  if (q == WORK) return <i64>nTok * <i64>width;
+  if (q == WRITES || q == READS) return region(ptr(op, abi.ROPE_X), rowsBytes(width, nTok));
+  return q == ALIGN ? 1 : 0;
+}
+
+export function rope_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
+  const nHead = arg(op, abi.ROPE_N_HEAD), headDim = arg(op, abi.ROPE_HEAD_DIM);
+  const off = <usize>lo * <usize>nHead * <usize>headDim << 2;
+  rope(ptr(op, abi.ROPE_X) + off, hi - lo, nHead, headDim, arg(op, abi.ROPE_N_ROT), arg(op, abi.ROPE_POS0) + lo,
+       argf(op, abi.ROPE_BASE), argf(op, abi.ROPE_FREQ_SCALE), arg(op, abi.ROPE_MODE), ptr(op, abi.ROPE_FREQ_FACTORS),
+       argf(op, abi.ROPE_EXT_FACTOR), argf(op, abi.ROPE_ATTN_FACTOR), argf(op, abi.ROPE_CORR_LOW), argf(op, abi.ROPE_CORR_HIGH));
 }
