@@ -6,7 +6,7 @@
 // underflows gradually (subnormals) to 0 below ~-103.9; NaN stays NaN.
 import * as abi from "../../src/abi";
 import { roundF16, roundF16x4 } from "./f16";
-import { ALIGN, READS, UNITS, WORK, WRITES, arg, argf, ptr, region, rowsBytes, stridedBytes } from "./entry";
+import { ALIGN, READS, UNITS, WORK, WRITES, arg, argf, ptr, region, rowsBytes, stridedBytes, rowsInfo, floatsInfo } from "./entry";
 
 const LOG2E: f32 = 1.44269504088896341;
 const C1: f32 = 0.693359375;        // ln2 high part (few bits: n*C1 is exact)
@@ -417,15 +417,9 @@ export function axpby_ref(a: usize, b: usize, out: usize, n: i32, alpha: f32, be
 
 // ---- entries for the scheduler (see entry.ts)
 
-// OP_ADD, OP_SILU_MUL: units are floats, in pieces of 16
+// OP_ADD, OP_SILU_MUL, OP_AXPBY, OP_GELU: units are floats, in pieces of 16
 export function add_info(q: i32, op: usize): i64 {
-  const n = arg(op, abi.ADD_N);
-  if (q == UNITS || q == WORK) return n;
-  if (q == ALIGN) return 16;
-  if (q == WRITES) return region(ptr(op, abi.ADD_OUT), rowsBytes(n, 1));
-  if (q == READS) return region(ptr(op, abi.ADD_A), rowsBytes(n, 1));
-  if (q == READS + 1) return region(ptr(op, abi.ADD_B), rowsBytes(n, 1));
-  return 0;
+  return floatsInfo(q, ptr(op, abi.ADD_A), ptr(op, abi.ADD_B), ptr(op, abi.ADD_OUT), arg(op, abi.ADD_N));
 }
 
 export function add_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
@@ -434,13 +428,7 @@ export function add_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
 }
 
 export function silu_mul_info(q: i32, op: usize): i64 {
-  const n = arg(op, abi.SILU_MUL_N);
-  if (q == UNITS || q == WORK) return n;
-  if (q == ALIGN) return 16;
-  if (q == WRITES) return region(ptr(op, abi.SILU_MUL_OUT), rowsBytes(n, 1));
-  if (q == READS) return region(ptr(op, abi.SILU_MUL_GATE), rowsBytes(n, 1));
-  if (q == READS + 1) return region(ptr(op, abi.SILU_MUL_UP), rowsBytes(n, 1));
-  return 0;
+  return floatsInfo(q, ptr(op, abi.SILU_MUL_GATE), ptr(op, abi.SILU_MUL_UP), ptr(op, abi.SILU_MUL_OUT), arg(op, abi.SILU_MUL_N));
 }
 
 export function silu_mul_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
@@ -448,15 +436,9 @@ export function silu_mul_run(op: usize, lo: i32, hi: i32, scratch: usize): void 
   silu_mul(ptr(op, abi.SILU_MUL_GATE) + off, ptr(op, abi.SILU_MUL_UP) + off, ptr(op, abi.SILU_MUL_OUT) + off, hi - lo);
 }
 
-// OP_AXPBY: units are floats, in pieces of 16; b is read only when beta != 0
 export function axpby_info(q: i32, op: usize): i64 {
-  const n = arg(op, abi.AXPBY_N);
-  if (q == UNITS || q == WORK) return n;
-  if (q == ALIGN) return 16;
-  if (q == WRITES) return region(ptr(op, abi.AXPBY_OUT), rowsBytes(n, 1));
-  if (q == READS) return region(ptr(op, abi.AXPBY_A), rowsBytes(n, 1));
-  if (q == READS + 1 && argf(op, abi.AXPBY_BETA) != 0) return region(ptr(op, abi.AXPBY_B), rowsBytes(n, 1));
-  return 0;
+  const b = argf(op, abi.AXPBY_BETA) != 0 ? ptr(op, abi.AXPBY_B) : 0; // b is read only when beta != 0
+  return floatsInfo(q, ptr(op, abi.AXPBY_A), b, ptr(op, abi.AXPBY_OUT), arg(op, abi.AXPBY_N));
 }
 
 export function axpby_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
@@ -466,14 +448,8 @@ export function axpby_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
         argf(op, abi.AXPBY_ALPHA), argf(op, abi.AXPBY_BETA));
 }
 
-// OP_GELU: units are floats, in pieces of 16
 export function gelu_info(q: i32, op: usize): i64 {
-  const n = arg(op, abi.GELU_N);
-  if (q == UNITS || q == WORK) return n;
-  if (q == ALIGN) return 16;
-  if (q == WRITES) return region(ptr(op, abi.GELU_OUT), rowsBytes(n, 1));
-  if (q == READS) return region(ptr(op, abi.GELU_X), rowsBytes(n, 1));
-  return 0;
+  return floatsInfo(q, ptr(op, abi.GELU_X), 0, ptr(op, abi.GELU_OUT), arg(op, abi.GELU_N));
 }
 
 export function gelu_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
@@ -500,12 +476,7 @@ export function glu_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
 
 // OP_ADD_ROW, OP_MUL_ROW: units are rows (tokens); the broadcast row is a weight
 export function add_row_info(q: i32, op: usize): i64 {
-  const n = arg(op, abi.ADD_ROW_N), nTok = arg(op, abi.ADD_ROW_N_TOK);
-  if (q == UNITS) return nTok;
-  if (q == WORK) return <i64>nTok * <i64>n;
-  if (q == WRITES) return region(ptr(op, abi.ADD_ROW_OUT), rowsBytes(n, nTok));
-  if (q == READS) return region(ptr(op, abi.ADD_ROW_X), rowsBytes(n, nTok));
-  return q == ALIGN ? 1 : 0;
+  return rowsInfo(q, ptr(op, abi.ADD_ROW_X), ptr(op, abi.ADD_ROW_OUT), arg(op, abi.ADD_ROW_N), arg(op, abi.ADD_ROW_N_TOK));
 }
 
 export function add_row_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
@@ -515,12 +486,7 @@ export function add_row_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
 }
 
 export function mul_row_info(q: i32, op: usize): i64 {
-  const n = arg(op, abi.MUL_ROW_N), nTok = arg(op, abi.MUL_ROW_N_TOK);
-  if (q == UNITS) return nTok;
-  if (q == WORK) return <i64>nTok * <i64>n;
-  if (q == WRITES) return region(ptr(op, abi.MUL_ROW_OUT), rowsBytes(n, nTok));
-  if (q == READS) return region(ptr(op, abi.MUL_ROW_X), rowsBytes(n, nTok));
-  return q == ALIGN ? 1 : 0;
+  return rowsInfo(q, ptr(op, abi.MUL_ROW_X), ptr(op, abi.MUL_ROW_OUT), arg(op, abi.MUL_ROW_N), arg(op, abi.MUL_ROW_N_TOK));
 }
 
 export function mul_row_run(op: usize, lo: i32, hi: i32, scratch: usize): void {

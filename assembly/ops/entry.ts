@@ -48,3 +48,25 @@ export const ALWAYS_SPLIT: i64 = i64.MAX_VALUE;
 @inline export function stridedBytes(n: i32, nRows: i32, stride: i32): usize {
   return nRows <= 0 ? 0 : (<usize>(nRows - 1) * <usize>stride + <usize>n) << 2;
 }
+
+/** The entry (info) of an op on nRows rows of n floats, x → out (out may be x): units are rows. */
+// @ts-ignore: decorator
+@inline export function rowsInfo(q: i32, x: usize, out: usize, n: i32, nRows: i32): i64 {
+  if (q == UNITS) return nRows;
+  if (q == WORK) return <i64>nRows * <i64>n;
+  if (q == WRITES) return region(out, rowsBytes(n, nRows));
+  if (q == READS) return region(x, rowsBytes(n, nRows));
+  return q == ALIGN ? 1 : 0;
+}
+
+/** The entry (info) of an element-wise op on n floats, a (and b, unless 0) → out: units are floats, 16 at
+ *  a time. */
+// @ts-ignore: decorator
+@inline export function floatsInfo(q: i32, a: usize, b: usize, out: usize, n: i32): i64 {
+  if (q == UNITS || q == WORK) return n;
+  if (q == ALIGN) return 16;
+  if (q == WRITES) return region(out, rowsBytes(n, 1));
+  if (q == READS) return region(a, rowsBytes(n, 1));
+  if (q == READS + 1 && b != 0) return region(b, rowsBytes(n, 1));
+  return 0;
+}

@@ -1,7 +1,7 @@
 // RMSNorm and LayerNorm. RMSNorm as the reference engine computes it: squares in f32 summed in f64,
 // mean = f32(sum / n), scale = 1 / sqrtf(mean + eps) in f32, out = (x * scale) * w.
 import * as abi from "../../src/abi";
-import { ALIGN, READS, UNITS, WORK, WRITES, arg, argf, ptr, region, rowsBytes } from "./entry";
+import { arg, argf, ptr, rowsInfo } from "./entry";
 
 /** out[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w, rows of n floats; w == 0: no gain. out may equal x. */
 export function rmsnorm(x: usize, w: usize, out: usize, n: i32, nTok: i32, eps: f32): void {
@@ -200,12 +200,7 @@ export function layernorm_ref(x: usize, w: usize, b: usize, out: usize, n: i32, 
 // ---- entries for the scheduler (see entry.ts): units are rows (tokens)
 
 export function rmsnorm_info(q: i32, op: usize): i64 {
-  const n = arg(op, abi.RMSNORM_N), nTok = arg(op, abi.RMSNORM_N_TOK);
-  if (q == UNITS) return nTok;
-  if (q == WORK) return <i64>nTok * <i64>n;
-  if (q == WRITES) return region(ptr(op, abi.RMSNORM_OUT), rowsBytes(n, nTok));
-  if (q == READS) return region(ptr(op, abi.RMSNORM_X), rowsBytes(n, nTok));
-  return q == ALIGN ? 1 : 0;
+  return rowsInfo(q, ptr(op, abi.RMSNORM_X), ptr(op, abi.RMSNORM_OUT), arg(op, abi.RMSNORM_N), arg(op, abi.RMSNORM_N_TOK));
 }
 
 export function rmsnorm_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
@@ -216,12 +211,7 @@ export function rmsnorm_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
 }
 
 export function layernorm_info(q: i32, op: usize): i64 {
-  const n = arg(op, abi.LAYERNORM_N), nTok = arg(op, abi.LAYERNORM_N_TOK);
-  if (q == UNITS) return nTok;
-  if (q == WORK) return <i64>nTok * <i64>n;
-  if (q == WRITES) return region(ptr(op, abi.LAYERNORM_OUT), rowsBytes(n, nTok));
-  if (q == READS) return region(ptr(op, abi.LAYERNORM_X), rowsBytes(n, nTok));
-  return q == ALIGN ? 1 : 0;
+  return rowsInfo(q, ptr(op, abi.LAYERNORM_X), ptr(op, abi.LAYERNORM_OUT), arg(op, abi.LAYERNORM_N), arg(op, abi.LAYERNORM_N_TOK));
 }
 
 export function layernorm_run(op: usize, lo: i32, hi: i32, scratch: usize): void {

@@ -3,7 +3,7 @@
 // (token, i) and shared by all heads. The rotation itself is f32: (x0·c − x1·s, x0·s + x1·c).
 import { ROPE_NEOX } from "../../src/abi";
 import * as abi from "../../src/abi";
-import { ALIGN, READS, UNITS, WORK, WRITES, arg, argf, ptr, region, rowsBytes } from "./entry";
+import { arg, argf, ptr, rowsInfo } from "./entry";
 
 // ---- f64 helpers (fdlibm / musl, public domain / MIT) ----
 
@@ -312,12 +312,8 @@ export function rope_scaled(x: usize, nTok: i32, nHead: i32, headDim: i32, nRot:
 // ---- entry for the scheduler (see entry.ts): units are rows (tokens), rotated in place
 
 export function rope_info(q: i32, op: usize): i64 {
-  const nTok = arg(op, abi.ROPE_N_TOK);
-  const width = arg(op, abi.ROPE_N_HEAD) * arg(op, abi.ROPE_HEAD_DIM);
-  if (q == UNITS) return nTok;
-  if (q == WORK) return <i64>nTok * <i64>width;
-  if (q == WRITES || q == READS) return region(ptr(op, abi.ROPE_X), rowsBytes(width, nTok));
-  return q == ALIGN ? 1 : 0;
+  const x = ptr(op, abi.ROPE_X);
+  return rowsInfo(q, x, x, arg(op, abi.ROPE_N_HEAD) * arg(op, abi.ROPE_HEAD_DIM), arg(op, abi.ROPE_N_TOK));
 }
 
 export function rope_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
