@@ -1026,6 +1026,20 @@ describe('plan builder (src/engine/plan.ts)', () => {
     }
   });
 
+  it('every op: what its Plan method writes into each slot, the reader gives back by the same name', () => {
+    const P = newPlan(OPS.size);
+    const written: Record<string, number>[] = [];
+    for (const op of OPS.values()) {
+      // distinct values per slot (f32 slots: fractions, exact in f32); weight types: a real type (act_bytes reads it)
+      const args = Object.fromEntries(op.slots.map((s, i) => [s.name,
+        /^type/.test(s.name) ? abi.GGML_Q8_0 : s.f32 ? i + 0.5 : 1000 * op.code + i]));
+      (P as unknown as Record<string, (a: object) => void>)[op.method]!(args);
+      written.push(args);
+    }
+    expect(P.read().map((o) => o.args)).toEqual(written);
+    expect(P.read().map((o) => o.name)).toEqual([...OPS.values()].map((o) => o.name));
+  });
+
   it('the reader gives back every argument by name (f32 slots as floats), unused words zero', () => {
     const P = newPlan(4);
     const heapWords = i32();

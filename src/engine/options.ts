@@ -120,7 +120,8 @@ export async function chooseThreads(asked: number | undefined, layerBytes: numbe
   return { n: want, note: `${want} threads: this thread and ${want - 1} ${where}${cores}`, kind: support.kind };
 }
 
-/** Plan ops for one batch: per layer at most ~40, plus 3 per adapted projection per adapter. */
+/** Plan ops for one batch: per layer at most ~40, plus per adapter up to 5 per adapted projection (2 matmuls, the
+ *  axpby, and 2 activation conversions for quantized adapters). */
 export function planCapacity(nLayer: number, adapters: number): number {
-  return 32 + nLayer * (48 + adapters * 8 * 3);
+  return 32 + nLayer * (48 + adapters * 8 * 5);
 }

@@ -9,8 +9,9 @@
  *
  * The op table (`OPS`) is derived from abi.ts's names: for OP_<NAME>, every `<NAME>_<ARG>` constant is the
  * word of argument `<arg>` (camelCase), except those of a longer op name (ADD_ROW_X is ADD_ROW's, not
- * ADD's) and the argument values listed in ARG_VALUES. Adding an op: its code and slots in abi.ts, a method
- * here (its outputs; f32 slots in F32_SLOTS).
+ * ADD's) and the argument values listed in ARG_VALUES. Adding an op: its code and slots in abi.ts; here, its
+ * method (named as OpInfo.method; each argument into its slot, the bytes it writes) and its f32 slots in
+ * F32_SLOTS (the plan-builder tests write and read back every op through OPS).
  */
 import * as abi from '../abi.js';
 import type { Views } from './memory.js';
@@ -35,6 +36,8 @@ export interface OpInfo {
   code: number;
   /** `<NAME>` in lower case, e.g. 'matmul', 'add_row' */
   name: string;
+  /** the Plan method that writes it: `<NAME>` in camelCase, e.g. 'addRow' */
+  method: string;
   /** by word */
   slots: OpSlot[];
 }
@@ -62,7 +65,7 @@ export const OPS: ReadonlyMap<number, OpInfo> = (() => {
         throw new Error(`internal: abi.ts: the slots of OP_${op} are not words 1..${slots.length} (${slots.map((x) => `${x.name}=${x.word}`).join(', ')})`);
       }
     });
-    table.set(code, { code, name: op.toLowerCase(), slots });
+    table.set(code, { code, name: op.toLowerCase(), method: camel(op), slots });
   }
   for (const k of F32_SLOTS) if (!f32Seen.has(k)) throw new Error(`internal: F32_SLOTS names ${k}, which is no slot of abi.ts`);
   return table;
@@ -122,6 +125,7 @@ interface Prepared {
 
 export class Plan {
   private n = 0;
+  private i32: Int32Array;
   private readonly prepared: Prepared[] = [];
 
   constructor(
@@ -131,7 +135,9 @@ export class Plan {
     /** capacity in ops */
     readonly capacity: number,
     private readonly formats: ActFormats,
-  ) {}
+  ) {
+    this.i32 = views.i32;
+  }
 
   /** Start a new plan (forgets the activation cache). */
   reset(): this {
@@ -162,29 +168,27 @@ export class Plan {
   activations(type: number, x: number, nIn: number, nTok: number, act: number): number {
     if (type === abi.GGML_F32) return x;
     const format = this.formats.act_format(type);
-    const p = this.prepared.find((e) => e.act === act);
-    if (p && p.x === x && p.format === format && p.nIn === nIn && p.nTok === nTok) return act;
-    this.prepAct({ type, x, act, nIn, nTok });
-    this.prepared.push({ act, actEnd: act + this.formats.act_bytes(type, nIn, nTok), x, xEnd: x + nIn * nTok * 4, format, nIn, nTok });
+    for (const p of this.prepared) {
+      if (p.act === act && p.x === x && p.format === format && p.nIn === nIn && p.nTok === nTok) return act;
+    }
+    const actEnd = act + this.prepAct({ type, x, act, nIn, nTok });
+    this.prepared.push({ act, actEnd, x, xEnd: x + nIn * nTok * 4, format, nIn, nTok });
     return act;
   }
 
-  /** Write op `code` with `args` by slot name; it writes bytes [out, out + outBytes). */
-  private op(code: number, args: object, out: number, outBytes: number): void {
+  /** Start op `code`: its words zeroed; returns the index of its first word in `this.i32`. */
+  private begin(code: number): number {
     if (this.n >= this.capacity) throw new Error(`plan overflow: more than ${this.capacity} ops`);
-    const info = OPS.get(code)!;
-    const i32 = this.views.i32;
-    const base = (this.ptr >>> 2) + this.n * abi.OP_WORDS;
-    i32.fill(0, base, base + abi.OP_WORDS);
-    i32[base] = code;
-    const a = args as Record<string, number | undefined>;
-    for (const s of info.slots) {
-      const v = a[s.name];
-      if (v === undefined) throw new Error(`internal: op ${info.name} written without its argument ${s.name}`);
-      i32[base + s.word] = s.f32 ? bitsOf(v) : v;
-    }
+    this.i32 = this.views.i32;
+    const w = (this.ptr >>> 2) + this.n * abi.OP_WORDS;
+    this.i32.fill(0, w, w + abi.OP_WORDS);
+    this.i32[w] = code;
+    return w;
+  }
+
+  /** The op is written; it wrote bytes [out, out + outBytes): drop the converted inputs it overwrote. */
+  private end(out: number, outBytes: number): void {
     this.n++;
-    // the activation cache: drop what this op writes over (its input rows or its converted copy)
     const end = out + outBytes;
     for (let i = this.prepared.length - 1; i >= 0; i--) {
       const p = this.prepared[i]!;
@@ -192,65 +196,205 @@ export class Plan {
     }
   }
 
-  // ---- one method per op (arguments: abi.ts); each names the bytes it writes.
+  // ---- one method per op, each argument into its slot (abi.ts), then the bytes the op writes.
   // Scratch areas (attention, moe) are not outputs: they hold nothing from one op to the next.
 
   getRows(a: { type: number; table: number; rowLen: number; ids: number; nTok: number; out: number }): void {
-    this.op(abi.OP_GET_ROWS, a, a.out, a.nTok * a.rowLen * 4);
+    const w = this.begin(abi.OP_GET_ROWS), i32 = this.i32;
+    i32[w + abi.GET_ROWS_TYPE] = a.type;
+    i32[w + abi.GET_ROWS_TABLE] = a.table;
+    i32[w + abi.GET_ROWS_ROW_LEN] = a.rowLen;
+    i32[w + abi.GET_ROWS_IDS] = a.ids;
+    i32[w + abi.GET_ROWS_N_TOK] = a.nTok;
+    i32[w + abi.GET_ROWS_OUT] = a.out;
+    this.end(a.out, a.nTok * a.rowLen * 4);
   }
   rmsnorm(a: { x: number; w: number; out: number; n: number; nTok: number; eps: number }): void {
-    this.op(abi.OP_RMSNORM, a, a.out, a.n * a.nTok * 4);
+    const w = this.begin(abi.OP_RMSNORM), i32 = this.i32;
+    i32[w + abi.RMSNORM_X] = a.x;
+    i32[w + abi.RMSNORM_W] = a.w;
+    i32[w + abi.RMSNORM_OUT] = a.out;
+    i32[w + abi.RMSNORM_N] = a.n;
+    i32[w + abi.RMSNORM_N_TOK] = a.nTok;
+    i32[w + abi.RMSNORM_EPS] = bitsOf(a.eps);
+    this.end(a.out, a.n * a.nTok * 4);
   }
-  /** the raw conversion; forward passes use `activations`, which skips conversions already done */
-  prepAct(a: { type: number; x: number; act: number; nIn: number; nTok: number }): void {
-    this.op(abi.OP_PREP_ACT, a, a.act, this.formats.act_bytes(a.type, a.nIn, a.nTok));
+  /** The raw conversion (forward passes use `activations`, which skips conversions already done); returns
+   *  the bytes it writes. */
+  prepAct(a: { type: number; x: number; act: number; nIn: number; nTok: number }): number {
+    const w = this.begin(abi.OP_PREP_ACT), i32 = this.i32;
+    i32[w + abi.PREP_ACT_TYPE] = a.type;
+    i32[w + abi.PREP_ACT_X] = a.x;
+    i32[w + abi.PREP_ACT_ACT] = a.act;
+    i32[w + abi.PREP_ACT_N_IN] = a.nIn;
+    i32[w + abi.PREP_ACT_N_TOK] = a.nTok;
+    const bytes = this.formats.act_bytes(a.type, a.nIn, a.nTok);
+    this.end(a.act, bytes);
+    return bytes;
   }
   /** rows [r0, r1) of the output (default: all nOut) */
   matmul(a: { type: number; w: number; act: number; y: number; nIn: number; nOut: number; nTok: number; r0?: number; r1?: number }): void {
-    this.op(abi.OP_MATMUL, { ...a, r0: a.r0 ?? 0, r1: a.r1 ?? a.nOut }, a.y, a.nTok * a.nOut * 4);
+    const w = this.begin(abi.OP_MATMUL), i32 = this.i32;
+    i32[w + abi.MATMUL_TYPE] = a.type;
+    i32[w + abi.MATMUL_W] = a.w;
+    i32[w + abi.MATMUL_ACT] = a.act;
+    i32[w + abi.MATMUL_Y] = a.y;
+    i32[w + abi.MATMUL_N_IN] = a.nIn;
+    i32[w + abi.MATMUL_N_OUT] = a.nOut;
+    i32[w + abi.MATMUL_N_TOK] = a.nTok;
+    i32[w + abi.MATMUL_R0] = a.r0 ?? 0;
+    i32[w + abi.MATMUL_R1] = a.r1 ?? a.nOut;
+    this.end(a.y, a.nTok * a.nOut * 4);
   }
   /** RoPE scaling (freqFactors … corrHigh) defaults to none */
   rope(a: { x: number; nTok: number; nHead: number; headDim: number; nRot: number; pos0: number; base: number; freqScale: number;
     mode: number; freqFactors?: number; extFactor?: number; attnFactor?: number; corrLow?: number; corrHigh?: number }): void {
-    this.op(abi.OP_ROPE, { freqFactors: 0, extFactor: 0, attnFactor: 1, corrLow: 0, corrHigh: 0, ...a }, a.x, a.nTok * a.nHead * a.headDim * 4);
+    const w = this.begin(abi.OP_ROPE), i32 = this.i32;
+    i32[w + abi.ROPE_X] = a.x;
+    i32[w + abi.ROPE_N_TOK] = a.nTok;
+    i32[w + abi.ROPE_N_HEAD] = a.nHead;
+    i32[w + abi.ROPE_HEAD_DIM] = a.headDim;
+    i32[w + abi.ROPE_N_ROT] = a.nRot;
+    i32[w + abi.ROPE_POS0] = a.pos0;
+    i32[w + abi.ROPE_BASE] = bitsOf(a.base);
+    i32[w + abi.ROPE_FREQ_SCALE] = bitsOf(a.freqScale);
+    i32[w + abi.ROPE_MODE] = a.mode;
+    i32[w + abi.ROPE_FREQ_FACTORS] = a.freqFactors ?? 0;
+    i32[w + abi.ROPE_EXT_FACTOR] = bitsOf(a.extFactor ?? 0);
+    i32[w + abi.ROPE_ATTN_FACTOR] = bitsOf(a.attnFactor ?? 1);
+    i32[w + abi.ROPE_CORR_LOW] = bitsOf(a.corrLow ?? 0);
+    i32[w + abi.ROPE_CORR_HIGH] = bitsOf(a.corrHigh ?? 0);
+    this.end(a.x, a.nTok * a.nHead * a.headDim * 4);
   }
   /** window, maxBias (ALiBi) and ring default to 0 (none) */
   attention(a: { q: number; kc: number; vc: number; out: number; nTok: number; pos0: number; nHead: number; nKvHead: number;
     headDim: number; scale: number; scratch: number; window?: number; maxBias?: number; ring?: number }): void {
-    this.op(abi.OP_ATTENTION, { window: 0, maxBias: 0, ring: 0, ...a }, a.out, a.nTok * a.nHead * a.headDim * 4);
+    const w = this.begin(abi.OP_ATTENTION), i32 = this.i32;
+    i32[w + abi.ATTENTION_Q] = a.q;
+    i32[w + abi.ATTENTION_KC] = a.kc;
+    i32[w + abi.ATTENTION_VC] = a.vc;
+    i32[w + abi.ATTENTION_OUT] = a.out;
+    i32[w + abi.ATTENTION_N_TOK] = a.nTok;
+    i32[w + abi.ATTENTION_POS0] = a.pos0;
+    i32[w + abi.ATTENTION_N_HEAD] = a.nHead;
+    i32[w + abi.ATTENTION_N_KV_HEAD] = a.nKvHead;
+    i32[w + abi.ATTENTION_HEAD_DIM] = a.headDim;
+    i32[w + abi.ATTENTION_SCALE] = bitsOf(a.scale);
+    i32[w + abi.ATTENTION_SCRATCH] = a.scratch;
+    i32[w + abi.ATTENTION_WINDOW] = a.window ?? 0;
+    i32[w + abi.ATTENTION_MAX_BIAS] = bitsOf(a.maxBias ?? 0);
+    i32[w + abi.ATTENTION_RING] = a.ring ?? 0;
+    this.end(a.out, a.nTok * a.nHead * a.headDim * 4);
   }
   add(a: { a: number; b: number; out: number; n: number }): void {
-    this.op(abi.OP_ADD, a, a.out, a.n * 4);
+    const w = this.begin(abi.OP_ADD), i32 = this.i32;
+    i32[w + abi.ADD_A] = a.a;
+    i32[w + abi.ADD_B] = a.b;
+    i32[w + abi.ADD_OUT] = a.out;
+    i32[w + abi.ADD_N] = a.n;
+    this.end(a.out, a.n * 4);
   }
   siluMul(a: { gate: number; up: number; out: number; n: number }): void {
-    this.op(abi.OP_SILU_MUL, a, a.out, a.n * 4);
+    const w = this.begin(abi.OP_SILU_MUL), i32 = this.i32;
+    i32[w + abi.SILU_MUL_GATE] = a.gate;
+    i32[w + abi.SILU_MUL_UP] = a.up;
+    i32[w + abi.SILU_MUL_OUT] = a.out;
+    i32[w + abi.SILU_MUL_N] = a.n;
+    this.end(a.out, a.n * 4);
   }
   copy(a: { src: number; dst: number; nBytes: number }): void {
-    this.op(abi.OP_COPY, a, a.dst, a.nBytes);
+    const w = this.begin(abi.OP_COPY), i32 = this.i32;
+    i32[w + abi.COPY_SRC] = a.src;
+    i32[w + abi.COPY_DST] = a.dst;
+    i32[w + abi.COPY_N_BYTES] = a.nBytes;
+    this.end(a.dst, a.nBytes);
   }
   layernorm(a: { x: number; w: number; b: number; out: number; n: number; nTok: number; eps: number }): void {
-    this.op(abi.OP_LAYERNORM, a, a.out, a.n * a.nTok * 4);
+    const w = this.begin(abi.OP_LAYERNORM), i32 = this.i32;
+    i32[w + abi.LAYERNORM_X] = a.x;
+    i32[w + abi.LAYERNORM_W] = a.w;
+    i32[w + abi.LAYERNORM_B] = a.b;
+    i32[w + abi.LAYERNORM_OUT] = a.out;
+    i32[w + abi.LAYERNORM_N] = a.n;
+    i32[w + abi.LAYERNORM_N_TOK] = a.nTok;
+    i32[w + abi.LAYERNORM_EPS] = bitsOf(a.eps);
+    this.end(a.out, a.n * a.nTok * 4);
   }
   addRow(a: { x: number; row: number; out: number; n: number; nTok: number }): void {
-    this.op(abi.OP_ADD_ROW, a, a.out, a.n * a.nTok * 4);
+    const w = this.begin(abi.OP_ADD_ROW), i32 = this.i32;
+    i32[w + abi.ADD_ROW_X] = a.x;
+    i32[w + abi.ADD_ROW_ROW] = a.row;
+    i32[w + abi.ADD_ROW_OUT] = a.out;
+    i32[w + abi.ADD_ROW_N] = a.n;
+    i32[w + abi.ADD_ROW_N_TOK] = a.nTok;
+    this.end(a.out, a.n * a.nTok * 4);
   }
   mulRow(a: { x: number; row: number; out: number; n: number; nTok: number }): void {
-    this.op(abi.OP_MUL_ROW, a, a.out, a.n * a.nTok * 4);
+    const w = this.begin(abi.OP_MUL_ROW), i32 = this.i32;
+    i32[w + abi.MUL_ROW_X] = a.x;
+    i32[w + abi.MUL_ROW_ROW] = a.row;
+    i32[w + abi.MUL_ROW_OUT] = a.out;
+    i32[w + abi.MUL_ROW_N] = a.n;
+    i32[w + abi.MUL_ROW_N_TOK] = a.nTok;
+    this.end(a.out, a.n * a.nTok * 4);
   }
   axpby(a: { a: number; b: number; out: number; n: number; alpha: number; beta: number }): void {
-    this.op(abi.OP_AXPBY, a, a.out, a.n * 4);
+    const w = this.begin(abi.OP_AXPBY), i32 = this.i32;
+    i32[w + abi.AXPBY_A] = a.a;
+    i32[w + abi.AXPBY_B] = a.b;
+    i32[w + abi.AXPBY_OUT] = a.out;
+    i32[w + abi.AXPBY_N] = a.n;
+    i32[w + abi.AXPBY_ALPHA] = bitsOf(a.alpha);
+    i32[w + abi.AXPBY_BETA] = bitsOf(a.beta);
+    this.end(a.out, a.n * 4);
   }
   gelu(a: { x: number; out: number; n: number }): void {
-    this.op(abi.OP_GELU, a, a.out, a.n * 4);
+    const w = this.begin(abi.OP_GELU), i32 = this.i32;
+    i32[w + abi.GELU_X] = a.x;
+    i32[w + abi.GELU_OUT] = a.out;
+    i32[w + abi.GELU_N] = a.n;
+    this.end(a.out, a.n * 4);
   }
   glu(a: { a: number; b: number; out: number; n: number; nTok: number; aStride: number; bStride: number; act: number }): void {
-    this.op(abi.OP_GLU, a, a.out, a.n * a.nTok * 4);
+    const w = this.begin(abi.OP_GLU), i32 = this.i32;
+    i32[w + abi.GLU_A] = a.a;
+    i32[w + abi.GLU_B] = a.b;
+    i32[w + abi.GLU_OUT] = a.out;
+    i32[w + abi.GLU_N] = a.n;
+    i32[w + abi.GLU_N_TOK] = a.nTok;
+    i32[w + abi.GLU_A_STRIDE] = a.aStride;
+    i32[w + abi.GLU_B_STRIDE] = a.bStride;
+    i32[w + abi.GLU_ACT] = a.act;
+    this.end(a.out, a.n * a.nTok * 4);
   }
   copyRows(a: { src: number; srcStride: number; dst: number; dstStride: number; n: number; nRows: number }): void {
-    this.op(abi.OP_COPY_ROWS, a, a.dst, a.nRows > 0 ? ((a.nRows - 1) * a.dstStride + a.n) * 4 : 0);
+    const w = this.begin(abi.OP_COPY_ROWS), i32 = this.i32;
+    i32[w + abi.COPY_ROWS_SRC] = a.src;
+    i32[w + abi.COPY_ROWS_SRC_STRIDE] = a.srcStride;
+    i32[w + abi.COPY_ROWS_DST] = a.dst;
+    i32[w + abi.COPY_ROWS_DST_STRIDE] = a.dstStride;
+    i32[w + abi.COPY_ROWS_N] = a.n;
+    i32[w + abi.COPY_ROWS_N_ROWS] = a.nRows;
+    this.end(a.dst, a.nRows > 0 ? ((a.nRows - 1) * a.dstStride + a.n) * 4 : 0);
   }
   moe(a: { x: number; router: number; out: number; nTok: number; nExpert: number; usedAndFlags: number; nEmbd: number; nFf: number;
     gate: number; up: number; down: number; typeGate: number; typeUp: number; typeDown: number; scratch: number }): void {
-    this.op(abi.OP_MOE, a, a.out, a.nTok * a.nEmbd * 4);
+    const w = this.begin(abi.OP_MOE), i32 = this.i32;
+    i32[w + abi.MOE_X] = a.x;
+    i32[w + abi.MOE_ROUTER] = a.router;
+    i32[w + abi.MOE_OUT] = a.out;
+    i32[w + abi.MOE_N_TOK] = a.nTok;
+    i32[w + abi.MOE_N_EXPERT] = a.nExpert;
+    i32[w + abi.MOE_USED_AND_FLAGS] = a.usedAndFlags;
+    i32[w + abi.MOE_N_EMBD] = a.nEmbd;
+    i32[w + abi.MOE_N_FF] = a.nFf;
+    i32[w + abi.MOE_GATE] = a.gate;
+    i32[w + abi.MOE_UP] = a.up;
+    i32[w + abi.MOE_DOWN] = a.down;
+    i32[w + abi.MOE_TYPE_GATE] = a.typeGate;
+    i32[w + abi.MOE_TYPE_UP] = a.typeUp;
+    i32[w + abi.MOE_TYPE_DOWN] = a.typeDown;
+    i32[w + abi.MOE_SCRATCH] = a.scratch;
+    this.end(a.out, a.nTok * a.nEmbd * 4);
   }
 }

@@ -31,12 +31,15 @@ function repackRowBytes(t: GGUFTensorInfo): number {
 
 /** Tensors placed in memory: looked up by the spec's WeightRef (or the file's name). */
 export class Weights {
+  private readonly placed = new Map<string, Weight>();
   private constructor(
     private readonly tensors: Map<string, GGUFTensorInfo>,
     private readonly ptrs: Map<string, number>,
     /** scratch for `repack`: a row of the largest repacked tensor (0: none) */
     private readonly repackScratch: number,
-  ) {}
+  ) {
+    for (const [name, ptr] of ptrs) this.placed.set(name, { ptr, type: memoryType(tensors.get(name)!) });
+  }
 
   /** Place `list` (or every weight of `spec`) in `layout`, plus the repack scratch they need. */
   static place(tensors: Map<string, GGUFTensorInfo>, list: GGUFTensorInfo[], layout: Layout): Weights {
@@ -52,13 +55,12 @@ export class Weights {
   }
 
   get(ref: WeightRef): Weight {
-    const t = this.tensors.get(ref.name)!;
-    return { ptr: this.ptrs.get(ref.name)!, type: memoryType(t) };
+    return this.placed.get(ref.name)!;
   }
 
   /** Byte offset of `ref`; 0 when absent (an optional bias, gain, …). */
   ptr(ref: WeightRef | undefined): number {
-    return ref ? this.ptrs.get(ref.name)! : 0;
+    return ref ? this.placed.get(ref.name)!.ptr : 0;
   }
 
   /** The file's type of `ref` (before repacking). */
