@@ -24,7 +24,6 @@ import { placeAdapter, Weights, type AdapterWeights } from './weights.js';
 
 export type { EngineOptions } from './options.js';
 export type { AdapterWeights } from './weights.js';
-export { DEFAULT_BATCH, DEFAULT_KV_BUDGET, MIN_LAYER_BYTES_FOR_THREADS } from './options.js';
 
 /** What `evaluate` returns rows of: logits, or the final hidden states (after the output norm). */
 export type Rows = 'last' | 'all' | 'hidden';
