@@ -30,12 +30,13 @@ const engine = model.engineRef ?? model.engine;
 if (!engine?.cached || typeof engine.evaluate !== 'function') throw new Error('engine internals not found');
 
 const memory = engine.views?.memory;
-if (!engine.layers || !memory) throw new Error('engine internals (layers, views.memory) not found');
+const layers = engine.state?.layers; // the KV cache of each layer (src/engine/state.ts, LayerCache)
+if (!layers || !memory) throw new Error('engine internals (state.layers, views.memory) not found');
 const kvDim = model.info.kvHeads * model.info.headSize;
 let seed = 12345;
-for (const l of engine.layers) {
-  for (const at of [l.kCache, l.vCache]) {
-    const f = new Float32Array(memory.buffer, at, l.cacheRows * kvDim);
+for (const l of layers) {
+  for (const at of [l.k, l.v]) {
+    const f = new Float32Array(memory.buffer, at, l.rows * kvDim);
     for (let i = 0; i < f.length; i++) { seed = (seed * 1103515245 + 12345) >>> 0; f[i] = seed / 2 ** 31 - 1; }
   }
 }

@@ -1,5 +1,6 @@
 /** loadModel and the Model object: the public face of the engine, tokenizer and generator. */
 import { Engine, type EngineOptions } from './engine/engine.js';
+import { checkThreads } from './engine/options.js';
 import { WasmlmError } from './errors.js';
 import { typeName } from './formats/ggml-types.js';
 import { readGGUFHeader, type GGUFHeader } from './formats/gguf.js';
@@ -334,9 +335,7 @@ export class Model {
 export async function loadModel(source?: ModelSource, options: LoadOptions = {}): Promise<Model> {
   const t0 = performance.now();
   const src = source ?? DEFAULT_MODEL_URL ?? defaultModelUrl();
-  if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) {
-    throw new WasmlmError('BAD_ARGUMENT', `threads must be a positive integer, got ${options.threads}`);
-  }
+  checkThreads(options.threads);
   const stream = await openSource(src, { signal: options.signal, onProgress: options.onProgress });
   try {
     let header: GGUFHeader;

@@ -6,9 +6,11 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import * as abi from '../src/abi.js';
+import { Views } from '../src/engine/memory.js';
+import { Plan } from '../src/engine/plan.js';
 import { dequantize, f16ToF32, f32ToF16, quantizeTensor } from '../src/formats/quantize.js';
 import { type Kernels, loadKernels } from './helpers/wasm.js';
-import { rng, randF32, roundHalfEven, worst, expectClose, expectBitsEqual, fr, bitsOf } from './helpers/numeric.js';
+import { rng, randF32, roundHalfEven, worst, expectClose, expectBitsEqual, fr } from './helpers/numeric.js';
 
 /** The exports this file uses beyond helpers/wasm.ts's list. */
 interface BlockKernels extends Kernels {
@@ -876,26 +878,24 @@ describe('run: the new ops through a plan equal direct calls', () => {
     k.copy_rows(I.fused + 4, 2 * F, A.cr, F, F, nTok);
     k.attention(I.q, I.kc, I.vc, A.at, nTok, pos0, nHead, nHead, hd, scale, A.sc, window, maxBias, ring);
     k.moe(m.xp, m.rp, A.moe, nTok, nE, 2 | abi.MOE_NORMALIZE, E, F, m.gate, m.up, m.down, m.mtype, m.mtype, m.mtype, A.ms);
-    // plan
-    const b = (v: number) => bitsOf(v) | 0;
-    const ops: number[][] = [
-      [abi.OP_LAYERNORM, I.x, I.w, I.b, B.ln, E, nTok, b(eps)],
-      [abi.OP_ADD_ROW, B.ln, I.b, B.ar, E, nTok],
-      [abi.OP_MUL_ROW, B.ar, I.w, B.mr, E, nTok],
-      [abi.OP_AXPBY, B.mr, I.x, B.ax, E * nTok, b(0.5), b(2)],
-      [abi.OP_GELU, I.fused, B.ge, 2 * F * nTok],
-      [abi.OP_GLU, I.fused, I.fused + F * 4, B.gs, F, nTok, 2 * F, 2 * F, abi.GLU_SILU],
-      [abi.OP_GLU, B.ge, B.ge + F * 4, B.gg, F, nTok, 2 * F, 2 * F, abi.GLU_GELU],
-      [abi.OP_COPY_ROWS, I.fused + 4, 2 * F, B.cr, F, F, nTok],
-      [abi.OP_ATTENTION, I.q, I.kc, I.vc, B.at, nTok, pos0, nHead, nHead, hd, b(scale), B.sc, window, b(maxBias), ring],
-      [abi.OP_MOE, m.xp, m.rp, B.moe, nTok, nE, 2 | abi.MOE_NORMALIZE, E, F, m.gate, m.up, m.down, m.mtype, m.mtype, m.mtype, B.ms],
-    ];
-    const words = new Int32Array(ops.length * abi.OP_WORDS).fill(0x7eadbeef); // stale words must not matter
-    ops.forEach((op, i) => {
-      expect(op.length).toBeLessThanOrEqual(abi.OP_WORDS);
-      words.set(op, i * abi.OP_WORDS);
-    });
-    k.run(heap.put(words), ops.length);
+    // plan: the same ops through the plan builder, over stale words (which must not matter)
+    const P = new Plan(new Views(heap.memory), heap.alloc(10 * abi.OP_WORDS * 4), 10, k);
+    heap.i32(P.ptr, 10 * abi.OP_WORDS).fill(0x7eadbeef);
+    P.reset();
+    P.layernorm({ x: I.x, w: I.w, b: I.b, out: B.ln, n: E, nTok, eps });
+    P.addRow({ x: B.ln, row: I.b, out: B.ar, n: E, nTok });
+    P.mulRow({ x: B.ar, row: I.w, out: B.mr, n: E, nTok });
+    P.axpby({ a: B.mr, b: I.x, out: B.ax, n: E * nTok, alpha: 0.5, beta: 2 });
+    P.gelu({ x: I.fused, out: B.ge, n: 2 * F * nTok });
+    P.glu({ a: I.fused, b: I.fused + F * 4, out: B.gs, n: F, nTok, aStride: 2 * F, bStride: 2 * F, act: abi.GLU_SILU });
+    P.glu({ a: B.ge, b: B.ge + F * 4, out: B.gg, n: F, nTok, aStride: 2 * F, bStride: 2 * F, act: abi.GLU_GELU });
+    P.copyRows({ src: I.fused + 4, srcStride: 2 * F, dst: B.cr, dstStride: F, n: F, nRows: nTok });
+    P.attention({ q: I.q, kc: I.kc, vc: I.vc, out: B.at, nTok, pos0, nHead, nKvHead: nHead, headDim: hd, scale, scratch: B.sc,
+      window, maxBias, ring });
+    P.moe({ x: m.xp, router: m.rp, out: B.moe, nTok, nExpert: nE, usedAndFlags: 2 | abi.MOE_NORMALIZE, nEmbd: E, nFf: F,
+      gate: m.gate, up: m.up, down: m.down, typeGate: m.mtype, typeUp: m.mtype, typeDown: m.mtype, scratch: B.ms });
+    expect(P.length).toBe(10);
+    k.run(P.ptr, P.length);
     for (const name of Object.keys(outBytes) as (keyof Outs)[]) {
       if (name === 'ms' || name === 'sc') continue;
       expect(heap.bytes(B[name], outBytes[name]), name).toEqual(heap.bytes(A[name], outBytes[name]));

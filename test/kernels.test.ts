@@ -7,6 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { beforeEach, describe, expect, it } from 'vitest';
 import * as abi from '../src/abi.js';
+import { Views } from '../src/engine/memory.js';
+import { OPS, Plan, readPlan } from '../src/engine/plan.js';
 import { type Heap, type Kernels, loadKernels, RELAXED_WASM_PATH } from './helpers/wasm.js';
 import { rng, randF32, roundHalfEven, worst, expectClose, expectBitsEqual, fr, bitsOf, fromBits } from './helpers/numeric.js';
 
@@ -943,35 +945,28 @@ describe('run', () => {
     k.silu_mul(p.gate, p.up, p.ffn, p.nTok * p.hidden);
   }
 
-  function plan(p: P): number[][] {
-    const b = (x: number) => bitsOf(x) | 0;
-    return [
-      [abi.OP_GET_ROWS, abi.WASMLM_Q8_0R, p.table, p.dim, p.ids, p.nTok, p.hEmb],
-      [abi.OP_RMSNORM, p.hEmb, p.norm, p.xn, p.dim, p.nTok, b(eps)],
-      [abi.OP_PREP_ACT, abi.GGML_Q8_0, p.xn, p.act, p.dim, p.nTok],
-      [abi.OP_MATMUL, abi.WASMLM_Q8_0R, p.wq, p.act, p.q, p.dim, p.dim, p.nTok, 0, 40],
-      [abi.OP_MATMUL, abi.WASMLM_Q8_0R, p.wq, p.act, p.q, p.dim, p.dim, p.nTok, 40, p.dim],
-      [abi.OP_MATMUL, abi.WASMLM_Q4_0R, p.wk, p.act, kRow(p), p.dim, p.nKv * p.hd, p.nTok, 0, p.nKv * p.hd],
-      [abi.OP_ROPE, p.q, p.nTok, p.nHead, p.hd, p.hd, p.pos0, b(base), b(1), abi.ROPE_NORMAL],
-      [abi.OP_ROPE, kRow(p), p.nTok, p.nKv, p.hd, p.hd, p.pos0, b(base), b(1), abi.ROPE_NORMAL],
-      [abi.OP_ATTENTION, p.q, p.kc, p.vc, p.att, p.nTok, p.pos0, p.nHead, p.nKv, p.hd, b(scale), p.scratch, 0],
-      [abi.OP_ADD, p.att, p.hEmb, p.sum, p.nTok * p.dim],
-      [abi.OP_PREP_ACT, abi.GGML_F16, p.sum, p.actF16, p.dim, p.nTok],
-      [abi.OP_MATMUL, abi.GGML_F16, p.wup, p.actF16, p.up, p.dim, p.hidden, p.nTok, 0, p.hidden],
-      [abi.OP_PREP_ACT, abi.GGML_F32, p.sum, p.sum, p.dim, p.nTok],
-      [abi.OP_MATMUL, abi.GGML_F32, p.wgate, p.sum, p.gate, p.dim, p.hidden, p.nTok, 0, p.hidden],
-      [abi.OP_SILU_MUL, p.gate, p.up, p.ffn, p.nTok * p.hidden],
-      [abi.OP_COPY, p.ffn, p.copy, p.nTok * p.hidden * 4],
-    ];
-  }
-
-  function writePlan(ops: number[][]): number {
-    const words = new Int32Array(ops.length * abi.OP_WORDS);
-    ops.forEach((op, i) => {
-      expect(op.length).toBeLessThanOrEqual(abi.OP_WORDS);
-      words.set(op, i * abi.OP_WORDS);
-    });
-    return heap.put(words);
+  /** The same sequence written through the plan builder (every argument by its slot name). */
+  function plan(p: P): Plan {
+    const P = new Plan(new Views(heap.memory), heap.alloc(16 * abi.OP_WORDS * 4), 16, k).reset();
+    const q8 = abi.WASMLM_Q8_0R, nKvDim = p.nKv * p.hd;
+    P.getRows({ type: q8, table: p.table, rowLen: p.dim, ids: p.ids, nTok: p.nTok, out: p.hEmb });
+    P.rmsnorm({ x: p.hEmb, w: p.norm, out: p.xn, n: p.dim, nTok: p.nTok, eps });
+    P.prepAct({ type: abi.GGML_Q8_0, x: p.xn, act: p.act, nIn: p.dim, nTok: p.nTok });
+    P.matmul({ type: q8, w: p.wq, act: p.act, y: p.q, nIn: p.dim, nOut: p.dim, nTok: p.nTok, r0: 0, r1: 40 });
+    P.matmul({ type: q8, w: p.wq, act: p.act, y: p.q, nIn: p.dim, nOut: p.dim, nTok: p.nTok, r0: 40, r1: p.dim });
+    P.matmul({ type: abi.WASMLM_Q4_0R, w: p.wk, act: p.act, y: kRow(p), nIn: p.dim, nOut: nKvDim, nTok: p.nTok });
+    P.rope({ x: p.q, nTok: p.nTok, nHead: p.nHead, headDim: p.hd, nRot: p.hd, pos0: p.pos0, base, freqScale: 1, mode: abi.ROPE_NORMAL });
+    P.rope({ x: kRow(p), nTok: p.nTok, nHead: p.nKv, headDim: p.hd, nRot: p.hd, pos0: p.pos0, base, freqScale: 1, mode: abi.ROPE_NORMAL });
+    P.attention({ q: p.q, kc: p.kc, vc: p.vc, out: p.att, nTok: p.nTok, pos0: p.pos0, nHead: p.nHead, nKvHead: p.nKv, headDim: p.hd,
+      scale, scratch: p.scratch });
+    P.add({ a: p.att, b: p.hEmb, out: p.sum, n: p.nTok * p.dim });
+    P.prepAct({ type: abi.GGML_F16, x: p.sum, act: p.actF16, nIn: p.dim, nTok: p.nTok });
+    P.matmul({ type: abi.GGML_F16, w: p.wup, act: p.actF16, y: p.up, nIn: p.dim, nOut: p.hidden, nTok: p.nTok });
+    P.prepAct({ type: abi.GGML_F32, x: p.sum, act: p.sum, nIn: p.dim, nTok: p.nTok });
+    P.matmul({ type: abi.GGML_F32, w: p.wgate, act: p.sum, y: p.gate, nIn: p.dim, nOut: p.hidden, nTok: p.nTok });
+    P.siluMul({ gate: p.gate, up: p.up, out: p.ffn, n: p.nTok * p.hidden });
+    P.copy({ src: p.ffn, dst: p.copy, nBytes: p.nTok * p.hidden * 4 });
+    return P;
   }
 
   it('a plan of several ops equals calling the kernels directly', () => {
@@ -981,8 +976,9 @@ describe('run', () => {
     expect(b.table - a.table).toBeGreaterThanOrEqual(span);
     direct(a);
     heap.u8(a.copy, a.nTok * a.hidden * 4).set(heap.u8(a.ffn, a.nTok * a.hidden * 4));
-    const ops = plan(b);
-    k.run(writePlan(ops), ops.length);
+    const P = plan(b);
+    expect(P.length).toBe(16);
+    k.run(P.ptr, P.length);
     // every output buffer of the two sets matches byte for byte
     const outputs: [keyof P, number][] = [['hEmb', a.nTok * a.dim], ['xn', a.nTok * a.dim], ['q', a.nTok * a.dim],
       ['kc', a.ctx * a.nKv * a.hd], ['att', a.nTok * a.dim], ['sum', a.nTok * a.dim], ['actF16', a.nTok * a.dim],
@@ -996,9 +992,113 @@ describe('run', () => {
     expect(ffn.every(Number.isFinite)).toBe(true);
   });
 
-  it('an unknown opcode traps; zero ops does nothing', () => {
-    const p = writePlan([[99, 0, 0]]);
-    expect(() => k.run(p, 1)).toThrow(WebAssembly.RuntimeError);
-    k.run(p, 0);
+  it('an unknown opcode traps (and the reader rejects it); zero ops does nothing', () => {
+    const P = new Plan(new Views(heap.memory), heap.alloc(abi.OP_WORDS * 4), 1, k).reset();
+    P.copy({ src: heap.alloc(64), dst: heap.alloc(64), nBytes: 64 });
+    heap.i32(P.ptr, 1)[0] = 99; // no builder writes an unknown op: corrupt the written one
+    expect(() => k.run(P.ptr, 1)).toThrow(WebAssembly.RuntimeError);
+    expect(() => readPlan(heap.i32(0, heap.memory.buffer.byteLength / 4), P.ptr, 1)).toThrow(/unknown op code 99/);
+    k.run(P.ptr, 0);
+  });
+});
+
+// ------------------------------------------------------------------ the plan builder and reader
+
+describe('plan builder (src/engine/plan.ts)', () => {
+  const newPlan = (ops: number) => new Plan(new Views(heap.memory), heap.alloc(ops * abi.OP_WORDS * 4), ops, k).reset();
+  const i32 = () => heap.i32(0, heap.memory.buffer.byteLength / 4);
+
+  it("derives every op's slots from abi.ts's names: words 1..n, longer op names and argument values left out", () => {
+    const slots = (code: number) => OPS.get(code)!.slots.map((s) => s.name);
+    expect(slots(abi.OP_ADD)).toEqual(['a', 'b', 'out', 'n']);
+    expect(slots(abi.OP_ADD_ROW)).toEqual(['x', 'row', 'out', 'n', 'nTok']);
+    expect(slots(abi.OP_COPY)).toEqual(['src', 'dst', 'nBytes']);
+    expect(slots(abi.OP_COPY_ROWS)).toEqual(['src', 'srcStride', 'dst', 'dstStride', 'n', 'nRows']);
+    expect(slots(abi.OP_GLU)).toEqual(['a', 'b', 'out', 'n', 'nTok', 'aStride', 'bStride', 'act']);
+    expect(slots(abi.OP_MATMUL)).toEqual(['type', 'w', 'act', 'y', 'nIn', 'nOut', 'nTok', 'r0', 'r1']);
+    expect(OPS.get(abi.OP_ROPE)!.slots.filter((s) => s.f32).map((s) => s.name))
+      .toEqual(['base', 'freqScale', 'extFactor', 'attnFactor', 'corrLow', 'corrHigh']);
+    const codes = Object.entries(abi).filter(([n]) => n.startsWith('OP_') && n !== 'OP_WORDS').map(([, v]) => v);
+    expect([...OPS.keys()].sort((a, b) => a - b)).toEqual(codes.sort((a, b) => a - b));
+    for (const op of OPS.values()) {
+      expect(op.slots.map((s) => s.word), op.name).toEqual(op.slots.map((_, i) => i + 1));
+      expect(op.slots.length, op.name).toBeLessThan(abi.OP_WORDS);
+    }
+  });
+
+  it('every op: what its Plan method writes into each slot, the reader gives back by the same name', () => {
+    const P = newPlan(OPS.size);
+    const written: Record<string, number>[] = [];
+    for (const op of OPS.values()) {
+      // distinct values per slot (f32 slots: fractions, exact in f32); weight types: a real type (act_bytes reads it)
+      const args = Object.fromEntries(op.slots.map((s, i) => [s.name,
+        /^type/.test(s.name) ? abi.GGML_Q8_0 : s.f32 ? i + 0.5 : 1000 * op.code + i]));
+      (P as unknown as Record<string, (a: object) => void>)[op.method]!(args);
+      written.push(args);
+    }
+    expect(P.read().map((o) => o.args)).toEqual(written);
+    expect(P.read().map((o) => o.name)).toEqual([...OPS.values()].map((o) => o.name));
+  });
+
+  it('the reader gives back every argument by name (f32 slots as floats), unused words zero', () => {
+    const P = newPlan(4);
+    const heapWords = i32();
+    heapWords.fill(0x7eadbeef, P.ptr >>> 2, (P.ptr >>> 2) + 4 * abi.OP_WORDS); // stale words are cleared
+    const rope = { x: 64, nTok: 3, nHead: 4, headDim: 16, nRot: 8, pos0: 7, base: 10000, freqScale: 0.25, mode: abi.ROPE_NEOX,
+      freqFactors: 128, extFactor: 1, attnFactor: fr(1.1), corrLow: 2, corrHigh: 5.5 };
+    const attn = { q: 1, kc: 2, vc: 3, out: 4, nTok: 5, pos0: 6, nHead: 7, nKvHead: 8, headDim: 9, scale: 0.125, scratch: 11,
+      window: 12, maxBias: 8, ring: 14 };
+    P.rope(rope);
+    P.attention(attn);
+    P.matmul({ type: abi.WASMLM_Q4_0R, w: 0x80000000, act: 3, y: 4, nIn: 64, nOut: 32, nTok: 2 });
+    P.add({ a: 1, b: 2, out: 3, n: 4 });
+    const ops = P.read();
+    expect(ops.map((o) => [o.code, o.name])).toEqual([[abi.OP_ROPE, 'rope'], [abi.OP_ATTENTION, 'attention'],
+      [abi.OP_MATMUL, 'matmul'], [abi.OP_ADD, 'add']]);
+    expect(ops[0]!.args).toEqual(rope);
+    expect(ops[1]!.args).toEqual(attn);
+    // defaults: all rows; pointers above 2 GiB come back as the i32 word
+    expect(ops[2]!.args).toEqual({ type: abi.WASMLM_Q4_0R, w: 0x80000000 | 0, act: 3, y: 4, nIn: 64, nOut: 32, nTok: 2, r0: 0, r1: 32 });
+    const words = heap.i32(P.opPtr(3), abi.OP_WORDS);
+    expect(Array.from(words.subarray(5))).toEqual(new Array(abi.OP_WORDS - 5).fill(0));
+    expect(readPlan(heapWords, P.ptr, 4)).toEqual(ops);
+  });
+
+  it('keeps a matmul input converted until an op writes over the input or the converted copy', () => {
+    const nIn = 64, nTok = 2, rowBytes = nIn * 4;
+    const x = heap.alloc(nTok * rowBytes), y = heap.alloc(nTok * rowBytes), act = heap.alloc(k.act_bytes(abi.GGML_Q8_0, nIn, nTok));
+    const P = newPlan(32);
+    const preps = () => P.read().filter((o) => o.name === 'prep_act').length;
+    const use = (type: number, at = x, n = nTok) => P.activations(type, at, nIn, n, act);
+    expect(use(abi.GGML_F32)).toBe(x); // f32 weights read x itself
+    expect(preps()).toBe(0);
+    expect(use(abi.WASMLM_Q8_0R)).toBe(act);
+    expect(use(abi.WASMLM_Q4_0R)).toBe(act); // same activation format: converted once
+    P.add({ a: y, b: y, out: y, n: nIn * nTok }); // elsewhere
+    use(abi.WASMLM_Q8_0R);
+    expect(preps()).toBe(1);
+    P.add({ a: y, b: y, out: x + rowBytes, n: 1 }); // one float of x's second row
+    use(abi.WASMLM_Q8_0R);
+    expect(preps()).toBe(2);
+    P.copy({ src: y, dst: act + 4, nBytes: 4 }); // over the converted copy
+    use(abi.WASMLM_Q8_0R);
+    expect(preps()).toBe(3);
+    use(abi.GGML_F16); // another format
+    expect(preps()).toBe(4);
+    use(abi.GGML_F16, x, 1); // fewer rows
+    use(abi.GGML_F16, y); // another input
+    expect(preps()).toBe(6);
+    P.add({ a: x, b: x, out: y - 64, n: 16 }); // the 64 bytes right before y
+    use(abi.GGML_F16, y);
+    expect(preps()).toBe(6);
+    P.reset(); // a new plan starts with nothing converted
+    use(abi.GGML_F16, y);
+    expect(preps()).toBe(1);
+  });
+
+  it('refuses an op past its capacity', () => {
+    const P = newPlan(1);
+    P.add({ a: 0, b: 0, out: 0, n: 0 });
+    expect(() => P.add({ a: 0, b: 0, out: 0, n: 0 })).toThrow(/plan overflow/);
   });
 });

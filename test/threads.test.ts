@@ -213,9 +213,13 @@ describe('threads', () => {
     asked.dispose();
   });
 
-  it('rejects a bad thread count', async () => {
-    await expect(loadModel(fixture('models/llama.gguf'), { threads: 0 })).rejects.toMatchObject({ code: 'BAD_ARGUMENT' });
-    await expect(loadModel(fixture('models/llama.gguf'), { threads: 1.5 })).rejects.toMatchObject({ code: 'BAD_ARGUMENT' });
+  it('rejects a bad thread count, with the same check in the browser entry (before any worker starts)', async () => {
+    const browser = await import('../src/browser/index.js');
+    for (const threads of [0, 1.5, -2, NaN]) {
+      const error = { code: 'BAD_ARGUMENT', message: `threads must be a positive integer, got ${threads}` };
+      await expect(loadModel(fixture('models/llama.gguf'), { threads })).rejects.toMatchObject(error);
+      await expect(browser.loadModel(fixture('models/llama.gguf'), { threads, worker: true })).rejects.toMatchObject(error);
+    }
   });
 });
 

@@ -6,6 +6,7 @@
  * page that is not cross-origin isolated runs on one thread, with `model.info.threadsNote` saying why.
  */
 import { WasmlmError } from '../errors.js';
+import { checkThreads } from '../engine/options.js';
 import type { ModelSource } from '../formats/source.js';
 import type { LoadOptions, ModelInfo } from '../model.js';
 import type { VocabData } from '../tokenizer/types.js';
@@ -29,9 +30,7 @@ export interface BrowserLoadOptions extends LoadOptions, CacheOptions {
  * Uint8Array or ReadableStream; none = the embedded model, fetched beside the bundle.
  */
 export async function loadModel(source?: ModelSource, options: BrowserLoadOptions = {}): Promise<ModelLike> {
-  if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) {
-    throw new WasmlmError('BAD_ARGUMENT', `threads must be a positive integer, got ${options.threads}`);
-  }
+  checkThreads(options.threads);
   if (options.signal?.aborted) throw new WasmlmError('ABORTED', 'aborted', { cause: options.signal.reason });
   const { worker, workerUrl, ...rest } = options;
   if (!(worker ?? onPageMainThread())) return (await loadInPlace(source, rest)).model;

@@ -2,15 +2,15 @@
 /** The `wasmlm` command: run, info, tokenize, convert, quantize, bench. */
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { WasmlmError } from '../errors.js';
-import { rowBytes, typeName } from '../formats/ggml-types.js';
+import { typeName } from '../formats/ggml-types.js';
 import { readGGUF, GGUFValueType, type GGUFHeader, type GGUFMetaValue } from '../formats/gguf.js';
 import { writeGGUFFile } from '../formats/gguf-writer.js';
 import { dequantize, planQuantization, quantizeTensor, QUANT_TARGETS } from '../formats/quantize.js';
 import { convertLlama2c } from '../formats/llama2c.js';
 import type { GenerateOptions } from '../generate/generator.js';
-import * as abi from '../abi.js';
 import { loadModel, type LoadOptions } from '../model.js';
 import { loadTokenizer } from '../tokenizer/load.js';
+import { OpProfile } from './profile.js';
 
 const USAGE = `wasmlm — run GGUF language models with WebAssembly
 
@@ -203,10 +203,10 @@ async function bench(positional: string[], flags: Flags): Promise<void> {
   const nPrompt = fill ?? num(flags, 'prompt') ?? 128;
   const nGen = num(flags, 'gen') ?? 64;
   const threads = num(flags, 'threads') ?? 1;
+  const profile = process.env.WASMLM_PROFILE ? new OpProfile() : undefined;
   const t0 = performance.now();
-  const model = await loadModel(file, { threads, contextLength: Math.min(nPrompt + nGen + 1, 1 << 30), onProgress: progressBar() });
+  const model = await loadModel(file, { threads, contextLength: Math.min(nPrompt + nGen + 1, 1 << 30), onProgress: progressBar(), runPlan: profile?.runPlan });
   const loadMs = performance.now() - t0;
-  const profile = process.env.WASMLM_PROFILE ? profileOps(model) : undefined;
   const V = model.info.vocabSize;
   let seed = 12345;
   const ids = [model.tokenizer.special.bos ?? 1];
@@ -226,85 +226,11 @@ async function bench(positional: string[], flags: Flags): Promise<void> {
     kv_mb: model.info.kvCacheBytes / 2 ** 20,
   };
   if (fill !== undefined) result.context = nPrompt;
-  profile?.report();
+  if (profile) process.stderr.write(profile.report());
   if (flags.json) process.stdout.write(JSON.stringify(result) + '\n');
   else process.stdout.write(`prefill ${result.prefill_tps!.toFixed(1)} tok/s, decode ${result.decode_tps!.toFixed(2)} tok/s, ` +
     `load ${result.load_ms!.toFixed(0)} ms, peak RSS ${result.peak_rss_mb!.toFixed(0)} MiB, ${result.threads} thread(s)` +
     (fill !== undefined ? `, decode after ${nPrompt} tokens of context` : '') + '\n');
-}
-
-/**
- * WASMLM_PROFILE: runs each plan op on its own (one `run` call per op) and adds up the time per
- * op kind (matmuls per weight type and size), split into prefill (batches of several tokens) and
- * decode. Reaches into the engine's internals; the per-op calls cost a little (and one barrier per op
- * with threads), so the totals are a bit above an unprofiled run.
- */
-function profileOps(model: unknown): { report(): void } | undefined {
-  const m = model as Record<string, unknown>;
-  const engine = (m.engineRef ?? m.engine) as Record<string, any> | undefined;
-  const memory = engine?.views?.memory as WebAssembly.Memory | undefined;
-  const target = engine?.pool?.alive ? engine.pool : engine?.kernels;
-  if (!engine || !memory || typeof target?.run !== 'function') {
-    process.stderr.write('WASMLM_PROFILE: engine internals not found, no profile\n');
-    return undefined;
-  }
-  const names = new Map<number, string>();
-  for (const [k, v] of Object.entries(abi)) if (k.startsWith('OP_') && k !== 'OP_WORDS') names.set(v as number, k.slice(3).toLowerCase());
-  const times = new Map<string, { ms: number; n: number; bytes: number; flops: number }>();
-  const phases = { prefill: 0, decode: 0 };
-  const run = target.run.bind(target) as (ptr: number, n: number) => void;
-  const timed = (ptr: number, nOps: number): void => {
-    const i32 = new Int32Array(memory.buffer);
-    let batch = 0;
-    for (let i = 0; i < nOps; i++) {
-      const w = (ptr >>> 2) + i * abi.OP_WORDS;
-      if (i32[w] === abi.OP_MATMUL) batch = Math.max(batch, i32[w + 7]!);
-    }
-    const phase = batch > 1 ? 'prefill' : 'decode';
-    const start = performance.now();
-    for (let i = 0; i < nOps; i++) {
-      const at = ptr + i * abi.OP_WORDS * 4;
-      const w = at >>> 2;
-      const code = i32[w]!;
-      let key = names.get(code) ?? `op ${code}`;
-      let bytes = 0;
-      let flops = 0;
-      const layout = (t: number) => typeName(t & ~abi.REPACKED) + (t & abi.REPACKED ? ' (repacked)' : '');
-      if (code === abi.OP_MATMUL) {
-        key = `matmul ${layout(i32[w + 1]!)} ${i32[w + 5]}x${i32[w + 6]}`;
-        try { bytes = rowBytes(i32[w + 1]! & ~abi.REPACKED, i32[w + 5]!) * i32[w + 6]!; } catch { bytes = 0; }
-        flops = 2 * i32[w + 5]! * i32[w + 6]! * i32[w + 7]!;
-      } else if (code === abi.OP_PREP_ACT) {
-        key = `prep_act ${layout(i32[w + 1]!)}`;
-      }
-      key = `${phase}  ${key}`;
-      const t = performance.now();
-      run(at, 1);
-      const e = (times.get(key) ?? times.set(key, { ms: 0, n: 0, bytes: 0, flops: 0 }).get(key))!;
-      e.ms += performance.now() - t;
-      e.n++;
-      e.bytes += bytes;
-      e.flops += flops;
-    }
-    phases[phase] += performance.now() - start;
-  };
-  // the pool is an object of ours; the kernels are a wasm exports object (frozen): put a copy in its place
-  if (target === engine.kernels) engine.kernels = { ...target, run: timed };
-  else target.run = timed;
-  return {
-    report(): void {
-      const total = [...times.values()].reduce((a, e) => a + e.ms, 0);
-      const pre = (k: string) => k.startsWith('prefill');
-      const rows = [...times.entries()].sort((a, b) => (pre(a[0]) === pre(b[0]) ? b[1].ms - a[1].ms : pre(a[0]) ? -1 : 1));
-      const out = [`WASMLM_PROFILE: ${total.toFixed(0)} ms in ops (prefill ${phases.prefill.toFixed(0)} ms, decode ${phases.decode.toFixed(0)} ms)`];
-      for (const [k, e] of rows) {
-        const ph = phases[k.startsWith('prefill') ? 'prefill' : 'decode'];
-        out.push(`  ${k.padEnd(40)} ${e.ms.toFixed(1).padStart(9)} ms ${((100 * e.ms) / ph).toFixed(1).padStart(5)}% of ${k.slice(0, 7).trim()}  ${String(e.n).padStart(6)} calls` +
-          (e.bytes > 0 ? `  ${(e.bytes / e.ms / 1e6).toFixed(2).padStart(6)} GB/s of weights, ${(e.flops / e.ms / 1e6).toFixed(1).padStart(6)} GFLOP/s` : ''));
-      }
-      process.stderr.write(out.join('\n') + '\n');
-    },
-  };
 }
 
 /** wasmlm quantize IN OUT --type T: one tensor in memory at a time (read, dequantize if needed, quantize, write). */

@@ -10,6 +10,7 @@ export const RELAXED_WASM_PATH = fileURLToPath(new URL('../../build/wasmlm.relax
 export interface Kernels {
   run(plan: number, nOps: number): void;
   act_bytes(type: number, nIn: number, nTok: number): number;
+  act_format(type: number): number;
   get_rows(type: number, table: number, rowLen: number, ids: number, nTok: number, out: number): void;
   repack(type: number, w: number, nRows: number, nIn: number, scratch: number): number;
   rmsnorm(x: number, w: number, out: number, n: number, nTok: number, eps: number): void;
