@@ -55,4 +55,51 @@ describe('chat templates', () => {
     expect(e).toBeInstanceOf(WasmlmError);
     expect(e.message).toMatch(/chat template/);
   });
+
+  describe('hostile templates are bounded: a TEMPLATE_LIMIT error, the model usable after', () => {
+    const msgs = [{ role: 'user', content: 'hi' }];
+    const cases: [string, string, Record<string, number>][] = [
+      ['range(10**9) (would allocate a billion items)', '{% for i in range(10**9) %}{% endfor %}ok', {}],
+      ['range(5000000)|join', "{{ range(5000000)|join(',') }}", {}],
+      ['nested loops (time)', '{% for i in range(20000) %}{% for j in range(20000) %}{% endfor %}{% endfor %}', { templateTimeout: 200 }],
+      ['a string doubled in a loop', "{% set ns = namespace(s='ab') %}{% for i in range(60) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}", {}],
+      ['a list doubled in a loop', '{% set ns = namespace(l=[1]) %}{% for i in range(60) %}{% set ns.l = ns.l + ns.l %}{% endfor %}{{ ns.l|length }}', {}],
+      ['output over templateMaxLength', "{% for i in range(100) %}{{ 'x' * 1 }}{{ messages[0].content }}{% endfor %}", { templateMaxLength: 50 }],
+    ];
+    it.each(cases)('%s', async (_name, chatTemplate, limits) => {
+      const model = await loadModel();
+      const e = await model.chat(msgs, { chatTemplate, maxTokens: 1, ...limits }).catch((x) => x);
+      expect(e).toBeInstanceOf(WasmlmError);
+      expect(e.code).toBe('TEMPLATE_LIMIT');
+      expect(e.message).toMatch(/templateTimeout|templateMaxLength/);
+      const r = await model.chat(msgs, { maxTokens: 3, temperature: 0 });
+      expect(r.tokens.length).toBeGreaterThan(0);
+    });
+
+    it('the limits hold for a template from the file too', async () => {
+      const tok = await loadTokenizer(fixture('tokenizers/ggml-vocab-phi-3.gguf'));
+      const hostile = Object.create(tok, { chatTemplate: { value: '{% for i in range(10**9) %}{% endfor %}' } });
+      expect(() => renderChat(hostile, msgs)).toThrow(expect.objectContaining({ code: 'TEMPLATE_LIMIT' }));
+    });
+
+    it('the same templates under the limits render', async () => {
+      const tok = (await loadModel()).tokenizer;
+      expect(renderChat(tok, msgs, { chatTemplate: "{{ range(3)|join(',') }}" })).toBe('0,1,2');
+      expect(renderChat(tok, msgs, { chatTemplate: "{{ range(10, 0, -4)|join(',') }}" })).toBe('10,6,2');
+      expect(renderChat(tok, msgs, { chatTemplate: '{{ range(4)|length }}', templateMaxLength: 4 })).toBe('4');
+      expect(() => renderChat(tok, msgs, { chatTemplate: '{{ range(5)|length }}', templateMaxLength: 4 })).toThrow(/templateMaxLength/);
+    });
+
+    it('an aborted signal, bad limits, property walks', async () => {
+      const tok = (await loadModel()).tokenizer;
+      expect(() => renderChat(tok, msgs, { signal: AbortSignal.abort() })).toThrow(expect.objectContaining({ code: 'ABORTED' }));
+      expect(() => renderChat(tok, msgs, { templateTimeout: 0 })).toThrow(/templateTimeout must be a positive number/);
+      expect(() => renderChat(tok, msgs, { templateMaxLength: -1 })).toThrow(/templateMaxLength must be a positive number/);
+      for (const walk of ['{{ messages.constructor.constructor }}', '{{ messages[0].__proto__ }}', "{{ messages[0]['constructor'] }}", '{{ range.constructor }}']) {
+        const out = (() => { try { return renderChat(tok, msgs, { chatTemplate: walk }); } catch (e) { return e; } })();
+        if (typeof out === 'string') expect(out).not.toMatch(/function|native code|Object/);
+        else expect(out).toBeInstanceOf(WasmlmError);
+      }
+    });
+  });
 });

@@ -15,7 +15,7 @@ import { createMemory, Layout, PAGE, Views } from './memory.js';
 import { Plan } from './plan.js';
 import { threadSupport, ThreadPool, type PoolTuning } from './pool.js';
 import {
-  instantiateKernels, isThreadsModule, kernelModule, kernelVariantOf, RESERVED_BYTES,
+  instantiateKernels, isThreadsModule, kernelModule, kernelVariantOf, RESERVED_BYTES, sizingKernels,
   type KernelExports, type KernelVariant, type ThreadKernelExports,
 } from './wasm.js';
 
@@ -206,7 +206,7 @@ export class Engine {
     const logitRows = Math.max(1, Math.min(B, options.logitRows ?? Math.floor(LOGITS_BUDGET / (nVocab * 4))));
 
     // sizes that depend on the kernels' own formats
-    const sizing = await instantiateKernels(module, new WebAssembly.Memory({ initial: 2, maximum: 65536, shared }));
+    const sizing = await sizingKernels(module);
     const layout = new Layout(RESERVED_BYTES);
     const weightPtrs = new Map<string, number>();
     for (const ref of specWeights(spec)) weightPtrs.set(ref.name, layout.alloc(tensors.get(ref.name)!.nBytes));
