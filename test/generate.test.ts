@@ -87,6 +87,21 @@ describe('stop strings and abort', () => {
     expect(r.text).toBe(full.text.slice(0, at));
   });
 
+  it('with a stop string, tokens and text agree: the stop string is in neither', async () => {
+    const full = await model.complete('Once upon a time', { temperature: 0, maxTokens: 100 });
+    for (const stop of ['.', 'Lily', full.text.slice(20, 31)]) {
+      const r = await model.complete('Once upon a time', { temperature: 0, maxTokens: 100, stop: [stop] });
+      expect(r.finishReason).toBe('stop');
+      expect(r.text).toBe(full.text.slice(0, full.text.indexOf(stop)));
+      // the kept tokens are the generated ones up to the first holding any of the stop string
+      expect(r.tokens).toEqual(full.tokens.slice(0, r.tokens.length));
+      const decoded = model.tokenizer.decode(r.tokens);
+      expect(r.text.startsWith(decoded)).toBe(true);
+      expect(model.tokenizer.decode(full.tokens.slice(0, r.tokens.length + 1))).toContain(stop);
+      expect(decoded).not.toContain(stop);
+    }
+  });
+
   it('a stop string split over several tokens is still found and never streamed', async () => {
     const full = await model.complete('Once upon a time', { temperature: 0, maxTokens: 100 });
     const stop = full.text.slice(20, 31);

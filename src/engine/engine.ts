@@ -13,7 +13,7 @@ import {
 } from '../abi.js';
 import { createMemory, Layout, PAGE, Views } from './memory.js';
 import { Plan } from './plan.js';
-import { threadSupport, ThreadPool, type PoolTuning } from './pool.js';
+import { capThreads, threadSupport, ThreadPool, type PoolTuning } from './pool.js';
 import {
   instantiateKernels, isThreadsModule, kernelModule, kernelVariantOf, RESERVED_BYTES, sizingKernels,
   type KernelExports, type KernelVariant, type ThreadKernelExports,
@@ -188,7 +188,7 @@ export class Engine {
     for (const t of tensors.values()) matmulBytes += t.nBytes;
     if (!spec.tiedOutput) matmulBytes -= tensors.get(spec.tokenEmbd.name)?.nBytes ?? 0;
     if (spec.positions.kind === 'learned') matmulBytes -= tensors.get(spec.positions.weight.name)?.nBytes ?? 0;
-    const threads = await chooseThreads(options, matmulBytes / Math.max(1, spec.nLayer));
+    const threads = await capThreads(await chooseThreads(options, matmulBytes / Math.max(1, spec.nLayer)), options.threadTuning);
     const module = await kernelModule(options.wasmModule, threads.n > 1);
     const shared = isThreadsModule(module);
     if (threads.n > 1 && !shared) {

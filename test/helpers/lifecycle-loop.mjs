@@ -14,8 +14,12 @@ const [mode = 'complete', countArg = '120', threadsArg = '1'] = process.argv.sli
 const count = Number(countArg);
 const threads = Number(threadsArg);
 const path = fileURLToPath(new URL('../../../shared/fixtures/models/llama.gguf', import.meta.url));
-const rss = () => {
-  globalThis.gc?.();
+/** The resident set once the garbage is collected (with --expose-gc; freed wasm memories go on a later tick). */
+const rss = async () => {
+  for (let i = 0; i < 3; i++) {
+    globalThis.gc?.();
+    await new Promise((r) => setTimeout(r, 30));
+  }
   return process.memoryUsage().rss;
 };
 
@@ -25,6 +29,6 @@ for (let i = 0; i < count; i++) {
   if (mode !== 'load') await m.complete([1, 403], { maxTokens: 2, temperature: 0 });
   m.dispose();
   if (mode !== 'load' && i % 40 === 0) await new Promise((r) => setTimeout(r, 50)); // a timer tick between models
-  if (mode === 'rss' && i === 9) rss10 = rss();
+  if (mode === 'rss' && i === 9) rss10 = await rss();
 }
-console.log(mode === 'rss' ? `rss ${rss10} ${rss()}` : `end ${mode} ${count}`);
+console.log(mode === 'rss' ? `rss ${rss10} ${await rss()}` : `end ${mode} ${count}`);
