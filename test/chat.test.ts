@@ -1,8 +1,11 @@
 /** Chat templates from the model files, rendered with @huggingface/jinja, and model.chat. */
+import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { CHATML_TEMPLATE, loadModel, loadTokenizer, renderChat, WasmlmError } from '../src/index.js';
 import { chatIds } from '../src/generate/chat.js';
 import { fixture } from './helpers/fixtures.js';
+
+const readFileBytes = async (p: string) => new Uint8Array(await readFile(p));
 
 describe('chat templates', () => {
   it('phi-3 (from the GGUF): rendered, special tokens read as tokens, one BOS', async () => {
@@ -15,6 +18,19 @@ describe('chat templates', () => {
     expect(ids).toContain(tok.pieceToId('<|end|>'));
     expect(ids).toContain(tok.pieceToId('<|assistant|>'));
     expect(ids.indexOf(tok.pieceToId('<|assistant|>')!)).toBeGreaterThan(ids.indexOf(tok.pieceToId('<|end|>')!));
+  });
+
+  it('info.chatTemplate: whether the file carries a template', async () => {
+    const { encodeGGUF, GGUFValueType, readGGUF } = await import('../src/index.js');
+    const h = await readGGUF(fixture('models/llama.gguf'));
+    expect((await loadModel(fixture('models/llama.gguf'))).info.chatTemplate).toBe(h.metadata.has('tokenizer.chat_template'));
+    const metadata = new Map(h.metadata);
+    metadata.set('tokenizer.chat_template', { type: GGUFValueType.STRING, value: "{{ messages[0]['content'] }}!" });
+    const bytes = await readFileBytes(fixture('models/llama.gguf'));
+    const tensors = h.tensors.map((t) => ({ name: t.name, ne: t.ne, type: t.type, data: bytes.subarray(h.dataOffset + t.offset, h.dataOffset + t.offset + t.nBytes) }));
+    const withTemplate = await loadModel(encodeGGUF(metadata, tensors));
+    expect(withTemplate.info.chatTemplate).toBe(true);
+    expect(renderChat(withTemplate.tokenizer, [{ role: 'user', content: 'hi' }])).toBe('hi!');
   });
 
   it('llama 3 (tokenizer.json + tokenizer_config.json)', async () => {
@@ -32,6 +48,7 @@ describe('chat templates', () => {
 
   it('a model with no template gets ChatML', async () => {
     const model = await loadModel();
+    expect(model.info.chatTemplate).toBe(false);
     expect(renderChat(model.tokenizer, [{ role: 'user', content: 'hi' }])).toBe('<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n');
     expect(renderChat(model.tokenizer, [{ role: 'user', content: 'hi' }], { chatTemplate: CHATML_TEMPLATE, addGenerationPrompt: false }))
       .toBe('<|im_start|>user\nhi<|im_end|>\n');
