@@ -262,7 +262,7 @@ async function compileUrl(url: URL): Promise<WebAssembly.Module> {
   try {
     if (url.protocol === 'file:') {
       const { readFile } = await import('node:fs/promises');
-      return newModule(await readFile(url));
+      return await newModule(await readFile(url));
     }
     const response = await fetch(url);
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
