@@ -20,6 +20,7 @@ export type WasmlmErrorCode =
   | 'FETCH_FAILED'         // a URL that could not be fetched
   | 'IO_ERROR'             // a file that could not be read or written
   | 'DISPOSED'             // the model was disposed
+  | 'TEMPLATE_LIMIT'       // a chat template that ran too long or built too much
   | 'WASM_FAILED';         // the wasm module could not be compiled or instantiated
 
 export class WasmlmError extends Error {

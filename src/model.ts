@@ -91,6 +91,11 @@ export interface ModelInfo {
   threadsNote: string;
   /** the kernel build in use: 'simd', or 'relaxed-simd' where the runtime has it and passes a self-test */
   kernels: string;
+  /**
+   * whether the file carries a chat template (tokenizer.chat_template); without one, chat() renders
+   * ChatML, which a base model (or one trained on another format) answers poorly
+   */
+  chatTemplate: boolean;
   loadMs: number;
 }
 
@@ -111,7 +116,9 @@ export interface EmbedOptions {
 /** A LoRA adapter applied to a model at run time (never merged into its weights). */
 export interface Adapter {
   readonly scale: number;
+  /** takes effect from the next call; after remove() (or the model's dispose()) throws DISPOSED */
   setScale(scale: number): void;
+  /** takes effect from the next call; a second remove() throws DISPOSED */
   remove(): void;
 }
 
@@ -218,9 +225,15 @@ export class Model {
         const weights = await engine.addAdapter(header, stream, plan.pairs, plan.alpha, scale);
         engine.truncate(0);
         const self = this;
+        let removed = false;
+        const usable = (call: string) => {
+          if (removed) throw new WasmlmError('DISPOSED', `adapter ${describeSource(source)}: ${call} after remove()`);
+          self.alive();
+        };
         return {
           get scale() { return scale; },
           setScale(s: number) {
+            usable('setScale()');
             scale = checkScale(s);
             // applied between calls: keys and values cached with the old scale are dropped
             void self.lock().then((done) => {
@@ -230,6 +243,8 @@ export class Model {
             });
           },
           remove() {
+            usable('remove()');
+            removed = true;
             void self.lock().then((done) => {
               self.engineRef?.removeAdapter(weights);
               self.engineRef?.truncate(0);
@@ -245,27 +260,24 @@ export class Model {
     }
   }
 
-  /** Stream generated text. The prompt is text (BOS added as the model wants) or token ids. */
+  /**
+   * Stream generated text. The prompt is text (BOS added as the model wants) or token ids.
+   *
+   * Calls on one model take turns (they queue). A generator holds the model only while it computes a
+   * token, not while it waits for you to ask for the next piece: several generators (and other calls)
+   * may be driven in any order, and one that is neither drained nor return()ed blocks nothing. A
+   * generator resumed after another call used the model reads its context (prompt and text so far)
+   * into the cache again. After dispose() its next step throws DISPOSED.
+   */
   generate(prompt: Prompt, options: GenerateOptions = {}): AsyncGenerator<string, CompleteResult> {
     const ids = this.promptIds(prompt);
-    const self = this;
-    return (async function* () {
-      const release = await self.lock();
-      try {
-        self.alive();
-        return yield* generateText(self.engine, self.tokenizer, ids, options);
-      } catch (e) {
-        self.engine.truncate(0);
-        throw e;
-      } finally {
-        release();
-      }
-    })();
+    return generateText(() => this.turn(), this.tokenizer, ids, options);
   }
 
   /**
-   * Chat: the messages rendered with the model's chat template (ChatML when the file has none),
-   * then generation of the assistant's reply, streamed.
+   * Chat: the messages rendered with the model's chat template (ChatML when the file has none:
+   * `info.chatTemplate` says which), then generation of the assistant's reply, streamed. Rendering is
+   * bounded in time and size (see ChatTemplateOptions: TEMPLATE_LIMIT past them).
    */
   chatStream(messages: ChatMessage[], options: GenerateOptions & ChatTemplateOptions = {}): AsyncGenerator<string, CompleteResult> {
     return this.generate(chatIds(this.tokenizer, renderChat(this.tokenizer, messages, options)), options);
@@ -288,8 +300,13 @@ export class Model {
     }
   }
 
-  /** Release the model's memory (weights and KV cache); any later call throws DISPOSED. */
+  /**
+   * Release the model's memory (weights and KV cache); any later call throws DISPOSED, and so does the
+   * next step of a generation in progress. The memory goes once the call computing now (if any) ends.
+   * Calling it again does nothing.
+   */
   dispose(): void {
+    if (this.disposed) return;
     this.disposed = true;
     // a call in progress keeps its own reference; the memory goes when it ends
     void this.lock().then((release) => {
@@ -319,6 +336,18 @@ export class Model {
 
   private alive(): void {
     if (this.disposed) throw new WasmlmError('DISPOSED', 'this model was disposed');
+  }
+
+  /** The engine, once no other call uses it (DISPOSED if the model was disposed meanwhile). */
+  private async turn(): Promise<{ engine: Engine; release: () => void }> {
+    const release = await this.lock();
+    try {
+      this.alive();
+      return { engine: this.engine, release };
+    } catch (e) {
+      release();
+      throw e;
+    }
   }
 
   /** Calls that use the KV cache take turns. */
@@ -389,6 +418,7 @@ export async function loadModel(source?: ModelSource, options: LoadOptions = {})
       threads: engine.threads,
       threadsNote: engine.threadsNote,
       kernels: engine.kernelVariant,
+      chatTemplate: typeof tokenizer.chatTemplate === 'string',
       loadMs: performance.now() - t0,
     };
     return new Model(engine, tokenizer, info);

@@ -51,6 +51,18 @@ describe('LoRA adapters', () => {
     expectLogitsClose(await model.logits(plain.tokens), plain, toleranceFor('llama'));
   });
 
+  it('calls on a removed adapter, or after the model is disposed, throw DISPOSED naming the adapter', async () => {
+    const model = await loadModel(base);
+    const adapter = await model.loadAdapter(lora, { scale: 1 });
+    adapter.remove();
+    expect(() => adapter.setScale(0.5)).toThrow(expect.objectContaining({ code: 'DISPOSED', message: expect.stringMatching(/llama\.lora\.gguf: setScale\(\) after remove\(\)/) }));
+    expect(() => adapter.remove()).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
+    expect(adapter.scale).toBe(1);
+    const other = await model.loadAdapter(lora, { scale: 1 });
+    model.dispose();
+    expect(() => other.setScale(2)).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
+  });
+
   it('two adapters at once add up (two at 0.5 = one at 1)', async () => {
     const model = await loadModel(base);
     await model.loadAdapter(lora, { scale: 0.5 });

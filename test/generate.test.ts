@@ -77,6 +77,28 @@ describe('sampling', () => {
   });
 });
 
+describe('API misuse is a WasmlmError', () => {
+  it('decode(null), decode of a non-array', () => {
+    for (const bad of [null, undefined, 5, 'abc', { length: 2 }]) {
+      expect(() => model.tokenizer.decode(bad as never)).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT', message: expect.stringMatching(/expected an array of token ids to decode/) }));
+    }
+    expect(model.tokenizer.decode(new Int32Array([403, 407]))).toBe(model.tokenizer.decode([403, 407]));
+  });
+
+  it('repeatPenalty 0, a seed beyond 2^53', async () => {
+    await expect(model.complete([1], { repeatPenalty: 0 })).rejects.toMatchObject({ code: 'BAD_ARGUMENT', message: expect.stringMatching(/repeatPenalty/) });
+    await expect(model.complete([1], { seed: 2 ** 60 })).rejects.toMatchObject({ code: 'BAD_ARGUMENT', message: expect.stringMatching(/seed/) });
+  });
+
+  it('seeds 1 and 2^32 + 1 give different text', async () => {
+    const opts = { temperature: 1, topK: 0, topP: 1, minP: 0, maxTokens: 40, ignoreEos: true };
+    const a = await model.complete([1], { ...opts, seed: 1 });
+    const b = await model.complete([1], { ...opts, seed: 2 ** 32 + 1 });
+    expect(b.tokens).not.toEqual(a.tokens);
+    expect((await model.complete([1], { ...opts, seed: 2 ** 32 + 1 })).tokens).toEqual(b.tokens);
+  });
+});
+
 describe('stop strings and abort', () => {
   it('ends before the stop string, which is not included', async () => {
     const full = await model.complete('Once upon a time', { temperature: 0, maxTokens: 100 });
@@ -85,6 +107,22 @@ describe('stop strings and abort', () => {
     const r = await model.complete('Once upon a time', { temperature: 0, maxTokens: 100, stop: ['Lily'] });
     expect(r.finishReason).toBe('stop');
     expect(r.text).toBe(full.text.slice(0, at));
+  });
+
+  it('with a stop string, tokens and text agree: the stop string is in neither', async () => {
+    const full = await model.complete('Once upon a time', { temperature: 0, maxTokens: 100 });
+    for (const stop of ['.', 'Lily', full.text.slice(20, 31)]) {
+      const r = await model.complete('Once upon a time', { temperature: 0, maxTokens: 100, stop: [stop] });
+      expect(r.finishReason).toBe('stop');
+      expect(r.text).toBe(full.text.slice(0, full.text.indexOf(stop)));
+      // the kept tokens are the generated ones up to the first holding any of the stop string
+      expect(r.tokens).toEqual(full.tokens.slice(0, r.tokens.length));
+      const decoded = model.tokenizer.decode(r.tokens);
+      expect(r.text.startsWith(decoded)).toBe(true);
+      // the next token reaches into the stop string
+      expect(model.tokenizer.decode(full.tokens.slice(0, r.tokens.length + 1)).length).toBeGreaterThan(r.text.length);
+      expect(decoded).not.toContain(stop);
+    }
   });
 
   it('a stop string split over several tokens is still found and never streamed', async () => {

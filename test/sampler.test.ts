@@ -72,10 +72,24 @@ describe('Sampler', () => {
     expect(draw(1)).not.toEqual(draw(2));
   });
 
+  it('every bit of a safe-integer seed counts; other seeds are refused', () => {
+    const l = randomLogits(3000, 5);
+    const draw = (seed: number) => { const s = new Sampler({ temperature: 1, seed }); return Array.from({ length: 30 }, () => s.sample(l.slice(), [])); };
+    expect(draw(2 ** 32 + 1)).not.toEqual(draw(1));
+    expect(draw(2 ** 40)).not.toEqual(draw(0));
+    expect(draw(-1)).not.toEqual(draw(2 ** 32 - 1));
+    expect(draw(Number.MAX_SAFE_INTEGER)).toEqual(draw(Number.MAX_SAFE_INTEGER));
+    for (const seed of [1.5, 2 ** 53, NaN, '1' as unknown as number]) {
+      expect(() => new Sampler({ seed })).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT', message: expect.stringMatching(/seed must be a safe integer/) }));
+    }
+  });
+
   it('rejects bad options', () => {
     expect(() => new Sampler({ temperature: NaN })).toThrow(WasmlmError);
     expect(() => new Sampler({ topK: -1 })).toThrow(/topK/);
     expect(() => new Sampler({ minP: 1.5 })).toThrow(/minP/);
+    expect(() => new Sampler({ repeatPenalty: 0 })).toThrow(/repeatPenalty must be a number above 0/);
+    expect(() => new Sampler({ repeatPenalty: -1 })).toThrow(/repeatPenalty/);
   });
 });
 

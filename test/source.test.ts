@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -127,6 +128,12 @@ describe('openSource gives the same bytes from every kind of source', () => {
     ['ArrayBuffer', () => BYTES.slice().buffer],
     ['Blob', () => new Blob([BYTES])],
     ['ReadableStream in odd chunks', () => chunkedStream(BYTES, [1, 7, 4093, 3, 65537, 11])],
+    ['Node Readable (fs.createReadStream), small chunks', () => createReadStream(FIXTURE, { highWaterMark: 4093 })],
+    ['Node Readable.from an array of chunks', () => Readable.from([BYTES.subarray(0, 5000), BYTES.subarray(5000)])],
+    ['ReadableStream of Node Buffers (views into one bigger buffer)', () => {
+      const file = readFileSync(FIXTURE);
+      return new ReadableStream({ start(c) { c.enqueue(file.subarray(0, 777)); c.enqueue(file.subarray(777)); c.close(); } });
+    }],
     ['http URL', () => `${base}/model.gguf`],
     ['http URL object', () => new URL(`${base}/model.gguf`)],
     ['http URL without content-length', () => `${base}/chunked.gguf`],
@@ -136,7 +143,7 @@ describe('openSource gives the same bytes from every kind of source', () => {
       const progress: { loaded: number; total: number | undefined }[] = [];
       const s = await openSource(make(), { ...opts, onProgress: (p) => progress.push(p) });
       try {
-        const known = !name.includes('ReadableStream') && !name.includes('without content-length');
+        const known = !name.includes('ReadableStream') && !name.includes('Readable') && !name.includes('without content-length');
         expect(s.size).toBe(known ? BYTES.length : undefined);
         const got = await readAll(s, BYTES.length);
         expect(Buffer.from(got).equals(Buffer.from(BYTES))).toBe(true);
@@ -329,5 +336,31 @@ describe('describeSource', () => {
     expect(describeSource(new Blob([new Uint8Array(3)]))).toBe('Blob (3 bytes)');
     expect(describeSource(new File([new Uint8Array(3)], 'm.gguf'))).toBe('File "m.gguf" (3 bytes)');
     expect(describeSource(new ReadableStream())).toBe('ReadableStream');
+  });
+});
+
+describe('Node Readable streams', () => {
+  it('closing before the end destroys the stream; an encoding (string chunks) is refused; a flowing one too', async () => {
+    const rs = createReadStream(FIXTURE, { highWaterMark: 1024 });
+    const s = await openSource(rs);
+    expect(s.description).toMatch(/^Readable stream of .*\.gguf$/);
+    expect((await s.read(4)).length).toBe(4);
+    await s.close();
+    expect(rs.destroyed).toBe(true);
+    const text = await openSource(createReadStream(FIXTURE, { encoding: 'latin1' }));
+    await expectCode(text.read(4), 'BAD_ARGUMENT');
+    await text.close();
+    const flowing = createReadStream(FIXTURE);
+    flowing.on('data', () => {});
+    await expectCode(openSource(flowing), 'BAD_ARGUMENT');
+    flowing.destroy();
+  });
+
+  it('loadModel takes one (Buffer chunks: the GGUF arrays are copies, not views of the whole chunk)', async () => {
+    const { loadModel } = await import('../src/index.js');
+    const model = await loadModel(createReadStream(FIXTURE));
+    expect(model.info.architecture).toBe('llama');
+    expect((await model.complete([1], { maxTokens: 3, temperature: 0 })).tokens).toHaveLength(3);
+    model.dispose();
   });
 });

@@ -36,7 +36,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DIST = `${ROOT}dist/index.js`;
 const DENO = `${ROOT}node_modules/.bin/deno`;
 const PROMPT = [1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315];
-const SPLIT_ALL = { minSplit: 0, chunks: 16, jitter: 20000 };
+const SPLIT_ALL = { minSplit: 0, chunks: 16, jitter: 20000, oversubscribe: true }; // (oversubscribe: 3 threads on a 2-core machine too)
 
 /** Indices (position, vocab index) where two sets of logit rows differ in any bit; at most 5. */
 function differences(a: Float32Array[], b: Float32Array[]): string[] {

@@ -283,13 +283,21 @@ export class WorkerModel implements ModelLike {
         if (m.type === 'error') { port.close(adapterId); reject(fromWireError(m.error)); }
       }, transfer, options.signal);
     });
+    let removed = false;
+    const usable = (call: string) => {
+      if (removed) throw new WasmlmError('DISPOSED', `adapter ${describeSource(source)}: ${call} after remove()`);
+      this.alive();
+    };
     return {
       get scale() { return scale; },
       setScale(s: number) {
+        usable('setScale()');
         scale = checkScale(s);
         port.post({ type: 'adapterScale', adapterId, scale });
       },
       remove() {
+        usable('remove()');
+        removed = true;
         port.post({ type: 'adapterRemove', adapterId });
       },
     };

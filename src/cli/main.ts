@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `wasmlm` command: run, info, tokenize, convert, quantize, bench. */
 import { readFile, stat, writeFile } from 'node:fs/promises';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { WasmlmError } from '../errors.js';
 import { typeName } from '../formats/ggml-types.js';
 import { readGGUF, GGUFValueType, type GGUFHeader, type GGUFMetaValue } from '../formats/gguf.js';
@@ -8,65 +9,185 @@ import { writeGGUFFile } from '../formats/gguf-writer.js';
 import { dequantize, planQuantization, quantizeTensor, QUANT_TARGETS } from '../formats/quantize.js';
 import { convertLlama2c } from '../formats/llama2c.js';
 import type { GenerateOptions } from '../generate/generator.js';
+import { Sampler } from '../generate/sampler.js';
 import { loadModel, type LoadOptions } from '../model.js';
 import { loadTokenizer } from '../tokenizer/load.js';
 import { OpProfile } from './profile.js';
 
+type Flags = Record<string, string | boolean | string[] | undefined>;
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+interface Command {
+  /** the usage line(s) and the option lines, as `wasmlm COMMAND --help` prints them */
+  usage: string;
+  options: Options;
+  run(positional: string[], flags: Flags): Promise<void>;
+}
+
+/** --help and --debug: every command takes them */
+const COMMON: Options = { help: { type: 'boolean', short: 'h' }, debug: { type: 'boolean' } };
+
+const COMMANDS: Record<string, Command> = {
+  run: {
+    usage: `wasmlm run [PROMPT]            generate text (default model: the embedded stories260K)
+    -m, --model FILE.gguf        a GGUF model file or URL
+    -p, --prompt TEXT            the prompt (or give it as the words after the flags)
+    -n, --max-tokens N           most tokens to generate (default 256)
+    -t, --temperature T          0 = greedy (default 0.8)
+    --top-k K  --top-p P  --min-p P  --repeat-penalty R  --seed S
+    --stop TEXT                  stop before TEXT (repeatable)
+    --ignore-eos                 keep going past end-of-text
+    --context N                  context length (KV cache size)
+    --threads N                  threads that compute (default: the cores, for a big enough model)
+    --lora FILE[:SCALE]          apply a LoRA adapter (repeatable; scale default 1)
+    --chat                       the prompt is a user message: render it with the model's chat template
+                                 (ChatML, with a warning, when the model has none)
+    --json                       print one JSON object {text, tokens, finishReason, timings}`,
+    options: {
+      model: { type: 'string', short: 'm' },
+      prompt: { type: 'string', short: 'p' },
+      'max-tokens': { type: 'string', short: 'n' },
+      temperature: { type: 'string', short: 't' },
+      'top-k': { type: 'string' },
+      'top-p': { type: 'string' },
+      'min-p': { type: 'string' },
+      'repeat-penalty': { type: 'string' },
+      seed: { type: 'string' },
+      stop: { type: 'string', multiple: true },
+      'ignore-eos': { type: 'boolean' },
+      context: { type: 'string' },
+      threads: { type: 'string' },
+      lora: { type: 'string', multiple: true },
+      chat: { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+    run: (positional, flags) => run(positional, flags),
+  },
+  info: {
+    usage: `wasmlm info FILE.gguf          metadata and a tensor type summary
+    --json                       as JSON`,
+    options: { json: { type: 'boolean' } },
+    run: (positional, flags) => info(positional, flags),
+  },
+  tokenize: {
+    usage: `wasmlm tokenize (--model FILE.gguf | --tokenizer FILE) TEXT
+                                 FILE: a GGUF vocabulary or an HF tokenizer.json
+    --no-special                 do not add BOS/EOS
+    --parse-special              read special-token text such as <|im_start|> as those tokens
+    --json                       as JSON`,
+    options: {
+      model: { type: 'string', short: 'm' },
+      tokenizer: { type: 'string' },
+      'no-special': { type: 'boolean' },
+      'parse-special': { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+    run: (positional, flags) => tokenize(positional, flags),
+  },
+  bench: {
+    usage: `wasmlm bench FILE.gguf         time prefill and decode on random prompt tokens
+    --threads N --prompt 128 --gen 64 --json
+    --context-fill N             prefill N tokens (instead of --prompt), then time decode from there
+                                 (WASMLM_PROFILE=1: time per op kind, on stderr)`,
+    options: {
+      threads: { type: 'string' },
+      prompt: { type: 'string' },
+      gen: { type: 'string' },
+      'context-fill': { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    run: (positional, flags) => bench(positional, flags),
+  },
+  quantize: {
+    usage: `wasmlm quantize IN.gguf OUT.gguf --type TYPE
+                                 re-quantize a model, tensor by tensor; TYPE: q8_0, q4_0, q4_1, q5_0,
+                                 q5_1, q2_k, q3_k, q4_k, q5_k, q6_k (every 2-D weight that type),
+                                 q4_k_m, q5_k_m (llama.cpp's mixes), f16, bf16, f32`,
+    options: { type: { type: 'string' } },
+    run: (positional, flags) => quantize(positional, flags),
+  },
+  convert: {
+    usage: `wasmlm convert MODEL.bin TOKENIZER.bin OUT.gguf
+                                 convert a llama2.c checkpoint + tokenizer to GGUF`,
+    options: {},
+    run: (positional) => convert(positional),
+  },
+};
+
 const USAGE = `wasmlm — run GGUF language models with WebAssembly
 
 usage:
-  wasmlm run [PROMPT]            generate text (default model: the embedded stories260K)
-      --model FILE.gguf          a GGUF model file or URL
-      --max-tokens N             most tokens to generate (default 256)
-      --temperature T            0 = greedy (default 0.8)
-      --top-k K  --top-p P  --min-p P  --repeat-penalty R  --seed S
-      --stop TEXT                stop before TEXT (repeatable)
-      --ignore-eos               keep going past end-of-text
-      --context N                context length (KV cache size)
-      --lora FILE[:SCALE]        apply a LoRA adapter (repeatable; scale default 1)
-      --json                     print one JSON object {text, tokens, finishReason, timings}
-  wasmlm info FILE.gguf          metadata and a tensor type summary
-      --json                     as JSON
-  wasmlm tokenize (--model FILE.gguf | --tokenizer FILE) TEXT
-                                 FILE: a GGUF vocabulary or an HF tokenizer.json
-      --no-special               do not add BOS/EOS
-      --parse-special            read special-token text such as <|im_start|> as those tokens
-  wasmlm bench FILE.gguf         time prefill and decode on random prompt tokens
-      --threads N --prompt 128 --gen 64 --json
-      --context-fill N           prefill N tokens (instead of --prompt), then time decode from there
-                                 (WASMLM_PROFILE=1: time per op kind, on stderr)
-  wasmlm quantize IN.gguf OUT.gguf --type TYPE
-                                 re-quantize a model, tensor by tensor; TYPE: q8_0, q4_0, q4_1, q5_0,
-                                 q5_1, q2_k, q3_k, q4_k, q5_k, q6_k (every 2-D weight that type),
-                                 q4_k_m, q5_k_m (llama.cpp's mixes), f16, bf16, f32
-  wasmlm convert MODEL.bin TOKENIZER.bin OUT.gguf
-                                 convert a llama2.c checkpoint + tokenizer to GGUF
-  wasmlm help
+${Object.values(COMMANDS).map((c) => '  ' + c.usage.replace(/\n/g, '\n  ')).join('\n')}
+  wasmlm help | --help | -h      this text (wasmlm COMMAND --help: that command's)
+  wasmlm --version               the version
+
+every command: --debug prints an error's stack trace
 `;
 
-type Flags = Record<string, string | boolean | string[]>;
+/** The edit distance of a and b (for "did you mean"). */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const next = Math.min(row[j]! + 1, row[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = row[j]!;
+      row[j] = next;
+    }
+  }
+  return row[b.length]!;
+}
 
-function parse(argv: string[]): { positional: string[]; flags: Flags } {
-  const positional: string[] = [];
-  const flags: Flags = {};
-  const booleans = new Set(['json', 'ignore-eos', 'no-special', 'parse-special', 'help']);
+/** The known name closest to `name` (an option without its dashes, or a command). */
+function closest(name: string, known: string[]): string | undefined {
+  const n = name.toLowerCase().replace(/_/g, '-');
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const k of known) {
+    const d = k.startsWith(n) || n.startsWith(k) ? Math.abs(k.length - n.length) * 0.5 : distance(n, k);
+    if (d < bestD) { bestD = d; best = k; }
+  }
+  return best;
+}
+
+/** The command's flags and positional arguments, strictly: an unknown flag or a flag without its value is an error. */
+function parse(command: string, spec: Command, argv: string[]): { positional: string[]; flags: Flags } {
+  const options = { ...COMMON, ...spec.options };
+  // a negative number after a flag that takes a value is that value (`-t -1`; parseArgs would call it ambiguous)
+  const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--') { positional.push(...argv.slice(i + 1)); break; }
-    if (!a.startsWith('--')) { positional.push(a); continue; }
-    const eq = a.indexOf('=');
-    const name = a.slice(2, eq < 0 ? undefined : eq);
-    let value: string | boolean;
-    if (booleans.has(name)) value = true;
-    else if (eq >= 0) value = a.slice(eq + 1);
-    else {
-      if (i + 1 >= argv.length) throw new WasmlmError('BAD_ARGUMENT', `--${name} needs a value`);
-      value = argv[++i]!;
+    const long = a.startsWith('--') ? a.slice(2) : Object.keys(options).find((k) => a === `-${options[k]!.short}`);
+    if (long !== undefined && options[long]?.type === 'string' && /^-(\d|\.\d)/.test(argv[i + 1] ?? '')) {
+      args.push(`--${long}=${argv[++i]}`);
+    } else {
+      args.push(a);
     }
-    if (name === 'stop' || name === 'lora') (flags[name] = (flags[name] as string[] | undefined) ?? []).push(value as string);
-    else flags[name] = value;
   }
-  return { positional, flags };
+  try {
+    const { values, positionals } = parseArgs({ args, options, strict: true, allowPositionals: true });
+    return { positional: positionals, flags: values as Flags };
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    const message = (e as Error).message;
+    const unknown = /^Unknown option '(-{1,2})([^']*)'/.exec(message);
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown) {
+      const [, dashes, name] = unknown;
+      const long = Object.keys(options);
+      const hint = dashes === '-'
+        ? Object.entries(options).filter(([, o]) => o.short).map(([k, o]) => `-${o.short} (--${k})`).join(', ')
+        : undefined;
+      const near = dashes === '--' ? closest(name!, long) : undefined;
+      throw new WasmlmError('BAD_ARGUMENT', `unknown option ${dashes}${name} for 'wasmlm ${command}'` +
+        (near ? `; did you mean --${near}?` : hint !== undefined ? `; its short options: ${hint || 'none'}` : '') +
+        ` (wasmlm ${command} --help lists them)`);
+    }
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      throw new WasmlmError('BAD_ARGUMENT', `wasmlm ${command}: ${message.replace(/\.$/, '')}`);
+    }
+    throw e;
+  }
 }
 
 function num(flags: Flags, name: string): number | undefined {
@@ -94,18 +215,29 @@ function progressBar(): LoadOptions['onProgress'] {
   };
 }
 
-async function run(positional: string[], flags: Flags): Promise<void> {
-  const prompt = positional.join(' ') || 'Once upon a time';
-  const model = await loadModel(flags.model as string | undefined, {
-    contextLength: num(flags, 'context'),
-    onProgress: progressBar(),
-  });
-  for (const spec of (flags.lora as string[] | undefined) ?? []) {
-    const m = /^(.*?)(?::(-?[\d.]+(?:e-?\d+)?))?$/.exec(spec)!;
-    const scale = m[2] === undefined ? 1 : Number(m[2]);
-    if (!Number.isFinite(scale)) throw new WasmlmError('BAD_ARGUMENT', `--lora ${spec}: the scale must be a number`);
-    await model.loadAdapter(m[1]!, { scale });
+/** --lora FILE[:SCALE]: the file and the scale (default 1); a scale that is not a number is an error. */
+function parseLora(spec: string): { file: string; scale: number } {
+  const colon = spec.lastIndexOf(':');
+  const tail = colon >= 0 ? spec.slice(colon + 1) : '';
+  // FILE:SCALE when what follows the last colon is not a path (C:\x, http://…) and not empty
+  if (colon > 1 && !/[\\/]/.test(tail)) {
+    const scale = Number(tail);
+    if (tail.trim() === '' || !Number.isFinite(scale)) {
+      throw new WasmlmError('BAD_ARGUMENT', `--lora ${spec}: the scale after the last ':' must be a number, got '${tail}' (FILE[:SCALE], e.g. adapter.gguf:0.5)`);
+    }
+    return { file: spec.slice(0, colon), scale };
   }
+  if (spec === '') throw new WasmlmError('BAD_ARGUMENT', '--lora needs a file (FILE[:SCALE])');
+  return { file: spec, scale: 1 };
+}
+
+async function run(positional: string[], flags: Flags): Promise<void> {
+  // everything checked before anything is loaded or printed
+  if (flags.prompt !== undefined && positional.length > 0) {
+    throw new WasmlmError('BAD_ARGUMENT', `give the prompt once: -p/--prompt '${String(flags.prompt)}' and the words '${positional.join(' ')}' were both given`);
+  }
+  const prompt = (flags.prompt as string | undefined) ?? (positional.join(' ') || 'Once upon a time');
+  const loras = ((flags.lora as string[] | undefined) ?? []).map(parseLora);
   const options: GenerateOptions = {
     maxTokens: num(flags, 'max-tokens') ?? 256,
     temperature: num(flags, 'temperature'),
@@ -117,16 +249,40 @@ async function run(positional: string[], flags: Flags): Promise<void> {
     stop: flags.stop as string[] | undefined,
     ignoreEos: flags['ignore-eos'] === true,
   };
+  if (!Number.isInteger(options.maxTokens) || options.maxTokens! < 0) {
+    throw new WasmlmError('BAD_ARGUMENT', `--max-tokens must be a non-negative integer, got ${options.maxTokens}`);
+  }
+  try {
+    new Sampler(options);
+  } catch (e) {
+    // the sampler names the option as the API does: name the flag
+    if (e instanceof WasmlmError) {
+      throw new WasmlmError(e.code, e.message.replace(/^(temperature|topK|topP|minP|repeatPenalty|repeatLastN|seed)\b/,
+        (k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`), { cause: e });
+    }
+    throw e;
+  }
+  const model = await loadModel(flags.model as string | undefined, {
+    contextLength: num(flags, 'context'),
+    threads: num(flags, 'threads'),
+    onProgress: progressBar(),
+  });
+  for (const { file, scale } of loras) await model.loadAdapter(file, { scale });
   const abort = new AbortController();
   process.once('SIGINT', () => abort.abort());
   options.signal = abort.signal;
+  const chat = flags.chat === true;
+  if (chat && !model.info.chatTemplate) {
+    process.stderr.write('wasmlm: this model has no chat template: using ChatML, which a model not trained on it answers poorly\n');
+  }
+  const messages = [{ role: 'user', content: prompt }];
   if (flags.json) {
-    const result = await model.complete(prompt, options);
+    const result = chat ? await model.chat(messages, options) : await model.complete(prompt, options);
     process.stdout.write(JSON.stringify({ prompt, ...result }) + '\n');
     return;
   }
-  process.stdout.write(prompt);
-  const it = model.generate(prompt, options);
+  if (!chat) process.stdout.write(prompt);
+  const it = chat ? model.chatStream(messages, options) : model.generate(prompt, options);
   let step = await it.next();
   while (!step.done) {
     process.stdout.write(step.value);
@@ -285,29 +441,49 @@ async function quantize(positional: string[], flags: Flags): Promise<void> {
   }
 }
 
+async function version(): Promise<string> {
+  // dist/cli.js: ../package.json
+  const text = await readFile(new URL('../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(text) as { version: string }).version;
+}
+
+/** Whether `e` is a write to a closed stdout or stderr (e.g. `wasmlm run | head -c 20`). */
+function closedPipe(e: unknown): boolean {
+  return (e as { code?: string } | null)?.code === 'EPIPE';
+}
+
 export async function main(argv: string[]): Promise<number> {
+  const debug = argv.includes('--debug');
   try {
     const [command, ...rest] = argv;
-    const { positional, flags } = parse(rest);
-    switch (command) {
-      case 'run': await run(positional, flags); return 0;
-      case 'info': await info(positional, flags); return 0;
-      case 'tokenize': await tokenize(positional, flags); return 0;
-      case 'convert': await convert(positional); return 0;
-      case 'quantize': await quantize(positional, flags); return 0;
-      case 'bench': await bench(positional, flags); return 0;
-      case undefined: case 'help': case '--help': case '-h':
-        process.stdout.write(USAGE); return command === undefined ? 1 : 0;
-      default:
-        process.stderr.write(`wasmlm: unknown command '${command}'\n\n${USAGE}`); return 2;
+    if (command === undefined) { process.stderr.write(USAGE); return 1; }
+    if (command === 'help' || command === '--help' || command === '-h') { process.stdout.write(USAGE); return 0; }
+    if (command === '--version' || command === '-v' || command === 'version') { process.stdout.write(`wasmlm ${await version()}\n`); return 0; }
+    const spec = Object.hasOwn(COMMANDS, command) ? COMMANDS[command]! : undefined;
+    if (!spec) {
+      const near = closest(command.replace(/^-+/, ''), Object.keys(COMMANDS));
+      process.stderr.write(`wasmlm: unknown command '${command}'; did you mean '${near}'?\n\n${USAGE}`);
+      return 2;
     }
+    const { positional, flags } = parse(command, spec, rest);
+    if (flags.help) { process.stdout.write(`usage:\n  ${spec.usage.replace(/\n/g, '\n  ')}\n    -h, --help                   this text\n    --debug                      print an error's stack trace\n`); return 0; }
+    await spec.run(positional, flags);
+    return 0;
   } catch (e) {
-    if (e instanceof WasmlmError) {
-      process.stderr.write(`wasmlm: ${e.message} [${e.code}]\n`);
-      return 1;
-    }
-    throw e;
+    if (closedPipe(e)) return 0;
+    const code = e instanceof WasmlmError ? ` [${e.code}]` : '';
+    process.stderr.write(`wasmlm: ${e instanceof Error ? e.message : String(e)}${code}\n`);
+    if (debug && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+    return 1;
   }
+}
+
+// a closed stdout (`| head`) ends the command quietly: what was wanted has been read
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e) => {
+    if (closedPipe(e)) process.exit(0);
+    throw e;
+  });
 }
 
 main(process.argv.slice(2)).then((code) => { process.exitCode = code; });

@@ -14,10 +14,10 @@ import {
   chooseBatchSize, chooseContextLength, chooseThreads, layerMatmulBytes, planCapacity, type EngineOptions,
 } from './options.js';
 import { Plan } from './plan.js';
-import { ThreadPool } from './pool.js';
+import { capThreads, ThreadPool } from './pool.js';
 import { kvCacheBytes, logitRowsFor, placeState, type RunState } from './state.js';
 import {
-  instantiateKernels, isThreadsModule, kernelModule, kernelVariantOf, RESERVED_BYTES,
+  instantiateKernels, isThreadsModule, kernelModule, kernelVariantOf, RESERVED_BYTES, sizingKernels,
   type KernelExports, type KernelVariant, type ThreadKernelExports,
 } from './wasm.js';
 import { placeAdapter, Weights, type AdapterWeights } from './weights.js';
@@ -68,7 +68,7 @@ export class Engine {
    */
   static async load(spec: ModelSpec, tensors: Map<string, GGUFTensorInfo>, header: GGUFHeader,
     stream: ByteStream, options: EngineOptions = {}): Promise<Engine> {
-    const threads = await chooseThreads(options.threads, layerMatmulBytes(spec, tensors));
+    const threads = await capThreads(await chooseThreads(options.threads, layerMatmulBytes(spec, tensors)), options.threadTuning);
     const module = await kernelModule(options.wasmModule, threads.n > 1);
     const shared = isThreadsModule(module);
     if (threads.n > 1 && !shared) {
@@ -80,7 +80,7 @@ export class Engine {
     const logitRows = logitRowsFor(spec, B, options.logitRows);
 
     // the layout: weights, run state, then the plan (and for threads the control block and sync lines)
-    const sizing = await instantiateKernels(module, new WebAssembly.Memory({ initial: 2, maximum: 65536, shared }));
+    const sizing = await sizingKernels(module);
     const layout = new Layout(RESERVED_BYTES);
     const weights = Weights.forSpec(spec, tensors, layout);
     const state = placeState(spec, weights, sizing, layout, B, contextLength, logitRows, threads.n);

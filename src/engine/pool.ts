@@ -36,6 +36,8 @@ export interface PoolTuning {
   minSplit?: number;
   /** ctl[CTL_JITTER] (tests: shake the timing; default 0) */
   jitter?: number;
+  /** tests: start the threads asked for even beyond the cores available (see capThreads) */
+  oversubscribe?: boolean;
 }
 
 /** How long workers may take to start before the engine gives up on threads. */
@@ -80,6 +82,24 @@ export async function availableCores(): Promise<number> {
   }
   const n = g.navigator?.hardwareConcurrency;
   return typeof n === 'number' && n >= 1 ? Math.floor(n) : 1;
+}
+
+/**
+ * At most one thread per core: more only slow every thread down (they spin and wait on each other) and
+ * cost a worker each (e.g. 256 asked on 2 cores: 255 workers, 2.2 GB, 5 s for 8 tokens). `choice`: the
+ * threads chosen (n, and the note saying why); returns it, or its cap at the cores available with a
+ * note that says so. The engine calls it on what it chose, before it starts any worker.
+ */
+export async function capThreads<T extends { n: number; note: string }>(choice: T, tuning?: PoolTuning): Promise<T> {
+  if (choice.n <= 1 || tuning?.oversubscribe) return choice;
+  const cores = await availableCores();
+  if (choice.n <= cores) return choice;
+  if (cores === 1) return { ...choice, n: 1, note: `one thread: ${choice.n} asked, capped at the one core available` };
+  return {
+    ...choice,
+    n: cores,
+    note: `${cores} threads: this thread and ${cores - 1} workers (${choice.n} asked, capped at the ${cores} cores available)`,
+  };
 }
 
 /** Whether this runtime can run a worker pool over a shared memory, and if not, why. */

@@ -177,7 +177,7 @@ export function relaxedSimdSupported(): boolean {
 export async function relaxedSelfTest(module: WebAssembly.Module): Promise<boolean> {
   try {
     const memory = new WebAssembly.Memory({ initial: 4, maximum: 65536, shared: isThreadsModule(module) });
-    const instance = await WebAssembly.instantiate(module, kernelImports(memory));
+    const instance = await newInstance(module, kernelImports(memory));
     return selfTestKernels(instance.exports as unknown as SelfTestExports, memory);
   } catch {
     return false;
@@ -262,7 +262,7 @@ async function compileUrl(url: URL): Promise<WebAssembly.Module> {
   try {
     if (url.protocol === 'file:') {
       const { readFile } = await import('node:fs/promises');
-      return await WebAssembly.compile(await readFile(url));
+      return await newModule(await readFile(url));
     }
     const response = await fetch(url);
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
@@ -276,9 +276,59 @@ async function compileUrl(url: URL): Promise<WebAssembly.Module> {
   }
 }
 
+/*
+ * Why compiling and instantiating are synchronous where the runtime allows it (every runtime but a
+ * browser's main thread, which refuses large synchronous compiles): an asynchronous
+ * WebAssembly.compile/instantiate is a job of the engine's platform, not of the event loop, so while
+ * a caller awaits it the event loop may have nothing left to wait for. Node then blocks its main
+ * thread in NodePlatform::DrainTasks until every background job ends; a concurrent optimizing
+ * (TurboFan) compile job that needs a garbage collection at that moment waits for the main thread,
+ * which waits for it: the process hangs in a futex, forever, and no signal handler runs (seen as
+ * nodejs/node#54918; a loop that loads and disposes models hit it in about 2 runs of 3 with three
+ * such processes on two cores). A synchronous `new WebAssembly.Instance` leaves no such job and no
+ * idle event loop, and costs nothing more: the module is compiled already, once per process.
+ */
+
+/** `new WebAssembly.Module(bytes)`; the asynchronous compile where a synchronous one is refused. */
+async function newModule(bytes: BufferSource): Promise<WebAssembly.Module> {
+  try {
+    return new WebAssembly.Module(bytes);
+  } catch (e) {
+    if (e instanceof RangeError) return WebAssembly.compile(bytes); // a browser's main thread
+    throw e;
+  }
+}
+
+/** `new WebAssembly.Instance(module, imports)`; the asynchronous instantiate where a synchronous one is refused. */
+async function newInstance(module: WebAssembly.Module, imports: WebAssembly.Imports): Promise<WebAssembly.Instance> {
+  try {
+    return new WebAssembly.Instance(module, imports);
+  } catch (e) {
+    if (e instanceof RangeError) return WebAssembly.instantiate(module, imports); // a browser's main thread
+    throw e;
+  }
+}
+
+/** One instance per module over a small memory of its own, for the kernels' pure size functions. */
+const sizers = new WeakMap<WebAssembly.Module, Promise<KernelExports>>();
+
+/**
+ * The kernels' size functions (act_bytes, moe_scratch_bytes: they read no memory), from one instance
+ * per module kept for the process: a model load does not make a throwaway instance and memory.
+ */
+export function sizingKernels(module: WebAssembly.Module): Promise<KernelExports> {
+  let p = sizers.get(module);
+  if (!p) {
+    p = instantiateKernels(module, new WebAssembly.Memory({ initial: 2, maximum: 65536, shared: isThreadsModule(module) }));
+    p.catch(() => sizers.delete(module));
+    sizers.set(module, p);
+  }
+  return p;
+}
+
 export async function instantiateKernels(module: WebAssembly.Module, memory: WebAssembly.Memory): Promise<KernelExports> {
   try {
-    const instance = await WebAssembly.instantiate(module, kernelImports(memory));
+    const instance = await newInstance(module, kernelImports(memory));
     return instance.exports as unknown as KernelExports;
   } catch (e) {
     throw new WasmlmError('WASM_FAILED', `cannot instantiate the kernel module: ${(e as Error).message}`, { cause: e });

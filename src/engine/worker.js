@@ -9,7 +9,8 @@ async function start(data, post) {
   let exports;
   try {
     let view;
-    const instance = await WebAssembly.instantiate(module, {
+    // synchronous: an awaited instantiate can leave the worker's event loop idle (see wasm.ts, newInstance)
+    const instance = new WebAssembly.Instance(module, {
       env: {
         memory,
         abort() { throw new Error('kernel aborted'); },

@@ -1,4 +1,5 @@
-// Byte sources: a file path, a URL, bytes in memory, a Blob or a ReadableStream, all read
+// Byte sources: a file path, a URL, bytes in memory, a Blob, a ReadableStream or a Node Readable (any
+// async iterable of bytes), all read
 // sequentially through one ByteStream interface. The whole file is never held in one JS
 // buffer (except when the caller passed it that way): files are read in chunks with a
 // FileHandle, URLs and Blobs are streamed.
@@ -18,7 +19,9 @@ export type ModelSource =
   | ArrayBuffer
   | Uint8Array
   | Blob
-  | ReadableStream<Uint8Array>;
+  | ReadableStream<Uint8Array>
+  /** a Node Readable (e.g. fs.createReadStream(path)) or any async iterable of byte chunks */
+  | AsyncIterable<Uint8Array>;
 
 export interface OpenOptions {
   signal?: AbortSignal;
@@ -73,6 +76,10 @@ export function describeSource(source: ModelSource): string {
       : `Blob (${source.size} bytes)`;
   }
   if (isReadableStream(source)) return 'ReadableStream';
+  if (isAsyncIterable(source)) {
+    const path = (source as { path?: unknown }).path; // fs.ReadStream
+    return typeof path === 'string' ? `Readable stream of ${path}` : 'Readable stream';
+  }
   if (ArrayBuffer.isView(source)) return `${source.constructor?.name ?? 'Uint8Array'} (${source.byteLength} bytes)`;
   if (isArrayBufferLike(source)) return `${source.constructor?.name ?? 'ArrayBuffer'} (${source.byteLength} bytes)`;
   return String(source);
@@ -113,12 +120,17 @@ export async function openSource(source: ModelSource, options: OpenOptions = {})
   } else if (isReadableStream(source)) {
     if (source.locked) throw new WasmlmError('BAD_ARGUMENT', 'the ReadableStream is locked (already being read)');
     puller = streamPuller(source, undefined, 'IO_ERROR');
+  } else if (isAsyncIterable(source)) {
+    if ((source as { readableFlowing?: unknown }).readableFlowing === true) {
+      throw new WasmlmError('BAD_ARGUMENT', `${desc} is already flowing (being read by another consumer)`);
+    }
+    puller = iterablePuller(source, 'IO_ERROR');
   } else if (ArrayBuffer.isView(source)) {
     puller = memoryPuller(new Uint8Array(source.buffer, source.byteOffset, source.byteLength));
   } else if (isArrayBufferLike(source)) {
     puller = memoryPuller(new Uint8Array(source as ArrayBuffer));
   } else {
-    throw new WasmlmError('BAD_ARGUMENT', `cannot read a model from ${desc}: expected a path, URL, ArrayBuffer, Uint8Array, Blob or ReadableStream`);
+    throw new WasmlmError('BAD_ARGUMENT', `cannot read a model from ${desc}: expected a path, URL, ArrayBuffer, Uint8Array, Blob, ReadableStream or Node Readable`);
   }
   return new SourceStream(puller, desc, chunkSize, signal, options.onProgress);
 }
@@ -420,6 +432,10 @@ function isBlob(x: unknown): x is Blob {
   );
 }
 
+function isAsyncIterable(x: unknown): x is AsyncIterable<unknown> {
+  return typeof x === 'object' && x !== null && typeof (x as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function';
+}
+
 function isReadableStream(x: unknown): x is ReadableStream<Uint8Array> {
   return typeof x === 'object' && x !== null && typeof (x as ReadableStream).getReader === 'function';
 }
@@ -549,27 +565,39 @@ async function fetchPuller(url: string, signal: AbortSignal | undefined): Promis
 
 function streamPuller(stream: ReadableStream<Uint8Array>, size: number | undefined, errorCode: WasmlmErrorCode): Puller {
   const reader = stream.getReader();
+  return chunkPuller(() => reader.read(), () => reader.cancel(), size, errorCode);
+}
+
+/** A Node Readable (its async iterator: closing destroys the stream) or any async iterable of bytes. */
+function iterablePuller(source: AsyncIterable<unknown>, errorCode: WasmlmErrorCode): Puller {
+  const it = source[Symbol.asyncIterator]();
+  return chunkPuller(() => it.next(), async () => { await it.return?.(); }, undefined, errorCode);
+}
+
+function chunkPuller(next: () => Promise<IteratorResult<unknown>>, cancel: () => Promise<unknown>,
+  size: number | undefined, errorCode: WasmlmErrorCode): Puller {
   let done = false;
   return {
     size,
     errorCode,
     async pull() {
       if (done) return null;
-      const r = await reader.read();
+      const r = await next();
       if (r.done) {
         done = true;
         return null;
       }
       const v: unknown = r.value;
-      if (v instanceof Uint8Array) return v;
+      // a plain Uint8Array view: a subclass's methods may differ (Node's Buffer.slice() is a view, not a copy)
+      if (v instanceof Uint8Array && v.constructor === Uint8Array) return v;
       if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
       if (isArrayBufferLike(v)) return new Uint8Array(v as ArrayBuffer);
-      throw new WasmlmError('BAD_ARGUMENT', `the stream produced a chunk that is not bytes (${Object.prototype.toString.call(v)})`);
+      throw new WasmlmError('BAD_ARGUMENT', `the stream produced a chunk that is not bytes (${typeof v === 'string' ? 'a string: a Readable with an encoding set' : Object.prototype.toString.call(v)})`);
     },
     async close() {
       if (done) return;
       done = true;
-      await reader.cancel().catch(() => {});
+      await cancel().catch(() => {});
     },
   };
 }

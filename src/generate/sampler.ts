@@ -13,24 +13,37 @@ export interface SamplingOptions {
   topP?: number;
   /** drop tokens less likely than minP × the most likely one (0 = off); default 0.05 */
   minP?: number;
-  /** divide positive logits (multiply negative ones) of recently seen tokens; 1 = off (default) */
+  /** divide positive logits (multiply negative ones) of recently seen tokens; > 0; 1 = off (default) */
   repeatPenalty?: number;
   /** how many recent tokens the penalty looks at; default 64 */
   repeatLastN?: number;
-  /** the same seed gives the same text; default: random */
+  /** the same seed gives the same text; any safe integer (every bit counts); default: random */
   seed?: number;
 }
 
-/** A small, fast, seedable generator (mulberry32). */
-export function rng(seed: number): () => number {
+/** mulberry32: a small, fast generator of 32-bit words. */
+function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return (t ^ (t >>> 14)) >>> 0;
   };
+}
+
+/**
+ * A seedable generator of numbers in [0, 1) that takes all of a safe integer: the low 32 bits seed
+ * mulberry32, and the bits above (when any) a second one whose words are mixed in, so that e.g. 1 and
+ * 2^32 + 1 are different seeds. (A seed in [0, 2^32) draws what it drew before seeds took 53 bits.)
+ */
+export function rng(seed: number): () => number {
+  const low = mulberry32(seed >>> 0);
+  const hi = Math.floor(seed / 2 ** 32) >>> 0;
+  if (hi === 0) return () => low() / 4294967296;
+  const high = mulberry32(hi ^ 0x9e3779b9);
+  return () => ((low() ^ high()) >>> 0) / 4294967296;
 }
 
 export class Sampler {
@@ -50,9 +63,12 @@ export class Sampler {
     this.topP = check('topP', opts.topP ?? 0.95, 0, 1);
     this.minP = check('minP', opts.minP ?? 0.05, 0, 1);
     this.repeatPenalty = check('repeatPenalty', opts.repeatPenalty ?? 1, 0, Infinity);
+    if (this.repeatPenalty === 0) throw new WasmlmError('BAD_ARGUMENT', 'repeatPenalty must be a number above 0 (1 = off), got 0');
     this.repeatLastN = check('repeatLastN', opts.repeatLastN ?? 64, 0, Infinity, true);
     const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 32);
-    check('seed', seed, -Infinity, Infinity, true);
+    if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) {
+      throw new WasmlmError('BAD_ARGUMENT', `seed must be a safe integer (|seed| < 2^53), got ${String(seed)}`);
+    }
     this.random = rng(seed);
   }
 

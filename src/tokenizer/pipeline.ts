@@ -13,6 +13,7 @@
  * A GGUF vocabulary and the tokenizer.json of the same model describe the same pipeline
  * (llamacpp.ts and hf.ts build it), so they give the same ids.
  */
+import { checkIdArray } from '../token-ids.js';
 import {
   ByteBuffer,
   checkText,
@@ -160,6 +161,7 @@ export class PipelineTokenizer implements Tokenizer {
   // ---------------------------------------------------------------- decode
 
   decode(ids: ArrayLike<number>, opts?: DecodeOptions): string {
+    checkIdArray(ids, 'token ids to decode');
     const skip = opts?.skipSpecial ?? true;
     const n = ids.length;
     const buf = new ByteBuffer(n * 4);

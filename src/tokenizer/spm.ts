@@ -14,6 +14,7 @@
  * The helpers it shares with the other models (special-token matcher, UTF-8 stream decoder,
  * well-formed strings, the merge heap) are in common.ts.
  */
+import { checkIdArray } from '../token-ids.js';
 import { WasmlmError } from '../errors.js';
 import {
   checkText,
@@ -367,6 +368,7 @@ export class SpmTokenizer implements Tokenizer {
   // ---------------------------------------------------------------- decode
 
   decode(ids: ArrayLike<number>, opts?: DecodeOptions): string {
+    checkIdArray(ids, 'token ids to decode');
     const skip = opts?.skipSpecial ?? true;
     const n = ids.length;
     let buf = new Uint8Array(Math.max(16, n * 4));
