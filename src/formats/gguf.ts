@@ -103,6 +103,8 @@ export interface GGUFHeader {
   /** absolute byte offset of the data section */
   dataOffset: number;
   fileSize: number | undefined;
+  /** what the bytes came from (the stream's description), for error messages */
+  source?: string;
 }
 
 /** Limits on fields before anything is allocated for them. */
@@ -150,10 +152,24 @@ export async function openGGUF(
 }
 
 function withSource(e: unknown, source: ModelSource): unknown {
-  if (e instanceof WasmlmError && e.code !== 'ABORTED') {
-    return new WasmlmError(e.code, `${describeSource(source)}: ${e.message}`, { cause: e });
+  return namingSource(e, describeSource(source));
+}
+
+/** A WasmlmError with `source: ` in front of its message (once); other errors as they are. */
+export function namingSource(e: unknown, source: string | undefined): unknown {
+  if (e instanceof WasmlmError && e.code !== 'ABORTED' && source && !e.message.startsWith(`${source}: `)) {
+    return new WasmlmError(e.code, `${source}: ${e.message}`, { cause: e });
   }
   return e;
+}
+
+/** Run f, naming the header's source in any WasmlmError it throws (for checks after the header is read). */
+export function inSource<T>(h: GGUFHeader, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw namingSource(e, h.source);
+  }
 }
 
 /**
@@ -297,7 +313,9 @@ async function parse(r: Reader, stream: ByteStream): Promise<GGUFHeader> {
     }
   }
 
-  return { version, alignment, metadata, tensors, dataOffset, fileSize: size };
+  const header: GGUFHeader = { version, alignment, metadata, tensors, dataOffset, fileSize: size };
+  if (stream.description !== undefined) header.source = stream.description;
+  return header;
 }
 
 function checkOverlaps(tensors: GGUFTensorInfo[]): void {
@@ -676,124 +694,7 @@ function swapBytes(b: Uint8Array, elem: number): void {
   for (let i = 0; i < b.length; i += elem) b.subarray(i, i + elem).reverse();
 }
 
-// --- accessors -------------------------------------------------------------------------------
-
-export function getMeta(h: GGUFHeader, key: string): GGUFMetaValue | undefined {
-  return h.metadata.get(key);
-}
-
-function missing(key: string): WasmlmError {
-  return new WasmlmError('MISSING_METADATA', `metadata key '${key}' is missing`);
-}
-
-function wrongType(key: string, want: string, v: GGUFMetaValue): WasmlmError {
-  const got = v.type === GGUFValueType.ARRAY
-    ? `an array of ${ggufValueTypeName(v.itemType ?? -1)}`
-    : ggufValueTypeName(v.type);
-  return new WasmlmError('BAD_FORMAT', `metadata key '${key}' should be ${want}, but it is ${got}`);
-}
-
-const NUMERIC = new Set<number>([0, 1, 2, 3, 4, 5, 6, 10, 11, 12]);
-
-export function getOptionalString(h: GGUFHeader, key: string): string | undefined {
-  const v = h.metadata.get(key);
-  if (!v) return undefined;
-  if (v.type !== GGUFValueType.STRING) throw wrongType(key, 'a string', v);
-  return v.value as string;
-}
-
-export function getString(h: GGUFHeader, key: string): string {
-  const s = getOptionalString(h, key);
-  if (s === undefined) throw missing(key);
-  return s;
-}
-
-/** Any numeric scalar as a number (a u64/i64 beyond 2^53 is BAD_FORMAT). */
-export function getOptionalNumber(h: GGUFHeader, key: string): number | undefined {
-  const v = h.metadata.get(key);
-  if (!v) return undefined;
-  if (!NUMERIC.has(v.type)) throw wrongType(key, 'a number', v);
-  if (typeof v.value === 'bigint') {
-    throw new WasmlmError('BAD_FORMAT', `metadata key '${key}' = ${v.value} is too large for a number`);
-  }
-  return v.value as number;
-}
-
-export function getNumber(h: GGUFHeader, key: string): number {
-  const n = getOptionalNumber(h, key);
-  if (n === undefined) throw missing(key);
-  return n;
-}
-
-export function getOptionalBool(h: GGUFHeader, key: string): boolean | undefined {
-  const v = h.metadata.get(key);
-  if (!v) return undefined;
-  if (v.type !== GGUFValueType.BOOL) throw wrongType(key, 'a bool', v);
-  return v.value as boolean;
-}
-
-export function getBool(h: GGUFHeader, key: string): boolean {
-  const b = getOptionalBool(h, key);
-  if (b === undefined) throw missing(key);
-  return b;
-}
-
-export function getOptionalArray(h: GGUFHeader, key: string): GGUFArray | undefined {
-  const v = h.metadata.get(key);
-  if (!v) return undefined;
-  if (v.type !== GGUFValueType.ARRAY) throw wrongType(key, 'an array', v);
-  return v.value as GGUFArray;
-}
-
-export function getArray(h: GGUFHeader, key: string): GGUFArray {
-  const a = getOptionalArray(h, key);
-  if (a === undefined) throw missing(key);
-  return a;
-}
-
-export function getOptionalStringArray(h: GGUFHeader, key: string): string[] | undefined {
-  const v = h.metadata.get(key);
-  if (!v) return undefined;
-  if (v.type !== GGUFValueType.ARRAY || v.itemType !== GGUFValueType.STRING) throw wrongType(key, 'an array of strings', v);
-  return v.value as string[];
-}
-
-export function getStringArray(h: GGUFHeader, key: string): string[] {
-  const a = getOptionalStringArray(h, key);
-  if (a === undefined) throw missing(key);
-  return a;
-}
-
-/**
- * A numeric array as numbers: typed arrays are returned as they are; u64/i64 arrays are
- * converted (BAD_FORMAT if an item is beyond 2^53).
- */
-export function getOptionalNumberArray(h: GGUFHeader, key: string): ArrayLike<number> | undefined {
-  const v = h.metadata.get(key);
-  if (!v) return undefined;
-  if (v.type !== GGUFValueType.ARRAY || v.itemType === undefined || !NUMERIC.has(v.itemType)) {
-    throw wrongType(key, 'an array of numbers', v);
-  }
-  const a = v.value;
-  if (a instanceof BigInt64Array || a instanceof BigUint64Array) {
-    const out = new Array<number>(a.length);
-    for (let i = 0; i < a.length; i++) {
-      const x = a[i]!;
-      if (x > 9007199254740991n || x < -9007199254740991n) {
-        throw new WasmlmError('BAD_FORMAT', `metadata key '${key}' item ${i} = ${x} is too large for a number`);
-      }
-      out[i] = Number(x);
-    }
-    return out;
-  }
-  return a as ArrayLike<number>;
-}
-
-export function getNumberArray(h: GGUFHeader, key: string): ArrayLike<number> {
-  const a = getOptionalNumberArray(h, key);
-  if (a === undefined) throw missing(key);
-  return a;
-}
+// --- tensor lookups -------------------------------------------------------------------------
 
 const tensorIndex = new WeakMap<GGUFHeader, Map<string, GGUFTensorInfo>>();
 
