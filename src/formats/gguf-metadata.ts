@@ -10,7 +10,7 @@
  * Errors name the key, the type asked for and the type found; they never drop a value silently.
  */
 import { WasmlmError } from '../errors.js';
-import { GGUFValueType, ggufValueTypeName, type GGUFHeader, type GGUFMetaValue } from './gguf.js';
+import { GGUFValueType, ggufValueTypeName, type GGUFHeader, type GGUFMetaValue } from './gguf-types.js';
 
 const { STRING, ARRAY, BOOL } = GGUFValueType;
 /** every scalar type but BOOL, STRING and ARRAY */
