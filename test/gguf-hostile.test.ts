@@ -11,13 +11,15 @@ import { describe, expect, it } from 'vitest';
 import { WasmlmError } from '../src/errors.js';
 import { GGUFValueType as T, readGGUF, type GGUFMetaValue } from '../src/formats/gguf.js';
 import { encodeGGUF, type GGUFWriteTensor } from '../src/formats/gguf-writer.js';
-import { describeSource } from '../src/formats/source.js';
+import { describeSource, type ModelSource } from '../src/formats/source.js';
 import { loadModel } from '../src/index.js';
 import { resolveSpec } from '../src/models/index.js';
 import { tokenizerFromGGUF } from '../src/tokenizer/gguf.js';
 import { fixture } from './helpers/fixtures.js';
 
 const LLAMA = new Uint8Array(readFileSync(fixture('models/llama.gguf')));
+/** A bound, not a measurement: each of these takes a second or two; block_count = 1e8 alone once took over a minute and 3.7 GB. */
+const BOUND = { timeout: 30_000 };
 
 /** What loadModel does with a file before the engine: header, spec (with its checks), tokenizer. */
 async function resolve(bytes: Uint8Array): Promise<void> {
@@ -27,7 +29,7 @@ async function resolve(bytes: Uint8Array): Promise<void> {
 }
 
 /** The error of p, which must be a WasmlmError naming the input (and `code`/`field` when given). */
-async function failure(p: Promise<unknown>, input: Uint8Array, code?: string, field?: RegExp): Promise<WasmlmError | undefined> {
+async function failure(p: Promise<unknown>, input: ModelSource, code?: string, field?: RegExp): Promise<WasmlmError | undefined> {
   const e = await p.then(() => undefined, (x: unknown) => x);
   if (e === undefined && code === undefined) return undefined;
   expect(e, `expected a WasmlmError${code ? ' ' + code : ''}`).toBeInstanceOf(WasmlmError);
@@ -51,7 +53,7 @@ async function rewrite(edit: (m: Map<string, GGUFMetaValue>, t: GGUFWriteTensor[
 }
 const setMeta = (key: string, v: GGUFMetaValue) => rewrite((m) => { m.set(key, v); });
 
-describe('hostile metadata (issue 18 findings)', () => {
+describe('hostile metadata (issue 18 findings)', BOUND, () => {
   it('block_count far above the tensor index fails at once, naming the key', async () => {
     for (const n of [3, 1e6, 1e8, 0xffffffff]) {
       const b = await setMeta('llama.block_count', { type: T.UINT32, value: n });
@@ -178,7 +180,7 @@ function rng(seed: number): () => number {
   };
 }
 
-describe('seeded mutation sweep over llama.gguf', () => {
+describe('seeded mutation sweep over llama.gguf', BOUND, () => {
   const { fields: F, headerEnd } = fields(LLAMA);
   const random = rng(18);
   const survivors: Uint8Array[] = [];
@@ -198,6 +200,20 @@ describe('seeded mutation sweep over llama.gguf', () => {
     for (const cut of cuts) {
       const b = LLAMA.slice(0, cut);
       await failure(resolve(b), b, 'TRUNCATED');
+    }
+  });
+
+  it('from a stream of unknown size, a huge length or count ends with the bytes (nothing allocated for it)', async () => {
+    const stream = (b: Uint8Array) => new ReadableStream<Uint8Array>({
+      start(c) { for (let i = 0; i < b.length; i += 65536) c.enqueue(b.slice(i, i + 65536)); c.close(); },
+    });
+    for (const f of F.filter((x) => x.kind === 'len' || x.kind === 'count').filter((_x, i) => i % 97 === 0)) {
+      const b = LLAMA.slice();
+      new DataView(b.buffer).setBigUint64(f.at, f.kind === 'len' ? (1n << 31n) - 1n : 1n << 24n, true);
+      const s = stream(b);
+      const e = await failure(readGGUF(s).then(() => 'read'), s);
+      expect(e, `${f.kind} at ${f.at}`).toBeInstanceOf(WasmlmError);
+      if (f.kind === 'len') expect(e!.code).toBe('TRUNCATED');
     }
   });
 

@@ -38,7 +38,7 @@ export class SpecBuilder {
     this.headDim = this.count(`${a}.attention.key_length`, this.nEmbd / this.nHead);
     const valueDim = this.count(`${a}.attention.value_length`, this.headDim);
     if (valueDim !== this.headDim) {
-      throw new WasmlmError('BAD_FORMAT', `${a}: value head size ${valueDim} ≠ key head size ${this.headDim} is not supported`);
+      throw new WasmlmError('BAD_FORMAT', `metadata key '${a}.attention.value_length' ${valueDim} ≠ key head size ${this.headDim} is not supported`);
     }
     this.nFf = this.count(`${a}.feed_forward_length`);
     this.nVocab = this.vocabSize();
@@ -73,16 +73,14 @@ export class SpecBuilder {
    */
   private checkBlockCount(): void {
     const key = `${this.arch}.block_count`;
+    const blockOf = (name: string) => { const m = /^blk\.(\d+)\./.exec(name); return m ? Number(m[1]) : -1; };
     let blocks = 0;
-    for (const t of this.header.tensors) {
-      const m = /^blk\.(\d+)\./.exec(t.name);
-      if (m) blocks = Math.max(blocks, Number(m[1]) + 1);
-    }
+    for (const t of this.header.tensors) blocks = Math.max(blocks, blockOf(t.name) + 1);
     if (blocks < this.nLayer) {
       throw new WasmlmError('MISSING_TENSOR', `metadata key '${key}' is ${this.nLayer}, but the file has tensors for ${blocks} blocks only (no 'blk.${blocks}.*')`);
     }
     if (blocks > this.nLayer) {
-      const extra = this.header.tensors.filter((t) => t.name.startsWith(`blk.${blocks - 1}.`)).map((t) => `'${t.name}'`);
+      const extra = this.header.tensors.filter((t) => blockOf(t.name) >= this.nLayer).map((t) => `'${t.name}'`);
       throw new WasmlmError('BAD_FORMAT', `metadata key '${key}' is ${this.nLayer}, but the file has tensors for ${blocks} blocks (unused: ${extra.slice(0, 4).join(', ')}${extra.length > 4 ? ', ...' : ''})`);
     }
   }
