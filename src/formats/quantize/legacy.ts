@@ -6,6 +6,24 @@
 import { blocksOf, fround, signedAbsMax, type BlockCodec } from './common.js';
 import { f32ToF16 } from './float.js';
 
+/**
+ * The head of a Q4_1/Q5_1 block: d = (max − min) / nmax and m = min as halves at o and o + 2.
+ * Returns min and 1/d (0 when d is 0), in f32 as ggml computes them.
+ */
+function minScale(src: Float32Array, x0: number, nmax: number, dv: DataView, o: number): [number, number] {
+  let min = Infinity;
+  let max = -Infinity;
+  for (let j = 0; j < 32; j++) {
+    const v = src[x0 + j]!;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const d = fround(fround(max - min) / nmax);
+  dv.setUint16(o, f32ToF16(d), true);
+  dv.setUint16(o + 2, f32ToF16(min), true);
+  return [min, d !== 0 ? fround(1 / d) : 0];
+}
+
 /** ggml quantize_row_q4_1_ref. */
 export function quantizeQ4_1(src: Float32Array): Uint8Array {
   const nb = blocksOf(src, 32, 'Q4_1');
@@ -13,18 +31,8 @@ export function quantizeQ4_1(src: Float32Array): Uint8Array {
   const dv = new DataView(out.buffer);
   for (let b = 0; b < nb; b++) {
     const x0 = b * 32;
-    let min = Infinity;
-    let max = -Infinity;
-    for (let j = 0; j < 32; j++) {
-      const v = src[x0 + j]!;
-      if (v < min) min = v;
-      if (v > max) max = v;
-    }
-    const d = fround(fround(max - min) / 15);
-    const id = d !== 0 ? fround(1 / d) : 0;
     const o = b * 20;
-    dv.setUint16(o, f32ToF16(d), true);
-    dv.setUint16(o + 2, f32ToF16(min), true);
+    const [min, id] = minScale(src, x0, 15, dv, o);
     for (let j = 0; j < 16; j++) {
       const a = fround(fround(src[x0 + j]! - min) * id);
       const c = fround(fround(src[x0 + 16 + j]! - min) * id);
@@ -70,18 +78,8 @@ export function quantizeQ5_1(src: Float32Array): Uint8Array {
   const dv = new DataView(out.buffer);
   for (let b = 0; b < nb; b++) {
     const x0 = b * 32;
-    let min = Infinity;
-    let max = -Infinity;
-    for (let j = 0; j < 32; j++) {
-      const v = src[x0 + j]!;
-      if (v < min) min = v;
-      if (v > max) max = v;
-    }
-    const d = fround(fround(max - min) / 31);
-    const id = d !== 0 ? fround(1 / d) : 0;
     const o = b * 24;
-    dv.setUint16(o, f32ToF16(d), true);
-    dv.setUint16(o + 2, f32ToF16(min), true);
+    const [min, id] = minScale(src, x0, 31, dv, o);
     let qh = 0;
     for (let j = 0; j < 16; j++) {
       const a = fround(fround(src[x0 + j]! - min) * id);
