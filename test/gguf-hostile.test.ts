@@ -170,6 +170,14 @@ function fields(b: Uint8Array): { fields: Field[]; headerEnd: number } {
   return { fields: out, headerEnd: p };
 }
 
+function indexOf(hay: Uint8Array, needle: Uint8Array): number {
+  outer: for (let i = 0; i <= hay.length - needle.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  throw new Error('not found');
+}
+
 /** A small seeded PRNG (mulberry32). */
 function rng(seed: number): () => number {
   return () => {
@@ -215,6 +223,23 @@ describe('seeded mutation sweep over llama.gguf', BOUND, () => {
       expect(e, `${f.kind} at ${f.at}`).toBeInstanceOf(WasmlmError);
       if (f.kind === 'len') expect(e!.code).toBe('TRUNCATED');
     }
+  });
+
+  it('every metadata key missing in turn; a key or a tensor name twice', async () => {
+    const h = await readGGUF(LLAMA);
+    for (const key of h.metadata.keys()) await run(await rewrite((m) => { m.delete(key); }));
+    // the writer refuses to write a name twice: rename in place to a name of the same length
+    const renamed = (from: string, to: string) => {
+      const b = LLAMA.slice();
+      const enc = new TextEncoder();
+      const at = indexOf(b, enc.encode(from));
+      b.set(enc.encode(to), at);
+      return b;
+    };
+    const twiceKey = renamed('tokenizer.ggml.eos_token_id', 'tokenizer.ggml.bos_token_id');
+    await failure(resolve(twiceKey), twiceKey, 'BAD_FORMAT', /'tokenizer\.ggml\.bos_token_id' appears twice/);
+    const twiceTensor = renamed('blk.0.attn_k.weight', 'blk.0.attn_q.weight');
+    await failure(resolve(twiceTensor), twiceTensor, 'BAD_FORMAT', /'blk\.0\.attn_q\.weight' appears twice/);
   });
 
   it('huge, zero and odd counts, lengths, types, dims and offsets', async () => {
