@@ -9,14 +9,6 @@ import { GGML_F16, GGML_F32, GGML_Q4_0, GGML_Q8_0, GGML_TYPES, ggmlTypeByName, g
 import {
   GGUFValueType as T,
   findTensor,
-  getArray,
-  getBool,
-  getNumber,
-  getNumberArray,
-  getOptionalNumber,
-  getOptionalString,
-  getString,
-  getStringArray,
   openGGUF,
   readGGUF,
   readGGUFHeader,
@@ -24,6 +16,7 @@ import {
   type GGUFHeader,
   type GGUFMetaValue,
 } from '../src/formats/gguf.js';
+import { GGUFMetadata } from '../src/formats/gguf-metadata.js';
 import { encodeGGUF, ggufChunks, meta, planGGUF, writeGGUFFile, type GGUFWriteTensor } from '../src/formats/gguf-writer.js';
 import { openSource } from '../src/formats/source.js';
 
@@ -112,19 +105,19 @@ describe('fixtures', () => {
 
   it('vocabularies decode to the right JS types (strings, Float32Array, Int32Array)', async () => {
     const h = await readGGUF(join(MODELS, 'stories260K.gguf'));
-    const tokens = getStringArray(h, 'tokenizer.ggml.tokens');
+    const tokens = new GGUFMetadata(h).stringArray('tokenizer.ggml.tokens');
     expect(tokens.slice(0, 4)).toEqual(['<unk>', '<s>', '</s>', '<0x00>']);
     expect(tokens[259]).toBe('\u2581t');
-    expect(getArray(h, 'tokenizer.ggml.scores')).toBeInstanceOf(Float32Array);
-    expect(getArray(h, 'tokenizer.ggml.token_type')).toBeInstanceOf(Int32Array);
+    expect(new GGUFMetadata(h).numberArray('tokenizer.ggml.scores')).toBeInstanceOf(Float32Array);
+    expect(new GGUFMetadata(h).numberArray('tokenizer.ggml.token_type')).toBeInstanceOf(Int32Array);
     expect(h.metadata.get('tokenizer.ggml.tokens')!.rawItems).toBeUndefined();
 
     const spm = await readGGUF(join(TOKENIZERS, 'ggml-vocab-llama-spm.gguf'));
     // a token that starts with a BOM keeps it (TextDecoder would strip it by default)
-    expect(getStringArray(spm, 'tokenizer.ggml.tokens').some((t) => t.startsWith('\uFEFF'))).toBe(true);
+    expect(new GGUFMetadata(spm).stringArray('tokenizer.ggml.tokens').some((t) => t.startsWith('\uFEFF'))).toBe(true);
     const gpt2 = await readGGUF(join(TOKENIZERS, 'ggml-vocab-gpt-2.gguf'));
-    expect(getStringArray(gpt2, 'tokenizer.ggml.merges').length).toBeGreaterThan(40000);
-    expect(getStringArray(gpt2, 'tokenizer.ggml.tokens')).toContain('Ġthe');
+    expect(new GGUFMetadata(gpt2).stringArray('tokenizer.ggml.merges').length).toBeGreaterThan(40000);
+    expect(new GGUFMetadata(gpt2).stringArray('tokenizer.ggml.tokens')).toContain('Ġthe');
   });
 
   for (const f of VOCAB_FILES) {
@@ -137,7 +130,7 @@ describe('fixtures', () => {
       expect(s.position).toBe(bytes.length);
       await s.close();
       expect([...b.metadata.keys()]).toEqual([...a.metadata.keys()]);
-      expect(getStringArray(b, 'tokenizer.ggml.tokens')).toEqual(getStringArray(a, 'tokenizer.ggml.tokens'));
+      expect(new GGUFMetadata(b).stringArray('tokenizer.ggml.tokens')).toEqual(new GGUFMetadata(a).stringArray('tokenizer.ggml.tokens'));
     });
   }
 
@@ -293,10 +286,10 @@ describe('writer', () => {
     // and back again, byte for byte (the Map from the reader, alignment given again)
     expect(sameBytes(encodeGGUF(h.metadata, tensorData(bytes, h), { alignment: 64 }), bytes)).toBe(true);
     // accessors
-    expect(getNumber(h, 't.u64.small')).toBe(12345);
-    await expectCode(Promise.resolve().then(() => getNumber(h, 't.u64.big')), 'BAD_FORMAT', /t\.u64\.big/);
-    await expectCode(Promise.resolve().then(() => getNumberArray(h, 't.u64s')), 'BAD_FORMAT', /t\.u64s.*item 1/);
-    expect(Array.from(getNumberArray(h, 't.i16s'))).toEqual([1, -2, 3]);
+    expect(new GGUFMetadata(h).number('t.u64.small')).toBe(12345);
+    await expectCode(Promise.resolve().then(() => new GGUFMetadata(h).number('t.u64.big')), 'BAD_FORMAT', /t\.u64\.big/);
+    await expectCode(Promise.resolve().then(() => new GGUFMetadata(h).numberArray('t.u64s')), 'BAD_FORMAT', /t\.u64s.*item 1/);
+    expect(Array.from(new GGUFMetadata(h).numberArray('t.i16s'))).toEqual([1, -2, 3]);
   });
 
   it('general.alignment in the metadata sets the layout', async () => {
@@ -395,9 +388,9 @@ describe('bad input', () => {
   it('the hand-built file is valid', async () => {
     const h = await readGGUF(build());
     expect(h.tensors.map((t) => [t.name, t.nBytes])).toEqual([['a', 128], ['b', 68]]);
-    expect(getStringArray(h, 't.tokens')).toEqual(['a', 'bc', 'ü']);
-    expect(Array.from(getNumberArray(h, 't.scores'))).toEqual([1, 2]);
-    expect(getString(h, 'general.architecture')).toBe('llama');
+    expect(new GGUFMetadata(h).stringArray('t.tokens')).toEqual(['a', 'bc', 'ü']);
+    expect(Array.from(new GGUFMetadata(h).numberArray('t.scores'))).toEqual([1, 2]);
+    expect(new GGUFMetadata(h).string('general.architecture')).toBe('llama');
   });
 
   it('wrong magic → BAD_MAGIC', async () => {
@@ -576,29 +569,29 @@ function indexOf(hay: Uint8Array, s: string, from = 0): number {
 describe('accessors', () => {
   it('typed getters, with MISSING_METADATA / BAD_FORMAT naming the key', async () => {
     const h = await readGGUF(join(MODELS, 'llama.gguf'));
-    expect(getString(h, 'general.architecture')).toBe('llama');
-    expect(getNumber(h, 'llama.block_count')).toBe(2);
-    expect(getNumber(h, 'llama.rope.freq_base')).toBe(10000);
-    expect(getOptionalNumber(h, 'llama.nope')).toBeUndefined();
-    expect(getOptionalString(h, 'general.nope')).toBeUndefined();
-    expect(getBool(h, 'tokenizer.ggml.add_bos_token')).toBe(true);
-    expect(getNumberArray(h, 'tokenizer.ggml.token_type')).toBeInstanceOf(Int32Array);
+    expect(new GGUFMetadata(h).string('general.architecture')).toBe('llama');
+    expect(new GGUFMetadata(h).number('llama.block_count')).toBe(2);
+    expect(new GGUFMetadata(h).number('llama.rope.freq_base')).toBe(10000);
+    expect(new GGUFMetadata(h).optionalNumber('llama.nope')).toBeUndefined();
+    expect(new GGUFMetadata(h).optionalString('general.nope')).toBeUndefined();
+    expect(new GGUFMetadata(h).bool('tokenizer.ggml.add_bos_token')).toBe(true);
+    expect(new GGUFMetadata(h).numberArray('tokenizer.ggml.token_type')).toBeInstanceOf(Int32Array);
     expect(findTensor(h, 'output.weight')!.ne).toEqual([64, 512]);
     expect(findTensor(h, 'nope')).toBeUndefined();
     const err = (f: () => unknown) => { try { f(); } catch (e) { return e as WasmlmError; } throw new Error('no error'); };
-    let e = err(() => getNumber(h, 'llama.missing_key'));
+    let e = err(() => new GGUFMetadata(h).number('llama.missing_key'));
     expect(e.code).toBe('MISSING_METADATA');
     expect(e.message).toContain('llama.missing_key');
-    e = err(() => getString(h, 'llama.block_count'));
+    e = err(() => new GGUFMetadata(h).string('llama.block_count'));
     expect(e.code).toBe('BAD_FORMAT');
-    expect(e.message).toMatch(/'llama\.block_count' should be a string, but it is UINT32/);
-    e = err(() => getNumber(h, 'general.architecture'));
+    expect(e.message).toMatch(/'llama\.block_count' should be a STRING, but it is UINT32/);
+    e = err(() => new GGUFMetadata(h).number('general.architecture'));
     expect(e.code).toBe('BAD_FORMAT');
-    e = err(() => getStringArray(h, 'tokenizer.ggml.scores'));
+    e = err(() => new GGUFMetadata(h).stringArray('tokenizer.ggml.scores'));
     expect(e.message).toMatch(/array of FLOAT32/);
-    e = err(() => getBool(h, 'llama.block_count'));
+    e = err(() => new GGUFMetadata(h).bool('llama.block_count'));
     expect(e.code).toBe('BAD_FORMAT');
-    e = err(() => getArray(h, 'general.name'));
+    e = err(() => new GGUFMetadata(h).numberArray('general.name'));
     expect(e.code).toBe('BAD_FORMAT');
   });
 });
@@ -650,10 +643,10 @@ describe('performance shape', () => {
         const s = performance.now();
         const h = await readGGUF(src);
         times.push(`${name} ${(performance.now() - s).toFixed(0)} ms`);
-        const got = getStringArray(h, 'tokenizer.ggml.tokens');
+        const got = new GGUFMetadata(h).stringArray('tokenizer.ggml.tokens');
         expect(got.length).toBe(tokens.length);
         expect(got[12345]).toBe(tokens[12345]);
-        expect(getStringArray(h, 'tokenizer.ggml.merges')[279_999]).toBe(merges[279_999]);
+        expect(new GGUFMetadata(h).stringArray('tokenizer.ggml.merges')[279_999]).toBe(merges[279_999]);
       }
       console.log(`128k vocab: ${times.join(', ')}`);
     } finally {

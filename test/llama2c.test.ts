@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WasmlmError } from '../src/errors.js';
-import { GGUFValueType, getStringArray, readGGUF, type GGUFHeader } from '../src/formats/gguf.js';
+import { GGUFValueType, readGGUF, type GGUFHeader } from '../src/formats/gguf.js';
+import { GGUFMetadata } from '../src/formats/gguf-metadata.js';
 import { convertLlama2c, readLlama2cConfig } from '../src/formats/llama2c.js';
 
 const FIX = fileURLToPath(new URL('../../shared/fixtures/', import.meta.url));
@@ -64,7 +65,7 @@ describe('convertLlama2c', () => {
 
   it('token texts and types follow llama.cpp: <unk>/<s>/</s>, ▁ for spaces, BYTE pieces', async () => {
     const h = await readGGUF(convertLlama2c(MODEL, TOK));
-    const tokens = getStringArray(h, 'tokenizer.ggml.tokens');
+    const tokens = new GGUFMetadata(h).stringArray('tokenizer.ggml.tokens');
     const types = h.metadata.get('tokenizer.ggml.token_type')!.value as Int32Array;
     expect(tokens.slice(0, 4)).toEqual(['<unk>', '<s>', '</s>', '<0x00>']);
     expect(Array.from(types.slice(0, 4))).toEqual([2, 3, 3, 6]);

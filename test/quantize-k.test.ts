@@ -13,32 +13,12 @@ import { fileURLToPath } from 'node:url';
 import {
   GGML_F16, GGML_F32, GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_0, GGML_Q5_K, GGML_Q6_K, GGML_Q8_0, ggmlTypeName,
 } from '../src/formats/ggml-types.js';
-import { readGGUF, type GGUFHeader, type GGUFTensorInfo } from '../src/formats/gguf.js';
+import { readGGUF } from '../src/formats/gguf.js';
 import { dequantize, planQuantization, QUANT_TARGETS, quantizeTensor } from '../src/formats/quantize.js';
 import { loadModel } from '../src/index.js';
-import { expectGreedy, expectLogitsClose, expected, toleranceFor } from './helpers/fixtures.js';
+import { expectGreedy, expectLogitsClose, expected, f32Tensor, fixture, loadGGUF, tensorData, toleranceFor } from './helpers/fixtures.js';
 
-const MODELS = fileURLToPath(new URL('../../shared/fixtures/models/', import.meta.url));
-
-interface Loaded { bytes: Uint8Array; h: GGUFHeader }
-const cache = new Map<string, Loaded>();
-async function load(name: string): Promise<Loaded> {
-  let l = cache.get(name);
-  if (!l) {
-    const bytes = new Uint8Array(readFileSync(join(MODELS, name)));
-    l = { bytes, h: await readGGUF(bytes) };
-    cache.set(name, l);
-  }
-  return l;
-}
-function data(l: Loaded, t: GGUFTensorInfo): Uint8Array {
-  return l.bytes.subarray(l.h.dataOffset + t.offset, l.h.dataOffset + t.offset + t.nBytes);
-}
-function f32(l: Loaded, name: string): Float32Array {
-  const t = l.h.tensors.find((x) => x.name === name)!;
-  expect(t.type).toBe(GGML_F32);
-  return new Float32Array(data(l, t).slice().buffer);
-}
+const MODELS = fixture('models/');
 
 describe('K-quantizers are byte-identical to the reference engine (imatrix-free _ref quantizers)', () => {
   const cases: [string, number][] = [
@@ -51,15 +31,15 @@ describe('K-quantizers are byte-identical to the reference engine (imatrix-free 
   ];
   for (const [file, type] of cases) {
     it(`llama256.gguf → ${file}`, async () => {
-      const b = await load('llama256.gguf');
-      const q = await load(file);
+      const b = await loadGGUF('llama256.gguf');
+      const q = await loadGGUF(file);
       let quantized = 0;
       for (const tq of q.h.tensors) {
         if (tq.type === GGML_F32) continue;
         if (type >= 0) expect(tq.type, tq.name).toBe(type);
-        const src = f32(b, tq.name);
+        const src = f32Tensor(b, tq.name);
         const mine = quantizeTensor(tq.type, src);
-        const ref = data(q, tq);
+        const ref = tensorData(q, tq);
         expect(mine.length, tq.name).toBe(ref.length);
         const firstDiff = mine.findIndex((x, i) => x !== ref[i]);
         expect(firstDiff, `${tq.name} (${ggmlTypeName(tq.type)}) differs at byte ${firstDiff}`).toBe(-1);
@@ -72,8 +52,8 @@ describe('K-quantizers are byte-identical to the reference engine (imatrix-free 
 
 describe('K-quant round trip', () => {
   it('dequantized error of our K-quants equals the fixtures\' (they are the same bytes), and shrinks with more bits', async () => {
-    const b = await load('llama256.gguf');
-    const src = f32(b, 'blk.0.ffn_up.weight');
+    const b = await loadGGUF('llama256.gguf');
+    const src = f32Tensor(b, 'blk.0.ffn_up.weight');
     const rms = Math.sqrt(src.reduce((a, v) => a + v * v, 0) / src.length);
     let last = Infinity;
     for (const type of [GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K]) {
@@ -177,10 +157,10 @@ describe('wasmlm quantize (dist/cli.js)', () => {
       const out = join(dir, 'q4km.gguf');
       quantize(join(MODELS, 'llama256.gguf'), out, 'q4_k_m');
       const h = await readGGUF(out);
-      const ref = (await load('llama256_q4_k_m.gguf')).h;
+      const ref = (await loadGGUF('llama256_q4_k_m.gguf')).h;
       expect(h.tensors.map((t) => [t.name, t.typeName])).toEqual(ref.tensors.map((t) => [t.name, t.typeName]));
       expect(h.metadata.get('general.file_type')!.value).toBe(15);
-      const base = (await load('llama256.gguf')).h;
+      const base = (await loadGGUF('llama256.gguf')).h;
       for (const [k, v] of base.metadata) if (k !== 'general.file_type') expect(h.metadata.get(k), k).toEqual(v);
       const exp = expected('llama256_q4_k_m');
       const tol = toleranceFor('llama256_q4_k_m');

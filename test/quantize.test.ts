@@ -1,10 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { WasmlmError } from '../src/errors.js';
 import { GGML_BF16, GGML_F16, GGML_F32, GGML_Q4_0, GGML_Q8_0, GGML_IQ2_XXS, ggmlTypeByName } from '../src/formats/ggml-types.js';
-import { readGGUF, type GGUFHeader, type GGUFTensorInfo } from '../src/formats/gguf.js';
 import {
   bf16ToF32,
   dequantize,
@@ -15,28 +11,8 @@ import {
   quantizeQ8_0,
   quantizeTensor,
 } from '../src/formats/quantize.js';
+import { f32Tensor, loadGGUF, tensorData } from './helpers/fixtures.js';
 
-const MODELS = fileURLToPath(new URL('../../shared/fixtures/models/', import.meta.url));
-
-interface Loaded { bytes: Uint8Array; h: GGUFHeader }
-const cache = new Map<string, Loaded>();
-async function load(name: string): Promise<Loaded> {
-  let l = cache.get(name);
-  if (!l) {
-    const bytes = new Uint8Array(readFileSync(join(MODELS, name)));
-    l = { bytes, h: await readGGUF(bytes) };
-    cache.set(name, l);
-  }
-  return l;
-}
-function data(l: Loaded, t: GGUFTensorInfo): Uint8Array {
-  return l.bytes.subarray(l.h.dataOffset + t.offset, l.h.dataOffset + t.offset + t.nBytes);
-}
-function f32(l: Loaded, name: string): Float32Array {
-  const t = l.h.tensors.find((x) => x.name === name)!;
-  expect(t.type).toBe(GGML_F32);
-  return new Float32Array(data(l, t).slice().buffer);
-}
 function fnv1a(b: Uint8Array): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i]!, 0x01000193) >>> 0;
@@ -123,14 +99,14 @@ describe('quantizers are byte-identical to the reference engine', () => {
   ];
   for (const [base, quant] of cases) {
     it(`${base} → ${quant}`, async () => {
-      const b = await load(base);
-      const q = await load(quant);
+      const b = await loadGGUF(base);
+      const q = await loadGGUF(quant);
       expect(q.h.tensors.length).toBe(b.h.tensors.length);
       let quantized = 0;
       for (const tq of q.h.tensors) {
-        const src = f32(b, tq.name);
+        const src = f32Tensor(b, tq.name);
         const mine = quantizeTensor(tq.type, src);
-        const ref = data(q, tq);
+        const ref = tensorData(q, tq);
         expect(mine.length, tq.name).toBe(ref.length);
         const firstDiff = mine.findIndex((x, i) => x !== ref[i]);
         expect(firstDiff, `${tq.name} (${tq.typeName}) differs at byte ${firstDiff}`).toBe(-1);
@@ -162,12 +138,12 @@ describe('quantizers are byte-identical to the reference engine', () => {
 
 describe('dequantize', () => {
   it('Q8_0 and Q4_0 of the fixtures are within half a step of the F32 weights', async () => {
-    const b = await load('llama.gguf');
+    const b = await loadGGUF('llama.gguf');
     for (const [file, type] of [['llama_q8_0.gguf', GGML_Q8_0], ['llama_q4_0.gguf', GGML_Q4_0]] as const) {
-      const q = await load(file);
+      const q = await loadGGUF(file);
       for (const t of q.h.tensors.filter((t) => t.type === type)) {
-        const src = f32(b, t.name);
-        const bytes = data(q, t);
+        const src = f32Tensor(b, t.name);
+        const bytes = tensorData(q, t);
         const y = dequantize(type, bytes, t.nElements);
         const bs = type === GGML_Q8_0 ? 34 : 18;
         for (let blk = 0; blk < t.nElements / 32; blk++) {
@@ -206,13 +182,13 @@ describe('dequantize', () => {
       q5_0: [0x6d0a2761, -41.25505065917969],
       q5_1: [0x8b34a781, -43.11724853515625],
     };
-    const base = await load('llama256.gguf');
-    const src = f32(base, 'blk.0.attn_q.weight');
+    const base = await loadGGUF('llama256.gguf');
+    const src = f32Tensor(base, 'blk.0.attn_q.weight');
     for (const [q, [hash, sum]] of Object.entries(golden)) {
-      const l = await load(`llama256_${q}.gguf`);
+      const l = await loadGGUF(`llama256_${q}.gguf`);
       const t = l.h.tensors.find((x) => x.name === 'blk.0.attn_q.weight')!;
       expect(t.type).toBe(ggmlTypeByName(q)!.id);
-      const y = dequantize(t.type, data(l, t), t.nElements);
+      const y = dequantize(t.type, tensorData(l, t), t.nElements);
       let s = 0;
       let err = 0;
       for (let i = 0; i < y.length; i++) {
@@ -228,11 +204,11 @@ describe('dequantize', () => {
   });
 
   it('the Q4_K_M mix and the MoE experts dequantize', async () => {
-    const l = await load('llama256_q4_k_m.gguf');
-    const base = await load('llama256.gguf');
+    const l = await loadGGUF('llama256_q4_k_m.gguf');
+    const base = await loadGGUF('llama256.gguf');
     for (const t of l.h.tensors) {
-      const y = dequantize(t.type, data(l, t), t.nElements);
-      const src = f32(base, t.name);
+      const y = dequantize(t.type, tensorData(l, t), t.nElements);
+      const src = f32Tensor(base, t.name);
       let err = 0;
       let ss = 0;
       for (let i = 0; i < y.length; i++) {

@@ -5,6 +5,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { WasmlmError } from '../errors.js';
 import { typeName } from '../formats/ggml-types.js';
 import { readGGUF, GGUFValueType, type GGUFHeader, type GGUFMetaValue } from '../formats/gguf.js';
+import { GGUFMetadata } from '../formats/gguf-metadata.js';
 import { writeGGUFFile } from '../formats/gguf-writer.js';
 import { dequantize, planQuantization, quantizeTensor, QUANT_TARGETS } from '../formats/quantize.js';
 import { convertLlama2c } from '../formats/llama2c.js';
@@ -399,9 +400,9 @@ async function quantize(positional: string[], flags: Flags): Promise<void> {
       (flags.type !== undefined && !target ? ` (unknown type '${String(flags.type)}')` : ''));
   }
   const h = await readGGUF(inPath);
-  const arch = h.metadata.get('general.architecture')?.value;
-  const metaNum = (key: string) => { const v = h.metadata.get(`${String(arch)}.${key}`)?.value; return typeof v === 'number' ? v : undefined; };
-  const plan = planQuantization(target, h.tensors, { arch: typeof arch === 'string' ? arch : undefined, nLayer: metaNum('block_count'), nExpert: metaNum('expert_count') });
+  const meta = new GGUFMetadata(h);
+  const arch = meta.optionalString('general.architecture');
+  const plan = planQuantization(target, h.tensors, { arch, nLayer: meta.optionalU32(`${arch}.block_count`), nExpert: meta.optionalU32(`${arch}.expert_count`) });
   // metadata as llama-quantize writes it: everything kept, then quantization_version and file_type (re)set last
   const metadata = new Map<string, GGUFMetaValue>(h.metadata);
   metadata.delete('general.quantization_version');

@@ -6,7 +6,7 @@ import type { ModelSpec } from './spec.js';
 export function bloom(h: GGUFHeader): ModelSpec {
   const m = new SpecBuilder(h);
   return m.spec('bloom', {
-    positions: { kind: 'alibi', maxBias: m.num('bloom.attention.max_alibi_bias', 8) },
+    positions: { kind: 'alibi', maxBias: m.meta.optionalNumber('bloom.attention.max_alibi_bias') ?? 8 },
     embdNorm: m.norm('token_embd_norm', 'layer'),
     outputNorm: m.norm('output_norm', 'layer'),
     layers: m.layers((i) => ({

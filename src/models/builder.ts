@@ -4,13 +4,16 @@
  * the file has them, so a family file only says what is special about its family.
  */
 import { WasmlmError } from '../errors.js';
-import type { GGUFHeader } from '../formats/gguf.js';
-import { MetadataReader } from './metadata.js';
+import { findTensor, type GGUFHeader } from '../formats/gguf.js';
+import { GGUFMetadata } from '../formats/gguf-metadata.js';
 import type {
   AttentionSpec, FfnSpec, LayerSpec, Linear, ModelSpec, MoeSpec, NormSpec, PositionSpec, RopeSpec, WeightRef,
 } from './spec.js';
 
-export class SpecBuilder extends MetadataReader {
+export class SpecBuilder {
+  readonly meta: GGUFMetadata;
+  /** general.architecture: the prefix of the family's keys */
+  readonly arch: string;
   readonly nEmbd: number;
   readonly nLayer: number;
   readonly nHead: number;
@@ -21,22 +24,86 @@ export class SpecBuilder extends MetadataReader {
   readonly qDim: number;
   readonly kvDim: number;
 
-  constructor(h: GGUFHeader) {
-    super(h);
-    const a = this.arch;
+  constructor(readonly header: GGUFHeader) {
+    this.meta = new GGUFMetadata(header);
+    const a = (this.arch = this.meta.string('general.architecture'));
     this.nEmbd = this.count(`${a}.embedding_length`);
     this.nLayer = this.count(`${a}.block_count`);
+    this.checkBlockCount();
     this.nHead = this.count(`${a}.attention.head_count`);
     this.nHeadKv = this.count(`${a}.attention.head_count_kv`, this.nHead);
+    if (!this.meta.has(`${a}.attention.key_length`) && this.nEmbd % this.nHead !== 0) {
+      throw new WasmlmError('BAD_FORMAT', `metadata key '${a}.embedding_length' ${this.nEmbd} is not a multiple of '${a}.attention.head_count' ${this.nHead}`);
+    }
     this.headDim = this.count(`${a}.attention.key_length`, this.nEmbd / this.nHead);
     const valueDim = this.count(`${a}.attention.value_length`, this.headDim);
     if (valueDim !== this.headDim) {
-      throw new WasmlmError('BAD_FORMAT', `${a}: value head size ${valueDim} ≠ key head size ${this.headDim} is not supported`);
+      throw new WasmlmError('BAD_FORMAT', `metadata key '${a}.attention.value_length' ${valueDim} ≠ key head size ${this.headDim} is not supported`);
     }
     this.nFf = this.count(`${a}.feed_forward_length`);
     this.nVocab = this.vocabSize();
     this.qDim = this.nHead * this.headDim;
     this.kvDim = this.nHeadKv * this.headDim;
+  }
+
+  /** A positive integer count (layers, heads, lengths), or the fallback when the key is absent. */
+  count(key: string, fallback?: number): number {
+    const n = this.meta.optionalU32(key) ?? fallback;
+    if (n === undefined) return this.meta.u32(key); // MISSING_METADATA
+    if (!Number.isInteger(n) || n <= 0) {
+      throw new WasmlmError('BAD_FORMAT', `metadata key '${key}' should be a positive integer, got ${n}`);
+    }
+    return n;
+  }
+
+  /** A finite number above `min` (or the fallback when the key is absent). */
+  above(key: string, min: number, fallback: number): number {
+    const v = this.meta.optionalNumber(key) ?? fallback;
+    if (!(v > min)) throw new WasmlmError('BAD_FORMAT', `metadata key '${key}' should be a number above ${min}, got ${v}`);
+    return v;
+  }
+
+  hasTensor(name: string): boolean {
+    return findTensor(this.header, name) !== undefined;
+  }
+
+  /**
+   * block_count against the tensor index, before anything is built per layer: the file's blk.N
+   * tensors must cover blocks 0 .. block_count − 1 and no more.
+   */
+  private checkBlockCount(): void {
+    const key = `${this.arch}.block_count`;
+    const blockOf = (name: string) => { const m = /^blk\.(\d+)\./.exec(name); return m ? Number(m[1]) : -1; };
+    let blocks = 0;
+    for (const t of this.header.tensors) blocks = Math.max(blocks, blockOf(t.name) + 1);
+    if (blocks < this.nLayer) {
+      throw new WasmlmError('MISSING_TENSOR', `metadata key '${key}' is ${this.nLayer}, but the file has tensors for ${blocks} blocks only (no 'blk.${blocks}.*')`);
+    }
+    if (blocks > this.nLayer) {
+      const extra = this.header.tensors.filter((t) => blockOf(t.name) >= this.nLayer).map((t) => `'${t.name}'`);
+      throw new WasmlmError('BAD_FORMAT', `metadata key '${key}' is ${this.nLayer}, but the file has tensors for ${blocks} blocks (unused: ${extra.slice(0, 4).join(', ')}${extra.length > 4 ? ', ...' : ''})`);
+    }
+  }
+
+  /** Vocabulary size: the tokenizer's token list, else the embedding's row count. */
+  vocabSize(): number {
+    const tokens = this.meta.optionalStringArray('tokenizer.ggml.tokens');
+    if (tokens) return tokens.length;
+    const embd = findTensor(this.header, 'token_embd.weight');
+    if (embd && embd.ne.length === 2) return embd.ne[1]!;
+    throw new WasmlmError('MISSING_METADATA', 'cannot tell the vocabulary size: no tokenizer.ggml.tokens and no token_embd.weight');
+  }
+
+  /** RoPE scaling: 'none', 'linear' or 'yarn', with the factor's position multiplier (1 = none). */
+  ropeScaling(): { type: 'none' | 'linear' | 'yarn'; freqScale: number } {
+    const a = this.arch;
+    const type = this.meta.optionalString(`${a}.rope.scaling.type`) ?? 'none';
+    if (type === 'none') return { type, freqScale: 1 };
+    if (type === 'linear' || type === 'yarn') {
+      const key = this.meta.has(`${a}.rope.scaling.factor`) ? `${a}.rope.scaling.factor` : `${a}.rope.scale_linear`;
+      return { type, freqScale: 1 / this.above(key, 0, 1) };
+    }
+    throw new WasmlmError('BAD_FORMAT', `metadata key '${a}.rope.scaling.type': RoPE scaling '${type}' is not supported yet`);
   }
 
   w(name: string, ...ne: number[]): WeightRef {
@@ -90,13 +157,13 @@ export class SpecBuilder extends MetadataReader {
   /** Experts of layer i when `<arch>.expert_count` says the model has them. */
   moe(i: number): MoeSpec | undefined {
     const a = this.arch;
-    if (!this.has(`${a}.expert_count`) || this.num(`${a}.expert_count`) === 0) return undefined;
+    if ((this.meta.optionalU32(`${a}.expert_count`) ?? 0) === 0) return undefined;
     const nExpert = this.count(`${a}.expert_count`);
     const nUsed = this.count(`${a}.expert_used_count`);
     if (nUsed > nExpert) throw new WasmlmError('BAD_FORMAT', `${a}: expert_used_count ${nUsed} > expert_count ${nExpert}`);
     const b = `blk.${i}.`;
     const { nEmbd: E, nFf: F } = this;
-    const F_exp = this.num(`${a}.expert_feed_forward_length`, F);
+    const F_exp = this.count(`${a}.expert_feed_forward_length`, F);
     return {
       nExpert, nUsed, normalize: true,
       router: this.w(b + 'ffn_gate_inp.weight', E, nExpert),
@@ -108,8 +175,9 @@ export class SpecBuilder extends MetadataReader {
 
   rope(mode: 'normal' | 'neox'): PositionSpec {
     const a = this.arch;
-    const nRot = this.num(`${a}.rope.dimension_count`, this.headDim);
-    const base = this.num(`${a}.rope.freq_base`, 10000);
+    const nRot = this.count(`${a}.rope.dimension_count`, this.headDim);
+    // θ_i = base^(−2i/nRot): a base of 1 or less gives no or growing frequencies (and inf at 0)
+    const base = this.above(`${a}.rope.freq_base`, 1, 10000);
     const scaling = this.ropeScaling();
     const spec: RopeSpec = {
       kind: 'rope', nRot, base, freqScale: scaling.freqScale, mode,
@@ -117,13 +185,13 @@ export class SpecBuilder extends MetadataReader {
     };
     if (scaling.type === 'yarn') {
       // ggml's rope_yarn_corr_dims: the dims whose wavelength spans beta_fast .. beta_slow rotations
-      const originalContext = this.num(`${a}.rope.scaling.original_context_length`, this.num(`${a}.context_length`));
-      const betaFast = this.num(`${a}.rope.scaling.yarn_beta_fast`, 32);
-      const betaSlow = this.num(`${a}.rope.scaling.yarn_beta_slow`, 1);
+      const originalContext = this.count(`${a}.rope.scaling.original_context_length`, this.count(`${a}.context_length`));
+      const betaFast = this.above(`${a}.rope.scaling.yarn_beta_fast`, 0, 32);
+      const betaSlow = this.above(`${a}.rope.scaling.yarn_beta_slow`, 0, 1);
       const corrDim = (beta: number) => (nRot * Math.log(originalContext / (beta * 2 * Math.PI))) / (2 * Math.log(base));
       spec.yarn = {
-        extFactor: this.num(`${a}.rope.scaling.yarn_ext_factor`, 1),
-        attnFactor: this.num(`${a}.rope.scaling.attn_factor`, 1),
+        extFactor: this.meta.optionalNumber(`${a}.rope.scaling.yarn_ext_factor`) ?? 1,
+        attnFactor: this.above(`${a}.rope.scaling.attn_factor`, 0, 1),
         corrLow: Math.max(0, Math.floor(corrDim(betaFast))),
         corrHigh: Math.min(nRot - 1, Math.ceil(corrDim(betaSlow))),
         originalContext,
@@ -161,7 +229,7 @@ export class SpecBuilder extends MetadataReader {
     return {
       family,
       arch: a,
-      name: this.str('general.name', '') || undefined,
+      name: this.meta.optionalString('general.name') || undefined,
       nVocab: this.nVocab,
       nEmbd: this.nEmbd,
       nLayer: this.nLayer,
@@ -170,7 +238,7 @@ export class SpecBuilder extends MetadataReader {
       headDim: this.headDim,
       nFf: this.nFf,
       contextLength: this.count(`${a}.context_length`),
-      normEps: this.num(`${a}.attention.${normKey}`, 1e-5),
+      normEps: this.normEps(`${a}.attention.${normKey}`),
       residual: 'sequential',
       deepnormAlpha: 1,
       embdScale: 1,
@@ -178,6 +246,13 @@ export class SpecBuilder extends MetadataReader {
       ...this.output(),
       ...parts,
     };
+  }
+
+  /** A norm's epsilon: above 0 (x / sqrt(mean + eps) of a zero row is NaN at 0) and below 1. */
+  private normEps(key: string): number {
+    const eps = this.above(key, 0, 1e-5);
+    if (eps >= 1) throw new WasmlmError('BAD_FORMAT', `metadata key '${key}' should be below 1, got ${eps}`);
+    return eps;
   }
 
   /** One layer per block. */

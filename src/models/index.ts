@@ -4,7 +4,8 @@ import {
   GGML_Q5_K, GGML_Q6_K, GGML_Q8_0,
 } from '../abi.js';
 import { WasmlmError } from '../errors.js';
-import type { GGUFHeader, GGUFTensorInfo } from '../formats/gguf.js';
+import { findTensor, inSource, type GGUFHeader, type GGUFTensorInfo } from '../formats/gguf.js';
+import { GGUFMetadata } from '../formats/gguf-metadata.js';
 import { typeName } from '../formats/ggml-types.js';
 import { bloom } from './bloom.js';
 import { falcon } from './falcon.js';
@@ -21,9 +22,10 @@ export type { ModelSpec } from './spec.js';
 
 type Family = (h: GGUFHeader) => ModelSpec;
 
-const FAMILIES: Record<string, Family> = {
+/** general.architecture → family (a Map: a name like '__proto__' or 'toString' is just not in it) */
+const FAMILIES = new Map<string, Family>(Object.entries({
   llama, qwen2, phi2, phi3, falcon, bloom, gpt2, gemma, stablelm,
-};
+}));
 
 /** Weight types the kernels compute with directly (matrix weights) */
 export const MATMUL_TYPES = new Set([
@@ -32,39 +34,44 @@ export const MATMUL_TYPES = new Set([
 ]);
 
 export function supportedArchitectures(): string[] {
-  return Object.keys(FAMILIES);
+  return [...FAMILIES.keys()];
 }
 
-/** Build the ModelSpec for a GGUF header and check every weight it needs, before any data is read. */
+/**
+ * Build the ModelSpec for a GGUF header and check every weight it needs, and that it needs every
+ * tensor the file has, before any data is read. Errors name the header's source.
+ */
 export function resolveSpec(h: GGUFHeader): { spec: ModelSpec; tensors: Map<string, GGUFTensorInfo> } {
-  const archValue = h.metadata.get('general.architecture')?.value;
-  if (typeof archValue !== 'string') {
-    throw new WasmlmError('MISSING_METADATA', "metadata key 'general.architecture' is missing");
-  }
-  const family = FAMILIES[archValue];
-  if (!family) {
-    throw new WasmlmError(
-      'UNKNOWN_ARCHITECTURE',
-      `architecture '${archValue}' is not supported (supported: ${supportedArchitectures().join(', ')})`,
-    );
-  }
-  const spec = family(h);
-  checkDims(spec);
-  const byName = new Map(h.tensors.map((t) => [t.name, t] as const));
-  const tensors = new Map<string, GGUFTensorInfo>();
-  for (const w of specWeights(spec)) {
-    const t = byName.get(w.name);
-    if (!t) throw new WasmlmError('MISSING_TENSOR', `tensor '${w.name}' is missing (expected shape [${w.ne.join(', ')}])`);
-    if (t.ne.length !== w.ne.length || t.ne.some((d, i) => d !== w.ne[i])) {
-      throw new WasmlmError('BAD_SHAPE', `tensor '${w.name}' has shape [${t.ne.join(', ')}], expected [${w.ne.join(', ')}]`);
+  return inSource(h, () => {
+    const arch = new GGUFMetadata(h).string('general.architecture');
+    const family = FAMILIES.get(arch);
+    if (!family) {
+      throw new WasmlmError(
+        'UNKNOWN_ARCHITECTURE',
+        `metadata key 'general.architecture': architecture '${arch}' is not supported (supported: ${supportedArchitectures().join(', ')})`,
+      );
     }
-    const isMatrix = w.ne.length >= 2;
-    if (isMatrix ? !MATMUL_TYPES.has(t.type) : t.type !== GGML_F32) {
-      throw new WasmlmError('UNSUPPORTED_TYPE', `tensor '${w.name}' has type ${typeName(t.type)}, which is not supported yet`);
+    const spec = family(h);
+    checkDims(spec);
+    const tensors = new Map<string, GGUFTensorInfo>();
+    for (const w of specWeights(spec)) {
+      const t = findTensor(h, w.name);
+      if (!t) throw new WasmlmError('MISSING_TENSOR', `tensor '${w.name}' is missing (expected shape [${w.ne.join(', ')}])`);
+      if (t.ne.length !== w.ne.length || t.ne.some((d, i) => d !== w.ne[i])) {
+        throw new WasmlmError('BAD_SHAPE', `tensor '${w.name}' has shape [${t.ne.join(', ')}], expected [${w.ne.join(', ')}]`);
+      }
+      const isMatrix = w.ne.length >= 2;
+      if (isMatrix ? !MATMUL_TYPES.has(t.type) : t.type !== GGML_F32) {
+        throw new WasmlmError('UNSUPPORTED_TYPE', `tensor '${w.name}' has type ${typeName(t.type)}, which is not supported yet`);
+      }
+      tensors.set(w.name, t);
     }
-    tensors.set(w.name, t);
-  }
-  return { spec, tensors };
+    const unused = h.tensors.filter((t) => !tensors.has(t.name)).map((t) => `'${t.name}'`);
+    if (unused.length > 0) {
+      throw new WasmlmError('BAD_FORMAT', `${unused.length} tensor(s) not used by the ${spec.family} family with this metadata: ${unused.slice(0, 4).join(', ')}${unused.length > 4 ? ', ...' : ''}`);
+    }
+    return { spec, tensors };
+  });
 }
 
 function checkDims(s: ModelSpec): void {
@@ -76,11 +83,11 @@ function checkDims(s: ModelSpec): void {
     if (!Number.isInteger(v) || v <= 0) throw new WasmlmError('BAD_FORMAT', `${s.arch}: ${k} must be a positive integer, got ${v}`);
   }
   if (s.nHead % s.nHeadKv !== 0) {
-    throw new WasmlmError('BAD_FORMAT', `${s.arch}: head_count ${s.nHead} is not a multiple of head_count_kv ${s.nHeadKv}`);
+    throw new WasmlmError('BAD_FORMAT', `metadata key '${s.arch}.attention.head_count' ${s.nHead} is not a multiple of '${s.arch}.attention.head_count_kv' ${s.nHeadKv}`);
   }
   const p = s.positions;
   if (p.kind === 'rope' && (p.nRot > s.headDim || p.nRot % 2 !== 0 || p.nRot < 0)) {
-    throw new WasmlmError('BAD_FORMAT', `${s.arch}: rope dimension ${p.nRot} must be even and at most head size ${s.headDim}`);
+    throw new WasmlmError('BAD_FORMAT', `metadata key '${s.arch}.rope.dimension_count' ${p.nRot} must be even and at most the head size ${s.headDim}`);
   }
   if (s.layers.length !== s.nLayer) throw new WasmlmError('BAD_FORMAT', `${s.arch}: ${s.layers.length} layers built for ${s.nLayer}`);
 }

@@ -10,8 +10,8 @@ import type { ModelSpec } from './spec.js';
 
 export function llama(h: GGUFHeader): ModelSpec {
   const m = new SpecBuilder(h);
-  const window = m.num('llama.attention.sliding_window', 0);
-  const alpha = m.num('llama.deepnorm.alpha', 0);
+  const window = m.meta.optionalU32('llama.attention.sliding_window') ?? 0;
+  const alpha = m.meta.optionalNumber('llama.deepnorm.alpha') ?? 0;
   return m.spec('llama', {
     positions: m.rope('normal'),
     residual: alpha > 0 ? 'deepnorm' : 'sequential',

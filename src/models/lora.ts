@@ -4,7 +4,8 @@
  * W.lora_b [r, n_out]. Every pair is checked against the model before anything is loaded.
  */
 import { WasmlmError } from '../errors.js';
-import type { GGUFHeader, GGUFTensorInfo } from '../formats/gguf.js';
+import { findTensor, type GGUFHeader, type GGUFTensorInfo } from '../formats/gguf.js';
+import { GGUFMetadata } from '../formats/gguf-metadata.js';
 import { typeName } from '../formats/ggml-types.js';
 import { MATMUL_TYPES } from './index.js';
 import { specWeights, type ModelSpec } from './spec.js';
@@ -15,29 +16,30 @@ export interface AdapterPlan {
 }
 
 export function resolveAdapter(h: GGUFHeader, spec: ModelSpec): AdapterPlan {
-  const meta = (k: string) => h.metadata.get(k)?.value as unknown;
-  if (meta('general.type') !== 'adapter' || meta('adapter.type') !== 'lora') {
-    throw new WasmlmError('BAD_FORMAT', `not a LoRA adapter (general.type '${String(meta('general.type'))}', adapter.type '${String(meta('adapter.type'))}')`);
+  const meta = new GGUFMetadata(h);
+  const generalType = meta.optionalString('general.type');
+  const adapterType = meta.optionalString('adapter.type');
+  if (generalType !== 'adapter' || adapterType !== 'lora') {
+    throw new WasmlmError('BAD_FORMAT', `not a LoRA adapter (general.type '${String(generalType)}', adapter.type '${String(adapterType)}')`);
   }
-  const arch = meta('general.architecture');
+  const arch = meta.string('general.architecture');
   if (arch !== spec.arch) {
-    throw new WasmlmError('BAD_ARGUMENT', `the adapter is for architecture '${String(arch)}', the model is '${spec.arch}'`);
+    throw new WasmlmError('BAD_ARGUMENT', `the adapter is for architecture '${arch}', the model is '${spec.arch}'`);
   }
-  const alphaValue = meta('adapter.lora.alpha');
-  const alpha = typeof alphaValue === 'number' ? alphaValue : 0;
+  // absent: 0, which the engine reads as "scale by 1" (alpha = rank)
+  const alpha = meta.optionalNumber('adapter.lora.alpha') ?? 0;
   const base = new Map(specWeights(spec).filter((w) => w.ne.length === 2).map((w) => [w.name, w] as const));
-  const byName = new Map(h.tensors.map((t) => [t.name, t] as const));
   const pairs = new Map<string, { a: GGUFTensorInfo; b: GGUFTensorInfo }>();
   for (const t of h.tensors) {
     const m = /^(.*)\.lora_a$/.exec(t.name);
     if (!m) {
       if (!t.name.endsWith('.lora_b')) throw new WasmlmError('BAD_FORMAT', `adapter tensor '${t.name}' is neither a lora_a nor a lora_b`);
-      if (!byName.has(t.name.replace(/\.lora_b$/, '.lora_a'))) throw new WasmlmError('MISSING_TENSOR', `adapter tensor '${t.name}' has no lora_a`);
+      if (!findTensor(h, t.name.replace(/\.lora_b$/, '.lora_a'))) throw new WasmlmError('MISSING_TENSOR', `adapter tensor '${t.name}' has no lora_a`);
       continue;
     }
     const name = m[1]!;
     const a = t;
-    const b = byName.get(`${name}.lora_b`);
+    const b = findTensor(h, `${name}.lora_b`);
     if (!b) throw new WasmlmError('MISSING_TENSOR', `adapter tensor '${name}.lora_a' has no '${name}.lora_b'`);
     const w = base.get(name);
     if (!w) throw new WasmlmError('BAD_SHAPE', `adapter tensor '${a.name}' adapts '${name}', which the model has no matrix for`);

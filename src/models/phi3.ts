@@ -5,7 +5,7 @@ import type { ModelSpec } from './spec.js';
 
 export function phi3(h: GGUFHeader): ModelSpec {
   const m = new SpecBuilder(h);
-  const window = m.num('phi3.attention.sliding_window', 0);
+  const window = m.meta.optionalU32('phi3.attention.sliding_window') ?? 0;
   const ctx = m.count('phi3.context_length');
   return m.spec('phi3', {
     positions: m.rope('neox'),

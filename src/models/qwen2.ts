@@ -5,7 +5,7 @@ import type { ModelSpec } from './spec.js';
 
 export function qwen2(h: GGUFHeader): ModelSpec {
   const m = new SpecBuilder(h);
-  const window = m.num('qwen2.attention.sliding_window', 0);
+  const window = m.meta.optionalU32('qwen2.attention.sliding_window') ?? 0;
   return m.spec('qwen2', {
     positions: m.rope('neox'),
     outputNorm: m.norm('output_norm', 'rms'),

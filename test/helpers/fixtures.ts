@@ -2,9 +2,38 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
+import { GGML_F32 } from '../../src/formats/ggml-types.js';
+import { readGGUF, type GGUFHeader, type GGUFTensorInfo } from '../../src/formats/gguf.js';
 
 export const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
 export const fixture = (rel: string) => FIXTURES + rel;
+
+/** A model fixture's bytes and header. */
+export interface LoadedGGUF { bytes: Uint8Array; h: GGUFHeader }
+const loaded = new Map<string, Promise<LoadedGGUF>>();
+
+/** models/<name>, read once per test file. */
+export function loadGGUF(name: string): Promise<LoadedGGUF> {
+  let l = loaded.get(name);
+  if (!l) {
+    const bytes = new Uint8Array(readFileSync(fixture(`models/${name}`)));
+    l = readGGUF(bytes).then((h) => ({ bytes, h }));
+    loaded.set(name, l);
+  }
+  return l;
+}
+
+/** The bytes of tensor t. */
+export function tensorData(l: LoadedGGUF, t: GGUFTensorInfo): Uint8Array {
+  return l.bytes.subarray(l.h.dataOffset + t.offset, l.h.dataOffset + t.offset + t.nBytes);
+}
+
+/** The values of the F32 tensor `name`. */
+export function f32Tensor(l: LoadedGGUF, name: string): Float32Array {
+  const t = l.h.tensors.find((x) => x.name === name)!;
+  expect(t.type).toBe(GGML_F32);
+  return new Float32Array(tensorData(l, t).slice().buffer);
+}
 
 export interface Expected {
   tokens: number[];
