@@ -27,3 +27,11 @@ export function f16_to_f32(h: i32): f32 { return h2f(h & 0xffff); }
 export function kernel_variant(): i32 { return ASC_FEATURE_RELAXED_SIMD ? 1 : 0; }
 
 export function abort(msg: usize, file: usize, line: u32, col: u32): void { unreachable(); }
+
+import { opInfo } from "./ops/table";
+import { WRITES, regionAt, regionBytes } from "./ops/entry";
+
+/** Where the op at `op` (its words in memory) writes, and how many bytes: what its entry says (the plan
+ *  builder keeps its activation cache on it, so the scheduler and the builder share one description). */
+export function op_writes_at(op: usize): usize { return regionAt(opInfo(WRITES, op)); }
+export function op_writes_bytes(op: usize): usize { return regionBytes(opInfo(WRITES, op)); }

@@ -82,12 +82,13 @@ function fromBits(b: number): number {
   return f32bits[0]!;
 }
 
-/** The kernels' activation formats (KernelExports has them). */
-export interface ActFormats {
-  /** bytes of nTok rows of nIn floats converted for weights of `type` */
-  act_bytes(type: number, nIn: number, nTok: number): number;
+/** What the plan builder asks the kernels (KernelExports has it). */
+export interface PlanKernels {
   /** the activation format weights of `type` read (weights whose formats agree share one conversion) */
   act_format(type: number): number;
+  /** where the op written at byte offset `op` writes, and how many bytes (its entry in assembly/ops/) */
+  op_writes_at(op: number): number;
+  op_writes_bytes(op: number): number;
 }
 
 /** One op of a plan, decoded: its arguments by slot name (f32 slots as numbers). */
@@ -134,7 +135,7 @@ export class Plan {
     readonly ptr: number,
     /** capacity in ops */
     readonly capacity: number,
-    private readonly formats: ActFormats,
+    private readonly kernels: PlanKernels,
   ) {
     this.i32 = views.i32;
   }
@@ -167,7 +168,7 @@ export class Plan {
    */
   activations(type: number, x: number, nIn: number, nTok: number, act: number): number {
     if (type === abi.GGML_F32) return x;
-    const format = this.formats.act_format(type);
+    const format = this.kernels.act_format(type);
     for (const p of this.prepared) {
       if (p.act === act && p.x === x && p.format === format && p.nIn === nIn && p.nTok === nTok) return act;
     }
@@ -186,17 +187,20 @@ export class Plan {
     return w;
   }
 
-  /** The op is written; it wrote bytes [out, out + outBytes): drop the converted inputs it overwrote. */
-  private end(out: number, outBytes: number): void {
-    this.n++;
-    const end = out + outBytes;
+  /** The op is written: drop the converted inputs it writes over (what it writes: its kernel entry's
+   *  word, so the builder and the scheduler cannot disagree). Returns the bytes it writes. */
+  private end(): number {
+    const op = this.opPtr(this.n++);
+    const out = this.kernels.op_writes_at(op) >>> 0, bytes = this.kernels.op_writes_bytes(op) >>> 0;
+    const end = out + bytes;
     for (let i = this.prepared.length - 1; i >= 0; i--) {
       const p = this.prepared[i]!;
       if ((out < p.xEnd && p.x < end) || (out < p.actEnd && p.act < end)) this.prepared.splice(i, 1);
     }
+    return bytes;
   }
 
-  // ---- one method per op, each argument into its slot (abi.ts), then the bytes the op writes.
+  // ---- one method per op, each argument into its slot (abi.ts).
   // Scratch areas (attention, moe) are not outputs: they hold nothing from one op to the next.
 
   getRows(a: { type: number; table: number; rowLen: number; ids: number; nTok: number; out: number }): void {
@@ -207,7 +211,7 @@ export class Plan {
     i32[w + abi.GET_ROWS_IDS] = a.ids;
     i32[w + abi.GET_ROWS_N_TOK] = a.nTok;
     i32[w + abi.GET_ROWS_OUT] = a.out;
-    this.end(a.out, a.nTok * a.rowLen * 4);
+    this.end();
   }
   rmsnorm(a: { x: number; w: number; out: number; n: number; nTok: number; eps: number }): void {
     const w = this.begin(abi.OP_RMSNORM), i32 = this.i32;
@@ -217,7 +221,7 @@ export class Plan {
     i32[w + abi.RMSNORM_N] = a.n;
     i32[w + abi.RMSNORM_N_TOK] = a.nTok;
     i32[w + abi.RMSNORM_EPS] = bitsOf(a.eps);
-    this.end(a.out, a.n * a.nTok * 4);
+    this.end();
   }
   /** The raw conversion (forward passes use `activations`, which skips conversions already done); returns
    *  the bytes it writes. */
@@ -228,9 +232,7 @@ export class Plan {
     i32[w + abi.PREP_ACT_ACT] = a.act;
     i32[w + abi.PREP_ACT_N_IN] = a.nIn;
     i32[w + abi.PREP_ACT_N_TOK] = a.nTok;
-    const bytes = this.formats.act_bytes(a.type, a.nIn, a.nTok);
-    this.end(a.act, bytes);
-    return bytes;
+    return this.end();
   }
   /** rows [r0, r1) of the output (default: all nOut) */
   matmul(a: { type: number; w: number; act: number; y: number; nIn: number; nOut: number; nTok: number; r0?: number; r1?: number }): void {
@@ -244,7 +246,7 @@ export class Plan {
     i32[w + abi.MATMUL_N_TOK] = a.nTok;
     i32[w + abi.MATMUL_R0] = a.r0 ?? 0;
     i32[w + abi.MATMUL_R1] = a.r1 ?? a.nOut;
-    this.end(a.y, a.nTok * a.nOut * 4);
+    this.end();
   }
   /** RoPE scaling (freqFactors … corrHigh) defaults to none */
   rope(a: { x: number; nTok: number; nHead: number; headDim: number; nRot: number; pos0: number; base: number; freqScale: number;
@@ -264,7 +266,7 @@ export class Plan {
     i32[w + abi.ROPE_ATTN_FACTOR] = bitsOf(a.attnFactor ?? 1);
     i32[w + abi.ROPE_CORR_LOW] = bitsOf(a.corrLow ?? 0);
     i32[w + abi.ROPE_CORR_HIGH] = bitsOf(a.corrHigh ?? 0);
-    this.end(a.x, a.nTok * a.nHead * a.headDim * 4);
+    this.end();
   }
   /** window, maxBias (ALiBi) and ring default to 0 (none) */
   attention(a: { q: number; kc: number; vc: number; out: number; nTok: number; pos0: number; nHead: number; nKvHead: number;
@@ -284,7 +286,7 @@ export class Plan {
     i32[w + abi.ATTENTION_WINDOW] = a.window ?? 0;
     i32[w + abi.ATTENTION_MAX_BIAS] = bitsOf(a.maxBias ?? 0);
     i32[w + abi.ATTENTION_RING] = a.ring ?? 0;
-    this.end(a.out, a.nTok * a.nHead * a.headDim * 4);
+    this.end();
   }
   add(a: { a: number; b: number; out: number; n: number }): void {
     const w = this.begin(abi.OP_ADD), i32 = this.i32;
@@ -292,7 +294,7 @@ export class Plan {
     i32[w + abi.ADD_B] = a.b;
     i32[w + abi.ADD_OUT] = a.out;
     i32[w + abi.ADD_N] = a.n;
-    this.end(a.out, a.n * 4);
+    this.end();
   }
   siluMul(a: { gate: number; up: number; out: number; n: number }): void {
     const w = this.begin(abi.OP_SILU_MUL), i32 = this.i32;
@@ -300,14 +302,14 @@ export class Plan {
     i32[w + abi.SILU_MUL_UP] = a.up;
     i32[w + abi.SILU_MUL_OUT] = a.out;
     i32[w + abi.SILU_MUL_N] = a.n;
-    this.end(a.out, a.n * 4);
+    this.end();
   }
   copy(a: { src: number; dst: number; nBytes: number }): void {
     const w = this.begin(abi.OP_COPY), i32 = this.i32;
     i32[w + abi.COPY_SRC] = a.src;
     i32[w + abi.COPY_DST] = a.dst;
     i32[w + abi.COPY_N_BYTES] = a.nBytes;
-    this.end(a.dst, a.nBytes);
+    this.end();
   }
   layernorm(a: { x: number; w: number; b: number; out: number; n: number; nTok: number; eps: number }): void {
     const w = this.begin(abi.OP_LAYERNORM), i32 = this.i32;
@@ -318,7 +320,7 @@ export class Plan {
     i32[w + abi.LAYERNORM_N] = a.n;
     i32[w + abi.LAYERNORM_N_TOK] = a.nTok;
     i32[w + abi.LAYERNORM_EPS] = bitsOf(a.eps);
-    this.end(a.out, a.n * a.nTok * 4);
+    this.end();
   }
   addRow(a: { x: number; row: number; out: number; n: number; nTok: number }): void {
     const w = this.begin(abi.OP_ADD_ROW), i32 = this.i32;
@@ -327,7 +329,7 @@ export class Plan {
     i32[w + abi.ADD_ROW_OUT] = a.out;
     i32[w + abi.ADD_ROW_N] = a.n;
     i32[w + abi.ADD_ROW_N_TOK] = a.nTok;
-    this.end(a.out, a.n * a.nTok * 4);
+    this.end();
   }
   mulRow(a: { x: number; row: number; out: number; n: number; nTok: number }): void {
     const w = this.begin(abi.OP_MUL_ROW), i32 = this.i32;
@@ -336,7 +338,7 @@ export class Plan {
     i32[w + abi.MUL_ROW_OUT] = a.out;
     i32[w + abi.MUL_ROW_N] = a.n;
     i32[w + abi.MUL_ROW_N_TOK] = a.nTok;
-    this.end(a.out, a.n * a.nTok * 4);
+    this.end();
   }
   axpby(a: { a: number; b: number; out: number; n: number; alpha: number; beta: number }): void {
     const w = this.begin(abi.OP_AXPBY), i32 = this.i32;
@@ -346,14 +348,14 @@ export class Plan {
     i32[w + abi.AXPBY_N] = a.n;
     i32[w + abi.AXPBY_ALPHA] = bitsOf(a.alpha);
     i32[w + abi.AXPBY_BETA] = bitsOf(a.beta);
-    this.end(a.out, a.n * 4);
+    this.end();
   }
   gelu(a: { x: number; out: number; n: number }): void {
     const w = this.begin(abi.OP_GELU), i32 = this.i32;
     i32[w + abi.GELU_X] = a.x;
     i32[w + abi.GELU_OUT] = a.out;
     i32[w + abi.GELU_N] = a.n;
-    this.end(a.out, a.n * 4);
+    this.end();
   }
   glu(a: { a: number; b: number; out: number; n: number; nTok: number; aStride: number; bStride: number; act: number }): void {
     const w = this.begin(abi.OP_GLU), i32 = this.i32;
@@ -365,7 +367,7 @@ export class Plan {
     i32[w + abi.GLU_A_STRIDE] = a.aStride;
     i32[w + abi.GLU_B_STRIDE] = a.bStride;
     i32[w + abi.GLU_ACT] = a.act;
-    this.end(a.out, a.n * a.nTok * 4);
+    this.end();
   }
   copyRows(a: { src: number; srcStride: number; dst: number; dstStride: number; n: number; nRows: number }): void {
     const w = this.begin(abi.OP_COPY_ROWS), i32 = this.i32;
@@ -375,7 +377,7 @@ export class Plan {
     i32[w + abi.COPY_ROWS_DST_STRIDE] = a.dstStride;
     i32[w + abi.COPY_ROWS_N] = a.n;
     i32[w + abi.COPY_ROWS_N_ROWS] = a.nRows;
-    this.end(a.dst, a.nRows > 0 ? ((a.nRows - 1) * a.dstStride + a.n) * 4 : 0);
+    this.end();
   }
   moe(a: { x: number; router: number; out: number; nTok: number; nExpert: number; usedAndFlags: number; nEmbd: number; nFf: number;
     gate: number; up: number; down: number; typeGate: number; typeUp: number; typeDown: number; scratch: number }): void {
@@ -395,6 +397,6 @@ export class Plan {
     i32[w + abi.MOE_TYPE_UP] = a.typeUp;
     i32[w + abi.MOE_TYPE_DOWN] = a.typeDown;
     i32[w + abi.MOE_SCRATCH] = a.scratch;
-    this.end(a.out, a.nTok * a.nEmbd * 4);
+    this.end();
   }
 }

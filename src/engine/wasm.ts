@@ -24,6 +24,9 @@ export interface KernelExports {
   act_bytes(type: number, nIn: number, nTok: number): number;
   /** the activation format weights of `type` read (weights whose formats agree share one prep) */
   act_format(type: number): number;
+  /** where the op at byte offset `op` of a plan writes, and how many bytes (its entry, assembly/ops/) */
+  op_writes_at(op: number): number;
+  op_writes_bytes(op: number): number;
   /** repacks a loaded tensor in place; returns the layout code the kernels take from then on */
   repack(type: number, w: number, nRows: number, nIn: number, scratch: number): number;
   moe_scratch_bytes(nExpert: number, nEmbd: number, nFf: number, typeGate: number, typeUp: number, typeDown: number): number;

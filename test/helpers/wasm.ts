@@ -11,6 +11,8 @@ export interface Kernels {
   run(plan: number, nOps: number): void;
   act_bytes(type: number, nIn: number, nTok: number): number;
   act_format(type: number): number;
+  op_writes_at(op: number): number;
+  op_writes_bytes(op: number): number;
   get_rows(type: number, table: number, rowLen: number, ids: number, nTok: number, out: number): void;
   repack(type: number, w: number, nRows: number, nIn: number, scratch: number): number;
   rmsnorm(x: number, w: number, out: number, n: number, nTok: number, eps: number): void;
