@@ -9,6 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { WasmlmError } from '../src/errors.js';
 import { tokenizerFromJson } from '../src/tokenizer/hf.js';
+import { loadTokenizer } from '../src/tokenizer/load.js';
 import { translateRegex } from '../src/tokenizer/regex.js';
 // @ts-expect-error: plain JavaScript modules of the fuzzer, no types
 import { runPool, tally } from './fuzz/pool.mjs';
@@ -96,6 +97,10 @@ describe('tokenizer.json findings of issue 18', () => {
       fails({ post_processor: { type: 'TemplateProcessing', single: [{ SpecialToken: { id: 'S', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }], special_tokens: { S: { id: 'S', ids: [id] } } } },
         'BAD_TOKENIZER', /TemplateProcessing.*special token "S" has id/);
     }
+    const holed: unknown[] = [3, 4];
+    delete holed[0];
+    fails({ post_processor: { type: 'TemplateProcessing', single: [{ SpecialToken: { id: 'S', type_id: 0 } }], special_tokens: { S: { id: 'S', ids: holed } } } },
+      'BAD_TOKENIZER', /special token "S" has id undefined/);
     const t = tokenizerFromJson(base({ post_processor: { type: 'RobertaProcessing', cls: ['x', 3], sep: ['y', 4] } }));
     expect(t.encode('ab')).toEqual([3, 5, 4]);
   });
@@ -114,6 +119,18 @@ describe('tokenizer.json findings of issue 18', () => {
     let n: unknown = { type: 'NFC' };
     for (let i = 0; i < 5000; i++) n = { type: 'Sequence', normalizers: [n] };
     fails({ normalizer: n }, 'BAD_TOKENIZER', /normalizer: Sequences nested/);
+  });
+
+  it('a Unigram vocabulary with a hole (a parsed object) is an error naming the entry', () => {
+    const pieces: unknown[] = [['a', -1], ['b', -2]];
+    delete pieces[0];
+    expect(() => tokenizerFromJson({ model: { type: 'Unigram', vocab: pieces } })).toThrow(/tokenizer\.json: model\.vocab\[0\] is not \[piece, score\]/);
+  });
+
+  it('loadTokenizer options that are not an object are a BAD_ARGUMENT', async () => {
+    for (const o of [null, 5, 'x']) {
+      await expect(loadTokenizer(base({}), o as never)).rejects.toThrow(/loadTokenizer options must be an object/);
+    }
   });
 
   it('FixedLength splits by code points without a regex of that size', () => {

@@ -229,8 +229,9 @@ function addPost(p: unknown, plan: PostPlan, lookup: (text: string) => number | 
         const name = st!.id as string;
         let ids: number[];
         const entry = specials[name];
-        if (entry && Array.isArray(entry.ids) && entry.ids.every((x) => typeof x === 'number')) {
-          ids = (entry.ids as number[]).map((id) => checkId(id, `special token ${JSON.stringify(name)}`));
+        if (entry && Array.isArray(entry.ids) && entry.ids.length > 0) {
+          // Array.from visits holes (a parsed object may have them) as undefined: an error, not an id
+          ids = Array.from(entry.ids as unknown[], (id) => checkId(id, `special token ${JSON.stringify(name)}`));
         }
         else {
           const id = lookup(name);

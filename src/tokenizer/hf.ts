@@ -91,7 +91,8 @@ function fromJson(json: unknown, config?: unknown): Tokenizer {
   if (type === 'Unigram') {
     const v = m.vocab;
     if (!Array.isArray(v)) bad('Unigram model.vocab must be an array of [piece, score]');
-    unigramPieces = (v as unknown[]).map((e, i) => {
+    // Array.from visits the holes of a sparse array (a parsed object may have them), map skips them
+    unigramPieces = Array.from(v as unknown[], (e, i) => {
       const pair = e as unknown[];
       if (!Array.isArray(pair) || typeof pair[0] !== 'string' || typeof pair[1] !== 'number') bad(`model.vocab[${i}] is not [piece, score]`);
       return [pair[0] as string, pair[1] as number];

@@ -10,9 +10,10 @@ export const KNOWN = [
   // formats: registry lookups on prototype names (general.architecture = "valueOf", "__proto__", ...)
   { kind: 'gguf', status: 'other', owner: 'formats', what: 'general.architecture naming an Object.prototype property',
     match: (r) => /general\.architecture|tokenizer\.ggml\.(model|pre)/.test(r.desc) && /is not a function|Cannot convert undefined or null to object/.test(msg(r)) },
-  // formats: block_count lowered below the file's blocks loads a smaller model, the extra tensors ignored
+  // formats: tensors of layers beyond block_count (block_count lowered, a tensor renamed blk.99.*)
+  // are ignored where llama.cpp refuses a file with tensors it does not use
   { kind: 'gguf', status: 'wrong', owner: 'formats', what: 'layer tensors beyond block_count ignored',
-    match: (r) => /block_count|removed key/.test(r.desc) && /ignored by a \d+-layer model/.test(msg(r)) },
+    match: (r) => /^tensor blk\.\d+\.\S+ ignored by a \d+-layer model$/.test(msg(r)) },
   // formats: rope.freq_base 0 / 1e-45, a negative or zero norm epsilon accepted, logits NaN
   { kind: 'gguf', status: 'wrong', owner: 'formats', what: 'metadata that makes the logits non-finite accepted',
     match: (r) => /^logit \d+ is (NaN|-?Infinity)$/.test(msg(r)) },
@@ -26,13 +27,16 @@ export const KNOWN = [
   { kind: 'api', status: 'other', owner: 'harden', what: 'generate option of a wrong type',
     match: (r) => /^(complete|generate|chat)\(/.test(r.desc) && /Symbol value|addEventListener|aborted/.test(msg(r)) },
   { kind: 'api', status: 'wrong', owner: 'harden', what: 'generate option of a wrong type accepted',
-    match: (r) => /^complete\(\[1, 403\], \{ (signal|stop|ignoreEos|seed|repeatPenalty|maxTokens|temperature|topK|topP|minP|repeatLastN):/.test(r.desc) && / accepted$/.test(msg(r)) },
+    match: (r) => /^complete\(\[1, 403\], \{ (signal|stop|ignoreEos|seed|repeatPenalty|maxTokens|temperature|topK|topP|minP|repeatLastN):/.test(r.desc) && /^\w+: \S+ accepted$/.test(msg(r)) },
   // formats (source.ts) / harden: loadModel options onProgress / signal not checked
   { kind: 'api', status: 'other', owner: 'formats/harden', what: 'loadModel onProgress / signal of a wrong type',
     match: (r) => /^loadModel\(llama, \{ (onProgress|signal):/.test(r.desc) && /is not a function/.test(msg(r)) },
   // formats: quantizeTensor / dequantize arguments not checked
   { kind: 'api', status: 'other', owner: 'formats', what: 'quantizeTensor / dequantize argument types',
     match: (r) => /^quantizeTensor\(/.test(r.desc) },
+  // harden: loadModel(source, null) reads options.threads of null
+  { kind: 'api', status: 'other', owner: 'harden', what: 'loadModel options null',
+    match: (r) => /^loadModel\(llama, null\)$/.test(r.desc) && /Cannot read properties of null/.test(msg(r)) },
   // harden: threads not capped at the machine's cores
   { kind: 'api', status: 'wrong', owner: 'harden', what: 'threads beyond the cores',
     match: (r) => /^threads \d+ on \d+ cores$/.test(msg(r)) },

@@ -9,7 +9,7 @@
  * (the known classes of known.mjs excepted, and listed).
  */
 import { parseArgs } from 'node:util';
-import { writeFileSync } from 'node:fs';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { KINDS } from './kinds/index.mjs';
 import { runPool, tally, formatTable } from './pool.mjs';
 import { failures, isKnown } from './known.mjs';
@@ -22,6 +22,7 @@ const { values: a } = parseArgs({
     jobs: { type: 'string', default: '1' },
     only: { type: 'string' },
     timeout: { type: 'string', default: '10000' },
+    recycle: { type: 'string', default: '200' },
     json: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -45,9 +46,10 @@ console.log(`fuzz: seed ${seed}, ${list.length} cases (${kinds.join(', ')}), ${a
 const t0 = Date.now();
 let done = 0;
 const results = await runPool({
-  seed, jobs: Number(a.jobs), list, timeoutMs: Number(a.timeout),
+  seed, jobs: Number(a.jobs), list, timeoutMs: Number(a.timeout), recycle: Number(a.recycle),
   onResult(r) {
     done++;
+    if (a.json) appendFileSync(`${a.json}l`, `${JSON.stringify(r)}\n`); // .jsonl as the run goes
     if (a.only !== undefined) console.log(JSON.stringify(r, null, 2));
     else if (['crash', 'hang', 'other', 'wrong', 'harness'].includes(r.status)) {
       console.log(`  ${isKnown(r) ? 'known ' : ''}${r.status.toUpperCase()} ${r.kind} #${r.index}: ${r.desc ?? ''}\n    ${String(r.message ?? r.wrong ?? '').split('\n')[0].slice(0, 300)}`);

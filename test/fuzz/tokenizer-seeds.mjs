@@ -7,7 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const GPT2_BYTES = (() => {
+/** GPT-2's byte alphabet: the one-character token of each byte value. */
+export const GPT2_BYTES = (() => {
   const out = [];
   let n = 0;
   for (let b = 0; b < 256; b++) {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { checkIds } from './gguf.mjs';
 
-const DEADLOCK_MS = 3000;
+const DEADLOCK_MS = 5000;
 const aborted = () => { const c = new AbortController(); c.abort(); return c.signal; };
 /** [description, make()] */
 const VALUES = [
