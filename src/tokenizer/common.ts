@@ -205,6 +205,19 @@ export function describe(x: unknown): string {
   return x === null ? 'null' : Array.isArray(x) ? 'array' : typeof x;
 }
 
+/**
+ * How deep Sequence components may nest (normalizers, pre-tokenizers, decoders, post-processors):
+ * real files nest one or two levels; a deeper one (or a parsed object whose Sequence contains
+ * itself) is rejected before recursion can exhaust the stack.
+ */
+export const MAX_NESTING = 32;
+
+export function checkNesting(depth: number, what: string): void {
+  if (depth > MAX_NESTING) {
+    throw new WasmlmError('BAD_TOKENIZER', `${what}: Sequences nested more than ${MAX_NESTING} deep (or a Sequence that contains itself)`);
+  }
+}
+
 export function checkTokenId(id: number, vocabSize: number, position?: number): void {
   if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
     const at = position === undefined ? '' : ` at position ${position}`;

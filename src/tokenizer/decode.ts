@@ -11,7 +11,7 @@
  * A post-processor becomes the ids put before and after the text when special tokens are added.
  */
 import { WasmlmError } from '../errors.js';
-import { CHAR_TO_BYTE, describe, parseByteToken, utf8Encoder } from './common.js';
+import { CHAR_TO_BYTE, checkNesting, describe, parseByteToken, utf8Encoder } from './common.js';
 import { replacePattern } from './normalize.js';
 
 export interface DecoderPlan {
@@ -64,15 +64,17 @@ function addDecoder(
   steps: TokenStep[],
   finish: ((s: string) => string)[],
   state: { fused: boolean; stripStart: boolean; dedupe: boolean },
+  depth = 0,
 ): void {
   if (d === null || d === undefined) return;
+  checkNesting(depth, 'decoder');
   if (typeof d !== 'object') bad(`decoder must be an object, got ${describe(d)}`);
   const j = d as Json;
   switch (j.type) {
     case 'Sequence': {
       const list = j.decoders;
       if (!Array.isArray(list)) bad('decoder Sequence has no decoders list');
-      for (const x of list as unknown[]) addDecoder(x, steps, finish, state);
+      for (const x of list as unknown[]) addDecoder(x, steps, finish, state, depth + 1);
       return;
     }
     case 'ByteLevel':
@@ -93,10 +95,18 @@ function addDecoder(
       return;
     }
     case 'Strip': {
-      const content = typeof j.content === 'string' ? j.content : ' ';
-      const start = typeof j.start === 'number' ? j.start : 0;
-      const stop = typeof j.stop === 'number' ? j.stop : 0;
-      if (state.fused && content === ' ' && stop === 0) {
+      // HF: content is one character, start / stop are counts (usize)
+      const content = j.content ?? ' ';
+      if (typeof content !== 'string' || [...content].length !== 1) bad(`decoder Strip.content must be one character, got ${describe(content)}`);
+      const c = content as string;
+      const count = (v: unknown, what: string): number => {
+        if (v === undefined || v === null) return 0;
+        if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) bad(`decoder Strip.${what} must be a non-negative integer, got ${describe(v)}`);
+        return v as number;
+      };
+      const start = count(j.start, 'start');
+      const stop = count(j.stop, 'stop');
+      if (state.fused && c === ' ' && stop === 0) {
         // after Fuse the tokens are one text: strip its start
         if (start > 0) state.stripStart = true;
         return;
@@ -104,8 +114,8 @@ function addDecoder(
       steps.push((t) => {
         let a = 0;
         let b = t.length;
-        for (let k = 0; k < start && t.startsWith(content, a); k++) a += content.length;
-        for (let k = 0; k < stop && b - content.length >= a && t.startsWith(content, b - content.length); k++) b -= content.length;
+        for (let k = 0; k < start && t.startsWith(c, a); k++) a += c.length;
+        for (let k = 0; k < stop && b - c.length >= a && t.startsWith(c, b - c.length); k++) b -= c.length;
         return t.slice(a, b);
       });
       return;
@@ -164,27 +174,35 @@ export interface PostPlan {
 
 /**
  * The ids a post-processor adds around a single text. lookup resolves a token text to its id
- * (for BertProcessing / RobertaProcessing written as [text, id] pairs the id is taken as is).
+ * (for BertProcessing / RobertaProcessing written as [text, id] pairs the id is taken as is);
+ * every id must be one of the vocabulary's vocabSize ids.
  */
-export function buildPostProcessor(p: unknown, lookup: (text: string) => number | undefined): PostPlan {
+export function buildPostProcessor(p: unknown, lookup: (text: string) => number | undefined, vocabSize: number): PostPlan {
   const plan: PostPlan = { prefix: [], suffix: [] };
-  addPost(p, plan, lookup);
+  addPost(p, plan, lookup, vocabSize, 0);
   return plan;
 }
 
-function addPost(p: unknown, plan: PostPlan, lookup: (text: string) => number | undefined): void {
+function addPost(p: unknown, plan: PostPlan, lookup: (text: string) => number | undefined, vocabSize: number, depth: number): void {
   if (p === null || p === undefined) return;
+  checkNesting(depth, 'post_processor');
   if (typeof p !== 'object') bad(`post_processor must be an object, got ${describe(p)}`);
   const j = p as Json;
+  const checkId = (id: unknown, what: string): number => {
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= vocabSize) {
+      bad(`post_processor ${describe(j.type)} ${what} has id ${describe(id)}, not a token id of a vocabulary of ${vocabSize}`);
+    }
+    return id as number;
+  };
   const pairId = (v: unknown, what: string): number => {
-    if (Array.isArray(v) && v.length === 2 && typeof v[1] === 'number') return v[1];
+    if (Array.isArray(v) && v.length === 2 && typeof v[1] === 'number') return checkId(v[1], `${what} ${describe(v[0])}`);
     return bad(`post_processor ${j.type}.${what} must be [text, id], got ${describe(v)}`);
   };
   switch (j.type) {
     case 'Sequence': {
       const list = j.processors;
       if (!Array.isArray(list)) bad('post_processor Sequence has no processors list');
-      for (const x of list as unknown[]) addPost(x, plan, lookup);
+      for (const x of list as unknown[]) addPost(x, plan, lookup, vocabSize, depth + 1);
       return;
     }
     case 'ByteLevel':
@@ -211,7 +229,10 @@ function addPost(p: unknown, plan: PostPlan, lookup: (text: string) => number | 
         const name = st!.id as string;
         let ids: number[];
         const entry = specials[name];
-        if (entry && Array.isArray(entry.ids) && entry.ids.every((x) => typeof x === 'number')) ids = entry.ids as number[];
+        if (entry && Array.isArray(entry.ids) && entry.ids.length > 0) {
+          // Array.from visits holes (a parsed object may have them) as undefined: an error, not an id
+          ids = Array.from(entry.ids as unknown[], (id) => checkId(id, `special token ${JSON.stringify(name)}`));
+        }
         else {
           const id = lookup(name);
           if (id === undefined) bad(`TemplateProcessing special token ${JSON.stringify(name)} is not in the vocabulary`);

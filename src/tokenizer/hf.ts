@@ -40,7 +40,26 @@ function tokenText(x: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * How far token ids may go beyond the number of entries the file has: ids are dense in real
+ * files (a few gaps at most), and the tables are sized by the largest id, so an id of 15,999,999
+ * in a file of 500 entries must not allocate 16 million slots.
+ */
+const ID_SLACK = 1 << 16;
+
 export function tokenizerFromJson(json: unknown, config?: unknown): Tokenizer {
+  try {
+    return fromJson(json, config);
+  } catch (e) {
+    // every message names the file; those of the component builders do not yet
+    if (e instanceof WasmlmError && !/^tokenizer(_config)?\.json/.test(e.message)) {
+      throw new WasmlmError(e.code, `tokenizer.json: ${e.message}`, { cause: e });
+    }
+    throw e;
+  }
+}
+
+function fromJson(json: unknown, config?: unknown): Tokenizer {
   if (!isObject(json)) bad(`expected a JSON object, got ${describe(json)}`);
   const j = json as Json;
   if (config !== undefined && config !== null && !isObject(config)) {
@@ -55,12 +74,16 @@ export function tokenizerFromJson(json: unknown, config?: unknown): Tokenizer {
   // ---- vocabulary: id -> text
   const tokens: string[] = [];
   const vocab = new Map<string, number>();
+  const entries = countOf(m.vocab) + countOf(j.added_tokens) + countOf(cfg.added_tokens_decoder);
+  const maxId = 2 * entries + ID_SLACK;
   const put = (text: string, id: unknown, where: string) => {
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 0x7fffffff) {
-      bad(`${where}: token ${describe(text)} has id ${describe(id)}`);
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) {
+      bad(`${where}: token ${describe(text)} has id ${describe(id)}, not a non-negative integer`);
     }
     const i = id as number;
-    if (i >= 16_000_000) bad(`${where}: token id ${i} is implausibly large`);
+    if (i >= maxId) {
+      bad(`${where}: token ${describe(text)} has id ${i}, implausible for a file of ${entries} tokens (ids must be below ${maxId})`);
+    }
     while (tokens.length <= i) tokens.push('');
     tokens[i] = text;
   };
@@ -68,7 +91,8 @@ export function tokenizerFromJson(json: unknown, config?: unknown): Tokenizer {
   if (type === 'Unigram') {
     const v = m.vocab;
     if (!Array.isArray(v)) bad('Unigram model.vocab must be an array of [piece, score]');
-    unigramPieces = (v as unknown[]).map((e, i) => {
+    // Array.from visits the holes of a sparse array (a parsed object may have them), map skips them
+    unigramPieces = Array.from(v as unknown[], (e, i) => {
       const pair = e as unknown[];
       if (!Array.isArray(pair) || typeof pair[0] !== 'string' || typeof pair[1] !== 'number') bad(`model.vocab[${i}] is not [piece, score]`);
       return [pair[0] as string, pair[1] as number];
@@ -158,8 +182,11 @@ export function tokenizerFromJson(json: unknown, config?: unknown): Tokenizer {
       const prefix = typeof m.continuing_subword_prefix === 'string' ? m.continuing_subword_prefix : '##';
       const continuation = new Map<string, number>();
       for (const [text, id] of vocab) if (prefix !== '' && text.startsWith(prefix)) continuation.set(text.slice(prefix.length), id);
-      const max = m.max_input_chars_per_word;
-      word = new WordPieceModel({ initial: vocab, continuation, unk, maxInputCharsPerWord: typeof max === 'number' ? max : 100 });
+      const max = m.max_input_chars_per_word ?? 100;
+      if (typeof max !== 'number' || !(max >= 0) || !Number.isInteger(max) && max !== Infinity) {
+        bad(`WordPiece model.max_input_chars_per_word must be a non-negative integer, got ${describe(max)}`);
+      }
+      word = new WordPieceModel({ initial: vocab, continuation, unk, maxInputCharsPerWord: max as number });
       break;
     }
     case 'WordLevel':
@@ -180,7 +207,7 @@ export function tokenizerFromJson(json: unknown, config?: unknown): Tokenizer {
   }
 
   // ---- special tokens and post-processor
-  const post = buildPostProcessor(j.post_processor, idOf);
+  const post = buildPostProcessor(j.post_processor, idOf, tokens.length);
   const special: SpecialTokens = {};
   const fromCfg = (key: string) => idOf(tokenText(cfg[key]));
   // without tokenizer_config.json: the post-processor's tokens, else the usual texts
@@ -204,7 +231,7 @@ export function tokenizerFromJson(json: unknown, config?: unknown): Tokenizer {
   }
   for (const k of Object.keys(special) as (keyof SpecialTokens)[]) {
     const id = special[k];
-    if (id === undefined || id < 0 || id >= tokens.length) delete special[k];
+    if (id === undefined || !Number.isInteger(id) || id < 0 || id >= tokens.length) delete special[k];
   }
   const { eot, eog } = endOfGeneration(tokens, special);
   if (eot !== undefined) special.eot = eot;
@@ -231,6 +258,11 @@ export function tokenizerFromJson(json: unknown, config?: unknown): Tokenizer {
     eog,
     chatTemplate,
   });
+}
+
+/** Entries of a list or an object map (0 for anything else). */
+function countOf(x: unknown): number {
+  return Array.isArray(x) ? x.length : isObject(x) ? Object.keys(x).length : 0;
 }
 
 function modelType(m: Json): 'BPE' | 'WordPiece' | 'Unigram' | 'WordLevel' {

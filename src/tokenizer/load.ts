@@ -27,6 +27,9 @@ export interface LoadTokenizerOptions {
 const MAX_JSON_BYTES = 512 << 20;
 
 export async function loadTokenizer(source: TokenizerSource, options: LoadTokenizerOptions = {}): Promise<Tokenizer> {
+  if (options === null || typeof options !== 'object') {
+    throw new WasmlmError('BAD_ARGUMENT', `loadTokenizer options must be an object, got ${options === null ? 'null' : typeof options}`);
+  }
   if (isParsedJson(source)) {
     return tokenizerFromJson(source, await loadConfig(options, undefined));
   }

@@ -4,7 +4,7 @@
  * description; GGUF vocabularies describe theirs the same way (see gguf.ts).
  */
 import { WasmlmError } from '../errors.js';
-import { describe } from './common.js';
+import { checkNesting, describe } from './common.js';
 import { translateRegex } from './regex.js';
 
 export type Normalizer = (s: string) => string;
@@ -15,15 +15,16 @@ const bad = (msg: string): never => {
   throw new WasmlmError('BAD_TOKENIZER', msg);
 };
 
-export function buildNormalizer(n: unknown): Normalizer | null {
+export function buildNormalizer(n: unknown, depth = 0): Normalizer | null {
   if (n === null || n === undefined) return null;
+  checkNesting(depth, 'normalizer');
   if (typeof n !== 'object') bad(`normalizer must be an object, got ${describe(n)}`);
   const j = n as Json;
   switch (j.type) {
     case 'Sequence': {
       const list = j.normalizers;
       if (!Array.isArray(list)) bad('normalizer Sequence has no normalizers list');
-      const steps = (list as unknown[]).map(buildNormalizer).filter((f): f is Normalizer => f !== null);
+      const steps = (list as unknown[]).map((x) => buildNormalizer(x, depth + 1)).filter((f): f is Normalizer => f !== null);
       if (steps.length === 0) return null;
       if (steps.length === 1) return steps[0]!;
       return (s) => {
@@ -75,7 +76,7 @@ export function replacePattern(j: Json, what: string): { re: RegExp; content: st
   if (pat && typeof pat.String === 'string') {
     return { re: new RegExp(pat.String.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gu'), content };
   }
-  if (pat && typeof pat.Regex === 'string') return { re: translateRegex(pat.Regex), content };
+  if (pat && typeof pat.Regex === 'string') return { re: translateRegex(pat.Regex, what), content };
   return bad(`${what} has no pattern (String or Regex)`);
 }
 

@@ -9,7 +9,7 @@
  * seen before costs one Map lookup.
  */
 import { WasmlmError } from '../errors.js';
-import { describe, toByteLevel } from './common.js';
+import { checkNesting, describe, toByteLevel } from './common.js';
 import { translateRegex } from './regex.js';
 
 export type Emit = (piece: string, first: boolean) => void;
@@ -44,15 +44,16 @@ export function buildPreTokenizer(p: unknown): PreTokenizer {
   return { steps, byteLevelOutput };
 }
 
-function addSteps(p: unknown, steps: PreStep[]): void {
+function addSteps(p: unknown, steps: PreStep[], depth = 0): void {
   if (p === null || p === undefined) return;
+  checkNesting(depth, 'pre_tokenizer');
   if (typeof p !== 'object') bad(`pre_tokenizer must be an object, got ${describe(p)}`);
   const j = p as Json;
   switch (j.type) {
     case 'Sequence': {
       const list = j.pretokenizers;
       if (!Array.isArray(list)) bad('pre_tokenizer Sequence has no pretokenizers list');
-      for (const q of list as unknown[]) addSteps(q, steps);
+      for (const q of list as unknown[]) addSteps(q, steps, depth + 1);
       return;
     }
     case 'ByteLevel':
@@ -64,7 +65,7 @@ function addSteps(p: unknown, steps: PreStep[]): void {
       const pat = j.pattern as Json | undefined;
       const behavior = behaviorOf(j.behavior);
       const invert = j.invert === true;
-      if (pat && typeof pat.Regex === 'string') steps.push(regexSplit(translateRegex(pat.Regex), behavior, invert));
+      if (pat && typeof pat.Regex === 'string') steps.push(regexSplit(translateRegex(pat.Regex, 'pre_tokenizer Split'), behavior, invert));
       else if (pat && typeof pat.String === 'string') {
         if (pat.String.length === 0) bad('pre_tokenizer Split has an empty String pattern');
         const re = new RegExp(pat.String.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gu');
@@ -99,14 +100,30 @@ function addSteps(p: unknown, steps: PreStep[]): void {
       return;
     case 'FixedLength': {
       const n = j.length ?? 5;
-      if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) bad(`FixedLength.length must be a positive integer, got ${describe(n)}`);
-      const re = new RegExp(`[^]{1,${n}}`, 'gu');
-      steps.push(regexSplit(re, 'Isolated', false));
+      if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1) bad(`FixedLength.length must be a positive integer, got ${describe(n)}`);
+      steps.push(fixedLength(n as number));
       return;
     }
     default:
       bad(`pre-tokenizer type ${describe(j.type)} is not supported`);
   }
+}
+
+/** FixedLength: pieces of n characters (code points), the last one shorter. */
+function fixedLength(n: number): PreStep {
+  return (piece, first, emit) => {
+    let start = 0;
+    let count = 0;
+    for (let i = 0; i < piece.length; ) {
+      i += piece.codePointAt(i)! > 0xffff ? 2 : 1;
+      if (++count === n) {
+        emit(piece.slice(start, i), first && start === 0);
+        start = i;
+        count = 0;
+      }
+    }
+    if (start < piece.length) emit(start === 0 ? piece : piece.slice(start), first && start === 0);
+  };
 }
 
 /** Unicode punctuation and ASCII punctuation (Rust's is_ascii_punctuation includes $+<=>^`|~). */

@@ -18,6 +18,13 @@
  *
  * Unsupported constructs (class intersection &&, nested classes, back-references, \G, \K) throw
  * WasmlmError BAD_TOKENIZER naming the pattern.
+ *
+ * JavaScript regexes backtrack, and a pattern from a file can take exponential time on a short
+ * text ((a+)+$ on 'aaa…a!'); RegExp has no time limit and runs on the caller's thread. So
+ * patterns that can backtrack exponentially are rejected (BAD_TOKENIZER): a repeated group
+ * (*, +, {n} or {n,m} with n or m > 1) whose body has a variable repetition (*, +, {1,3}; not ?
+ * or {3}), or that has alternatives other than literals with distinct first characters
+ * ((a|aa)+). Real pre-tokenizer patterns repeat single characters and classes only.
  */
 import { WasmlmError } from '../errors.js';
 
@@ -55,15 +62,18 @@ const POSIX: Record<string, string> = {
 
 const cache = new Map<string, RegExp>();
 
-/** The JavaScript RegExp (flags 'gu') for an Oniguruma pattern. */
-export function translateRegex(pattern: string): RegExp {
+/**
+ * The JavaScript RegExp (flags 'gu') for an Oniguruma pattern; `where` names the field it comes
+ * from in error messages.
+ */
+export function translateRegex(pattern: string, where = 'pre-tokenizer'): RegExp {
   let re = cache.get(pattern);
   if (re === undefined) {
-    const source = new Translator(pattern).run();
+    const source = new Translator(pattern, where).run();
     try {
       re = new RegExp(source, 'gu');
     } catch (e) {
-      throw new WasmlmError('BAD_TOKENIZER', `pre-tokenizer regex ${JSON.stringify(pattern)} is not valid: ${(e as Error).message}`, { cause: e });
+      throw new WasmlmError('BAD_TOKENIZER', `${where} regex ${JSON.stringify(pattern)} is not valid: ${(e as Error).message}`, { cause: e });
     }
     cache.set(pattern, re);
   }
@@ -82,11 +92,19 @@ class Translator {
   private closeWith: string[] = [];
   /** out offset where the last complete atom starts, -1 when none */
   private atomStart = -1;
+  /** per open group (the whole pattern first): whether its body repeats something, and where it starts in p */
+  private bodies: { repeats: boolean; from: number }[] = [{ repeats: false, from: 0 }];
+  /** the group that closed last, when it is the last atom: its body's facts */
+  private lastGroup: { repeats: boolean; from: number; to: number } | null = null;
 
-  constructor(private readonly p: string) {}
+  constructor(private readonly p: string, private readonly where: string) {}
 
   private fail(what: string): never {
-    throw new WasmlmError('BAD_TOKENIZER', `pre-tokenizer regex ${JSON.stringify(this.p)}: ${what} is not supported`);
+    this.reject(`${what} is not supported`);
+  }
+
+  private reject(why: string): never {
+    throw new WasmlmError('BAD_TOKENIZER', `${this.where} regex ${JSON.stringify(this.p)}: ${why}`);
   }
 
   private get ci(): boolean {
@@ -132,6 +150,24 @@ class Translator {
   private atom(text: string): void {
     this.atomStart = this.out.length;
     this.out += text;
+    this.lastGroup = null;
+  }
+
+  /**
+   * A quantifier that repeats (max > 1) is being applied to the last atom: reject it when the
+   * atom is a group whose matches can be split in exponentially many ways, else note that the
+   * enclosing group repeats something.
+   */
+  private checkRepeat(q: string, variable: boolean): void {
+    const g = this.lastGroup;
+    if (g !== null) {
+      const body = this.p.slice(g.from, g.to);
+      if (g.repeats) this.reject(`'${q}' repeats the group (${body}), which itself repeats: matching can take exponential time, so the pattern is rejected`);
+      if (!distinctLiteralAlternatives(body)) {
+        this.reject(`'${q}' repeats the alternatives (${body}), which can match the same text: matching can take exponential time, so the pattern is rejected`);
+      }
+    }
+    if (variable) this.bodies[this.bodies.length - 1]!.repeats = true;
   }
 
   /** A literal character outside a class. */
@@ -151,11 +187,13 @@ class Translator {
     if (this.atomStart < 0) this.fail(`a quantifier '${q}' with nothing to repeat`);
     const start = this.atomStart;
     const next = p[this.i];
+    if (repeats(q)) this.checkRepeat(q, varies(q));
     if (q.startsWith('{')) {
       // Ruby: X{n,m}+ is (?:X{n,m})+ ; X{n,m}? is lazy
       if (next === '?') { this.i++; this.out += q + '?'; return; }
       this.out += q;
       if (next === '+' || next === '*') {
+        if (varies(q)) this.reject(`'${q}${next}' repeats a repetition: matching can take exponential time, so the pattern is rejected`);
         this.i++;
         this.out = this.out.slice(0, start) + `(?:${this.out.slice(start)})` + next;
       }
@@ -220,8 +258,10 @@ class Translator {
     this.openAt.push(this.out.length);
     this.closeWith.push(close);
     this.caseStack.push(ci);
+    this.bodies.push({ repeats: false, from: this.i });
     this.out += open;
     this.atomStart = -1;
+    this.lastGroup = null;
   }
 
   private closeGroup(): void {
@@ -231,6 +271,9 @@ class Translator {
     this.out += this.closeWith.pop()!;
     this.caseStack.pop();
     this.atomStart = start;
+    const body = this.bodies.pop()!;
+    this.lastGroup = { repeats: body.repeats, from: body.from, to: this.i - 1 };
+    if (body.repeats) this.bodies[this.bodies.length - 1]!.repeats = true;
   }
 
   /** An escape outside a class. */
@@ -392,6 +435,64 @@ class Translator {
   }
 }
 
+/** Whether a quantifier allows a count other than its minimum, and more than one (*, +, {1,3}, {2,}; not ?, {3}). */
+function varies(q: string): boolean {
+  if (q === '*' || q === '+') return true;
+  const m = /^\{(\d*)(,(\d*))?\}$/.exec(q);
+  if (m === null || m[2] === undefined) return false;
+  return m[3] === '' || (Number(m[3]) > 1 && Number(m[3]) > Number(m[1] || 0));
+}
+
+/** Whether a quantifier allows more than one repetition. */
+function repeats(q: string): boolean {
+  if (q === '*' || q === '+') return true;
+  if (q === '?') return false;
+  const m = /^\{(\d*)(,(\d*))?\}$/.exec(q);
+  if (m === null) return true;
+  if (m[2] === undefined) return Number(m[1]) > 1;
+  return m[3] === '' || Number(m[3]) > 1;
+}
+
+/**
+ * Whether a group body (Oniguruma source) is safe to repeat as far as alternation goes: no
+ * top-level '|', or every alternative a literal (letters, digits, spaces, escaped symbols,
+ * \r \n \t) with a first character no other alternative starts with.
+ */
+function distinctLiteralAlternatives(body: string): boolean {
+  const alts: string[] = [];
+  let depth = 0;
+  let from = 0;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (c === '\\') { i++; continue; }
+    if (c === '[') {
+      // skip a class (nested brackets counted)
+      let d = 1;
+      for (i++; i < body.length && d > 0; i++) {
+        if (body[i] === '\\') i++;
+        else if (body[i] === '[') d++;
+        else if (body[i] === ']') d--;
+      }
+      i--;
+      continue;
+    }
+    if (c === '(') depth++;
+    else if (c === ')') depth--;
+    else if (c === '|' && depth === 0) { alts.push(body.slice(from, i)); from = i + 1; }
+  }
+  if (alts.length === 0) return true;
+  alts.push(body.slice(from));
+  const firsts = new Set<string>();
+  for (const a of alts) {
+    const m = /^(?:[^\\()[\]{}|.*+?^$]|\\[rnt]|\\[^A-Za-z0-9])+$/u.exec(a);
+    if (m === null) return false;
+    const first = a[0] === '\\' ? a.slice(0, 2) : String.fromCodePoint(a.codePointAt(0)!);
+    if (firsts.has(first)) return false;
+    firsts.add(first);
+  }
+  return true;
+}
+
 function isSingleChar(e: string): boolean {
   return !e.startsWith('\\p') && !e.startsWith('\\P') && (e.length === 1 || /^\\(u\{[0-9A-Fa-f]+\}|[nrtfv]|x[0-9A-Fa-f]{2}|\W)$/.test(e));
 }
@@ -440,5 +541,5 @@ function propertyName(name: string, pattern: string): string {
     }
     if (ok) return cand;
   }
-  throw new WasmlmError('BAD_TOKENIZER', `pre-tokenizer regex ${JSON.stringify(pattern)}: unknown Unicode property \\p{${name}}`);
+  throw new WasmlmError('BAD_TOKENIZER', `regex ${JSON.stringify(pattern)}: unknown Unicode property \\p{${name}}`);
 }
