@@ -1,6 +1,6 @@
 /** loadModel and the Model object: the public face of the engine, tokenizer and generator. */
 import { Engine, type EngineOptions } from './engine/engine.js';
-import { checkThreads } from './engine/options.js';
+import { checkLoadOptions } from './engine/options.js';
 import { WasmlmError } from './errors.js';
 import { typeName } from './formats/ggml-types.js';
 import { readGGUFHeader, type GGUFHeader } from './formats/gguf.js';
@@ -361,10 +361,10 @@ export class Model {
 }
 
 /** Load a GGUF model: a path, URL, Blob, ArrayBuffer/Uint8Array or stream; none = the embedded model. */
-export async function loadModel(source?: ModelSource, options: LoadOptions = {}): Promise<Model> {
+export async function loadModel(source?: ModelSource, opts?: LoadOptions): Promise<Model> {
   const t0 = performance.now();
+  const options = checkLoadOptions(opts);
   const src = source ?? DEFAULT_MODEL_URL ?? defaultModelUrl();
-  checkThreads(options.threads);
   const stream = await openSource(src, { signal: options.signal, onProgress: options.onProgress });
   try {
     let header: GGUFHeader;

@@ -6,7 +6,7 @@
  * page that is not cross-origin isolated runs on one thread, with `model.info.threadsNote` saying why.
  */
 import { WasmlmError } from '../errors.js';
-import { checkThreads } from '../engine/options.js';
+import { checkLoadOptions } from '../engine/options.js';
 import type { ModelSource } from '../formats/source.js';
 import type { LoadOptions, ModelInfo } from '../model.js';
 import type { VocabData } from '../tokenizer/types.js';
@@ -29,8 +29,8 @@ export interface BrowserLoadOptions extends LoadOptions, CacheOptions {
  * Load a GGUF model: a URL (relative ones are relative to the page), Blob/File, ArrayBuffer,
  * Uint8Array or ReadableStream; none = the embedded model, fetched beside the bundle.
  */
-export async function loadModel(source?: ModelSource, options: BrowserLoadOptions = {}): Promise<ModelLike> {
-  checkThreads(options.threads);
+export async function loadModel(source?: ModelSource, opts?: BrowserLoadOptions): Promise<ModelLike> {
+  const options = checkLoadOptions(opts);
   if (options.signal?.aborted) throw new WasmlmError('ABORTED', 'aborted', { cause: options.signal.reason });
   const { worker, workerUrl, ...rest } = options;
   if (!(worker ?? onPageMainThread())) return (await loadInPlace(source, rest)).model;

@@ -64,7 +64,7 @@ export class Engine {
 
   /**
    * Plan the memory, check it fits, then stream the weights from `stream` (positioned right after
-   * the GGUF header) straight into wasm memory. `options.threads` is checked by the caller (checkThreads).
+   * the GGUF header) straight into wasm memory. `options.threads` is checked by the caller (checkLoadOptions).
    */
   static async load(spec: ModelSpec, tensors: Map<string, GGUFTensorInfo>, header: GGUFHeader,
     stream: ByteStream, options: EngineOptions = {}): Promise<Engine> {

@@ -24,7 +24,7 @@ export interface EngineOptions {
   /**
    * threads that compute each op (a worker pool over one shared memory); default: the cores available,
    * or 1 for a model with less than MIN_LAYER_BYTES_FOR_THREADS of weights per layer. Falls back to one
-   * thread where threads are not possible (see Engine.threadsNote). Checked by checkThreads.
+   * thread where threads are not possible (see Engine.threadsNote). Checked by checkLoadOptions.
    */
   threads?: number;
   /** @internal thread pool tuning (tests: `{ minSplit: 0, chunks: 16, jitter: 20000 }` splits even the
@@ -40,11 +40,29 @@ export interface EngineOptions {
   runPlan?: (plan: Plan, run: RunOps) => void;
 }
 
-/** The one check of the `threads` option (loadModel, and the browser's before it starts a worker). */
-export function checkThreads(threads: unknown): void {
-  if (threads !== undefined && (typeof threads !== 'number' || !Number.isInteger(threads) || threads < 1)) {
-    throw new WasmlmError('BAD_ARGUMENT', `threads must be a positive integer, got ${String(threads)}`);
+/**
+ * The one check of loadModel's options that are not the engine's to choose (loadModel, and the browser's
+ * before it starts a worker): an object (or undefined), `threads` a positive integer, `onProgress` a
+ * function, `signal` an AbortSignal. Returns the options ({} for undefined).
+ */
+export function checkLoadOptions<T extends object>(options: T | undefined): T {
+  if (options === undefined) return {} as T;
+  if (options === null || typeof options !== 'object') {
+    throw new WasmlmError('BAD_ARGUMENT', `loadModel options must be an object, got ${options === null ? 'null' : typeof options}`);
   }
+  const o = options as { threads?: unknown; onProgress?: unknown; signal?: unknown };
+  if (o.threads !== undefined && (typeof o.threads !== 'number' || !Number.isInteger(o.threads) || o.threads < 1)) {
+    throw new WasmlmError('BAD_ARGUMENT', `threads must be a positive integer, got ${String(o.threads)}`);
+  }
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') {
+    throw new WasmlmError('BAD_ARGUMENT', `onProgress must be a function, got ${typeof o.onProgress}`);
+  }
+  const signal = o.signal as { aborted?: unknown; addEventListener?: unknown } | null | undefined;
+  if (signal !== undefined && (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean' ||
+      typeof signal.addEventListener !== 'function')) {
+    throw new WasmlmError('BAD_ARGUMENT', `signal must be an AbortSignal, got ${o.signal === null ? 'null' : typeof o.signal}`);
+  }
+  return options;
 }
 
 /** Prompt tokens per forward pass when batchSize is not given (see EngineOptions.batchSize). */
@@ -99,7 +117,7 @@ export interface ThreadChoice {
 }
 
 /**
- * How many threads: `threads` if given (checked by checkThreads), else the cores available for a model
+ * How many threads: `threads` if given (checked by checkLoadOptions), else the cores available for a model
  * big enough to gain from them; 1 where threads are not possible; with the reason.
  */
 export async function chooseThreads(asked: number | undefined, layerBytes: number): Promise<ThreadChoice> {

@@ -33,7 +33,7 @@ const INVALID = {
   minP: ['-1', 'NaN', '"3"', 'Symbol()'],
   repeatPenalty: ['0', '-1', 'NaN', '-0', '"3"', 'Symbol()'],
   repeatLastN: ['-1', '1.5', 'NaN', '"3"', 'Symbol()'],
-  seed: ['-1', '1.5', 'NaN', '"3"', 'Symbol()', '"x"'],
+  seed: ['1.5', 'NaN', '"3"', 'Symbol()', '"x"'], // any safe integer is a seed, negative ones too
   stop: ['"x"', '[1e9]', '[NaN]', '{}', '[-1]', '[1.5]', '["1"]'.replace('"1"', '"1"') && '0'],
   ignoreEos: ['"x"', '0', '{}'],
   signal: ['"x"', '{}', '0'],
