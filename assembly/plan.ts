@@ -1,9 +1,7 @@
 // Runs a plan: nOps ops of OP_WORDS i32 words each ([opcode, arg1, ...]; f32 args as bit patterns).
 import * as abi from "../src/abi";
-import { get_rows } from "./ops/rows";
 import { rmsnorm, layernorm } from "./ops/norm";
-import { act_bytes, prep_act, prep_act_part } from "./ops/quant";
-import { matmul } from "./ops/matmul";
+import { act_bytes, get_rows, matmul, prep_act, prep_act_part } from "./weights";
 import { rope } from "./ops/rope";
 import { attention, attention_part } from "./ops/attention";
 import { add, silu_mul, add_row, mul_row, axpby, gelu, glu } from "./ops/activations";

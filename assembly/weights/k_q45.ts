@@ -1,0 +1,511 @@
+// Q4_K and Q5_K weights (super-blocks of 256, 8 sub-blocks of 32 with 6-bit scales and mins): matmul
+// kernels, row dequantization (get_rows) and scalar twin. The K-quant scheme, layouts and the V8 notes:
+// k_common.ts.
+import { GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K } from "../../src/abi";
+import { h2f } from "../ops/f16";
+import { QA_SHIFT, loadQa } from "./act";
+import { KC, KC_M4, KC_M30, KC_M10, KC_M3, KC_M04, KC_B32, KC_K4LO, KC_K4HI, isum4x4, load4f } from "./common";
+import {
+  QS, fence, h2f4, h2f2, halves2, pairSum, hsum2, madd2, msub2, demote4, bsumDot, bsumDot8, dot16v, scale2, scPair,
+  scSplat, uLo, uHi, tok32, rd, scale2R, tok16x2R, tok32R,
+} from "./k_common";
+
+// ================================================================ Q4_K / Q5_K
+// Sub-block pair p (64 weights) reads qs[32p .. 32p + 31]: sub-block 2p is the low nibbles, 2p + 1 the high
+// nibbles; Q5_K adds bit 2p (2p + 1) of qh[l] as bit 4 of weight l. 8 six-bit scales and mins per block.
+
+// the 8 scales and 8 mins of the block whose first 16 bytes are hdr (d, dmin, scales[12] = u32 lanes a0, a1,
+// a2), as bytes [sc0..sc7, m0..m7]:
+//   sc0..3 = a0 & 0x3f.., sc4..7 = (a2 & 0x0f..) | ((a0 >> 2) & 0x30..),
+//   m0..3  = a1 & 0x3f.., m4..7  = ((a2 >> 4) & 0x0f..) | ((a1 >> 2) & 0x30..)
+// @ts-ignore: decorator
+@inline function k4Scales(hdr: v128): v128 {
+  const a = v128.shuffle<u32>(hdr, i32x4.shr_u(hdr, 4), 1, 3, 2, 7);     // [a0, a2, a1, a2 >> 4]
+  const b = i32x4.shr_u(v128.shuffle<u32>(hdr, hdr, 1, 1, 2, 2), 2);     // [a0 >> 2, a0 >> 2, a1 >> 2, a1 >> 2]
+  return v128.or(v128.and(a, v128.load(KC, KC_K4LO)), v128.and(b, v128.load(KC, KC_K4HI)));
+}
+
+// The 16 quants l = 16b .. 16b + 15 of sub-block 2p + nib of the Q4_K (q5 = false) or Q5_K block at w, as
+// bytes (< 32). Q5_K's bit: qh >> (j − 4) or << (4 − j), j = 2p + nib; the shifts are at most 4 (left) and 3
+// (right), so no bit crosses into another byte's bit 4.
+// @ts-ignore: decorator
+@inline function q45Quants(q5: bool, w: usize, p: i32, nib: i32, b: i32, m4: v128, m10: v128): v128 {
+  const x = v128.load(w + <usize>((q5 ? 48 : 16) + 32 * p + 16 * b));
+  const v = v128.and(nib ? i16x8.shr_u(x, 4) : x, m4);
+  if (!q5) return v;
+  const h = v128.load(w + <usize>(16 + 16 * b)), j = 2 * p + nib;
+  return v128.or(v, v128.and(j < 4 ? i16x8.shl(h, 4 - j) : j == 4 ? h : i16x8.shr_u(h, j - 4), m10));
+}
+
+// sub-block 2p + nib of two rows (blocks at w0, w1) times its 32 act a0..a3 (i16, loaded once for both rows):
+// [row 0's i32x4 partials, row 1's] narrowed to i16. A lane adds 8 products q·a ≤ 31·128: below 2^15.
+// @ts-ignore: decorator
+@inline function q45Sub2(q5: bool, w0: usize, w1: usize, p: i32, nib: i32, a0: v128, a1: v128, a2: v128, a3: v128,
+                         m4: v128, m10: v128): v128 {
+  const r0 = i32x4.add(dot16v(q45Quants(q5, w0, p, nib, 0, m4, m10), a0, a1), dot16v(q45Quants(q5, w0, p, nib, 1, m4, m10), a2, a3));
+  const r1 = i32x4.add(dot16v(q45Quants(q5, w1, p, nib, 0, m4, m10), a0, a1), dot16v(q45Quants(q5, w1, p, nib, 1, m4, m10), a2, a3));
+  return i16x8.narrow_i32x4_s(r0, r1);
+}
+
+// One token, two rows (blocks at w0, w1; outputs y0, y1; w1 = w0, y1 = y0 for a single row). Per sub-block
+// pair, [row 0's low-nibble sums, row 1's] and the high-nibble ones are regrouped per row (i64 lanes) and
+// one i32x4.dot_i16x8_s per row scales and adds both sub-blocks (as scale2).
+// @ts-ignore: decorator
+@inline function k1Q45(q5: bool, w0: usize, w1: usize, q: usize, d: usize, bs: usize, ns: i32, y0: usize, y1: usize): void {
+  const bsz: usize = q5 ? 176 : 144;
+  let acc0: f64 = 0, acc1: f64 = 0;
+  const m4 = v128.load(KC, KC_M4), m10 = v128.load(KC, KC_M10);
+  for (let s = 0; s < ns; s++) {
+    const scm0 = k4Scales(v128.load(w0)), scm1 = k4Scales(v128.load(w1));
+    const sc0 = i16x8.extend_low_i8x16_u(scm0), sc1 = i16x8.extend_low_i8x16_u(scm1);
+    // mins · bsums first (then only sc0, sc1 and sm stay live through the groups)
+    const sm = pairSum(bsumDot8(i16x8.extend_high_i8x16_u(scm0), bs), bsumDot8(i16x8.extend_high_i8x16_u(scm1), bs));
+    fence(y0, sm);
+    let si0 = i32x4.splat(0), si1 = i32x4.splat(0);
+    {
+      const lo = q45Sub2(q5, w0, w1, 0, 0, v128.load(q, 0), v128.load(q, 16), v128.load(q, 32), v128.load(q, 48), m4, m10);
+      fence(y0, lo);
+      const hi = q45Sub2(q5, w0, w1, 0, 1, v128.load(q, 64), v128.load(q, 80), v128.load(q, 96), v128.load(q, 112), m4, m10);
+      si0 = i32x4.add(si0, i32x4.dot_i16x8_s(v128.shuffle<u64>(lo, hi, 0, 2), scPair(sc0, 0)));
+      si1 = i32x4.add(si1, i32x4.dot_i16x8_s(v128.shuffle<u64>(lo, hi, 1, 3), scPair(sc1, 0)));
+      fence(y0, si0);
+      fence(y1, si1);
+    }
+    {
+      const lo = q45Sub2(q5, w0, w1, 1, 0, v128.load(q, 128), v128.load(q, 144), v128.load(q, 160), v128.load(q, 176), m4, m10);
+      fence(y0, lo);
+      const hi = q45Sub2(q5, w0, w1, 1, 1, v128.load(q, 192), v128.load(q, 208), v128.load(q, 224), v128.load(q, 240), m4, m10);
+      si0 = i32x4.add(si0, i32x4.dot_i16x8_s(v128.shuffle<u64>(lo, hi, 0, 2), scPair(sc0, 1)));
+      si1 = i32x4.add(si1, i32x4.dot_i16x8_s(v128.shuffle<u64>(lo, hi, 1, 3), scPair(sc1, 1)));
+      fence(y0, si0);
+      fence(y1, si1);
+    }
+    {
+      const lo = q45Sub2(q5, w0, w1, 2, 0, v128.load(q, 256), v128.load(q, 272), v128.load(q, 288), v128.load(q, 304), m4, m10);
+      fence(y0, lo);
+      const hi = q45Sub2(q5, w0, w1, 2, 1, v128.load(q, 320), v128.load(q, 336), v128.load(q, 352), v128.load(q, 368), m4, m10);
+      si0 = i32x4.add(si0, i32x4.dot_i16x8_s(v128.shuffle<u64>(lo, hi, 0, 2), scPair(sc0, 2)));
+      si1 = i32x4.add(si1, i32x4.dot_i16x8_s(v128.shuffle<u64>(lo, hi, 1, 3), scPair(sc1, 2)));
+      fence(y0, si0);
+      fence(y1, si1);
+    }
+    {
+      const lo = q45Sub2(q5, w0, w1, 3, 0, v128.load(q, 384), v128.load(q, 400), v128.load(q, 416), v128.load(q, 432), m4, m10);
+      fence(y0, lo);
+      const hi = q45Sub2(q5, w0, w1, 3, 1, v128.load(q, 448), v128.load(q, 464), v128.load(q, 480), v128.load(q, 496), m4, m10);
+      si0 = i32x4.add(si0, i32x4.dot_i16x8_s(v128.shuffle<u64>(lo, hi, 0, 2), scPair(sc0, 3)));
+      si1 = i32x4.add(si1, i32x4.dot_i16x8_s(v128.shuffle<u64>(lo, hi, 1, 3), scPair(sc1, 3)));
+      fence(y0, si0);
+      fence(y1, si1);
+    }
+    const u = pairSum(pairSum(si0, si1), sm);                             // [Σsi0, Σsm0, Σsi1, Σsm1]
+    const dd = h2f4(v128.load32_lane(w1, v128.load32_zero(w0), 1));       // [dw0, dmin0, dw1, dmin1]
+    const da = f64x2.splat(<f64>load<f32>(d));
+    const p0 = f64x2.mul(f64x2.convert_low_i32x4_s(u), f64x2.mul(f64x2.promote_low_f32x4(dd), da));
+    const p1 = f64x2.mul(f64x2.convert_low_i32x4_s(v128.shuffle<u32>(u, u, 2, 3, 2, 3)),
+                         f64x2.mul(f64x2.promote_low_f32x4(v128.shuffle<u32>(dd, dd, 2, 3, 2, 3)), da));
+    acc0 = acc0 + f64x2.extract_lane(p0, 0) - f64x2.extract_lane(p0, 1);
+    acc1 = acc1 + f64x2.extract_lane(p1, 0) - f64x2.extract_lane(p1, 1);
+    w0 += bsz;
+    w1 += bsz;
+    q += QS;
+    d += 4;
+    bs += 32;
+  }
+  store<f32>(y0, <f32>acc0);
+  store<f32>(y1, <f32>acc1);
+}
+
+// Four tokens (lanes), one row: each sub-block's 32 weights are unpacked and scaled (i16) once, then dotted
+// with each token's act; the fence after each token keeps one token's act loads in registers at a time.
+// @ts-ignore: decorator
+@inline function k4Q45(q5: bool, w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize,
+                       d3: usize, b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
+  let accLo = f64x2.splat(0), accHi = f64x2.splat(0);
+  const m4 = v128.load(KC, KC_M4), m10 = v128.load(KC, KC_M10);
+  for (let s = 0; s < ns; s++) {
+    const hdr = v128.load(w);
+    const scm = k4Scales(hdr);
+    const sc16 = i16x8.extend_low_i8x16_u(scm);
+    let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
+    {
+      const sc = scSplat(sc16, 0);
+      const v0 = q45Quants(q5, w, 0, 0, 0, m4, m10), v1 = q45Quants(q5, w, 0, 0, 1, m4, m10);
+      const u0 = uLo(v0, sc), u1 = uHi(v0, sc), u2 = uLo(v1, sc), u3 = uHi(v1, sc);
+      s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 0), v128.load(q0, 16), v128.load(q0, 32), v128.load(q0, 48), yp);
+      s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 0), v128.load(q1, 16), v128.load(q1, 32), v128.load(q1, 48), yp);
+      s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 0), v128.load(q2, 16), v128.load(q2, 32), v128.load(q2, 48), yp);
+      s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 0), v128.load(q3, 16), v128.load(q3, 32), v128.load(q3, 48), yp);
+    }
+    {
+      const sc = scSplat(sc16, 1);
+      const v0 = q45Quants(q5, w, 0, 1, 0, m4, m10), v1 = q45Quants(q5, w, 0, 1, 1, m4, m10);
+      const u0 = uLo(v0, sc), u1 = uHi(v0, sc), u2 = uLo(v1, sc), u3 = uHi(v1, sc);
+      s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 64), v128.load(q0, 80), v128.load(q0, 96), v128.load(q0, 112), yp);
+      s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 64), v128.load(q1, 80), v128.load(q1, 96), v128.load(q1, 112), yp);
+      s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 64), v128.load(q2, 80), v128.load(q2, 96), v128.load(q2, 112), yp);
+      s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 64), v128.load(q3, 80), v128.load(q3, 96), v128.load(q3, 112), yp);
+    }
+    {
+      const sc = scSplat(sc16, 2);
+      const v0 = q45Quants(q5, w, 1, 0, 0, m4, m10), v1 = q45Quants(q5, w, 1, 0, 1, m4, m10);
+      const u0 = uLo(v0, sc), u1 = uHi(v0, sc), u2 = uLo(v1, sc), u3 = uHi(v1, sc);
+      s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 128), v128.load(q0, 144), v128.load(q0, 160), v128.load(q0, 176), yp);
+      s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 128), v128.load(q1, 144), v128.load(q1, 160), v128.load(q1, 176), yp);
+      s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 128), v128.load(q2, 144), v128.load(q2, 160), v128.load(q2, 176), yp);
+      s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 128), v128.load(q3, 144), v128.load(q3, 160), v128.load(q3, 176), yp);
+    }
+    {
+      const sc = scSplat(sc16, 3);
+      const v0 = q45Quants(q5, w, 1, 1, 0, m4, m10), v1 = q45Quants(q5, w, 1, 1, 1, m4, m10);
+      const u0 = uLo(v0, sc), u1 = uHi(v0, sc), u2 = uLo(v1, sc), u3 = uHi(v1, sc);
+      s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 192), v128.load(q0, 208), v128.load(q0, 224), v128.load(q0, 240), yp);
+      s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 192), v128.load(q1, 208), v128.load(q1, 224), v128.load(q1, 240), yp);
+      s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 192), v128.load(q2, 208), v128.load(q2, 224), v128.load(q2, 240), yp);
+      s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 192), v128.load(q3, 208), v128.load(q3, 224), v128.load(q3, 240), yp);
+    }
+    {
+      const sc = scSplat(sc16, 4);
+      const v0 = q45Quants(q5, w, 2, 0, 0, m4, m10), v1 = q45Quants(q5, w, 2, 0, 1, m4, m10);
+      const u0 = uLo(v0, sc), u1 = uHi(v0, sc), u2 = uLo(v1, sc), u3 = uHi(v1, sc);
+      s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 256), v128.load(q0, 272), v128.load(q0, 288), v128.load(q0, 304), yp);
+      s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 256), v128.load(q1, 272), v128.load(q1, 288), v128.load(q1, 304), yp);
+      s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 256), v128.load(q2, 272), v128.load(q2, 288), v128.load(q2, 304), yp);
+      s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 256), v128.load(q3, 272), v128.load(q3, 288), v128.load(q3, 304), yp);
+    }
+    {
+      const sc = scSplat(sc16, 5);
+      const v0 = q45Quants(q5, w, 2, 1, 0, m4, m10), v1 = q45Quants(q5, w, 2, 1, 1, m4, m10);
+      const u0 = uLo(v0, sc), u1 = uHi(v0, sc), u2 = uLo(v1, sc), u3 = uHi(v1, sc);
+      s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 320), v128.load(q0, 336), v128.load(q0, 352), v128.load(q0, 368), yp);
+      s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 320), v128.load(q1, 336), v128.load(q1, 352), v128.load(q1, 368), yp);
+      s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 320), v128.load(q2, 336), v128.load(q2, 352), v128.load(q2, 368), yp);
+      s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 320), v128.load(q3, 336), v128.load(q3, 352), v128.load(q3, 368), yp);
+    }
+    {
+      const sc = scSplat(sc16, 6);
+      const v0 = q45Quants(q5, w, 3, 0, 0, m4, m10), v1 = q45Quants(q5, w, 3, 0, 1, m4, m10);
+      const u0 = uLo(v0, sc), u1 = uHi(v0, sc), u2 = uLo(v1, sc), u3 = uHi(v1, sc);
+      s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 384), v128.load(q0, 400), v128.load(q0, 416), v128.load(q0, 432), yp);
+      s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 384), v128.load(q1, 400), v128.load(q1, 416), v128.load(q1, 432), yp);
+      s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 384), v128.load(q2, 400), v128.load(q2, 416), v128.load(q2, 432), yp);
+      s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 384), v128.load(q3, 400), v128.load(q3, 416), v128.load(q3, 432), yp);
+    }
+    {
+      const sc = scSplat(sc16, 7);
+      const v0 = q45Quants(q5, w, 3, 1, 0, m4, m10), v1 = q45Quants(q5, w, 3, 1, 1, m4, m10);
+      const u0 = uLo(v0, sc), u1 = uHi(v0, sc), u2 = uLo(v1, sc), u3 = uHi(v1, sc);
+      s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 448), v128.load(q0, 464), v128.load(q0, 480), v128.load(q0, 496), yp);
+      s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 448), v128.load(q1, 464), v128.load(q1, 480), v128.load(q1, 496), yp);
+      s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 448), v128.load(q2, 464), v128.load(q2, 480), v128.load(q2, 496), yp);
+      s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 448), v128.load(q3, 464), v128.load(q3, 480), v128.load(q3, 496), yp);
+    }
+    const m16 = i16x8.extend_high_i8x16_u(scm);
+    const bo = <usize>s << 5;
+    const sm = isum4x4(bsumDot8(m16, b0 + bo), bsumDot8(m16, b1 + bo), bsumDot8(m16, b2 + bo), bsumDot8(m16, b3 + bo));
+    const dof = <usize>s << 2;
+    const da = load4f(d0 + dof, d1 + dof, d2 + dof, d3 + dof);
+    const dd = h2f2(hdr);
+    const dw = f64x2.extract_lane(dd, 0), dmin = f64x2.extract_lane(dd, 1);
+    const si = isum4x4(s0, s1, s2, s3);
+    accLo = msub2(madd2(accLo, si, dw, da, 0), sm, dmin, da, 0);
+    accHi = msub2(madd2(accHi, si, dw, da, 1), sm, dmin, da, 1);
+    w += q5 ? 176 : 144;
+    q0 += QS;
+    q1 += QS;
+    q2 += QS;
+    q3 += QS;
+  }
+  return demote4(accLo, accHi);
+}
+
+// k1Q45 with i8 act: the two 16-weight halves of a sub-block add up in i16 (|lane| ≤ 4·31·127)
+// @ts-ignore: decorator
+@inline function k1Q45R(q5: bool, w0: usize, w1: usize, q: usize, d: usize, bs: usize, ns: i32, y0: usize, y1: usize): void {
+  const bsz: usize = q5 ? 176 : 144;
+  let acc0: f64 = 0, acc1: f64 = 0;
+  const m4 = v128.load(KC, KC_M4), m10 = v128.load(KC, KC_M10);
+  for (let s = 0; s < ns; s++) {
+    const scm0 = k4Scales(v128.load(w0)), scm1 = k4Scales(v128.load(w1));
+    const sc0 = i16x8.extend_low_i8x16_u(scm0), sc1 = i16x8.extend_low_i8x16_u(scm1);
+    // mins · bsums first (then only sc0, sc1 and sm stay live through the groups)
+    const sm = pairSum(bsumDot8(i16x8.extend_high_i8x16_u(scm0), bs), bsumDot8(i16x8.extend_high_i8x16_u(scm1), bs));
+    fence(y0, sm);
+    let si0 = i32x4.splat(0), si1 = i32x4.splat(0);
+    {
+      const a0 = v128.load(q, 0), a1 = v128.load(q, 16);
+      const lo0 = i16x8.add(rd(a0, q45Quants(q5, w0, 0, 0, 0, m4, m10)), rd(a1, q45Quants(q5, w0, 0, 0, 1, m4, m10)));
+      const lo1 = i16x8.add(rd(a0, q45Quants(q5, w1, 0, 0, 0, m4, m10)), rd(a1, q45Quants(q5, w1, 0, 0, 1, m4, m10)));
+      fence(y0, lo0);
+      fence(y1, lo1);
+      const a2 = v128.load(q, 32), a3 = v128.load(q, 48);
+      const hi0 = i16x8.add(rd(a2, q45Quants(q5, w0, 0, 1, 0, m4, m10)), rd(a3, q45Quants(q5, w0, 0, 1, 1, m4, m10)));
+      const hi1 = i16x8.add(rd(a2, q45Quants(q5, w1, 0, 1, 0, m4, m10)), rd(a3, q45Quants(q5, w1, 0, 1, 1, m4, m10)));
+      si0 = i32x4.add(si0, scale2R(lo0, hi0, sc0, 0));
+      si1 = i32x4.add(si1, scale2R(lo1, hi1, sc1, 0));
+      fence(y0, si0);
+      fence(y1, si1);
+    }
+    {
+      const a0 = v128.load(q, 64), a1 = v128.load(q, 80);
+      const lo0 = i16x8.add(rd(a0, q45Quants(q5, w0, 1, 0, 0, m4, m10)), rd(a1, q45Quants(q5, w0, 1, 0, 1, m4, m10)));
+      const lo1 = i16x8.add(rd(a0, q45Quants(q5, w1, 1, 0, 0, m4, m10)), rd(a1, q45Quants(q5, w1, 1, 0, 1, m4, m10)));
+      fence(y0, lo0);
+      fence(y1, lo1);
+      const a2 = v128.load(q, 96), a3 = v128.load(q, 112);
+      const hi0 = i16x8.add(rd(a2, q45Quants(q5, w0, 1, 1, 0, m4, m10)), rd(a3, q45Quants(q5, w0, 1, 1, 1, m4, m10)));
+      const hi1 = i16x8.add(rd(a2, q45Quants(q5, w1, 1, 1, 0, m4, m10)), rd(a3, q45Quants(q5, w1, 1, 1, 1, m4, m10)));
+      si0 = i32x4.add(si0, scale2R(lo0, hi0, sc0, 1));
+      si1 = i32x4.add(si1, scale2R(lo1, hi1, sc1, 1));
+      fence(y0, si0);
+      fence(y1, si1);
+    }
+    {
+      const a0 = v128.load(q, 128), a1 = v128.load(q, 144);
+      const lo0 = i16x8.add(rd(a0, q45Quants(q5, w0, 2, 0, 0, m4, m10)), rd(a1, q45Quants(q5, w0, 2, 0, 1, m4, m10)));
+      const lo1 = i16x8.add(rd(a0, q45Quants(q5, w1, 2, 0, 0, m4, m10)), rd(a1, q45Quants(q5, w1, 2, 0, 1, m4, m10)));
+      fence(y0, lo0);
+      fence(y1, lo1);
+      const a2 = v128.load(q, 160), a3 = v128.load(q, 176);
+      const hi0 = i16x8.add(rd(a2, q45Quants(q5, w0, 2, 1, 0, m4, m10)), rd(a3, q45Quants(q5, w0, 2, 1, 1, m4, m10)));
+      const hi1 = i16x8.add(rd(a2, q45Quants(q5, w1, 2, 1, 0, m4, m10)), rd(a3, q45Quants(q5, w1, 2, 1, 1, m4, m10)));
+      si0 = i32x4.add(si0, scale2R(lo0, hi0, sc0, 2));
+      si1 = i32x4.add(si1, scale2R(lo1, hi1, sc1, 2));
+      fence(y0, si0);
+      fence(y1, si1);
+    }
+    {
+      const a0 = v128.load(q, 192), a1 = v128.load(q, 208);
+      const lo0 = i16x8.add(rd(a0, q45Quants(q5, w0, 3, 0, 0, m4, m10)), rd(a1, q45Quants(q5, w0, 3, 0, 1, m4, m10)));
+      const lo1 = i16x8.add(rd(a0, q45Quants(q5, w1, 3, 0, 0, m4, m10)), rd(a1, q45Quants(q5, w1, 3, 0, 1, m4, m10)));
+      fence(y0, lo0);
+      fence(y1, lo1);
+      const a2 = v128.load(q, 224), a3 = v128.load(q, 240);
+      const hi0 = i16x8.add(rd(a2, q45Quants(q5, w0, 3, 1, 0, m4, m10)), rd(a3, q45Quants(q5, w0, 3, 1, 1, m4, m10)));
+      const hi1 = i16x8.add(rd(a2, q45Quants(q5, w1, 3, 1, 0, m4, m10)), rd(a3, q45Quants(q5, w1, 3, 1, 1, m4, m10)));
+      si0 = i32x4.add(si0, scale2R(lo0, hi0, sc0, 3));
+      si1 = i32x4.add(si1, scale2R(lo1, hi1, sc1, 3));
+      fence(y0, si0);
+      fence(y1, si1);
+    }
+    const u = pairSum(pairSum(si0, si1), sm);                             // [Σsi0, Σsm0, Σsi1, Σsm1]
+    const dd = h2f4(v128.load32_lane(w1, v128.load32_zero(w0), 1));       // [dw0, dmin0, dw1, dmin1]
+    const da = f64x2.splat(<f64>load<f32>(d));
+    const p0 = f64x2.mul(f64x2.convert_low_i32x4_s(u), f64x2.mul(f64x2.promote_low_f32x4(dd), da));
+    const p1 = f64x2.mul(f64x2.convert_low_i32x4_s(v128.shuffle<u32>(u, u, 2, 3, 2, 3)),
+                         f64x2.mul(f64x2.promote_low_f32x4(v128.shuffle<u32>(dd, dd, 2, 3, 2, 3)), da));
+    acc0 = acc0 + f64x2.extract_lane(p0, 0) - f64x2.extract_lane(p0, 1);
+    acc1 = acc1 + f64x2.extract_lane(p1, 0) - f64x2.extract_lane(p1, 1);
+    w0 += bsz;
+    w1 += bsz;
+    q += QS;
+    d += 4;
+    bs += 32;
+  }
+  store<f32>(y0, <f32>acc0);
+  store<f32>(y1, <f32>acc1);
+}
+
+// k4Q45 with i8 act
+// @ts-ignore: decorator
+@inline function k4Q45R(q5: bool, w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize,
+                        d3: usize, b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
+  let accLo = f64x2.splat(0), accHi = f64x2.splat(0);
+  const m4 = v128.load(KC, KC_M4), m10 = v128.load(KC, KC_M10);
+  for (let s = 0; s < ns; s++) {
+    const hdr = v128.load(w);
+    const scm = k4Scales(hdr);
+    const sc16 = i16x8.extend_low_i8x16_u(scm);
+    let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
+    {
+      const sc = scSplat(sc16, 0);
+      const v0 = q45Quants(q5, w, 0, 0, 0, m4, m10), v1 = q45Quants(q5, w, 0, 0, 1, m4, m10);
+      s0 = tok32R(s0, v0, v1, sc, v128.load(q0, 0), v128.load(q0, 16), yp);
+      s1 = tok32R(s1, v0, v1, sc, v128.load(q1, 0), v128.load(q1, 16), yp);
+      s2 = tok32R(s2, v0, v1, sc, v128.load(q2, 0), v128.load(q2, 16), yp);
+      s3 = tok32R(s3, v0, v1, sc, v128.load(q3, 0), v128.load(q3, 16), yp);
+    }
+    {
+      const sc = scSplat(sc16, 1);
+      const v0 = q45Quants(q5, w, 0, 1, 0, m4, m10), v1 = q45Quants(q5, w, 0, 1, 1, m4, m10);
+      s0 = tok32R(s0, v0, v1, sc, v128.load(q0, 32), v128.load(q0, 48), yp);
+      s1 = tok32R(s1, v0, v1, sc, v128.load(q1, 32), v128.load(q1, 48), yp);
+      s2 = tok32R(s2, v0, v1, sc, v128.load(q2, 32), v128.load(q2, 48), yp);
+      s3 = tok32R(s3, v0, v1, sc, v128.load(q3, 32), v128.load(q3, 48), yp);
+    }
+    {
+      const sc = scSplat(sc16, 2);
+      const v0 = q45Quants(q5, w, 1, 0, 0, m4, m10), v1 = q45Quants(q5, w, 1, 0, 1, m4, m10);
+      s0 = tok32R(s0, v0, v1, sc, v128.load(q0, 64), v128.load(q0, 80), yp);
+      s1 = tok32R(s1, v0, v1, sc, v128.load(q1, 64), v128.load(q1, 80), yp);
+      s2 = tok32R(s2, v0, v1, sc, v128.load(q2, 64), v128.load(q2, 80), yp);
+      s3 = tok32R(s3, v0, v1, sc, v128.load(q3, 64), v128.load(q3, 80), yp);
+    }
+    {
+      const sc = scSplat(sc16, 3);
+      const v0 = q45Quants(q5, w, 1, 1, 0, m4, m10), v1 = q45Quants(q5, w, 1, 1, 1, m4, m10);
+      s0 = tok32R(s0, v0, v1, sc, v128.load(q0, 96), v128.load(q0, 112), yp);
+      s1 = tok32R(s1, v0, v1, sc, v128.load(q1, 96), v128.load(q1, 112), yp);
+      s2 = tok32R(s2, v0, v1, sc, v128.load(q2, 96), v128.load(q2, 112), yp);
+      s3 = tok32R(s3, v0, v1, sc, v128.load(q3, 96), v128.load(q3, 112), yp);
+    }
+    {
+      const sc = scSplat(sc16, 4);
+      const v0 = q45Quants(q5, w, 2, 0, 0, m4, m10), v1 = q45Quants(q5, w, 2, 0, 1, m4, m10);
+      s0 = tok32R(s0, v0, v1, sc, v128.load(q0, 128), v128.load(q0, 144), yp);
+      s1 = tok32R(s1, v0, v1, sc, v128.load(q1, 128), v128.load(q1, 144), yp);
+      s2 = tok32R(s2, v0, v1, sc, v128.load(q2, 128), v128.load(q2, 144), yp);
+      s3 = tok32R(s3, v0, v1, sc, v128.load(q3, 128), v128.load(q3, 144), yp);
+    }
+    {
+      const sc = scSplat(sc16, 5);
+      const v0 = q45Quants(q5, w, 2, 1, 0, m4, m10), v1 = q45Quants(q5, w, 2, 1, 1, m4, m10);
+      s0 = tok32R(s0, v0, v1, sc, v128.load(q0, 160), v128.load(q0, 176), yp);
+      s1 = tok32R(s1, v0, v1, sc, v128.load(q1, 160), v128.load(q1, 176), yp);
+      s2 = tok32R(s2, v0, v1, sc, v128.load(q2, 160), v128.load(q2, 176), yp);
+      s3 = tok32R(s3, v0, v1, sc, v128.load(q3, 160), v128.load(q3, 176), yp);
+    }
+    {
+      const sc = scSplat(sc16, 6);
+      const v0 = q45Quants(q5, w, 3, 0, 0, m4, m10), v1 = q45Quants(q5, w, 3, 0, 1, m4, m10);
+      s0 = tok32R(s0, v0, v1, sc, v128.load(q0, 192), v128.load(q0, 208), yp);
+      s1 = tok32R(s1, v0, v1, sc, v128.load(q1, 192), v128.load(q1, 208), yp);
+      s2 = tok32R(s2, v0, v1, sc, v128.load(q2, 192), v128.load(q2, 208), yp);
+      s3 = tok32R(s3, v0, v1, sc, v128.load(q3, 192), v128.load(q3, 208), yp);
+    }
+    {
+      const sc = scSplat(sc16, 7);
+      const v0 = q45Quants(q5, w, 3, 1, 0, m4, m10), v1 = q45Quants(q5, w, 3, 1, 1, m4, m10);
+      s0 = tok32R(s0, v0, v1, sc, v128.load(q0, 224), v128.load(q0, 240), yp);
+      s1 = tok32R(s1, v0, v1, sc, v128.load(q1, 224), v128.load(q1, 240), yp);
+      s2 = tok32R(s2, v0, v1, sc, v128.load(q2, 224), v128.load(q2, 240), yp);
+      s3 = tok32R(s3, v0, v1, sc, v128.load(q3, 224), v128.load(q3, 240), yp);
+    }
+    const m16 = i16x8.extend_high_i8x16_u(scm);
+    const bo = <usize>s << 5;
+    const sm = isum4x4(bsumDot8(m16, b0 + bo), bsumDot8(m16, b1 + bo), bsumDot8(m16, b2 + bo), bsumDot8(m16, b3 + bo));
+    const dof = <usize>s << 2;
+    const da = load4f(d0 + dof, d1 + dof, d2 + dof, d3 + dof);
+    const dd = h2f2(hdr);
+    const dw = f64x2.extract_lane(dd, 0), dmin = f64x2.extract_lane(dd, 1);
+    const si = isum4x4(s0, s1, s2, s3);
+    accLo = msub2(madd2(accLo, si, dw, da, 0), sm, dmin, da, 0);
+    accHi = msub2(madd2(accHi, si, dw, da, 1), sm, dmin, da, 1);
+    w += q5 ? 176 : 144;
+    q0 += QS;
+    q1 += QS;
+    q2 += QS;
+    q3 += QS;
+  }
+  return demote4(accLo, accHi);
+}
+
+// ---------------------------------------------------------------- kernels per type (the generic ones inlined)
+
+function k1Q4K(w0: usize, w1: usize, q: usize, d: usize, bs: usize, ns: i32, y0: usize, y1: usize): void {
+  k1Q45(false, w0, w1, q, d, bs, ns, y0, y1);
+}
+function k1Q4KR(w0: usize, w1: usize, q: usize, d: usize, bs: usize, ns: i32, y0: usize, y1: usize): void {
+  k1Q45R(false, w0, w1, q, d, bs, ns, y0, y1);
+}
+function k4Q4K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize, d3: usize,
+               b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
+  return k4Q45(false, w, q0, q1, q2, q3, d0, d1, d2, d3, b0, b1, b2, b3, ns, yp);
+}
+function k4Q4KR(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize, d3: usize,
+                b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
+  return k4Q45R(false, w, q0, q1, q2, q3, d0, d1, d2, d3, b0, b1, b2, b3, ns, yp);
+}
+function k1Q5K(w0: usize, w1: usize, q: usize, d: usize, bs: usize, ns: i32, y0: usize, y1: usize): void {
+  k1Q45(true, w0, w1, q, d, bs, ns, y0, y1);
+}
+function k1Q5KR(w0: usize, w1: usize, q: usize, d: usize, bs: usize, ns: i32, y0: usize, y1: usize): void {
+  k1Q45R(true, w0, w1, q, d, bs, ns, y0, y1);
+}
+function k4Q5K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize, d3: usize,
+               b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
+  return k4Q45(true, w, q0, q1, q2, q3, d0, d1, d2, d3, b0, b1, b2, b3, ns, yp);
+}
+function k4Q5KR(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize, d3: usize,
+                b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
+  return k4Q45R(true, w, q0, q1, q2, q3, d0, d1, d2, d3, b0, b1, b2, b3, ns, yp);
+}
+
+// ---------------------------------------------------------------- entries for weights/index.ts
+
+// one token (act planes q, d, bsums e), rows w0 and w1 (w1 = w0, y1 = y0: one row) -> y0, y1
+// @ts-ignore: decorator
+@inline export function q45Dec(type: i32, w0: usize, w1: usize, q: usize, d: usize, e: usize, nIn: i32, y0: usize, y1: usize): void {
+  const ns = nIn >> 8;
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    if (type == GGML_Q4_K) k1Q4KR(w0, w1, q, d, e, ns, y0, y1);
+    else k1Q5KR(w0, w1, q, d, e, ns, y0, y1);
+  } else {
+    if (type == GGML_Q4_K) k1Q4K(w0, w1, q, d, e, ns, y0, y1);
+    else k1Q5K(w0, w1, q, d, e, ns, y0, y1);
+  }
+}
+
+// one row, 4 tokens -> [y(t0), .., y(t3)]; yp: the row's output for the first token (a fence target)
+// @ts-ignore: decorator
+@inline export function q45Tile(type: i32, w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize,
+                            d2: usize, d3: usize, e0: usize, e1: usize, e2: usize, e3: usize, nIn: i32, yp: usize): v128 {
+  const ns = nIn >> 8;
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    if (type == GGML_Q4_K) return k4Q4KR(w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, ns, yp);
+    return k4Q5KR(w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, ns, yp);
+  }
+  if (type == GGML_Q4_K) return k4Q4K(w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, ns, yp);
+  return k4Q5K(w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, ns, yp);
+}
+
+// ---------------------------------------------------------------- scalar twin, rows
+
+/** acc after super-block b (act quants qs, bsums bs, scale da): the same integers and f64 steps as the kernels. */
+// @ts-ignore: decorator
+@inline export function q45RefBlock(type: i32, b: usize, qs: usize, bs: usize, da: f32, acc: f64): f64 {
+  const dw = h2f(<i32>load<u16>(b)), dmin = h2f(<i32>load<u16>(b, 2));
+  let sumi = 0, summ = 0;
+  for (let j = 0; j < 8; j++) {
+    const sc = q45Scale(b, j), m = q45Min(b, j);
+    let dot = 0;
+    for (let l = 0; l < 32; l++) dot += q45Quant(type, b, j, l) * loadQa(qs, j * 32 + l);
+    sumi += sc * dot;
+    summ += m * (<i32>load<i16>(bs + (<usize>(2 * j) << 1)) + <i32>load<i16>(bs + (<usize>(2 * j + 1) << 1)));
+  }
+  acc = acc + <f64>sumi * (<f64>dw * <f64>da);
+  return acc - <f64>summ * (<f64>dmin * <f64>da);
+}
+
+// 6-bit scale and min j (0..7) of the block at b
+// @ts-ignore: decorator
+@inline function q45Scale(b: usize, j: i32): i32 {
+  if (j < 4) return load<u8>(b + 4 + <usize>j) & 63;
+  return (load<u8>(b + 8 + <usize>j) & 15) | ((load<u8>(b + <usize>j) >> 6) << 4);
+}
+// @ts-ignore: decorator
+@inline function q45Min(b: usize, j: i32): i32 {
+  if (j < 4) return load<u8>(b + 8 + <usize>j) & 63;
+  return (load<u8>(b + 8 + <usize>j) >> 4) | ((load<u8>(b + 4 + <usize>j) >> 6) << 4);
+}
+// weight 32j + l: nibble (j&1 ? high : low) of qs[32(j>>1) + l], Q5_K: + 16·bit j of qh[l]
+// @ts-ignore: decorator
+@inline function q45Quant(type: i32, b: usize, j: i32, l: i32): i32 {
+  const byte = <i32>load<u8>(b + (type == GGML_Q4_K ? 16 : 48) + <usize>((j >> 1) * 32 + l));
+  let v = (j & 1) ? byte >> 4 : byte & 15;
+  if (type == GGML_Q5_K) v |= ((<i32>load<u8>(b + 16 + <usize>l) >> j) & 1) << 4;
+  return v;
+}
+
+/** Dequantizes n values (a multiple of 256) of Q4_K or Q5_K at src into f32 at dst (the reference's f32 steps). */
+export function q45Row(type: i32, src: usize, dst: usize, n: i32): void {
+  for (let s = 0; s < n >> 8; s++) {
+    const d = h2f(<i32>load<u16>(src)), dmin = h2f(<i32>load<u16>(src, 2));
+    for (let j = 0; j < 8; j++) {
+      const d1: f32 = d * <f32>q45Scale(src, j), m1: f32 = dmin * <f32>q45Min(src, j);
+      for (let l = 0; l < 32; l++) store<f32>(dst + (<usize>(j * 32 + l) << 2), d1 * <f32>q45Quant(type, src, j, l) - m1);
+    }
+    src += type == GGML_Q5_K ? 176 : 144;
+    dst += 1024;
+  }
+}

@@ -1,0 +1,491 @@
+// Q6_K weights (super-blocks of 256: 4 low bits in ql, 2 high bits in qh, an i8 scale per 16): matmul
+// kernels, row dequantization (get_rows) and scalar twin. The K-quant scheme, layouts and the V8 notes:
+// k_common.ts.
+import { GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K } from "../../src/abi";
+import { h2f } from "../ops/f16";
+import { QA_SHIFT, loadQa } from "./act";
+import { KC, KC_M4, KC_M30, KC_M10, KC_M3, KC_M04, KC_B32, KC_K4LO, KC_K4HI, isum4x4, load4f } from "./common";
+import {
+  QS, fence, h2f4, h2f2, halves2, pairSum, hsum2, madd2, msub2, demote4, bsumDot, bsumDot8, dot16v, scale2, scPair,
+  scSplat, uLo, uHi, tok32, rd, scale2R, tok16x2R, tok32R,
+} from "./k_common";
+
+// ================================================================ Q6_K
+// Half n (128 weights) has ql[64n .. 64n + 63], qh[32n .. 32n + 31] and 8 scales (i8, per 16 weights). Its
+// group k of 16 weights (k = e + 2g + 4h; e, g, h in {0, 1}) takes its low 4 bits from the low (h = 0) or high
+// (h = 1) nibbles of ql[64n + 32g + 16e ..] and its high 2 bits from bits 2(2h + g), 2(2h + g) + 1 of
+// qh[32n + 16e ..]. Quants unsigned (0..63): Σ sc·Σ(q − 32)·a = Σ sc·Σq·a − 32·Σ sc·bsum.
+
+// group e + 2g + 4h of a half from ql = ql[64n + 32g + 16e ..] and qh = qh[32n + 16e ..] (bytes, < 64). The
+// qh shifts (left 4 or 2, right 2) move bits across a byte boundary only into bits 0..1 or 6..7, outside the
+// mask (bits 4, 5).
+// @ts-ignore: decorator
+@inline function q6Group(ql: v128, qh: v128, h: i32, g: i32, m4: v128, m30: v128): v128 {
+  const t = 2 * h + g;
+  const hi = t == 0 ? i16x8.shl(qh, 4) : t == 1 ? i16x8.shl(qh, 2) : t == 2 ? qh : i16x8.shr_u(qh, 2);
+  return v128.or(v128.and(h ? i16x8.shr_u(ql, 4) : ql, m4), v128.and(hi, m30));
+}
+
+// ql of group e + 2g + 4h of half n of the block at w; its qh
+// @ts-ignore: decorator
+@inline function q6ql(w: usize, n: i32, e: i32, g: i32): v128 { return v128.load(w + <usize>(64 * n + 32 * g + 16 * e)); }
+// @ts-ignore: decorator
+@inline function q6qh(w: usize, n: i32, e: i32): v128 { return v128.load(w + <usize>(128 + 32 * n + 16 * e)); }
+
+// sc_k·Σ q·a + sc_{k+2}·Σ q·a for the groups k = e + 4h and k + 2 of half n (block at w), with act a0, a1 and
+// a2, a3 (i16) and l = the half's 8 scales (i16). A lane adds 4 products q·a ≤ 63·128: below 2^15 (scale2).
+// @ts-ignore: decorator
+@inline function q6Pair(w: usize, n: i32, h: i32, e: i32, m4: v128, m30: v128, a0: v128, a1: v128, a2: v128,
+                        a3: v128, l: v128): v128 {
+  const qh = q6qh(w, n, e);
+  const s0 = dot16v(q6Group(q6ql(w, n, e, 0), qh, h, 0, m4, m30), a0, a1);
+  const s1 = dot16v(q6Group(q6ql(w, n, e, 1), qh, h, 1, m4, m30), a2, a3);
+  const sc = h ? v128.shuffle<i16>(l, l, 4, 4, 5, 5, 6, 6, 7, 7) : v128.shuffle<i16>(l, l, 0, 0, 1, 1, 2, 2, 3, 3);
+  return scale2(s0, s1, e ? v128.shuffle<u32>(sc, sc, 1, 1, 3, 3) : v128.shuffle<u32>(sc, sc, 0, 0, 2, 2));
+}
+
+// 32·Σ sc·bsum (i32x4 partials) for the 16 scales c (i8x16) and the bsums at bs
+// @ts-ignore: decorator
+@inline function q6Corr(c: v128, bs: usize): v128 {
+  return i32x4.shl(bsumDot(i16x8.extend_low_i8x16_s(c), i16x8.extend_high_i8x16_s(c), bs), 5);
+}
+
+// One token, two rows: see k1Q45
+function k1Q6K(w0: usize, w1: usize, q: usize, d: usize, bs: usize, ns: i32, y0: usize, y1: usize): void {
+  let acc0: f64 = 0, acc1: f64 = 0;
+  const m4 = v128.load(KC, KC_M4), m30 = v128.load(KC, KC_M30);
+  for (let s = 0; s < ns; s++) {
+    const c0 = v128.load(w0, 192), c1 = v128.load(w1, 192);
+    let si0 = i32x4.splat(0), si1 = i32x4.splat(0);
+    {
+      const l0 = i16x8.extend_low_i8x16_s(c0), l1 = i16x8.extend_low_i8x16_s(c1);     // scales 0..7 (i16)
+      {
+        const a0 = v128.load(q, 0), a1 = v128.load(q, 16), a2 = v128.load(q, 64), a3 = v128.load(q, 80);
+        si0 = i32x4.add(si0, q6Pair(w0, 0, 0, 0, m4, m30, a0, a1, a2, a3, l0));
+        si1 = i32x4.add(si1, q6Pair(w1, 0, 0, 0, m4, m30, a0, a1, a2, a3, l1));
+        fence(y0, si0);
+        fence(y1, si1);
+      }
+      {
+        const a0 = v128.load(q, 32), a1 = v128.load(q, 48), a2 = v128.load(q, 96), a3 = v128.load(q, 112);
+        si0 = i32x4.add(si0, q6Pair(w0, 0, 0, 1, m4, m30, a0, a1, a2, a3, l0));
+        si1 = i32x4.add(si1, q6Pair(w1, 0, 0, 1, m4, m30, a0, a1, a2, a3, l1));
+        fence(y0, si0);
+        fence(y1, si1);
+      }
+      {
+        const a0 = v128.load(q, 128), a1 = v128.load(q, 144), a2 = v128.load(q, 192), a3 = v128.load(q, 208);
+        si0 = i32x4.add(si0, q6Pair(w0, 0, 1, 0, m4, m30, a0, a1, a2, a3, l0));
+        si1 = i32x4.add(si1, q6Pair(w1, 0, 1, 0, m4, m30, a0, a1, a2, a3, l1));
+        fence(y0, si0);
+        fence(y1, si1);
+      }
+      {
+        const a0 = v128.load(q, 160), a1 = v128.load(q, 176), a2 = v128.load(q, 224), a3 = v128.load(q, 240);
+        si0 = i32x4.add(si0, q6Pair(w0, 0, 1, 1, m4, m30, a0, a1, a2, a3, l0));
+        si1 = i32x4.add(si1, q6Pair(w1, 0, 1, 1, m4, m30, a0, a1, a2, a3, l1));
+        fence(y0, si0);
+        fence(y1, si1);
+      }
+    }
+    {
+      const l0 = i16x8.extend_high_i8x16_s(c0), l1 = i16x8.extend_high_i8x16_s(c1);     // scales 8..15 (i16)
+      {
+        const a0 = v128.load(q, 256), a1 = v128.load(q, 272), a2 = v128.load(q, 320), a3 = v128.load(q, 336);
+        si0 = i32x4.add(si0, q6Pair(w0, 1, 0, 0, m4, m30, a0, a1, a2, a3, l0));
+        si1 = i32x4.add(si1, q6Pair(w1, 1, 0, 0, m4, m30, a0, a1, a2, a3, l1));
+        fence(y0, si0);
+        fence(y1, si1);
+      }
+      {
+        const a0 = v128.load(q, 288), a1 = v128.load(q, 304), a2 = v128.load(q, 352), a3 = v128.load(q, 368);
+        si0 = i32x4.add(si0, q6Pair(w0, 1, 0, 1, m4, m30, a0, a1, a2, a3, l0));
+        si1 = i32x4.add(si1, q6Pair(w1, 1, 0, 1, m4, m30, a0, a1, a2, a3, l1));
+        fence(y0, si0);
+        fence(y1, si1);
+      }
+      {
+        const a0 = v128.load(q, 384), a1 = v128.load(q, 400), a2 = v128.load(q, 448), a3 = v128.load(q, 464);
+        si0 = i32x4.add(si0, q6Pair(w0, 1, 1, 0, m4, m30, a0, a1, a2, a3, l0));
+        si1 = i32x4.add(si1, q6Pair(w1, 1, 1, 0, m4, m30, a0, a1, a2, a3, l1));
+        fence(y0, si0);
+        fence(y1, si1);
+      }
+      {
+        const a0 = v128.load(q, 416), a1 = v128.load(q, 432), a2 = v128.load(q, 480), a3 = v128.load(q, 496);
+        si0 = i32x4.add(si0, q6Pair(w0, 1, 1, 1, m4, m30, a0, a1, a2, a3, l0));
+        si1 = i32x4.add(si1, q6Pair(w1, 1, 1, 1, m4, m30, a0, a1, a2, a3, l1));
+        fence(y0, si0);
+        fence(y1, si1);
+      }
+    }
+    si0 = i32x4.sub(si0, q6Corr(c0, bs));
+    si1 = i32x4.sub(si1, q6Corr(c1, bs));
+    const p = f64x2.mul(hsum2(si0, si1), f64x2.mul(h2f2(halves2(w0 + 208, w1 + 208)), f64x2.splat(<f64>load<f32>(d))));
+    acc0 += f64x2.extract_lane(p, 0);
+    acc1 += f64x2.extract_lane(p, 1);
+    w0 += 210;
+    w1 += 210;
+    q += QS;
+    d += 4;
+    bs += 32;
+  }
+  store<f32>(y0, <f32>acc0);
+  store<f32>(y1, <f32>acc1);
+}
+
+// Four tokens: see k4Q45. The groups k and k + 2 share their qh bytes.
+function k4Q6K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize, d3: usize,
+               b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
+  let accLo = f64x2.splat(0), accHi = f64x2.splat(0);
+  const m4 = v128.load(KC, KC_M4), m30 = v128.load(KC, KC_M30);
+  for (let s = 0; s < ns; s++) {
+    const c = v128.load(w, 192);
+    let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
+    {
+      const l = i16x8.extend_low_i8x16_s(c);     // scales 0..7 (i16)
+      {
+        const qh = q6qh(w, 0, 0);
+        const g0 = q6Group(q6ql(w, 0, 0, 0), qh, 0, 0, m4, m30), g1 = q6Group(q6ql(w, 0, 0, 1), qh, 0, 1, m4, m30);
+        const sa = scSplat(l, 0), sb = scSplat(l, 2);
+        const u0 = uLo(g0, sa), u1 = uHi(g0, sa), u2 = uLo(g1, sb), u3 = uHi(g1, sb);
+        s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 0), v128.load(q0, 16), v128.load(q0, 64), v128.load(q0, 80), yp);
+        s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 0), v128.load(q1, 16), v128.load(q1, 64), v128.load(q1, 80), yp);
+        s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 0), v128.load(q2, 16), v128.load(q2, 64), v128.load(q2, 80), yp);
+        s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 0), v128.load(q3, 16), v128.load(q3, 64), v128.load(q3, 80), yp);
+      }
+      {
+        const qh = q6qh(w, 0, 1);
+        const g0 = q6Group(q6ql(w, 0, 1, 0), qh, 0, 0, m4, m30), g1 = q6Group(q6ql(w, 0, 1, 1), qh, 0, 1, m4, m30);
+        const sa = scSplat(l, 1), sb = scSplat(l, 3);
+        const u0 = uLo(g0, sa), u1 = uHi(g0, sa), u2 = uLo(g1, sb), u3 = uHi(g1, sb);
+        s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 32), v128.load(q0, 48), v128.load(q0, 96), v128.load(q0, 112), yp);
+        s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 32), v128.load(q1, 48), v128.load(q1, 96), v128.load(q1, 112), yp);
+        s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 32), v128.load(q2, 48), v128.load(q2, 96), v128.load(q2, 112), yp);
+        s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 32), v128.load(q3, 48), v128.load(q3, 96), v128.load(q3, 112), yp);
+      }
+      {
+        const qh = q6qh(w, 0, 0);
+        const g0 = q6Group(q6ql(w, 0, 0, 0), qh, 1, 0, m4, m30), g1 = q6Group(q6ql(w, 0, 0, 1), qh, 1, 1, m4, m30);
+        const sa = scSplat(l, 4), sb = scSplat(l, 6);
+        const u0 = uLo(g0, sa), u1 = uHi(g0, sa), u2 = uLo(g1, sb), u3 = uHi(g1, sb);
+        s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 128), v128.load(q0, 144), v128.load(q0, 192), v128.load(q0, 208), yp);
+        s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 128), v128.load(q1, 144), v128.load(q1, 192), v128.load(q1, 208), yp);
+        s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 128), v128.load(q2, 144), v128.load(q2, 192), v128.load(q2, 208), yp);
+        s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 128), v128.load(q3, 144), v128.load(q3, 192), v128.load(q3, 208), yp);
+      }
+      {
+        const qh = q6qh(w, 0, 1);
+        const g0 = q6Group(q6ql(w, 0, 1, 0), qh, 1, 0, m4, m30), g1 = q6Group(q6ql(w, 0, 1, 1), qh, 1, 1, m4, m30);
+        const sa = scSplat(l, 5), sb = scSplat(l, 7);
+        const u0 = uLo(g0, sa), u1 = uHi(g0, sa), u2 = uLo(g1, sb), u3 = uHi(g1, sb);
+        s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 160), v128.load(q0, 176), v128.load(q0, 224), v128.load(q0, 240), yp);
+        s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 160), v128.load(q1, 176), v128.load(q1, 224), v128.load(q1, 240), yp);
+        s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 160), v128.load(q2, 176), v128.load(q2, 224), v128.load(q2, 240), yp);
+        s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 160), v128.load(q3, 176), v128.load(q3, 224), v128.load(q3, 240), yp);
+      }
+    }
+    {
+      const l = i16x8.extend_high_i8x16_s(c);     // scales 8..15 (i16)
+      {
+        const qh = q6qh(w, 1, 0);
+        const g0 = q6Group(q6ql(w, 1, 0, 0), qh, 0, 0, m4, m30), g1 = q6Group(q6ql(w, 1, 0, 1), qh, 0, 1, m4, m30);
+        const sa = scSplat(l, 0), sb = scSplat(l, 2);
+        const u0 = uLo(g0, sa), u1 = uHi(g0, sa), u2 = uLo(g1, sb), u3 = uHi(g1, sb);
+        s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 256), v128.load(q0, 272), v128.load(q0, 320), v128.load(q0, 336), yp);
+        s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 256), v128.load(q1, 272), v128.load(q1, 320), v128.load(q1, 336), yp);
+        s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 256), v128.load(q2, 272), v128.load(q2, 320), v128.load(q2, 336), yp);
+        s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 256), v128.load(q3, 272), v128.load(q3, 320), v128.load(q3, 336), yp);
+      }
+      {
+        const qh = q6qh(w, 1, 1);
+        const g0 = q6Group(q6ql(w, 1, 1, 0), qh, 0, 0, m4, m30), g1 = q6Group(q6ql(w, 1, 1, 1), qh, 0, 1, m4, m30);
+        const sa = scSplat(l, 1), sb = scSplat(l, 3);
+        const u0 = uLo(g0, sa), u1 = uHi(g0, sa), u2 = uLo(g1, sb), u3 = uHi(g1, sb);
+        s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 288), v128.load(q0, 304), v128.load(q0, 352), v128.load(q0, 368), yp);
+        s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 288), v128.load(q1, 304), v128.load(q1, 352), v128.load(q1, 368), yp);
+        s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 288), v128.load(q2, 304), v128.load(q2, 352), v128.load(q2, 368), yp);
+        s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 288), v128.load(q3, 304), v128.load(q3, 352), v128.load(q3, 368), yp);
+      }
+      {
+        const qh = q6qh(w, 1, 0);
+        const g0 = q6Group(q6ql(w, 1, 0, 0), qh, 1, 0, m4, m30), g1 = q6Group(q6ql(w, 1, 0, 1), qh, 1, 1, m4, m30);
+        const sa = scSplat(l, 4), sb = scSplat(l, 6);
+        const u0 = uLo(g0, sa), u1 = uHi(g0, sa), u2 = uLo(g1, sb), u3 = uHi(g1, sb);
+        s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 384), v128.load(q0, 400), v128.load(q0, 448), v128.load(q0, 464), yp);
+        s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 384), v128.load(q1, 400), v128.load(q1, 448), v128.load(q1, 464), yp);
+        s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 384), v128.load(q2, 400), v128.load(q2, 448), v128.load(q2, 464), yp);
+        s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 384), v128.load(q3, 400), v128.load(q3, 448), v128.load(q3, 464), yp);
+      }
+      {
+        const qh = q6qh(w, 1, 1);
+        const g0 = q6Group(q6ql(w, 1, 1, 0), qh, 1, 0, m4, m30), g1 = q6Group(q6ql(w, 1, 1, 1), qh, 1, 1, m4, m30);
+        const sa = scSplat(l, 5), sb = scSplat(l, 7);
+        const u0 = uLo(g0, sa), u1 = uHi(g0, sa), u2 = uLo(g1, sb), u3 = uHi(g1, sb);
+        s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 416), v128.load(q0, 432), v128.load(q0, 480), v128.load(q0, 496), yp);
+        s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 416), v128.load(q1, 432), v128.load(q1, 480), v128.load(q1, 496), yp);
+        s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 416), v128.load(q2, 432), v128.load(q2, 480), v128.load(q2, 496), yp);
+        s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 416), v128.load(q3, 432), v128.load(q3, 480), v128.load(q3, 496), yp);
+      }
+    }
+    const bo = <usize>s << 5;
+    const corr = isum4x4(q6Corr(c, b0 + bo), q6Corr(c, b1 + bo), q6Corr(c, b2 + bo), q6Corr(c, b3 + bo));
+    const dof = <usize>s << 2;
+    const dw = f64x2.extract_lane(h2f2(v128.load16_splat(w, 208)), 0);
+    const da = load4f(d0 + dof, d1 + dof, d2 + dof, d3 + dof);
+    const si = i32x4.sub(isum4x4(s0, s1, s2, s3), corr);
+    accLo = madd2(accLo, si, dw, da, 0);
+    accHi = madd2(accHi, si, dw, da, 1);
+    w += 210;
+    q0 += QS;
+    q1 += QS;
+    q2 += QS;
+    q3 += QS;
+  }
+  return demote4(accLo, accHi);
+}
+
+// k1Q6K with i8 act: groups k and k + 1 (adjacent scales) are paired for scale2R
+function k1Q6KR(w0: usize, w1: usize, q: usize, d: usize, bs: usize, ns: i32, y0: usize, y1: usize): void {
+  let acc0: f64 = 0, acc1: f64 = 0;
+  const m4 = v128.load(KC, KC_M4), m30 = v128.load(KC, KC_M30);
+  for (let s = 0; s < ns; s++) {
+    const c0 = v128.load(w0, 192), c1 = v128.load(w1, 192);
+    let si0 = i32x4.splat(0), si1 = i32x4.splat(0);
+    {
+      const l0 = i16x8.extend_low_i8x16_s(c0), l1 = i16x8.extend_low_i8x16_s(c1);     // scales 0..7 (i16)
+      {
+        const a0 = v128.load(q, 0), a1 = v128.load(q, 16);
+        si0 = i32x4.add(si0, scale2R(rd(a0, q6Group(q6ql(w0, 0, 0, 0), q6qh(w0, 0, 0), 0, 0, m4, m30)), rd(a1, q6Group(q6ql(w0, 0, 1, 0), q6qh(w0, 0, 1), 0, 0, m4, m30)), l0, 0));
+        si1 = i32x4.add(si1, scale2R(rd(a0, q6Group(q6ql(w1, 0, 0, 0), q6qh(w1, 0, 0), 0, 0, m4, m30)), rd(a1, q6Group(q6ql(w1, 0, 1, 0), q6qh(w1, 0, 1), 0, 0, m4, m30)), l1, 0));
+        fence(y0, si0);
+        fence(y1, si1);
+      }
+      {
+        const a0 = v128.load(q, 32), a1 = v128.load(q, 48);
+        si0 = i32x4.add(si0, scale2R(rd(a0, q6Group(q6ql(w0, 0, 0, 1), q6qh(w0, 0, 0), 0, 1, m4, m30)), rd(a1, q6Group(q6ql(w0, 0, 1, 1), q6qh(w0, 0, 1), 0, 1, m4, m30)), l0, 1));
+        si1 = i32x4.add(si1, scale2R(rd(a0, q6Group(q6ql(w1, 0, 0, 1), q6qh(w1, 0, 0), 0, 1, m4, m30)), rd(a1, q6Group(q6ql(w1, 0, 1, 1), q6qh(w1, 0, 1), 0, 1, m4, m30)), l1, 1));
+        fence(y0, si0);
+        fence(y1, si1);
+      }
+      {
+        const a0 = v128.load(q, 64), a1 = v128.load(q, 80);
+        si0 = i32x4.add(si0, scale2R(rd(a0, q6Group(q6ql(w0, 0, 0, 0), q6qh(w0, 0, 0), 1, 0, m4, m30)), rd(a1, q6Group(q6ql(w0, 0, 1, 0), q6qh(w0, 0, 1), 1, 0, m4, m30)), l0, 2));
+        si1 = i32x4.add(si1, scale2R(rd(a0, q6Group(q6ql(w1, 0, 0, 0), q6qh(w1, 0, 0), 1, 0, m4, m30)), rd(a1, q6Group(q6ql(w1, 0, 1, 0), q6qh(w1, 0, 1), 1, 0, m4, m30)), l1, 2));
+        fence(y0, si0);
+        fence(y1, si1);
+      }
+      {
+        const a0 = v128.load(q, 96), a1 = v128.load(q, 112);
+        si0 = i32x4.add(si0, scale2R(rd(a0, q6Group(q6ql(w0, 0, 0, 1), q6qh(w0, 0, 0), 1, 1, m4, m30)), rd(a1, q6Group(q6ql(w0, 0, 1, 1), q6qh(w0, 0, 1), 1, 1, m4, m30)), l0, 3));
+        si1 = i32x4.add(si1, scale2R(rd(a0, q6Group(q6ql(w1, 0, 0, 1), q6qh(w1, 0, 0), 1, 1, m4, m30)), rd(a1, q6Group(q6ql(w1, 0, 1, 1), q6qh(w1, 0, 1), 1, 1, m4, m30)), l1, 3));
+        fence(y0, si0);
+        fence(y1, si1);
+      }
+    }
+    {
+      const l0 = i16x8.extend_high_i8x16_s(c0), l1 = i16x8.extend_high_i8x16_s(c1);     // scales 8..15 (i16)
+      {
+        const a0 = v128.load(q, 128), a1 = v128.load(q, 144);
+        si0 = i32x4.add(si0, scale2R(rd(a0, q6Group(q6ql(w0, 1, 0, 0), q6qh(w0, 1, 0), 0, 0, m4, m30)), rd(a1, q6Group(q6ql(w0, 1, 1, 0), q6qh(w0, 1, 1), 0, 0, m4, m30)), l0, 0));
+        si1 = i32x4.add(si1, scale2R(rd(a0, q6Group(q6ql(w1, 1, 0, 0), q6qh(w1, 1, 0), 0, 0, m4, m30)), rd(a1, q6Group(q6ql(w1, 1, 1, 0), q6qh(w1, 1, 1), 0, 0, m4, m30)), l1, 0));
+        fence(y0, si0);
+        fence(y1, si1);
+      }
+      {
+        const a0 = v128.load(q, 160), a1 = v128.load(q, 176);
+        si0 = i32x4.add(si0, scale2R(rd(a0, q6Group(q6ql(w0, 1, 0, 1), q6qh(w0, 1, 0), 0, 1, m4, m30)), rd(a1, q6Group(q6ql(w0, 1, 1, 1), q6qh(w0, 1, 1), 0, 1, m4, m30)), l0, 1));
+        si1 = i32x4.add(si1, scale2R(rd(a0, q6Group(q6ql(w1, 1, 0, 1), q6qh(w1, 1, 0), 0, 1, m4, m30)), rd(a1, q6Group(q6ql(w1, 1, 1, 1), q6qh(w1, 1, 1), 0, 1, m4, m30)), l1, 1));
+        fence(y0, si0);
+        fence(y1, si1);
+      }
+      {
+        const a0 = v128.load(q, 192), a1 = v128.load(q, 208);
+        si0 = i32x4.add(si0, scale2R(rd(a0, q6Group(q6ql(w0, 1, 0, 0), q6qh(w0, 1, 0), 1, 0, m4, m30)), rd(a1, q6Group(q6ql(w0, 1, 1, 0), q6qh(w0, 1, 1), 1, 0, m4, m30)), l0, 2));
+        si1 = i32x4.add(si1, scale2R(rd(a0, q6Group(q6ql(w1, 1, 0, 0), q6qh(w1, 1, 0), 1, 0, m4, m30)), rd(a1, q6Group(q6ql(w1, 1, 1, 0), q6qh(w1, 1, 1), 1, 0, m4, m30)), l1, 2));
+        fence(y0, si0);
+        fence(y1, si1);
+      }
+      {
+        const a0 = v128.load(q, 224), a1 = v128.load(q, 240);
+        si0 = i32x4.add(si0, scale2R(rd(a0, q6Group(q6ql(w0, 1, 0, 1), q6qh(w0, 1, 0), 1, 1, m4, m30)), rd(a1, q6Group(q6ql(w0, 1, 1, 1), q6qh(w0, 1, 1), 1, 1, m4, m30)), l0, 3));
+        si1 = i32x4.add(si1, scale2R(rd(a0, q6Group(q6ql(w1, 1, 0, 1), q6qh(w1, 1, 0), 1, 1, m4, m30)), rd(a1, q6Group(q6ql(w1, 1, 1, 1), q6qh(w1, 1, 1), 1, 1, m4, m30)), l1, 3));
+        fence(y0, si0);
+        fence(y1, si1);
+      }
+    }
+    si0 = i32x4.sub(si0, q6Corr(c0, bs));
+    si1 = i32x4.sub(si1, q6Corr(c1, bs));
+    const p = f64x2.mul(hsum2(si0, si1), f64x2.mul(h2f2(halves2(w0 + 208, w1 + 208)), f64x2.splat(<f64>load<f32>(d))));
+    acc0 += f64x2.extract_lane(p, 0);
+    acc1 += f64x2.extract_lane(p, 1);
+    w0 += 210;
+    w1 += 210;
+    q += QS;
+    d += 4;
+    bs += 32;
+  }
+  store<f32>(y0, <f32>acc0);
+  store<f32>(y1, <f32>acc1);
+}
+
+// k4Q6K with i8 act
+function k4Q6KR(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize, d3: usize,
+                b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
+  let accLo = f64x2.splat(0), accHi = f64x2.splat(0);
+  const m4 = v128.load(KC, KC_M4), m30 = v128.load(KC, KC_M30);
+  for (let s = 0; s < ns; s++) {
+    const c = v128.load(w, 192);
+    let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
+    {
+      const l = i16x8.extend_low_i8x16_s(c);     // scales 0..7 (i16)
+      {
+        const qh = q6qh(w, 0, 0);
+        const g0 = q6Group(q6ql(w, 0, 0, 0), qh, 0, 0, m4, m30), g1 = q6Group(q6ql(w, 0, 0, 1), qh, 0, 1, m4, m30);
+        const sa = scSplat(l, 0), sb = scSplat(l, 2);
+        s0 = tok16x2R(s0, g0, g1, sa, sb, v128.load(q0, 0), v128.load(q0, 32), yp);
+        s1 = tok16x2R(s1, g0, g1, sa, sb, v128.load(q1, 0), v128.load(q1, 32), yp);
+        s2 = tok16x2R(s2, g0, g1, sa, sb, v128.load(q2, 0), v128.load(q2, 32), yp);
+        s3 = tok16x2R(s3, g0, g1, sa, sb, v128.load(q3, 0), v128.load(q3, 32), yp);
+      }
+      {
+        const qh = q6qh(w, 0, 1);
+        const g0 = q6Group(q6ql(w, 0, 1, 0), qh, 0, 0, m4, m30), g1 = q6Group(q6ql(w, 0, 1, 1), qh, 0, 1, m4, m30);
+        const sa = scSplat(l, 1), sb = scSplat(l, 3);
+        s0 = tok16x2R(s0, g0, g1, sa, sb, v128.load(q0, 16), v128.load(q0, 48), yp);
+        s1 = tok16x2R(s1, g0, g1, sa, sb, v128.load(q1, 16), v128.load(q1, 48), yp);
+        s2 = tok16x2R(s2, g0, g1, sa, sb, v128.load(q2, 16), v128.load(q2, 48), yp);
+        s3 = tok16x2R(s3, g0, g1, sa, sb, v128.load(q3, 16), v128.load(q3, 48), yp);
+      }
+      {
+        const qh = q6qh(w, 0, 0);
+        const g0 = q6Group(q6ql(w, 0, 0, 0), qh, 1, 0, m4, m30), g1 = q6Group(q6ql(w, 0, 0, 1), qh, 1, 1, m4, m30);
+        const sa = scSplat(l, 4), sb = scSplat(l, 6);
+        s0 = tok16x2R(s0, g0, g1, sa, sb, v128.load(q0, 64), v128.load(q0, 96), yp);
+        s1 = tok16x2R(s1, g0, g1, sa, sb, v128.load(q1, 64), v128.load(q1, 96), yp);
+        s2 = tok16x2R(s2, g0, g1, sa, sb, v128.load(q2, 64), v128.load(q2, 96), yp);
+        s3 = tok16x2R(s3, g0, g1, sa, sb, v128.load(q3, 64), v128.load(q3, 96), yp);
+      }
+      {
+        const qh = q6qh(w, 0, 1);
+        const g0 = q6Group(q6ql(w, 0, 1, 0), qh, 1, 0, m4, m30), g1 = q6Group(q6ql(w, 0, 1, 1), qh, 1, 1, m4, m30);
+        const sa = scSplat(l, 5), sb = scSplat(l, 7);
+        s0 = tok16x2R(s0, g0, g1, sa, sb, v128.load(q0, 80), v128.load(q0, 112), yp);
+        s1 = tok16x2R(s1, g0, g1, sa, sb, v128.load(q1, 80), v128.load(q1, 112), yp);
+        s2 = tok16x2R(s2, g0, g1, sa, sb, v128.load(q2, 80), v128.load(q2, 112), yp);
+        s3 = tok16x2R(s3, g0, g1, sa, sb, v128.load(q3, 80), v128.load(q3, 112), yp);
+      }
+    }
+    {
+      const l = i16x8.extend_high_i8x16_s(c);     // scales 8..15 (i16)
+      {
+        const qh = q6qh(w, 1, 0);
+        const g0 = q6Group(q6ql(w, 1, 0, 0), qh, 0, 0, m4, m30), g1 = q6Group(q6ql(w, 1, 0, 1), qh, 0, 1, m4, m30);
+        const sa = scSplat(l, 0), sb = scSplat(l, 2);
+        s0 = tok16x2R(s0, g0, g1, sa, sb, v128.load(q0, 128), v128.load(q0, 160), yp);
+        s1 = tok16x2R(s1, g0, g1, sa, sb, v128.load(q1, 128), v128.load(q1, 160), yp);
+        s2 = tok16x2R(s2, g0, g1, sa, sb, v128.load(q2, 128), v128.load(q2, 160), yp);
+        s3 = tok16x2R(s3, g0, g1, sa, sb, v128.load(q3, 128), v128.load(q3, 160), yp);
+      }
+      {
+        const qh = q6qh(w, 1, 1);
+        const g0 = q6Group(q6ql(w, 1, 1, 0), qh, 0, 0, m4, m30), g1 = q6Group(q6ql(w, 1, 1, 1), qh, 0, 1, m4, m30);
+        const sa = scSplat(l, 1), sb = scSplat(l, 3);
+        s0 = tok16x2R(s0, g0, g1, sa, sb, v128.load(q0, 144), v128.load(q0, 176), yp);
+        s1 = tok16x2R(s1, g0, g1, sa, sb, v128.load(q1, 144), v128.load(q1, 176), yp);
+        s2 = tok16x2R(s2, g0, g1, sa, sb, v128.load(q2, 144), v128.load(q2, 176), yp);
+        s3 = tok16x2R(s3, g0, g1, sa, sb, v128.load(q3, 144), v128.load(q3, 176), yp);
+      }
+      {
+        const qh = q6qh(w, 1, 0);
+        const g0 = q6Group(q6ql(w, 1, 0, 0), qh, 1, 0, m4, m30), g1 = q6Group(q6ql(w, 1, 0, 1), qh, 1, 1, m4, m30);
+        const sa = scSplat(l, 4), sb = scSplat(l, 6);
+        s0 = tok16x2R(s0, g0, g1, sa, sb, v128.load(q0, 192), v128.load(q0, 224), yp);
+        s1 = tok16x2R(s1, g0, g1, sa, sb, v128.load(q1, 192), v128.load(q1, 224), yp);
+        s2 = tok16x2R(s2, g0, g1, sa, sb, v128.load(q2, 192), v128.load(q2, 224), yp);
+        s3 = tok16x2R(s3, g0, g1, sa, sb, v128.load(q3, 192), v128.load(q3, 224), yp);
+      }
+      {
+        const qh = q6qh(w, 1, 1);
+        const g0 = q6Group(q6ql(w, 1, 1, 0), qh, 1, 0, m4, m30), g1 = q6Group(q6ql(w, 1, 1, 1), qh, 1, 1, m4, m30);
+        const sa = scSplat(l, 5), sb = scSplat(l, 7);
+        s0 = tok16x2R(s0, g0, g1, sa, sb, v128.load(q0, 208), v128.load(q0, 240), yp);
+        s1 = tok16x2R(s1, g0, g1, sa, sb, v128.load(q1, 208), v128.load(q1, 240), yp);
+        s2 = tok16x2R(s2, g0, g1, sa, sb, v128.load(q2, 208), v128.load(q2, 240), yp);
+        s3 = tok16x2R(s3, g0, g1, sa, sb, v128.load(q3, 208), v128.load(q3, 240), yp);
+      }
+    }
+    const bo = <usize>s << 5;
+    const corr = isum4x4(q6Corr(c, b0 + bo), q6Corr(c, b1 + bo), q6Corr(c, b2 + bo), q6Corr(c, b3 + bo));
+    const dof = <usize>s << 2;
+    const dw = f64x2.extract_lane(h2f2(v128.load16_splat(w, 208)), 0);
+    const da = load4f(d0 + dof, d1 + dof, d2 + dof, d3 + dof);
+    const si = i32x4.sub(isum4x4(s0, s1, s2, s3), corr);
+    accLo = madd2(accLo, si, dw, da, 0);
+    accHi = madd2(accHi, si, dw, da, 1);
+    w += 210;
+    q0 += QS;
+    q1 += QS;
+    q2 += QS;
+    q3 += QS;
+  }
+  return demote4(accLo, accHi);
+}
+
+
+// ---------------------------------------------------------------- entries for weights/index.ts
+
+// one token (act planes q, d, bsums e), rows w0 and w1 (w1 = w0, y1 = y0: one row) -> y0, y1
+// @ts-ignore: decorator
+@inline export function q6Dec(type: i32, w0: usize, w1: usize, q: usize, d: usize, e: usize, nIn: i32, y0: usize, y1: usize): void {
+  const ns = nIn >> 8;
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    k1Q6KR(w0, w1, q, d, e, ns, y0, y1);
+  } else {
+    k1Q6K(w0, w1, q, d, e, ns, y0, y1);
+  }
+}
+
+// one row, 4 tokens -> [y(t0), .., y(t3)]; yp: the row's output for the first token (a fence target)
+// @ts-ignore: decorator
+@inline export function q6Tile(type: i32, w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize,
+                            d2: usize, d3: usize, e0: usize, e1: usize, e2: usize, e3: usize, nIn: i32, yp: usize): v128 {
+  const ns = nIn >> 8;
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return k4Q6KR(w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, ns, yp);
+  }
+  return k4Q6K(w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, ns, yp);
+}
+
+// ---------------------------------------------------------------- scalar twin, rows
+
+// weight i (0..255) of the block at b, unsigned (0..63; the value is q − 32)
+// @ts-ignore: decorator
+@inline function q6Quant(b: usize, i: i32): i32 {
+  const n = i >> 7, r = i & 127, g = r >> 5, l = r & 31;   // half, quarter, lane
+  const lb = <i32>load<u8>(b + <usize>(64 * n + l + ((g & 1) << 5)));
+  const hb = <i32>load<u8>(b + 128 + <usize>(32 * n + l));
+  return (g < 2 ? lb & 15 : lb >> 4) | (((hb >> (2 * g)) & 3) << 4);
+}
+
+/** acc after super-block b (act quants qs, scale da): the same integers and f64 steps as the kernels. */
+// @ts-ignore: decorator
+@inline export function q6RefBlock(b: usize, qs: usize, da: f32, acc: f64): f64 {
+  const dw = h2f(<i32>load<u16>(b, 208));
+  let sumi = 0;
+  for (let i = 0; i < 256; i++) sumi += <i32>load<i8>(b + 192 + <usize>(i >> 4)) * (q6Quant(b, i) - 32) * loadQa(qs, i);
+  return acc + <f64>sumi * (<f64>dw * <f64>da);
+}
+
+/** Dequantizes n values (a multiple of 256) of Q6_K at src into f32 at dst (the reference's f32 steps). */
+export function q6Row(src: usize, dst: usize, n: i32): void {
+  for (let s = 0; s < n >> 8; s++) {
+    const d = h2f(<i32>load<u16>(src, 208));
+    for (let i = 0; i < 256; i++) {
+      const dl: f32 = d * <f32>load<i8>(src + 192 + <usize>(i >> 4));
+      store<f32>(dst + (<usize>i << 2), dl * <f32>(q6Quant(src, i) - 32));
+    }
+    src += 210;
+    dst += 1024;
+  }
+}
