@@ -175,6 +175,28 @@ import { KC, KC_H2F, KC_E31, KC_INF, KC_P112 } from "./common";
   return s;
 }
 
+// ---- both builds
+
+// [a0 + a2, a1 + a3, b0 + b2, b1 + b3]: the i32x4 partials of two rows folded into one vector (2 lanes each)
+// @ts-ignore: decorator
+@inline export function rows2(a: v128, b: v128): v128 {
+  return i32x4.add(v128.shuffle<i32>(a, b, 0, 1, 4, 5), v128.shuffle<i32>(a, b, 2, 3, 6, 7));
+}
+
+// [f64(Σ row 0), f64(Σ row 1)] of a rows2 vector
+// @ts-ignore: decorator
+@inline export function hsumRows(v: v128): v128 {
+  return f64x2.convert_low_i32x4_s(i32x4.add(v128.shuffle<i32>(v, v, 0, 2, 0, 2), v128.shuffle<i32>(v, v, 1, 3, 1, 3)));
+}
+
+// s + v, then fence(yp)
+// @ts-ignore: decorator
+@inline export function step(s: v128, v: v128, yp: usize): v128 {
+  s = i32x4.add(s, v);
+  fence(yp, s);
+  return s;
+}
+
 // ---- relaxed SIMD (act quants i8)
 // i16x8.relaxed_dot_i8x16_i7x16_s(act, w) with w the unsigned quants (< 128, valid 7-bit operands) gives
 // exact pair sums (|pair| ≤ 2·127·63, no saturation on any lowering); i32x4.dot_i16x8_s then scales and

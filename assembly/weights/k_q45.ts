@@ -7,7 +7,7 @@ import { QA_SHIFT, loadQa } from "./act";
 import { KC, KC_M4, KC_M30, KC_M10, KC_M3, KC_M04, KC_B32, KC_K4LO, KC_K4HI, isum4x4, load4f } from "./common";
 import {
   QS, fence, h2f4, h2f2, halves2, pairSum, hsum2, madd2, msub2, demote4, bsumDot, bsumDot8, dot16v, scale2, scPair,
-  scSplat, uLo, uHi, tok32, rd, scale2R, tok16x2R, tok32R,
+  scSplat, uLo, uHi, tok32, rd, scale2R, tok16x2R, tok32R, rows2, hsumRows, step,
 } from "./k_common";
 
 // ================================================================ Q4_K / Q5_K
@@ -37,19 +37,51 @@ import {
   return v128.or(v, v128.and(j < 4 ? i16x8.shl(h, 4 - j) : j == 4 ? h : i16x8.shr_u(h, j - 4), m10));
 }
 
-// sub-block 2p + nib of two rows (blocks at w0, w1) times its 32 act a0..a3 (i16, loaded once for both rows):
-// [row 0's i32x4 partials, row 1's] narrowed to i16. A lane adds 8 products q·a ≤ 31·128: below 2^15.
+// sub-block 2p + nib of two rows (blocks at w0, w1) times its 32 act (i16) at q + 64·(2p + nib) (loaded once for
+// both rows): [row 0's i32x4 partials, row 1's] narrowed to i16. A lane adds 8 products q·a ≤ 31·128: below 2^15.
 // @ts-ignore: decorator
-@inline function q45Sub2(q5: bool, w0: usize, w1: usize, p: i32, nib: i32, a0: v128, a1: v128, a2: v128, a3: v128,
-                         m4: v128, m10: v128): v128 {
+@inline function q45Sub2(q5: bool, w0: usize, w1: usize, p: i32, nib: i32, q: usize, m4: v128, m10: v128): v128 {
+  const o = 64 * (2 * p + nib);
+  const a0 = v128.load(q + <usize>o), a1 = v128.load(q + <usize>(o + 16));
+  const a2 = v128.load(q + <usize>(o + 32)), a3 = v128.load(q + <usize>(o + 48));
   const r0 = i32x4.add(dot16v(q45Quants(q5, w0, p, nib, 0, m4, m10), a0, a1), dot16v(q45Quants(q5, w0, p, nib, 1, m4, m10), a2, a3));
   const r1 = i32x4.add(dot16v(q45Quants(q5, w1, p, nib, 0, m4, m10), a0, a1), dot16v(q45Quants(q5, w1, p, nib, 1, m4, m10), a2, a3));
   return i16x8.narrow_i32x4_s(r0, r1);
 }
 
-// One token, two rows (blocks at w0, w1; outputs y0, y1; w1 = w0, y1 = y0 for a single row). Per sub-block
-// pair, [row 0's low-nibble sums, row 1's] and the high-nibble ones are regrouped per row (i64 lanes) and
-// one i32x4.dot_i16x8_s per row scales and adds both sub-blocks (as scale2).
+// relaxed: pair sums (i16x8) of sub-block 2p + nib of the block at w times its act (i8) a0, a1 (|lane| ≤ 4·31·127)
+// @ts-ignore: decorator
+@inline function q45SubR(q5: bool, w: usize, p: i32, nib: i32, a0: v128, a1: v128, m4: v128, m10: v128): v128 {
+  return i16x8.add(rd(a0, q45Quants(q5, w, p, nib, 0, m4, m10)), rd(a1, q45Quants(q5, w, p, nib, 1, m4, m10)));
+}
+
+// Sub-block pair p (64 weights) of two rows (blocks at w0, w1; scales sc0, sc1: i16 × 8) against one token's
+// act q, as rows2 partials of Σ sc·Σq·a; fence(y0) between its two sub-blocks' loads. Plain build: the two
+// rows' i16 partials of a sub-block share a vector (q45Sub2), regrouped per row (i64 lanes) for one
+// i32x4.dot_i16x8_s per row that scales and adds both sub-blocks (as scale2); relaxed: scale2R per row.
+// @ts-ignore: decorator
+@inline function q45Rows(q5: bool, w0: usize, w1: usize, sc0: v128, sc1: v128, p: i32, q: usize, m4: v128, m10: v128,
+                         y0: usize, y1: usize): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    const o = 64 * p;
+    let a0 = v128.load(q + <usize>o), a1 = v128.load(q + <usize>(o + 16));
+    const lo0 = q45SubR(q5, w0, p, 0, a0, a1, m4, m10), lo1 = q45SubR(q5, w1, p, 0, a0, a1, m4, m10);
+    fence(y0, lo0);
+    fence(y1, lo1);
+    a0 = v128.load(q + <usize>(o + 32));
+    a1 = v128.load(q + <usize>(o + 48));
+    const hi0 = q45SubR(q5, w0, p, 1, a0, a1, m4, m10), hi1 = q45SubR(q5, w1, p, 1, a0, a1, m4, m10);
+    return rows2(scale2R(lo0, hi0, sc0, p), scale2R(lo1, hi1, sc1, p));
+  }
+  const lo = q45Sub2(q5, w0, w1, p, 0, q, m4, m10);
+  fence(y0, lo);
+  const hi = q45Sub2(q5, w0, w1, p, 1, q, m4, m10);
+  return rows2(i32x4.dot_i16x8_s(v128.shuffle<u64>(lo, hi, 0, 2), scPair(sc0, p)),
+               i32x4.dot_i16x8_s(v128.shuffle<u64>(lo, hi, 1, 3), scPair(sc1, p)));
+}
+
+// One token, two rows (blocks at w0, w1; outputs y0, y1; w1 = w0, y1 = y0 for a single row): per sub-block
+// pair, both rows' partials in one vector (2 lanes each), then per super-block the f64 steps.
 // @ts-ignore: decorator
 @inline function k1Q45(q5: bool, w0: usize, w1: usize, q: usize, d: usize, bs: usize, ns: i32, y0: usize, y1: usize): void {
   const bsz: usize = q5 ? 176 : 144;
@@ -61,44 +93,13 @@ import {
     // mins · bsums first (then only sc0, sc1 and sm stay live through the groups)
     const sm = pairSum(bsumDot8(i16x8.extend_high_i8x16_u(scm0), bs), bsumDot8(i16x8.extend_high_i8x16_u(scm1), bs));
     fence(y0, sm);
-    let si0 = i32x4.splat(0), si1 = i32x4.splat(0);
-    {
-      const lo = q45Sub2(q5, w0, w1, 0, 0, v128.load(q, 0), v128.load(q, 16), v128.load(q, 32), v128.load(q, 48), m4, m10);
-      fence(y0, lo);
-      const hi = q45Sub2(q5, w0, w1, 0, 1, v128.load(q, 64), v128.load(q, 80), v128.load(q, 96), v128.load(q, 112), m4, m10);
-      si0 = i32x4.add(si0, i32x4.dot_i16x8_s(v128.shuffle<u64>(lo, hi, 0, 2), scPair(sc0, 0)));
-      si1 = i32x4.add(si1, i32x4.dot_i16x8_s(v128.shuffle<u64>(lo, hi, 1, 3), scPair(sc1, 0)));
-      fence(y0, si0);
-      fence(y1, si1);
-    }
-    {
-      const lo = q45Sub2(q5, w0, w1, 1, 0, v128.load(q, 128), v128.load(q, 144), v128.load(q, 160), v128.load(q, 176), m4, m10);
-      fence(y0, lo);
-      const hi = q45Sub2(q5, w0, w1, 1, 1, v128.load(q, 192), v128.load(q, 208), v128.load(q, 224), v128.load(q, 240), m4, m10);
-      si0 = i32x4.add(si0, i32x4.dot_i16x8_s(v128.shuffle<u64>(lo, hi, 0, 2), scPair(sc0, 1)));
-      si1 = i32x4.add(si1, i32x4.dot_i16x8_s(v128.shuffle<u64>(lo, hi, 1, 3), scPair(sc1, 1)));
-      fence(y0, si0);
-      fence(y1, si1);
-    }
-    {
-      const lo = q45Sub2(q5, w0, w1, 2, 0, v128.load(q, 256), v128.load(q, 272), v128.load(q, 288), v128.load(q, 304), m4, m10);
-      fence(y0, lo);
-      const hi = q45Sub2(q5, w0, w1, 2, 1, v128.load(q, 320), v128.load(q, 336), v128.load(q, 352), v128.load(q, 368), m4, m10);
-      si0 = i32x4.add(si0, i32x4.dot_i16x8_s(v128.shuffle<u64>(lo, hi, 0, 2), scPair(sc0, 2)));
-      si1 = i32x4.add(si1, i32x4.dot_i16x8_s(v128.shuffle<u64>(lo, hi, 1, 3), scPair(sc1, 2)));
-      fence(y0, si0);
-      fence(y1, si1);
-    }
-    {
-      const lo = q45Sub2(q5, w0, w1, 3, 0, v128.load(q, 384), v128.load(q, 400), v128.load(q, 416), v128.load(q, 432), m4, m10);
-      fence(y0, lo);
-      const hi = q45Sub2(q5, w0, w1, 3, 1, v128.load(q, 448), v128.load(q, 464), v128.load(q, 480), v128.load(q, 496), m4, m10);
-      si0 = i32x4.add(si0, i32x4.dot_i16x8_s(v128.shuffle<u64>(lo, hi, 0, 2), scPair(sc0, 3)));
-      si1 = i32x4.add(si1, i32x4.dot_i16x8_s(v128.shuffle<u64>(lo, hi, 1, 3), scPair(sc1, 3)));
-      fence(y0, si0);
-      fence(y1, si1);
-    }
-    const u = pairSum(pairSum(si0, si1), sm);                             // [Σsi0, Σsm0, Σsi1, Σsm1]
+    let si = q45Rows(q5, w0, w1, sc0, sc1, 0, q, m4, m10, y0, y1);
+    fence(y0, si);
+    si = step(si, q45Rows(q5, w0, w1, sc0, sc1, 1, q, m4, m10, y0, y1), y0);
+    si = step(si, q45Rows(q5, w0, w1, sc0, sc1, 2, q, m4, m10, y0, y1), y0);
+    si = step(si, q45Rows(q5, w0, w1, sc0, sc1, 3, q, m4, m10, y0, y1), y0);
+    // [Σsi0, Σsm0, Σsi1, Σsm1] (sm: pairSum layout)
+    const u = i32x4.add(v128.shuffle<i32>(si, sm, 0, 4, 2, 5), v128.shuffle<i32>(si, sm, 1, 6, 3, 7));
     const dd = h2f4(v128.load32_lane(w1, v128.load32_zero(w0), 1));       // [dw0, dmin0, dw1, dmin1]
     const da = f64x2.splat(<f64>load<f32>(d));
     const p0 = f64x2.mul(f64x2.convert_low_i32x4_s(u), f64x2.mul(f64x2.promote_low_f32x4(dd), da));
@@ -219,92 +220,6 @@ import {
   return demote4(accLo, accHi);
 }
 
-// k1Q45 with i8 act: the two 16-weight halves of a sub-block add up in i16 (|lane| ≤ 4·31·127)
-// @ts-ignore: decorator
-@inline function k1Q45R(q5: bool, w0: usize, w1: usize, q: usize, d: usize, bs: usize, ns: i32, y0: usize, y1: usize): void {
-  const bsz: usize = q5 ? 176 : 144;
-  let acc0: f64 = 0, acc1: f64 = 0;
-  const m4 = v128.load(KC, KC_M4), m10 = v128.load(KC, KC_M10);
-  for (let s = 0; s < ns; s++) {
-    const scm0 = k4Scales(v128.load(w0)), scm1 = k4Scales(v128.load(w1));
-    const sc0 = i16x8.extend_low_i8x16_u(scm0), sc1 = i16x8.extend_low_i8x16_u(scm1);
-    // mins · bsums first (then only sc0, sc1 and sm stay live through the groups)
-    const sm = pairSum(bsumDot8(i16x8.extend_high_i8x16_u(scm0), bs), bsumDot8(i16x8.extend_high_i8x16_u(scm1), bs));
-    fence(y0, sm);
-    let si0 = i32x4.splat(0), si1 = i32x4.splat(0);
-    {
-      const a0 = v128.load(q, 0), a1 = v128.load(q, 16);
-      const lo0 = i16x8.add(rd(a0, q45Quants(q5, w0, 0, 0, 0, m4, m10)), rd(a1, q45Quants(q5, w0, 0, 0, 1, m4, m10)));
-      const lo1 = i16x8.add(rd(a0, q45Quants(q5, w1, 0, 0, 0, m4, m10)), rd(a1, q45Quants(q5, w1, 0, 0, 1, m4, m10)));
-      fence(y0, lo0);
-      fence(y1, lo1);
-      const a2 = v128.load(q, 32), a3 = v128.load(q, 48);
-      const hi0 = i16x8.add(rd(a2, q45Quants(q5, w0, 0, 1, 0, m4, m10)), rd(a3, q45Quants(q5, w0, 0, 1, 1, m4, m10)));
-      const hi1 = i16x8.add(rd(a2, q45Quants(q5, w1, 0, 1, 0, m4, m10)), rd(a3, q45Quants(q5, w1, 0, 1, 1, m4, m10)));
-      si0 = i32x4.add(si0, scale2R(lo0, hi0, sc0, 0));
-      si1 = i32x4.add(si1, scale2R(lo1, hi1, sc1, 0));
-      fence(y0, si0);
-      fence(y1, si1);
-    }
-    {
-      const a0 = v128.load(q, 64), a1 = v128.load(q, 80);
-      const lo0 = i16x8.add(rd(a0, q45Quants(q5, w0, 1, 0, 0, m4, m10)), rd(a1, q45Quants(q5, w0, 1, 0, 1, m4, m10)));
-      const lo1 = i16x8.add(rd(a0, q45Quants(q5, w1, 1, 0, 0, m4, m10)), rd(a1, q45Quants(q5, w1, 1, 0, 1, m4, m10)));
-      fence(y0, lo0);
-      fence(y1, lo1);
-      const a2 = v128.load(q, 96), a3 = v128.load(q, 112);
-      const hi0 = i16x8.add(rd(a2, q45Quants(q5, w0, 1, 1, 0, m4, m10)), rd(a3, q45Quants(q5, w0, 1, 1, 1, m4, m10)));
-      const hi1 = i16x8.add(rd(a2, q45Quants(q5, w1, 1, 1, 0, m4, m10)), rd(a3, q45Quants(q5, w1, 1, 1, 1, m4, m10)));
-      si0 = i32x4.add(si0, scale2R(lo0, hi0, sc0, 1));
-      si1 = i32x4.add(si1, scale2R(lo1, hi1, sc1, 1));
-      fence(y0, si0);
-      fence(y1, si1);
-    }
-    {
-      const a0 = v128.load(q, 128), a1 = v128.load(q, 144);
-      const lo0 = i16x8.add(rd(a0, q45Quants(q5, w0, 2, 0, 0, m4, m10)), rd(a1, q45Quants(q5, w0, 2, 0, 1, m4, m10)));
-      const lo1 = i16x8.add(rd(a0, q45Quants(q5, w1, 2, 0, 0, m4, m10)), rd(a1, q45Quants(q5, w1, 2, 0, 1, m4, m10)));
-      fence(y0, lo0);
-      fence(y1, lo1);
-      const a2 = v128.load(q, 160), a3 = v128.load(q, 176);
-      const hi0 = i16x8.add(rd(a2, q45Quants(q5, w0, 2, 1, 0, m4, m10)), rd(a3, q45Quants(q5, w0, 2, 1, 1, m4, m10)));
-      const hi1 = i16x8.add(rd(a2, q45Quants(q5, w1, 2, 1, 0, m4, m10)), rd(a3, q45Quants(q5, w1, 2, 1, 1, m4, m10)));
-      si0 = i32x4.add(si0, scale2R(lo0, hi0, sc0, 2));
-      si1 = i32x4.add(si1, scale2R(lo1, hi1, sc1, 2));
-      fence(y0, si0);
-      fence(y1, si1);
-    }
-    {
-      const a0 = v128.load(q, 192), a1 = v128.load(q, 208);
-      const lo0 = i16x8.add(rd(a0, q45Quants(q5, w0, 3, 0, 0, m4, m10)), rd(a1, q45Quants(q5, w0, 3, 0, 1, m4, m10)));
-      const lo1 = i16x8.add(rd(a0, q45Quants(q5, w1, 3, 0, 0, m4, m10)), rd(a1, q45Quants(q5, w1, 3, 0, 1, m4, m10)));
-      fence(y0, lo0);
-      fence(y1, lo1);
-      const a2 = v128.load(q, 224), a3 = v128.load(q, 240);
-      const hi0 = i16x8.add(rd(a2, q45Quants(q5, w0, 3, 1, 0, m4, m10)), rd(a3, q45Quants(q5, w0, 3, 1, 1, m4, m10)));
-      const hi1 = i16x8.add(rd(a2, q45Quants(q5, w1, 3, 1, 0, m4, m10)), rd(a3, q45Quants(q5, w1, 3, 1, 1, m4, m10)));
-      si0 = i32x4.add(si0, scale2R(lo0, hi0, sc0, 3));
-      si1 = i32x4.add(si1, scale2R(lo1, hi1, sc1, 3));
-      fence(y0, si0);
-      fence(y1, si1);
-    }
-    const u = pairSum(pairSum(si0, si1), sm);                             // [Σsi0, Σsm0, Σsi1, Σsm1]
-    const dd = h2f4(v128.load32_lane(w1, v128.load32_zero(w0), 1));       // [dw0, dmin0, dw1, dmin1]
-    const da = f64x2.splat(<f64>load<f32>(d));
-    const p0 = f64x2.mul(f64x2.convert_low_i32x4_s(u), f64x2.mul(f64x2.promote_low_f32x4(dd), da));
-    const p1 = f64x2.mul(f64x2.convert_low_i32x4_s(v128.shuffle<u32>(u, u, 2, 3, 2, 3)),
-                         f64x2.mul(f64x2.promote_low_f32x4(v128.shuffle<u32>(dd, dd, 2, 3, 2, 3)), da));
-    acc0 = acc0 + f64x2.extract_lane(p0, 0) - f64x2.extract_lane(p0, 1);
-    acc1 = acc1 + f64x2.extract_lane(p1, 0) - f64x2.extract_lane(p1, 1);
-    w0 += bsz;
-    w1 += bsz;
-    q += QS;
-    d += 4;
-    bs += 32;
-  }
-  store<f32>(y0, <f32>acc0);
-  store<f32>(y1, <f32>acc1);
-}
 
 // k4Q45 with i8 act
 // @ts-ignore: decorator
@@ -405,9 +320,6 @@ import {
 function k1Q4K(w0: usize, w1: usize, q: usize, d: usize, bs: usize, ns: i32, y0: usize, y1: usize): void {
   k1Q45(false, w0, w1, q, d, bs, ns, y0, y1);
 }
-function k1Q4KR(w0: usize, w1: usize, q: usize, d: usize, bs: usize, ns: i32, y0: usize, y1: usize): void {
-  k1Q45R(false, w0, w1, q, d, bs, ns, y0, y1);
-}
 function k4Q4K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize, d3: usize,
                b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
   return k4Q45(false, w, q0, q1, q2, q3, d0, d1, d2, d3, b0, b1, b2, b3, ns, yp);
@@ -418,9 +330,6 @@ function k4Q4KR(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize,
 }
 function k1Q5K(w0: usize, w1: usize, q: usize, d: usize, bs: usize, ns: i32, y0: usize, y1: usize): void {
   k1Q45(true, w0, w1, q, d, bs, ns, y0, y1);
-}
-function k1Q5KR(w0: usize, w1: usize, q: usize, d: usize, bs: usize, ns: i32, y0: usize, y1: usize): void {
-  k1Q45R(true, w0, w1, q, d, bs, ns, y0, y1);
 }
 function k4Q5K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize, d3: usize,
                b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
@@ -437,13 +346,8 @@ function k4Q5KR(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize,
 // @ts-ignore: decorator
 @inline export function q45Dec(type: i32, w0: usize, w1: usize, q: usize, d: usize, e: usize, nIn: i32, y0: usize, y1: usize): void {
   const ns = nIn >> 8;
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    if (type == GGML_Q4_K) k1Q4KR(w0, w1, q, d, e, ns, y0, y1);
-    else k1Q5KR(w0, w1, q, d, e, ns, y0, y1);
-  } else {
-    if (type == GGML_Q4_K) k1Q4K(w0, w1, q, d, e, ns, y0, y1);
-    else k1Q5K(w0, w1, q, d, e, ns, y0, y1);
-  }
+  if (type == GGML_Q4_K) k1Q4K(w0, w1, q, d, e, ns, y0, y1);
+  else k1Q5K(w0, w1, q, d, e, ns, y0, y1);
 }
 
 // one row, 4 tokens -> [y(t0), .., y(t3)]; yp: the row's output for the first token (a fence target)

@@ -7,7 +7,7 @@ import { QA_SHIFT, loadQa } from "./act";
 import { KC, KC_M4, KC_M30, KC_M10, KC_M3, KC_M04, KC_B32, KC_K4LO, KC_K4HI, isum4x4, load4f } from "./common";
 import {
   QS, fence, h2f4, h2f2, halves2, pairSum, hsum2, madd2, msub2, demote4, bsumDot, bsumDot8, dot16v, scale2, scPair,
-  scSplat, uLo, uHi, tok32, rd, scale2R, tok16x2R, tok32R,
+  scSplat, uLo, uHi, tok32, rd, scale2R, tok16x2R, tok32R, rows2, hsumRows, step,
 } from "./k_common";
 
 // ================================================================ Q6_K
@@ -50,78 +50,50 @@ import {
   return i32x4.shl(bsumDot(i16x8.extend_low_i8x16_s(c), i16x8.extend_high_i8x16_s(c), bs), 5);
 }
 
-// One token, two rows: see k1Q45
+// 32 weights of two rows (blocks at w0, w1: scales c0, c1) against one token's act q, as rows2 partials of
+// Σ sc·Σq·a: pair i = 4n + 2h + x of half n. Plain build: groups k = x + 4h and k + 2 (sharing their qh
+// bytes; q6Pair); relaxed: groups k = 2x + 4h and k + 1 (adjacent scales, for scale2R).
+// @ts-ignore: decorator
+@inline function q6Rows(w0: usize, w1: usize, c0: v128, c1: v128, i: i32, q: usize, m4: v128, m30: v128): v128 {
+  const n = i >> 2, h = (i >> 1) & 1, x = i & 1;
+  const l0 = n ? i16x8.extend_high_i8x16_s(c0) : i16x8.extend_low_i8x16_s(c0);   // the half's 8 scales (i16)
+  const l1 = n ? i16x8.extend_high_i8x16_s(c1) : i16x8.extend_low_i8x16_s(c1);
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    const o = 128 * n + 64 * h + 32 * x;
+    const a0 = v128.load(q + <usize>o), a1 = v128.load(q + <usize>(o + 16));
+    return rows2(q6PairR(w0, n, h, x, a0, a1, l0, m4, m30), q6PairR(w1, n, h, x, a0, a1, l1, m4, m30));
+  }
+  const o = 256 * n + 128 * h + 32 * x;
+  const a0 = v128.load(q + <usize>o), a1 = v128.load(q + <usize>(o + 16));
+  const a2 = v128.load(q + <usize>(o + 64)), a3 = v128.load(q + <usize>(o + 80));
+  return rows2(q6Pair(w0, n, h, x, m4, m30, a0, a1, a2, a3, l0), q6Pair(w1, n, h, x, m4, m30, a0, a1, a2, a3, l1));
+}
+
+// relaxed: sc_{2p}·Σ q·a + sc_{2p+1}·Σ q·a for the groups 2p, 2p + 1 (p = 2h + g) of half n (block at w), act
+// a0, a1 (i8), l = the half's 8 scales (i16)
+// @ts-ignore: decorator
+@inline function q6PairR(w: usize, n: i32, h: i32, g: i32, a0: v128, a1: v128, l: v128, m4: v128, m30: v128): v128 {
+  return scale2R(rd(a0, q6Group(q6ql(w, n, 0, g), q6qh(w, n, 0), h, g, m4, m30)),
+                 rd(a1, q6Group(q6ql(w, n, 1, g), q6qh(w, n, 1), h, g, m4, m30)), l, 2 * h + g);
+}
+
+// One token, two rows (w1 = w0, y1 = y0: one row): see k1Q45
 function k1Q6K(w0: usize, w1: usize, q: usize, d: usize, bs: usize, ns: i32, y0: usize, y1: usize): void {
   let acc0: f64 = 0, acc1: f64 = 0;
   const m4 = v128.load(KC, KC_M4), m30 = v128.load(KC, KC_M30);
   for (let s = 0; s < ns; s++) {
     const c0 = v128.load(w0, 192), c1 = v128.load(w1, 192);
-    let si0 = i32x4.splat(0), si1 = i32x4.splat(0);
-    {
-      const l0 = i16x8.extend_low_i8x16_s(c0), l1 = i16x8.extend_low_i8x16_s(c1);     // scales 0..7 (i16)
-      {
-        const a0 = v128.load(q, 0), a1 = v128.load(q, 16), a2 = v128.load(q, 64), a3 = v128.load(q, 80);
-        si0 = i32x4.add(si0, q6Pair(w0, 0, 0, 0, m4, m30, a0, a1, a2, a3, l0));
-        si1 = i32x4.add(si1, q6Pair(w1, 0, 0, 0, m4, m30, a0, a1, a2, a3, l1));
-        fence(y0, si0);
-        fence(y1, si1);
-      }
-      {
-        const a0 = v128.load(q, 32), a1 = v128.load(q, 48), a2 = v128.load(q, 96), a3 = v128.load(q, 112);
-        si0 = i32x4.add(si0, q6Pair(w0, 0, 0, 1, m4, m30, a0, a1, a2, a3, l0));
-        si1 = i32x4.add(si1, q6Pair(w1, 0, 0, 1, m4, m30, a0, a1, a2, a3, l1));
-        fence(y0, si0);
-        fence(y1, si1);
-      }
-      {
-        const a0 = v128.load(q, 128), a1 = v128.load(q, 144), a2 = v128.load(q, 192), a3 = v128.load(q, 208);
-        si0 = i32x4.add(si0, q6Pair(w0, 0, 1, 0, m4, m30, a0, a1, a2, a3, l0));
-        si1 = i32x4.add(si1, q6Pair(w1, 0, 1, 0, m4, m30, a0, a1, a2, a3, l1));
-        fence(y0, si0);
-        fence(y1, si1);
-      }
-      {
-        const a0 = v128.load(q, 160), a1 = v128.load(q, 176), a2 = v128.load(q, 224), a3 = v128.load(q, 240);
-        si0 = i32x4.add(si0, q6Pair(w0, 0, 1, 1, m4, m30, a0, a1, a2, a3, l0));
-        si1 = i32x4.add(si1, q6Pair(w1, 0, 1, 1, m4, m30, a0, a1, a2, a3, l1));
-        fence(y0, si0);
-        fence(y1, si1);
-      }
-    }
-    {
-      const l0 = i16x8.extend_high_i8x16_s(c0), l1 = i16x8.extend_high_i8x16_s(c1);     // scales 8..15 (i16)
-      {
-        const a0 = v128.load(q, 256), a1 = v128.load(q, 272), a2 = v128.load(q, 320), a3 = v128.load(q, 336);
-        si0 = i32x4.add(si0, q6Pair(w0, 1, 0, 0, m4, m30, a0, a1, a2, a3, l0));
-        si1 = i32x4.add(si1, q6Pair(w1, 1, 0, 0, m4, m30, a0, a1, a2, a3, l1));
-        fence(y0, si0);
-        fence(y1, si1);
-      }
-      {
-        const a0 = v128.load(q, 288), a1 = v128.load(q, 304), a2 = v128.load(q, 352), a3 = v128.load(q, 368);
-        si0 = i32x4.add(si0, q6Pair(w0, 1, 0, 1, m4, m30, a0, a1, a2, a3, l0));
-        si1 = i32x4.add(si1, q6Pair(w1, 1, 0, 1, m4, m30, a0, a1, a2, a3, l1));
-        fence(y0, si0);
-        fence(y1, si1);
-      }
-      {
-        const a0 = v128.load(q, 384), a1 = v128.load(q, 400), a2 = v128.load(q, 448), a3 = v128.load(q, 464);
-        si0 = i32x4.add(si0, q6Pair(w0, 1, 1, 0, m4, m30, a0, a1, a2, a3, l0));
-        si1 = i32x4.add(si1, q6Pair(w1, 1, 1, 0, m4, m30, a0, a1, a2, a3, l1));
-        fence(y0, si0);
-        fence(y1, si1);
-      }
-      {
-        const a0 = v128.load(q, 416), a1 = v128.load(q, 432), a2 = v128.load(q, 480), a3 = v128.load(q, 496);
-        si0 = i32x4.add(si0, q6Pair(w0, 1, 1, 1, m4, m30, a0, a1, a2, a3, l0));
-        si1 = i32x4.add(si1, q6Pair(w1, 1, 1, 1, m4, m30, a0, a1, a2, a3, l1));
-        fence(y0, si0);
-        fence(y1, si1);
-      }
-    }
-    si0 = i32x4.sub(si0, q6Corr(c0, bs));
-    si1 = i32x4.sub(si1, q6Corr(c1, bs));
-    const p = f64x2.mul(hsum2(si0, si1), f64x2.mul(h2f2(halves2(w0 + 208, w1 + 208)), f64x2.splat(<f64>load<f32>(d))));
+    let si = q6Rows(w0, w1, c0, c1, 0, q, m4, m30);
+    fence(y0, si);
+    si = step(si, q6Rows(w0, w1, c0, c1, 1, q, m4, m30), y0);
+    si = step(si, q6Rows(w0, w1, c0, c1, 2, q, m4, m30), y0);
+    si = step(si, q6Rows(w0, w1, c0, c1, 3, q, m4, m30), y0);
+    si = step(si, q6Rows(w0, w1, c0, c1, 4, q, m4, m30), y0);
+    si = step(si, q6Rows(w0, w1, c0, c1, 5, q, m4, m30), y0);
+    si = step(si, q6Rows(w0, w1, c0, c1, 6, q, m4, m30), y0);
+    si = step(si, q6Rows(w0, w1, c0, c1, 7, q, m4, m30), y0);
+    si = i32x4.sub(si, rows2(q6Corr(c0, bs), q6Corr(c1, bs)));
+    const p = f64x2.mul(hsumRows(si), f64x2.mul(h2f2(halves2(w0 + 208, w1 + 208)), f64x2.splat(<f64>load<f32>(d))));
     acc0 += f64x2.extract_lane(p, 0);
     acc1 += f64x2.extract_lane(p, 1);
     w0 += 210;
@@ -245,90 +217,6 @@ function k4Q6K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, 
   return demote4(accLo, accHi);
 }
 
-// k1Q6K with i8 act: groups k and k + 1 (adjacent scales) are paired for scale2R
-function k1Q6KR(w0: usize, w1: usize, q: usize, d: usize, bs: usize, ns: i32, y0: usize, y1: usize): void {
-  let acc0: f64 = 0, acc1: f64 = 0;
-  const m4 = v128.load(KC, KC_M4), m30 = v128.load(KC, KC_M30);
-  for (let s = 0; s < ns; s++) {
-    const c0 = v128.load(w0, 192), c1 = v128.load(w1, 192);
-    let si0 = i32x4.splat(0), si1 = i32x4.splat(0);
-    {
-      const l0 = i16x8.extend_low_i8x16_s(c0), l1 = i16x8.extend_low_i8x16_s(c1);     // scales 0..7 (i16)
-      {
-        const a0 = v128.load(q, 0), a1 = v128.load(q, 16);
-        si0 = i32x4.add(si0, scale2R(rd(a0, q6Group(q6ql(w0, 0, 0, 0), q6qh(w0, 0, 0), 0, 0, m4, m30)), rd(a1, q6Group(q6ql(w0, 0, 1, 0), q6qh(w0, 0, 1), 0, 0, m4, m30)), l0, 0));
-        si1 = i32x4.add(si1, scale2R(rd(a0, q6Group(q6ql(w1, 0, 0, 0), q6qh(w1, 0, 0), 0, 0, m4, m30)), rd(a1, q6Group(q6ql(w1, 0, 1, 0), q6qh(w1, 0, 1), 0, 0, m4, m30)), l1, 0));
-        fence(y0, si0);
-        fence(y1, si1);
-      }
-      {
-        const a0 = v128.load(q, 32), a1 = v128.load(q, 48);
-        si0 = i32x4.add(si0, scale2R(rd(a0, q6Group(q6ql(w0, 0, 0, 1), q6qh(w0, 0, 0), 0, 1, m4, m30)), rd(a1, q6Group(q6ql(w0, 0, 1, 1), q6qh(w0, 0, 1), 0, 1, m4, m30)), l0, 1));
-        si1 = i32x4.add(si1, scale2R(rd(a0, q6Group(q6ql(w1, 0, 0, 1), q6qh(w1, 0, 0), 0, 1, m4, m30)), rd(a1, q6Group(q6ql(w1, 0, 1, 1), q6qh(w1, 0, 1), 0, 1, m4, m30)), l1, 1));
-        fence(y0, si0);
-        fence(y1, si1);
-      }
-      {
-        const a0 = v128.load(q, 64), a1 = v128.load(q, 80);
-        si0 = i32x4.add(si0, scale2R(rd(a0, q6Group(q6ql(w0, 0, 0, 0), q6qh(w0, 0, 0), 1, 0, m4, m30)), rd(a1, q6Group(q6ql(w0, 0, 1, 0), q6qh(w0, 0, 1), 1, 0, m4, m30)), l0, 2));
-        si1 = i32x4.add(si1, scale2R(rd(a0, q6Group(q6ql(w1, 0, 0, 0), q6qh(w1, 0, 0), 1, 0, m4, m30)), rd(a1, q6Group(q6ql(w1, 0, 1, 0), q6qh(w1, 0, 1), 1, 0, m4, m30)), l1, 2));
-        fence(y0, si0);
-        fence(y1, si1);
-      }
-      {
-        const a0 = v128.load(q, 96), a1 = v128.load(q, 112);
-        si0 = i32x4.add(si0, scale2R(rd(a0, q6Group(q6ql(w0, 0, 0, 1), q6qh(w0, 0, 0), 1, 1, m4, m30)), rd(a1, q6Group(q6ql(w0, 0, 1, 1), q6qh(w0, 0, 1), 1, 1, m4, m30)), l0, 3));
-        si1 = i32x4.add(si1, scale2R(rd(a0, q6Group(q6ql(w1, 0, 0, 1), q6qh(w1, 0, 0), 1, 1, m4, m30)), rd(a1, q6Group(q6ql(w1, 0, 1, 1), q6qh(w1, 0, 1), 1, 1, m4, m30)), l1, 3));
-        fence(y0, si0);
-        fence(y1, si1);
-      }
-    }
-    {
-      const l0 = i16x8.extend_high_i8x16_s(c0), l1 = i16x8.extend_high_i8x16_s(c1);     // scales 8..15 (i16)
-      {
-        const a0 = v128.load(q, 128), a1 = v128.load(q, 144);
-        si0 = i32x4.add(si0, scale2R(rd(a0, q6Group(q6ql(w0, 1, 0, 0), q6qh(w0, 1, 0), 0, 0, m4, m30)), rd(a1, q6Group(q6ql(w0, 1, 1, 0), q6qh(w0, 1, 1), 0, 0, m4, m30)), l0, 0));
-        si1 = i32x4.add(si1, scale2R(rd(a0, q6Group(q6ql(w1, 1, 0, 0), q6qh(w1, 1, 0), 0, 0, m4, m30)), rd(a1, q6Group(q6ql(w1, 1, 1, 0), q6qh(w1, 1, 1), 0, 0, m4, m30)), l1, 0));
-        fence(y0, si0);
-        fence(y1, si1);
-      }
-      {
-        const a0 = v128.load(q, 160), a1 = v128.load(q, 176);
-        si0 = i32x4.add(si0, scale2R(rd(a0, q6Group(q6ql(w0, 1, 0, 1), q6qh(w0, 1, 0), 0, 1, m4, m30)), rd(a1, q6Group(q6ql(w0, 1, 1, 1), q6qh(w0, 1, 1), 0, 1, m4, m30)), l0, 1));
-        si1 = i32x4.add(si1, scale2R(rd(a0, q6Group(q6ql(w1, 1, 0, 1), q6qh(w1, 1, 0), 0, 1, m4, m30)), rd(a1, q6Group(q6ql(w1, 1, 1, 1), q6qh(w1, 1, 1), 0, 1, m4, m30)), l1, 1));
-        fence(y0, si0);
-        fence(y1, si1);
-      }
-      {
-        const a0 = v128.load(q, 192), a1 = v128.load(q, 208);
-        si0 = i32x4.add(si0, scale2R(rd(a0, q6Group(q6ql(w0, 1, 0, 0), q6qh(w0, 1, 0), 1, 0, m4, m30)), rd(a1, q6Group(q6ql(w0, 1, 1, 0), q6qh(w0, 1, 1), 1, 0, m4, m30)), l0, 2));
-        si1 = i32x4.add(si1, scale2R(rd(a0, q6Group(q6ql(w1, 1, 0, 0), q6qh(w1, 1, 0), 1, 0, m4, m30)), rd(a1, q6Group(q6ql(w1, 1, 1, 0), q6qh(w1, 1, 1), 1, 0, m4, m30)), l1, 2));
-        fence(y0, si0);
-        fence(y1, si1);
-      }
-      {
-        const a0 = v128.load(q, 224), a1 = v128.load(q, 240);
-        si0 = i32x4.add(si0, scale2R(rd(a0, q6Group(q6ql(w0, 1, 0, 1), q6qh(w0, 1, 0), 1, 1, m4, m30)), rd(a1, q6Group(q6ql(w0, 1, 1, 1), q6qh(w0, 1, 1), 1, 1, m4, m30)), l0, 3));
-        si1 = i32x4.add(si1, scale2R(rd(a0, q6Group(q6ql(w1, 1, 0, 1), q6qh(w1, 1, 0), 1, 1, m4, m30)), rd(a1, q6Group(q6ql(w1, 1, 1, 1), q6qh(w1, 1, 1), 1, 1, m4, m30)), l1, 3));
-        fence(y0, si0);
-        fence(y1, si1);
-      }
-    }
-    si0 = i32x4.sub(si0, q6Corr(c0, bs));
-    si1 = i32x4.sub(si1, q6Corr(c1, bs));
-    const p = f64x2.mul(hsum2(si0, si1), f64x2.mul(h2f2(halves2(w0 + 208, w1 + 208)), f64x2.splat(<f64>load<f32>(d))));
-    acc0 += f64x2.extract_lane(p, 0);
-    acc1 += f64x2.extract_lane(p, 1);
-    w0 += 210;
-    w1 += 210;
-    q += QS;
-    d += 4;
-    bs += 32;
-  }
-  store<f32>(y0, <f32>acc0);
-  store<f32>(y1, <f32>acc1);
-}
-
 // k4Q6K with i8 act
 function k4Q6KR(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize, d3: usize,
                 b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
@@ -432,18 +320,13 @@ function k4Q6KR(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize,
   return demote4(accLo, accHi);
 }
 
-
 // ---------------------------------------------------------------- entries for weights/index.ts
 
 // one token (act planes q, d, bsums e), rows w0 and w1 (w1 = w0, y1 = y0: one row) -> y0, y1
 // @ts-ignore: decorator
 @inline export function q6Dec(type: i32, w0: usize, w1: usize, q: usize, d: usize, e: usize, nIn: i32, y0: usize, y1: usize): void {
   const ns = nIn >> 8;
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    k1Q6KR(w0, w1, q, d, e, ns, y0, y1);
-  } else {
-    k1Q6K(w0, w1, q, d, e, ns, y0, y1);
-  }
+  k1Q6K(w0, w1, q, d, e, ns, y0, y1);
 }
 
 // one row, 4 tokens -> [y(t0), .., y(t3)]; yp: the row's output for the first token (a fence target)
@@ -451,9 +334,7 @@ function k4Q6KR(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize,
 @inline export function q6Tile(type: i32, w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize,
                             d2: usize, d3: usize, e0: usize, e1: usize, e2: usize, e3: usize, nIn: i32, yp: usize): v128 {
   const ns = nIn >> 8;
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    return k4Q6KR(w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, ns, yp);
-  }
+  if (ASC_FEATURE_RELAXED_SIMD) return k4Q6KR(w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, ns, yp);
   return k4Q6K(w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, ns, yp);
 }
 
