@@ -1,13 +1,12 @@
 // Q6_K weights (super-blocks of 256: 4 low bits in ql, 2 high bits in qh, an i8 scale per 16): matmul
 // kernels, row dequantization (get_rows) and scalar twin. The K-quant scheme, layouts and the V8 notes:
 // k_common.ts.
-import { GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K } from "../../src/abi";
 import { h2f } from "../ops/f16";
-import { QA_SHIFT, loadQa } from "./act";
-import { KC, KC_M4, KC_M30, KC_M10, KC_M3, KC_M04, KC_B32, KC_K4LO, KC_K4HI, isum4x4, load4f } from "./common";
+import { loadQa } from "./act";
+import { KC, KC_M4, KC_M30, isum4x4, load4f } from "./common";
 import {
-  QS, fence, h2f4, h2f2, halves2, pairSum, hsum2, madd2, msub2, demote4, bsumDot, bsumDot8, dot16v, scale2, scPair,
-  scSplat, uLo, uHi, tok32, rd, scale2R, tok16x2R, tok32R, rows2, hsumRows, step,
+  QS, fence, h2f2, halves2, madd2, demote4, bsumDot, dot16v, scale2, scSplat, uLo, uHi, tok32, rows2, hsumRows,
+  step, rd, scale2R, tok16x2R,
 } from "./k_common";
 
 // ================================================================ Q6_K
