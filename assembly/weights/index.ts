@@ -9,7 +9,7 @@
 // 2): one weight row × the tile's tokens, so every weight load and unpack is shared by the tokens (a
 // short tile repeats its last token's pointers and drops the extra lanes). A lone token (decode) goes
 // through the 1-token kernels two rows at a time (the K-quant and Q8_0/Q4_0 kernels share each act load
-// between the two rows; the others run one row after the other). Every type's 1-token and tile kernels do
+// between the two rows; F32/F16/BF16 run one row after the other; Q4_1/Q5_0/Q5_1 one row per call). Every type's 1-token and tile kernels do
 // the same per-token operations in the same order, so a token's result does not depend on nTok.
 import {
   GGML_F32, GGML_F16, GGML_BF16, GGML_Q8_0, GGML_Q4_0, GGML_Q4_1, GGML_Q5_0, GGML_Q5_1,
@@ -59,12 +59,13 @@ export { act_format, act_bytes, prep_act, prep_act_part, prep_act_ref } from "./
 
 const BLOCK_BYTES: usize = 65536;
 
-// one token (act planes q, d, e), rows w0 and w1 (w1 = w0, y1 = y0: one row) -> y0, y1
+// one token (act planes q, d, e), rows w0 and w1 (w1 = w0, y1 = y0: one row) -> y0, y1; Q4_1/Q5_0/Q5_1: one
+// row (w0 -> y0), see rowsPerCall
 // @ts-ignore: decorator
 @inline function dec(type: i32, w0: usize, w1: usize, q: usize, d: usize, e: usize, nIn: i32, y0: usize, y1: usize): void {
   if (isFloat(type)) floatDec(type, w0, w1, q, nIn, y0, y1);
   else if (isQ32(type)) q32Dec(type, w0, w1, q, d, e, nIn, y0, y1);
-  else if (isLegacy(type)) legacyDec(type, w0, w1, q, d, e, nIn, y0, y1);
+  else if (isLegacy(type)) legacyDec(type, w0, q, d, e, nIn, y0);
   else if (isQ45(type)) q45Dec(type, w0, w1, q, d, e, nIn, y0, y1);
   else if (isQ23(type)) q23Dec(type, w0, w1, q, d, e, nIn, y0, y1);
   else q6Dec(type, w0, w1, q, d, e, nIn, y0, y1);
@@ -83,6 +84,11 @@ const BLOCK_BYTES: usize = 65536;
   return q6Tile(type, w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nIn, yp);
 }
 
+// Rows per 1-token kernel call: 2 (the K-quant and Q8_0/Q4_0 kernels share each act load between the rows;
+// F32/F16/BF16 run the rows one after the other in one call), Q4_1/Q5_0/Q5_1 1.
+// @ts-ignore: decorator
+@inline function rowsPerCall(type: i32): i32 { return isLegacy(type) ? 1 : 2; }
+
 // The tiling driver, inlined once per type (`type` a constant there). Q8_0/Q4_0 decode touches the weights
 // PREFETCH_ROWS rows ahead (common.ts: the other kernels do more arithmetic per byte and gain nothing).
 // @ts-ignore: decorator
@@ -100,9 +106,9 @@ const BLOCK_BYTES: usize = 65536;
       const q0 = actQ(f, act, nIn, t), d0 = actD(f, act, nIn, nTok, t), e0 = actE(f, act, nIn, nTok, t);
       const yt = y + <usize>t * yb;
       if (nt == 1) {
-        for (let o = o0; o < o1; o += 2) {
+        for (let o = o0; o < o1; o += rowsPerCall(type)) {
           const w0 = w + <usize>o * rb, y0 = yt + (<usize>o << 2);
-          const two = o + 1 < o1;
+          const two = rowsPerCall(type) == 2 && o + 1 < o1;
           // (y0 is overwritten with the row's result)
           if (isQ32(type) && two) store<u32>(y0, touch(w0 + <usize>PREFETCH_ROWS * rb, w0 + <usize>(PREFETCH_ROWS + 2) * rb, wEnd));
           dec(type, w0, two ? w0 + rb : w0, q0, d0, e0, nIn, y0, two ? y0 + 4 : y0);

@@ -218,20 +218,14 @@ function k4Q5_1(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize,
 
 // ---------------------------------------------------------------- entries for weights/index.ts
 
-// one token (act planes q, d, and s for Q4_1/Q5_1), rows w0 and w1 (w1 = w0: one row) -> y0, y1
+// one token (act planes q, d, and s for Q4_1/Q5_1), one row w -> y (the driver calls it once per row: a
+// second call site per kernel kept it out of line, and decode was 0.85x for Q5_0)
 // @ts-ignore: decorator
-@inline export function legacyDec(type: i32, w0: usize, w1: usize, q: usize, d: usize, e: usize, nIn: i32, y0: usize, y1: usize): void {
+@inline export function legacyDec(type: i32, w: usize, q: usize, d: usize, e: usize, nIn: i32, y: usize): void {
   const nb = nIn >> 5;
-  if (type == GGML_Q4_1) {
-    store<f32>(y0, k1Q4_1(w0, q, d, e, nb));
-    if (w1 != w0) store<f32>(y1, k1Q4_1(w1, q, d, e, nb));
-  } else if (type == GGML_Q5_1) {
-    store<f32>(y0, k1Q5_1(w0, q, d, e, nb));
-    if (w1 != w0) store<f32>(y1, k1Q5_1(w1, q, d, e, nb));
-  } else {
-    store<f32>(y0, k1Q5_0(w0, q, d, nb));
-    if (w1 != w0) store<f32>(y1, k1Q5_0(w1, q, d, nb));
-  }
+  if (type == GGML_Q4_1) store<f32>(y, k1Q4_1(w, q, d, e, nb));
+  else if (type == GGML_Q5_1) store<f32>(y, k1Q5_1(w, q, d, e, nb));
+  else store<f32>(y, k1Q5_0(w, q, d, nb));
 }
 
 // one row, 4 tokens -> [y(t0), .., y(t3)]
