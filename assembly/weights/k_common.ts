@@ -85,7 +85,7 @@ import { KC, KC_H2F, KC_E31, KC_INF, KC_P112 } from "./common";
 
 // acc (f64x2, tokens 2h, 2h+1) ± f64(si)·(d·f64(da)) for lanes 2h, 2h+1 of si (i32x4) and da (f32x4)
 // @ts-ignore: decorator
-@inline export function half(v: v128, h: i32): v128 { return h == 0 ? v : v128.shuffle<i32>(v, v, 2, 3, 2, 3); }
+@inline function half(v: v128, h: i32): v128 { return h == 0 ? v : v128.shuffle<i32>(v, v, 2, 3, 2, 3); }
 // @ts-ignore: decorator
 @inline export function madd2(acc: v128, si: v128, d: f64, da: v128, h: i32): v128 {
   return f64x2.add(acc, f64x2.mul(f64x2.convert_low_i32x4_s(half(si, h)),
@@ -152,21 +152,10 @@ import { KC, KC_H2F, KC_E31, KC_INF, KC_P112 } from "./common";
 
 // 16 weights (bytes, < 128) as 2 × 8 i16, times sc (i16 splat)
 // @ts-ignore: decorator
-@inline export function uLo(v: v128, sc: v128): v128 { return i16x8.mul(i16x8.extend_low_i8x16_u(v), sc); }
+@inline function uLo(v: v128, sc: v128): v128 { return i16x8.mul(i16x8.extend_low_i8x16_u(v), sc); }
 // @ts-ignore: decorator
-@inline export function uHi(v: v128, sc: v128): v128 { return i16x8.mul(i16x8.extend_high_i8x16_u(v), sc); }
+@inline function uHi(v: v128, sc: v128): v128 { return i16x8.mul(i16x8.extend_high_i8x16_u(v), sc); }
 
-// s + Σ of 32 scaled weights (i16 × 8 in u0..u3) times their act (i16 × 8 in a0..a3), then fence(yp). The
-// callers load the act with constant offsets on a pointer per token: V8 does not fold "pointer + constant"
-// into an address (the i32 sum could wrap), while a load's offset field costs nothing.
-// @ts-ignore: decorator
-@inline export function tok32(s: v128, u0: v128, u1: v128, u2: v128, u3: v128, a0: v128, a1: v128, a2: v128, a3: v128,
-                       yp: usize): v128 {
-  s = i32x4.add(s, i32x4.add(i32x4.add(i32x4.dot_i16x8_s(u0, a0), i32x4.dot_i16x8_s(u1, a1)),
-                             i32x4.add(i32x4.dot_i16x8_s(u2, a2), i32x4.dot_i16x8_s(u3, a3))));
-  fence(yp, s);
-  return s;
-}
 
 // ---- both builds
 
@@ -180,6 +169,37 @@ import { KC, KC_H2F, KC_E31, KC_INF, KC_P112 } from "./common";
 // @ts-ignore: decorator
 @inline export function hsumRows(v: v128): v128 {
   return f64x2.convert_low_i32x4_s(i32x4.add(v128.shuffle<i32>(v, v, 0, 2, 0, 2), v128.shuffle<i32>(v, v, 1, 3, 1, 3)));
+}
+
+// A sub-block's weights prepared for tokK from 16 weights g (bytes < 128) and their scale sc (i16 splat):
+// plain build: g times sc in i16, weights 0..7 (half 0) and 8..15 (half 1); relaxed: g (half 0) and sc (half 1)
+// @ts-ignore: decorator
+@inline export function prepK(g: v128, sc: v128, half: i32): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return half ? sc : g;
+  return half ? uHi(g, sc) : uLo(g, sc);
+}
+
+// s + Σ sc·Σq·a of 32 weights prepared by prepK (p0, p1: the first 16 and their scale; p2, p3: the next 16)
+// times one token's act: elements e0 .. e0 + 15 and e1 .. e1 + 15 of its q plane row q; then fence(yp). one:
+// the 32 share a scale. The act offsets are constants: V8 does not fold "pointer + constant" into an address
+// (the i32 sum could wrap), while a load's offset field costs nothing (binaryen moves the constant there).
+// Relaxed: i16x8.relaxed_dot_i8x16_i7x16_s(act, w) with w the unsigned quants (< 128, valid 7-bit operands)
+// gives exact pair sums (|pair| ≤ 2·127·63), which i32x4.dot_i16x8_s scales and widens.
+// @ts-ignore: decorator
+@inline export function tokK(s: v128, p0: v128, p1: v128, p2: v128, p3: v128, one: bool, q: usize, e0: i32, e1: i32,
+                             yp: usize): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    const a0 = v128.load(q + <usize>e0), a1 = v128.load(q + <usize>e1);
+    if (one) s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.add(rd(a0, p0), rd(a1, p2)), p1));
+    else s = i32x4.add(s, i32x4.add(i32x4.dot_i16x8_s(rd(a0, p0), p1), i32x4.dot_i16x8_s(rd(a1, p2), p3)));
+  } else {
+    const o0 = e0 << 1, o1 = e1 << 1;
+    s = i32x4.add(s, i32x4.add(
+      i32x4.add(i32x4.dot_i16x8_s(p0, v128.load(q + <usize>o0)), i32x4.dot_i16x8_s(p1, v128.load(q + <usize>(o0 + 16)))),
+      i32x4.add(i32x4.dot_i16x8_s(p2, v128.load(q + <usize>o1)), i32x4.dot_i16x8_s(p3, v128.load(q + <usize>(o1 + 16))))));
+  }
+  fence(yp, s);
+  return s;
 }
 
 // s + v, then fence(yp)
@@ -209,18 +229,4 @@ import { KC, KC_H2F, KC_E31, KC_INF, KC_P112 } from "./common";
                    i32x4.dot_i16x8_s(v128.shuffle<i16>(lo, hi, 4, 12, 5, 13, 6, 14, 7, 15), sc));
 }
 
-// s + sa·(pair sums of g0 · act a0) + sb·(g1 · a1), then fence(yp) (act loads: see tok32)
-// @ts-ignore: decorator
-@inline export function tok16x2R(s: v128, g0: v128, g1: v128, sa: v128, sb: v128, a0: v128, a1: v128, yp: usize): v128 {
-  s = i32x4.add(s, i32x4.add(i32x4.dot_i16x8_s(rd(a0, g0), sa), i32x4.dot_i16x8_s(rd(a1, g1), sb)));
-  fence(yp, s);
-  return s;
-}
 
-// s + sc·(pair sums of 32 weights v0, v1 · act a0, a1), then fence(yp) (act loads: see tok32)
-// @ts-ignore: decorator
-@inline export function tok32R(s: v128, v0: v128, v1: v128, sc: v128, a0: v128, a1: v128, yp: usize): v128 {
-  s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.add(rd(a0, v0), rd(a1, v1)), sc));
-  fence(yp, s);
-  return s;
-}

@@ -6,8 +6,8 @@ import { h2f } from "../ops/f16";
 import { loadQa } from "./act";
 import { KC, KC_M4, KC_M3, KC_M04, KC_B32, isum4x4, load4f } from "./common";
 import {
-  QS, fence, h2f4, h2f2, halves2, pairSum, madd2, msub2, demote4, bsumDot, dot16v, scale2, scPair, scSplat,
-  uLo, uHi, tok32, rows2, hsumRows, step, rd, scale2R, tok16x2R,
+  QS, fence, h2f4, h2f2, halves2, pairSum, madd2, msub2, demote4, bsumDot, dot16v, scale2, scPair, scSplat, rows2,
+  hsumRows, prepK, tokK, step, rd, scale2R,
 } from "./k_common";
 
 // ================================================================ Q2_K / Q3_K
@@ -148,84 +148,80 @@ import {
   for (let s = 0; s < ns; s++) {
     const c = q23Scales(q3, w, m4);
     let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
+    let p0: v128, p1: v128, p2: v128, p3: v128;
+    const ll = q23Lo(q3, c), lh = q23Hi(q3, c);     // scales 0..7, 8..15 (i16)
     {
-      const l = q23Lo(q3, c);     // scales 0..7 (i16)
-      {
-        const g0 = q23Quants(q3, w, 0, 0, 0, m3, m04), g1 = q23Quants(q3, w, 0, 0, 1, m3, m04);
-        const sa = scSplat(l, 0), sb = scSplat(l, 1);
-        const u0 = uLo(g0, sa), u1 = uHi(g0, sa), u2 = uLo(g1, sb), u3 = uHi(g1, sb);
-        s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 0), v128.load(q0, 16), v128.load(q0, 32), v128.load(q0, 48), yp);
-        s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 0), v128.load(q1, 16), v128.load(q1, 32), v128.load(q1, 48), yp);
-        s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 0), v128.load(q2, 16), v128.load(q2, 32), v128.load(q2, 48), yp);
-        s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3p, 0), v128.load(q3p, 16), v128.load(q3p, 32), v128.load(q3p, 48), yp);
-      }
-      {
-        const g0 = q23Quants(q3, w, 0, 1, 0, m3, m04), g1 = q23Quants(q3, w, 0, 1, 1, m3, m04);
-        const sa = scSplat(l, 2), sb = scSplat(l, 3);
-        const u0 = uLo(g0, sa), u1 = uHi(g0, sa), u2 = uLo(g1, sb), u3 = uHi(g1, sb);
-        s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 64), v128.load(q0, 80), v128.load(q0, 96), v128.load(q0, 112), yp);
-        s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 64), v128.load(q1, 80), v128.load(q1, 96), v128.load(q1, 112), yp);
-        s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 64), v128.load(q2, 80), v128.load(q2, 96), v128.load(q2, 112), yp);
-        s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3p, 64), v128.load(q3p, 80), v128.load(q3p, 96), v128.load(q3p, 112), yp);
-      }
-      {
-        const g0 = q23Quants(q3, w, 0, 2, 0, m3, m04), g1 = q23Quants(q3, w, 0, 2, 1, m3, m04);
-        const sa = scSplat(l, 4), sb = scSplat(l, 5);
-        const u0 = uLo(g0, sa), u1 = uHi(g0, sa), u2 = uLo(g1, sb), u3 = uHi(g1, sb);
-        s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 128), v128.load(q0, 144), v128.load(q0, 160), v128.load(q0, 176), yp);
-        s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 128), v128.load(q1, 144), v128.load(q1, 160), v128.load(q1, 176), yp);
-        s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 128), v128.load(q2, 144), v128.load(q2, 160), v128.load(q2, 176), yp);
-        s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3p, 128), v128.load(q3p, 144), v128.load(q3p, 160), v128.load(q3p, 176), yp);
-      }
-      {
-        const g0 = q23Quants(q3, w, 0, 3, 0, m3, m04), g1 = q23Quants(q3, w, 0, 3, 1, m3, m04);
-        const sa = scSplat(l, 6), sb = scSplat(l, 7);
-        const u0 = uLo(g0, sa), u1 = uHi(g0, sa), u2 = uLo(g1, sb), u3 = uHi(g1, sb);
-        s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 192), v128.load(q0, 208), v128.load(q0, 224), v128.load(q0, 240), yp);
-        s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 192), v128.load(q1, 208), v128.load(q1, 224), v128.load(q1, 240), yp);
-        s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 192), v128.load(q2, 208), v128.load(q2, 224), v128.load(q2, 240), yp);
-        s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3p, 192), v128.load(q3p, 208), v128.load(q3p, 224), v128.load(q3p, 240), yp);
-      }
+      const g0 = q23Quants(q3, w, 0, 0, 0, m3, m04), g1 = q23Quants(q3, w, 0, 0, 1, m3, m04);
+      const sa = scSplat(ll, 0), sb = scSplat(ll, 1);
+      p0 = prepK(g0, sa, 0); p1 = prepK(g0, sa, 1); p2 = prepK(g1, sb, 0); p3 = prepK(g1, sb, 1);
     }
+    s0 = tokK(s0, p0, p1, p2, p3, false, q0, 0, 16, yp);
+    s1 = tokK(s1, p0, p1, p2, p3, false, q1, 0, 16, yp);
+    s2 = tokK(s2, p0, p1, p2, p3, false, q2, 0, 16, yp);
+    s3 = tokK(s3, p0, p1, p2, p3, false, q3p, 0, 16, yp);
     {
-      const l = q23Hi(q3, c);     // scales 8..15 (i16)
-      {
-        const g0 = q23Quants(q3, w, 1, 0, 0, m3, m04), g1 = q23Quants(q3, w, 1, 0, 1, m3, m04);
-        const sa = scSplat(l, 0), sb = scSplat(l, 1);
-        const u0 = uLo(g0, sa), u1 = uHi(g0, sa), u2 = uLo(g1, sb), u3 = uHi(g1, sb);
-        s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 256), v128.load(q0, 272), v128.load(q0, 288), v128.load(q0, 304), yp);
-        s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 256), v128.load(q1, 272), v128.load(q1, 288), v128.load(q1, 304), yp);
-        s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 256), v128.load(q2, 272), v128.load(q2, 288), v128.load(q2, 304), yp);
-        s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3p, 256), v128.load(q3p, 272), v128.load(q3p, 288), v128.load(q3p, 304), yp);
-      }
-      {
-        const g0 = q23Quants(q3, w, 1, 1, 0, m3, m04), g1 = q23Quants(q3, w, 1, 1, 1, m3, m04);
-        const sa = scSplat(l, 2), sb = scSplat(l, 3);
-        const u0 = uLo(g0, sa), u1 = uHi(g0, sa), u2 = uLo(g1, sb), u3 = uHi(g1, sb);
-        s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 320), v128.load(q0, 336), v128.load(q0, 352), v128.load(q0, 368), yp);
-        s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 320), v128.load(q1, 336), v128.load(q1, 352), v128.load(q1, 368), yp);
-        s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 320), v128.load(q2, 336), v128.load(q2, 352), v128.load(q2, 368), yp);
-        s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3p, 320), v128.load(q3p, 336), v128.load(q3p, 352), v128.load(q3p, 368), yp);
-      }
-      {
-        const g0 = q23Quants(q3, w, 1, 2, 0, m3, m04), g1 = q23Quants(q3, w, 1, 2, 1, m3, m04);
-        const sa = scSplat(l, 4), sb = scSplat(l, 5);
-        const u0 = uLo(g0, sa), u1 = uHi(g0, sa), u2 = uLo(g1, sb), u3 = uHi(g1, sb);
-        s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 384), v128.load(q0, 400), v128.load(q0, 416), v128.load(q0, 432), yp);
-        s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 384), v128.load(q1, 400), v128.load(q1, 416), v128.load(q1, 432), yp);
-        s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 384), v128.load(q2, 400), v128.load(q2, 416), v128.load(q2, 432), yp);
-        s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3p, 384), v128.load(q3p, 400), v128.load(q3p, 416), v128.load(q3p, 432), yp);
-      }
-      {
-        const g0 = q23Quants(q3, w, 1, 3, 0, m3, m04), g1 = q23Quants(q3, w, 1, 3, 1, m3, m04);
-        const sa = scSplat(l, 6), sb = scSplat(l, 7);
-        const u0 = uLo(g0, sa), u1 = uHi(g0, sa), u2 = uLo(g1, sb), u3 = uHi(g1, sb);
-        s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 448), v128.load(q0, 464), v128.load(q0, 480), v128.load(q0, 496), yp);
-        s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 448), v128.load(q1, 464), v128.load(q1, 480), v128.load(q1, 496), yp);
-        s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 448), v128.load(q2, 464), v128.load(q2, 480), v128.load(q2, 496), yp);
-        s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3p, 448), v128.load(q3p, 464), v128.load(q3p, 480), v128.load(q3p, 496), yp);
-      }
+      const g0 = q23Quants(q3, w, 0, 1, 0, m3, m04), g1 = q23Quants(q3, w, 0, 1, 1, m3, m04);
+      const sa = scSplat(ll, 2), sb = scSplat(ll, 3);
+      p0 = prepK(g0, sa, 0); p1 = prepK(g0, sa, 1); p2 = prepK(g1, sb, 0); p3 = prepK(g1, sb, 1);
     }
+    s0 = tokK(s0, p0, p1, p2, p3, false, q0, 32, 48, yp);
+    s1 = tokK(s1, p0, p1, p2, p3, false, q1, 32, 48, yp);
+    s2 = tokK(s2, p0, p1, p2, p3, false, q2, 32, 48, yp);
+    s3 = tokK(s3, p0, p1, p2, p3, false, q3p, 32, 48, yp);
+    {
+      const g0 = q23Quants(q3, w, 0, 2, 0, m3, m04), g1 = q23Quants(q3, w, 0, 2, 1, m3, m04);
+      const sa = scSplat(ll, 4), sb = scSplat(ll, 5);
+      p0 = prepK(g0, sa, 0); p1 = prepK(g0, sa, 1); p2 = prepK(g1, sb, 0); p3 = prepK(g1, sb, 1);
+    }
+    s0 = tokK(s0, p0, p1, p2, p3, false, q0, 64, 80, yp);
+    s1 = tokK(s1, p0, p1, p2, p3, false, q1, 64, 80, yp);
+    s2 = tokK(s2, p0, p1, p2, p3, false, q2, 64, 80, yp);
+    s3 = tokK(s3, p0, p1, p2, p3, false, q3p, 64, 80, yp);
+    {
+      const g0 = q23Quants(q3, w, 0, 3, 0, m3, m04), g1 = q23Quants(q3, w, 0, 3, 1, m3, m04);
+      const sa = scSplat(ll, 6), sb = scSplat(ll, 7);
+      p0 = prepK(g0, sa, 0); p1 = prepK(g0, sa, 1); p2 = prepK(g1, sb, 0); p3 = prepK(g1, sb, 1);
+    }
+    s0 = tokK(s0, p0, p1, p2, p3, false, q0, 96, 112, yp);
+    s1 = tokK(s1, p0, p1, p2, p3, false, q1, 96, 112, yp);
+    s2 = tokK(s2, p0, p1, p2, p3, false, q2, 96, 112, yp);
+    s3 = tokK(s3, p0, p1, p2, p3, false, q3p, 96, 112, yp);
+    {
+      const g0 = q23Quants(q3, w, 1, 0, 0, m3, m04), g1 = q23Quants(q3, w, 1, 0, 1, m3, m04);
+      const sa = scSplat(lh, 0), sb = scSplat(lh, 1);
+      p0 = prepK(g0, sa, 0); p1 = prepK(g0, sa, 1); p2 = prepK(g1, sb, 0); p3 = prepK(g1, sb, 1);
+    }
+    s0 = tokK(s0, p0, p1, p2, p3, false, q0, 128, 144, yp);
+    s1 = tokK(s1, p0, p1, p2, p3, false, q1, 128, 144, yp);
+    s2 = tokK(s2, p0, p1, p2, p3, false, q2, 128, 144, yp);
+    s3 = tokK(s3, p0, p1, p2, p3, false, q3p, 128, 144, yp);
+    {
+      const g0 = q23Quants(q3, w, 1, 1, 0, m3, m04), g1 = q23Quants(q3, w, 1, 1, 1, m3, m04);
+      const sa = scSplat(lh, 2), sb = scSplat(lh, 3);
+      p0 = prepK(g0, sa, 0); p1 = prepK(g0, sa, 1); p2 = prepK(g1, sb, 0); p3 = prepK(g1, sb, 1);
+    }
+    s0 = tokK(s0, p0, p1, p2, p3, false, q0, 160, 176, yp);
+    s1 = tokK(s1, p0, p1, p2, p3, false, q1, 160, 176, yp);
+    s2 = tokK(s2, p0, p1, p2, p3, false, q2, 160, 176, yp);
+    s3 = tokK(s3, p0, p1, p2, p3, false, q3p, 160, 176, yp);
+    {
+      const g0 = q23Quants(q3, w, 1, 2, 0, m3, m04), g1 = q23Quants(q3, w, 1, 2, 1, m3, m04);
+      const sa = scSplat(lh, 4), sb = scSplat(lh, 5);
+      p0 = prepK(g0, sa, 0); p1 = prepK(g0, sa, 1); p2 = prepK(g1, sb, 0); p3 = prepK(g1, sb, 1);
+    }
+    s0 = tokK(s0, p0, p1, p2, p3, false, q0, 192, 208, yp);
+    s1 = tokK(s1, p0, p1, p2, p3, false, q1, 192, 208, yp);
+    s2 = tokK(s2, p0, p1, p2, p3, false, q2, 192, 208, yp);
+    s3 = tokK(s3, p0, p1, p2, p3, false, q3p, 192, 208, yp);
+    {
+      const g0 = q23Quants(q3, w, 1, 3, 0, m3, m04), g1 = q23Quants(q3, w, 1, 3, 1, m3, m04);
+      const sa = scSplat(lh, 6), sb = scSplat(lh, 7);
+      p0 = prepK(g0, sa, 0); p1 = prepK(g0, sa, 1); p2 = prepK(g1, sb, 0); p3 = prepK(g1, sb, 1);
+    }
+    s0 = tokK(s0, p0, p1, p2, p3, false, q0, 224, 240, yp);
+    s1 = tokK(s1, p0, p1, p2, p3, false, q1, 224, 240, yp);
+    s2 = tokK(s2, p0, p1, p2, p3, false, q2, 224, 240, yp);
+    s3 = tokK(s3, p0, p1, p2, p3, false, q3p, 224, 240, yp);
     const bo = <usize>s << 5, dof = <usize>s << 2;
     const da = load4f(d0 + dof, d1 + dof, d2 + dof, d3 + dof);
     if (q3) {
@@ -255,112 +251,6 @@ import {
 }
 
 
-// k4Q23 with i8 act
-// @ts-ignore: decorator
-@inline function k4Q23R(q3: bool, w: usize, q0: usize, q1: usize, q2: usize, q3p: usize, d0: usize, d1: usize, d2: usize,
-                        d3: usize, b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
-  let accLo = f64x2.splat(0), accHi = f64x2.splat(0);
-  const m4 = v128.load(KC, KC_M4), m3 = v128.load(KC, KC_M3), m04 = v128.load(KC, KC_M04);
-  for (let s = 0; s < ns; s++) {
-    const c = q23Scales(q3, w, m4);
-    let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
-    {
-      const l = q23Lo(q3, c);     // scales 0..7 (i16)
-      {
-        const g0 = q23Quants(q3, w, 0, 0, 0, m3, m04), g1 = q23Quants(q3, w, 0, 0, 1, m3, m04);
-        const sa = scSplat(l, 0), sb = scSplat(l, 1);
-        s0 = tok16x2R(s0, g0, g1, sa, sb, v128.load(q0, 0), v128.load(q0, 16), yp);
-        s1 = tok16x2R(s1, g0, g1, sa, sb, v128.load(q1, 0), v128.load(q1, 16), yp);
-        s2 = tok16x2R(s2, g0, g1, sa, sb, v128.load(q2, 0), v128.load(q2, 16), yp);
-        s3 = tok16x2R(s3, g0, g1, sa, sb, v128.load(q3p, 0), v128.load(q3p, 16), yp);
-      }
-      {
-        const g0 = q23Quants(q3, w, 0, 1, 0, m3, m04), g1 = q23Quants(q3, w, 0, 1, 1, m3, m04);
-        const sa = scSplat(l, 2), sb = scSplat(l, 3);
-        s0 = tok16x2R(s0, g0, g1, sa, sb, v128.load(q0, 32), v128.load(q0, 48), yp);
-        s1 = tok16x2R(s1, g0, g1, sa, sb, v128.load(q1, 32), v128.load(q1, 48), yp);
-        s2 = tok16x2R(s2, g0, g1, sa, sb, v128.load(q2, 32), v128.load(q2, 48), yp);
-        s3 = tok16x2R(s3, g0, g1, sa, sb, v128.load(q3p, 32), v128.load(q3p, 48), yp);
-      }
-      {
-        const g0 = q23Quants(q3, w, 0, 2, 0, m3, m04), g1 = q23Quants(q3, w, 0, 2, 1, m3, m04);
-        const sa = scSplat(l, 4), sb = scSplat(l, 5);
-        s0 = tok16x2R(s0, g0, g1, sa, sb, v128.load(q0, 64), v128.load(q0, 80), yp);
-        s1 = tok16x2R(s1, g0, g1, sa, sb, v128.load(q1, 64), v128.load(q1, 80), yp);
-        s2 = tok16x2R(s2, g0, g1, sa, sb, v128.load(q2, 64), v128.load(q2, 80), yp);
-        s3 = tok16x2R(s3, g0, g1, sa, sb, v128.load(q3p, 64), v128.load(q3p, 80), yp);
-      }
-      {
-        const g0 = q23Quants(q3, w, 0, 3, 0, m3, m04), g1 = q23Quants(q3, w, 0, 3, 1, m3, m04);
-        const sa = scSplat(l, 6), sb = scSplat(l, 7);
-        s0 = tok16x2R(s0, g0, g1, sa, sb, v128.load(q0, 96), v128.load(q0, 112), yp);
-        s1 = tok16x2R(s1, g0, g1, sa, sb, v128.load(q1, 96), v128.load(q1, 112), yp);
-        s2 = tok16x2R(s2, g0, g1, sa, sb, v128.load(q2, 96), v128.load(q2, 112), yp);
-        s3 = tok16x2R(s3, g0, g1, sa, sb, v128.load(q3p, 96), v128.load(q3p, 112), yp);
-      }
-    }
-    {
-      const l = q23Hi(q3, c);     // scales 8..15 (i16)
-      {
-        const g0 = q23Quants(q3, w, 1, 0, 0, m3, m04), g1 = q23Quants(q3, w, 1, 0, 1, m3, m04);
-        const sa = scSplat(l, 0), sb = scSplat(l, 1);
-        s0 = tok16x2R(s0, g0, g1, sa, sb, v128.load(q0, 128), v128.load(q0, 144), yp);
-        s1 = tok16x2R(s1, g0, g1, sa, sb, v128.load(q1, 128), v128.load(q1, 144), yp);
-        s2 = tok16x2R(s2, g0, g1, sa, sb, v128.load(q2, 128), v128.load(q2, 144), yp);
-        s3 = tok16x2R(s3, g0, g1, sa, sb, v128.load(q3p, 128), v128.load(q3p, 144), yp);
-      }
-      {
-        const g0 = q23Quants(q3, w, 1, 1, 0, m3, m04), g1 = q23Quants(q3, w, 1, 1, 1, m3, m04);
-        const sa = scSplat(l, 2), sb = scSplat(l, 3);
-        s0 = tok16x2R(s0, g0, g1, sa, sb, v128.load(q0, 160), v128.load(q0, 176), yp);
-        s1 = tok16x2R(s1, g0, g1, sa, sb, v128.load(q1, 160), v128.load(q1, 176), yp);
-        s2 = tok16x2R(s2, g0, g1, sa, sb, v128.load(q2, 160), v128.load(q2, 176), yp);
-        s3 = tok16x2R(s3, g0, g1, sa, sb, v128.load(q3p, 160), v128.load(q3p, 176), yp);
-      }
-      {
-        const g0 = q23Quants(q3, w, 1, 2, 0, m3, m04), g1 = q23Quants(q3, w, 1, 2, 1, m3, m04);
-        const sa = scSplat(l, 4), sb = scSplat(l, 5);
-        s0 = tok16x2R(s0, g0, g1, sa, sb, v128.load(q0, 192), v128.load(q0, 208), yp);
-        s1 = tok16x2R(s1, g0, g1, sa, sb, v128.load(q1, 192), v128.load(q1, 208), yp);
-        s2 = tok16x2R(s2, g0, g1, sa, sb, v128.load(q2, 192), v128.load(q2, 208), yp);
-        s3 = tok16x2R(s3, g0, g1, sa, sb, v128.load(q3p, 192), v128.load(q3p, 208), yp);
-      }
-      {
-        const g0 = q23Quants(q3, w, 1, 3, 0, m3, m04), g1 = q23Quants(q3, w, 1, 3, 1, m3, m04);
-        const sa = scSplat(l, 6), sb = scSplat(l, 7);
-        s0 = tok16x2R(s0, g0, g1, sa, sb, v128.load(q0, 224), v128.load(q0, 240), yp);
-        s1 = tok16x2R(s1, g0, g1, sa, sb, v128.load(q1, 224), v128.load(q1, 240), yp);
-        s2 = tok16x2R(s2, g0, g1, sa, sb, v128.load(q2, 224), v128.load(q2, 240), yp);
-        s3 = tok16x2R(s3, g0, g1, sa, sb, v128.load(q3p, 224), v128.load(q3p, 240), yp);
-      }
-    }
-    const bo = <usize>s << 5, dof = <usize>s << 2;
-    const da = load4f(d0 + dof, d1 + dof, d2 + dof, d3 + dof);
-    if (q3) {
-      const corr = isum4x4(q3Corr(c, b0 + bo), q3Corr(c, b1 + bo), q3Corr(c, b2 + bo), q3Corr(c, b3 + bo));
-      const dw = f64x2.extract_lane(h2f2(v128.load16_splat(w, 108)), 0);
-      const si = i32x4.sub(isum4x4(s0, s1, s2, s3), corr);
-      accLo = madd2(accLo, si, dw, da, 0);
-      accHi = madd2(accHi, si, dw, da, 1);
-    } else {
-      const mn = q2Mins(w, m4);
-      const mLo = i16x8.extend_low_i8x16_u(mn), mHi = i16x8.extend_high_i8x16_u(mn);
-      const sm = isum4x4(bsumDot(mLo, mHi, b0 + bo), bsumDot(mLo, mHi, b1 + bo), bsumDot(mLo, mHi, b2 + bo),
-                         bsumDot(mLo, mHi, b3 + bo));
-      const dd = h2f2(v128.load32_zero(w, 80));
-      const dw = f64x2.extract_lane(dd, 0), dmin = f64x2.extract_lane(dd, 1);
-      const si = isum4x4(s0, s1, s2, s3);
-      accLo = msub2(madd2(accLo, si, dw, da, 0), sm, dmin, da, 0);
-      accHi = msub2(madd2(accHi, si, dw, da, 1), sm, dmin, da, 1);
-    }
-    w += q3 ? 110 : 84;
-    q0 += QS;
-    q1 += QS;
-    q2 += QS;
-    q3p += QS;
-  }
-  return demote4(accLo, accHi);
-}
 
 
 // ---------------------------------------------------------------- kernels per type (the generic ones inlined)
@@ -372,20 +262,12 @@ function k4Q2K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, 
                b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
   return k4Q23(false, w, q0, q1, q2, q3, d0, d1, d2, d3, b0, b1, b2, b3, ns, yp);
 }
-function k4Q2KR(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize, d3: usize,
-                b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
-  return k4Q23R(false, w, q0, q1, q2, q3, d0, d1, d2, d3, b0, b1, b2, b3, ns, yp);
-}
 function k1Q3K(w0: usize, w1: usize, q: usize, d: usize, bs: usize, ns: i32, y0: usize, y1: usize): void {
   k1Q23(true, w0, w1, q, d, bs, ns, y0, y1);
 }
 function k4Q3K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize, d3: usize,
                b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
   return k4Q23(true, w, q0, q1, q2, q3, d0, d1, d2, d3, b0, b1, b2, b3, ns, yp);
-}
-function k4Q3KR(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize, d3: usize,
-                b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
-  return k4Q23R(true, w, q0, q1, q2, q3, d0, d1, d2, d3, b0, b1, b2, b3, ns, yp);
 }
 
 // ---------------------------------------------------------------- entries for weights/index.ts
@@ -403,10 +285,6 @@ function k4Q3KR(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize,
 @inline export function q23Tile(type: i32, w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize,
                             d2: usize, d3: usize, e0: usize, e1: usize, e2: usize, e3: usize, nIn: i32, yp: usize): v128 {
   const ns = nIn >> 8;
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    if (type == GGML_Q2_K) return k4Q2KR(w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, ns, yp);
-    return k4Q3KR(w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, ns, yp);
-  }
   if (type == GGML_Q2_K) return k4Q2K(w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, ns, yp);
   return k4Q3K(w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, ns, yp);
 }

@@ -6,8 +6,8 @@ import { h2f } from "../ops/f16";
 import { loadQa } from "./act";
 import { KC, KC_M4, KC_M10, KC_K4LO, KC_K4HI, isum4x4, load4f } from "./common";
 import {
-  QS, fence, h2f4, h2f2, pairSum, madd2, msub2, demote4, bsumDot8, dot16v, scale2, scPair, scSplat, uLo, uHi, tok32,
-  rows2, step, rd, scale2R, tok32R,
+  QS, fence, h2f4, h2f2, pairSum, madd2, msub2, demote4, bsumDot8, dot16v, scPair, scSplat, rows2, prepK, tokK, step,
+  rd, scale2R,
 } from "./k_common";
 
 // ================================================================ Q4_K / Q5_K
@@ -117,8 +117,8 @@ import {
   store<f32>(y1, <f32>acc1);
 }
 
-// Four tokens (lanes), one row: each sub-block's 32 weights are unpacked and scaled (i16) once, then dotted
-// with each token's act; the fence after each token keeps one token's act loads in registers at a time.
+// Four tokens (lanes), one row: each sub-block's 32 weights are unpacked and scaled once (prepK), then dotted
+// with each token's act (tokK); the fence after each token keeps one token's act loads in registers at a time.
 // @ts-ignore: decorator
 @inline function k4Q45(q5: bool, w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize,
                        d3: usize, b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
@@ -129,78 +129,71 @@ import {
     const scm = k4Scales(hdr);
     const sc16 = i16x8.extend_low_i8x16_u(scm);
     let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
+    let p0: v128, p1: v128, p2: v128, p3: v128;
     {
-      const sc = scSplat(sc16, 0);
-      const v0 = q45Quants(q5, w, 0, 0, 0, m4, m10), v1 = q45Quants(q5, w, 0, 0, 1, m4, m10);
-      const u0 = uLo(v0, sc), u1 = uHi(v0, sc), u2 = uLo(v1, sc), u3 = uHi(v1, sc);
-      s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 0), v128.load(q0, 16), v128.load(q0, 32), v128.load(q0, 48), yp);
-      s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 0), v128.load(q1, 16), v128.load(q1, 32), v128.load(q1, 48), yp);
-      s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 0), v128.load(q2, 16), v128.load(q2, 32), v128.load(q2, 48), yp);
-      s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 0), v128.load(q3, 16), v128.load(q3, 32), v128.load(q3, 48), yp);
+      const sc = scSplat(sc16, 0), v0 = q45Quants(q5, w, 0, 0, 0, m4, m10), v1 = q45Quants(q5, w, 0, 0, 1, m4, m10);
+      p0 = prepK(v0, sc, 0); p1 = prepK(v0, sc, 1); p2 = prepK(v1, sc, 0); p3 = prepK(v1, sc, 1);
     }
+    s0 = tokK(s0, p0, p1, p2, p3, true, q0, 0, 16, yp);
+    s1 = tokK(s1, p0, p1, p2, p3, true, q1, 0, 16, yp);
+    s2 = tokK(s2, p0, p1, p2, p3, true, q2, 0, 16, yp);
+    s3 = tokK(s3, p0, p1, p2, p3, true, q3, 0, 16, yp);
     {
-      const sc = scSplat(sc16, 1);
-      const v0 = q45Quants(q5, w, 0, 1, 0, m4, m10), v1 = q45Quants(q5, w, 0, 1, 1, m4, m10);
-      const u0 = uLo(v0, sc), u1 = uHi(v0, sc), u2 = uLo(v1, sc), u3 = uHi(v1, sc);
-      s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 64), v128.load(q0, 80), v128.load(q0, 96), v128.load(q0, 112), yp);
-      s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 64), v128.load(q1, 80), v128.load(q1, 96), v128.load(q1, 112), yp);
-      s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 64), v128.load(q2, 80), v128.load(q2, 96), v128.load(q2, 112), yp);
-      s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 64), v128.load(q3, 80), v128.load(q3, 96), v128.load(q3, 112), yp);
+      const sc = scSplat(sc16, 1), v0 = q45Quants(q5, w, 0, 1, 0, m4, m10), v1 = q45Quants(q5, w, 0, 1, 1, m4, m10);
+      p0 = prepK(v0, sc, 0); p1 = prepK(v0, sc, 1); p2 = prepK(v1, sc, 0); p3 = prepK(v1, sc, 1);
     }
+    s0 = tokK(s0, p0, p1, p2, p3, true, q0, 32, 48, yp);
+    s1 = tokK(s1, p0, p1, p2, p3, true, q1, 32, 48, yp);
+    s2 = tokK(s2, p0, p1, p2, p3, true, q2, 32, 48, yp);
+    s3 = tokK(s3, p0, p1, p2, p3, true, q3, 32, 48, yp);
     {
-      const sc = scSplat(sc16, 2);
-      const v0 = q45Quants(q5, w, 1, 0, 0, m4, m10), v1 = q45Quants(q5, w, 1, 0, 1, m4, m10);
-      const u0 = uLo(v0, sc), u1 = uHi(v0, sc), u2 = uLo(v1, sc), u3 = uHi(v1, sc);
-      s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 128), v128.load(q0, 144), v128.load(q0, 160), v128.load(q0, 176), yp);
-      s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 128), v128.load(q1, 144), v128.load(q1, 160), v128.load(q1, 176), yp);
-      s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 128), v128.load(q2, 144), v128.load(q2, 160), v128.load(q2, 176), yp);
-      s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 128), v128.load(q3, 144), v128.load(q3, 160), v128.load(q3, 176), yp);
+      const sc = scSplat(sc16, 2), v0 = q45Quants(q5, w, 1, 0, 0, m4, m10), v1 = q45Quants(q5, w, 1, 0, 1, m4, m10);
+      p0 = prepK(v0, sc, 0); p1 = prepK(v0, sc, 1); p2 = prepK(v1, sc, 0); p3 = prepK(v1, sc, 1);
     }
+    s0 = tokK(s0, p0, p1, p2, p3, true, q0, 64, 80, yp);
+    s1 = tokK(s1, p0, p1, p2, p3, true, q1, 64, 80, yp);
+    s2 = tokK(s2, p0, p1, p2, p3, true, q2, 64, 80, yp);
+    s3 = tokK(s3, p0, p1, p2, p3, true, q3, 64, 80, yp);
     {
-      const sc = scSplat(sc16, 3);
-      const v0 = q45Quants(q5, w, 1, 1, 0, m4, m10), v1 = q45Quants(q5, w, 1, 1, 1, m4, m10);
-      const u0 = uLo(v0, sc), u1 = uHi(v0, sc), u2 = uLo(v1, sc), u3 = uHi(v1, sc);
-      s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 192), v128.load(q0, 208), v128.load(q0, 224), v128.load(q0, 240), yp);
-      s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 192), v128.load(q1, 208), v128.load(q1, 224), v128.load(q1, 240), yp);
-      s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 192), v128.load(q2, 208), v128.load(q2, 224), v128.load(q2, 240), yp);
-      s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 192), v128.load(q3, 208), v128.load(q3, 224), v128.load(q3, 240), yp);
+      const sc = scSplat(sc16, 3), v0 = q45Quants(q5, w, 1, 1, 0, m4, m10), v1 = q45Quants(q5, w, 1, 1, 1, m4, m10);
+      p0 = prepK(v0, sc, 0); p1 = prepK(v0, sc, 1); p2 = prepK(v1, sc, 0); p3 = prepK(v1, sc, 1);
     }
+    s0 = tokK(s0, p0, p1, p2, p3, true, q0, 96, 112, yp);
+    s1 = tokK(s1, p0, p1, p2, p3, true, q1, 96, 112, yp);
+    s2 = tokK(s2, p0, p1, p2, p3, true, q2, 96, 112, yp);
+    s3 = tokK(s3, p0, p1, p2, p3, true, q3, 96, 112, yp);
     {
-      const sc = scSplat(sc16, 4);
-      const v0 = q45Quants(q5, w, 2, 0, 0, m4, m10), v1 = q45Quants(q5, w, 2, 0, 1, m4, m10);
-      const u0 = uLo(v0, sc), u1 = uHi(v0, sc), u2 = uLo(v1, sc), u3 = uHi(v1, sc);
-      s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 256), v128.load(q0, 272), v128.load(q0, 288), v128.load(q0, 304), yp);
-      s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 256), v128.load(q1, 272), v128.load(q1, 288), v128.load(q1, 304), yp);
-      s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 256), v128.load(q2, 272), v128.load(q2, 288), v128.load(q2, 304), yp);
-      s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 256), v128.load(q3, 272), v128.load(q3, 288), v128.load(q3, 304), yp);
+      const sc = scSplat(sc16, 4), v0 = q45Quants(q5, w, 2, 0, 0, m4, m10), v1 = q45Quants(q5, w, 2, 0, 1, m4, m10);
+      p0 = prepK(v0, sc, 0); p1 = prepK(v0, sc, 1); p2 = prepK(v1, sc, 0); p3 = prepK(v1, sc, 1);
     }
+    s0 = tokK(s0, p0, p1, p2, p3, true, q0, 128, 144, yp);
+    s1 = tokK(s1, p0, p1, p2, p3, true, q1, 128, 144, yp);
+    s2 = tokK(s2, p0, p1, p2, p3, true, q2, 128, 144, yp);
+    s3 = tokK(s3, p0, p1, p2, p3, true, q3, 128, 144, yp);
     {
-      const sc = scSplat(sc16, 5);
-      const v0 = q45Quants(q5, w, 2, 1, 0, m4, m10), v1 = q45Quants(q5, w, 2, 1, 1, m4, m10);
-      const u0 = uLo(v0, sc), u1 = uHi(v0, sc), u2 = uLo(v1, sc), u3 = uHi(v1, sc);
-      s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 320), v128.load(q0, 336), v128.load(q0, 352), v128.load(q0, 368), yp);
-      s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 320), v128.load(q1, 336), v128.load(q1, 352), v128.load(q1, 368), yp);
-      s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 320), v128.load(q2, 336), v128.load(q2, 352), v128.load(q2, 368), yp);
-      s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 320), v128.load(q3, 336), v128.load(q3, 352), v128.load(q3, 368), yp);
+      const sc = scSplat(sc16, 5), v0 = q45Quants(q5, w, 2, 1, 0, m4, m10), v1 = q45Quants(q5, w, 2, 1, 1, m4, m10);
+      p0 = prepK(v0, sc, 0); p1 = prepK(v0, sc, 1); p2 = prepK(v1, sc, 0); p3 = prepK(v1, sc, 1);
     }
+    s0 = tokK(s0, p0, p1, p2, p3, true, q0, 160, 176, yp);
+    s1 = tokK(s1, p0, p1, p2, p3, true, q1, 160, 176, yp);
+    s2 = tokK(s2, p0, p1, p2, p3, true, q2, 160, 176, yp);
+    s3 = tokK(s3, p0, p1, p2, p3, true, q3, 160, 176, yp);
     {
-      const sc = scSplat(sc16, 6);
-      const v0 = q45Quants(q5, w, 3, 0, 0, m4, m10), v1 = q45Quants(q5, w, 3, 0, 1, m4, m10);
-      const u0 = uLo(v0, sc), u1 = uHi(v0, sc), u2 = uLo(v1, sc), u3 = uHi(v1, sc);
-      s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 384), v128.load(q0, 400), v128.load(q0, 416), v128.load(q0, 432), yp);
-      s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 384), v128.load(q1, 400), v128.load(q1, 416), v128.load(q1, 432), yp);
-      s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 384), v128.load(q2, 400), v128.load(q2, 416), v128.load(q2, 432), yp);
-      s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 384), v128.load(q3, 400), v128.load(q3, 416), v128.load(q3, 432), yp);
+      const sc = scSplat(sc16, 6), v0 = q45Quants(q5, w, 3, 0, 0, m4, m10), v1 = q45Quants(q5, w, 3, 0, 1, m4, m10);
+      p0 = prepK(v0, sc, 0); p1 = prepK(v0, sc, 1); p2 = prepK(v1, sc, 0); p3 = prepK(v1, sc, 1);
     }
+    s0 = tokK(s0, p0, p1, p2, p3, true, q0, 192, 208, yp);
+    s1 = tokK(s1, p0, p1, p2, p3, true, q1, 192, 208, yp);
+    s2 = tokK(s2, p0, p1, p2, p3, true, q2, 192, 208, yp);
+    s3 = tokK(s3, p0, p1, p2, p3, true, q3, 192, 208, yp);
     {
-      const sc = scSplat(sc16, 7);
-      const v0 = q45Quants(q5, w, 3, 1, 0, m4, m10), v1 = q45Quants(q5, w, 3, 1, 1, m4, m10);
-      const u0 = uLo(v0, sc), u1 = uHi(v0, sc), u2 = uLo(v1, sc), u3 = uHi(v1, sc);
-      s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 448), v128.load(q0, 464), v128.load(q0, 480), v128.load(q0, 496), yp);
-      s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 448), v128.load(q1, 464), v128.load(q1, 480), v128.load(q1, 496), yp);
-      s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 448), v128.load(q2, 464), v128.load(q2, 480), v128.load(q2, 496), yp);
-      s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 448), v128.load(q3, 464), v128.load(q3, 480), v128.load(q3, 496), yp);
+      const sc = scSplat(sc16, 7), v0 = q45Quants(q5, w, 3, 1, 0, m4, m10), v1 = q45Quants(q5, w, 3, 1, 1, m4, m10);
+      p0 = prepK(v0, sc, 0); p1 = prepK(v0, sc, 1); p2 = prepK(v1, sc, 0); p3 = prepK(v1, sc, 1);
     }
+    s0 = tokK(s0, p0, p1, p2, p3, true, q0, 224, 240, yp);
+    s1 = tokK(s1, p0, p1, p2, p3, true, q1, 224, 240, yp);
+    s2 = tokK(s2, p0, p1, p2, p3, true, q2, 224, 240, yp);
+    s3 = tokK(s3, p0, p1, p2, p3, true, q3, 224, 240, yp);
     const m16 = i16x8.extend_high_i8x16_u(scm);
     const bo = <usize>s << 5;
     const sm = isum4x4(bsumDot8(m16, b0 + bo), bsumDot8(m16, b1 + bo), bsumDot8(m16, b2 + bo), bsumDot8(m16, b3 + bo));
@@ -221,99 +214,6 @@ import {
 }
 
 
-// k4Q45 with i8 act
-// @ts-ignore: decorator
-@inline function k4Q45R(q5: bool, w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize,
-                        d3: usize, b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
-  let accLo = f64x2.splat(0), accHi = f64x2.splat(0);
-  const m4 = v128.load(KC, KC_M4), m10 = v128.load(KC, KC_M10);
-  for (let s = 0; s < ns; s++) {
-    const hdr = v128.load(w);
-    const scm = k4Scales(hdr);
-    const sc16 = i16x8.extend_low_i8x16_u(scm);
-    let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
-    {
-      const sc = scSplat(sc16, 0);
-      const v0 = q45Quants(q5, w, 0, 0, 0, m4, m10), v1 = q45Quants(q5, w, 0, 0, 1, m4, m10);
-      s0 = tok32R(s0, v0, v1, sc, v128.load(q0, 0), v128.load(q0, 16), yp);
-      s1 = tok32R(s1, v0, v1, sc, v128.load(q1, 0), v128.load(q1, 16), yp);
-      s2 = tok32R(s2, v0, v1, sc, v128.load(q2, 0), v128.load(q2, 16), yp);
-      s3 = tok32R(s3, v0, v1, sc, v128.load(q3, 0), v128.load(q3, 16), yp);
-    }
-    {
-      const sc = scSplat(sc16, 1);
-      const v0 = q45Quants(q5, w, 0, 1, 0, m4, m10), v1 = q45Quants(q5, w, 0, 1, 1, m4, m10);
-      s0 = tok32R(s0, v0, v1, sc, v128.load(q0, 32), v128.load(q0, 48), yp);
-      s1 = tok32R(s1, v0, v1, sc, v128.load(q1, 32), v128.load(q1, 48), yp);
-      s2 = tok32R(s2, v0, v1, sc, v128.load(q2, 32), v128.load(q2, 48), yp);
-      s3 = tok32R(s3, v0, v1, sc, v128.load(q3, 32), v128.load(q3, 48), yp);
-    }
-    {
-      const sc = scSplat(sc16, 2);
-      const v0 = q45Quants(q5, w, 1, 0, 0, m4, m10), v1 = q45Quants(q5, w, 1, 0, 1, m4, m10);
-      s0 = tok32R(s0, v0, v1, sc, v128.load(q0, 64), v128.load(q0, 80), yp);
-      s1 = tok32R(s1, v0, v1, sc, v128.load(q1, 64), v128.load(q1, 80), yp);
-      s2 = tok32R(s2, v0, v1, sc, v128.load(q2, 64), v128.load(q2, 80), yp);
-      s3 = tok32R(s3, v0, v1, sc, v128.load(q3, 64), v128.load(q3, 80), yp);
-    }
-    {
-      const sc = scSplat(sc16, 3);
-      const v0 = q45Quants(q5, w, 1, 1, 0, m4, m10), v1 = q45Quants(q5, w, 1, 1, 1, m4, m10);
-      s0 = tok32R(s0, v0, v1, sc, v128.load(q0, 96), v128.load(q0, 112), yp);
-      s1 = tok32R(s1, v0, v1, sc, v128.load(q1, 96), v128.load(q1, 112), yp);
-      s2 = tok32R(s2, v0, v1, sc, v128.load(q2, 96), v128.load(q2, 112), yp);
-      s3 = tok32R(s3, v0, v1, sc, v128.load(q3, 96), v128.load(q3, 112), yp);
-    }
-    {
-      const sc = scSplat(sc16, 4);
-      const v0 = q45Quants(q5, w, 2, 0, 0, m4, m10), v1 = q45Quants(q5, w, 2, 0, 1, m4, m10);
-      s0 = tok32R(s0, v0, v1, sc, v128.load(q0, 128), v128.load(q0, 144), yp);
-      s1 = tok32R(s1, v0, v1, sc, v128.load(q1, 128), v128.load(q1, 144), yp);
-      s2 = tok32R(s2, v0, v1, sc, v128.load(q2, 128), v128.load(q2, 144), yp);
-      s3 = tok32R(s3, v0, v1, sc, v128.load(q3, 128), v128.load(q3, 144), yp);
-    }
-    {
-      const sc = scSplat(sc16, 5);
-      const v0 = q45Quants(q5, w, 2, 1, 0, m4, m10), v1 = q45Quants(q5, w, 2, 1, 1, m4, m10);
-      s0 = tok32R(s0, v0, v1, sc, v128.load(q0, 160), v128.load(q0, 176), yp);
-      s1 = tok32R(s1, v0, v1, sc, v128.load(q1, 160), v128.load(q1, 176), yp);
-      s2 = tok32R(s2, v0, v1, sc, v128.load(q2, 160), v128.load(q2, 176), yp);
-      s3 = tok32R(s3, v0, v1, sc, v128.load(q3, 160), v128.load(q3, 176), yp);
-    }
-    {
-      const sc = scSplat(sc16, 6);
-      const v0 = q45Quants(q5, w, 3, 0, 0, m4, m10), v1 = q45Quants(q5, w, 3, 0, 1, m4, m10);
-      s0 = tok32R(s0, v0, v1, sc, v128.load(q0, 192), v128.load(q0, 208), yp);
-      s1 = tok32R(s1, v0, v1, sc, v128.load(q1, 192), v128.load(q1, 208), yp);
-      s2 = tok32R(s2, v0, v1, sc, v128.load(q2, 192), v128.load(q2, 208), yp);
-      s3 = tok32R(s3, v0, v1, sc, v128.load(q3, 192), v128.load(q3, 208), yp);
-    }
-    {
-      const sc = scSplat(sc16, 7);
-      const v0 = q45Quants(q5, w, 3, 1, 0, m4, m10), v1 = q45Quants(q5, w, 3, 1, 1, m4, m10);
-      s0 = tok32R(s0, v0, v1, sc, v128.load(q0, 224), v128.load(q0, 240), yp);
-      s1 = tok32R(s1, v0, v1, sc, v128.load(q1, 224), v128.load(q1, 240), yp);
-      s2 = tok32R(s2, v0, v1, sc, v128.load(q2, 224), v128.load(q2, 240), yp);
-      s3 = tok32R(s3, v0, v1, sc, v128.load(q3, 224), v128.load(q3, 240), yp);
-    }
-    const m16 = i16x8.extend_high_i8x16_u(scm);
-    const bo = <usize>s << 5;
-    const sm = isum4x4(bsumDot8(m16, b0 + bo), bsumDot8(m16, b1 + bo), bsumDot8(m16, b2 + bo), bsumDot8(m16, b3 + bo));
-    const dof = <usize>s << 2;
-    const da = load4f(d0 + dof, d1 + dof, d2 + dof, d3 + dof);
-    const dd = h2f2(hdr);
-    const dw = f64x2.extract_lane(dd, 0), dmin = f64x2.extract_lane(dd, 1);
-    const si = isum4x4(s0, s1, s2, s3);
-    accLo = msub2(madd2(accLo, si, dw, da, 0), sm, dmin, da, 0);
-    accHi = msub2(madd2(accHi, si, dw, da, 1), sm, dmin, da, 1);
-    w += q5 ? 176 : 144;
-    q0 += QS;
-    q1 += QS;
-    q2 += QS;
-    q3 += QS;
-  }
-  return demote4(accLo, accHi);
-}
 
 // ---------------------------------------------------------------- kernels per type (the generic ones inlined)
 
@@ -324,20 +224,12 @@ function k4Q4K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, 
                b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
   return k4Q45(false, w, q0, q1, q2, q3, d0, d1, d2, d3, b0, b1, b2, b3, ns, yp);
 }
-function k4Q4KR(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize, d3: usize,
-                b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
-  return k4Q45R(false, w, q0, q1, q2, q3, d0, d1, d2, d3, b0, b1, b2, b3, ns, yp);
-}
 function k1Q5K(w0: usize, w1: usize, q: usize, d: usize, bs: usize, ns: i32, y0: usize, y1: usize): void {
   k1Q45(true, w0, w1, q, d, bs, ns, y0, y1);
 }
 function k4Q5K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize, d3: usize,
                b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
   return k4Q45(true, w, q0, q1, q2, q3, d0, d1, d2, d3, b0, b1, b2, b3, ns, yp);
-}
-function k4Q5KR(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize, d3: usize,
-                b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
-  return k4Q45R(true, w, q0, q1, q2, q3, d0, d1, d2, d3, b0, b1, b2, b3, ns, yp);
 }
 
 // ---------------------------------------------------------------- entries for weights/index.ts
@@ -355,10 +247,6 @@ function k4Q5KR(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize,
 @inline export function q45Tile(type: i32, w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize,
                             d2: usize, d3: usize, e0: usize, e1: usize, e2: usize, e3: usize, nIn: i32, yp: usize): v128 {
   const ns = nIn >> 8;
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    if (type == GGML_Q4_K) return k4Q4KR(w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, ns, yp);
-    return k4Q5KR(w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, ns, yp);
-  }
   if (type == GGML_Q4_K) return k4Q4K(w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, ns, yp);
   return k4Q5K(w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, ns, yp);
 }

@@ -5,8 +5,8 @@ import { h2f } from "../ops/f16";
 import { loadQa } from "./act";
 import { KC, KC_M4, KC_M30, isum4x4, load4f } from "./common";
 import {
-  QS, fence, h2f2, halves2, madd2, demote4, bsumDot, dot16v, scale2, scSplat, uLo, uHi, tok32, rows2, hsumRows,
-  step, rd, scale2R, tok16x2R,
+  QS, fence, h2f2, halves2, madd2, demote4, bsumDot, dot16v, scale2, scSplat, rows2, hsumRows, prepK, tokK, step, rd,
+  scale2R,
 } from "./k_common";
 
 // ================================================================ Q6_K
@@ -113,92 +113,88 @@ function k4Q6K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, 
   for (let s = 0; s < ns; s++) {
     const c = v128.load(w, 192);
     let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
+    let p0: v128, p1: v128, p2: v128, p3: v128;
+    const ll = i16x8.extend_low_i8x16_s(c), lh = i16x8.extend_high_i8x16_s(c);     // scales 0..7, 8..15 (i16)
     {
-      const l = i16x8.extend_low_i8x16_s(c);     // scales 0..7 (i16)
-      {
-        const qh = q6qh(w, 0, 0);
-        const g0 = q6Group(q6ql(w, 0, 0, 0), qh, 0, 0, m4, m30), g1 = q6Group(q6ql(w, 0, 0, 1), qh, 0, 1, m4, m30);
-        const sa = scSplat(l, 0), sb = scSplat(l, 2);
-        const u0 = uLo(g0, sa), u1 = uHi(g0, sa), u2 = uLo(g1, sb), u3 = uHi(g1, sb);
-        s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 0), v128.load(q0, 16), v128.load(q0, 64), v128.load(q0, 80), yp);
-        s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 0), v128.load(q1, 16), v128.load(q1, 64), v128.load(q1, 80), yp);
-        s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 0), v128.load(q2, 16), v128.load(q2, 64), v128.load(q2, 80), yp);
-        s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 0), v128.load(q3, 16), v128.load(q3, 64), v128.load(q3, 80), yp);
-      }
-      {
-        const qh = q6qh(w, 0, 1);
-        const g0 = q6Group(q6ql(w, 0, 1, 0), qh, 0, 0, m4, m30), g1 = q6Group(q6ql(w, 0, 1, 1), qh, 0, 1, m4, m30);
-        const sa = scSplat(l, 1), sb = scSplat(l, 3);
-        const u0 = uLo(g0, sa), u1 = uHi(g0, sa), u2 = uLo(g1, sb), u3 = uHi(g1, sb);
-        s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 32), v128.load(q0, 48), v128.load(q0, 96), v128.load(q0, 112), yp);
-        s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 32), v128.load(q1, 48), v128.load(q1, 96), v128.load(q1, 112), yp);
-        s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 32), v128.load(q2, 48), v128.load(q2, 96), v128.load(q2, 112), yp);
-        s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 32), v128.load(q3, 48), v128.load(q3, 96), v128.load(q3, 112), yp);
-      }
-      {
-        const qh = q6qh(w, 0, 0);
-        const g0 = q6Group(q6ql(w, 0, 0, 0), qh, 1, 0, m4, m30), g1 = q6Group(q6ql(w, 0, 0, 1), qh, 1, 1, m4, m30);
-        const sa = scSplat(l, 4), sb = scSplat(l, 6);
-        const u0 = uLo(g0, sa), u1 = uHi(g0, sa), u2 = uLo(g1, sb), u3 = uHi(g1, sb);
-        s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 128), v128.load(q0, 144), v128.load(q0, 192), v128.load(q0, 208), yp);
-        s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 128), v128.load(q1, 144), v128.load(q1, 192), v128.load(q1, 208), yp);
-        s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 128), v128.load(q2, 144), v128.load(q2, 192), v128.load(q2, 208), yp);
-        s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 128), v128.load(q3, 144), v128.load(q3, 192), v128.load(q3, 208), yp);
-      }
-      {
-        const qh = q6qh(w, 0, 1);
-        const g0 = q6Group(q6ql(w, 0, 1, 0), qh, 1, 0, m4, m30), g1 = q6Group(q6ql(w, 0, 1, 1), qh, 1, 1, m4, m30);
-        const sa = scSplat(l, 5), sb = scSplat(l, 7);
-        const u0 = uLo(g0, sa), u1 = uHi(g0, sa), u2 = uLo(g1, sb), u3 = uHi(g1, sb);
-        s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 160), v128.load(q0, 176), v128.load(q0, 224), v128.load(q0, 240), yp);
-        s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 160), v128.load(q1, 176), v128.load(q1, 224), v128.load(q1, 240), yp);
-        s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 160), v128.load(q2, 176), v128.load(q2, 224), v128.load(q2, 240), yp);
-        s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 160), v128.load(q3, 176), v128.load(q3, 224), v128.load(q3, 240), yp);
-      }
+      const qh = q6qh(w, 0, 0);
+      const g0 = q6Group(q6ql(w, 0, 0, 0), qh, 0, 0, m4, m30), g1 = q6Group(q6ql(w, 0, 0, 1), qh, 0, 1, m4, m30);
+      const sa = scSplat(ll, 0), sb = scSplat(ll, 2);
+      p0 = prepK(g0, sa, 0); p1 = prepK(g0, sa, 1); p2 = prepK(g1, sb, 0); p3 = prepK(g1, sb, 1);
     }
+    s0 = tokK(s0, p0, p1, p2, p3, false, q0, 0, 32, yp);
+    s1 = tokK(s1, p0, p1, p2, p3, false, q1, 0, 32, yp);
+    s2 = tokK(s2, p0, p1, p2, p3, false, q2, 0, 32, yp);
+    s3 = tokK(s3, p0, p1, p2, p3, false, q3, 0, 32, yp);
     {
-      const l = i16x8.extend_high_i8x16_s(c);     // scales 8..15 (i16)
-      {
-        const qh = q6qh(w, 1, 0);
-        const g0 = q6Group(q6ql(w, 1, 0, 0), qh, 0, 0, m4, m30), g1 = q6Group(q6ql(w, 1, 0, 1), qh, 0, 1, m4, m30);
-        const sa = scSplat(l, 0), sb = scSplat(l, 2);
-        const u0 = uLo(g0, sa), u1 = uHi(g0, sa), u2 = uLo(g1, sb), u3 = uHi(g1, sb);
-        s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 256), v128.load(q0, 272), v128.load(q0, 320), v128.load(q0, 336), yp);
-        s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 256), v128.load(q1, 272), v128.load(q1, 320), v128.load(q1, 336), yp);
-        s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 256), v128.load(q2, 272), v128.load(q2, 320), v128.load(q2, 336), yp);
-        s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 256), v128.load(q3, 272), v128.load(q3, 320), v128.load(q3, 336), yp);
-      }
-      {
-        const qh = q6qh(w, 1, 1);
-        const g0 = q6Group(q6ql(w, 1, 1, 0), qh, 0, 0, m4, m30), g1 = q6Group(q6ql(w, 1, 1, 1), qh, 0, 1, m4, m30);
-        const sa = scSplat(l, 1), sb = scSplat(l, 3);
-        const u0 = uLo(g0, sa), u1 = uHi(g0, sa), u2 = uLo(g1, sb), u3 = uHi(g1, sb);
-        s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 288), v128.load(q0, 304), v128.load(q0, 352), v128.load(q0, 368), yp);
-        s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 288), v128.load(q1, 304), v128.load(q1, 352), v128.load(q1, 368), yp);
-        s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 288), v128.load(q2, 304), v128.load(q2, 352), v128.load(q2, 368), yp);
-        s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 288), v128.load(q3, 304), v128.load(q3, 352), v128.load(q3, 368), yp);
-      }
-      {
-        const qh = q6qh(w, 1, 0);
-        const g0 = q6Group(q6ql(w, 1, 0, 0), qh, 1, 0, m4, m30), g1 = q6Group(q6ql(w, 1, 0, 1), qh, 1, 1, m4, m30);
-        const sa = scSplat(l, 4), sb = scSplat(l, 6);
-        const u0 = uLo(g0, sa), u1 = uHi(g0, sa), u2 = uLo(g1, sb), u3 = uHi(g1, sb);
-        s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 384), v128.load(q0, 400), v128.load(q0, 448), v128.load(q0, 464), yp);
-        s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 384), v128.load(q1, 400), v128.load(q1, 448), v128.load(q1, 464), yp);
-        s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 384), v128.load(q2, 400), v128.load(q2, 448), v128.load(q2, 464), yp);
-        s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 384), v128.load(q3, 400), v128.load(q3, 448), v128.load(q3, 464), yp);
-      }
-      {
-        const qh = q6qh(w, 1, 1);
-        const g0 = q6Group(q6ql(w, 1, 1, 0), qh, 1, 0, m4, m30), g1 = q6Group(q6ql(w, 1, 1, 1), qh, 1, 1, m4, m30);
-        const sa = scSplat(l, 5), sb = scSplat(l, 7);
-        const u0 = uLo(g0, sa), u1 = uHi(g0, sa), u2 = uLo(g1, sb), u3 = uHi(g1, sb);
-        s0 = tok32(s0, u0, u1, u2, u3, v128.load(q0, 416), v128.load(q0, 432), v128.load(q0, 480), v128.load(q0, 496), yp);
-        s1 = tok32(s1, u0, u1, u2, u3, v128.load(q1, 416), v128.load(q1, 432), v128.load(q1, 480), v128.load(q1, 496), yp);
-        s2 = tok32(s2, u0, u1, u2, u3, v128.load(q2, 416), v128.load(q2, 432), v128.load(q2, 480), v128.load(q2, 496), yp);
-        s3 = tok32(s3, u0, u1, u2, u3, v128.load(q3, 416), v128.load(q3, 432), v128.load(q3, 480), v128.load(q3, 496), yp);
-      }
+      const qh = q6qh(w, 0, 1);
+      const g0 = q6Group(q6ql(w, 0, 1, 0), qh, 0, 0, m4, m30), g1 = q6Group(q6ql(w, 0, 1, 1), qh, 0, 1, m4, m30);
+      const sa = scSplat(ll, 1), sb = scSplat(ll, 3);
+      p0 = prepK(g0, sa, 0); p1 = prepK(g0, sa, 1); p2 = prepK(g1, sb, 0); p3 = prepK(g1, sb, 1);
     }
+    s0 = tokK(s0, p0, p1, p2, p3, false, q0, 16, 48, yp);
+    s1 = tokK(s1, p0, p1, p2, p3, false, q1, 16, 48, yp);
+    s2 = tokK(s2, p0, p1, p2, p3, false, q2, 16, 48, yp);
+    s3 = tokK(s3, p0, p1, p2, p3, false, q3, 16, 48, yp);
+    {
+      const qh = q6qh(w, 0, 0);
+      const g0 = q6Group(q6ql(w, 0, 0, 0), qh, 1, 0, m4, m30), g1 = q6Group(q6ql(w, 0, 0, 1), qh, 1, 1, m4, m30);
+      const sa = scSplat(ll, 4), sb = scSplat(ll, 6);
+      p0 = prepK(g0, sa, 0); p1 = prepK(g0, sa, 1); p2 = prepK(g1, sb, 0); p3 = prepK(g1, sb, 1);
+    }
+    s0 = tokK(s0, p0, p1, p2, p3, false, q0, 64, 96, yp);
+    s1 = tokK(s1, p0, p1, p2, p3, false, q1, 64, 96, yp);
+    s2 = tokK(s2, p0, p1, p2, p3, false, q2, 64, 96, yp);
+    s3 = tokK(s3, p0, p1, p2, p3, false, q3, 64, 96, yp);
+    {
+      const qh = q6qh(w, 0, 1);
+      const g0 = q6Group(q6ql(w, 0, 1, 0), qh, 1, 0, m4, m30), g1 = q6Group(q6ql(w, 0, 1, 1), qh, 1, 1, m4, m30);
+      const sa = scSplat(ll, 5), sb = scSplat(ll, 7);
+      p0 = prepK(g0, sa, 0); p1 = prepK(g0, sa, 1); p2 = prepK(g1, sb, 0); p3 = prepK(g1, sb, 1);
+    }
+    s0 = tokK(s0, p0, p1, p2, p3, false, q0, 80, 112, yp);
+    s1 = tokK(s1, p0, p1, p2, p3, false, q1, 80, 112, yp);
+    s2 = tokK(s2, p0, p1, p2, p3, false, q2, 80, 112, yp);
+    s3 = tokK(s3, p0, p1, p2, p3, false, q3, 80, 112, yp);
+    {
+      const qh = q6qh(w, 1, 0);
+      const g0 = q6Group(q6ql(w, 1, 0, 0), qh, 0, 0, m4, m30), g1 = q6Group(q6ql(w, 1, 0, 1), qh, 0, 1, m4, m30);
+      const sa = scSplat(lh, 0), sb = scSplat(lh, 2);
+      p0 = prepK(g0, sa, 0); p1 = prepK(g0, sa, 1); p2 = prepK(g1, sb, 0); p3 = prepK(g1, sb, 1);
+    }
+    s0 = tokK(s0, p0, p1, p2, p3, false, q0, 128, 160, yp);
+    s1 = tokK(s1, p0, p1, p2, p3, false, q1, 128, 160, yp);
+    s2 = tokK(s2, p0, p1, p2, p3, false, q2, 128, 160, yp);
+    s3 = tokK(s3, p0, p1, p2, p3, false, q3, 128, 160, yp);
+    {
+      const qh = q6qh(w, 1, 1);
+      const g0 = q6Group(q6ql(w, 1, 1, 0), qh, 0, 0, m4, m30), g1 = q6Group(q6ql(w, 1, 1, 1), qh, 0, 1, m4, m30);
+      const sa = scSplat(lh, 1), sb = scSplat(lh, 3);
+      p0 = prepK(g0, sa, 0); p1 = prepK(g0, sa, 1); p2 = prepK(g1, sb, 0); p3 = prepK(g1, sb, 1);
+    }
+    s0 = tokK(s0, p0, p1, p2, p3, false, q0, 144, 176, yp);
+    s1 = tokK(s1, p0, p1, p2, p3, false, q1, 144, 176, yp);
+    s2 = tokK(s2, p0, p1, p2, p3, false, q2, 144, 176, yp);
+    s3 = tokK(s3, p0, p1, p2, p3, false, q3, 144, 176, yp);
+    {
+      const qh = q6qh(w, 1, 0);
+      const g0 = q6Group(q6ql(w, 1, 0, 0), qh, 1, 0, m4, m30), g1 = q6Group(q6ql(w, 1, 0, 1), qh, 1, 1, m4, m30);
+      const sa = scSplat(lh, 4), sb = scSplat(lh, 6);
+      p0 = prepK(g0, sa, 0); p1 = prepK(g0, sa, 1); p2 = prepK(g1, sb, 0); p3 = prepK(g1, sb, 1);
+    }
+    s0 = tokK(s0, p0, p1, p2, p3, false, q0, 192, 224, yp);
+    s1 = tokK(s1, p0, p1, p2, p3, false, q1, 192, 224, yp);
+    s2 = tokK(s2, p0, p1, p2, p3, false, q2, 192, 224, yp);
+    s3 = tokK(s3, p0, p1, p2, p3, false, q3, 192, 224, yp);
+    {
+      const qh = q6qh(w, 1, 1);
+      const g0 = q6Group(q6ql(w, 1, 1, 0), qh, 1, 0, m4, m30), g1 = q6Group(q6ql(w, 1, 1, 1), qh, 1, 1, m4, m30);
+      const sa = scSplat(lh, 5), sb = scSplat(lh, 7);
+      p0 = prepK(g0, sa, 0); p1 = prepK(g0, sa, 1); p2 = prepK(g1, sb, 0); p3 = prepK(g1, sb, 1);
+    }
+    s0 = tokK(s0, p0, p1, p2, p3, false, q0, 208, 240, yp);
+    s1 = tokK(s1, p0, p1, p2, p3, false, q1, 208, 240, yp);
+    s2 = tokK(s2, p0, p1, p2, p3, false, q2, 208, 240, yp);
+    s3 = tokK(s3, p0, p1, p2, p3, false, q3, 208, 240, yp);
     const bo = <usize>s << 5;
     const corr = isum4x4(q6Corr(c, b0 + bo), q6Corr(c, b1 + bo), q6Corr(c, b2 + bo), q6Corr(c, b3 + bo));
     const dof = <usize>s << 2;
@@ -216,108 +212,6 @@ function k4Q6K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, 
   return demote4(accLo, accHi);
 }
 
-// k4Q6K with i8 act
-function k4Q6KR(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize, d3: usize,
-                b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
-  let accLo = f64x2.splat(0), accHi = f64x2.splat(0);
-  const m4 = v128.load(KC, KC_M4), m30 = v128.load(KC, KC_M30);
-  for (let s = 0; s < ns; s++) {
-    const c = v128.load(w, 192);
-    let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
-    {
-      const l = i16x8.extend_low_i8x16_s(c);     // scales 0..7 (i16)
-      {
-        const qh = q6qh(w, 0, 0);
-        const g0 = q6Group(q6ql(w, 0, 0, 0), qh, 0, 0, m4, m30), g1 = q6Group(q6ql(w, 0, 0, 1), qh, 0, 1, m4, m30);
-        const sa = scSplat(l, 0), sb = scSplat(l, 2);
-        s0 = tok16x2R(s0, g0, g1, sa, sb, v128.load(q0, 0), v128.load(q0, 32), yp);
-        s1 = tok16x2R(s1, g0, g1, sa, sb, v128.load(q1, 0), v128.load(q1, 32), yp);
-        s2 = tok16x2R(s2, g0, g1, sa, sb, v128.load(q2, 0), v128.load(q2, 32), yp);
-        s3 = tok16x2R(s3, g0, g1, sa, sb, v128.load(q3, 0), v128.load(q3, 32), yp);
-      }
-      {
-        const qh = q6qh(w, 0, 1);
-        const g0 = q6Group(q6ql(w, 0, 1, 0), qh, 0, 0, m4, m30), g1 = q6Group(q6ql(w, 0, 1, 1), qh, 0, 1, m4, m30);
-        const sa = scSplat(l, 1), sb = scSplat(l, 3);
-        s0 = tok16x2R(s0, g0, g1, sa, sb, v128.load(q0, 16), v128.load(q0, 48), yp);
-        s1 = tok16x2R(s1, g0, g1, sa, sb, v128.load(q1, 16), v128.load(q1, 48), yp);
-        s2 = tok16x2R(s2, g0, g1, sa, sb, v128.load(q2, 16), v128.load(q2, 48), yp);
-        s3 = tok16x2R(s3, g0, g1, sa, sb, v128.load(q3, 16), v128.load(q3, 48), yp);
-      }
-      {
-        const qh = q6qh(w, 0, 0);
-        const g0 = q6Group(q6ql(w, 0, 0, 0), qh, 1, 0, m4, m30), g1 = q6Group(q6ql(w, 0, 0, 1), qh, 1, 1, m4, m30);
-        const sa = scSplat(l, 4), sb = scSplat(l, 6);
-        s0 = tok16x2R(s0, g0, g1, sa, sb, v128.load(q0, 64), v128.load(q0, 96), yp);
-        s1 = tok16x2R(s1, g0, g1, sa, sb, v128.load(q1, 64), v128.load(q1, 96), yp);
-        s2 = tok16x2R(s2, g0, g1, sa, sb, v128.load(q2, 64), v128.load(q2, 96), yp);
-        s3 = tok16x2R(s3, g0, g1, sa, sb, v128.load(q3, 64), v128.load(q3, 96), yp);
-      }
-      {
-        const qh = q6qh(w, 0, 1);
-        const g0 = q6Group(q6ql(w, 0, 1, 0), qh, 1, 0, m4, m30), g1 = q6Group(q6ql(w, 0, 1, 1), qh, 1, 1, m4, m30);
-        const sa = scSplat(l, 5), sb = scSplat(l, 7);
-        s0 = tok16x2R(s0, g0, g1, sa, sb, v128.load(q0, 80), v128.load(q0, 112), yp);
-        s1 = tok16x2R(s1, g0, g1, sa, sb, v128.load(q1, 80), v128.load(q1, 112), yp);
-        s2 = tok16x2R(s2, g0, g1, sa, sb, v128.load(q2, 80), v128.load(q2, 112), yp);
-        s3 = tok16x2R(s3, g0, g1, sa, sb, v128.load(q3, 80), v128.load(q3, 112), yp);
-      }
-    }
-    {
-      const l = i16x8.extend_high_i8x16_s(c);     // scales 8..15 (i16)
-      {
-        const qh = q6qh(w, 1, 0);
-        const g0 = q6Group(q6ql(w, 1, 0, 0), qh, 0, 0, m4, m30), g1 = q6Group(q6ql(w, 1, 0, 1), qh, 0, 1, m4, m30);
-        const sa = scSplat(l, 0), sb = scSplat(l, 2);
-        s0 = tok16x2R(s0, g0, g1, sa, sb, v128.load(q0, 128), v128.load(q0, 160), yp);
-        s1 = tok16x2R(s1, g0, g1, sa, sb, v128.load(q1, 128), v128.load(q1, 160), yp);
-        s2 = tok16x2R(s2, g0, g1, sa, sb, v128.load(q2, 128), v128.load(q2, 160), yp);
-        s3 = tok16x2R(s3, g0, g1, sa, sb, v128.load(q3, 128), v128.load(q3, 160), yp);
-      }
-      {
-        const qh = q6qh(w, 1, 1);
-        const g0 = q6Group(q6ql(w, 1, 1, 0), qh, 0, 0, m4, m30), g1 = q6Group(q6ql(w, 1, 1, 1), qh, 0, 1, m4, m30);
-        const sa = scSplat(l, 1), sb = scSplat(l, 3);
-        s0 = tok16x2R(s0, g0, g1, sa, sb, v128.load(q0, 144), v128.load(q0, 176), yp);
-        s1 = tok16x2R(s1, g0, g1, sa, sb, v128.load(q1, 144), v128.load(q1, 176), yp);
-        s2 = tok16x2R(s2, g0, g1, sa, sb, v128.load(q2, 144), v128.load(q2, 176), yp);
-        s3 = tok16x2R(s3, g0, g1, sa, sb, v128.load(q3, 144), v128.load(q3, 176), yp);
-      }
-      {
-        const qh = q6qh(w, 1, 0);
-        const g0 = q6Group(q6ql(w, 1, 0, 0), qh, 1, 0, m4, m30), g1 = q6Group(q6ql(w, 1, 0, 1), qh, 1, 1, m4, m30);
-        const sa = scSplat(l, 4), sb = scSplat(l, 6);
-        s0 = tok16x2R(s0, g0, g1, sa, sb, v128.load(q0, 192), v128.load(q0, 224), yp);
-        s1 = tok16x2R(s1, g0, g1, sa, sb, v128.load(q1, 192), v128.load(q1, 224), yp);
-        s2 = tok16x2R(s2, g0, g1, sa, sb, v128.load(q2, 192), v128.load(q2, 224), yp);
-        s3 = tok16x2R(s3, g0, g1, sa, sb, v128.load(q3, 192), v128.load(q3, 224), yp);
-      }
-      {
-        const qh = q6qh(w, 1, 1);
-        const g0 = q6Group(q6ql(w, 1, 1, 0), qh, 1, 0, m4, m30), g1 = q6Group(q6ql(w, 1, 1, 1), qh, 1, 1, m4, m30);
-        const sa = scSplat(l, 5), sb = scSplat(l, 7);
-        s0 = tok16x2R(s0, g0, g1, sa, sb, v128.load(q0, 208), v128.load(q0, 240), yp);
-        s1 = tok16x2R(s1, g0, g1, sa, sb, v128.load(q1, 208), v128.load(q1, 240), yp);
-        s2 = tok16x2R(s2, g0, g1, sa, sb, v128.load(q2, 208), v128.load(q2, 240), yp);
-        s3 = tok16x2R(s3, g0, g1, sa, sb, v128.load(q3, 208), v128.load(q3, 240), yp);
-      }
-    }
-    const bo = <usize>s << 5;
-    const corr = isum4x4(q6Corr(c, b0 + bo), q6Corr(c, b1 + bo), q6Corr(c, b2 + bo), q6Corr(c, b3 + bo));
-    const dof = <usize>s << 2;
-    const dw = f64x2.extract_lane(h2f2(v128.load16_splat(w, 208)), 0);
-    const da = load4f(d0 + dof, d1 + dof, d2 + dof, d3 + dof);
-    const si = i32x4.sub(isum4x4(s0, s1, s2, s3), corr);
-    accLo = madd2(accLo, si, dw, da, 0);
-    accHi = madd2(accHi, si, dw, da, 1);
-    w += 210;
-    q0 += QS;
-    q1 += QS;
-    q2 += QS;
-    q3 += QS;
-  }
-  return demote4(accLo, accHi);
-}
 
 // ---------------------------------------------------------------- entries for weights/index.ts
 
@@ -333,7 +227,6 @@ function k4Q6KR(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize,
 @inline export function q6Tile(type: i32, w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize,
                             d2: usize, d3: usize, e0: usize, e1: usize, e2: usize, e3: usize, nIn: i32, yp: usize): v128 {
   const ns = nIn >> 8;
-  if (ASC_FEATURE_RELAXED_SIMD) return k4Q6KR(w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, ns, yp);
   return k4Q6K(w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, ns, yp);
 }
 
