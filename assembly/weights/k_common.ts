@@ -17,10 +17,14 @@
 //   Q5_K 176 B: d, dmin, scales[12] (as Q4_K), qh[32] (5th bit), qs[128]
 //   Q6_K 210 B: ql[128] (4 low bits), qh[64] (2 high bits), scales[16] (i8, per 16), d
 //
-// Kernels (plain SIMD: act quants i16, i32x4.dot_i16x8_s; relaxed SIMD (…R): act quants i8,
-// i16x8.relaxed_dot_i8x16_i7x16_s):
-//   - 1 token (decode): two rows per call (the driver in index.ts pairs them up), so each act load serves two rows.
-//   - 4 tokens (prefill): one row; each group of weights is unpacked (and scaled) once for the 4 tokens.
+// Kernels, one per family and shape for both builds (plain SIMD: act quants i16, i32x4.dot_i16x8_s; relaxed
+// SIMD: act quants i8, i16x8.relaxed_dot_i8x16_i7x16_s; the helpers below choose by ASC_FEATURE_RELAXED_SIMD):
+//   - 1 token (decode): two rows per call (the driver in index.ts pairs them up), so each act load serves two
+//     rows; a group helper per family (q45Rows, q6Rows, q23Rows) returns both rows' partial sums in one vector
+//     (rows2), and the super-block is one `step` per group.
+//   - 4 tokens (prefill): one row; each sub-block of weights is unpacked (and scaled) once for the 4 tokens
+//     (prepK), then one tokK per token. (The four per-token sums stay four variables: a helper cannot return
+//     them, and reducing them per sub-block or unpacking per token costs speed.)
 //   - Weights are unpacked at byte level (16 per op) and zero-extended to i16 (plain) or fed as unsigned
 //     bytes (relaxed): the quants are used unsigned, and the Q3_K/Q6_K offsets (−4, −32) are taken out with
 //     the act's bsums: Σ sc·Σ(q − o)·a = Σ sc·Σq·a − o·Σ sc·bsum.

@@ -88,7 +88,7 @@ import {
   return rows2(q23Pair(q3, w0, n, j, m3, m04, a0, a1, a2, a3, l0), q23Pair(q3, w1, n, j, m3, m04, a0, a1, a2, a3, l1));
 }
 
-// One token, two rows (w1 = w0, y1 = y0: one row): see k1Q45
+// One token, two rows (w1 = w0, y1 = y0: one row): see k1Q45 (k_q45.ts)
 // @ts-ignore: decorator
 @inline function k1Q23(q3: bool, w0: usize, w1: usize, q: usize, d: usize, bs: usize, ns: i32, y0: usize, y1: usize): void {
   const bsz: usize = q3 ? 110 : 84;
@@ -139,7 +139,7 @@ import {
   store<f32>(y1, <f32>acc1);
 }
 
-// Four tokens: see k4Q45
+// Four tokens (lanes), one row: see k4Q45 (k_q45.ts)
 // @ts-ignore: decorator
 @inline function k4Q23(q3: bool, w: usize, q0: usize, q1: usize, q2: usize, q3p: usize, d0: usize, d1: usize, d2: usize,
                        d3: usize, b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {

@@ -76,7 +76,7 @@ import {
                  rd(a1, q6Group(q6ql(w, n, 1, g), q6qh(w, n, 1), h, g, m4, m30)), l, 2 * h + g);
 }
 
-// One token, two rows (w1 = w0, y1 = y0: one row): see k1Q45
+// One token, two rows (w1 = w0, y1 = y0: one row): see k1Q45 (k_q45.ts)
 function k1Q6K(w0: usize, w1: usize, q: usize, d: usize, bs: usize, ns: i32, y0: usize, y1: usize): void {
   let acc0: f64 = 0, acc1: f64 = 0;
   const m4 = v128.load(KC, KC_M4), m30 = v128.load(KC, KC_M30);
@@ -105,7 +105,7 @@ function k1Q6K(w0: usize, w1: usize, q: usize, d: usize, bs: usize, ns: i32, y0:
   store<f32>(y1, <f32>acc1);
 }
 
-// Four tokens: see k4Q45. The groups k and k + 2 share their qh bytes.
+// Four tokens (lanes), one row: see k4Q45 (k_q45.ts). The groups k and k + 2 share their qh bytes.
 function k4Q6K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize, d3: usize,
                b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
   let accLo = f64x2.splat(0), accHi = f64x2.splat(0);
