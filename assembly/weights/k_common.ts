@@ -87,6 +87,13 @@ import { KC, KC_H2F, KC_E31, KC_INF, KC_P112 } from "./common";
   return i32x4.add(v128.shuffle<i32>(a, b, 0, 4, 1, 5), v128.shuffle<i32>(a, b, 2, 6, 3, 7));
 }
 
+// [f64(Σ lanes of a), f64(Σ lanes of b)]
+// @ts-ignore: decorator
+@inline export function hsum2(a: v128, b: v128): v128 {
+  const t = pairSum(a, b);
+  return f64x2.convert_low_i32x4_s(i32x4.add(t, v128.shuffle<i32>(t, t, 2, 3, 0, 1)));
+}
+
 // acc (f64x2, tokens 2h, 2h+1) ± f64(si)·(d·f64(da)) for lanes 2h, 2h+1 of si (i32x4) and da (f32x4)
 // @ts-ignore: decorator
 @inline function half(v: v128, h: i32): v128 { return h == 0 ? v : v128.shuffle<i32>(v, v, 2, 3, 2, 3); }

@@ -6,8 +6,8 @@ import { h2f } from "../ops/f16";
 import { loadQa } from "./act";
 import { KC, KC_M4, KC_M3, KC_M04, KC_B32, isum4x4, load4f } from "./common";
 import {
-  QS, fence, h2f4, h2f2, halves2, pairSum, madd2, msub2, demote4, bsumDot, dot16v, scale2, scPair, scSplat, rows2,
-  hsumRows, prepK, tokK, step, rd, scale2R,
+  QS, fence, h2f4, h2f2, halves2, pairSum, hsum2, madd2, msub2, demote4, bsumDot, dot16v, scale2, scPair, scSplat,
+  rows2, hsumRows, prepK, tokK, step, rd, scale2R,
 } from "./k_common";
 
 // ================================================================ Q2_K / Q3_K
@@ -73,22 +73,19 @@ import {
 }
 
 // Group i = 4n + j (32 weights: the groups of 16 k = 2i, 2i + 1, scales l_2j, l_2j+1 of half n) of two rows
-// (blocks at w0, w1; scales c0, c1: i8x16) against one token's act q, as rows2 partials of Σ sc·Σq·a.
+// (blocks at w0, w1; scales c0, c1: i8x16) against one token's act q, as rows2 partials of Σ sc·Σq·a (plain
+// build; the relaxed build's decode kernel is k1Q23R: with rows2 its groups, the smallest of the K-quants,
+// measured 0.96x).
 // @ts-ignore: decorator
 @inline function q23Rows(q3: bool, w0: usize, w1: usize, c0: v128, c1: v128, i: i32, q: usize, m3: v128, m04: v128): v128 {
   const n = i >> 2, j = i & 3;
   const l0 = n ? q23Hi(q3, c0) : q23Lo(q3, c0), l1 = n ? q23Hi(q3, c1) : q23Lo(q3, c1);   // the half's scales (i16)
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    const a0 = v128.load(q + <usize>(32 * i)), a1 = v128.load(q + <usize>(32 * i + 16));
-    return rows2(scale2R(rd(a0, q23Quants(q3, w0, n, j, 0, m3, m04)), rd(a1, q23Quants(q3, w0, n, j, 1, m3, m04)), l0, j),
-                 scale2R(rd(a0, q23Quants(q3, w1, n, j, 0, m3, m04)), rd(a1, q23Quants(q3, w1, n, j, 1, m3, m04)), l1, j));
-  }
   const a0 = v128.load(q + <usize>(64 * i)), a1 = v128.load(q + <usize>(64 * i + 16));
   const a2 = v128.load(q + <usize>(64 * i + 32)), a3 = v128.load(q + <usize>(64 * i + 48));
   return rows2(q23Pair(q3, w0, n, j, m3, m04, a0, a1, a2, a3, l0), q23Pair(q3, w1, n, j, m3, m04, a0, a1, a2, a3, l1));
 }
 
-// One token, two rows (w1 = w0, y1 = y0: one row): see k1Q45 (k_q45.ts)
+// One token, two rows (w1 = w0, y1 = y0: one row), plain build: see k1Q45 (k_q45.ts)
 // @ts-ignore: decorator
 @inline function k1Q23(q3: bool, w0: usize, w1: usize, q: usize, d: usize, bs: usize, ns: i32, y0: usize, y1: usize): void {
   const bsz: usize = q3 ? 110 : 84;
@@ -122,6 +119,111 @@ import {
     } else {
       // [Σsi0, Σsm0, Σsi1, Σsm1] (sm: pairSum layout)
       const u = i32x4.add(v128.shuffle<i32>(si, sm, 0, 4, 2, 5), v128.shuffle<i32>(si, sm, 1, 6, 3, 7));
+      const dd = h2f4(v128.load32_lane(w1 + 80, v128.load32_zero(w0, 80), 1));    // [dw0, dmin0, dw1, dmin1]
+      const p0 = f64x2.mul(f64x2.convert_low_i32x4_s(u), f64x2.mul(f64x2.promote_low_f32x4(dd), da));
+      const p1 = f64x2.mul(f64x2.convert_low_i32x4_s(v128.shuffle<u32>(u, u, 2, 3, 2, 3)),
+                           f64x2.mul(f64x2.promote_low_f32x4(v128.shuffle<u32>(dd, dd, 2, 3, 2, 3)), da));
+      acc0 = acc0 + f64x2.extract_lane(p0, 0) - f64x2.extract_lane(p0, 1);
+      acc1 = acc1 + f64x2.extract_lane(p1, 0) - f64x2.extract_lane(p1, 1);
+    }
+    w0 += bsz;
+    w1 += bsz;
+    q += QS;
+    d += 4;
+    bs += 32;
+  }
+  store<f32>(y0, <f32>acc0);
+  store<f32>(y1, <f32>acc1);
+}
+
+// k1Q23 for the relaxed build (i8 act): each row keeps its own sums
+// @ts-ignore: decorator
+@inline function k1Q23R(q3: bool, w0: usize, w1: usize, q: usize, d: usize, bs: usize, ns: i32, y0: usize, y1: usize): void {
+  const bsz: usize = q3 ? 110 : 84;
+  let acc0: f64 = 0, acc1: f64 = 0;
+  const m4 = v128.load(KC, KC_M4), m3 = v128.load(KC, KC_M3), m04 = v128.load(KC, KC_M04);
+  for (let s = 0; s < ns; s++) {
+    const c0 = q23Scales(q3, w0, m4), c1 = q23Scales(q3, w1, m4);
+    // Q2_K: mins · bsums first (see k1Q45)
+    let sm = i32x4.splat(0);
+    if (!q3) {
+      const n0 = q2Mins(w0, m4), n1 = q2Mins(w1, m4);
+      sm = pairSum(bsumDot(i16x8.extend_low_i8x16_u(n0), i16x8.extend_high_i8x16_u(n0), bs),
+                   bsumDot(i16x8.extend_low_i8x16_u(n1), i16x8.extend_high_i8x16_u(n1), bs));
+      fence(y0, sm);
+    }
+    let si0 = i32x4.splat(0), si1 = i32x4.splat(0);
+    {
+      const l0 = q23Lo(q3, c0), l1 = q23Lo(q3, c1);     // scales 0..7 (i16)
+      {
+        const a0 = v128.load(q, 0), a1 = v128.load(q, 16);
+        si0 = i32x4.add(si0, scale2R(rd(a0, q23Quants(q3, w0, 0, 0, 0, m3, m04)), rd(a1, q23Quants(q3, w0, 0, 0, 1, m3, m04)), l0, 0));
+        si1 = i32x4.add(si1, scale2R(rd(a0, q23Quants(q3, w1, 0, 0, 0, m3, m04)), rd(a1, q23Quants(q3, w1, 0, 0, 1, m3, m04)), l1, 0));
+        fence(y0, si0);
+        fence(y1, si1);
+      }
+      {
+        const a0 = v128.load(q, 32), a1 = v128.load(q, 48);
+        si0 = i32x4.add(si0, scale2R(rd(a0, q23Quants(q3, w0, 0, 1, 0, m3, m04)), rd(a1, q23Quants(q3, w0, 0, 1, 1, m3, m04)), l0, 1));
+        si1 = i32x4.add(si1, scale2R(rd(a0, q23Quants(q3, w1, 0, 1, 0, m3, m04)), rd(a1, q23Quants(q3, w1, 0, 1, 1, m3, m04)), l1, 1));
+        fence(y0, si0);
+        fence(y1, si1);
+      }
+      {
+        const a0 = v128.load(q, 64), a1 = v128.load(q, 80);
+        si0 = i32x4.add(si0, scale2R(rd(a0, q23Quants(q3, w0, 0, 2, 0, m3, m04)), rd(a1, q23Quants(q3, w0, 0, 2, 1, m3, m04)), l0, 2));
+        si1 = i32x4.add(si1, scale2R(rd(a0, q23Quants(q3, w1, 0, 2, 0, m3, m04)), rd(a1, q23Quants(q3, w1, 0, 2, 1, m3, m04)), l1, 2));
+        fence(y0, si0);
+        fence(y1, si1);
+      }
+      {
+        const a0 = v128.load(q, 96), a1 = v128.load(q, 112);
+        si0 = i32x4.add(si0, scale2R(rd(a0, q23Quants(q3, w0, 0, 3, 0, m3, m04)), rd(a1, q23Quants(q3, w0, 0, 3, 1, m3, m04)), l0, 3));
+        si1 = i32x4.add(si1, scale2R(rd(a0, q23Quants(q3, w1, 0, 3, 0, m3, m04)), rd(a1, q23Quants(q3, w1, 0, 3, 1, m3, m04)), l1, 3));
+        fence(y0, si0);
+        fence(y1, si1);
+      }
+    }
+    {
+      const l0 = q23Hi(q3, c0), l1 = q23Hi(q3, c1);     // scales 8..15 (i16)
+      {
+        const a0 = v128.load(q, 128), a1 = v128.load(q, 144);
+        si0 = i32x4.add(si0, scale2R(rd(a0, q23Quants(q3, w0, 1, 0, 0, m3, m04)), rd(a1, q23Quants(q3, w0, 1, 0, 1, m3, m04)), l0, 0));
+        si1 = i32x4.add(si1, scale2R(rd(a0, q23Quants(q3, w1, 1, 0, 0, m3, m04)), rd(a1, q23Quants(q3, w1, 1, 0, 1, m3, m04)), l1, 0));
+        fence(y0, si0);
+        fence(y1, si1);
+      }
+      {
+        const a0 = v128.load(q, 160), a1 = v128.load(q, 176);
+        si0 = i32x4.add(si0, scale2R(rd(a0, q23Quants(q3, w0, 1, 1, 0, m3, m04)), rd(a1, q23Quants(q3, w0, 1, 1, 1, m3, m04)), l0, 1));
+        si1 = i32x4.add(si1, scale2R(rd(a0, q23Quants(q3, w1, 1, 1, 0, m3, m04)), rd(a1, q23Quants(q3, w1, 1, 1, 1, m3, m04)), l1, 1));
+        fence(y0, si0);
+        fence(y1, si1);
+      }
+      {
+        const a0 = v128.load(q, 192), a1 = v128.load(q, 208);
+        si0 = i32x4.add(si0, scale2R(rd(a0, q23Quants(q3, w0, 1, 2, 0, m3, m04)), rd(a1, q23Quants(q3, w0, 1, 2, 1, m3, m04)), l0, 2));
+        si1 = i32x4.add(si1, scale2R(rd(a0, q23Quants(q3, w1, 1, 2, 0, m3, m04)), rd(a1, q23Quants(q3, w1, 1, 2, 1, m3, m04)), l1, 2));
+        fence(y0, si0);
+        fence(y1, si1);
+      }
+      {
+        const a0 = v128.load(q, 224), a1 = v128.load(q, 240);
+        si0 = i32x4.add(si0, scale2R(rd(a0, q23Quants(q3, w0, 1, 3, 0, m3, m04)), rd(a1, q23Quants(q3, w0, 1, 3, 1, m3, m04)), l0, 3));
+        si1 = i32x4.add(si1, scale2R(rd(a0, q23Quants(q3, w1, 1, 3, 0, m3, m04)), rd(a1, q23Quants(q3, w1, 1, 3, 1, m3, m04)), l1, 3));
+        fence(y0, si0);
+        fence(y1, si1);
+      }
+    }
+    const da = f64x2.splat(<f64>load<f32>(d));
+    if (q3) {
+      si0 = i32x4.sub(si0, q3Corr(c0, bs));
+      si1 = i32x4.sub(si1, q3Corr(c1, bs));
+      const p = f64x2.mul(hsum2(si0, si1), f64x2.mul(h2f2(halves2(w0 + 108, w1 + 108)), da));
+      acc0 += f64x2.extract_lane(p, 0);
+      acc1 += f64x2.extract_lane(p, 1);
+    } else {
+      const u = pairSum(pairSum(si0, si1), sm);                                   // [Σsi0, Σsm0, Σsi1, Σsm1]
       const dd = h2f4(v128.load32_lane(w1 + 80, v128.load32_zero(w0, 80), 1));    // [dw0, dmin0, dw1, dmin1]
       const p0 = f64x2.mul(f64x2.convert_low_i32x4_s(u), f64x2.mul(f64x2.promote_low_f32x4(dd), da));
       const p1 = f64x2.mul(f64x2.convert_low_i32x4_s(v128.shuffle<u32>(u, u, 2, 3, 2, 3)),
@@ -265,6 +367,12 @@ function k4Q2K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, 
 function k1Q3K(w0: usize, w1: usize, q: usize, d: usize, bs: usize, ns: i32, y0: usize, y1: usize): void {
   k1Q23(true, w0, w1, q, d, bs, ns, y0, y1);
 }
+function k1Q2KR(w0: usize, w1: usize, q: usize, d: usize, bs: usize, ns: i32, y0: usize, y1: usize): void {
+  k1Q23R(false, w0, w1, q, d, bs, ns, y0, y1);
+}
+function k1Q3KR(w0: usize, w1: usize, q: usize, d: usize, bs: usize, ns: i32, y0: usize, y1: usize): void {
+  k1Q23R(true, w0, w1, q, d, bs, ns, y0, y1);
+}
 function k4Q3K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize, d3: usize,
                b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
   return k4Q23(true, w, q0, q1, q2, q3, d0, d1, d2, d3, b0, b1, b2, b3, ns, yp);
@@ -276,8 +384,13 @@ function k4Q3K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, 
 // @ts-ignore: decorator
 @inline export function q23Dec(type: i32, w0: usize, w1: usize, q: usize, d: usize, e: usize, nIn: i32, y0: usize, y1: usize): void {
   const ns = nIn >> 8;
-  if (type == GGML_Q2_K) k1Q2K(w0, w1, q, d, e, ns, y0, y1);
-  else k1Q3K(w0, w1, q, d, e, ns, y0, y1);
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    if (type == GGML_Q2_K) k1Q2KR(w0, w1, q, d, e, ns, y0, y1);
+    else k1Q3KR(w0, w1, q, d, e, ns, y0, y1);
+  } else {
+    if (type == GGML_Q2_K) k1Q2K(w0, w1, q, d, e, ns, y0, y1);
+    else k1Q3K(w0, w1, q, d, e, ns, y0, y1);
+  }
 }
 
 // one row, 4 tokens -> [y(t0), .., y(t3)]; yp: the row's output for the first token (a fence target)
