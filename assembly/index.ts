@@ -1,13 +1,10 @@
 // wasmlm kernels: the module's exports (the ABI; see src/abi.ts for the plan format).
-// No allocation, no mutable globals, no data but constant tables (kquants.ts KC, below the 64 KiB the host
+// No allocation, no mutable globals, no data but constant tables (weights/common.ts KC, below the 64 KiB the host
 // reserves): every instance may share one memory with others (re-instantiating rewrites the same bytes).
 
 export { run } from "./scheduler";
-export { act_bytes, act_format, prep_act, prep_act_ref } from "./ops/quant";
-export { get_rows } from "./ops/rows";
-export { repack } from "./ops/repack";
+export { act_bytes, act_format, prep_act, prep_act_ref, get_rows, repack, matmul, matmul_ref } from "./weights";
 export { rmsnorm, rmsnorm_ref, layernorm, layernorm_ref } from "./ops/norm";
-export { matmul, matmul_ref } from "./ops/matmul";
 export { rope, rope_ref } from "./ops/rope";
 export { attention, attention_ref, softmax, softmax_ref, alibi_slope } from "./ops/attention";
 export { add, add_ref, silu_mul, silu_mul_ref } from "./ops/activations";

@@ -19,7 +19,7 @@ export const GGML_Q8_K = 15;
 export const GGML_BF16 = 30;
 
 // Weight layouts of our own (not GGUF types): Q8_0 and Q4_0 tensors are repacked in place at load
-// (`repack`, assembly/ops/repack.ts) into a quant plane and a scale plane per row; matmul and get_rows
+// (`repack`, assembly/weights/q8_0_q4_0.ts) into a quant plane and a scale plane per row; matmul and get_rows
 // take these codes (type | REPACKED) and not the GGUF layout of those two types.
 export const REPACKED = 256;
 export const WASMLM_Q8_0R = 264;

@@ -154,7 +154,7 @@ function emulateAct(kind: string, x: Float32Array): Act {
   return a;
 }
 
-/** reads the act planes written by prep_act (layout of src: assembly/ops/quant.ts) */
+/** reads the act planes written by prep_act (layout of src: assembly/weights/act.ts) */
 function readAct(k: Kernels, heap: Heap, kind: string, type: number, p: number, nIn: number, nTok: number, t: number): Act {
   const wideQ = kind === 'q8_0' || k.act_bytes(type, nIn, 1) > nIn + (kind === 'q8_1' ? (nIn / 32) * 8 : (nIn / 256) * 4 + (nIn / 16) * 2);
   const qsz = wideQ ? 2 : 1;

@@ -1,7 +1,7 @@
 // OP_GET_ROWS: embedding lookups, out[t] = dequantized row ids[t] of a table (the row dequantization of
 // each weight type is in assembly/weights/).
 import * as abi from "../../src/abi";
-import { get_rows } from "./rows";
+import { get_rows } from "../weights";
 import { ALIGN, READS, UNITS, WORK, WRITES, arg, ptr, region, rowsBytes } from "./entry";
 
 // ---- entry for the scheduler (see entry.ts): units are tokens

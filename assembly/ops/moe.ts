@@ -20,9 +20,7 @@
 // scratch: moe_scratch_bytes(...) bytes, 64-byte aligned.
 import * as abi from "../../src/abi";
 import { GGML_F32, MOE_NORMALIZE } from "../../src/abi";
-import { act_bytes, prep_act, prep_act_ref } from "./quant";
-import { matmul, matmul_ref } from "./matmul";
-import { rowBytesOf } from "./rows";
+import { act_bytes, prep_act, prep_act_ref, matmul, matmul_ref, rowBytesOf } from "../weights";
 import { softmax, softmax_ref } from "./attention";
 import { silu_mul, silu_mul_ref } from "./activations";
 import { ALIGN, ALWAYS_SPLIT, READS, UNITS, WORK, WRITES, arg, ptr, region, rowsBytes as rowBytes } from "./entry";

@@ -1,7 +1,7 @@
 // OP_PREP_ACT: converts f32 activation rows to the format the weights of a type multiply (int8 blocks for
 // the quantized types; the formats are in assembly/weights/).
 import * as abi from "../../src/abi";
-import { act_bytes, prep_act_part } from "./quant";
+import { act_bytes, prep_act_part } from "../weights";
 import { ALIGN, READS, UNITS, WORK, WRITES, arg, ptr, region, rowsBytes } from "./entry";
 
 // ---- entry for the scheduler (see entry.ts): units are rows (tokens)

@@ -3,7 +3,7 @@ import * as abi from "../../src/abi";
 import { get_rows_info, get_rows_run } from "./get_rows";
 import { rmsnorm_info, rmsnorm_run, layernorm_info, layernorm_run } from "./norm";
 import { prep_act_info, prep_act_run } from "./prep_act";
-import { matmul_info, matmul_run } from "./matmul_op";
+import { matmul_info, matmul_run } from "./matmul";
 import { rope_info, rope_run } from "./rope";
 import { attention_info, attention_run } from "./attention";
 import {

@@ -17,7 +17,7 @@ export interface Weight {
 }
 
 /**
- * The layout code of a tensor in memory: Q8_0 and Q4_0 are repacked at load (assembly/ops/repack.ts)
+ * The layout code of a tensor in memory: Q8_0 and Q4_0 are repacked at load (assembly/weights/q8_0_q4_0.ts)
  * into a quant plane and a scale plane per row, and the kernels take them as type | REPACKED.
  */
 export function memoryType(t: GGUFTensorInfo): number {

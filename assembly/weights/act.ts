@@ -1,4 +1,4 @@
-// Activation preparation for OP_MATMUL (OP_PREP_ACT): each weight type reads its input rows in the
+// Activation formats: the preparation for OP_MATMUL (OP_PREP_ACT): each weight type reads its input rows in the
 // format llama.cpp's CPU backend quantizes them to for that type (the integer dot products then match
 // the reference's exactly).
 //
@@ -34,7 +34,8 @@ import {
   GGML_F32, GGML_F16, GGML_BF16, GGML_Q8_0, GGML_Q4_0, GGML_Q5_0, GGML_Q4_1, GGML_Q5_1,
   GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K, REPACKED, WASMLM_Q4_0R,
 } from "../../src/abi";
-import { f2h, h2f, roundF16, roundF16x4, roundBF16, roundBF16x4 } from "./f16";
+import { f2h, h2f, roundF16, roundF16x4, roundBF16, roundBF16x4 } from "../ops/f16";
+import { isum4 } from "./common";
 
 // Act formats
 export const ACT_NONE = 0;
@@ -123,6 +124,26 @@ export function act_bytes(type: i32, nIn: i32, nTok: i32): i32 {
     + (<usize>t * <usize>(nIn >> 4) << 1);
 }
 
+// The planes of token t in act format f, as the matmul driver reads them (weights/index.ts): q = its quants
+// (F32/F16/BF16: its f32 row), d = its scales, e = the third plane (Q8_1 s, Q8_0C c, Q8_K bsums); 0 where the
+// format has none.
+// @ts-ignore: decorator
+@inline export function actQ(f: i32, act: usize, nIn: i32, t: i32): usize {
+  if (f == ACT_F32 || f == ACT_F16 || f == ACT_BF16) return act + (<usize>t * <usize>nIn << 2);
+  return f == ACT_Q8_0 ? actQ8Row(act, nIn, t) : actQaRow(act, nIn, t);
+}
+// @ts-ignore: decorator
+@inline export function actD(f: i32, act: usize, nIn: i32, nTok: i32, t: i32): usize {
+  if (f == ACT_Q8_0) return actQ8Scales(act, nIn, nTok, t);
+  if (f == ACT_Q8_1 || f == ACT_Q8_0C) return actQ81D(act, nIn, nTok, t);
+  return f == ACT_Q8_K ? actQ8KD(act, nIn, nTok, t) : 0;
+}
+// @ts-ignore: decorator
+@inline export function actE(f: i32, act: usize, nIn: i32, nTok: i32, t: i32): usize {
+  if (f == ACT_Q8_1 || f == ACT_Q8_0C) return actQ81S(act, nIn, nTok, t);
+  return f == ACT_Q8_K ? actQ8KSums(act, nIn, nTok, t) : 0;
+}
+
 /** Element i of a QA plane row. */
 // @ts-ignore: decorator
 @inline export function loadQa(row: usize, i: i32): i32 {
@@ -140,12 +161,6 @@ export function act_bytes(type: i32, nIn: i32, nTok: i32): i32 {
 // @ts-ignore: decorator
 @inline function q8Scale(amax: f32): f32 {
   return roundF16(amax / <f32>127.0);
-}
-
-// @ts-ignore: decorator
-@inline function isum4(v: v128): i32 {
-  const s = i32x4.add(v, v128.shuffle<i32>(v, v, 2, 3, 0, 1));
-  return i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1);
 }
 
 // f = ACT_Q8_0 (i16 q plane, d plane), ACT_Q8_1 (QA q plane, d and s planes) or ACT_Q8_0C (QA q plane, d and

@@ -1,4 +1,5 @@
-// The other 32-weight block types: Q4_1, Q5_0, Q5_1 (Q8_0 and Q4_0 are in matmul.ts).
+// The other 32-weight block types: Q4_1, Q5_0, Q5_1 (Q8_0 and Q4_0: q8_0_q4_0.ts), with their matmul kernels,
+// row dequantization (get_rows) and scalar twin. Block layouts:
 //   Q4_1 20 B: d, m, qs[16]               x[j] = d·(qs[j]&15) + m,  x[j+16] = d·(qs[j]>>4) + m
 //   Q5_0 22 B: d, qh (u32), qs[16]        5-bit q = nibble | (bit j (or j+16) of qh) << 4, x = d·(q − 16)
 //   Q5_1 24 B: d, m, qh (u32), qs[16]     x = d·q + m
@@ -9,10 +10,9 @@
 // even blocks summed into acc0, odd blocks into acc1, y = f32(acc0 + acc1). The 1- and 4-token kernels
 // and the scalar twin do the same steps per token, so they agree bit for bit.
 import { GGML_Q4_1, GGML_Q5_0, GGML_Q5_1 } from "../../src/abi";
-import { h2f, h2fFast } from "./f16";
-import { QA_SHIFT, loadQa, actQ8Row, actQ8Scales, actQaRow, actQ81D, actQ81S } from "./quant";
-
-const BLOCK_BYTES: usize = 65536;
+import { h2f, h2fFast } from "../ops/f16";
+import { QA_SHIFT, loadQa, actQ8Row, actQ8Scales, actQaRow, actQ81D, actQ81S } from "./act";
+import { hsum4, hsum4x4, isum4, isum4x4, load4f } from "./common";
 
 /** Bytes per block of 32 (0: not one of these types). */
 // @ts-ignore: decorator
@@ -21,20 +21,6 @@ const BLOCK_BYTES: usize = 65536;
   if (type == GGML_Q5_0) return 22;
   if (type == GGML_Q5_1) return 24;
   return 0;
-}
-
-// [Σa0, Σa1, Σa2, Σa3]
-// @ts-ignore: decorator
-@inline function hsum4x4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
-  const s01 = f32x4.add(v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), v128.shuffle<f32>(a0, a1, 2, 6, 3, 7));
-  const s23 = f32x4.add(v128.shuffle<f32>(a2, a3, 0, 4, 1, 5), v128.shuffle<f32>(a2, a3, 2, 6, 3, 7));
-  return f32x4.add(v128.shuffle<f32>(s01, s23, 0, 1, 4, 5), v128.shuffle<f32>(s01, s23, 2, 3, 6, 7));
-}
-
-// @ts-ignore: decorator
-@inline function hsum4(v: v128): f32 {
-  const s = f32x4.add(v, v128.shuffle<f32>(v, v, 2, 3, 0, 1));
-  return f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1);
 }
 
 // i32x4 partial sums of one 32-weight block: lo, hi = weights 0..15 and 16..31 as i8x16, a = 32 i16 quants
@@ -109,20 +95,6 @@ const BLOCK_BYTES: usize = 65536;
 
 // ---------------------------------------------------------------- kernels (QA = i16 layout)
 
-// @ts-ignore: decorator
-@inline function isum4(v: v128): i32 {
-  const s = i32x4.add(v, v128.shuffle<i32>(v, v, 2, 3, 0, 1));
-  return i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1);
-}
-
-// [Σa0, Σa1, Σa2, Σa3] (i32)
-// @ts-ignore: decorator
-@inline function isum4x4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
-  const s01 = i32x4.add(v128.shuffle<i32>(a0, a1, 0, 4, 1, 5), v128.shuffle<i32>(a0, a1, 2, 6, 3, 7));
-  const s23 = i32x4.add(v128.shuffle<i32>(a2, a3, 0, 4, 1, 5), v128.shuffle<i32>(a2, a3, 2, 6, 3, 7));
-  return i32x4.add(v128.shuffle<i32>(s01, s23, 0, 1, 4, 5), v128.shuffle<i32>(s01, s23, 2, 3, 6, 7));
-}
-
 // Q5_0 against the Q8_0 act (f32 lanes)
 // @ts-ignore: decorator
 @inline function k1L0(w: usize, aq: usize, ad: usize, nb: i32): f32 {
@@ -185,13 +157,6 @@ const BLOCK_BYTES: usize = 65536;
   return <f32>(acc0 + acc1);
 }
 
-// [x0, x1, x2, x3] (f32 at 4 addresses) -> f64x2 [x0, x1], [x2, x3]
-// @ts-ignore: decorator
-@inline function load4f(p0: usize, p1: usize, p2: usize, p3: usize): v128 {
-  return f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(p0)), 1, load<f32>(p1)), 2,
-    load<f32>(p2)), 3, load<f32>(p3));
-}
-
 // @ts-ignore: decorator
 @inline function k4L1(type: i32, w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize,
                       d3: usize, s0: usize, s1: usize, s2: usize, s3: usize, nb: i32): v128 {
@@ -251,55 +216,26 @@ function k4Q5_1(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize,
   return k4L1(GGML_Q5_1, w, q0, q1, q2, q3, d0, d1, d2, d3, s0, s1, s2, s3, nb);
 }
 
-// ---------------------------------------------------------------- driver
+// ---------------------------------------------------------------- entries for weights/index.ts
 
+// one token (act planes q, d, and s for Q4_1/Q5_1), one row w -> y (the driver calls it once per row: a
+// second call site per kernel kept it out of line, and decode was 0.85x for Q5_0)
 // @ts-ignore: decorator
-@inline function store4(yp: usize, yb: usize, r: v128, nt: i32): void {
-  store<f32>(yp, f32x4.extract_lane(r, 0));
-  store<f32>(yp + yb, f32x4.extract_lane(r, 1));
-  if (nt > 2) store<f32>(yp + 2 * yb, f32x4.extract_lane(r, 2));
-  if (nt > 3) store<f32>(yp + 3 * yb, f32x4.extract_lane(r, 3));
+@inline export function legacyDec(type: i32, w: usize, q: usize, d: usize, e: usize, nIn: i32, y: usize): void {
+  const nb = nIn >> 5;
+  if (type == GGML_Q4_1) store<f32>(y, k1Q4_1(w, q, d, e, nb));
+  else if (type == GGML_Q5_1) store<f32>(y, k1Q5_1(w, q, d, e, nb));
+  else store<f32>(y, k1Q5_0(w, q, d, nb));
 }
 
-/** matmul for Q4_1, Q5_0, Q5_1 weights (nIn a multiple of 32). */
-export function mmLegacy(type: i32, w: usize, act: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0: i32, r1: i32): void {
+// one row, 4 tokens -> [y(t0), .., y(t3)]
+// @ts-ignore: decorator
+@inline export function legacyTile(type: i32, w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize,
+                                   d2: usize, d3: usize, e0: usize, e1: usize, e2: usize, e3: usize, nIn: i32): v128 {
   const nb = nIn >> 5;
-  const rb: usize = <usize>nb * legacyBlockBytes(type);
-  const yb = <usize>nOut << 2;
-  const q80 = type == GGML_Q5_0;
-  const qb = q80 ? <usize>nIn << 1 : <usize>nIn << QA_SHIFT;
-  const db = <usize>nb << 2;
-  const rowsPerBlock = max<i32>(1, <i32>(BLOCK_BYTES / max<usize>(rb, 1)));
-  for (let o0 = r0; o0 < r1; o0 += rowsPerBlock) {
-    const o1 = min<i32>(o0 + rowsPerBlock, r1);
-    for (let t = 0; t < nTok; t += 4) {
-      const nt = min<i32>(4, nTok - t);
-      const q0 = q80 ? actQ8Row(act, nIn, t) : actQaRow(act, nIn, t);
-      const d0 = q80 ? actQ8Scales(act, nIn, nTok, t) : actQ81D(act, nIn, nTok, t);
-      const s0: usize = q80 ? 0 : actQ81S(act, nIn, nTok, t);
-      const yt = y + <usize>t * yb;
-      if (nt == 1) {
-        for (let o = o0; o < o1; o++) {
-          const wr = w + <usize>o * rb;
-          const r = type == GGML_Q4_1 ? k1Q4_1(wr, q0, d0, s0, nb)
-                  : type == GGML_Q5_1 ? k1Q5_1(wr, q0, d0, s0, nb)
-                  : k1Q5_0(wr, q0, d0, nb);
-          store<f32>(yt + (<usize>o << 2), r);
-        }
-      } else {
-        const q1 = q0 + qb, d1 = d0 + db, s1 = s0 + db;
-        const q2 = nt > 2 ? q1 + qb : q1, d2 = nt > 2 ? d1 + db : d1, s2 = nt > 2 ? s1 + db : s1;
-        const q3 = nt > 3 ? q2 + qb : q2, d3 = nt > 3 ? d2 + db : d2, s3 = nt > 3 ? s2 + db : s2;
-        for (let o = o0; o < o1; o++) {
-          const wr = w + <usize>o * rb;
-          const r = type == GGML_Q4_1 ? k4Q4_1(wr, q0, q1, q2, q3, d0, d1, d2, d3, s0, s1, s2, s3, nb)
-                  : type == GGML_Q5_1 ? k4Q5_1(wr, q0, q1, q2, q3, d0, d1, d2, d3, s0, s1, s2, s3, nb)
-                  : k4Q5_0(wr, q0, q1, q2, q3, d0, d1, d2, d3, nb);
-          store4(yt + (<usize>o << 2), yb, r, nt);
-        }
-      }
-    }
-  }
+  if (type == GGML_Q4_1) return k4Q4_1(w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nb);
+  if (type == GGML_Q5_1) return k4Q5_1(w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nb);
+  return k4Q5_0(w, q0, q1, q2, q3, d0, d1, d2, d3, nb);
 }
 
 // ---------------------------------------------------------------- scalar twin
@@ -316,7 +252,7 @@ export function mmLegacy(type: i32, w: usize, act: usize, y: usize, nIn: i32, nO
   return type == GGML_Q5_0 ? v - 16 : v;
 }
 
-export function mmLegacyRef(type: i32, w: usize, act: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0: i32, r1: i32): void {
+export function legacyRef(type: i32, w: usize, act: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0: i32, r1: i32): void {
   const nb = nIn >> 5;
   const bsz = legacyBlockBytes(type);
   const rb: usize = <usize>nb * bsz;
@@ -366,7 +302,7 @@ export function mmLegacyRef(type: i32, w: usize, act: usize, y: usize, nIn: i32,
 // ---------------------------------------------------------------- rows (get_rows)
 
 /** Dequantizes n values (a multiple of 32) of `type` at src into f32 at dst (the reference's f32 steps). */
-export function rowLegacy(type: i32, src: usize, dst: usize, n: i32): void {
+export function legacyRow(type: i32, src: usize, dst: usize, n: i32): void {
   const nb = n >> 5;
   const bsz = legacyBlockBytes(type);
   for (let b = 0; b < nb; b++) {

@@ -1,0 +1,360 @@
+// Q8_0 and Q4_0 weights (blocks of 32 weights, one fp16 scale each): one kernel family, generic over the
+// weight type's marker Q (u16: Q8_0, u8: Q4_0), which differ only in how a block's quants are unpacked.
+// Here: the repack at load, the matmul kernels (1 token × 2 rows, 1 × 1, 4 tokens × 1 row), row
+// dequantization (get_rows) and the scalar twin.
+//
+// repack: Q8_0 and Q4_0 tensors change layout in place once, right after they are loaded, to the one
+// their matmul kernels read fastest. The size does not change and no copy of the GGUF layout stays.
+//
+// GGUF rows are blocks of 32 weights, each [fp16 d][quants]. Repacked, a row is two planes:
+//   quant plane: nb blocks of quants (32 bytes for Q8_0, 16 for Q4_0), 16-byte aligned when the row is
+//   scale plane: nb fp16 d, in block order (kernels load 4 at once and convert them together)
+// Q8_0 quants are unchanged (i8). Q4_0 nibbles: in the plain build they are reordered and biased so that,
+// read as 8 i16 lanes, lane k holds the four 4-bit values of weights k, 8+k, 16+k, 24+k at bits 0, 4, 8 and
+// 12, each stored as q ^ 8: as a signed 4-bit number that is q − 8, the weight's value. Two shifts per
+// nibble (one for the top one) then give the weights as i16 in element order (wq0..wq3 below). The
+// relaxed-SIMD build keeps GGUF's order (byte j: weight j, and weight 16 + j in the high nibble): its dot
+// takes the unsigned nibbles as they are.
+import { GGML_Q8_0, GGML_Q4_0, REPACKED, WASMLM_Q4_0R } from "../../src/abi";
+import { h2f } from "../ops/f16";
+import { loadQa, actQaRow, actQ8Row, actQ81D, actQ8Scales } from "./act";
+import { KC, KC_M4, KC_H2F, KC_P112, hsum4, hsum4x4 } from "./common";
+
+// ---------------------------------------------------------------- Q8_0 / Q4_0, repacked (repack below)
+// act: the Q8_0 format (act.ts): i16 quants + f32 scale per block; for Q4_0 in the relaxed-SIMD build the
+// Q8_0C format: i8 quants, f32 scales and c = 8·Σq per block. Rows in the repacked layout: a quant plane,
+// then nb fp16 scales. Per token and row, every kernel of a build does the same steps in the same order:
+//   for each group of 4 blocks: s = (4 weight scales) · (4 act scales), one f32x4 multiply;
+//     for each block j of the group: acc += f32(the block's i32x4 partial sums) · s[j]
+//   blocks past the last whole group: s[j] = dw · da as a scalar f32 multiply (the same value);
+//   y = the horizontal sum of acc.
+// So a token's result does not depend on nTok, nor on whether its row went through a 1- or 2-row kernel.
+// Q is the weight type's marker: u16 for Q8_0, u8 for Q4_0.
+
+// 4 fp16 at p -> f32x4, exact for normal, subnormal and zero halves: the sign, exponent and mantissa
+// moved to f32 positions make the half's value times 2^-112 (an f32 subnormal for a subnormal half).
+// (hm, p112: the constants KC_H2F and KC_P112, loaded once per kernel: V8 rebuilds a v128.const at every
+// use in a loop)
+// @ts-ignore: decorator
+@inline function h2f4At(p: usize, hm: v128, p112: v128): v128 {
+  const h = v128.load16x4_s(p);
+  return f32x4.mul(v128.and(i32x4.shl(h, 13), hm), p112);
+}
+
+// lane 0 of v in every lane; v's lanes moved down by one (the next block's scale to lane 0)
+// @ts-ignore: decorator
+@inline function lane0(v: v128): v128 { return v128.shuffle<f32>(v, v, 0, 0, 0, 0); }
+// @ts-ignore: decorator
+@inline function rotate(v: v128): v128 { return v128.shuffle<f32>(v, v, 1, 2, 3, 0); }
+
+/** Q4_0 in the relaxed build: unsigned nibbles against i8 act quants with i16x8.relaxed_dot_i8x16_i7x16_s. */
+// @ts-ignore: decorator
+@inline function relaxedQ4<Q>(): bool { return ASC_FEATURE_RELAXED_SIMD && sizeof<Q>() == 1; }
+/** quant bytes per block of weights, and of act */
+// @ts-ignore: decorator
+@inline function wStep<Q>(): usize { return sizeof<Q>() == 1 ? 16 : 32; }
+// @ts-ignore: decorator
+@inline function aStep<Q>(): usize { return relaxedQ4<Q>() ? 32 : 64; }
+
+// A block's weights unpacked for the dot, from its quant bytes: v = the first 16, u = the next 16.
+//   Q8_0: 4 × 8 i16 (weights 0-7, 8-15, 16-23, 24-31) from 32 i8.
+//   Q4_0 (plain build): the same from 16 bytes where lane k (as i16) holds the nibbles of weights k, 8+k,
+//     16+k, 24+k at bits 0, 4, 8, 12, each q ^ 8, i.e. q − 8 as a signed 4-bit number (u is not read).
+//   Q4_0 (relaxed build): weights 0-15 and 16-31 as unsigned nibbles q in i8 lanes (GGUF order; u0, u1).
+// @ts-ignore: decorator
+@inline function wq0<Q>(v: v128, u: v128, m4: v128): v128 {
+  if (relaxedQ4<Q>()) return v128.and(v, m4);
+  return sizeof<Q>() == 1 ? i16x8.shr_s(i16x8.shl(v, 12), 12) : i16x8.extend_low_i8x16_s(v);
+}
+// @ts-ignore: decorator
+@inline function wq1<Q>(v: v128, u: v128, m4: v128): v128 {
+  if (relaxedQ4<Q>()) return v128.and(i16x8.shr_u(v, 4), m4);
+  return sizeof<Q>() == 1 ? i16x8.shr_s(i16x8.shl(v, 8), 12) : i16x8.extend_high_i8x16_s(v);
+}
+// @ts-ignore: decorator
+@inline function wq2<Q>(v: v128, u: v128): v128 {
+  if (relaxedQ4<Q>()) return v;
+  return sizeof<Q>() == 1 ? i16x8.shr_s(i16x8.shl(v, 4), 12) : i16x8.extend_low_i8x16_s(u);
+}
+// @ts-ignore: decorator
+@inline function wq3<Q>(v: v128, u: v128): v128 {
+  if (relaxedQ4<Q>()) return v;
+  return sizeof<Q>() == 1 ? i16x8.shr_s(v, 12) : i16x8.extend_high_i8x16_s(u);
+}
+// @ts-ignore: decorator
+@inline function hiHalf<Q>(w: usize, v: v128): v128 { return sizeof<Q>() == 1 ? v : v128.load(w, 16); }
+
+// i32x4 partial sums of one block: unpacked weights w0..w3 against the act block at a (c: the block's
+// 8·Σq_a, read by the relaxed Q4_0 dot only)
+// @ts-ignore: decorator
+@inline function dotU<Q>(w0: v128, w1: v128, w2: v128, w3: v128, a: usize, c: usize): v128 {
+  if (relaxedQ4<Q>()) {
+    // pairs of nibble · act products in i16 (|Σ| ≤ 4·15·127), then pairs of those in i32; minus 8·Σq_a
+    const p = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(a, 0), w0), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(a, 16), w1));
+    return i32x4.sub(i32x4.extadd_pairwise_i16x8_s(p), v128.load32_zero(c));
+  }
+  return i32x4.add(i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(a, 0)), i32x4.dot_i16x8_s(w1, v128.load(a, 16))),
+                   i32x4.add(i32x4.dot_i16x8_s(w2, v128.load(a, 32)), i32x4.dot_i16x8_s(w3, v128.load(a, 48))));
+}
+
+// @ts-ignore: decorator
+@inline function blockDot<Q>(w: usize, a: usize, c: usize, m4: v128): v128 {
+  const v = v128.load(w), u = hiHalf<Q>(w, v);
+  return dotU<Q>(wq0<Q>(v, u, m4), wq1<Q>(v, u, m4), wq2<Q>(v, u), wq3<Q>(v, u), a, c);
+}
+
+// acc + f32(sums) · s
+// @ts-ignore: decorator
+@inline function scaleAcc(acc: v128, sums: v128, s: v128): v128 {
+  return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sums), s));
+}
+
+// the scale of a block past the last whole group of 4, as a splat
+// @ts-ignore: decorator
+@inline function tailScale(dw: usize, da: usize): v128 {
+  return f32x4.splat(h2f(<i32>load<u16>(dw)) * load<f32>(da));
+}
+
+// Two rows (w0, w1: their quant planes; s0, s1: their scale planes) × one token (act quants aq, scales ad,
+// Q8_0C sums ac): [y0, y1, -, -]
+function k2Q<Q>(w0: usize, s0: usize, w1: usize, s1: usize, aq: usize, ad: usize, ac: usize, nb: i32): v128 {
+  const hm = v128.load(KC, KC_H2F), p112 = v128.load(KC, KC_P112), m4 = v128.load(KC, KC_M4);
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+  let b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    const da = v128.load(ad);
+    let sc0 = f32x4.mul(h2f4At(s0, hm, p112), da), sc1 = f32x4.mul(h2f4At(s1, hm, p112), da);
+    for (let j = 0; j < 4; j++) {
+      acc0 = scaleAcc(acc0, blockDot<Q>(w0, aq, ac, m4), lane0(sc0));
+      acc1 = scaleAcc(acc1, blockDot<Q>(w1, aq, ac, m4), lane0(sc1));
+      sc0 = rotate(sc0); sc1 = rotate(sc1);
+      w0 += wStep<Q>(); w1 += wStep<Q>(); aq += aStep<Q>(); ac += 4;
+    }
+    s0 += 8; s1 += 8; ad += 16;
+  }
+  for (; b < nb; b++) {
+    acc0 = scaleAcc(acc0, blockDot<Q>(w0, aq, ac, m4), tailScale(s0, ad));
+    acc1 = scaleAcc(acc1, blockDot<Q>(w1, aq, ac, m4), tailScale(s1, ad));
+    w0 += wStep<Q>(); w1 += wStep<Q>(); aq += aStep<Q>(); ac += 4; s0 += 2; s1 += 2; ad += 4;
+  }
+  return hsum4x4(acc0, acc1, acc0, acc1);
+}
+
+// One row × one token (the same steps as k2Q for each of its rows)
+function k1Q<Q>(w: usize, s: usize, aq: usize, ad: usize, ac: usize, nb: i32): f32 {
+  const hm = v128.load(KC, KC_H2F), p112 = v128.load(KC, KC_P112), m4 = v128.load(KC, KC_M4);
+  let acc = f32x4.splat(0);
+  let b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    let sc = f32x4.mul(h2f4At(s, hm, p112), v128.load(ad));
+    for (let j = 0; j < 4; j++) {
+      acc = scaleAcc(acc, blockDot<Q>(w, aq, ac, m4), lane0(sc));
+      sc = rotate(sc);
+      w += wStep<Q>(); aq += aStep<Q>(); ac += 4;
+    }
+    s += 8; ad += 16;
+  }
+  for (; b < nb; b++) {
+    acc = scaleAcc(acc, blockDot<Q>(w, aq, ac, m4), tailScale(s, ad));
+    w += wStep<Q>(); aq += aStep<Q>(); ac += 4; s += 2; ad += 4;
+  }
+  return hsum4(acc);
+}
+
+// One row × 4 tokens (act rows q0..q3, scale rows d0..d3, Q8_0C sum rows c0..c3): [y(t0), .., y(t3)].
+// Each block's weights are unpacked once for the 4 tokens.
+function k4Q<Q>(w: usize, s: usize, q0: usize, q1: usize, q2: usize, q3: usize,
+                d0: usize, d1: usize, d2: usize, d3: usize, c0: usize, c1: usize, c2: usize, c3: usize, nb: i32): v128 {
+  const hm = v128.load(KC, KC_H2F), p112 = v128.load(KC, KC_P112), m4 = v128.load(KC, KC_M4);
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
+  let v: v128, u: v128, w0: v128, w1: v128, w2: v128, w3: v128;
+  let b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    const dw = h2f4At(s, hm, p112);
+    let sc0 = f32x4.mul(dw, v128.load(d0)), sc1 = f32x4.mul(dw, v128.load(d1));
+    let sc2 = f32x4.mul(dw, v128.load(d2)), sc3 = f32x4.mul(dw, v128.load(d3));
+    for (let j = 0; j < 4; j++) {
+      v = v128.load(w); u = hiHalf<Q>(w, v);
+      w0 = wq0<Q>(v, u, m4); w1 = wq1<Q>(v, u, m4); w2 = wq2<Q>(v, u); w3 = wq3<Q>(v, u);
+      acc0 = scaleAcc(acc0, dotU<Q>(w0, w1, w2, w3, q0, c0), lane0(sc0));
+      acc1 = scaleAcc(acc1, dotU<Q>(w0, w1, w2, w3, q1, c1), lane0(sc1));
+      acc2 = scaleAcc(acc2, dotU<Q>(w0, w1, w2, w3, q2, c2), lane0(sc2));
+      acc3 = scaleAcc(acc3, dotU<Q>(w0, w1, w2, w3, q3, c3), lane0(sc3));
+      sc0 = rotate(sc0); sc1 = rotate(sc1); sc2 = rotate(sc2); sc3 = rotate(sc3);
+      w += wStep<Q>();
+      q0 += aStep<Q>(); q1 += aStep<Q>(); q2 += aStep<Q>(); q3 += aStep<Q>(); c0 += 4; c1 += 4; c2 += 4; c3 += 4;
+    }
+    s += 8; d0 += 16; d1 += 16; d2 += 16; d3 += 16;
+  }
+  for (; b < nb; b++) {
+    v = v128.load(w); u = hiHalf<Q>(w, v);
+    w0 = wq0<Q>(v, u, m4); w1 = wq1<Q>(v, u, m4); w2 = wq2<Q>(v, u); w3 = wq3<Q>(v, u);
+    acc0 = scaleAcc(acc0, dotU<Q>(w0, w1, w2, w3, q0, c0), tailScale(s, d0));
+    acc1 = scaleAcc(acc1, dotU<Q>(w0, w1, w2, w3, q1, c1), tailScale(s, d1));
+    acc2 = scaleAcc(acc2, dotU<Q>(w0, w1, w2, w3, q2, c2), tailScale(s, d2));
+    acc3 = scaleAcc(acc3, dotU<Q>(w0, w1, w2, w3, q3, c3), tailScale(s, d3));
+    w += wStep<Q>(); s += 2;
+    q0 += aStep<Q>(); q1 += aStep<Q>(); q2 += aStep<Q>(); q3 += aStep<Q>(); c0 += 4; c1 += 4; c2 += 4; c3 += 4;
+    d0 += 4; d1 += 4; d2 += 4; d3 += 4;
+  }
+  return hsum4x4(acc0, acc1, acc2, acc3);
+}
+
+// ---------------------------------------------------------------- entries for weights/index.ts
+
+/** Quant plane bytes per row of nIn weights of `type` (repacked Q8_0 or Q4_0); the scale plane follows. */
+// @ts-ignore: decorator
+@inline function quantBytes(type: i32, nIn: i32): usize { return <usize>(nIn >> 5) * (type == WASMLM_Q4_0R ? 16 : 32); }
+
+// one token (act planes q, d; Q8_0C sums e), rows w0 and w1 (w1 = w0: one row) -> y0, y1
+// @ts-ignore: decorator
+@inline export function q32Dec(type: i32, w0: usize, w1: usize, q: usize, d: usize, e: usize, nIn: i32, y0: usize, y1: usize): void {
+  const nb = nIn >> 5, qb = quantBytes(type, nIn);
+  if (w1 != w0) {
+    const r = type == WASMLM_Q4_0R ? k2Q<u8>(w0, w0 + qb, w1, w1 + qb, q, d, e, nb) : k2Q<u16>(w0, w0 + qb, w1, w1 + qb, q, d, e, nb);
+    store<f32>(y0, f32x4.extract_lane(r, 0));
+    store<f32>(y1, f32x4.extract_lane(r, 1));
+  } else {
+    store<f32>(y0, type == WASMLM_Q4_0R ? k1Q<u8>(w0, w0 + qb, q, d, e, nb) : k1Q<u16>(w0, w0 + qb, q, d, e, nb));
+  }
+}
+
+// one row, 4 tokens (act planes q0..q3, d0..d3, e0..e3) -> [y(t0), .., y(t3)]
+// @ts-ignore: decorator
+@inline export function q32Tile(type: i32, w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize,
+                                d2: usize, d3: usize, e0: usize, e1: usize, e2: usize, e3: usize, nIn: i32): v128 {
+  const nb = nIn >> 5, s = w + quantBytes(type, nIn);
+  if (type == WASMLM_Q4_0R) return k4Q<u8>(w, s, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nb);
+  return k4Q<u16>(w, s, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nb);
+}
+
+/** matmul_ref for repacked Q8_0 and Q4_0 weights (act: Q8_0, or Q8_0C for Q4_0 in the relaxed build). */
+export function q32Ref(type: i32, w: usize, act: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0: i32, r1: i32): void {
+  const nb = nIn >> 5;
+  const q4 = type == WASMLM_Q4_0R;
+  const qa = ASC_FEATURE_RELAXED_SIMD && q4;   // Q8_0C act (QA quants)
+  const rb: usize = <usize>nb * (q4 ? 18 : 34);
+  for (let t = 0; t < nTok; t++) {
+    const aq = qa ? actQaRow(act, nIn, t) : actQ8Row(act, nIn, t);
+    const ad = qa ? actQ81D(act, nIn, nTok, t) : actQ8Scales(act, nIn, nTok, t);
+    for (let o = r0; o < r1; o++) {
+      const wr = w + <usize>o * rb;
+      const scales = wr + <usize>nb * (q4 ? 16 : 32);
+      let s: f32 = 0;
+      for (let b = 0; b < nb; b++) {
+        let sumi: i32 = 0;
+        for (let j = 0; j < 32; j++) {
+          let q: i32;
+          if (q4 && ASC_FEATURE_RELAXED_SIMD) {   // GGUF nibble order: byte j weight j, high nibble weight 16 + j
+            q = ((<i32>load<u8>(wr + (<usize>b << 4) + (j & 15)) >> ((j >> 4) << 2)) & 15) - 8;
+          } else if (q4) {   // byte 2k = weights k, 8+k; byte 2k+1 = weights 16+k, 24+k; nibbles q ^ 8
+            const k = j & 7, g = j >> 3;
+            const nib = (<i32>load<u8>(wr + (<usize>b << 4) + (k << 1) + (g >> 1)) >> ((g & 1) << 2)) & 15;
+            q = (nib ^ 8) - 8;
+          } else {
+            q = <i32>load<i8>(wr + (<usize>b << 5) + j);
+          }
+          sumi += q * (qa ? loadQa(aq, b * 32 + j) : <i32>load<i16>(aq + (<usize>(b * 32 + j) << 1)));
+        }
+        s += <f32>sumi * (h2f(<i32>load<u16>(scales + (<usize>b << 1))) * load<f32>(ad + (<usize>b << 2)));
+      }
+      store<f32>(y + (<usize>t * <usize>nOut + <usize>o << 2), s);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- rows (get_rows)
+
+/** Dequantizes row src (n values, repacked Q8_0 or Q4_0) to f32 at dst. */
+export function q32Row(type: i32, src: usize, dst: usize, n: i32): void {
+  if (type == WASMLM_Q4_0R) rowQ4_0R(src, dst, n);
+  else rowQ8_0R(src, dst, n);
+}
+
+// Repacked Q8_0 (repack below): quants[nb][32] then nb fp16 scales
+function rowQ8_0R(src: usize, dst: usize, n: i32): void {
+  const nb = n >> 5;
+  const scales = src + (<usize>nb << 5);
+  for (let b = 0; b < nb; b++) {
+    const d = f32x4.splat(h2f(<i32>load<u16>(scales + (<usize>b << 1))));
+    const v0 = v128.load(src), v1 = v128.load(src, 16);
+    store8(dst, i16x8.extend_low_i8x16_s(v0), i16x8.extend_high_i8x16_s(v0), i16x8.extend_low_i8x16_s(v1), i16x8.extend_high_i8x16_s(v1), d);
+    src += 32;
+    dst += 128;
+  }
+}
+
+// Repacked Q4_0 (repack below): quants[nb][16] (plain build: i16 lane k = weights k, 8+k, 16+k, 24+k, nibbles
+// q ^ 8; relaxed build: GGUF's order), then nb fp16 scales
+function rowQ4_0R(src: usize, dst: usize, n: i32): void {
+  const nb = n >> 5;
+  const scales = src + (<usize>nb << 4);
+  for (let b = 0; b < nb; b++) {
+    const d = f32x4.splat(h2f(<i32>load<u16>(scales + (<usize>b << 1))));
+    const v = v128.load(src);
+    if (ASC_FEATURE_RELAXED_SIMD) {   // the relaxed build keeps GGUF's nibble order: byte j = weights j, 16 + j
+      const lo = i8x16.sub(v128.and(v, i8x16.splat(15)), i8x16.splat(8)), hi = i8x16.sub(i8x16.shr_u(v, 4), i8x16.splat(8));
+      store8(dst, i16x8.extend_low_i8x16_s(lo), i16x8.extend_high_i8x16_s(lo), i16x8.extend_low_i8x16_s(hi), i16x8.extend_high_i8x16_s(hi), d);
+    } else {
+      store8(dst, i16x8.shr_s(i16x8.shl(v, 12), 12), i16x8.shr_s(i16x8.shl(v, 8), 12), i16x8.shr_s(i16x8.shl(v, 4), 12), i16x8.shr_s(v, 12), d);
+    }
+    src += 16;
+    dst += 128;
+  }
+}
+
+// 32 weights as 4 × 8 i16 (in order), times d, stored as f32 at dst
+// @ts-ignore: decorator
+@inline function store8(dst: usize, w0: v128, w1: v128, w2: v128, w3: v128, d: v128): void {
+  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w0)), d), 0);
+  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w0)), d), 16);
+  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w1)), d), 32);
+  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w1)), d), 48);
+  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w2)), d), 64);
+  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w2)), d), 80);
+  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w3)), d), 96);
+  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w3)), d), 112);
+}
+
+// ---------------------------------------------------------------- repack
+
+/**
+ * Repacks nRows rows of nIn weights of `type` at w in place (scratch: room for one row) and returns the
+ * layout code the kernels take from then on: type | REPACKED, or `type` when it needs no repacking.
+ */
+export function q32Repack(type: i32, w: usize, nRows: i32, nIn: i32, scratch: usize): i32 {
+  if ((type != GGML_Q8_0 && type != GGML_Q4_0) || (nIn & 31) != 0) return type;
+  const q4 = type == GGML_Q4_0;
+  const nb = nIn >> 5;
+  const bs: usize = q4 ? 18 : 34;
+  const qs: usize = q4 ? 16 : 32;
+  const rb = <usize>nb * bs;
+  for (let r = 0; r < nRows; r++) {
+    const row = w + <usize>r * rb;
+    memory.copy(scratch, row, rb);
+    const scales = row + <usize>nb * qs;
+    for (let b = 0; b < nb; b++) {
+      const src = scratch + <usize>b * bs;
+      store<u16>(scales + (<usize>b << 1), load<u16>(src));
+      if (q4) {
+        const q = v128.load(src, 2);
+        v128.store(row + (<usize>b << 4), ASC_FEATURE_RELAXED_SIMD ? q : q4Reorder(q));
+      } else {
+        v128.store(row + (<usize>b << 5), v128.load(src, 2), 0);
+        v128.store(row + (<usize>b << 5), v128.load(src, 18), 16);
+      }
+    }
+  }
+  return type | REPACKED;
+}
+
+// GGUF Q4_0 quants (byte j: weight j in the low nibble, weight 16+j in the high one) -> the repacked order
+// (byte 2k: weights k, 8+k; byte 2k+1: weights 16+k, 24+k; every nibble xor 8)
+// @ts-ignore: decorator
+@inline function q4Reorder(raw: v128): v128 {
+  const lo = v128.xor(v128.and(raw, i8x16.splat(0x0f)), i8x16.splat(8));    // weights 0..15
+  const hi = v128.xor(i8x16.shr_u(raw, 4), i8x16.splat(8));                  // weights 16..31
+  const a = v128.or(lo, i8x16.shl(v128.shuffle<u8>(lo, lo, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15), 4));
+  const b = v128.or(hi, i8x16.shl(v128.shuffle<u8>(hi, hi, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15), 4));
+  return v128.shuffle<u8>(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+}
