@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, skipBrowser, type Browser } from '../helpers/chromium.js';
+import { browserSuite, launchChromium, skipBrowser, type Browser } from '../helpers/chromium.js';
 import { fixture } from '../helpers/fixtures.js';
 import { serveStatic, type StaticServer } from '../helpers/server.js';
 
@@ -19,7 +19,7 @@ interface Result { name: string; ok: boolean; detail?: string }
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 declare function importModule(url: string): Promise<any>;
 
-describe.skipIf(skipBrowser)('Chromium', () => {
+describe.skipIf(skipBrowser)(browserSuite('Chromium'), () => {
   let browser: Browser;
   let plain: StaticServer;
   let isolated: StaticServer;
