@@ -26,6 +26,12 @@ const COPIES = [
 // The declarations (tsc writes them to dist/types/) get src/globals.d.ts, referenced from each entry's
 // declarations, so that they type-check without the DOM lib or @types/node.
 const TYPE_ENTRIES = ['dist/types/index.d.ts', 'dist/types/browser/index.d.ts'];
+// and the bundles get declarations beside them, for code that imports dist/*.js by path (bench/, examples/)
+const BUNDLE_TYPES = [
+  ['dist/index.d.ts', './types/index.js'],
+  ['dist/standalone.d.ts', './types/index.js'],
+  ['dist/browser.d.ts', './types/browser/index.js'],
+];
 
 function assets() {
   return {
@@ -45,6 +51,7 @@ function assets() {
         const text = readFileSync(file, 'utf8');
         if (!text.startsWith(ref)) writeFileSync(file, ref + text);
       }
+      for (const [file, from] of BUNDLE_TYPES) writeFileSync(file, `export * from '${from}';\n`);
     },
   };
 }
