@@ -4,10 +4,10 @@
  * DOM lib, and with @types/node; publint and @arethetypeswrong/cli (profile esm-only) find no problems.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { npm, TMP } from './helpers/install.js';
+import { packProject, TMP } from './helpers/install.js';
 import { PROJECT_ROOT } from './helpers/server.js';
 
 const BIN = join(PROJECT_ROOT, 'node_modules/.bin');
@@ -67,10 +67,8 @@ describe('the packed package', () => {
 
   beforeAll(() => {
     if (!existsSync(join(PROJECT_ROOT, 'dist/types/index.d.ts'))) throw new Error('dist/ is not built: npm run build');
-    rmSync(DIR, { recursive: true, force: true });
+    tarball = packProject('package-test');
     mkdirSync(PACKAGE, { recursive: true });
-    const tgz = JSON.parse(npm(['pack', '--ignore-scripts', '--json', '--pack-destination', DIR], PROJECT_ROOT))[0].filename as string;
-    tarball = join(DIR, tgz);
     execFileSync('tar', ['-xzf', tarball, '-C', PACKAGE, '--strip-components=1']);
     writeFileSync(join(CONSUMER, 'package.json'), '{ "private": true, "type": "module" }\n');
     writeFileSync(join(CONSUMER, 'consumer.ts'), CONSUMER_TS);

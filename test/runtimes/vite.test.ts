@@ -18,12 +18,12 @@
  */
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { browserSuite, launchChromium, skipBrowser, type Browser } from '../helpers/chromium.js';
 import { fixture } from '../helpers/fixtures.js';
-import { installInto, npm, npmEnv, TMP } from '../helpers/install.js';
+import { installInto, npm, npmEnv, packProject, TMP } from '../helpers/install.js';
 import { freePort, start, waitForHttp, type Child } from '../helpers/runtimes.js';
 import { PROJECT_ROOT } from '../helpers/server.js';
 
@@ -50,13 +50,9 @@ try {
 }
 `;
 
-/** The packed package, as `npm i wasmlm` gets it (prepare already ran: npm test builds first). */
+/** The packed package, as `npm i wasmlm` gets it, and its hash (a new tarball reinstalls the apps). */
 function packTarball(): { tarball: string; sha: string } {
-  const packDir = join(TMP, 'vite-pack');
-  rmSync(packDir, { recursive: true, force: true });
-  mkdirSync(packDir, { recursive: true });
-  const tgz = JSON.parse(npm(['pack', '--ignore-scripts', '--json', '--pack-destination', packDir], PROJECT_ROOT))[0].filename as string;
-  const tarball = join(packDir, tgz);
+  const tarball = packProject('vite-pack');
   return { tarball, sha: createHash('sha256').update(readFileSync(tarball)).digest('hex').slice(0, 16) };
 }
 
