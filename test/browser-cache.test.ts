@@ -19,11 +19,22 @@ const BYTES = new Uint8Array(300_000).map((_, i) => (i * 7919) % 251);
 class MemoryCache {
   readonly stored = new Map<string, Uint8Array>();
   readonly failedPuts: string[] = [];
+  /** the next put stops after its first chunk, as a browser does when the origin's quota runs out */
+  quotaAfterOneChunk = false;
   async match(url: string): Promise<Response | undefined> {
     const b = this.stored.get(url);
     return b ? new Response(b.slice(), { headers: { 'content-length': String(b.length) } }) : undefined;
   }
   async put(url: string, res: Response): Promise<void> {
+    if (this.quotaAfterOneChunk) {
+      this.quotaAfterOneChunk = false;
+      const reader = res.body!.getReader();
+      await reader.read();
+      const e = new Error('the quota is exceeded');
+      this.failedPuts.push(String(e));
+      await reader.cancel(e);
+      throw e;
+    }
     try {
       this.stored.set(url, new Uint8Array(await res.arrayBuffer()));
     } catch (e) {
@@ -135,6 +146,17 @@ describe('the browser model cache: what the Cache API gets', () => {
     await reader.read();
     await reader.cancel();
     cut();
+    await d.commit();
+    expect(cache.stored.has(url)).toBe(false);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(new RegExp(`^wasmlm: could not cache ${url}: `));
+  });
+
+  it('the Cache API gives up on the put (quota): the load still gets every byte, commit says why', async () => {
+    const url = `${origin}/whole`;
+    cache.quotaAfterOneChunk = true;
+    const d = await openCachedUrl(url);
+    expect(await readAll(d.stream)).toBe(BYTES.length);
     await d.commit();
     expect(cache.stored.has(url)).toBe(false);
     expect(warnings).toHaveLength(1);

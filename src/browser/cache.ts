@@ -90,7 +90,10 @@ export async function openCachedUrl(href: string, options: { signal?: AbortSigna
       fail(e);
       throw e;
     }
-    if (!r.done && !settled) toCache.enqueue(r.value);
+    if (!r.done && !settled) {
+      // the Cache API may have given up on the put (quota): the load goes on, commit says why
+      try { toCache.enqueue(r.value); } catch (e) { fail(e); }
+    }
     return r;
   };
 
