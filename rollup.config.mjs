@@ -4,7 +4,7 @@
 // Source files locate their assets relative to src/ (for tests run on the sources);
 // the bundle locates them relative to dist/ (every chunk sits in dist/ itself): the plugin rewrites
 // those asset URLs.
-import { copyFileSync, mkdirSync, chmodSync } from 'node:fs';
+import { copyFileSync, mkdirSync, chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import terser from '@rollup/plugin-terser';
 
@@ -23,6 +23,16 @@ const COPIES = [
   ['src/engine/worker.js', 'dist/worker.js'],
 ];
 
+// The declarations (tsc writes them to dist/types/) get src/globals.d.ts, referenced from each entry's
+// declarations, so that they type-check without the DOM lib or @types/node.
+const TYPE_ENTRIES = ['dist/types/index.d.ts', 'dist/types/browser/index.d.ts'];
+// and the bundles get declarations beside them, for code that imports dist/*.js by path (bench/, examples/)
+const BUNDLE_TYPES = [
+  ['dist/index.d.ts', './types/index.js'],
+  ['dist/standalone.d.ts', './types/index.js'],
+  ['dist/browser.d.ts', './types/browser/index.js'],
+];
+
 function assets() {
   return {
     name: 'wasmlm-assets',
@@ -35,6 +45,13 @@ function assets() {
       mkdirSync('dist', { recursive: true });
       for (const [from, to] of COPIES) copyFileSync(from, to);
       chmodSync('dist/cli.js', 0o755);
+      copyFileSync('src/globals.d.ts', 'dist/types/globals.d.ts');
+      for (const file of TYPE_ENTRIES) {
+        const ref = `/// <reference path="${file === TYPE_ENTRIES[0] ? '.' : '..'}/globals.d.ts" />\n`;
+        const text = readFileSync(file, 'utf8');
+        if (!text.startsWith(ref)) writeFileSync(file, ref + text);
+      }
+      for (const [file, from] of BUNDLE_TYPES) writeFileSync(file, `export * from '${from}';\n`);
     },
   };
 }

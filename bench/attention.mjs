@@ -27,7 +27,8 @@ const base = 65536;
 const need = base + layers * 2 * cacheBytes + 2 * qBytes + (maxCtx + 128) * 4 + 4096;
 const memory = new WebAssembly.Memory({ initial: Math.ceil(need / 65536), maximum: 65536 });
 const module = new WebAssembly.Module(readFileSync(wasmPath));
-const k = new WebAssembly.Instance(module, { env: { memory, abort() { throw new Error('abort'); }, wait32() {} } }).exports;
+const instance = new WebAssembly.Instance(module, { env: { memory, abort() { throw new Error('abort'); }, wait32() {} } });
+const k = /** @type {{ attention: (...args: number[]) => void }} */ (/** @type {unknown} */ (instance.exports));
 
 let p = base;
 const alloc = (n) => { const at = p; p += (n + 63) & ~63; return at; };

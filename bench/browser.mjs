@@ -64,7 +64,7 @@ const MOUNTS = [
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
 function server(isolated) {
   return http.createServer((req, res) => {
-    const { pathname } = new URL(req.url, 'http://127.0.0.1');
+    const { pathname } = new URL(req.url ?? '/', 'http://127.0.0.1');
     const headers = { 'Cache-Control': 'no-store', 'Cross-Origin-Resource-Policy': 'same-origin' };
     if (isolated) Object.assign(headers, { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' });
     let target;
@@ -73,8 +73,8 @@ function server(isolated) {
       const p = resolve(dir, decodeURIComponent(pathname.slice(prefix.length)));
       if (p.startsWith(dir + sep)) target = p;
     }
-    const st = target && statSync(target, { throwIfNoEntry: false });
-    if (!st?.isFile()) { res.writeHead(404, headers).end(); return; }
+    const st = target ? statSync(target, { throwIfNoEntry: false }) : undefined;
+    if (!target || !st?.isFile()) { res.writeHead(404, headers).end(); return; }
     res.writeHead(200, { ...headers, 'Content-Type': TYPES[extname(target)] ?? 'application/octet-stream', 'Content-Length': st.size });
     if (req.method === 'HEAD') res.end(); else createReadStream(target).pipe(res);
   });
@@ -100,6 +100,7 @@ async function measure(engine, m, threads) {
     await page.goto(`${threads > 1 ? origins.isolated : origins.plain}/bench/browser/index.html`);
     const opts = { engine, model: `/models/${m.name}`, threads, nPrompt, nGen };
     const timeout = new Promise((_, ko) => setTimeout(() => ko(new Error(`timed out after ${TIMEOUT_MS / 1000} s`)), TIMEOUT_MS));
+    // @ts-expect-error: a URL on the bench's own server, not a path for TypeScript
     const r = await Promise.race([page.evaluate(async (o) => (await import('/bench/browser/page.mjs')).run(o), opts), timeout]);
     if (threads > 1 && engine === 'wllama' && !(r.multithread && r.threads === threads)) throw new Error(`wllama did not run ${threads} threads: ${JSON.stringify(r)}`);
     return r;

@@ -71,6 +71,7 @@ export async function makeModel({ shape, type, out, seed = 1234, progress }) {
     tensors.push({
       name, ne: [nIn, nOut], type: t,
       data: () => {
+        /** @type {Float32Array | undefined} */
         let w = new Float32Array(nIn * nOut);
         const scale = 1 / Math.sqrt(nIn);
         for (let i = 0; i < w.length; i++) w[i] = (random() * 2 - 1) * scale * 1.7;

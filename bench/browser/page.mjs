@@ -7,6 +7,8 @@
 /** wasmlm: the same random prompt ids as `wasmlm bench` (BOS + an LCG). */
 async function runWasmlm({ model, threads, nPrompt, nGen }) {
   let api;
+  // URLs on the bench's server (bench/browser.mjs), not paths TypeScript can resolve (npm run lint)
+  // @ts-expect-error
   try { api = await import('/dist/browser.js'); } catch { api = await import('/dist/index.js'); }
   const t0 = performance.now();
   const m = await api.loadModel(model, { threads, contextLength: nPrompt + nGen + 1, cache: false });
@@ -28,6 +30,7 @@ async function runWasmlm({ model, threads, nPrompt, nGen }) {
 
 /** wllama: an English prompt sized (by a warm-up that counts its tokens) to nPrompt tokens. */
 async function runWllama({ model, threads, nPrompt, nGen }) {
+  // @ts-expect-error: a URL on the bench's server
   const { Wllama } = await import('/wllama/index.js');
   const base = 'Once upon a time, in a small village at the edge of a deep green forest, there lived a little girl '
     + 'named Lily. Every morning she walked to the river with her old dog, and together they watched the boats '

@@ -2,8 +2,8 @@
 // and the .wasm kernels and the embedded model are emitted as assets.
 import { loadModel } from 'wasmlm';
 
-const status = document.getElementById('status');
-const out = document.getElementById('out');
+const status = /** @type {HTMLElement} */ (document.getElementById('status'));
+const out = /** @type {HTMLElement} */ (document.getElementById('out'));
 try {
   const model = await loadModel();
   out.textContent = 'Once upon a time';
@@ -13,8 +13,8 @@ try {
     out.textContent += piece;
   }
   status.textContent = `${model.info.name}, ${model.info.kernels} kernels, threads: ${model.info.threads}`;
-  window.__result = { text, info: { name: model.info.name, kernels: model.info.kernels } };
+  /** @type {any} */ (window).__result = { text, info: { name: model.info.name, kernels: model.info.kernels } };
 } catch (e) {
   status.textContent = `${e.code ?? e.name}: ${e.message}`;
-  window.__result = { error: `${e.code ?? e.name}: ${e.message}` };
+  /** @type {any} */ (window).__result = { error: `${e.code ?? e.name}: ${e.message}` };
 }

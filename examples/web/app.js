@@ -3,7 +3,12 @@
 // The service worker (sw.js) keeps the page and the bundle for offline use; wasmlm keeps downloaded models
 // in the Cache API itself.
 
-const $ = (id) => document.getElementById(id);
+/** An element of index.html by id: each one used as an input is one (a button's `disabled`, a text field's
+ *  `value`, the file picker's `files`); the progress bar is `progress()`. */
+const $ = (id) => /** @type {HTMLInputElement} */ (document.getElementById(id));
+const progress = () => /** @type {HTMLProgressElement} */ (document.getElementById('progress'));
+/** The radio button chosen for the model's source. */
+const source = (selector) => /** @type {HTMLInputElement} */ (document.querySelector(selector));
 const status = (state, text) => {
   $('status').dataset.state = state;
   $('status').textContent = text;
@@ -32,9 +37,9 @@ async function offlineReady() {
 }
 
 async function load() {
-  const useFile = document.querySelector('input[name=source]:checked').value === 'file';
-  const file = $('file').files[0];
-  if (useFile && !file) {
+  // the picked file; null when "a file" is chosen but none picked; undefined for the embedded model
+  const file = source('input[name=source]:checked').value === 'file' ? $('file').files?.[0] ?? null : undefined;
+  if (file === null) {
     status('error', 'Pick a GGUF file first.');
     return;
   }
@@ -43,15 +48,15 @@ async function load() {
   model = undefined;
   $('generate').disabled = true;
   $('load').disabled = true;
-  $('progress').value = 0;
-  status('loading', useFile ? `Loading ${file.name}…` : 'Loading the embedded model…');
+  progress().value = 0;
+  status('loading', file ? `Loading ${file.name}…` : 'Loading the embedded model…');
   try {
     // threads: left to wasmlm (the cores there are, where the page is cross-origin isolated and the
     // model big enough for threads to pay; model.info.threadsNote says what it chose and why)
-    model = await wasmlm.loadModel(useFile ? file : undefined, {
-      onProgress: ({ loaded, total }) => { if (total) $('progress').value = loaded / total; },
+    model = await wasmlm.loadModel(file, {
+      onProgress: ({ loaded, total }) => { if (total) progress().value = loaded / total; },
     });
-    $('progress').value = 1;
+    progress().value = 1;
     const i = model.info;
     $('model-info').textContent =
       `${i.name ?? i.architecture}: ${(i.parameters / 1e6).toFixed(2)}M parameters, ${i.layers} layers, ` +
@@ -113,7 +118,7 @@ async function generate() {
 $('load').addEventListener('click', load);
 $('generate').addEventListener('click', generate);
 $('stop').addEventListener('click', () => generating?.abort());
-$('file').addEventListener('change', () => { document.querySelector('input[name=source][value=file]').checked = true; });
+$('file').addEventListener('change', () => { source('input[name=source][value=file]').checked = true; });
 $('forget').addEventListener('click', async () => {
   const n = (await wasmlm.cachedModels()).length;
   await wasmlm.clearModelCache();
@@ -129,5 +134,5 @@ try {
   throw e;
 }
 // start with the embedded model (a reload may have restored the form to "a file", without the file)
-document.querySelector('input[name=source][value=embedded]').checked = true;
+source('input[name=source][value=embedded]').checked = true;
 await load();

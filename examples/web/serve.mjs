@@ -21,8 +21,8 @@ const port = Number(process.argv[2] ?? 8080);
 
 createServer((req, res) => {
   try {
-    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
-    const [prefix, dir] = mounts.find(([p]) => path.startsWith(p));
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    const [prefix, dir] = /** @type {string[]} */ (mounts.find(([p]) => path.startsWith(p))); // '/' matches any path
     let file = normalize(join(dir, path.slice(prefix.length)));
     if (!file.startsWith(dir.endsWith(sep) ? dir : dir + sep) && file + sep !== dir) throw new Error('outside');
     if (statSync(file).isDirectory()) file = join(file, 'index.html');

@@ -3,23 +3,25 @@
 // updates. Model files (.gguf) are not kept here: wasmlm keeps downloaded models in its own cache
 // (Cache API, "wasmlm-models"), and a file the user picks never touches the network.
 const CACHE = 'wasmlm-web-v1';
+/** this script's global scope, typed as what it is (npm run lint checks it with the WebWorker lib) */
+const sw = /** @type {ServiceWorkerGlobalScope} */ (/** @type {unknown} */ (self));
 const SHELL = ['./', './index.html', './app.js', './style.css'];
 
-self.addEventListener('install', (event) => {
-  event.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));
+sw.addEventListener('install', (event) => {
+  event.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => sw.skipWaiting()));
 });
 
-self.addEventListener('activate', (event) => {
+sw.addEventListener('activate', (event) => {
   event.waitUntil((async () => {
     for (const name of await caches.keys()) if (name.startsWith('wasmlm-web-') && name !== CACHE) await caches.delete(name);
-    await self.clients.claim();
+    await sw.clients.claim();
   })());
 });
 
-self.addEventListener('fetch', (event) => {
+sw.addEventListener('fetch', (event) => {
   const request = event.request;
   const url = new URL(request.url);
-  if (request.method !== 'GET' || url.origin !== self.location.origin || url.pathname.endsWith('.gguf')) return;
+  if (request.method !== 'GET' || url.origin !== sw.location.origin || url.pathname.endsWith('.gguf')) return;
   event.respondWith(networkFirst(request));
 });
 

@@ -74,30 +74,49 @@ export async function openCachedUrl(href: string, options: { signal?: AbortSigna
   const stored = cache.put(href, new Response(cacheBody, { headers }));
   stored.catch(() => {});
   let settled = false;
+  let failure: unknown;
   const fail = (e: unknown) => {
     if (settled) return;
     settled = true;
+    failure = e;
     try { toCache.error(e); } catch { /* already errored */ }
   };
+  // Every chunk of the download goes to the cache, whoever read it (the loader or commit).
+  const next = async (): Promise<ReadableStreamReadResult<Uint8Array>> => {
+    let r: ReadableStreamReadResult<Uint8Array>;
+    try {
+      r = await reader.read();
+    } catch (e) {
+      fail(e);
+      throw e;
+    }
+    if (!r.done && !settled) {
+      // the Cache API may have given up on the put (quota): the load goes on, commit says why
+      try { toCache.enqueue(r.value); } catch (e) { fail(e); }
+    }
+    return r;
+  };
 
-  // The loader's view of the download: each chunk goes to the cache stream as it goes by.
+  // The loader's view of the download. The loader may stop reading (cancel) while a read it asked for
+  // is still on its way: that chunk then goes to the cache only (the stream it was for is closed).
+  let loaderGone = false;
   const stream = new ReadableStream<Uint8Array>({
     async pull(c) {
+      let r: ReadableStreamReadResult<Uint8Array>;
       try {
-        const r = await reader.read();
-        if (r.done) {
-          c.close();
-          return;
-        }
-        if (!settled) toCache.enqueue(r.value);
-        c.enqueue(r.value);
+        r = await next();
       } catch (e) {
-        fail(e);
-        c.error(e);
+        if (!loaderGone) c.error(e);
+        return;
       }
+      if (loaderGone) return;
+      if (r.done) c.close();
+      else c.enqueue(r.value);
     },
     // the loader stopped reading (it is done, or it failed): commit or discard decides
-    cancel() {},
+    cancel() {
+      loaderGone = true;
+    },
   }, { highWaterMark: 0 });
 
   return {
@@ -105,19 +124,16 @@ export async function openCachedUrl(href: string, options: { signal?: AbortSigna
     size: download.size,
     fromCache: false,
     async commit() {
-      if (settled) return;
       try {
-        for (;;) {
-          const r = await reader.read();
-          if (r.done) break;
-          toCache.enqueue(r.value);
-        }
+        if (settled) throw failure;
+        while (!(await next()).done) { /* the rest of the file, into the cache */ }
         settled = true;
         toCache.close();
         await stored;
       } catch (e) {
         fail(e);
-        // the model loaded; only the copy for next time failed (quota, storage off): say so, go on
+        // the model loaded; only the copy for next time failed (the network after the model's last
+        // byte, quota, storage off): say so, go on
         console.warn(`wasmlm: could not cache ${href}: ${(e as Error)?.message ?? e}`);
       }
     },

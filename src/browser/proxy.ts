@@ -24,7 +24,7 @@ export type ModelLike = { [K in keyof Model]: Model[K] };
 type Handler = (m: FromWorker) => void;
 type Request = ToWorker extends infer T ? T extends { id: number } ? Omit<T, 'id'> : never : never;
 
-/** One worker and the requests in flight to it. */
+/** One worker and the requests in flight to it. @internal */
 export class WorkerPort {
   private next = 1;
   private readonly handlers = new Map<number, Handler>();

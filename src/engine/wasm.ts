@@ -341,7 +341,7 @@ export async function instantiateKernels(module: WebAssembly.Module, memory: Web
 /**
  * The kernel module's imports: env.memory, env.abort, and (threads builds) env.wait32(addr, expected) =
  * Atomics.wait on the i32 at addr (see assembly/threads.ts for why it is not the wasm instruction).
- * src/engine/worker.js builds the same object for the workers.
+ * src/engine/worker.js builds the same object for the workers. @internal
  */
 export function kernelImports(memory: WebAssembly.Memory): WebAssembly.Imports {
   let view: Int32Array | undefined;

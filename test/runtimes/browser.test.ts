@@ -5,12 +5,14 @@
  * browser has: the worker keeps every wasm call off the page, the model cache (offline reload, nothing
  * half-cached), threads and cross-origin isolation, a worker that cannot start.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, skipBrowser, type Browser } from '../helpers/chromium.js';
+import { browserSuite, launchChromium, skipBrowser, type Browser } from '../helpers/chromium.js';
 import { fixture } from '../helpers/fixtures.js';
-import { serveStatic, type StaticServer } from '../helpers/server.js';
+import { PROJECT_ROOT, serveStatic, type StaticServer } from '../helpers/server.js';
 
 const reference = readFileSync(fixture('stories260K/stories260K.runc.prompt_once_upon_a_time.n200.txt'), 'utf8').replace(/\n$/, '');
 const MODEL = '/models/stories260K.gguf';
@@ -19,7 +21,7 @@ interface Result { name: string; ok: boolean; detail?: string }
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 declare function importModule(url: string): Promise<any>;
 
-describe.skipIf(skipBrowser)('Chromium', () => {
+describe.skipIf(skipBrowser)(browserSuite('Chromium'), () => {
   let browser: Browser;
   let plain: StaticServer;
   let isolated: StaticServer;
@@ -227,5 +229,30 @@ describe.skipIf(skipBrowser)('Chromium', () => {
     expect(out.message).toMatch(/could not start the model's worker \(\/dist\/no-such-worker\.js\)/);
     expect(out.text.length).toBeGreaterThan(0);
     await page.close();
+  });
+});
+
+describe('without Chromium', () => {
+  /** vitest on a browser test file, with Chromium looked for where there is none */
+  function runWithout(ci: boolean) {
+    const env: NodeJS.ProcessEnv = { ...process.env, WASMLM_CHROMIUM: '/nonexistent/chromium', NO_COLOR: '1' };
+    delete env.CI;
+    if (ci) env.CI = 'true';
+    const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'node_modules/vitest/vitest.mjs'), 'run', 'test/runtimes/web-app.test.ts'],
+      { cwd: PROJECT_ROOT, env, encoding: 'utf8', timeout: 120_000 });
+    return { status: r.status, output: `${r.stdout}${r.stderr}` };
+  }
+
+  it('off CI the browser tests are skipped, and the run says why', () => {
+    const r = runWithout(false);
+    expect(r.status, r.output).toBe(0);
+    expect(r.output).toMatch(/browser tests skipped: no Chromium at \/nonexistent\/chromium/);
+    expect(r.output).toMatch(/4 skipped/);
+  });
+
+  it('in CI (CI=true) a missing browser fails the run', () => {
+    const r = runWithout(true);
+    expect(r.status).not.toBe(0);
+    expect(r.output).toMatch(/Chromium is not installed at \/nonexistent\/chromium/);
   });
 });

@@ -8,14 +8,14 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, skipBrowser, type Browser } from '../helpers/chromium.js';
+import { browserSuite, launchChromium, skipBrowser, type Browser } from '../helpers/chromium.js';
 import { fixture } from '../helpers/fixtures.js';
 import { PROJECT_ROOT, serveStatic, type StaticServer } from '../helpers/server.js';
 
 const reference = readFileSync(fixture('stories260K/stories260K.runc.prompt_once_upon_a_time.n200.txt'), 'utf8').replace(/\n$/, '');
 const SCREENSHOT = join(PROJECT_ROOT, '.tmp/screenshots/web-app.png');
 
-describe.skipIf(skipBrowser)('examples/web, the offline web app', () => {
+describe.skipIf(skipBrowser)(browserSuite('examples/web, the offline web app'), () => {
   let browser: Browser;
   let server: StaticServer;
   let page: Page;
