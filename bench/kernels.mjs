@@ -59,7 +59,7 @@ function weights(name, nIn, nOut) {
 function instance(dir) {
   const memory = new WebAssembly.Memory({ initial: 4096, maximum: 65536 });
   const inst = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(join(dir, file))), { env: { memory } });
-  return { k: inst.exports, memory };
+  return { k: /** @type {any} */ (inst.exports), memory };
 }
 
 const inst = builds.map(([label, dir]) => ({ label, ...instance(dir) }));
@@ -87,7 +87,7 @@ for (const name of names) {
       };
       return { time, y: () => new Float32Array(memory.buffer, yp, nOut * PREFILL).slice() };
     });
-    const dec = setups.map(() => []), pre = setups.map(() => []);
+    const dec = setups.map(() => /** @type {number[]} */ ([])), pre = setups.map(() => /** @type {number[]} */ ([]));
     for (let r = -1; r < rounds; r++) {   // round -1: warm-up (tier-up to TurboFan), not counted
       if (r < 0) { setups.forEach((s) => { s.time(1, 20); s.time(PREFILL, 2); }); continue; }
       setups.forEach((s, i) => dec[i].push(s.time(1, 20)));

@@ -148,7 +148,7 @@ export function requireGGMLType(type: number, what = 'tensor'): GGMLTypeInfo {
 
 /** "Q4_0" etc.; "type N" for an unknown id. */
 export function ggmlTypeName(type: number): string {
-  return ggmlTypeInfo(type)?.name ?? REMOVED[type] ?? `type ${type}`;
+  return ggmlTypeInfo(type)?.name ?? REMOVED[type] ?? `type ${String(type)}`;
 }
 
 /** Alias of ggmlTypeName. */

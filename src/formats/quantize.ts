@@ -68,6 +68,7 @@ const CODECS = new Map<number, BlockCodec>([
  * Q5_K, Q6_K.
  */
 export function quantizeTensor(type: number, src: Float32Array): Uint8Array {
+  if (!(src instanceof Float32Array)) throw new WasmlmError('BAD_ARGUMENT', `quantizeTensor: the values must be a Float32Array, got ${describe(src)}`);
   const quantize = CODECS.get(type)?.quantize;
   if (!quantize) throw new WasmlmError('UNSUPPORTED_TYPE', `no reference quantizer for ${ggmlTypeName(type)}`);
   return quantize(src);
@@ -78,8 +79,9 @@ export function quantizeTensor(type: number, src: Float32Array): Uint8Array {
  * F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K.
  */
 export function dequantize(type: number, bytes: Uint8Array, n: number): Float32Array {
+  if (!(bytes instanceof Uint8Array)) throw new WasmlmError('BAD_ARGUMENT', `dequantize: the bytes must be a Uint8Array, got ${describe(bytes)}`);
   const info = ggmlTypeInfo(type);
-  if (!info) throw new WasmlmError('BAD_ARGUMENT', `unknown ggml type ${type}`);
+  if (!info) throw new WasmlmError('BAD_ARGUMENT', `unknown ggml type ${String(type)}`);
   if (!Number.isSafeInteger(n) || n < 0 || n % info.blockSize !== 0) {
     throw new WasmlmError('BAD_ARGUMENT', `dequantize ${info.name}: ${n} values is not a whole number of blocks of ${info.blockSize}`);
   }
@@ -231,4 +233,9 @@ export function planQuantization(target: QuantTarget, tensors: readonly QuantPla
     if (fb !== type) entry.note = `ne[0] = ${t.ne[0]} is not a multiple of ${ggmlTypeInfo(type)!.blockSize}: ${ggmlTypeName(type)} → ${ggmlTypeName(fb)}`;
     return entry;
   });
+}
+
+/** What a wrong argument is, for a message (a Symbol cannot go into a template string). */
+function describe(v: unknown): string {
+  return v === null ? 'null' : typeof v === 'object' ? (v.constructor?.name ?? 'an object') : typeof v;
 }

@@ -80,7 +80,10 @@ export async function* generateText(turn: Turn, tokenizer: Tokenizer, prompt: nu
   opts: GenerateOptions = {}): AsyncGenerator<string, CompleteResult> {
   const maxTokens = opts.maxTokens ?? Infinity;
   if (maxTokens !== Infinity && (!Number.isInteger(maxTokens) || maxTokens < 0)) {
-    throw new WasmlmError('BAD_ARGUMENT', `maxTokens must be a non-negative integer, got ${maxTokens}`);
+    throw new WasmlmError('BAD_ARGUMENT', `maxTokens must be a non-negative integer, got ${String(maxTokens)}`);
+  }
+  if (opts.ignoreEos !== undefined && typeof opts.ignoreEos !== 'boolean') {
+    throw new WasmlmError('BAD_ARGUMENT', `ignoreEos must be a boolean, got ${typeof opts.ignoreEos}`);
   }
   if (opts.stop !== undefined && (!Array.isArray(opts.stop) || opts.stop.some((s) => typeof s !== 'string' || s === ''))) {
     throw new WasmlmError('BAD_ARGUMENT', 'stop must be an array of non-empty strings');

@@ -185,7 +185,7 @@ export function argmax(logits: ArrayLike<number>): number {
 
 function check(name: string, v: number, min: number, max: number, integer = false): number {
   if (typeof v !== 'number' || Number.isNaN(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
-    throw new WasmlmError('BAD_ARGUMENT', `${name} must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got ${v}`);
+    throw new WasmlmError('BAD_ARGUMENT', `${name} must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got ${String(v)}`);
   }
   return v;
 }

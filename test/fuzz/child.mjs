@@ -35,7 +35,10 @@ export function sortError(e) {
   return { status: 'other', error: name, message: String(e?.message ?? e), stack: String(e?.stack ?? '').split('\n').slice(0, 8).join('\n') };
 }
 
-process.on('message', async (msg) => {
+/** @param {any} m */
+const send = (m) => process.send?.(m);
+
+process.on('message', async (/** @type {any} */ msg) => {
   if (msg.type !== 'run') return;
   const kind = msg.kind === 'selftest' ? selftest : KINDS[msg.kind];
   ctx.index = msg.index;
@@ -48,10 +51,10 @@ process.on('message', async (msg) => {
     // fixtures the case needs (a tokenizer to load once per process): not part of the case's time
     if (kind.setup) await kind.setup(gen.input, ctx);
   } catch (e) {
-    process.send({ type: 'done', outcome: { status: 'harness', message: `generate / setup failed: ${e?.stack ?? e}` } });
+    send({ type: 'done', outcome: { status: 'harness', message: `generate / setup failed: ${e?.stack ?? e}` } });
     return;
   }
-  process.send({ type: 'start', desc: gen.desc });
+  send({ type: 'start', desc: gen.desc });
   const rss0 = maxRssMiB();
   const t0 = performance.now();
   try {
@@ -61,6 +64,6 @@ process.on('message', async (msg) => {
   }
   outcome.ms = Math.round(performance.now() - t0);
   outcome.rssGrowthMiB = Math.round(maxRssMiB() - rss0);
-  process.send({ type: 'done', outcome });
+  send({ type: 'done', outcome });
 });
-process.send({ type: 'ready' });
+send({ type: 'ready' });

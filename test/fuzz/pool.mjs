@@ -17,7 +17,7 @@ const SETUP_MS = 120_000;
  * Runs every { kind, index } job with `jobs` children; onResult(result) per case as it ends.
  * A result: { kind, index, desc, status: typed | other | accepted | wrong | crash | hang | harness, ... }.
  */
-export async function runPool({ seed, jobs, list, timeoutMs = 10_000, recycle = 200, onResult = () => {}, execArgv = [] }) {
+export async function runPool({ seed, jobs, list, timeoutMs = 10_000, recycle = 200, onResult = (/** @type {any} */ _result) => {}, execArgv = [] }) {
   const results = [];
   let next = 0;
 
@@ -30,8 +30,8 @@ export async function runPool({ seed, jobs, list, timeoutMs = 10_000, recycle = 
         output = '';
         const c = fork(CHILD, [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], execArgv });
         const keep = (d) => { output = (output + d).slice(-TAIL); };
-        c.stdout.on('data', keep);
-        c.stderr.on('data', keep);
+        c.stdout?.on('data', keep);
+        c.stderr?.on('data', keep);
         const onMsg = (m) => { if (m.type === 'ready') { c.off('message', onMsg); c.off('exit', onExit); resolveReady(c); } };
         const onExit = (code, sig) => rejectReady(new Error(`fuzz child exited before it was ready (${code ?? sig}): ${output}`));
         c.on('message', onMsg);

@@ -185,7 +185,7 @@ function mutate(rng, j, cfg) {
     case 'cycle': {
       const key = rng.pick(['normalizer', 'pre_tokenizer', 'decoder', 'post_processor']);
       const list = { normalizer: 'normalizers', pre_tokenizer: 'pretokenizers', decoder: 'decoders', post_processor: 'processors' }[key];
-      const s = { type: 'Sequence', [list]: [] };
+      const s = /** @type {any} */ ({ type: 'Sequence', [list]: [] });
       s[list].push(s);
       j[key] = s;
       j.__cyclic = true;
