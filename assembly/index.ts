@@ -11,6 +11,7 @@ export { add, add_ref, silu_mul, silu_mul_ref } from "./ops/activations";
 export { gelu, gelu_ref, glu, glu_ref, add_row, add_row_ref, mul_row, mul_row_ref, axpby, axpby_ref } from "./ops/activations";
 export { copy_rows } from "./ops/copy";
 export { moe, moe_ref, moe_scratch_bytes } from "./ops/moe";
+export { softcap, softcap_ref } from "./ops/softcap";
 
 import { f2h, h2f } from "./ops/f16";
 

@@ -200,6 +200,12 @@ export const MOE_TYPE_UP = 13;
 export const MOE_TYPE_DOWN = 14;
 export const MOE_SCRATCH = 15;
 export const MOE_NORMALIZE = 0x10000;
+// (x, out, n, capBits): out = cap · tanh(x / cap), element-wise (logit soft-capping: Gemma 2's final logits)
+export const OP_SOFTCAP = 18;
+export const SOFTCAP_X = 1;
+export const SOFTCAP_OUT = 2;
+export const SOFTCAP_N = 3;
+export const SOFTCAP_CAP = 4;
 
 export const GLU_SILU = 0;
 export const GLU_GELU = 1;

@@ -1,6 +1,6 @@
 /**
  * Kernel tests for the block ops (LayerNorm, row broadcasts, axpby, GELU, GLU, copy_rows, attention with
- * ALiBi / ring cache, MoE): SIMD vs scalar twin, scalar twin vs an independent JS reference (float64, or
+ * ALiBi / ring cache, MoE, soft-capping): SIMD vs scalar twin, scalar twin vs an independent JS reference (float64, or
  * an exact emulation of the reference engine's f32 steps where that is what is specified), and a plan run
  * equal to direct calls. Needs build/wasmlm.wasm (npm run build:wasm).
  */
@@ -37,6 +37,8 @@ interface BlockKernels extends Kernels {
   moe_ref(x: number, router: number, out: number, nTok: number, nExpert: number, usedAndFlags: number, nEmbd: number, nFf: number,
           gate: number, up: number, down: number, typeGate: number, typeUp: number, typeDown: number, scratch: number): void;
   moe_scratch_bytes(nExpert: number, nEmbd: number, nFf: number, typeGate: number, typeUp: number, typeDown: number): number;
+  softcap(x: number, out: number, n: number, cap: number): void;
+  softcap_ref(x: number, out: number, n: number, cap: number): void;
 }
 
 const loaded = loadKernels(2048); // 128 MiB
@@ -844,8 +846,34 @@ describe('moe', () => {
 
 // ------------------------------------------------------------------ run (plans)
 
+describe('softcap', () => {
+  it('SIMD == scalar bit for bit, in place too; within 2 ulp of cap·tanh(x / cap) in float64, odd, bounded by cap', () => {
+    const n = 4099, cap = 30;
+    const x = randF32(n, 41, -400, 400);
+    x.set([0, -0, 1e-30, -1e-30, 29.99, -30, 30, 3000, -3000, Infinity, -Infinity], 0);
+    const xp = heap.put(x);
+    const o1 = heap.alloc(n * 4), o2 = heap.alloc(n * 4);
+    k.softcap(xp, o1, n, cap);
+    k.softcap_ref(xp, o2, n, cap);
+    const g = get(o1, n);
+    expectBitsEqual(g, get(o2, n), 'SIMD vs scalar');
+    const inPlace = heap.put(x);
+    k.softcap(inPlace, inPlace, n, cap);
+    expectBitsEqual(get(inPlace, n), g, 'in place');
+    let ulps = 0;
+    for (let i = 0; i < n; i++) {
+      const want = cap * Math.tanh(x[i]! / cap);
+      expect(Math.abs(g[i]!)).toBeLessThanOrEqual(cap);
+      expect(Object.is(g[i], -0)).toBe(Object.is(x[i], -0) || (x[i]! < 0 && want === 0));
+      const ulp = Math.max(2 ** -149, 2 ** (Math.floor(Math.log2(Math.abs(want) || 2 ** -149)) - 23));
+      ulps = Math.max(ulps, Math.abs(g[i]! - want) / ulp);
+    }
+    expect(ulps).toBeLessThanOrEqual(2);
+  });
+});
+
 describe('run: the new ops through a plan equal direct calls', () => {
-  it('layernorm, add_row, mul_row, axpby, gelu, glu (split and fused), copy_rows, attention (ALiBi + ring), moe', () => {
+  it('layernorm, add_row, mul_row, axpby, gelu, glu (split and fused), copy_rows, attention (ALiBi + ring), moe, softcap', () => {
     const E = 64, nTok = 5, F = 96, nHead = 4, hd = 16, window = 4, ring = 9, pos0 = 11, nE = 4;
     const eps = fr(1e-5), maxBias = 8, scale = 0.25;
     const m = moeSetup(abi.GGML_Q8_0, nE, E, F, nTok, 5);
@@ -860,7 +888,7 @@ describe('run: the new ops through a plan equal direct calls', () => {
     };
     const outBytes = {
       ln: E * nTok * 4, ar: E * nTok * 4, mr: E * nTok * 4, ax: E * nTok * 4, ge: 2 * F * nTok * 4, gs: F * nTok * 4, gg: F * nTok * 4,
-      cr: F * nTok * 4, at: E * nTok * 4, moe: E * nTok * 4, sc: (window + 1) * 4,
+      cr: F * nTok * 4, at: E * nTok * 4, moe: E * nTok * 4, sc: (window + 1) * 4, cap: E * nTok * 4,
       ms: k.moe_scratch_bytes(nE, E, F, m.type, m.type, m.type),
     };
     type Outs = Record<keyof typeof outBytes, number>;
@@ -878,9 +906,10 @@ describe('run: the new ops through a plan equal direct calls', () => {
     k.copy_rows(I.fused + 4, 2 * F, A.cr, F, F, nTok);
     k.attention(I.q, I.kc, I.vc, A.at, nTok, pos0, nHead, nHead, hd, scale, A.sc, window, maxBias, ring);
     k.moe(m.xp, m.rp, A.moe, nTok, nE, 2 | abi.MOE_NORMALIZE, E, F, m.gate, m.up, m.down, m.mtype, m.mtype, m.mtype, A.ms);
+    k.softcap(A.moe, A.cap, E * nTok, 0.75);
     // plan: the same ops through the plan builder, over stale words (which must not matter)
-    const P = new Plan(new Views(heap.memory), heap.alloc(10 * abi.OP_WORDS * 4), 10, k);
-    heap.i32(P.ptr, 10 * abi.OP_WORDS).fill(0x7eadbeef);
+    const P = new Plan(new Views(heap.memory), heap.alloc(11 * abi.OP_WORDS * 4), 11, k);
+    heap.i32(P.ptr, 11 * abi.OP_WORDS).fill(0x7eadbeef);
     P.reset();
     P.layernorm({ x: I.x, w: I.w, b: I.b, out: B.ln, n: E, nTok, eps });
     P.addRow({ x: B.ln, row: I.b, out: B.ar, n: E, nTok });
@@ -894,13 +923,14 @@ describe('run: the new ops through a plan equal direct calls', () => {
       window, maxBias, ring });
     P.moe({ x: m.xp, router: m.rp, out: B.moe, nTok, nExpert: nE, usedAndFlags: 2 | abi.MOE_NORMALIZE, nEmbd: E, nFf: F,
       gate: m.gate, up: m.up, down: m.down, typeGate: m.mtype, typeUp: m.mtype, typeDown: m.mtype, scratch: B.ms });
-    expect(P.length).toBe(10);
+    P.softcap({ x: B.moe, out: B.cap, n: E * nTok, cap: 0.75 });
+    expect(P.length).toBe(11);
     k.run(P.ptr, P.length);
     for (const name of Object.keys(outBytes) as (keyof Outs)[]) {
       if (name === 'ms' || name === 'sc') continue;
       expect(heap.bytes(B[name], outBytes[name]), name).toEqual(heap.bytes(A[name], outBytes[name]));
     }
-    for (const name of ['ln', 'gg', 'at', 'moe'] as const) {
+    for (const name of ['ln', 'gg', 'at', 'moe', 'cap'] as const) {
       const v = heap.f32(B[name], outBytes[name] / 4);
       expect(v.some((x) => x !== 0) && v.every(Number.isFinite), name).toBe(true);
     }

@@ -12,6 +12,7 @@ import {
 } from "./activations";
 import { copy_info, copy_run, copy_rows_info, copy_rows_run } from "./copy";
 import { moe_info, moe_run } from "./moe";
+import { softcap_info, softcap_run } from "./softcap";
 import { arg } from "./entry";
 
 /** What the scheduler asks about op (entry.ts: UNITS, ALIGN, WORK, WRITES, READS + i). */
@@ -34,6 +35,7 @@ export function opInfo(q: i32, op: usize): i64 {
     case abi.OP_GLU: return glu_info(q, op);
     case abi.OP_COPY_ROWS: return copy_rows_info(q, op);
     case abi.OP_MOE: return moe_info(q, op);
+    case abi.OP_SOFTCAP: return softcap_info(q, op);
     default: return 1; // one unit, which opRun traps on
   }
 }
@@ -58,6 +60,7 @@ export function opRun(op: usize, lo: i32, hi: i32, scratch: usize): void {
     case abi.OP_GLU: glu_run(op, lo, hi, scratch); break;
     case abi.OP_COPY_ROWS: copy_rows_run(op, lo, hi, scratch); break;
     case abi.OP_MOE: moe_run(op, lo, hi, scratch); break;
+    case abi.OP_SOFTCAP: softcap_run(op, lo, hi, scratch); break;
     default: unreachable();
   }
 }

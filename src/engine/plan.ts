@@ -22,7 +22,7 @@ const ARG_VALUES = new Set(['GLU_SILU', 'GLU_GELU', 'ROPE_NORMAL', 'ROPE_NEOX', 
 /** Slots that hold an f32 (stored as its bit pattern); every other slot is an i32 (pointers: byte offsets). */
 const F32_SLOTS = new Set([
   'RMSNORM_EPS', 'LAYERNORM_EPS', 'ROPE_BASE', 'ROPE_FREQ_SCALE', 'ROPE_EXT_FACTOR', 'ROPE_ATTN_FACTOR',
-  'ROPE_CORR_LOW', 'ROPE_CORR_HIGH', 'ATTENTION_SCALE', 'ATTENTION_MAX_BIAS', 'AXPBY_ALPHA', 'AXPBY_BETA',
+  'ROPE_CORR_LOW', 'ROPE_CORR_HIGH', 'ATTENTION_SCALE', 'ATTENTION_MAX_BIAS', 'AXPBY_ALPHA', 'AXPBY_BETA', 'SOFTCAP_CAP',
 ]);
 
 export interface OpSlot {
@@ -397,6 +397,14 @@ export class Plan {
     i32[w + abi.MOE_TYPE_UP] = a.typeUp;
     i32[w + abi.MOE_TYPE_DOWN] = a.typeDown;
     i32[w + abi.MOE_SCRATCH] = a.scratch;
+    this.end();
+  }
+  softcap(a: { x: number; out: number; n: number; cap: number }): void {
+    const w = this.begin(abi.OP_SOFTCAP), i32 = this.i32;
+    i32[w + abi.SOFTCAP_X] = a.x;
+    i32[w + abi.SOFTCAP_OUT] = a.out;
+    i32[w + abi.SOFTCAP_N] = a.n;
+    i32[w + abi.SOFTCAP_CAP] = bitsOf(a.cap);
     this.end();
   }
 }
