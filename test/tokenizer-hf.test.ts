@@ -501,3 +501,17 @@ describe('encoding speed (printed, not asserted)', () => {
     expect(t.decode(ids)).toBe(text);
   });
 });
+
+describe('loadTokenizer sources', () => {
+  it('a Node Readable of tokenizer.json (and of a GGUF) reads as the file does, not as a parsed object', async () => {
+    const { createReadStream } = await import('node:fs');
+    const { loadTokenizer } = await import('../src/tokenizer/load.js');
+    const path = new URL('../../shared/fixtures/tokenizers/hf/llama3/tokenizer.json', import.meta.url);
+    const text = 'Hello world, 12345 — naïve café!';
+    const byPath = await loadTokenizer(path);
+    const byStream = await loadTokenizer(createReadStream(path));
+    expect(byStream.encode(text)).toEqual(byPath.encode(text));
+    const gguf = new URL('../../shared/fixtures/tokenizers/ggml-vocab-phi-3.gguf', import.meta.url);
+    expect((await loadTokenizer(createReadStream(gguf))).encode(text)).toEqual((await loadTokenizer(gguf)).encode(text));
+  });
+});

@@ -63,6 +63,7 @@ function isParsedJson(x: unknown): x is Record<string, unknown> {
   if (x === null || typeof x !== 'object' || x instanceof URL || ArrayBuffer.isView(x) || x instanceof ArrayBuffer) return false;
   if (typeof Blob !== 'undefined' && x instanceof Blob) return false;
   if (typeof (x as { getReader?: unknown }).getReader === 'function') return false; // ReadableStream
+  if (typeof (x as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function') return false; // Node Readable
   return true;
 }
 
