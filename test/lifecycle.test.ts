@@ -63,11 +63,12 @@ describe('dispose', () => {
     const model = await loadModel();
     const running = model.complete('Once upon a time', { temperature: 0, maxTokens: 400, ignoreEos: true });
     await new Promise((r) => setTimeout(r, 0));
-    setTimeout(() => model.dispose(), 0);
+    const disposed = new Promise<void>((resolve) => setTimeout(() => { model.dispose(); resolve(); }, 0));
     const r = await running.then((v) => v, (e) => e);
     // it ends either way: finished before the dispose came, or stopped by it
     if (r instanceof Error) expect(r).toMatchObject({ code: 'DISPOSED' });
     else expect(r.tokens.length).toBe(400);
+    await disposed; // (a run that finished first may be back before the timer fires)
     await expect(model.complete([1], { maxTokens: 2 })).rejects.toMatchObject({ code: 'DISPOSED' });
   });
 
