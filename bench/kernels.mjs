@@ -1,7 +1,7 @@
 // Matmul kernel speed per weight type, for two kernel builds side by side (e.g. before and after a change to
 // assembly/weights/): decode (nTok 1, weight GB/s) and prefill (nTok 32, GFLOP/s) at TinyLlama-like shapes.
 //
-//   node bench/kernels.mjs [--old DIR] [--new DIR] [--relaxed] [--rounds N] [--types Q4_K,Q6_K,...]
+//   node bench/kernels.mjs [--old DIR] [--new DIR] [--relaxed] [--rounds N] [--types Q4_K,Q6_K,...] [--shapes 2048x2048,768x768]
 //
 // DIR holds wasmlm.wasm (wasmlm.relaxed.wasm with --relaxed: run that with Node >= 22); --new defaults to
 // build/, and without --old only --new is timed. The builds alternate call batch by call batch inside one
@@ -32,7 +32,7 @@ const TYPES = {
   Q4_K: [12, 256, 144, [0, 2]], Q5_K: [13, 256, 176, [0, 2]], Q6_K: [14, 256, 210, [208]],
 };
 const names = opt('--types', Object.keys(TYPES).join(',')).split(',');
-const SHAPES = [[2048, 2048], [2048, 5632]];
+const SHAPES = (opt('--shapes', '2048x2048,2048x5632')).split(',').map((s) => s.split('x').map(Number));
 const PREFILL = 32;
 
 let seed = 12345;
