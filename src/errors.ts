@@ -35,3 +35,12 @@ export class WasmlmError extends Error {
 export function isWasmlmError(e: unknown): e is WasmlmError {
   return e instanceof WasmlmError;
 }
+
+/** A `signal` option: undefined, or an AbortSignal (anything with a boolean `aborted` and addEventListener). */
+export function checkSignal(signal: unknown, what: string): void {
+  const s = signal as { aborted?: unknown; addEventListener?: unknown } | null | undefined;
+  if (s !== undefined && (typeof s !== 'object' || s === null || typeof s.aborted !== 'boolean' ||
+      typeof s.addEventListener !== 'function')) {
+    throw new WasmlmError('BAD_ARGUMENT', `${what}: signal must be an AbortSignal, got ${s === null ? 'null' : typeof s}`);
+  }
+}

@@ -90,6 +90,16 @@ describe('API misuse is a WasmlmError', () => {
     await expect(model.complete([1], { seed: 2 ** 60 })).rejects.toMatchObject({ code: 'BAD_ARGUMENT', message: expect.stringMatching(/seed/) });
   });
 
+  it('options of the wrong type: signal not an AbortSignal, ignoreEos not a boolean, a Symbol', async () => {
+    for (const signal of [{}, 'x', 0, null]) {
+      await expect(model.complete([1], { signal: signal as never })).rejects.toMatchObject({ code: 'BAD_ARGUMENT', message: expect.stringMatching(/signal/) });
+    }
+    await expect(model.complete([1], { ignoreEos: 'x' as never })).rejects.toMatchObject({ code: 'BAD_ARGUMENT', message: expect.stringMatching(/ignoreEos/) });
+    await expect(model.complete([1], { topP: Symbol('s') as never })).rejects.toMatchObject({ code: 'BAD_ARGUMENT', message: expect.stringMatching(/topP/) });
+    await expect(loadModel(undefined, { signal: {} as never })).rejects.toMatchObject({ code: 'BAD_ARGUMENT', message: expect.stringMatching(/signal/) });
+    await expect(loadModel(undefined, null as never)).rejects.toMatchObject({ code: 'BAD_ARGUMENT' });
+  });
+
   it('seeds 1 and 2^32 + 1 give different text', async () => {
     const opts = { temperature: 1, topK: 0, topP: 1, minP: 0, maxTokens: 40, ignoreEos: true };
     const a = await model.complete([1], { ...opts, seed: 1 });

@@ -2,7 +2,7 @@
  * The engine's options and the policies that resolve them for a model: how many threads, how long a
  * context, how many tokens per pass, how many plan ops.
  */
-import { WasmlmError } from '../errors.js';
+import { checkSignal, WasmlmError } from '../errors.js';
 import type { ModelSpec } from '../models/spec.js';
 import type { Plan } from './plan.js';
 import { threadSupport, type PoolTuning } from './pool.js';
@@ -57,11 +57,7 @@ export function checkLoadOptions<T extends object>(options: T | undefined): T {
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') {
     throw new WasmlmError('BAD_ARGUMENT', `onProgress must be a function, got ${typeof o.onProgress}`);
   }
-  const signal = o.signal as { aborted?: unknown; addEventListener?: unknown } | null | undefined;
-  if (signal !== undefined && (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean' ||
-      typeof signal.addEventListener !== 'function')) {
-    throw new WasmlmError('BAD_ARGUMENT', `signal must be an AbortSignal, got ${o.signal === null ? 'null' : typeof o.signal}`);
-  }
+  checkSignal(o.signal, 'loadModel');
   return options;
 }
 

@@ -1,6 +1,6 @@
 /** The generation loop: prompt → logits → sampler → incremental detokenizer → stop strings → text. */
 import type { Engine } from '../engine/engine.js';
-import { WasmlmError } from '../errors.js';
+import { checkSignal, WasmlmError } from '../errors.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { Sampler, type SamplingOptions } from './sampler.js';
 import { StopMatcher } from './stop.js';
@@ -88,6 +88,7 @@ export async function* generateText(turn: Turn, tokenizer: Tokenizer, prompt: nu
   if (opts.stop !== undefined && (!Array.isArray(opts.stop) || opts.stop.some((s) => typeof s !== 'string' || s === ''))) {
     throw new WasmlmError('BAD_ARGUMENT', 'stop must be an array of non-empty strings');
   }
+  checkSignal(opts.signal, 'generate');
   const sampler = new Sampler(opts);
   const signal = opts.signal;
   const aborted = () => signal?.aborted === true;
