@@ -202,7 +202,7 @@ export class Model {
    */
   async loadAdapter(source: ModelSource, options: { scale?: number; signal?: AbortSignal } = {}): Promise<Adapter> {
     const checkScale = (v: number) => {
-      if (typeof v !== 'number' || !Number.isFinite(v)) throw new WasmlmError('BAD_ARGUMENT', `adapter scale must be a finite number, got ${v}`);
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new WasmlmError('BAD_ARGUMENT', `adapter scale must be a finite number, got ${String(v)}`);
       return v;
     };
     let scale = checkScale(options.scale ?? 1);

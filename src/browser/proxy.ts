@@ -355,7 +355,7 @@ export class WorkerModel implements ModelLike {
 }
 
 function checkScale(v: number): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new WasmlmError('BAD_ARGUMENT', `adapter scale must be a finite number, got ${v}`);
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new WasmlmError('BAD_ARGUMENT', `adapter scale must be a finite number, got ${String(v)}`);
   return v;
 }
 

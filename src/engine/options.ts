@@ -66,7 +66,7 @@ export const DEFAULT_BATCH = 32;
 
 export function chooseBatchSize(asked: number | undefined): number {
   const B = asked ?? DEFAULT_BATCH;
-  if (!Number.isInteger(B) || B < 1) throw new WasmlmError('BAD_ARGUMENT', `batchSize must be a positive integer, got ${B}`);
+  if (!Number.isInteger(B) || B < 1) throw new WasmlmError('BAD_ARGUMENT', `batchSize must be a positive integer, got ${String(B)}`);
   return B;
 }
 
@@ -77,7 +77,7 @@ export function chooseContextLength(spec: ModelSpec, asked: number | undefined):
   const perToken = 2 * spec.nLayer * spec.nHeadKv * spec.headDim * 4;
   if (asked !== undefined) {
     if (!Number.isInteger(asked) || asked < 1) {
-      throw new WasmlmError('BAD_ARGUMENT', `contextLength must be a positive integer, got ${asked}`);
+      throw new WasmlmError('BAD_ARGUMENT', `contextLength must be a positive integer, got ${String(asked)}`);
     }
     if (asked > spec.contextLength) {
       throw new WasmlmError('CONTEXT_TOO_LONG', `contextLength ${asked} is above the model's ${spec.contextLength}`);

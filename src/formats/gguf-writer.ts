@@ -196,7 +196,7 @@ export function planGGUF(
   }
   alignment ??= GGUF_DEFAULT_ALIGNMENT;
   if (!Number.isInteger(alignment) || alignment <= 0 || alignment > 1 << 30 || (alignment & (alignment - 1)) !== 0) {
-    throw new WasmlmError('BAD_ARGUMENT', `alignment must be a power of two, got ${alignment}`);
+    throw new WasmlmError('BAD_ARGUMENT', `alignment must be a power of two, got ${String(alignment)}`);
   }
 
   const w = new ByteWriter();

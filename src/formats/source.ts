@@ -95,7 +95,7 @@ export async function openSource(source: ModelSource, options: OpenOptions = {})
   throwIfAborted(signal, desc);
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK;
   if (!Number.isSafeInteger(chunkSize) || chunkSize < 1) {
-    throw new WasmlmError('BAD_ARGUMENT', `chunkSize must be a positive integer, got ${chunkSize}`);
+    throw new WasmlmError('BAD_ARGUMENT', `chunkSize must be a positive integer, got ${String(chunkSize)}`);
   }
   let puller: Puller;
   if (typeof source === 'string' || source instanceof URL) {

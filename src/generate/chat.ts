@@ -108,7 +108,7 @@ function boundedRange(maxLength: number) {
   return (start: number, stop?: number, step = 1): number[] => {
     if (stop === undefined) { stop = start; start = 0; }
     for (const [name, v] of [['start', start], ['stop', stop], ['step', step]] as const) {
-      if (!Number.isSafeInteger(v)) throw new WasmlmError('BAD_ARGUMENT', `chat template: range() ${name} must be an integer, got ${v}`);
+      if (!Number.isSafeInteger(v)) throw new WasmlmError('BAD_ARGUMENT', `chat template: range() ${name} must be an integer, got ${String(v)}`);
     }
     if (step === 0) throw new WasmlmError('BAD_ARGUMENT', 'chat template: range() step must not be zero');
     const n = Math.max(0, Math.ceil((stop - start) / step));
