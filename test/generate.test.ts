@@ -98,6 +98,9 @@ describe('API misuse is a WasmlmError', () => {
     await expect(model.complete([1], { topP: Symbol('s') as never })).rejects.toMatchObject({ code: 'BAD_ARGUMENT', message: expect.stringMatching(/topP/) });
     await expect(loadModel(undefined, { signal: {} as never })).rejects.toMatchObject({ code: 'BAD_ARGUMENT', message: expect.stringMatching(/signal/) });
     await expect(loadModel(undefined, null as never)).rejects.toMatchObject({ code: 'BAD_ARGUMENT' });
+    await expect(model.generate([1, 2], null as never).next()).rejects.toMatchObject({ code: 'BAD_ARGUMENT', message: expect.stringMatching(/options/) });
+    await expect(model.loadAdapter(fixture('models/llama.lora.gguf'), { scale: Symbol('s') as never })).rejects.toMatchObject({ code: 'BAD_ARGUMENT', message: expect.stringMatching(/scale/) });
+    await expect(loadModel(undefined, { contextLength: Symbol('s') as never })).rejects.toMatchObject({ code: 'BAD_ARGUMENT' });
   });
 
   it('seeds 1 and 2^32 + 1 give different text', async () => {

@@ -78,6 +78,9 @@ function feed(engine: Engine, context: number[]): { logits: Float32Array; reused
  */
 export async function* generateText(turn: Turn, tokenizer: Tokenizer, prompt: number[],
   opts: GenerateOptions = {}): AsyncGenerator<string, CompleteResult> {
+  if (opts === null || typeof opts !== 'object') {
+    throw new WasmlmError('BAD_ARGUMENT', `generate options must be an object, got ${opts === null ? 'null' : typeof opts}`);
+  }
   const maxTokens = opts.maxTokens ?? Infinity;
   if (maxTokens !== Infinity && (!Number.isInteger(maxTokens) || maxTokens < 0)) {
     throw new WasmlmError('BAD_ARGUMENT', `maxTokens must be a non-negative integer, got ${String(maxTokens)}`);
