@@ -36,11 +36,16 @@ export function isWasmlmError(e: unknown): e is WasmlmError {
   return e instanceof WasmlmError;
 }
 
+/** What a wrong argument is, for a message: 'null' or its typeof. */
+export function kindOf(v: unknown): string {
+  return v === null ? 'null' : typeof v;
+}
+
 /** A `signal` option: undefined, or an AbortSignal (anything with a boolean `aborted` and addEventListener). */
 export function checkSignal(signal: unknown, what: string): void {
   const s = signal as { aborted?: unknown; addEventListener?: unknown } | null | undefined;
   if (s !== undefined && (typeof s !== 'object' || s === null || typeof s.aborted !== 'boolean' ||
       typeof s.addEventListener !== 'function')) {
-    throw new WasmlmError('BAD_ARGUMENT', `${what}: signal must be an AbortSignal, got ${s === null ? 'null' : typeof s}`);
+    throw new WasmlmError('BAD_ARGUMENT', `${what}: signal must be an AbortSignal, got ${kindOf(s)}`);
   }
 }

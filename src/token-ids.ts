@@ -1,10 +1,10 @@
 /** The check every API that takes token ids makes (Model, and the browser proxy before it posts them). */
-import { WasmlmError } from './errors.js';
+import { kindOf, WasmlmError } from './errors.js';
 
 /** Throws unless `ids` is an array or typed array (what decode() and other readers of token ids take). */
 export function checkIdArray(ids: unknown, what = 'token ids'): asserts ids is ArrayLike<number> {
   if (!Array.isArray(ids) && !(ArrayBuffer.isView(ids) && !(ids instanceof DataView))) {
-    throw new WasmlmError('BAD_ARGUMENT', `expected an array of ${what}, got ${ids === null ? 'null' : typeof ids}`);
+    throw new WasmlmError('BAD_ARGUMENT', `expected an array of ${what}, got ${kindOf(ids)}`);
   }
 }
 

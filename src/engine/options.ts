@@ -2,7 +2,7 @@
  * The engine's options and the policies that resolve them for a model: how many threads, how long a
  * context, how many tokens per pass, how many plan ops.
  */
-import { checkSignal, WasmlmError } from '../errors.js';
+import { checkSignal, kindOf, WasmlmError } from '../errors.js';
 import type { ModelSpec } from '../models/spec.js';
 import type { Plan } from './plan.js';
 import { threadSupport, type PoolTuning } from './pool.js';
@@ -48,7 +48,7 @@ export interface EngineOptions {
 export function checkLoadOptions<T extends object>(options: T | undefined): T {
   if (options === undefined) return {} as T;
   if (options === null || typeof options !== 'object') {
-    throw new WasmlmError('BAD_ARGUMENT', `loadModel options must be an object, got ${options === null ? 'null' : typeof options}`);
+    throw new WasmlmError('BAD_ARGUMENT', `loadModel options must be an object, got ${kindOf(options)}`);
   }
   const o = options as { threads?: unknown; onProgress?: unknown; signal?: unknown };
   if (o.threads !== undefined && (typeof o.threads !== 'number' || !Number.isInteger(o.threads) || o.threads < 1)) {

@@ -16,7 +16,7 @@
 // to f32 (Math.fround) exactly where C would. The K-quantizers are ggml's imatrix-free `_ref`
 // ones (what llama-quantize runs without --imatrix), f32 arithmetic without FMA contraction.
 
-import { WasmlmError } from '../errors.js';
+import { kindOf, WasmlmError } from '../errors.js';
 import {
   GGML_BF16,
   GGML_F16,
@@ -237,5 +237,5 @@ export function planQuantization(target: QuantTarget, tensors: readonly QuantPla
 
 /** What a wrong argument is, for a message (a Symbol cannot go into a template string). */
 function describe(v: unknown): string {
-  return v === null ? 'null' : typeof v === 'object' ? (v.constructor?.name ?? 'an object') : typeof v;
+  return typeof v === 'object' && v !== null ? (v.constructor?.name ?? 'an object') : kindOf(v);
 }

@@ -1,6 +1,6 @@
 /** The generation loop: prompt → logits → sampler → incremental detokenizer → stop strings → text. */
 import type { Engine } from '../engine/engine.js';
-import { checkSignal, WasmlmError } from '../errors.js';
+import { checkSignal, kindOf, WasmlmError } from '../errors.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { Sampler, type SamplingOptions } from './sampler.js';
 import { StopMatcher } from './stop.js';
@@ -79,7 +79,7 @@ function feed(engine: Engine, context: number[]): { logits: Float32Array; reused
 export async function* generateText(turn: Turn, tokenizer: Tokenizer, prompt: number[],
   opts: GenerateOptions = {}): AsyncGenerator<string, CompleteResult> {
   if (opts === null || typeof opts !== 'object') {
-    throw new WasmlmError('BAD_ARGUMENT', `generate options must be an object, got ${opts === null ? 'null' : typeof opts}`);
+    throw new WasmlmError('BAD_ARGUMENT', `generate options must be an object, got ${kindOf(opts)}`);
   }
   const maxTokens = opts.maxTokens ?? Infinity;
   if (maxTokens !== Infinity && (!Number.isInteger(maxTokens) || maxTokens < 0)) {

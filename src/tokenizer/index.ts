@@ -4,7 +4,7 @@
  * ('llama', spm.ts), byte-level BPE ('gpt2') and WordPiece ('bert') as pipelines (llamacpp.ts,
  * the same pipeline a tokenizer.json builds). A new model is one entry in MODELS.
  */
-import { WasmlmError } from '../errors.js';
+import { kindOf, WasmlmError } from '../errors.js';
 import { endOfGeneration } from './common.js';
 import { bertPipeline, bpeAddsBos, gpt2Pipeline } from './llamacpp.js';
 import { PipelineTokenizer } from './pipeline.js';
@@ -53,7 +53,7 @@ const SPECIAL_KEYS = ['bos', 'eos', 'unk', 'pad', 'eot', 'sep'] as const;
 
 export function createTokenizer(vocab: VocabData): Tokenizer {
   if (vocab === null || typeof vocab !== 'object') {
-    throw new WasmlmError('BAD_TOKENIZER', `vocabulary must be an object, got ${vocab === null ? 'null' : typeof vocab}`);
+    throw new WasmlmError('BAD_TOKENIZER', `vocabulary must be an object, got ${kindOf(vocab)}`);
   }
   if (typeof vocab.model !== 'string' || vocab.model.length === 0) {
     throw new WasmlmError('BAD_TOKENIZER', 'vocabulary has no tokenizer model (tokenizer.ggml.model)');

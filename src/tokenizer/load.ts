@@ -4,7 +4,7 @@
  * content: GGUF's magic, or a JSON object. For a tokenizer.json given by path or URL, the
  * tokenizer_config.json beside it is read too when it exists (bos / eos, chat template).
  */
-import { WasmlmError } from '../errors.js';
+import { kindOf, WasmlmError } from '../errors.js';
 import { readGGUFHeader } from '../formats/gguf.js';
 import { describeSource, openSource, type ByteStream, type ModelSource } from '../formats/source.js';
 import { tokenizerFromGGUF } from './gguf.js';
@@ -28,7 +28,7 @@ const MAX_JSON_BYTES = 512 << 20;
 
 export async function loadTokenizer(source: TokenizerSource, options: LoadTokenizerOptions = {}): Promise<Tokenizer> {
   if (options === null || typeof options !== 'object') {
-    throw new WasmlmError('BAD_ARGUMENT', `loadTokenizer options must be an object, got ${options === null ? 'null' : typeof options}`);
+    throw new WasmlmError('BAD_ARGUMENT', `loadTokenizer options must be an object, got ${kindOf(options)}`);
   }
   if (isParsedJson(source)) {
     return tokenizerFromJson(source, await loadConfig(options, undefined));

@@ -11,7 +11,7 @@
  * segment to the words as an entry of its own. Whitespace inside a sentence is kept as written;
  * a line break ends a sentence (as in UAX #29). Sentences with no words are left out.
  */
-import { WasmlmError } from '../errors.js';
+import { kindOf, WasmlmError } from '../errors.js';
 
 export interface SegmentOptions {
   /** BCP 47 tag passed to Intl.Segmenter (default: the runtime's locale). */
@@ -68,7 +68,7 @@ export function segmentWords(text: string, opts?: SegmentOptions): string[][] {
 
 function checkArgs(text: unknown, opts: SegmentOptions | undefined): boolean {
   if (typeof text !== 'string') {
-    throw new WasmlmError('BAD_ARGUMENT', `text to segment must be a string, got ${text === null ? 'null' : typeof text}`);
+    throw new WasmlmError('BAD_ARGUMENT', `text to segment must be a string, got ${kindOf(text)}`);
   }
   if (opts !== undefined && (opts === null || typeof opts !== 'object')) {
     throw new WasmlmError('BAD_ARGUMENT', 'segmentation options must be an object');
