@@ -16,14 +16,14 @@
 // prep_act_ref, matmul_ref).
 //
 // Expert matrices: 3-D GGUF tensors ne = [nIn, nOut, nExpert]; expert e's matrix starts at
-// base + e · nOut · rowBytes(type, nIn). out may equal x (the chunk's input rows are copied first).
+// base + e · nOut · rowBytesOf(type, nIn). out may equal x (the chunk's input rows are copied first).
 // scratch: moe_scratch_bytes(...) bytes, 64-byte aligned.
 import * as abi from "../../src/abi";
 import { GGML_F32, MOE_NORMALIZE } from "../../src/abi";
 import { act_bytes, prep_act, prep_act_ref, matmul, matmul_ref, rowBytesOf } from "../weights";
 import { softmax, softmax_ref } from "./attention";
 import { silu_mul, silu_mul_ref } from "./activations";
-import { ALIGN, ALWAYS_SPLIT, READS, UNITS, WORK, WRITES, arg, ptr, region, rowsBytes as rowBytes } from "./entry";
+import { ALIGN, ALWAYS_SPLIT, READS, UNITS, WORK, WRITES, arg, ptr, region, rowsBytes } from "./entry";
 
 const CHUNK: i32 = 32;
 
@@ -45,17 +45,17 @@ const CHUNK: i32 = 32;
 @inline function offXc(nExpert: i32): usize { return offList(nExpert) + al64(<usize>CHUNK << 2); }
 
 // @ts-ignore: decorator
-@inline function rowsBytes(n: i32): usize { return al64(<usize>CHUNK * <usize>n << 2); }
+@inline function chunkBytes(n: i32): usize { return al64(<usize>CHUNK * <usize>n << 2); }
 
 /** Scratch bytes OP_MOE needs (independent of nTok: tokens go in fixed-size chunks). */
 export function moe_scratch_bytes(nExpert: i32, nEmbd: i32, nFf: i32, typeGate: i32, typeUp: i32, typeDown: i32): i32 {
   let n = offXc(nExpert);
-  n += 2 * rowsBytes(nEmbd);                             // xc, xg
+  n += 2 * chunkBytes(nEmbd);                            // xc, xg
   n += al64(<usize>act_bytes(typeGate, nEmbd, CHUNK));   // actG
   n += al64(<usize>act_bytes(typeUp, nEmbd, CHUNK));     // actU
-  n += 2 * rowsBytes(nFf);                               // gate, up
+  n += 2 * chunkBytes(nFf);                              // gate, up
   n += al64(<usize>act_bytes(typeDown, nFf, CHUNK));     // actH
-  n += rowsBytes(nEmbd);                                 // y
+  n += chunkBytes(nEmbd);                                // y
   return <i32>n;
 }
 
@@ -187,12 +187,12 @@ function moeImpl(x: usize, router: usize, out: usize, nTok: i32, nExpert: i32, u
   const wsel = scratch + offWsel(nExpert);
   const list = scratch + offList(nExpert);
   const xc = scratch + offXc(nExpert);
-  const xg = xc + rowsBytes(nEmbd);
-  const actG = xg + rowsBytes(nEmbd);
+  const xg = xc + chunkBytes(nEmbd);
+  const actG = xg + chunkBytes(nEmbd);
   const actU = actG + al64(<usize>act_bytes(typeGate, nEmbd, CHUNK));
   const g = actU + al64(<usize>act_bytes(typeUp, nEmbd, CHUNK));
-  const u = g + rowsBytes(nFf);
-  const actH = u + rowsBytes(nFf);
+  const u = g + chunkBytes(nFf);
+  const actH = u + chunkBytes(nFf);
   const y = actH + al64(<usize>act_bytes(typeDown, nFf, CHUNK));
 
   if (nUsed <= 0) { // no expert: zero output
@@ -250,9 +250,9 @@ export function moe_info(q: i32, op: usize): i64 {
   if (q == UNITS) return nTok;
   if (q == ALIGN) return CHUNK;
   if (q == WORK) return ALWAYS_SPLIT;
-  if (q == WRITES) return region(ptr(op, abi.MOE_OUT), rowBytes(nEmbd, nTok));
-  if (q == READS) return region(ptr(op, abi.MOE_X), rowBytes(nEmbd, nTok));
-  if (q == READS + 1) return region(ptr(op, abi.MOE_ROUTER), rowBytes(arg(op, abi.MOE_N_EXPERT), nTok));
+  if (q == WRITES) return region(ptr(op, abi.MOE_OUT), rowsBytes(nEmbd, nTok));
+  if (q == READS) return region(ptr(op, abi.MOE_X), rowsBytes(nEmbd, nTok));
+  if (q == READS + 1) return region(ptr(op, abi.MOE_ROUTER), rowsBytes(arg(op, abi.MOE_N_EXPERT), nTok));
   return 0;
 }
 

@@ -53,6 +53,30 @@ export function nearestInt(x: number): number {
   return fround(x + 12582912) - 12582912;
 }
 
+const SUMS = new Float64Array(2);
+
+/**
+ * The first pass of ggml's make_qx_quants / make_q3_quants at one inverse scale: each value's level
+ * l = clamp(nearest_int(iscale·x), −nmax, nmax − 1), and into out Σ w·x·l and Σ w·l² with w = x², every
+ * step rounded to f32 as ggml computes it. The levels go to L[lo..] plus `offset` when L is given.
+ */
+export function levelSums(n: number, nmax: number, x: Float32Array, xo: number, iscale: number,
+  L: Uint8Array | Int8Array | null, lo: number, offset: number, out: Float64Array): void {
+  let sumlx = 0;
+  let suml2 = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = x[xo + i]!;
+    let l = nearestInt(fround(iscale * xi));
+    l = Math.max(-nmax, Math.min(nmax - 1, l));
+    if (L) L[lo + i] = l + offset;
+    const w = fround(xi * xi);
+    sumlx = fround(sumlx + fround(fround(w * xi) * l));
+    suml2 = fround(suml2 + fround(fround(w * l) * l));
+  }
+  out[0] = sumlx;
+  out[1] = suml2;
+}
+
 /** ggml make_qx_quants with rmse_type 1 and no importance weights (w = x²): symmetric, L in [0, 2·nmax). */
 export function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, L: Uint8Array, lo: number): number {
   const max = signedAbsMax(x, xo, n);
@@ -61,32 +85,17 @@ export function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: numbe
     return 0;
   }
   let iscale = fround(-nmax / max);
-  let sumlx = 0;
-  let suml2 = 0;
-  for (let i = 0; i < n; i++) {
-    const xi = x[xo + i]!;
-    let l = nearestInt(fround(iscale * xi));
-    l = Math.max(-nmax, Math.min(nmax - 1, l));
-    L[lo + i] = l + nmax;
-    const w = fround(xi * xi);
-    sumlx = fround(sumlx + fround(fround(w * xi) * l));
-    suml2 = fround(suml2 + fround(fround(w * l) * l));
-  }
+  levelSums(n, nmax, x, xo, iscale, L, lo, nmax, SUMS);
+  let sumlx = SUMS[0]!;
+  let suml2 = SUMS[1]!;
   let scale = suml2 !== 0 ? fround(sumlx / suml2) : 0;
   let best = fround(scale * sumlx);
   for (let is = -9; is <= 9; is++) {
     if (is === 0) continue;
     iscale = fround(-fround(nmax + fround(F01 * is)) / max);
-    sumlx = 0;
-    suml2 = 0;
-    for (let i = 0; i < n; i++) {
-      const xi = x[xo + i]!;
-      let l = nearestInt(fround(iscale * xi));
-      l = Math.max(-nmax, Math.min(nmax - 1, l));
-      const w = fround(xi * xi);
-      sumlx = fround(sumlx + fround(fround(w * xi) * l));
-      suml2 = fround(suml2 + fround(fround(w * l) * l));
-    }
+    levelSums(n, nmax, x, xo, iscale, null, 0, 0, SUMS);
+    sumlx = SUMS[0]!;
+    suml2 = SUMS[1]!;
     if (suml2 > 0 && fround(sumlx * sumlx) > fround(best * suml2)) {
       for (let i = 0; i < n; i++) {
         const l = nearestInt(fround(iscale * x[xo + i]!));

@@ -1,7 +1,9 @@
 // Q2_K (84 B per 256: scales[16] (scale | min << 4), qs[64], d, dmin) and Q3_K (110 B: hmask[32],
 // qs[64], scales[12] (16 × 6 bits, offset 32), d): ggml's imatrix-free `_ref` quantizers.
 
-import { F01, GROUP_MAX_EPS, fround, kBlocks, makeQkx2Quants, nearestInt, signedAbsMax, type BlockCodec } from './common.js';
+import { F01, GROUP_MAX_EPS, fround, kBlocks, levelSums, makeQkx2Quants, nearestInt, signedAbsMax, type BlockCodec } from './common.js';
+
+const SUMS = new Float64Array(2);
 import { f16Table, f32ToF16 } from './float.js';
 
 /** ggml make_q3_quants with do_rmse: L (signed, offset by nmax on return) in [0, 2·nmax). */
@@ -11,18 +13,9 @@ function makeQ3Quants(n: number, nmax: number, x: Float32Array, xo: number, L: I
     L.fill(0, lo, lo + n);
     return 0;
   }
-  const iscale = fround(-nmax / max);
-  let sumlx = 0;
-  let suml2 = 0;
-  for (let i = 0; i < n; i++) {
-    const xi = x[xo + i]!;
-    let l = nearestInt(fround(iscale * xi));
-    l = Math.max(-nmax, Math.min(nmax - 1, l));
-    L[lo + i] = l;
-    const w = fround(xi * xi);
-    sumlx = fround(sumlx + fround(fround(w * xi) * l));
-    suml2 = fround(suml2 + fround(fround(w * l) * l));
-  }
+  levelSums(n, nmax, x, xo, fround(-nmax / max), L, lo, 0, SUMS);
+  let sumlx = SUMS[0]!;
+  let suml2 = SUMS[1]!;
   for (let itry = 0; itry < 5; itry++) {
     let changed = 0;
     for (let i = 0; i < n; i++) {
