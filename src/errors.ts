@@ -21,6 +21,8 @@ export type WasmlmErrorCode =
   | 'IO_ERROR'             // a file that could not be read or written
   | 'DISPOSED'             // the model was disposed
   | 'TEMPLATE_LIMIT'       // a chat template that ran too long or built too much
+  | 'SESSION_MISMATCH'     // a saved session from another model (or KV type, batch size) than the one restoring it
+  | 'BAD_SESSION'          // bytes that are not a saved session (corrupted, truncated, another format)
   | 'WASM_FAILED';         // the wasm module could not be compiled or instantiated
 
 export class WasmlmError extends Error {

@@ -1,6 +1,8 @@
 export { loadModel, Model, DEFAULT_MODEL_URL } from './model.js';
 export type { LoadOptions, ModelInfo, Prompt, EmbedOptions, Adapter } from './model.js';
-export type { GenerateOptions, CompleteResult, FinishReason, Timings } from './generate/generator.js';
+export type { GenerateOptions, CompleteResult, FinishReason, Timings, ContextShift } from './generate/generator.js';
+export { Session } from './session.js';
+export type { SessionOptions, SessionInfo } from './session.js';
 export type { SamplingOptions } from './generate/sampler.js';
 export { renderChat, CHATML_TEMPLATE } from './generate/chat.js';
 export type { ChatMessage, ChatTemplateOptions } from './generate/chat.js';
@@ -20,5 +22,5 @@ export { segmentSentences, segmentWords } from './tokenizer/segment.js';
 // the browser entry's additions, typed here too (the "browser" condition of the package serves
 // dist/browser.js, whose loadModel runs the model in a Web Worker; the cache functions do nothing outside browsers)
 export { cachedModels, clearModelCache } from './browser/cache.js';
-export type { ModelLike } from './browser/proxy.js';
+export type { ModelLike, SessionLike } from './browser/proxy.js';
 export type { BrowserLoadOptions } from './browser/index.js';

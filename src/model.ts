@@ -8,9 +8,10 @@ import { describeSource, openSource, type ModelSource } from './formats/source.j
 import { resolveSpec } from './models/index.js';
 import { resolveAdapter, type AdapterPlan } from './models/lora.js';
 import type { ModelSpec } from './models/spec.js';
-import { generateText, type CompleteResult, type GenerateOptions } from './generate/generator.js';
-import { chatIds, renderChat, type ChatMessage, type ChatTemplateOptions } from './generate/chat.js';
-import { tokenIdList } from './token-ids.js';
+import type { CompleteResult, GenerateOptions } from './generate/generator.js';
+import type { ChatMessage, ChatTemplateOptions } from './generate/chat.js';
+import { checkSessionOptions, ModelCore, restoreSession, Session, type Prompt, type SessionOptions } from './session.js';
+import { fingerprintOf } from './session-format.js';
 import { tokenizerFromGGUF } from './tokenizer/gguf.js';
 import type { Tokenizer } from './tokenizer/types.js';
 
@@ -81,7 +82,7 @@ export interface ModelInfo {
   /** bytes of weights per tensor type and their share of all weight bytes, e.g. { Q8_0: { bytes, share } } */
   weightTypes: Record<string, { bytes: number; share: number }>;
   weightBytes: number;
-  /** bytes of the KV cache (keys and values of every layer, f32) */
+  /** bytes of the KV cache (keys and values of every layer, f32) of the model's own session; each session has one as large */
   kvCacheBytes: number;
   /** bytes of the wasm memory: weights, KV cache, scratch */
   memoryBytes: number;
@@ -104,7 +105,7 @@ export type ModelInfo_Positions =
   | { kind: 'alibi'; maxBias: number }
   | { kind: 'learned' };
 
-export type Prompt = string | number[];
+export type { Prompt } from './session.js';
 
 export interface EmbedOptions {
   /** 'mean' over every position (BOS included) or the 'last' position; default 'mean' */
@@ -124,39 +125,49 @@ export interface Adapter {
 
 export class Model {
   readonly info: ModelInfo;
-  private queue: Promise<unknown> = Promise.resolve();
-  private disposed = false;
-
-  private engineRef: Engine | undefined;
+  private readonly core: ModelCore;
+  /** the model's own session: its methods are this session's */
+  private readonly session: Session;
 
   /** @internal */
-  constructor(engine: Engine, readonly tokenizer: Tokenizer, info: ModelInfo) {
-    this.engineRef = engine;
+  constructor(engine: Engine, readonly tokenizer: Tokenizer, info: ModelInfo, fingerprint: Uint8Array) {
+    this.core = new ModelCore(engine, tokenizer, info.vocabSize, fingerprint);
+    this.session = new Session(this.core, engine.defaultCache, {}, true);
     this.info = info;
   }
 
   private get engine(): Engine {
-    if (!this.engineRef) throw new WasmlmError('DISPOSED', 'this model was disposed');
-    return this.engineRef;
+    return this.core.engine;
+  }
+
+  private get engineRef(): Engine | undefined {
+    return this.core.engineRef;
+  }
+
+  /**
+   * A new session: a conversation with its own KV cache (`info.kvCacheBytes` of wasm memory, grown for
+   * it; a disposed session's is reused) and the model's calling surface. Sessions are independent; while
+   * several generate, their next tokens are computed in one forward pass.
+   */
+  createSession(options?: SessionOptions): Session {
+    this.alive();
+    const checked = checkSessionOptions(options, this.engine.contextLength);
+    return new Session(this.core, this.engine.createCache(), checked);
+  }
+
+  /**
+   * A session from `session.save()`'s bytes (saved in any runtime, by this model: SESSION_MISMATCH
+   * otherwise; BAD_SESSION for bytes that are not a saved session). Its next call continues as the
+   * saved session's would have.
+   */
+  async restoreSession(bytes: Uint8Array, options?: SessionOptions): Promise<Session> {
+    this.alive();
+    return restoreSession(this.core, bytes, options);
   }
 
   /** Logits at every position of `tokenIds` (a fresh context: earlier calls do not matter). */
   async logits(tokenIds: number[]): Promise<Float32Array[]> {
-    const ids = this.checkIds(tokenIds);
-    const release = await this.lock();
-    try {
-      this.alive();
-      const out: Float32Array[] = [];
-      this.engine.truncate(0);
-      try {
-        this.engine.evaluate(ids, 'all', (_first, rows) => { for (const r of rows) out.push(r.slice()); });
-      } finally {
-        this.engine.truncate(0);
-      }
-      return out;
-    } finally {
-      release();
-    }
+    return this.session.logits(tokenIds);
   }
 
   /**
@@ -223,7 +234,7 @@ export class Model {
         this.alive();
         const engine = this.engine;
         const weights = await engine.addAdapter(header, stream, plan.pairs, plan.alpha, scale);
-        engine.truncate(0);
+        engine.forgetAll(); // every session's cached keys and values were computed without it
         const self = this;
         let removed = false;
         const usable = (call: string) => {
@@ -238,7 +249,7 @@ export class Model {
             // applied between calls: keys and values cached with the old scale are dropped
             void self.lock().then((done) => {
               weights.userScale = scale;
-              self.engineRef?.truncate(0);
+              self.engineRef?.forgetAll();
               done();
             });
           },
@@ -247,7 +258,7 @@ export class Model {
             removed = true;
             void self.lock().then((done) => {
               self.engineRef?.removeAdapter(weights);
-              self.engineRef?.truncate(0);
+              self.engineRef?.forgetAll();
               done();
             });
           },
@@ -270,8 +281,7 @@ export class Model {
    * into the cache again. After dispose() its next step throws DISPOSED.
    */
   generate(prompt: Prompt, options: GenerateOptions = {}): AsyncGenerator<string, CompleteResult> {
-    const ids = this.promptIds(prompt);
-    return generateText(() => this.turn(), this.tokenizer, ids, options);
+    return this.session.generate(prompt, options);
   }
 
   /**
@@ -280,24 +290,17 @@ export class Model {
    * bounded in time and size (see ChatTemplateOptions: TEMPLATE_LIMIT past them).
    */
   chatStream(messages: ChatMessage[], options: GenerateOptions & ChatTemplateOptions = {}): AsyncGenerator<string, CompleteResult> {
-    return this.generate(chatIds(this.tokenizer, renderChat(this.tokenizer, messages, options)), options);
+    return this.session.chatStream(messages, options);
   }
 
   /** Chat to the end of the assistant's reply. */
   async chat(messages: ChatMessage[], options: GenerateOptions & ChatTemplateOptions = {}): Promise<CompleteResult> {
-    return this.drain(this.chatStream(messages, options));
+    return this.session.chat(messages, options);
   }
 
   /** Generate to the end and return the whole result. */
   async complete(prompt: Prompt, options: GenerateOptions = {}): Promise<CompleteResult> {
-    return this.drain(this.generate(prompt, options));
-  }
-
-  private async drain(it: AsyncGenerator<string, CompleteResult>): Promise<CompleteResult> {
-    for (;;) {
-      const step = await it.next();
-      if (step.done) return step.value;
-    }
+    return this.session.complete(prompt, options);
   }
 
   /**
@@ -306,57 +309,26 @@ export class Model {
    * Calling it again does nothing.
    */
   dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
+    if (this.core.disposed) return;
+    this.core.disposed = true;
     // a call in progress keeps its own reference; the memory goes when it ends
-    void this.lock().then((release) => {
-      this.engineRef?.dispose(); // stops the worker threads
-      this.engineRef = undefined;
+    void this.core.lock().then((release) => {
+      this.core.engineRef?.dispose(); // stops the worker threads
+      this.core.engineRef = undefined;
       release();
     });
   }
 
   private promptIds(prompt: Prompt): number[] {
-    this.alive();
-    if (typeof prompt === 'string') {
-      if (prompt.length === 0) throw new WasmlmError('EMPTY_PROMPT', 'the prompt is empty');
-      return this.checkIds(this.tokenizer.encode(prompt, { addSpecial: true }));
-    }
-    return this.checkIds(prompt);
-  }
-
-  private checkIds(ids: unknown): number[] {
-    this.alive();
-    const list = tokenIdList(ids, this.info.vocabSize);
-    if (!this.engine.unbounded && list.length > this.engine.contextLength) {
-      throw new WasmlmError('CONTEXT_FULL', `${list.length} tokens do not fit in the context of ${this.engine.contextLength}`);
-    }
-    return list;
+    return this.core.promptIds(prompt);
   }
 
   private alive(): void {
-    if (this.disposed) throw new WasmlmError('DISPOSED', 'this model was disposed');
+    this.core.alive();
   }
 
-  /** The engine, once no other call uses it (DISPOSED if the model was disposed meanwhile). */
-  private async turn(): Promise<{ engine: Engine; release: () => void }> {
-    const release = await this.lock();
-    try {
-      this.alive();
-      return { engine: this.engine, release };
-    } catch (e) {
-      release();
-      throw e;
-    }
-  }
-
-  /** Calls that use the KV cache take turns. */
   private lock(): Promise<() => void> {
-    let release!: () => void;
-    const turn = new Promise<void>((resolve) => { release = resolve; });
-    const before = this.queue;
-    this.queue = before.then(() => turn);
-    return before.then(() => release);
+    return this.core.lock();
   }
 }
 
@@ -421,7 +393,8 @@ export async function loadModel(source?: ModelSource, opts?: LoadOptions): Promi
       chatTemplate: typeof tokenizer.chatTemplate === 'string',
       loadMs: performance.now() - t0,
     };
-    return new Model(engine, tokenizer, info);
+    const fingerprint = await fingerprintOf(header, engine.weightSample());
+    return new Model(engine, tokenizer, info, fingerprint);
   } finally {
     await stream.close();
   }

@@ -18,10 +18,21 @@ export interface Model {
   adapters: readonly AdapterWeights[];
 }
 
-/** A batch: n tokens (ids and positions already in buf.ids / buf.pos) at positions pos0.. */
-export interface Batch {
+/** A sequence's part of a batch: `n` consecutive tokens of the batch, at positions pos0.. of its own KV cache. */
+export interface Segment {
+  cache: LayerCache[];
   n: number;
   pos0: number;
+}
+
+/**
+ * A batch: n tokens (ids and positions already in buf.ids / buf.pos), one or more sequences' segments in
+ * order (their n add up to the batch's). The matmuls run once over all rows; positions, the KV store and
+ * attention are per segment, each over its own cache.
+ */
+export interface Batch {
+  n: number;
+  segments: Segment[];
   /** normalize (and project, unless `hidden`) the last `rows` tokens' states: 0 = none */
   rows: number;
   /** stop after the output norm: the hidden states stay in buf.xn */
@@ -51,7 +62,7 @@ export function linear(P: Plan, m: Model, l: Linear, x: number, y: number, nTok:
 export function writeForward(P: Plan, m: Model, batch: Batch): void {
   const { spec: s, weights: W, state } = m;
   const b = state.buf;
-  const { n, pos0 } = batch;
+  const { n } = batch;
   const { nEmbd: E, nHead, nHeadKv, headDim } = s;
   const qDim = nHead * headDim;
   const kvDim = nHeadKv * headDim;
@@ -63,10 +74,10 @@ export function writeForward(P: Plan, m: Model, batch: Batch): void {
     if (nm.kind === 'layer') P.layernorm({ x, w, b: W.ptr(nm.bias), out, n: E, nTok, eps });
     else P.rmsnorm({ x, w, out, n: E, nTok, eps });
   };
-  const rope = (x: number, heads: number) => {
+  const rope = (x: number, heads: number, nTok: number, pos0: number) => {
     if (pos.kind !== 'rope') return;
     P.rope({
-      x, nTok: n, nHead: heads, headDim, nRot: pos.nRot, pos0, base: pos.base, freqScale: pos.freqScale,
+      x, nTok, nHead: heads, headDim, nRot: pos.nRot, pos0, base: pos.base, freqScale: pos.freqScale,
       mode: pos.mode === 'neox' ? ROPE_NEOX : ROPE_NORMAL,
       // RoPE scaling: LLaMA 3's per-pair factors, YaRN
       freqFactors: W.ptr(pos.freqFactors),
@@ -75,7 +86,7 @@ export function writeForward(P: Plan, m: Model, batch: Batch): void {
     });
   };
 
-  const attention = (l: LayerSpec, c: LayerCache, x: number, out: number) => {
+  const attention = (l: LayerSpec, layer: number, x: number, out: number) => {
     const a = l.attn;
     // q, k, v of the batch
     if (a.qkv) {
@@ -89,19 +100,26 @@ export function writeForward(P: Plan, m: Model, batch: Batch): void {
       linear(P, m, a.k!, x, b.k, n);
       linear(P, m, a.v!, x, b.v, n);
     }
-    rope(b.q, nHead);
-    rope(b.k, nHeadKv);
-    // keys and values into the cache: rows pos0.. (a ring wraps at c.ring)
-    const start = c.ring ? pos0 % c.ring : pos0;
-    const first = c.ring ? Math.min(n, c.ring - start) : n;
-    for (const [src, cache] of [[b.k, c.k], [b.v, c.v]] as const) {
-      P.copy({ src, dst: cache + start * kvDim * 4, nBytes: first * kvDim * 4 });
-      if (first < n) P.copy({ src: src + first * kvDim * 4, dst: cache, nBytes: (n - first) * kvDim * 4 });
+    // per sequence: positions, its keys and values into its cache, attention over its cache
+    let row = 0;
+    for (const { cache, n: nTok, pos0 } of batch.segments) {
+      const c = cache[layer]!;
+      const [q, k, v, att] = [b.q + row * qDim * 4, b.k + row * kvDim * 4, b.v + row * kvDim * 4, b.att + row * qDim * 4];
+      rope(q, nHead, nTok, pos0);
+      rope(k, nHeadKv, nTok, pos0);
+      // keys and values into the cache: rows pos0.. (a ring wraps at c.ring)
+      const start = c.ring ? pos0 % c.ring : pos0;
+      const first = c.ring ? Math.min(nTok, c.ring - start) : nTok;
+      for (const [src, dst] of [[k, c.k], [v, c.v]] as const) {
+        P.copy({ src, dst: dst + start * kvDim * 4, nBytes: first * kvDim * 4 });
+        if (first < nTok) P.copy({ src: src + first * kvDim * 4, dst, nBytes: (nTok - first) * kvDim * 4 });
+      }
+      P.attention({
+        q, kc: c.k, vc: c.v, out: att, nTok, pos0, nHead, nKvHead: nHeadKv, headDim, scale: 1 / Math.sqrt(headDim),
+        scratch: b.scores, window: c.window, maxBias: pos.kind === 'alibi' ? pos.maxBias : 0, ring: c.ring,
+      });
+      row += nTok;
     }
-    P.attention({
-      q: b.q, kc: c.k, vc: c.v, out: b.att, nTok: n, pos0, nHead, nKvHead: nHeadKv, headDim, scale: 1 / Math.sqrt(headDim),
-      scratch: b.scores, window: c.window, maxBias: pos.kind === 'alibi' ? pos.maxBias : 0, ring: c.ring,
-    });
     linear(P, m, a.output, b.att, out, n);
     if (l.attnScale) P.mulRow({ x: out, row: W.ptr(l.attnScale), out, n: E, nTok: n });
   };
@@ -149,8 +167,7 @@ export function writeForward(P: Plan, m: Model, batch: Batch): void {
   }
   if (s.embdNorm) norm(s.embdNorm, b.x, b.x);
 
-  s.layers.forEach((l, i) => {
-    const c = state.layers[i]!;
+  s.layers.forEach((l, c) => {
     if (s.residual === 'deepnorm') {
       // x = norm(α·x + attn(x)); x = norm(α·x + ffn(x))
       attention(l, c, b.x, b.tmp);

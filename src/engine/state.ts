@@ -98,12 +98,7 @@ export function placeState(spec: ModelSpec, weights: Weights, kernels: Pick<Kern
   }
   actBytes = Math.max(actBytes, kernels.act_bytes(weights.fileType(spec.output.weight), E, logitRows));
 
-  const layers = spec.layers.map((l): LayerCache => {
-    const window = l.attn.slidingWindow;
-    const ring = window > 0 && window + B < contextLength ? window + B : 0;
-    const rows = ring || contextLength;
-    return { k: layout.alloc(rows * kvDim * 4), v: layout.alloc(rows * kvDim * 4), rows, ring, window };
-  });
+  const layers = placeCaches(spec, layout, B, contextLength);
   const maxCacheRows = Math.max(0, ...layers.map((l) => l.rows));
   const buf: Buffers = {
     ids: layout.alloc(B * 4),
@@ -133,8 +128,19 @@ export function placeState(spec: ModelSpec, weights: Weights, kernels: Pick<Kern
   return { layers, buf, scratchStride };
 }
 
-/** Bytes of the KV caches. */
-export function kvCacheBytes(spec: ModelSpec, state: RunState): number {
+/** One sequence's KV cache (every layer's K and V) for batches of `B` tokens and a context of `contextLength`. */
+export function placeCaches(spec: ModelSpec, layout: Layout, B: number, contextLength: number): LayerCache[] {
   const kvDim = spec.nHeadKv * spec.headDim;
-  return state.layers.reduce((sum, l) => sum + 2 * l.rows * kvDim * 4, 0);
+  return spec.layers.map((l): LayerCache => {
+    const window = l.attn.slidingWindow;
+    const ring = window > 0 && window + B < contextLength ? window + B : 0;
+    const rows = ring || contextLength;
+    return { k: layout.alloc(rows * kvDim * 4), v: layout.alloc(rows * kvDim * 4), rows, ring, window };
+  });
+}
+
+/** Bytes of the KV caches. */
+export function kvCacheBytes(spec: ModelSpec, layers: LayerCache[]): number {
+  const kvDim = spec.nHeadKv * spec.headDim;
+  return layers.reduce((sum, l) => sum + 2 * l.rows * kvDim * 4, 0);
 }

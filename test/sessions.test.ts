@@ -1,0 +1,351 @@
+/**
+ * Sessions (issue 11): independent KV caches, save / restore as bytes, context shift, batched decoding of
+ * several sessions in one forward pass, abort and errors. Greedy tokens are compared against the same
+ * model's solo runs; the context shift's logits against a fresh evaluation of the kept tokens.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Engine } from '../src/engine/engine.js';
+import { encodeGGUF, GGUFValueType, loadModel, readGGUF, WasmlmError, type Model } from '../src/index.js';
+import { fixture } from './helpers/fixtures.js';
+
+const greedy = { temperature: 0 } as const;
+const engineOf = (m: Model) => (m as unknown as { core: { engine: Engine } }).core.engine;
+const queueOf = (m: Model) => (m as unknown as { core: { decodeQueue: { stats: { batches: number; sequences: number } } } }).core.decodeQueue;
+const codeOf = async (p: Promise<unknown> | (() => unknown)) => {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (e) {
+    expect(e).toBeInstanceOf(WasmlmError);
+    return (e as WasmlmError).code;
+  }
+  return 'no error';
+};
+
+const PROMPTS = ['Once upon a time', 'The little dog', 'Lily and Ben went', 'One day a bird'];
+
+let model: Model;
+beforeAll(async () => { model = await loadModel(undefined, { threads: 1 }); });
+afterAll(() => model.dispose());
+
+describe('sessions', () => {
+  it('each has its own cache: interleaved calls give each what it gives alone', async () => {
+    const solo = await Promise.all(PROMPTS.slice(0, 2).map(async (p) => {
+      const s = model.createSession();
+      const a = await s.complete(p, { ...greedy, maxTokens: 20 });
+      const b = await s.complete(p + a.text + ' Then', { ...greedy, maxTokens: 20 });
+      s.dispose();
+      return [a.tokens, b.tokens];
+    }));
+    const [s1, s2] = [model.createSession(), model.createSession()];
+    const a1 = await s1.complete(PROMPTS[0]!, { ...greedy, maxTokens: 20 });
+    const a2 = await s2.complete(PROMPTS[1]!, { ...greedy, maxTokens: 20 });
+    // the model's own session in between changes neither
+    await model.complete('Tom had a ball', { ...greedy, maxTokens: 10 });
+    const b1 = await s1.complete(PROMPTS[0]! + a1.text + ' Then', { ...greedy, maxTokens: 20 });
+    const b2 = await s2.complete(PROMPTS[1]! + a2.text + ' Then', { ...greedy, maxTokens: 20 });
+    expect([[a1.tokens, b1.tokens], [a2.tokens, b2.tokens]]).toEqual(solo);
+    // each second call reused its own first call's context
+    expect(b1.timings.cachedTokens).toBeGreaterThan(a1.timings.promptTokens);
+    expect(b2.timings.cachedTokens).toBeGreaterThan(a2.timings.promptTokens);
+    expect(s1.info.cachedTokens).toBe(b1.timings.promptTokens + b1.tokens.length - 1);
+    expect(s1.info.kvCacheBytes).toBe(model.info.kvCacheBytes);
+    s1.dispose();
+    s2.dispose();
+  });
+
+  it('the model\'s methods are its default session\'s, as before', async () => {
+    const a = await model.complete('Once upon a time', { ...greedy, maxTokens: 30 });
+    const s = model.createSession();
+    const b = await s.complete('Once upon a time', { ...greedy, maxTokens: 30 });
+    expect(b.tokens).toEqual(a.tokens);
+    s.dispose();
+  });
+
+  it('a disposed session throws DISPOSED and its memory is reused by the next', async () => {
+    const s = model.createSession();
+    await s.complete('Once', { ...greedy, maxTokens: 3 });
+    const bytes = engineOf(model).memoryBytes;
+    s.dispose();
+    expect(await codeOf(() => s.complete('Once'))).toBe('DISPOSED');
+    expect(await codeOf(() => s.info)).toBe('DISPOSED');
+    const t = model.createSession();
+    await t.complete('Once', { ...greedy, maxTokens: 3 });
+    expect(t.info.cachedTokens).toBeGreaterThan(0);
+    expect(engineOf(model).memoryBytes).toBe(bytes);
+    t.dispose();
+  });
+
+  it('chat on a session continues the conversation from its cache', async () => {
+    const s = model.createSession();
+    const msgs = [{ role: 'user', content: 'Tell me a story' }];
+    const r1 = await s.chat(msgs, { ...greedy, maxTokens: 12 });
+    const r2 = await s.chat([...msgs, { role: 'assistant', content: r1.text }, { role: 'user', content: 'More' }], { ...greedy, maxTokens: 12 });
+    expect(r2.timings.cachedTokens).toBeGreaterThan(0);
+    s.dispose();
+  });
+});
+
+describe('save and restore', () => {
+  it('a restored session continues exactly as the saved one would have (greedy)', async () => {
+    const s = model.createSession();
+    const first = await s.complete('Once upon a time', { ...greedy, maxTokens: 40 });
+    const bytes = await s.save();
+    // only the used rows: 5 layers × (K + V) × tokens × kvDim floats, plus tokens and a header
+    const n = s.info.cachedTokens;
+    const kvDim = model.info.kvHeads * model.info.headSize;
+    expect(bytes.length).toBe(4 + 4 + 32 + 20 + 4 * n + model.info.layers * (4 + 2 * n * kvDim * 4) + 4);
+    const next = 'Once upon a time' + first.text + ' The end.';
+    const expected = await s.complete(next, { ...greedy, maxTokens: 40 });
+    const r = await model.restoreSession(bytes);
+    expect(r.info.cachedTokens).toBe(n);
+    const got = await r.complete(next, { ...greedy, maxTokens: 40 });
+    expect(got.tokens).toEqual(expected.tokens);
+    expect(got.timings.cachedTokens).toBe(expected.timings.cachedTokens);
+    // a restored session's keys are the saved ones: its logits of the next token match bit for bit
+    s.dispose();
+    r.dispose();
+  });
+
+  it('restores in another model object of the same file (what another runtime does)', async () => {
+    const s = model.createSession();
+    await s.complete('Lily and Ben went', { ...greedy, maxTokens: 25 });
+    const bytes = await s.save();
+    const expected = await s.complete('Lily and Ben went', { ...greedy, maxTokens: 60 });
+    const other = await loadModel(undefined, { threads: 1 });
+    try {
+      const r = await other.restoreSession(bytes);
+      const got = await r.complete('Lily and Ben went', { ...greedy, maxTokens: 60 });
+      expect(got.tokens).toEqual(expected.tokens);
+      expect(got.timings.cachedTokens).toBe(expected.timings.cachedTokens);
+    } finally {
+      other.dispose();
+      s.dispose();
+    }
+  });
+
+  it('another model\'s session is a SESSION_MISMATCH; corrupted or truncated bytes a BAD_SESSION; nothing changes', async () => {
+    const s = model.createSession();
+    await s.complete('Once upon a time', { ...greedy, maxTokens: 10 });
+    const bytes = await s.save();
+    s.dispose();
+    const llama = await loadModel(fixture('models/llama.gguf'), { threads: 1 });
+    try {
+      const t = llama.createSession();
+      await t.complete([1, 2, 3], { ...greedy, maxTokens: 3 });
+      const other = await t.save();
+      const mem = engineOf(model).memoryBytes;
+      expect(await codeOf(model.restoreSession(other))).toBe('SESSION_MISMATCH');
+      expect(await codeOf(llama.restoreSession(bytes))).toBe('SESSION_MISMATCH');
+      for (const cut of [0, 10, 60, bytes.length >> 1, bytes.length - 1]) {
+        expect(await codeOf(model.restoreSession(bytes.subarray(0, cut)))).toBe('BAD_SESSION');
+      }
+      for (const at of [0, 5, 70, bytes.length >> 1, bytes.length - 2]) {
+        const bad = bytes.slice();
+        bad[at] ^= 0x10;
+        expect(await codeOf(model.restoreSession(bad))).toBe('BAD_SESSION');
+      }
+      expect(await codeOf(model.restoreSession('x' as unknown as Uint8Array))).toBe('BAD_ARGUMENT');
+      // nothing was taken: the memory is as it was, and a good restore still works
+      expect(engineOf(model).memoryBytes).toBe(mem);
+      const r = await model.restoreSession(bytes);
+      expect(r.info.cachedTokens).toBeGreaterThan(0);
+      r.dispose();
+    } finally {
+      llama.dispose();
+    }
+  });
+});
+
+describe('context shift', () => {
+  /** Logits after evaluating `toks`, shifting (keep, drop), then `next`; and of a fresh evaluation of the kept tokens + next. */
+  async function shiftVsFresh(m: Model, toks: number[], keep: number, drop: number, next: number,
+    around = (shift: () => void) => shift()) {
+    const e = engineOf(m);
+    const [a, b] = [m.createSession(), m.createSession()];
+    const ca = (a as unknown as { cache: Parameters<Engine['shift']>[0] }).cache;
+    const cb = (b as unknown as { cache: Parameters<Engine['shift']>[0] }).cache;
+    e.evaluate(toks, 'last', undefined, ca);
+    let kept: number[] = [];
+    around(() => { kept = e.shift(ca, keep, drop); });
+    const rest = [...toks.slice(0, keep), ...toks.slice(keep + drop)];
+    // (learned positions keep only the first `keep` tokens: the rest is evaluated again)
+    if (kept.length < rest.length) e.evaluate(rest.slice(kept.length), 'last', undefined, ca);
+    else expect(kept).toEqual(rest);
+    const shifted = e.evaluate([next], 'last', undefined, ca).slice();
+    const fresh = e.evaluate([...rest, next], 'last', undefined, cb).slice();
+    a.dispose();
+    b.dispose();
+    let diff = 0;
+    for (let i = 0; i < fresh.length; i++) diff = Math.max(diff, Math.abs(shifted[i]! - fresh[i]!));
+    return diff;
+  }
+
+  const tokens = (n: number, vocab: number) => Array.from({ length: n }, (_, i) => (i * 7919 + 13) % (vocab - 3) + 3);
+
+  /**
+   * The file with only its first block: a shift is exact only there (a deeper layer's keys carry what the
+   * dropped tokens contributed, as in every engine that shifts), so that is where the logits are compared.
+   */
+  async function oneLayer(file: string): Promise<Model> {
+    const bytes = new Uint8Array(readFileSync(fixture(file)));
+    const h = await readGGUF(bytes);
+    const arch = h.metadata.get('general.architecture')!.value as string;
+    const metadata = new Map(h.metadata);
+    metadata.set(`${arch}.block_count`, { type: GGUFValueType.UINT32, value: 1 });
+    const tensors = h.tensors.filter((t) => !/^blk\.[1-9]/.test(t.name))
+      .map((t) => ({ name: t.name, ne: t.ne, type: t.type, data: bytes.subarray(h.dataOffset + t.offset, h.dataOffset + t.offset + t.nBytes) }));
+    return loadModel(encodeGGUF(metadata, tensors), { threads: 1 });
+  }
+
+  it.each([
+    ['llama (RoPE, normal)', 'models/llama.gguf'],
+    ['falcon (RoPE, neox)', 'models/falcon.gguf'],
+    ['gemma (RoPE, neox)', 'models/gemma.gguf'],
+    ['bloom (ALiBi)', 'models/bloom.gguf'],
+    ['gpt2 (learned positions: re-evaluated)', 'models/gpt2.gguf'],
+  ])('the logits after a shift equal a fresh evaluation of the kept tokens: %s', async (_name, file) => {
+    const m = await oneLayer(file);
+    try {
+      const toks = tokens(48, m.info.vocabSize);
+      expect(await shiftVsFresh(m, toks, 4, 20, 7)).toBeLessThan(1e-3);
+      expect(await shiftVsFresh(m, toks, 0, 23, 9)).toBeLessThan(1e-3);
+    } finally {
+      m.dispose();
+    }
+  });
+
+  it('the shift rotates the keys: left unrotated, the logits differ (the check above can fail)', async () => {
+    const m = await oneLayer('models/llama.gguf');
+    const spec = engineOf(m).spec as { positions: { kind: string } };
+    const toks = tokens(48, m.info.vocabSize);
+    try {
+      expect(await shiftVsFresh(m, toks, 4, 20, 7)).toBeLessThan(1e-3);
+      // the same with the shift told the model has no positions to rotate (restored before evaluating)
+      const unrotated = await shiftVsFresh(m, toks, 4, 20, 7, (shift) => {
+        spec.positions.kind = 'none';
+        try { shift(); } finally { spec.positions.kind = 'rope'; }
+      });
+      expect(unrotated).toBeGreaterThan(1e-2);
+    } finally {
+      m.dispose();
+    }
+  });
+
+  it('500 tokens with contextLength 64: generation goes on past the context', async () => {
+    const m = await loadModel(undefined, { threads: 1, contextLength: 64 });
+    try {
+      const off = await m.complete('Once upon a time', { ...greedy, maxTokens: 500, ignoreEos: true });
+      expect(off.finishReason).toBe('context');
+      expect(off.tokens.length).toBe(64 - 5 + 1);
+      const s = m.createSession({ contextShift: {} });
+      const on = await s.complete('Once upon a time', { ...greedy, maxTokens: 500, ignoreEos: true });
+      expect(on.finishReason).toBe('length');
+      expect(on.tokens.length).toBe(500);
+      // identical to the run without shifting until the context was full
+      expect(on.tokens.slice(0, off.tokens.length)).toEqual(off.tokens);
+      expect(s.info.cachedTokens).toBeLessThanOrEqual(64);
+      // the text stays the model's kind of text (the vocabulary's pieces, no garbage ids)
+      expect(on.text.length).toBeGreaterThan(500);
+      // keep: the first tokens stay (BOS by default); per call
+      const k = await m.complete('Once upon a time', { ...greedy, maxTokens: 200, ignoreEos: true, contextShift: { keep: 5 } });
+      expect(k.tokens.length).toBe(200);
+      s.dispose();
+    } finally {
+      m.dispose();
+    }
+  });
+
+  it('bad contextShift options are BAD_ARGUMENTs naming the option', async () => {
+    const m = await loadModel(undefined, { threads: 1, contextLength: 64 });
+    try {
+      for (const bad of [{ keep: 63 }, { keep: 1000 }, { keep: -1 }, { keep: 1.5 }, 'yes', null]) {
+        const e = await codeOf(m.complete('Once', { contextShift: bad as never }));
+        expect(e).toBe('BAD_ARGUMENT');
+        await m.complete('Once', { contextShift: bad as never }).catch((err: Error) => expect(err.message).toMatch(/contextShift/));
+      }
+      expect(await codeOf(() => m.createSession({ contextShift: { keep: 64 } }))).toBe('BAD_ARGUMENT');
+      expect(await codeOf(() => m.createSession(7 as never))).toBe('BAD_ARGUMENT');
+    } finally {
+      m.dispose();
+    }
+  });
+});
+
+describe('batched decoding', () => {
+  async function soloRuns(m: Model, n: number, maxTokens: number) {
+    const out: number[][] = [];
+    for (const p of PROMPTS.slice(0, n)) {
+      const s = m.createSession();
+      out.push((await s.complete(p, { ...greedy, maxTokens, ignoreEos: true })).tokens);
+      s.dispose();
+    }
+    return out;
+  }
+
+  it.each([1, 2])('concurrent generations go through one forward pass and equal their solo runs (%i threads)', async (threads) => {
+    const m = await loadModel(undefined, { threads });
+    try {
+      const solo = await soloRuns(m, 4, 60);
+      const sessions = PROMPTS.map(() => m.createSession());
+      const q = queueOf(m);
+      const before = { ...q.stats };
+      const runs = await Promise.all(sessions.map((s, i) => s.complete(PROMPTS[i]!, { ...greedy, maxTokens: 60, ignoreEos: true })));
+      expect(runs.map((r) => r.tokens)).toEqual(solo);
+      // most steps were batched: several sessions per pass
+      const batches = q.stats.batches - before.batches, seqs = q.stats.sequences - before.sequences;
+      expect(batches).toBeGreaterThan(0);
+      expect(seqs / batches).toBeGreaterThan(2);
+      sessions.forEach((s) => s.dispose());
+    } finally {
+      m.dispose();
+    }
+  });
+
+  it('one batched step gives each session the logits of its solo step', async () => {
+    const e = engineOf(model);
+    const sessions = PROMPTS.map(() => model.createSession());
+    const caches = sessions.map((s) => (s as unknown as { cache: Parameters<Engine['decode']>[0][0] }).cache);
+    const ids = PROMPTS.map((p) => model.tokenizer.encode(p, { addSpecial: true }));
+    caches.forEach((c, i) => e.evaluate(ids[i]!, 'last', undefined, c));
+    const batched = e.decode(caches, [5, 6, 7, 8]).map((r) => r.slice());
+    caches.forEach((c) => e.truncate(c.cached.length - 1, c));
+    const solo = caches.map((c, i) => e.evaluate([5 + i], 'last', undefined, c).slice());
+    let diff = 0;
+    batched.forEach((b, i) => b.forEach((v, j) => { diff = Math.max(diff, Math.abs(v - solo[i]![j]!)); }));
+    // the matmuls of a batch run the multi-token kernels: equal within float rounding, greedy identical
+    expect(diff).toBeLessThan(1e-4);
+    batched.forEach((b, i) => expect(b.indexOf(Math.max(...b))).toBe(solo[i]!.indexOf(Math.max(...solo[i]!))));
+    sessions.forEach((s) => s.dispose());
+  });
+
+  it('aborting one session leaves the others running and its cache consistent', async () => {
+    const m = await loadModel(undefined, { threads: 1 });
+    try {
+      const solo = await soloRuns(m, 3, 60);
+      const sessions = PROMPTS.slice(0, 3).map(() => m.createSession());
+      const ac = new AbortController();
+      let n = 0;
+      const runs = sessions.map(async (s, i) => {
+        const it = s.generate(PROMPTS[i]!, { ...greedy, maxTokens: 60, ignoreEos: true, signal: i === 1 ? ac.signal : undefined });
+        for (;;) {
+          const step = await it.next();
+          if (step.done) return step.value;
+          if (i === 1 && ++n === 10) ac.abort();
+        }
+      });
+      const [r0, r1, r2] = await Promise.all(runs);
+      expect(r1!.finishReason).toBe('abort');
+      expect(r0!.tokens).toEqual(solo[0]);
+      expect(r2!.tokens).toEqual(solo[2]);
+      expect(r1!.tokens).toEqual(solo[1]!.slice(0, r1!.tokens.length));
+      // its next call reuses what was computed
+      const again = await sessions[1]!.complete(m.tokenizer.encode(PROMPTS[1]!, { addSpecial: true }).concat(r1!.tokens), { ...greedy, maxTokens: 5 });
+      expect(again.timings.cachedTokens).toBeGreaterThanOrEqual(r1!.timings.promptTokens + r1!.tokens.length - 1);
+      sessions.forEach((s) => s.dispose());
+    } finally {
+      m.dispose();
+    }
+  });
+});
+
