@@ -322,6 +322,7 @@ export class Session {
     return {
       contextLength: engine.contextLength,
       unbounded: engine.unbounded,
+      get batching() { return core.generating > 1; },
       feed: async (context) => {
         this.alive();
         // one step while other generations run: batched with theirs

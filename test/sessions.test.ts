@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../src/engine/engine.js';
-import { encodeGGUF, GGUFValueType, loadModel, readGGUF, WasmlmError, type Model } from '../src/index.js';
+import { encodeGGUF, GGUFValueType, loadModel, readGGUF, WasmlmError, type LoadOptions, type Model } from '../src/index.js';
 import { fixture } from './helpers/fixtures.js';
 
 const greedy = { temperature: 0 } as const;
@@ -21,6 +21,22 @@ const codeOf = async (p: Promise<unknown> | (() => unknown)) => {
   }
   return 'no error';
 };
+
+/** A fixture rewritten: only its first `layers` blocks, `meta` keys set (u32); loaded with `options`. */
+async function variant(file: string, change: { layers?: number; meta?: Record<string, number> }, options: LoadOptions = { threads: 1 }): Promise<Model> {
+  const bytes = new Uint8Array(readFileSync(fixture(file)));
+  const h = await readGGUF(bytes);
+  const arch = h.metadata.get('general.architecture')!.value as string;
+  const metadata = new Map(h.metadata);
+  const meta = { ...change.meta, ...(change.layers ? { [`${arch}.block_count`]: change.layers } : {}) };
+  for (const [k, v] of Object.entries(meta)) metadata.set(k, { type: GGUFValueType.UINT32, value: v });
+  const keep = (name: string) => { const m = /^blk\.(\d+)\./.exec(name); return !m || !change.layers || Number(m[1]) < change.layers; };
+  const tensors = h.tensors.filter((t) => keep(t.name))
+    .map((t) => ({ name: t.name, ne: t.ne, type: t.type, data: bytes.subarray(h.dataOffset + t.offset, h.dataOffset + t.offset + t.nBytes) }));
+  return loadModel(encodeGGUF(metadata, tensors), options);
+}
+
+const tokens = (n: number, vocab: number) => Array.from({ length: n }, (_, i) => (i * 7919 + 13) % (vocab - 3) + 3);
 
 const PROMPTS = ['Once upon a time', 'The little dog', 'Lily and Ben went', 'One day a bird'];
 
@@ -181,22 +197,10 @@ describe('context shift', () => {
     return diff;
   }
 
-  const tokens = (n: number, vocab: number) => Array.from({ length: n }, (_, i) => (i * 7919 + 13) % (vocab - 3) + 3);
 
-  /**
-   * The file with only its first block: a shift is exact only there (a deeper layer's keys carry what the
-   * dropped tokens contributed, as in every engine that shifts), so that is where the logits are compared.
-   */
-  async function oneLayer(file: string): Promise<Model> {
-    const bytes = new Uint8Array(readFileSync(fixture(file)));
-    const h = await readGGUF(bytes);
-    const arch = h.metadata.get('general.architecture')!.value as string;
-    const metadata = new Map(h.metadata);
-    metadata.set(`${arch}.block_count`, { type: GGUFValueType.UINT32, value: 1 });
-    const tensors = h.tensors.filter((t) => !/^blk\.[1-9]/.test(t.name))
-      .map((t) => ({ name: t.name, ne: t.ne, type: t.type, data: bytes.subarray(h.dataOffset + t.offset, h.dataOffset + t.offset + t.nBytes) }));
-    return loadModel(encodeGGUF(metadata, tensors), { threads: 1 });
-  }
+  /** The file with only its first block: a shift is exact only there (a deeper layer's keys carry what the
+   * dropped tokens contributed, as in every engine that shifts), so that is where the logits are compared. */
+  const oneLayer = (file: string) => variant(file, { layers: 1 });
 
   it.each([
     ['llama (RoPE, normal)', 'models/llama.gguf'],
@@ -302,21 +306,32 @@ describe('batched decoding', () => {
     }
   });
 
-  it('one batched step gives each session the logits of its solo step', async () => {
-    const e = engineOf(model);
-    const sessions = PROMPTS.map(() => model.createSession());
-    const caches = sessions.map((s) => (s as unknown as { cache: Parameters<Engine['decode']>[0][0] }).cache);
-    const ids = PROMPTS.map((p) => model.tokenizer.encode(p, { addSpecial: true }));
-    caches.forEach((c, i) => e.evaluate(ids[i]!, 'last', undefined, c));
-    const batched = e.decode(caches, [5, 6, 7, 8]).map((r) => r.slice());
-    caches.forEach((c) => e.truncate(c.cached.length - 1, c));
-    const solo = caches.map((c, i) => e.evaluate([5 + i], 'last', undefined, c).slice());
-    let diff = 0;
-    batched.forEach((b, i) => b.forEach((v, j) => { diff = Math.max(diff, Math.abs(v - solo[i]![j]!)); }));
-    // the matmuls of a batch run the multi-token kernels: equal within float rounding, greedy identical
-    expect(diff).toBeLessThan(1e-4);
-    batched.forEach((b, i) => expect(b.indexOf(Math.max(...b))).toBe(solo[i]!.indexOf(Math.max(...solo[i]!))));
-    sessions.forEach((s) => s.dispose());
+  it.each([
+    ['stories260K', () => loadModel(undefined, { threads: 1 })],
+    ['stories260K, 2 threads', () => loadModel(undefined, { threads: 2 })],
+    ['falcon (neox, fused qkv)', () => loadModel(fixture('models/falcon.gguf'), { threads: 1 })],
+    ['gemma', () => loadModel(fixture('models/gemma.gguf'), { threads: 1 })],
+    ['bloom (ALiBi)', () => loadModel(fixture('models/bloom.gguf'), { threads: 1 })],
+    ['gpt2 (learned positions)', () => loadModel(fixture('models/gpt2.gguf'), { threads: 1 })],
+    ['llama, sliding window 4 (ring caches)', () => variant('models/llama.gguf', { meta: { 'llama.attention.sliding_window': 4 } }, { threads: 1, batchSize: 4, contextLength: 64 })],
+  ])('a batched step gives each session the logits of its solo step, bit for bit: %s', async (_name, load) => {
+    const m = await load();
+    try {
+      const e = engineOf(m);
+      type Cache = Parameters<Engine['decode']>[0][0];
+      const [solo, batched] = [0, 1].map(() => [0, 1, 2, 3].map(() => (m.createSession() as unknown as { cache: Cache }).cache));
+      const V = m.info.vocabSize;
+      // different prompt lengths: each session at its own positions
+      const prompts = [3, 5, 8, 13].map((len, s) => tokens(len, V).map((t) => (t + s * 17) % (V - 3) + 3));
+      prompts.forEach((p, i) => { e.evaluate(p, 'last', undefined, solo[i]!); e.evaluate(p, 'last', undefined, batched[i]!); });
+      for (let step = 0; step < 12; step++) {
+        const ids = [0, 1, 2, 3].map((i) => (step * 31 + i * 7) % (V - 3) + 3);
+        const rows = e.decode(batched, ids).map((r) => r.slice());
+        ids.forEach((id, i) => expect(rows[i]).toEqual(e.evaluate([id], 'last', undefined, solo[i]!)));
+      }
+    } finally {
+      m.dispose();
+    }
   });
 
   it('aborting one session leaves the others running and its cache consistent', async () => {

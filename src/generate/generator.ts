@@ -69,6 +69,8 @@ export interface Sequence {
   feed(context: number[]): Promise<{ logits: Float32Array; reused: number }>;
   /** Context shift of a full `context`: keep its first `keep` tokens, drop half of the rest; the new context. */
   shift(context: number[], keep: number): Promise<number[]>;
+  /** the next one-token feed goes through the decode queue (several generations run) */
+  readonly batching: boolean;
   /** A generation starts on this sequence (batched decoding while several run); call the result when it ends. */
   begin(): () => void;
 }
@@ -153,7 +155,8 @@ export async function* generateText(seq: Sequence, tokenizer: Tokenizer, prompt:
         if (keep === undefined) { finishReason = 'context'; break; }
         history = await seq.shift(history, keep);
       }
-      if (now() - lastYield > YIELD_EVERY_MS) { await macrotask(); lastYield = now(); }
+      // (a batched step waits for a macrotask anyway: the other generations join the batch there)
+      if (!seq.batching && now() - lastYield > YIELD_EVERY_MS) { await macrotask(); lastYield = now(); }
       if (aborted()) { finishReason = 'abort'; break; }
       logits = (await seq.feed(history)).logits; // (just the new token, unless another call used the cache)
     }
