@@ -136,6 +136,8 @@ const nextMacrotask: (f: () => void) => void = (() => {
 interface DecodeRequest {
   cache: KvCache;
   context: number[];
+  /** throws (DISPOSED) when the session is gone: its cache may be another session's by now */
+  alive(): void;
   resolve(logits: Float32Array): void;
   reject(e: unknown): void;
 }
@@ -152,9 +154,9 @@ export class DecodeQueue {
 
   constructor(private readonly core: ModelCore) {}
 
-  decode(cache: KvCache, context: number[]): Promise<Float32Array> {
+  decode(cache: KvCache, context: number[], alive: () => void): Promise<Float32Array> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ cache, context, resolve, reject });
+      this.pending.push({ cache, context, alive, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         nextMacrotask(() => void this.flush());
@@ -174,6 +176,12 @@ export class DecodeQueue {
       const batch: DecodeRequest[] = [];
       const alone: DecodeRequest[] = [];
       for (const r of requests) {
+        try {
+          r.alive();
+        } catch (e) {
+          r.reject(e);
+          continue;
+        }
         if (oneStep(r.cache, r.context) && !engine.isFull(r.cache) && !batch.some((b) => b.cache === r.cache)) batch.push(r);
         else alone.push(r);
       }
@@ -239,7 +247,8 @@ export class Session {
     const ids = this.core.checkIds(chatIds(tk, renderChat(tk, messages, options)));
     // a context shift keeps the rendered system prompt unless told
     let keep: number | undefined;
-    if (messages[0]?.role === 'system' && options && typeof options === 'object' && options.contextShift !== undefined) {
+    const shift = options !== null && typeof options === 'object' ? options.contextShift ?? this.contextShift : undefined;
+    if (messages[0]?.role === 'system' && shift) {
       keep = commonPrefix(chatIds(tk, renderChat(tk, [messages[0]], { ...options, addGenerationPrompt: false })), ids);
     }
     return this.run(ids, options, keep);
@@ -327,7 +336,7 @@ export class Session {
         this.alive();
         // one step while other generations run: batched with theirs
         if (core.generating > 1 && oneStep(cache, context)) {
-          return { logits: await core.decodeQueue.decode(cache, context), reused: context.length - 1 };
+          return { logits: await core.decodeQueue.decode(cache, context, () => this.alive()), reused: context.length - 1 };
         }
         return core.withEngine((e) => { this.alive(); return feed(e, cache, context); });
       },

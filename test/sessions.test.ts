@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../src/engine/engine.js';
-import { encodeGGUF, GGUFValueType, loadModel, readGGUF, WasmlmError, type LoadOptions, type Model } from '../src/index.js';
+import { encodeGGUF, GGUFValueType, loadModel, readGGUF, renderChat, WasmlmError, type LoadOptions, type Model } from '../src/index.js';
 import { fixture } from './helpers/fixtures.js';
 
 const greedy = { temperature: 0 } as const;
@@ -260,6 +260,36 @@ describe('context shift', () => {
     }
   });
 
+  it('in chat, a shift keeps the rendered system prompt unless told', async () => {
+    const m = await loadModel(undefined, { threads: 1, contextLength: 128 });
+    const e = engineOf(m);
+    const shifts: number[] = [];
+    const shift = e.shift.bind(e);
+    e.shift = (cache, keep, drop) => { shifts.push(keep); return shift(cache, keep, drop); };
+    try {
+      const system = { role: 'system', content: 'Once upon a time there was a cat.' };
+      const messages = [system, { role: 'user', content: 'Tell me' }];
+      const tk = m.tokenizer;
+      const systemIds = tk.encode(renderChat(tk, [system], { addGenerationPrompt: false }), { addSpecial: true, parseSpecial: true });
+      const all = tk.encode(renderChat(tk, messages), { addSpecial: true, parseSpecial: true });
+      let common = 0;
+      while (common < systemIds.length && systemIds[common] === all[common]) common++;
+      const s = m.createSession({ contextShift: {} });
+      const r = await s.chat(messages, { ...greedy, maxTokens: 200, ignoreEos: true });
+      expect(r.tokens.length).toBe(200);
+      expect(shifts.length).toBeGreaterThan(0);
+      expect(shifts.every((k) => k === common)).toBe(true);
+      expect(common).toBeGreaterThan(1);
+      // told: what it says
+      shifts.length = 0;
+      await s.chat(messages, { ...greedy, maxTokens: 200, ignoreEos: true, contextShift: { keep: 3 } });
+      expect(shifts.length > 0 && shifts.every((k) => k === 3)).toBe(true);
+      s.dispose();
+    } finally {
+      m.dispose();
+    }
+  });
+
   it('bad contextShift options are BAD_ARGUMENTs naming the option', async () => {
     const m = await loadModel(undefined, { threads: 1, contextLength: 64 });
     try {
@@ -329,6 +359,29 @@ describe('batched decoding', () => {
         const rows = e.decode(batched, ids).map((r) => r.slice());
         ids.forEach((id, i) => expect(rows[i]).toEqual(e.evaluate([id], 'last', undefined, solo[i]!)));
       }
+    } finally {
+      m.dispose();
+    }
+  });
+
+  it('a session disposed while its step waits in the queue gets DISPOSED; the others go on', async () => {
+    const m = await loadModel(undefined, { threads: 1 });
+    try {
+      const solo = await soloRuns(m, 2, 30);
+      const [a, b] = [m.createSession(), m.createSession()];
+      const ra = a.complete(PROMPTS[0]!, { ...greedy, maxTokens: 30, ignoreEos: true });
+      const itb = b.generate(PROMPTS[1]!, { ...greedy, maxTokens: 30, ignoreEos: true });
+      await itb.next();
+      await itb.next();
+      const pending = itb.next(); // its step is queued with a's
+      b.dispose();
+      expect(await codeOf(pending)).toBe('DISPOSED');
+      expect((await ra).tokens).toEqual(solo[0]);
+      // its cache went back: the next session takes it, and is right
+      const c = m.createSession();
+      expect((await c.complete(PROMPTS[1]!, { ...greedy, maxTokens: 30, ignoreEos: true })).tokens).toEqual(solo[1]);
+      c.dispose();
+      a.dispose();
     } finally {
       m.dispose();
     }
