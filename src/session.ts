@@ -223,6 +223,7 @@ export class Session {
   constructor(private readonly core: ModelCore, private readonly cache: KvCache, options: SessionOptions = {},
     private readonly isDefault = false) {
     this.contextShift = options.contextShift ?? false;
+    if (!isDefault) freeOnCollect.register(this, { core, cache }, this);
   }
 
   get info(): SessionInfo {
@@ -307,10 +308,8 @@ export class Session {
   dispose(): void {
     if (this.disposed || this.isDefault) return;
     this.disposed = true;
-    void this.core.lock().then((release) => {
-      this.core.engineRef?.freeCache(this.cache);
-      release();
-    });
+    freeOnCollect.unregister(this);
+    freeCache(this.core, this.cache);
   }
 
   private alive(): void {
@@ -361,6 +360,17 @@ export class Session {
     };
   }
 }
+
+/** Give a cache back once the call computing now (if any) ends. */
+function freeCache(core: ModelCore, cache: KvCache): void {
+  void core.lock().then((release) => {
+    core.engineRef?.freeCache(cache);
+    release();
+  });
+}
+
+/** A session dropped without dispose() gives its cache back when it is collected. */
+const freeOnCollect = new FinalizationRegistry<{ core: ModelCore; cache: KvCache }>(({ core, cache }) => freeCache(core, cache));
 
 /** Session options, checked before a cache is taken for them. */
 export function checkSessionOptions(options: unknown, contextLength: number): SessionOptions {

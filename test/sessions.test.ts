@@ -3,6 +3,7 @@
  * several sessions in one forward pass, abort and errors. Greedy tokens are compared against the same
  * model's solo runs; the context shift's logits against a fresh evaluation of the kept tokens.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../src/engine/engine.js';
@@ -90,6 +91,29 @@ describe('sessions', () => {
     expect(t.info.cachedTokens).toBeGreaterThan(0);
     expect(engineOf(model).memoryBytes).toBe(bytes);
     t.dispose();
+  });
+
+  it('a session dropped without dispose() gives its cache back when collected', () => {
+    // (a child process with --expose-gc, on the built package)
+    const script = `
+      const { loadModel } = await import(${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)});
+      const m = await loadModel(undefined, { threads: 1 });
+      const mem = () => m.core.engine.memoryBytes;
+      const drop = async () => { await m.createSession().complete('Once', { temperature: 0, maxTokens: 2 }); };
+      await drop();
+      for (let i = 0; i < 3; i++) { gc(); await new Promise((r) => setTimeout(r, 10)); }
+      const before = mem();
+      for (let i = 0; i < 30; i++) {
+        await drop();
+        gc();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      console.log(JSON.stringify({ before, after: mem(), cache: m.info.kvCacheBytes }));
+      m.dispose();`;
+    const out = execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    const { before, after, cache } = JSON.parse(out.trim().split('\n').pop()!) as { before: number; after: number; cache: number };
+    // 30 sessions made and dropped: at most a few caches more than one, not 30
+    expect(after - before).toBeLessThan(4 * cache);
   });
 
   it('chat on a session continues the conversation from its cache', async () => {

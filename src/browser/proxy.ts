@@ -361,19 +361,9 @@ export class WorkerModel implements ModelLike {
     if (this.#disposed) throw new WasmlmError('DISPOSED', 'this model was disposed');
   }
 
-  /** What Model checks before it starts (the rest is checked in the worker). */
   private checkPrompt(prompt: Prompt): void {
     this.alive();
-    if (typeof prompt === 'string') {
-      if (prompt.length === 0) throw new WasmlmError('EMPTY_PROMPT', 'the prompt is empty');
-    } else {
-      this.checkIds(prompt);
-    }
-  }
-
-  private checkIds(ids: unknown): number[] {
-    this.alive();
-    return tokenIdList(ids, this.info.vocabSize);
+    checkPrompt(prompt, this.info.vocabSize);
   }
 }
 
@@ -464,14 +454,18 @@ export class WorkerSession implements SessionLike {
     this.modelAlive();
   }
 
-  /** What Model checks before it starts (the rest is checked in the worker). */
   private checkPrompt(prompt: Prompt): void {
     this.alive();
-    if (typeof prompt === 'string') {
-      if (prompt.length === 0) throw new WasmlmError('EMPTY_PROMPT', 'the prompt is empty');
-    } else {
-      tokenIdList(prompt, this.model.vocabSize);
-    }
+    checkPrompt(prompt, this.model.vocabSize);
+  }
+}
+
+/** What Model checks of a prompt before it starts (the rest is checked in the worker). */
+function checkPrompt(prompt: Prompt, vocabSize: number): void {
+  if (typeof prompt === 'string') {
+    if (prompt.length === 0) throw new WasmlmError('EMPTY_PROMPT', 'the prompt is empty');
+  } else {
+    tokenIdList(prompt, vocabSize);
   }
 }
 
