@@ -114,9 +114,13 @@ function feed(engine: Engine, cache: KvCache, context: number[]): { logits: Floa
   }
 }
 
-/** Whether the cache holds all of `context` but its last token: one decode step. */
+/**
+ * Whether `context` is one decode step for the cache: it holds all of it but the last token (or all of it:
+ * a prompt read before, whose last token's logits are computed again).
+ */
 function oneStep(cache: KvCache, context: number[]): boolean {
-  return cache.cached.length === context.length - 1 && commonPrefix(cache.cached, context) === cache.cached.length;
+  const n = context.length - 1;
+  return n >= 0 && cache.cached.length >= n && cache.cached.length <= n + 1 && commonPrefix(cache.cached, context, n) === n;
 }
 
 /** Run `f` after the event loop's pending work (the other generations' next steps), without timer clamping. */
@@ -188,6 +192,7 @@ export class DecodeQueue {
       for (let i = 0; i < batch.length; i += engine.maxDecodeBatch) {
         const part = batch.slice(i, i + engine.maxDecodeBatch);
         try {
+          for (const r of part) engine.truncate(r.context.length - 1, r.cache);
           const rows = engine.decode(part.map((r) => r.cache), part.map((r) => r.context[r.context.length - 1]!));
           this.stats.batches++;
           this.stats.sequences += part.length;
@@ -343,6 +348,7 @@ export class Session {
         this.alive();
         // the cache holds the context but its last token (or is brought there)
         const n = context.length - 1;
+        e.truncate(n, cache);
         if (!oneStep(cache, context)) {
           const common = commonPrefix(cache.cached, context, n);
           e.truncate(common, cache);
