@@ -32,7 +32,7 @@ export interface SessionInfo {
 
 /**
  * What the sessions of one model share: the engine, the tokenizer, the lock calls take turns on, the
- * decode queue, the fingerprint saved sessions carry. @internal
+ * decode queue, the fingerprint saved sessions carry. (Not exported from the package.)
  */
 export class ModelCore {
   disposed = false;
