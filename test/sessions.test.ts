@@ -23,14 +23,17 @@ const codeOf = async (p: Promise<unknown> | (() => unknown)) => {
   return 'no error';
 };
 
-/** A fixture rewritten: only its first `layers` blocks, `meta` keys set (u32); loaded with `options`. */
-async function variant(file: string, change: { layers?: number; meta?: Record<string, number> }, options: LoadOptions = { threads: 1 }): Promise<Model> {
+/** A fixture rewritten: only its first `layers` blocks, `meta` keys set (a number: u32); loaded with `options`. */
+async function variant(file: string, change: { layers?: number; meta?: Record<string, number | [number, unknown]> },
+  options: LoadOptions = { threads: 1 }): Promise<Model> {
   const bytes = new Uint8Array(readFileSync(fixture(file)));
   const h = await readGGUF(bytes);
   const arch = h.metadata.get('general.architecture')!.value as string;
   const metadata = new Map(h.metadata);
   const meta = { ...change.meta, ...(change.layers ? { [`${arch}.block_count`]: change.layers } : {}) };
-  for (const [k, v] of Object.entries(meta)) metadata.set(k, { type: GGUFValueType.UINT32, value: v });
+  for (const [k, v] of Object.entries(meta)) {
+    metadata.set(k, typeof v === 'number' ? { type: GGUFValueType.UINT32, value: v } : { type: v[0] as never, value: v[1] as never });
+  }
   const keep = (name: string) => { const m = /^blk\.(\d+)\./.exec(name); return !m || !change.layers || Number(m[1]) < change.layers; };
   const tensors = h.tensors.filter((t) => keep(t.name))
     .map((t) => ({ name: t.name, ne: t.ne, type: t.type, data: bytes.subarray(h.dataOffset + t.offset, h.dataOffset + t.offset + t.nBytes) }));
@@ -224,17 +227,25 @@ describe('context shift', () => {
 
   /** The file with only its first block: a shift is exact only there (a deeper layer's keys carry what the
    * dropped tokens contributed, as in every engine that shifts), so that is where the logits are compared. */
-  const oneLayer = (file: string) => variant(file, { layers: 1 });
+  const oneLayer = (file: string, meta?: Record<string, [number, unknown]>) => variant(file, { layers: 1, meta });
+  const scaling = (type: string) => ({
+    'llama.rope.scaling.type': [GGUFValueType.STRING, type],
+    'llama.rope.scaling.factor': [GGUFValueType.FLOAT32, 4],
+    'llama.rope.scaling.original_context_length': [GGUFValueType.UINT32, 32],
+  } as Record<string, [number, unknown]>);
 
   it.each([
-    ['llama (RoPE, normal)', 'models/llama.gguf'],
-    ['falcon (RoPE, neox)', 'models/falcon.gguf'],
-    ['gemma (RoPE, neox)', 'models/gemma.gguf'],
-    ['bloom (ALiBi)', 'models/bloom.gguf'],
-    ['gpt2 (learned positions: re-evaluated)', 'models/gpt2.gguf'],
-  ])('the logits after a shift equal a fresh evaluation of the kept tokens: %s', async (_name, file) => {
-    const m = await oneLayer(file);
+    ['llama (RoPE, normal)', 'models/llama.gguf', undefined],
+    ['llama, linear RoPE scaling', 'models/llama.gguf', scaling('linear')],
+    ['llama, YaRN (its magnitude factor applied once)', 'models/llama.gguf', scaling('yarn')],
+    ['falcon (RoPE, neox)', 'models/falcon.gguf', undefined],
+    ['gemma (RoPE, neox)', 'models/gemma.gguf', undefined],
+    ['bloom (ALiBi)', 'models/bloom.gguf', undefined],
+    ['gpt2 (learned positions: re-evaluated)', 'models/gpt2.gguf', undefined],
+  ])('the logits after a shift equal a fresh evaluation of the kept tokens: %s', async (_name, file, meta) => {
+    const m = await oneLayer(file, meta);
     try {
+      if (meta) expect(m.info.positions).toMatchObject({ kind: 'rope', scaling: meta['llama.rope.scaling.type']![1] });
       const toks = tokens(48, m.info.vocabSize);
       expect(await shiftVsFresh(m, toks, 4, 20, 7)).toBeLessThan(1e-3);
       expect(await shiftVsFresh(m, toks, 0, 23, 9)).toBeLessThan(1e-3);

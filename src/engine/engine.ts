@@ -7,8 +7,8 @@ import { WasmlmError } from '../errors.js';
 import type { GGUFHeader, GGUFTensorInfo } from '../formats/gguf.js';
 import type { ByteStream } from '../formats/source.js';
 import type { ModelSpec } from '../models/spec.js';
-import { CTL_BYTES, ROPE_NEOX, ROPE_NORMAL, SYNC_BYTES } from '../abi.js';
-import { linear, writeForward, type Model } from './forward.js';
+import { CTL_BYTES, SYNC_BYTES } from '../abi.js';
+import { linear, ropeRows, writeForward, type Model } from './forward.js';
 import { createMemory, Layout, PAGE, Views } from './memory.js';
 import {
   chooseBatchSize, chooseContextLength, chooseThreads, layerMatmulBytes, planCapacity, type EngineOptions,
@@ -274,19 +274,9 @@ export class Engine {
       for (const at of [l.k, l.v]) u8.copyWithin(at + keep * rb, at + (keep + drop) * rb, at + n * rb);
     }
     if (pos.kind === 'rope' && moved > 0) {
-      // each layer's moved keys as one row of moved·nHeadKv heads, rotated by −drop
+      // each layer's moved keys as one row of moved·nHeadKv heads, rotated by −drop (not scaled again)
       const P = this.plan.reset();
-      // the shift rotates, it does not scale: YaRN's magnitude factor is applied once, when the key was made
-      const yarnScale = pos.yarn && pos.yarn.extFactor !== 0 ? 1 + 0.1 * Math.log(1 / pos.freqScale) : 1;
-      for (const l of cache.layers) {
-        P.rope({
-          x: l.k + keep * rb, nTok: 1, nHead: moved * this.spec.nHeadKv, headDim: this.spec.headDim, nRot: pos.nRot,
-          pos0: -drop, base: pos.base, freqScale: pos.freqScale, mode: pos.mode === 'neox' ? ROPE_NEOX : ROPE_NORMAL,
-          freqFactors: this.model.weights.ptr(pos.freqFactors),
-          extFactor: pos.yarn?.extFactor ?? 0, attnFactor: 1 / ((pos.yarn?.attnFactor ?? 1) * yarnScale),
-          corrLow: pos.yarn?.corrLow ?? 0, corrHigh: pos.yarn?.corrHigh ?? 0,
-        });
-      }
+      for (const l of cache.layers) ropeRows(P, this.model, l.k + keep * rb, 1, moved * this.spec.nHeadKv, -drop, true);
       this.runPlan(P);
     }
     cache.cached.splice(keep, drop);

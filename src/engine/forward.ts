@@ -58,6 +58,27 @@ export function linear(P: Plan, m: Model, l: Linear, x: number, y: number, nTok:
   if (l.bias) P.addRow({ x: y, row: m.weights.ptr(l.bias), out: y, n: nOut, nTok });
 }
 
+/**
+ * RoPE on nTok rows of `heads` heads at x, positions pos0.. (nothing without RoPE). `rotateOnly`: the
+ * magnitude scale YaRN applies with the rotation is divided out (a context shift turns keys that have it).
+ */
+export function ropeRows(P: Plan, m: Model, x: number, nTok: number, heads: number, pos0: number, rotateOnly = false): void {
+  const pos = m.spec.positions;
+  if (pos.kind !== 'rope') return;
+  const ext = pos.yarn?.extFactor ?? 0;
+  const attnFactor = pos.yarn?.attnFactor ?? 1;
+  P.rope({
+    x, nTok, nHead: heads, headDim: m.spec.headDim, nRot: pos.nRot, pos0, base: pos.base, freqScale: pos.freqScale,
+    mode: pos.mode === 'neox' ? ROPE_NEOX : ROPE_NORMAL,
+    // RoPE scaling: LLaMA 3's per-pair factors, YaRN
+    freqFactors: m.weights.ptr(pos.freqFactors),
+    extFactor: ext,
+    // (the kernel scales by attnFactor, and by 1 + 0.1·ln(1/freqScale) where extFactor ≠ 0)
+    attnFactor: rotateOnly ? 1 / (attnFactor * (ext !== 0 ? 1 + 0.1 * Math.log(1 / pos.freqScale) : 1)) : attnFactor,
+    corrLow: pos.yarn?.corrLow ?? 0, corrHigh: pos.yarn?.corrHigh ?? 0,
+  });
+}
+
 /** The forward pass of `batch` into P. */
 export function writeForward(P: Plan, m: Model, batch: Batch): void {
   const { spec: s, weights: W, state } = m;
@@ -74,17 +95,7 @@ export function writeForward(P: Plan, m: Model, batch: Batch): void {
     if (nm.kind === 'layer') P.layernorm({ x, w, b: W.ptr(nm.bias), out, n: E, nTok, eps });
     else P.rmsnorm({ x, w, out, n: E, nTok, eps });
   };
-  const rope = (x: number, heads: number, nTok: number, pos0: number) => {
-    if (pos.kind !== 'rope') return;
-    P.rope({
-      x, nTok, nHead: heads, headDim, nRot: pos.nRot, pos0, base: pos.base, freqScale: pos.freqScale,
-      mode: pos.mode === 'neox' ? ROPE_NEOX : ROPE_NORMAL,
-      // RoPE scaling: LLaMA 3's per-pair factors, YaRN
-      freqFactors: W.ptr(pos.freqFactors),
-      extFactor: pos.yarn?.extFactor ?? 0, attnFactor: pos.yarn?.attnFactor ?? 1,
-      corrLow: pos.yarn?.corrLow ?? 0, corrHigh: pos.yarn?.corrHigh ?? 0,
-    });
-  };
+  const rope = (x: number, heads: number, nTok: number, pos0: number) => ropeRows(P, m, x, nTok, heads, pos0);
 
   const attention = (l: LayerSpec, layer: number, x: number, out: number) => {
     const a = l.attn;
