@@ -12,6 +12,7 @@ import { loadModel, type Model } from '../src/index.js';
 import { expectGreedy, expectLogitsClose, fixture, type Expected } from './helpers/fixtures.js';
 
 interface Set3Expected extends Expected {
+  prompt_text: string;
   tolerance_max_abs_logit: number;
   sensitivity_max_abs_logit: Record<string, number>;
 }
@@ -56,9 +57,12 @@ describe.each(MODELS)('set3 %s', (name, family, tol) => {
     model.dispose();
   });
 
-  it('greedy ids through the KV cache identical', async () => {
+  it('greedy ids through the KV cache identical; from the prompt text too (the file\'s tokenizer, no BOS)', async () => {
     const model = await loadModel(file(name));
     expectGreedy(await greedy(model, exp.tokens, exp.greedy.length), exp, { kind: 'abs', max: tol });
+    const fromText = await model.complete(exp.prompt_text, { temperature: 0, maxTokens: exp.greedy.length, ignoreEos: true });
+    expect(fromText.tokens).toEqual(exp.greedy);
+    expect(fromText.text).toBe(exp.greedy_text);
     model.dispose();
   });
 
