@@ -5,8 +5,9 @@
  */
 import { WasmlmError } from '../errors.js';
 import { readGGUF } from '../formats/gguf.js';
+import { isSourceList, type GGUFSources, type ShardOpener } from '../formats/gguf-split.js';
 import { describeSource, openSource, type ModelSource } from '../formats/source.js';
-import { DEFAULT_MODEL_URL, defaultModelUrl, loadModel as coreLoadModel, type LoadOptions, type Model } from '../model.js';
+import { DEFAULT_MODEL_URL, defaultModelUrl, loadModelWith, type LoadOptions, type Model } from '../model.js';
 import { vocabFromGGUF } from '../tokenizer/gguf.js';
 import type { VocabData } from '../tokenizer/types.js';
 import { isCacheableUrl, modelCacheAvailable, openCachedUrl, readableFrom, resolveUrl } from './cache.js';
@@ -27,11 +28,8 @@ interface Opened {
   finish(ok: boolean): Promise<void>;
 }
 
-async function open(source: ModelSource | undefined, options: CacheOptions & { signal?: AbortSignal; wantVocab?: boolean }): Promise<Opened> {
-  let src: ModelSource = source ?? DEFAULT_MODEL_URL ?? defaultModelUrl();
-  if (typeof src === 'string' && /^[a-z][a-z0-9+.-]*:/i.test(src) === false && hasLocation()) {
-    src = resolveUrl(src); // a relative URL on a page: there are no file paths here
-  }
+async function open(source: ModelSource, options: CacheOptions & { signal?: AbortSignal; wantVocab?: boolean }): Promise<Opened> {
+  let src = pageUrl(source);
   const description = describeSource(src);
   let size: number | undefined;
   let finish = async (_ok: boolean) => {};
@@ -66,32 +64,48 @@ async function open(source: ModelSource | undefined, options: CacheOptions & { s
 
 /**
  * The core loadModel with the cache and the isolation check. `wantVocab`: also return the file's
- * vocabulary (the worker sends it to the page, which builds its own tokenizer from it).
+ * vocabulary (the worker sends it to the page, which builds its own tokenizer from it). Each file the
+ * core opens (the model, or each shard of a split one) goes through the model cache when it is a URL.
  */
 export async function loadInPlace(
-  source: ModelSource | undefined,
+  source: GGUFSources | undefined,
   options: LoadOptions & CacheOptions & { wantVocab?: boolean },
 ): Promise<{ model: Model; vocab: VocabData | undefined }> {
   const { cache, wantVocab, ...rest } = options;
   const plan = threadPlan(options.threads);
-  const opened = await open(source, { cache, signal: options.signal, wantVocab });
+  const given = source ?? DEFAULT_MODEL_URL ?? defaultModelUrl();
+  const src = isSourceList(given) ? given.map(pageUrl) : pageUrl(given);
+  const first = isSourceList(src) ? src[0] : src;
+  /** the downloads of this load, by URL: stored once the model has loaded, dropped if it fails */
+  const downloads = new Map<string, Opened>();
+  let vocab: Promise<VocabData> | undefined;
+  const openShard: ShardOpener = async (s, o) => {
+    const href = typeof s === 'string' ? s : s instanceof URL ? s.href : undefined;
+    // a file opened again (its header was read, its data is due) is a new download
+    if (href !== undefined) await downloads.get(href)?.finish(false);
+    const opened = await open(s, { cache, signal: options.signal, wantVocab: wantVocab && s === first && !vocab });
+    if (href !== undefined) downloads.set(href, opened);
+    vocab ??= opened.vocab;
+    return openSource(opened.source, { ...o, size: opened.size });
+  };
   try {
-    const model = await coreLoadModel(opened.source, {
-      ...rest,
-      threads: plan.threads,
-      onProgress: options.onProgress && ((p) => options.onProgress!({ loaded: p.loaded, total: p.total ?? opened.size })),
-    });
-    const vocab = opened.vocab ? await opened.vocab : undefined;
-    await opened.finish(true);
+    const model = await loadModelWith(src, rest, openShard);
+    const v = vocab ? await vocab : undefined;
+    for (const d of downloads.values()) await d.finish(true);
     if (plan.note) {
       model.info.threads = 1;
       model.info.threadsNote = plan.note;
     }
-    return { model, vocab };
+    return { model, vocab: v };
   } catch (e) {
-    await opened.finish(false);
-    throw renamed(e, describeSource(opened.source), opened.description);
+    for (const d of downloads.values()) await d.finish(false);
+    throw e;
   }
+}
+
+/** A URL string as the page means it (relative to the page: there are no file paths here). */
+function pageUrl(src: ModelSource): ModelSource {
+  return typeof src === 'string' && /^[a-z][a-z0-9+.-]*:/i.test(src) === false && hasLocation() ? resolveUrl(src) : src;
 }
 
 /** Load an adapter the same way (through the cache for URLs). */
