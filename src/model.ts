@@ -369,15 +369,20 @@ export async function loadModel(source?: GGUFSources, opts?: LoadOptions): Promi
   return loadModelWith(source, opts);
 }
 
-/** @internal loadModel with each shard opened by `openShard` (the browser entry: through its model cache) */
-export async function loadModelWith(source: GGUFSources | undefined, opts: LoadOptions | undefined, openShard?: ShardOpener): Promise<Model> {
+/**
+ * @internal loadModel with each file (or shard) opened by `openShard` (the browser entry: through its model
+ * cache), and the model's header passed to `onHeader` (the browser worker sends the page its vocabulary)
+ */
+export async function loadModelWith(source: GGUFSources | undefined, opts: LoadOptions | undefined,
+  hooks: { openShard?: ShardOpener; onHeader?: (h: GGUFHeader) => void } = {}): Promise<Model> {
   const t0 = performance.now();
   const options = checkLoadOptions(opts);
   const src = source ?? DEFAULT_MODEL_URL ?? defaultModelUrl();
-  const { header, stream } = await openGGUFModel(src, { signal: options.signal, onProgress: options.onProgress }, openShard);
+  const { header, stream } = await openGGUFModel(src, { signal: options.signal, onProgress: options.onProgress }, hooks.openShard);
   try {
     const { spec, tensors } = resolveSpec(header);
     const tokenizer = tokenizerFromGGUF(header);
+    hooks.onHeader?.(header);
     const engine = await Engine.load(spec, tensors, header, stream, options);
     const weightTypes: Record<string, { bytes: number; share: number }> = {};
     let weightBytes = 0;
