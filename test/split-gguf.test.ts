@@ -143,6 +143,28 @@ describe('loading a split GGUF', () => {
     }
   });
 
+  it('a first shard with metadata only (gguf-split --no-tensor-first-split)', async () => {
+    const { h, tensors } = await parts('llama.gguf');
+    const shards = splitGGUF(h.metadata, tensors, { maxTensors: 8 });
+    const n = shards.length + 1;
+    const d = join(dir, 'no-tensor-first');
+    mkdirSync(d);
+    const ps: string[] = [];
+    const meta = (m: Map<string, unknown>, i: number) => {
+      m.set('split.no', { type: GGUFValueType.UINT16, value: i });
+      m.set('split.count', { type: GGUFValueType.UINT16, value: n });
+    };
+    for (let i = 0; i < n; i++) {
+      const s = i === 0 ? { metadata: new Map(shards[0]!.metadata), tensors: [] } : shards[i - 1]!;
+      if (i === 1) for (const k of [...s.metadata.keys()]) if (!k.startsWith('split.')) s.metadata.delete(k);
+      meta(s.metadata, i);
+      ps.push(join(d, splitPath('llama', i, n).split('/').pop()!));
+      await writeGGUFFile(ps[i]!, s.metadata, s.tensors);
+    }
+    expect((await readGGUF(ps[0]!)).tensors).toEqual([]);
+    expect(await logitsOf(ps[0]!)).toEqual(expected);
+  });
+
   it('as an array: paths (in any order), bytes, Blobs, web streams and Node streams', async () => {
     const shuffled = [paths[1]!, ...paths.slice(2), paths[0]!];
     const bytes = paths.map((p) => new Uint8Array(readFileSync(p)));

@@ -95,9 +95,9 @@ export async function openGGUFModel(
         }
         throw e;
       }
-      const shard = shardOf(src, await readShardHeader(src, stream));
-      shards.push(shard);
-      if (reopenable(src)) await shard.close(); // opened again when its data is due
+      const opened = await readShardHeader(src, stream);
+      shards.push(shardOf(src, opened));
+      if (reopenable(src)) await shards[shards.length - 1]!.close(); // opened again when its data is due
     }
     const header = merge(shards, n);
     progress.sizes = shards.map((s) => s.size);
@@ -164,9 +164,15 @@ async function readShardHeader(source: ModelSource, stream: ByteStream): Promise
   }
 }
 
+/** A shard of its header (its stream closed if split.no is not a number). */
 function shardOf(source: ModelSource, o: Opened): Shard {
-  const meta = new GGUFMetadata(o.header);
-  const no = inShard(o.header, () => meta.optionalNumber(SPLIT_NO));
+  let no: number | undefined;
+  try {
+    no = inShard(o.header, () => new GGUFMetadata(o.header).optionalNumber(SPLIT_NO));
+  } catch (e) {
+    void o.stream.close();
+    throw e;
+  }
   let extent = 0;
   for (const t of o.header.tensors) extent = Math.max(extent, t.offset + t.nBytes);
   const shard: Shard = {

@@ -4,6 +4,8 @@
 // A file with no tensors ends right after the tensor index, without padding (as llama.cpp's
 // vocab-only files do).
 //
+// splitGGUF / writeGGUFFiles: the shards of a split GGUF, as llama.cpp's gguf-split writes them.
+//
 // Metadata values use the reader's representation (GGUFMetaValue), so a header read with
 // readGGUF writes back byte for byte. For convenience numeric arrays may also be plain
 // number[] (or bigint[] for 64-bit items), and the `meta` helpers build values.
