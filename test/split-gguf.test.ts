@@ -199,6 +199,16 @@ describe('loading a split GGUF', () => {
     expect(total - last.loaded).toBeLessThan(32);
   });
 
+  it('an abort in a later shard stops the load (ABORTED)', async () => {
+    const first = statSync(paths[0]!).size;
+    const ac = new AbortController();
+    const e = await errorOf(loadModel(`${base}/a/${paths[0]!.split('/').pop()}`, {
+      threads: 1, signal: ac.signal, onProgress: (p) => { if (p.loaded > first) ac.abort(); },
+    }));
+    expect(e).toBeInstanceOf(WasmlmError);
+    expect(e!.code).toBe('ABORTED');
+  });
+
   it('info and quantize read every shard (readGGUFModel)', async () => {
     const h = await readGGUFModel(paths[0]!);
     const plain = (await loadGGUF('llama.gguf')).h;
