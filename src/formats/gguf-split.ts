@@ -16,7 +16,7 @@
 // its data is due (the first shard stays open: its data comes next), a stream is kept open.
 
 import { WasmlmError } from '../errors.js';
-import { namingSource, readGGUFHeader } from './gguf.js';
+import { inSource, namingSource, openGGUF } from './gguf.js';
 import { GGUFMetadata } from './gguf-metadata.js';
 import type { GGUFHeader, GGUFTensorInfo } from './gguf-types.js';
 import { describeSource, openSource, type ByteStream, type ModelSource, type OpenOptions } from './source.js';
@@ -40,7 +40,7 @@ export function splitPrefix(name: string, i: number, n: number): string | undefi
 }
 
 /** Opens one shard; the browser entry routes URLs through its model cache. */
-export type ShardOpener = (source: ModelSource, options: OpenOptions) => Promise<ByteStream>;
+export type ShardOpener = typeof openSource;
 
 /**
  * Open a GGUF model, one file or all its shards, as one header and one stream positioned at the start
@@ -59,7 +59,7 @@ export async function openGGUFModel(
   // a shard's index: in the list while the headers are read, then in split.no order
   const index = (src: ModelSource) => progress.sizes ? shards.findIndex((s) => s.source === src) : list.indexOf(src);
   const opts = (src: ModelSource): OpenOptions => ({ ...options, onProgress: (p) => progress.report(index(src), p) });
-  const first = await openShard(list[0]!, opts(list[0]!), open);
+  const first = await openGGUF(list[0]!, opts(list[0]!), open);
   try {
     const n = splitCount(first.header);
     if (n === undefined && list.length === 1) return first; // one plain file, as it is
@@ -86,16 +86,15 @@ export async function openGGUFModel(
     }
     for (let k = 0; k < rest.length; k++) {
       const src = rest[k]!;
-      let stream: ByteStream;
+      let opened: Opened;
       try {
-        stream = await open(src, opts(src));
+        opened = await openGGUF(src, opts(src), open);
       } catch (e) {
         if (e instanceof WasmlmError && (e.code === 'IO_ERROR' || e.code === 'FETCH_FAILED')) {
           throw new WasmlmError(e.code, `split GGUF ${named}: shard ${k + 2} of ${n} is missing or unreadable: ${e.message}`, { cause: e });
         }
         throw e;
       }
-      const opened = await readShardHeader(src, stream);
       shards.push(shardOf(src, opened));
       if (reopenable(src)) await shards[shards.length - 1]!.close(); // opened again when its data is due
     }
@@ -150,25 +149,11 @@ interface Shard {
   close(): Promise<void>;
 }
 
-async function openShard(source: ModelSource, options: OpenOptions, open: ShardOpener): Promise<Opened> {
-  return readShardHeader(source, await open(source, options));
-}
-
-async function readShardHeader(source: ModelSource, stream: ByteStream): Promise<Opened> {
-  try {
-    return { header: await readGGUFHeader(stream), stream };
-  } catch (e) {
-    await stream.close();
-    if (e instanceof WasmlmError) throw new WasmlmError(e.code, `${describeSource(source)}: ${e.message}`, { cause: e });
-    throw e;
-  }
-}
-
 /** A shard of its header (its stream closed if split.no is not a number). */
 function shardOf(source: ModelSource, o: Opened): Shard {
   let no: number | undefined;
   try {
-    no = inShard(o.header, () => new GGUFMetadata(o.header).optionalNumber(SPLIT_NO));
+    no = inSource(o.header, () => new GGUFMetadata(o.header).optionalNumber(SPLIT_NO));
   } catch (e) {
     void o.stream.close();
     throw e;
@@ -188,20 +173,12 @@ function shardOf(source: ModelSource, o: Opened): Shard {
 
 /** split.count, when the file is a shard of more than one */
 function splitCount(h: GGUFHeader): number | undefined {
-  const n = inShard(h, () => new GGUFMetadata(h).optionalNumber(SPLIT_COUNT));
+  const n = inSource(h, () => new GGUFMetadata(h).optionalNumber(SPLIT_COUNT));
   if (n === undefined) return undefined;
   if (!Number.isInteger(n) || n < 1 || n > 99999) {
     throw new WasmlmError('BAD_FORMAT', `${h.source ?? 'GGUF'}: metadata key '${SPLIT_COUNT}' must be an integer in 1 .. 99999, got ${n}`);
   }
   return n > 1 ? n : undefined;
-}
-
-function inShard<T>(h: GGUFHeader, f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    throw namingSource(e, h.source);
-  }
 }
 
 /** Check that the shards belong together; order them by split.no; the header of them all. */
@@ -219,19 +196,19 @@ function merge(shards: Shard[], n: number): GGUFHeader {
   shards.sort((a, b) => a.no - b.no); // the order of split.no (an array may list them in any order)
   const first = shards[0]!;
   const meta0 = new GGUFMetadata(first.header);
-  const total = inShard(first.header, () => meta0.optionalNumber(SPLIT_TENSORS_COUNT));
-  const arch = inShard(first.header, () => meta0.optionalString('general.architecture'));
+  const total = inSource(first.header, () => meta0.optionalNumber(SPLIT_TENSORS_COUNT));
+  const arch = inSource(first.header, () => meta0.optionalString('general.architecture'));
   for (const s of shards) {
     const meta = new GGUFMetadata(s.header);
-    const count = inShard(s.header, () => meta.optionalNumber(SPLIT_COUNT));
+    const count = inSource(s.header, () => meta.optionalNumber(SPLIT_COUNT));
     if (count !== n) {
       throw new WasmlmError('BAD_FORMAT', `split GGUF ${name(first)}: ${name(s)} has ${SPLIT_COUNT} = ${count ?? '(none)'}, ${name(first)} has ${n}: not shards of one model`);
     }
-    const t = inShard(s.header, () => meta.optionalNumber(SPLIT_TENSORS_COUNT));
+    const t = inSource(s.header, () => meta.optionalNumber(SPLIT_TENSORS_COUNT));
     if (t !== total) {
       throw new WasmlmError('BAD_FORMAT', `split GGUF ${name(first)}: ${name(s)} has ${SPLIT_TENSORS_COUNT} = ${t ?? '(none)'}, ${name(first)} has ${total ?? '(none)'}: not shards of one model`);
     }
-    const a = inShard(s.header, () => meta.optionalString('general.architecture'));
+    const a = inSource(s.header, () => meta.optionalString('general.architecture'));
     if (a !== undefined && a !== arch) {
       throw new WasmlmError('BAD_FORMAT', `split GGUF ${name(first)}: ${name(s)} is a '${a}' model, ${name(first)} a '${arch ?? '(none)'}' one: not shards of one model`);
     }
