@@ -7,6 +7,8 @@ export type { ChatMessage, ChatTemplateOptions } from './generate/chat.js';
 export { WasmlmError, isWasmlmError } from './errors.js';
 export type { WasmlmErrorCode } from './errors.js';
 export type { ModelSource } from './formats/source.js';
+export type { GGUFSources } from './formats/gguf-split.js';
+export { writeGGUFFiles, splitGGUF } from './formats/gguf-writer.js';
 export { readGGUF, GGUFValueType } from './formats/gguf.js';
 export type { GGUFHeader, GGUFTensorInfo, GGUFMetaValue } from './formats/gguf.js';
 export { encodeGGUF, writeGGUFFile } from './formats/gguf-writer.js';

@@ -4,6 +4,7 @@ import { checkLoadOptions } from './engine/options.js';
 import { WasmlmError } from './errors.js';
 import { typeName } from './formats/ggml-types.js';
 import { readGGUFHeader, type GGUFHeader } from './formats/gguf.js';
+import { openGGUFModel, type GGUFSources, type ShardOpener } from './formats/gguf-split.js';
 import { describeSource, openSource, type ModelSource } from './formats/source.js';
 import { resolveSpec } from './models/index.js';
 import { resolveAdapter, type AdapterPlan } from './models/lora.js';
@@ -378,24 +379,28 @@ export class Model {
   }
 }
 
-/** Load a GGUF model: a path, URL, Blob, ArrayBuffer/Uint8Array or stream; none = the embedded model. */
-export async function loadModel(source?: ModelSource, opts?: LoadOptions): Promise<Model> {
+/**
+ * Load a GGUF model: a path, URL, Blob, ArrayBuffer/Uint8Array or stream; none = the embedded model. A
+ * split GGUF: its first shard's path or URL (the others are found by name), or all its shards as an array.
+ */
+export async function loadModel(source?: GGUFSources, opts?: LoadOptions): Promise<Model> {
+  return loadModelWith(source, opts);
+}
+
+/**
+ * @internal loadModel with each file (or shard) opened by `openShard` (the browser entry: through its model
+ * cache), and the model's header passed to `onHeader` (the browser worker sends the page its vocabulary)
+ */
+export async function loadModelWith(source: GGUFSources | undefined, opts: LoadOptions | undefined,
+  hooks: { openShard?: ShardOpener; onHeader?: (h: GGUFHeader) => void } = {}): Promise<Model> {
   const t0 = performance.now();
   const options = checkLoadOptions(opts);
   const src = source ?? DEFAULT_MODEL_URL ?? defaultModelUrl();
-  const stream = await openSource(src, { signal: options.signal, onProgress: options.onProgress });
+  const { header, stream } = await openGGUFModel(src, { signal: options.signal, onProgress: options.onProgress }, hooks.openShard);
   try {
-    let header: GGUFHeader;
-    try {
-      header = await readGGUFHeader(stream);
-    } catch (e) {
-      if (e instanceof WasmlmError) {
-        throw new WasmlmError(e.code, `${describeSource(src)}: ${e.message}`, { cause: e });
-      }
-      throw e;
-    }
     const { spec, tensors } = resolveSpec(header);
     const tokenizer = tokenizerFromGGUF(header);
+    hooks.onHeader?.(header);
     const engine = await Engine.load(spec, tensors, header, stream, options);
     const weightTypes: Record<string, { bytes: number; share: number }> = {};
     let weightBytes = 0;

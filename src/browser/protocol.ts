@@ -16,7 +16,9 @@ export type WireSource =
   | { kind: 'url'; href: string }
   | { kind: 'blob'; blob: Blob }
   | { kind: 'bytes'; bytes: ArrayBuffer | Uint8Array }
-  | { kind: 'stream'; streamId: number };
+  | { kind: 'stream'; streamId: number }
+  /** the shards of a split GGUF */
+  | { kind: 'shards'; items: WireSource[] };
 
 /** Options of loadModel that cross to the worker (no functions, no signal). */
 export interface WireLoadOptions {

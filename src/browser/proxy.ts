@@ -8,6 +8,7 @@
  * - `dispose()` ends the worker (after a call in progress).
  */
 import { WasmlmError } from '../errors.js';
+import { isSourceList, type GGUFSources } from '../formats/gguf-split.js';
 import { describeSource, type ModelSource } from '../formats/source.js';
 import { tokenIdList } from '../token-ids.js';
 import type { CompleteResult, GenerateOptions } from '../generate/generator.js';
@@ -161,8 +162,12 @@ export class WorkerPort {
   }
 
   /** A model source as it crosses to the worker (a stream is pumped on the worker's pulls). */
-  wire(source: ModelSource | undefined): { wire: WireSource; transfer: Transferable[] } {
+  wire(source: GGUFSources | undefined): { wire: WireSource; transfer: Transferable[] } {
     if (source === undefined) return { wire: { kind: 'default' }, transfer: [] };
+    if (isSourceList(source)) {
+      const items = source.map((x) => this.wire(x));
+      return { wire: { kind: 'shards', items: items.map((x) => x.wire) }, transfer: items.flatMap((x) => x.transfer) };
+    }
     if (typeof source === 'string') return { wire: { kind: 'url', href: resolveUrl(source) }, transfer: [] };
     if (source instanceof URL) return { wire: { kind: 'url', href: source.href }, transfer: [] };
     if (typeof Blob === 'function' && source instanceof Blob) return { wire: { kind: 'blob', blob: source }, transfer: [] };
