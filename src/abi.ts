@@ -85,7 +85,7 @@ export const ROPE_EXT_FACTOR = 11;
 export const ROPE_ATTN_FACTOR = 12;
 export const ROPE_CORR_LOW = 13;
 export const ROPE_CORR_HIGH = 14;
-// (q, kc, vc, out, nTok, pos0, nHead, nKvHead, headDim, scaleBits, scratch, window, maxBiasBits, ring)
+// (q, kc, vc, out, nTok, pos0, nHead, nKvHead, headDim, scaleBits, scratch, window, maxBiasBits, ring, kvType)
 //   maxBias > 0: ALiBi, score += slope_h · (−(p − j)) with ggml's slope series for nHead heads.
 //   ring > 0: the cache is a ring of `ring` rows: key/value of position j is in row j % ring
 //   (the caller keeps ring ≥ window + tokens per batch, so a batch never overwrites keys it reads).
@@ -104,6 +104,11 @@ export const ATTENTION_SCRATCH = 11;
 export const ATTENTION_WINDOW = 12;
 export const ATTENTION_MAX_BIAS = 13;
 export const ATTENTION_RING = 14;
+//   kvType: the cache's element type, GGML_F32, GGML_F16 or GGML_Q8_0 (rows as OP_KV_CONVERT writes them). A
+//   typed cache is dequantized KV_TILE_ROWS rows at a time into the scratch, after the scores: the scratch then
+//   needs 16 + 2·KV_TILE_ROWS·headDim·4 bytes more (src/engine/state.ts: attentionScratchBytes).
+export const ATTENTION_KV_TYPE = 15;
+export const KV_TILE_ROWS = 64;
 // (a, b, out, n): out = a + b
 export const OP_ADD = 7;
 export const ADD_A = 1;
@@ -206,6 +211,19 @@ export const SOFTCAP_X = 1;
 export const SOFTCAP_OUT = 2;
 export const SOFTCAP_N = 3;
 export const SOFTCAP_CAP = 4;
+// (src, srcType, dst, dstType, headDim, nHead, nRows): convert KV cache rows of nHead heads of headDim values
+//   between f32 and a cache type (one of the two types is GGML_F32; f32 to f32 copies). Each head is stored on
+//   its own: F16 as halves (round to nearest even); Q8_0 as ggml's block_q8_0 (34 bytes per 32 values: f16
+//   d = amax/127, int8 q = nearest(x·127/amax), ggml's x86 quantize_row_q8_0), a head whose headDim is not a
+//   multiple of 32 ending in a short block of 2 + headDim % 32 bytes. Rows are nHead · head bytes.
+export const OP_KV_CONVERT = 19;
+export const KV_CONVERT_SRC = 1;
+export const KV_CONVERT_SRC_TYPE = 2;
+export const KV_CONVERT_DST = 3;
+export const KV_CONVERT_DST_TYPE = 4;
+export const KV_CONVERT_HEAD_DIM = 5;
+export const KV_CONVERT_N_HEAD = 6;
+export const KV_CONVERT_N_ROWS = 7;
 
 export const GLU_SILU = 0;
 export const GLU_GELU = 1;

@@ -11,7 +11,8 @@ import { CTL_BYTES, SYNC_BYTES } from '../abi.js';
 import { linear, writeForward, type Model } from './forward.js';
 import { createMemory, Layout, PAGE, Views } from './memory.js';
 import {
-  chooseBatchSize, chooseContextLength, chooseThreads, layerMatmulBytes, planCapacity, type EngineOptions,
+  chooseBatchSize, chooseContextLength, chooseKvType, chooseThreads, layerMatmulBytes, planCapacity, type EngineOptions,
+  type KvType,
 } from './options.js';
 import { Plan } from './plan.js';
 import { capThreads, ThreadPool } from './pool.js';
@@ -75,7 +76,8 @@ export class Engine {
       threads.n = 1;
       threads.note = 'one thread: the kernel module given (wasmModule) is not a threads build (wasmlm.mt.wasm)';
     }
-    const contextLength = chooseContextLength(spec, options.contextLength);
+    const kvType = chooseKvType(options.kvType, [...tensors.values()].map((t) => t.type));
+    const contextLength = chooseContextLength(spec, options.contextLength, kvType);
     const B = chooseBatchSize(options.batchSize);
     const logitRows = logitRowsFor(spec, B, options.logitRows);
 
@@ -83,7 +85,7 @@ export class Engine {
     const sizing = await sizingKernels(module);
     const layout = new Layout(RESERVED_BYTES);
     const weights = Weights.forSpec(spec, tensors, layout);
-    const state = placeState(spec, weights, sizing, layout, B, contextLength, logitRows, threads.n);
+    const state = placeState(spec, weights, sizing, layout, B, contextLength, logitRows, threads.n, kvType);
     const ctl = threads.n > 1 ? layout.alloc(CTL_BYTES, 64) : 0;
     const planOps = planCapacity(spec.nLayer, 0);
     const planPtr = layout.alloc(planOps * 64);
@@ -128,6 +130,10 @@ export class Engine {
   /** which kernel build runs: plain SIMD, or relaxed SIMD where the runtime has it (and computes it right) */
   get kernelVariant(): KernelVariant {
     return kernelVariantOf(this.kernels);
+  }
+
+  get kvType(): KvType {
+    return this.state.layers[0]?.type ?? 'f32';
   }
 
   get kvCacheBytes(): number {
