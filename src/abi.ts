@@ -105,10 +105,16 @@ export const ATTENTION_WINDOW = 12;
 export const ATTENTION_MAX_BIAS = 13;
 export const ATTENTION_RING = 14;
 //   kvType: the cache's element type, GGML_F32, GGML_F16 or GGML_Q8_0 (rows as OP_KV_CONVERT writes them). A
-//   typed cache is dequantized KV_TILE_ROWS rows at a time into the scratch, after the scores: the scratch then
-//   needs 16 + 2·KV_TILE_ROWS·headDim·4 bytes more (src/engine/state.ts: attentionScratchBytes).
+//   typed cache is dequantized ATTN_TILE rows at a time into the scratch after the scores, once for the (up to
+//   ATTN_FUSE_HEADS) heads that share a KV head: the scratch then needs max(min(pos0+nTok, window or ∞),
+//   ATTN_FUSE_HEADS·fuseLen) floats for the scores (fuseLen = max(ATTN_FUSE_MIN_LEN, ATTN_FUSE_HEADS·(headDim +
+//   ATTN_TILE + 2))), then 16 + 2·ATTN_TILE·headDim·4 bytes (src/engine/state.ts: attentionScratchBytes).
 export const ATTENTION_KV_TYPE = 15;
-export const KV_TILE_ROWS = 64;
+// attention's tiles: keys per tile, heads that go over the cache together, and the shortest context they do so
+// for over an f32 cache (assembly/ops/attention.ts, the fused path)
+export const ATTN_TILE = 64;
+export const ATTN_FUSE_HEADS = 8;
+export const ATTN_FUSE_MIN_LEN = 512;
 // (a, b, out, n): out = a + b
 export const OP_ADD = 7;
 export const ADD_A = 1;

@@ -15,7 +15,7 @@ import {
   chooseContextLength, chooseKvType, checkLoadOptions, DEFAULT_KV_BUDGET, KV_TYPES, kvRowBytes, type KvType,
 } from '../src/engine/options.js';
 import { Plan, readPlan } from '../src/engine/plan.js';
-import { F32_ROWS_CHUNK, withF32Rows, type LayerCache } from '../src/engine/state.js';
+import { attentionScratchBytes, F32_ROWS_CHUNK, withF32Rows, type LayerCache } from '../src/engine/state.js';
 import type { ModelSpec } from '../src/models/spec.js';
 import { expected, fixture, type Expected } from './helpers/fixtures.js';
 import { LlamaReference } from './helpers/reference.js';
@@ -143,6 +143,8 @@ describe('attention over a typed cache', () => {
     [2, 100, 8, 4, 17, 0, 8, 0],      // ALiBi, a head size with a short block and scalar tails
     [4, 40, 4, 2, 32, 8, 0, 16],      // sliding window in a ring
     [1, 200, 6, 3, 40, 0, 0, 0],      // tiles of 64 keys: 201 = 3·64 + 9
+    [2, 150, 4, 4, 32, 0, 0, 0],      // no shared KV heads: one head at a time
+    [3, 60, 20, 2, 16, 0, 4, 0],      // group 10: blocks of 8 and 2 heads share each tile
     [1, 1100, 8, 2, 64, 0, 0, 0],     // the fused path (group 4)
     [2, 900, 8, 1, 32, 0, 0, 0],      // the fused path, MQA
     [2, 1000, 8, 2, 16, 600, 0, 700], // the fused path in a ring that wraps
@@ -157,7 +159,7 @@ describe('attention over a typed cache', () => {
         const kf = load(type, kc, hd, nKv), vf = load(type, vc, hd, nKv);
         const scale = fr(1 / Math.sqrt(hd));
         const n = nTok * nHead * hd;
-        const scratch = heap.alloc((rows + nTok) * 4 + 16 + 2 * abi.KV_TILE_ROWS * hd * 4);
+        const scratch = heap.alloc(attentionScratchBytes({ headDim: hd } as ModelSpec, rows, nTok, type));
         const run = (f: Attention, kp: number, vp: number, t: number) => {
           const o = heap.alloc(n * 4);
           f(heap.put(q), kp, vp, o, nTok, pos0, nHead, nKv, hd, scale, scratch, window, maxBias, ring, t);

@@ -331,9 +331,9 @@ export function attention(q: usize, kc: usize, vc: usize, out: usize, nTok: i32,
 // (running max and sum per head, the partial output rescaled when the max grows). It needs
 // FUSE_HEADS·(headDim + TILE + 2) floats of scratch, below the len floats a unit is given once len is
 // long enough; shorter contexts, whose cache the per-head path reads from cache anyway, keep it.
-const TILE = abi.KV_TILE_ROWS;
-const FUSE_HEADS = 8;
-const FUSE_MIN_LEN = 512;
+const TILE = abi.ATTN_TILE;
+const FUSE_HEADS = abi.ATTN_FUSE_HEADS;
+const FUSE_MIN_LEN = abi.ATTN_FUSE_MIN_LEN;
 
 /**
  * attention for the units u0 <= u < u1 only (of nTok·nHead), unit u being query token u / nHead, head
@@ -364,13 +364,14 @@ export function attention_part(q: usize, kc: usize, vc: usize, out: usize, nTok:
     const len = p - j0 + 1;
     const row0 = ring > 0 ? j0 % ring : j0;
     const kvOff = <usize>(h / group) * kvHeadBytes(kvType, headDim);
-    // a typed cache's dequantized tiles: after the scores (16-byte aligned)
-    const tiles = typed ? scratch + ((<usize>len << 2) + 15 & ~15) : 0;
+    // this head's block: FUSE_HEADS heads from the start of its group, cut at the group's end and at u1 (the
+    // heads that go over the cache together: the fused path, and the per-head path over a typed cache)
+    const inGroup = h % group;
+    const blockEnd = min<i32>(h - inGroup % fuse + fuse, h - inGroup + group);
+    const nh = min<i32>(blockEnd - h, end - u);
     if (group > 1 && len >= fuseLen) {
-      // this head's block: FUSE_HEADS heads from the start of its group, cut at the group's end and at u1
-      const inGroup = h % group;
-      const blockEnd = min<i32>(h - inGroup % fuse + fuse, h - inGroup + group);
-      const nh = min<i32>(blockEnd - h, end - u);
+      // a typed cache's dequantized tiles: after the scratch the fused path uses (< len floats; 16-byte aligned)
+      const tiles = typed ? scratch + ((<usize>len << 2) + 15 & ~15) : 0;
       attendFused(q + <usize>t * qRow + <usize>h * headBytes, kc + kvOff, vc + kvOff, out + <usize>t * qRow + <usize>h * headBytes,
                   h, nh, nHead, headDim, kvRow, scale, scratch, j0, len, p, row0, ring, maxBias, kvType, tiles);
       u += nh;
@@ -379,8 +380,10 @@ export function attention_part(q: usize, kc: usize, vc: usize, out: usize, nTok:
     const qp = q + <usize>t * qRow + <usize>h * headBytes;
     const op = out + <usize>t * qRow + <usize>h * headBytes;
     if (typed) {
-      attendTyped(qp, kc + kvOff, vc + kvOff, op, h, nHead, headDim, kvRow, scale, scratch, j0, len, p, row0, ring, maxBias, kvType, tiles);
-      u++;
+      // the block's nh·len scores, then the tiles
+      const tiles = scratch + ((<usize>(nh * len) << 2) + 15 & ~15);
+      attendTyped(qp, kc + kvOff, vc + kvOff, op, h, nh, nHead, headDim, kvRow, scale, scratch, j0, len, p, row0, ring, maxBias, kvType, tiles);
+      u += nh;
       continue;
     }
     // scores, over contiguous runs of cache rows (one run without a ring)
@@ -407,25 +410,36 @@ export function attention_part(q: usize, kc: usize, vc: usize, out: usize, nTok:
 }
 
 /**
- * The per-head path over a typed cache (head h of one query at position p, keys j0 .. j0+len−1 from cache
- * row row0): a tile of TILE rows of K dequantized at `tiles`, their scores; softmax; then tiles of V and
- * their weighted sums (continued from tile to tile: the same sums as one pass).
+ * The per-head path over a typed cache, for heads h .. h+nh−1 of one query (one KV head, whose K and V start
+ * at kh / vh; the heads' q and out slices follow each other from qh / oh) at position p over keys
+ * j0 .. j0+len−1 from cache row row0: a tile of TILE rows of K dequantized at `tiles` once for all nh heads,
+ * their scores (head i's at scratch + i·len floats); softmax per head; then tiles of V and each head's
+ * weighted sums (continued from tile to tile: the same sums as one pass). Every head's result is the f32
+ * per-head path's over the dequantized cache. All q slices are read before any out slice is written.
  */
-function attendTyped(qp: usize, kh: usize, vh: usize, op: usize, h: i32, nHead: i32, headDim: i32, kvRow: usize,
+function attendTyped(qh: usize, kh: usize, vh: usize, oh: usize, h: i32, nh: i32, nHead: i32, headDim: i32, kvRow: usize,
                      scale: f32, scratch: usize, j0: i32, len: i32, p: i32, row0: i32, ring: i32, maxBias: f32,
                      kvType: i32, tiles: usize): void {
   const headBytes = <usize>headDim << 2;
+  const lenBytes = <usize>len << 2;
   for (let j = 0; j < len; j += TILE) {
     const n = min<i32>(TILE, len - j);
     dequantHeads(kvType, kh, kvRow, row0 + j, n, ring, headDim, tiles);
-    scoreRun(qp, tiles, headBytes, n, headDim, scale, scratch + (<usize>j << 2));
+    for (let i = 0; i < nh; i++) {
+      scoreRun(qh + <usize>i * headBytes, tiles, headBytes, n, headDim, scale, scratch + <usize>i * lenBytes + (<usize>j << 2));
+    }
   }
-  if (maxBias > 0) addAlibi(scratch, len, alibi_slope(h, nHead, maxBias), j0 - p);
-  softmax(scratch, len);
+  for (let i = 0; i < nh; i++) {
+    const sp = scratch + <usize>i * lenBytes;
+    if (maxBias > 0) addAlibi(sp, len, alibi_slope(h + i, nHead, maxBias), j0 - p);
+    softmax(sp, len);
+  }
   for (let j = 0; j < len; j += TILE) {
     const n = min<i32>(TILE, len - j);
     dequantHeads(kvType, vh, kvRow, row0 + j, n, ring, headDim, tiles);
-    weightedSum(op, tiles, headBytes, scratch + (<usize>j << 2), n, headDim, j == 0);
+    for (let i = 0; i < nh; i++) {
+      weightedSum(oh + <usize>i * headBytes, tiles, headBytes, scratch + <usize>i * lenBytes + (<usize>j << 2), n, headDim, j == 0);
+    }
   }
 }
 

@@ -5,7 +5,7 @@
 // same bits.
 import * as abi from "../../src/abi";
 import { GGML_F16, GGML_F32, GGML_Q8_0 } from "../../src/abi";
-import { f2h, h2f, h2f4, roundF16x4 } from "./f16";
+import { f16x8AllNormal, f2h, h2f, h2f4, h2f4NormalHi, h2f4NormalLo, roundF16x4 } from "./f16";
 import { ALIGN, READS, UNITS, WORK, WRITES, arg, ptr, region } from "./entry";
 
 const TWO_P24: f32 = 16777216.0;
@@ -123,8 +123,13 @@ export function dequantHead(type: i32, src: usize, headDim: i32, dst: usize): vo
     for (; i + 8 <= headDim; i += 8) {
       const h = v128.load(src + (<usize>i << 1));
       const p = dst + (<usize>i << 2);
-      v128.store(p, h2f4(i32x4.extend_low_i16x8_u(h)));
-      v128.store(p, h2f4(i32x4.extend_high_i16x8_u(h)), 16);
+      if (f16x8AllNormal(h)) {    // the common case: three operations per four values
+        v128.store(p, h2f4NormalLo(h));
+        v128.store(p, h2f4NormalHi(h), 16);
+      } else {
+        v128.store(p, h2f4(i32x4.extend_low_i16x8_u(h)));
+        v128.store(p, h2f4(i32x4.extend_high_i16x8_u(h)), 16);
+      }
     }
     for (; i < headDim; i++) store<f32>(dst + (<usize>i << 2), h2f(load<u16>(src + (<usize>i << 1))));
   } else {

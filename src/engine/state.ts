@@ -3,7 +3,7 @@
  * batch works in, each placed in the memory layout with its shape. B = batch size (tokens per pass),
  * E = nEmbd, F = nFf, qDim = nHead·headDim, kvDim = nHeadKv·headDim; f32 unless said otherwise.
  */
-import { GGML_F32, KV_TILE_ROWS } from '../abi.js';
+import { ATTN_FUSE_HEADS, ATTN_FUSE_MIN_LEN, ATTN_TILE, GGML_F32 } from '../abi.js';
 import type { ModelSpec } from '../models/spec.js';
 import type { Layout } from './memory.js';
 import { KV_TYPES, kvRowBytes, type KvType } from './options.js';
@@ -83,9 +83,12 @@ export function cacheRowBytes(spec: ModelSpec, c: Pick<LayerCache, 'type'>): num
 }
 
 /** Bytes of one thread's attention scratch over caches of at most `rows` rows for batches of B tokens (a typed
- *  cache's dequantized tiles after the scores: src/abi.ts ATTENTION_KV_TYPE). */
+ *  cache: the scores of the heads that share a KV head, then the dequantized tiles: src/abi.ts ATTENTION_KV_TYPE). */
 export function attentionScratchBytes(spec: ModelSpec, rows: number, B: number, type: KvType): number {
-  return al64((rows + B) * 4 + (type === 'f32' ? 0 : 16 + 2 * KV_TILE_ROWS * spec.headDim * 4));
+  if (type === 'f32') return al64((rows + B) * 4);
+  const hd = spec.headDim;
+  const fuseLen = Math.max(ATTN_FUSE_MIN_LEN, ATTN_FUSE_HEADS * (hd + ATTN_TILE + 2));
+  return al64(Math.max(rows + B, ATTN_FUSE_HEADS * fuseLen) * 4 + 16 + 2 * ATTN_TILE * hd * 4);
 }
 
 const al64 = (n: number) => Math.ceil(n / 64) * 64;
