@@ -357,7 +357,7 @@ describe('parity with the reference engine at every KV cache type', () => {
   it('a typed cache gives the same bits with 2 threads as with 1, batched or one token at a time', async () => {
     const exp = expected('llama256_q4_k');
     for (const kvType of ['f16', 'q8_0'] as const) {
-      const runs = [];
+      const runs: Float32Array[][] = [];
       for (const o of [{ threads: 1 }, { threads: 2 }, { threads: 2, batchSize: 3 }]) {
         const model = await loadModel(fixture('models/llama256_q4_k.gguf'), { ...o, kvType });
         runs.push(await model.logits(exp.tokens));

@@ -47,6 +47,7 @@ export async function loadModel(source?: ModelSource, opts?: BrowserLoadOptions)
           threads: rest.threads,
           contextLength: rest.contextLength,
           batchSize: rest.batchSize,
+          kvType: rest.kvType,
           wasmModule: rest.wasmModule,
           cache: rest.cache,
           progress: rest.onProgress !== undefined,
