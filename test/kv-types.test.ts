@@ -17,7 +17,7 @@ import {
 import { Plan, readPlan } from '../src/engine/plan.js';
 import { attentionScratchBytes, F32_ROWS_CHUNK, withF32Rows, type LayerCache } from '../src/engine/state.js';
 import type { ModelSpec } from '../src/models/spec.js';
-import { expected, fixture, type Expected } from './helpers/fixtures.js';
+import { expected, fixture, top2, type Expected } from './helpers/fixtures.js';
 import { LlamaReference } from './helpers/reference.js';
 import { loadKernels } from './helpers/wasm.js';
 import { expectBitsEqual, expectClose, fr, randF32, roundHalfEven } from './helpers/numeric.js';
@@ -216,15 +216,6 @@ describe('withF32Rows (rotating typed cache rows: the context shift)', () => {
 // ---- through the public API
 
 const MODELS = readdirSync(fixture('models')).filter((f) => /^[A-Za-z0-9_]+\.expected\.json$/.test(f)).map((f) => f.replace('.expected.json', ''));
-
-function top2(row: ArrayLike<number>): { top: number; margin: number } {
-  let a = -Infinity, b = -Infinity, top = 0;
-  for (let i = 0; i < row.length; i++) {
-    const v = row[i]!;
-    if (v > a) { b = a; a = v; top = i; } else if (v > b) b = v;
-  }
-  return { top, margin: a - b };
-}
 
 /** max |Δlogit| over every prompt position, max |logit|, and the positions whose top-1 differs where the
  *  reference margin is ≥ 0.01 */
