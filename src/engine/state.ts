@@ -114,11 +114,17 @@ export function storeKV(P: Plan, spec: ModelSpec, c: LayerCache, k: number, v: n
 /** Rows of a typed cache converted to f32 at a time by withF32Rows. */
 export const F32_ROWS_CHUNK = 1024;
 
+/** Bytes of withF32Rows's `tmp` for caches of at most `rows` rows (0 when the type is f32). */
+export function f32RowsTmpBytes(spec: ModelSpec, rows: number, type: KvType): number {
+  return type === 'f32' ? 0 : Math.min(rows, F32_ROWS_CHUNK) * spec.nHeadKv * spec.headDim * 4;
+}
+
 /**
  * Work on cache rows [row0, row0 + nRows) of `cache` (a layer's c.k or c.v) as f32 rows of kvDim floats, in
  * place: `f(rows, n)` writes the ops that change n f32 rows at `rows` (the context shift's rope). An f32
  * cache is handed over as it is (one call); a typed one F32_ROWS_CHUNK rows at a time: dequantized into
- * `tmp` (RunState.kvTmp), f, requantized into the cache (3 ops + f's per chunk).
+ * `tmp` (f32RowsTmpBytes: RunState.kvTmp for the engine's own cache), f, requantized into the cache (3 ops +
+ * f's per chunk).
  */
 export function withF32Rows(P: Plan, spec: ModelSpec, c: LayerCache, cache: number, row0: number, nRows: number, tmp: number,
   f: (rows: number, n: number) => void): void {
@@ -197,7 +203,7 @@ export function placeState(spec: ModelSpec, weights: Weights, kernels: Pick<Kern
   const scratchStride = scoreBytes + al64(moeBytes);
   buf.scores = layout.alloc(scratchStride * threads);
   buf.moe = buf.scores + scoreBytes;
-  const kvTmp = kvType === 'f32' ? 0 : layout.alloc(Math.min(maxCacheRows, F32_ROWS_CHUNK) * kvDim * 4);
+  const kvTmp = kvType === 'f32' ? 0 : layout.alloc(f32RowsTmpBytes(spec, maxCacheRows, kvType));
   return { layers, buf, scratchStride, kvTmp };
 }
 
