@@ -315,9 +315,9 @@ function weightedSum(op: usize, vbase: usize, kvRow: usize, pr: usize, cnt: i32,
  * window within the ring). maxBias > 0: ALiBi, score_j += slope_h · (j − p) (a NaN or ≤ 0 maxBias is off).
  * scratch: at least min(pos0+nTok, window or ∞) floats. out rows like q (out may equal q).
  * kvType: the cache's element type (GGML_F32, GGML_F16, GGML_Q8_0; rows as kv.ts stores them); a typed
- * cache is dequantized TILE rows of a head at a time into the scratch after the scores (16 + 2·TILE·headDim
- * floats more), and the f32 kernels run on those tiles: the result is the f32 cache's for the dequantized
- * values, bit for bit.
+ * cache is dequantized TILE rows of a KV head at a time into the scratch after the scores, once for the
+ * heads that share it, and the f32 kernels run on those tiles: the result is the f32 cache's for the
+ * dequantized values, bit for bit (the scratch it needs: src/abi.ts ATTENTION_KV_TYPE).
  */
 export function attention(q: usize, kc: usize, vc: usize, out: usize, nTok: i32, pos0: i32, nHead: i32,
                           nKvHead: i32, headDim: i32, scale: f32, scratch: usize, window: i32,
