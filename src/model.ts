@@ -1,6 +1,6 @@
 /** loadModel and the Model object: the public face of the engine, tokenizer and generator. */
 import { Engine, type EngineOptions } from './engine/engine.js';
-import { checkLoadOptions } from './engine/options.js';
+import { checkLoadOptions, type KvType } from './engine/options.js';
 import { WasmlmError } from './errors.js';
 import { typeName } from './formats/ggml-types.js';
 import { readGGUFHeader, type GGUFHeader } from './formats/gguf.js';
@@ -84,7 +84,9 @@ export interface ModelInfo {
   /** bytes of weights per tensor type and their share of all weight bytes, e.g. { Q8_0: { bytes, share } } */
   weightTypes: Record<string, { bytes: number; share: number }>;
   weightBytes: number;
-  /** bytes of the KV cache (keys and values of every layer, f32) */
+  /** the KV cache's element type (loadModel's `kvType`, or its default for the model's weights) */
+  kvType: KvType;
+  /** bytes of the KV cache (keys and values of every layer, of kvType) */
   kvCacheBytes: number;
   /** bytes of the wasm memory: weights, KV cache, scratch */
   memoryBytes: number;
@@ -445,6 +447,7 @@ export async function loadModelWith(source: GGUFSources | undefined, opts: LoadO
       tiedOutput: spec.tiedOutput,
       weightTypes,
       weightBytes,
+      kvType: engine.kvType,
       kvCacheBytes: engine.kvCacheBytes,
       memoryBytes: engine.memoryBytes,
       threads: engine.threads,

@@ -13,7 +13,7 @@ const { k: kernels, heap } = loadKernels(1024);
 beforeEach(() => heap.reset());
 
 type Attention = (q: number, kc: number, vc: number, out: number, nTok: number, pos0: number, nHead: number, nKvHead: number,
-  headDim: number, scale: number, scratch: number, window: number, maxBias: number, ring: number, softcap: number) => void;
+  headDim: number, scale: number, scratch: number, window: number, maxBias: number, ring: number, kvType: number, softcap: number) => void;
 type Rope = (x: number, nTok: number, nHead: number, headDim: number, nRot: number, pos0: number, base: number, freqScale: number,
   mode: number, freqFactors: number, extFactor: number, attnFactor: number, corrLow: number, corrHigh: number) => void;
 const k = kernels as unknown as { attention: Attention; attention_ref: Attention; rope: Rope; rope_ref: Rope };
@@ -69,9 +69,9 @@ describe('attention score soft-cap', () => {
       const qp = heap.put(q), kp = heap.put(kc), vp = heap.put(vc);
       const n = nTok * nHead * hd;
       const a = heap.alloc(n * 4), b = heap.alloc(n * 4), c = heap.alloc(n * 4), s = heap.alloc(ctx * 4 + 64 * 1024);
-      k.attention(qp, kp, vp, a, nTok, pos0, nHead, nKv, hd, scale, s, window, 0, 0, cap);
-      k.attention_ref(qp, kp, vp, b, nTok, pos0, nHead, nKv, hd, scale, s, window, 0, 0, cap);
-      k.attention(qp, kp, vp, c, nTok, pos0, nHead, nKv, hd, scale, s, window, 0, 0, 0);
+      k.attention(qp, kp, vp, a, nTok, pos0, nHead, nKv, hd, scale, s, window, 0, 0, 0, cap);
+      k.attention_ref(qp, kp, vp, b, nTok, pos0, nHead, nKv, hd, scale, s, window, 0, 0, 0, cap);
+      k.attention(qp, kp, vp, c, nTok, pos0, nHead, nKv, hd, scale, s, window, 0, 0, 0, 0);
       const want = attentionF64(q, kc, vc, nTok, pos0, nHead, nKv, hd, scale, window, cap);
       const uncapped = attentionF64(q, kc, vc, nTok, pos0, nHead, nKv, hd, scale, window, 0);
       const tol = (i: number) => 1e-6 + 4e-6 * Math.abs(want[i]!);
@@ -84,7 +84,7 @@ describe('attention score soft-cap', () => {
       expect(moved).toBeGreaterThan(1e-3);
       // out == q
       const ip = heap.put(q);
-      k.attention(ip, kp, vp, ip, nTok, pos0, nHead, nKv, hd, scale, s, window, 0, 0, cap);
+      k.attention(ip, kp, vp, ip, nTok, pos0, nHead, nKv, hd, scale, s, window, 0, 0, 0, cap);
       expectBitsEqual(get(ip, n), get(a, n), 'out == q');
     });
   }

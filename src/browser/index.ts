@@ -48,6 +48,7 @@ export async function loadModel(source?: GGUFSources, opts?: BrowserLoadOptions)
           threads: rest.threads,
           contextLength: rest.contextLength,
           batchSize: rest.batchSize,
+          kvType: rest.kvType,
           wasmModule: rest.wasmModule,
           cache: rest.cache,
           progress: rest.onProgress !== undefined,

@@ -9,6 +9,7 @@
  * `pull` requests, so at most one chunk is in flight.
  */
 import { WasmlmError, type WasmlmErrorCode } from '../errors.js';
+import type { KvType } from '../engine/options.js';
 
 /** A model source as it crosses to the worker. */
 export type WireSource =
@@ -25,6 +26,7 @@ export interface WireLoadOptions {
   threads?: number;
   contextLength?: number;
   batchSize?: number;
+  kvType?: KvType;
   wasmModule?: WebAssembly.Module;
   /** false: no model cache; a string: the cache's name */
   cache?: boolean | string;

@@ -7,11 +7,12 @@ import { WasmlmError } from '../errors.js';
 import type { GGUFHeader, GGUFTensorInfo } from '../formats/gguf.js';
 import type { ByteStream } from '../formats/source.js';
 import type { ModelSpec } from '../models/spec.js';
-import { CTL_BYTES, SYNC_BYTES } from '../abi.js';
+import { CTL_BYTES, OP_WORDS, SYNC_BYTES } from '../abi.js';
 import { outputLogits, writeForward, type Model } from './forward.js';
 import { createMemory, Layout, PAGE, Views } from './memory.js';
 import {
-  chooseBatchSize, chooseContextLength, chooseThreads, layerMatmulBytes, planCapacity, type EngineOptions,
+  chooseBatchSize, chooseContextLength, chooseKvType, chooseThreads, layerMatmulBytes, planCapacity, type EngineOptions,
+  type KvType,
 } from './options.js';
 import { Plan } from './plan.js';
 import { capThreads, ThreadPool } from './pool.js';
@@ -75,7 +76,8 @@ export class Engine {
       threads.n = 1;
       threads.note = 'one thread: the kernel module given (wasmModule) is not a threads build (wasmlm.mt.wasm)';
     }
-    const contextLength = chooseContextLength(spec, options.contextLength);
+    const kvType = chooseKvType(options.kvType, [...tensors.values()].map((t) => t.type));
+    const contextLength = chooseContextLength(spec, options.contextLength, kvType);
     const B = chooseBatchSize(options.batchSize);
     const logitRows = logitRowsFor(spec, B, options.logitRows);
 
@@ -83,10 +85,10 @@ export class Engine {
     const sizing = await sizingKernels(module);
     const layout = new Layout(RESERVED_BYTES);
     const weights = Weights.forSpec(spec, tensors, layout);
-    const state = placeState(spec, weights, sizing, layout, B, contextLength, logitRows, threads.n);
+    const state = placeState(spec, weights, sizing, layout, B, contextLength, logitRows, threads.n, kvType);
     const ctl = threads.n > 1 ? layout.alloc(CTL_BYTES, 64) : 0;
     const planOps = planCapacity(spec.nLayer, 0);
-    const planPtr = layout.alloc(planOps * 64);
+    const planPtr = layout.alloc(planOps * OP_WORDS * 4);
     const sync = threads.n > 1 ? layout.alloc(planOps * SYNC_BYTES, 64) : 0;
 
     const engine = new Engine(spec, weights, state, layout, contextLength, B, logitRows, shared, options.runPlan);
@@ -130,6 +132,10 @@ export class Engine {
     return kernelVariantOf(this.kernels);
   }
 
+  get kvType(): KvType {
+    return this.state.layers[0]?.type ?? 'f32';
+  }
+
   get kvCacheBytes(): number {
     return kvCacheBytes(this.spec, this.state);
   }
@@ -157,7 +163,7 @@ export class Engine {
     pairs: Map<string, { a: GGUFTensorInfo; b: GGUFTensorInfo }>, alpha: number, userScale: number): Promise<AdapterWeights> {
     const { adapter, weights } = placeAdapter(pairs, alpha, userScale, this.batchSize, this.layout, this.kernels);
     const capacity = planCapacity(this.spec.nLayer, this.adapters.length + 1);
-    const planPtr = capacity > this.plan.capacity ? this.layout.alloc(capacity * 64) : 0;
+    const planPtr = capacity > this.plan.capacity ? this.layout.alloc(capacity * OP_WORDS * 4) : 0;
     const sync = planPtr && this.pool ? this.layout.alloc(capacity * SYNC_BYTES, 64) : 0;
     this.growTo(this.layout.size);
     await weights.read(header, stream, () => this.views.u8, this.kernels);

@@ -7,7 +7,8 @@
 import type { AttentionSpec, Linear, LayerSpec, ModelSpec, NormSpec } from '../models/spec.js';
 import { GLU_GELU, GLU_SILU, MOE_NORMALIZE, ROPE_NEOX, ROPE_NORMAL } from '../abi.js';
 import type { Plan } from './plan.js';
-import type { LayerCache, RunState } from './state.js';
+import { KV_TYPES } from './options.js';
+import { storeKV, type LayerCache, type RunState } from './state.js';
 import type { AdapterWeights, Weights } from './weights.js';
 
 /** What a forward pass reads besides the plan. */
@@ -108,16 +109,12 @@ export function writeForward(P: Plan, m: Model, batch: Batch): void {
     if (a.kNorm) norm(a.kNorm, b.k, b.k, n * nHeadKv);
     rope(b.q, nHead, a);
     rope(b.k, nHeadKv, a);
-    // keys and values into the cache: rows pos0.. (a ring wraps at c.ring)
-    const start = c.ring ? pos0 % c.ring : pos0;
-    const first = c.ring ? Math.min(n, c.ring - start) : n;
-    for (const [src, cache] of [[b.k, c.k], [b.v, c.v]] as const) {
-      P.copy({ src, dst: cache + start * kvDim * 4, nBytes: first * kvDim * 4 });
-      if (first < n) P.copy({ src: src + first * kvDim * 4, dst: cache, nBytes: (n - first) * kvDim * 4 });
-    }
+    // keys and values into the cache (its type): rows pos0.. (a ring wraps at c.ring)
+    storeKV(P, s, c, b.k, b.v, pos0, n);
     P.attention({
       q: b.q, kc: c.k, vc: c.v, out: b.att, nTok: n, pos0, nHead, nKvHead: nHeadKv, headDim, scale: s.kqScale,
-      scratch: b.scores, window: c.window, maxBias: pos.kind === 'alibi' ? pos.maxBias : 0, ring: c.ring, softcap: s.attnSoftcap,
+      scratch: b.scores, window: c.window, maxBias: pos.kind === 'alibi' ? pos.maxBias : 0, ring: c.ring,
+      kvType: KV_TYPES[c.type], softcap: s.attnSoftcap,
     });
     linear(P, m, a.output, b.att, out, n);
     if (l.attnPostNorm) norm(l.attnPostNorm, out, out);
