@@ -1,10 +1,13 @@
 /** loadModel and the Model object: the public face of the engine, tokenizer and generator. */
 import { Engine, type EngineOptions } from './engine/engine.js';
 import { checkLoadOptions } from './engine/options.js';
-import { WasmlmError } from './errors.js';
+import { kindOf, WasmlmError } from './errors.js';
 import { typeName } from './formats/ggml-types.js';
-import { readGGUFHeader, type GGUFHeader } from './formats/gguf.js';
-import { describeSource, openSource, type ModelSource } from './formats/source.js';
+import { namingSource, readGGUFHeader, type GGUFHeader } from './formats/gguf.js';
+import { describeSource, openSource, type ByteStream, type ModelSource } from './formats/source.js';
+import { isFolderSource, openFolder, type HFFileMap } from './formats/hf-files.js';
+import { hfDataStream, LOAD_QUANT_TYPES, openHFModel } from './formats/hf.js';
+import { tokenizerFromJson } from './tokenizer/hf.js';
 import { resolveSpec } from './models/index.js';
 import { resolveAdapter, type AdapterPlan } from './models/lora.js';
 import type { ModelSpec } from './models/spec.js';
@@ -53,6 +56,12 @@ export interface LoadOptions extends EngineOptions {
   threads?: number;
   signal?: AbortSignal;
   onProgress?: (progress: { loaded: number; total: number | undefined }) => void;
+  /**
+   * Hugging Face folders: quantize the weights while they load (llama-quantize's choice of tensors: 1-D
+   * tensors and routers stay F32; a row that is not a whole number of blocks falls back as it does).
+   * No full-precision copy of the model is kept: each group of rows is quantized as it is read.
+   */
+  quantize?: 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k';
 }
 
 export interface ModelInfo {
@@ -360,24 +369,40 @@ export class Model {
   }
 }
 
-/** Load a GGUF model: a path, URL, Blob, ArrayBuffer/Uint8Array or stream; none = the embedded model. */
-export async function loadModel(source?: ModelSource, opts?: LoadOptions): Promise<Model> {
+/**
+ * Load a model: a GGUF file (a path, URL, Blob, ArrayBuffer/Uint8Array or stream), or a Hugging Face
+ * folder (a directory path, a URL ending in '/', or a map of its file names to sources); none = the
+ * embedded model.
+ */
+export async function loadModel(source?: ModelSource | HFFileMap, opts?: LoadOptions): Promise<Model> {
   const t0 = performance.now();
   const options = checkLoadOptions(opts);
+  const quantize = checkQuantizeOption(options.quantize);
   const src = source ?? DEFAULT_MODEL_URL ?? defaultModelUrl();
-  const stream = await openSource(src, { signal: options.signal, onProgress: options.onProgress });
-  try {
-    let header: GGUFHeader;
+  const folder = await isFolderSource(src);
+  if (!folder && quantize !== undefined) {
+    throw new WasmlmError('BAD_ARGUMENT', `quantize: applies to Hugging Face folders; for a GGUF file use \`wasmlm quantize\``);
+  }
+  let header: GGUFHeader;
+  let stream: ByteStream;
+  let tokenizer: Tokenizer | undefined; // a GGUF's: from its header, below (its errors name the file)
+  if (folder) {
+    ({ header, stream, tokenizer } = await openHFFolder(src as string | URL | HFFileMap, quantize, options));
+  } else {
+    stream = await openSource(src as ModelSource, { signal: options.signal, onProgress: options.onProgress });
     try {
       header = await readGGUFHeader(stream);
     } catch (e) {
+      await stream.close();
       if (e instanceof WasmlmError) {
-        throw new WasmlmError(e.code, `${describeSource(src)}: ${e.message}`, { cause: e });
+        throw new WasmlmError(e.code, `${describeSource(src as ModelSource)}: ${e.message}`, { cause: e });
       }
       throw e;
     }
+  }
+  try {
     const { spec, tensors } = resolveSpec(header);
-    const tokenizer = tokenizerFromGGUF(header);
+    const tok = tokenizer ?? tokenizerFromGGUF(header);
     const engine = await Engine.load(spec, tensors, header, stream, options);
     const weightTypes: Record<string, { bytes: number; share: number }> = {};
     let weightBytes = 0;
@@ -418,11 +443,35 @@ export async function loadModel(source?: ModelSource, opts?: LoadOptions): Promi
       threads: engine.threads,
       threadsNote: engine.threadsNote,
       kernels: engine.kernelVariant,
-      chatTemplate: typeof tokenizer.chatTemplate === 'string',
+      chatTemplate: typeof tok.chatTemplate === 'string',
       loadMs: performance.now() - t0,
     };
-    return new Model(engine, tokenizer, info);
+    return new Model(engine, tok, info);
   } finally {
     await stream.close();
+  }
+}
+
+/** The `quantize` load option: undefined or one of LOAD_QUANT_TYPES. */
+function checkQuantizeOption(q: unknown): string | undefined {
+  if (q === undefined) return undefined;
+  if (typeof q !== 'string' || !(LOAD_QUANT_TYPES as readonly string[]).includes(q)) {
+    throw new WasmlmError('BAD_ARGUMENT', `quantize must be one of ${LOAD_QUANT_TYPES.map((t) => `'${t}'`).join(', ')}, got ${typeof q === 'string' ? `'${q}'` : kindOf(q)}`);
+  }
+  return q;
+}
+
+/** A Hugging Face folder: its GGUF-like header, the stream producing its tensors, its tokenizer.json's tokenizer. */
+async function openHFFolder(src: string | URL | HFFileMap, quantize: string | undefined, options: LoadOptions):
+  Promise<{ header: GGUFHeader; stream: ByteStream; tokenizer: Tokenizer }> {
+  const folder = openFolder(src, options.signal);
+  const hf = await openHFModel(folder, { type: quantize }).catch((e: unknown) => { throw namingSource(e, folder.description); });
+  try {
+    if (!hf.tokenizerJson) throw new WasmlmError('IO_ERROR', `${folder.description}: no tokenizer.json`);
+    const tokenizer = tokenizerFromJson(hf.tokenizerJson, hf.tokenizerConfig);
+    return { header: hf.header, stream: hfDataStream(hf, options), tokenizer };
+  } catch (e) {
+    await hf.close();
+    throw namingSource(e, folder.description);
   }
 }
