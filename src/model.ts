@@ -5,7 +5,8 @@ import { kindOf, WasmlmError } from './errors.js';
 import { typeName } from './formats/ggml-types.js';
 import { namingSource, readGGUFHeader, type GGUFHeader } from './formats/gguf.js';
 import { describeSource, openSource, type ByteStream, type ModelSource } from './formats/source.js';
-import { isFolderSource, openFolder, type HFFileMap } from './formats/hf-files.js';
+import { isFileMap, isFolderSource, openFolder, type HFFileMap } from './formats/hf-files.js';
+import { openPeftAdapter } from './formats/peft.js';
 import { hfDataStream, LOAD_QUANT_TYPES, openHFModel } from './formats/hf.js';
 import { tokenizerFromJson } from './tokenizer/hf.js';
 import { resolveSpec } from './models/index.js';
@@ -206,26 +207,29 @@ export class Model {
   }
 
   /**
-   * Apply a LoRA adapter (llama.cpp's adapter GGUF) at run time: y = W·x + s·B·(A·x) with
-   * s = scale · alpha / rank. Several adapters may be active at once.
+   * Apply a LoRA adapter at run time: y = W·x + s·B·(A·x) with s = scale · alpha / rank (rsLoRA:
+   * alpha / √rank). The adapter is llama.cpp's adapter GGUF (any ModelSource), or a PEFT folder
+   * (adapter_config.json + adapter_model.safetensors: a directory path, a URL ending in '/', or a map
+   * of its file names to sources). Several adapters may be active at once.
    */
-  async loadAdapter(source: ModelSource, options: { scale?: number; signal?: AbortSignal } = {}): Promise<Adapter> {
+  async loadAdapter(source: ModelSource | HFFileMap, options: { scale?: number; signal?: AbortSignal } = {}): Promise<Adapter> {
     const checkScale = (v: number) => {
       if (typeof v !== 'number' || !Number.isFinite(v)) throw new WasmlmError('BAD_ARGUMENT', `adapter scale must be a finite number, got ${String(v)}`);
       return v;
     };
     let scale = checkScale(options.scale ?? 1);
     this.alive();
-    const stream = await openSource(source, { signal: options.signal });
+    const where = isFileMap(source) ? openFolder(source).description : describeSource(source as ModelSource);
+    const opened = await openAdapter(source, this.engine.spec, options.signal);
+    const { stream } = opened;
     try {
       let header: GGUFHeader;
       let plan: AdapterPlan;
       try {
-        header = await readGGUFHeader(stream);
+        header = opened.header ?? await readGGUFHeader(stream);
         plan = resolveAdapter(header, this.engine.spec);
       } catch (e) {
-        if (e instanceof WasmlmError) throw new WasmlmError(e.code, `${describeSource(source)}: ${e.message}`, { cause: e });
-        throw e;
+        throw namingSource(e, where);
       }
       const release = await this.lock();
       try {
@@ -236,7 +240,7 @@ export class Model {
         const self = this;
         let removed = false;
         const usable = (call: string) => {
-          if (removed) throw new WasmlmError('DISPOSED', `adapter ${describeSource(source)}: ${call} after remove()`);
+          if (removed) throw new WasmlmError('DISPOSED', `adapter ${where}: ${call} after remove()`);
           self.alive();
         };
         return {
@@ -474,4 +478,18 @@ async function openHFFolder(src: string | URL | HFFileMap, quantize: string | un
     await hf.close();
     throw namingSource(e, folder.description);
   }
+}
+
+/** An adapter source: a PEFT folder (its header built here) or a GGUF stream (the header still to read). */
+async function openAdapter(source: ModelSource | HFFileMap, spec: ModelSpec, signal: AbortSignal | undefined):
+  Promise<{ header: GGUFHeader | undefined; stream: ByteStream }> {
+  if (await isFolderSource(source)) {
+    const folder = openFolder(source as string | URL | HFFileMap, signal);
+    try {
+      return await openPeftAdapter(folder, { arch: spec.arch, nHead: spec.nHead, nHeadKv: spec.nHeadKv });
+    } catch (e) {
+      throw namingSource(e, folder.description);
+    }
+  }
+  return { header: undefined, stream: await openSource(source as ModelSource, { signal }) };
 }

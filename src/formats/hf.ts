@@ -19,7 +19,7 @@ import type { ByteStream } from './source.js';
 type Json = Record<string, unknown>;
 
 /** Where a tensor's values come from: a safetensors tensor, or values computed here (rope_freqs). */
-type FilePiece = { file: RandomAccessFile; t: SafetensorsTensor };
+export type FilePiece = { file: RandomAccessFile; t: SafetensorsTensor };
 type Piece = FilePiece | { values: Float32Array };
 
 /** One tensor of the GGUF-like view. */
@@ -122,15 +122,7 @@ export async function openHFModel(folder: HFFolder, options: HFOpenOptions = {})
     for (const t of tensors) if (t.ne.length >= 2) typeCounts.set(t.type, (typeCounts.get(t.type) ?? 0) + 1);
     metadata.set('general.file_type', u32(fileTypeOf(options.type, [...typeCounts.keys()])));
     metadata.set('general.quantization_version', u32(2));
-    const infos: GGUFTensorInfo[] = [];
-    let offset = 0;
-    for (const t of tensors) {
-      const nElements = t.ne.reduce((a, b) => a * b, 1);
-      const nBytes = tensorBytes(t.type, t.ne, `tensor '${t.name}'`);
-      infos.push({ name: t.name, ne: t.ne, type: t.type, typeName: ggmlTypeName(t.type), offset, nBytes, nElements });
-      offset += Math.ceil(nBytes / ALIGN) * ALIGN;
-    }
-    const header: GGUFHeader = { version: 3, alignment: ALIGN, metadata, tensors: infos, dataOffset: 0, fileSize: offset, source: folder.description };
+    const header = virtualHeader(metadata, tensors, folder.description);
     return { header, tensors, tokenizerJson, tokenizerConfig, close: files.close };
   } catch (e) {
     await files.close();
@@ -138,10 +130,23 @@ export async function openHFModel(folder: HFFolder, options: HFOpenOptions = {})
   }
 }
 
+/** A GGUF header for tensors produced here: dataOffset 0, each tensor at the next aligned offset. */
+export function virtualHeader(metadata: Map<string, GGUFMetaValue>, tensors: readonly HFTensor[], source: string): GGUFHeader {
+  const infos: GGUFTensorInfo[] = [];
+  let offset = 0;
+  for (const t of tensors) {
+    const nElements = t.ne.reduce((a, b) => a * b, 1);
+    const nBytes = tensorBytes(t.type, t.ne, `tensor '${t.name}'`);
+    infos.push({ name: t.name, ne: t.ne, type: t.type, typeName: ggmlTypeName(t.type), offset, nBytes, nElements });
+    offset += Math.ceil(nBytes / ALIGN) * ALIGN;
+  }
+  return { version: 3, alignment: ALIGN, metadata, tensors: infos, dataOffset: 0, fileSize: offset, source };
+}
+
 // --- files -----------------------------------------------------------------------------------
 
 /** model.safetensors, or the shards model.safetensors.index.json names. */
-async function openWeights(folder: HFFolder): Promise<{ tensors: Map<string, FilePiece>; close: () => Promise<void> }> {
+export async function openWeights(folder: HFFolder, base = 'model'): Promise<{ tensors: Map<string, FilePiece>; close: () => Promise<void> }> {
   const opened: RandomAccessFile[] = [];
   const close = async () => { for (const f of opened) await f.close(); };
   try {
@@ -160,10 +165,10 @@ async function openWeights(folder: HFFolder): Promise<{ tensors: Map<string, Fil
         if (!h.tensors.has(w)) throw new WasmlmError('MISSING_TENSOR', `${file.description}: tensor '${w}' is missing (model.safetensors.index.json puts it there)`);
       }
     };
-    const index = await readJson(folder, 'model.safetensors.index.json');
+    const index = await readJson(folder, `${base}.safetensors.index.json`);
     if (index) {
       const map = index.weight_map;
-      if (map === null || typeof map !== 'object' || Array.isArray(map)) throw new WasmlmError('BAD_FORMAT', 'model.safetensors.index.json: no "weight_map" object');
+      if (map === null || typeof map !== 'object' || Array.isArray(map)) throw new WasmlmError('BAD_FORMAT', `${base}.safetensors.index.json: no "weight_map" object`);
       const shards = new Map<string, Set<string>>();
       for (const [tensor, file] of Object.entries(map as Json)) {
         if (typeof file !== 'string' || !/^[^/\\]+\.safetensors$/.test(file) || file.startsWith('.')) {
@@ -175,7 +180,7 @@ async function openWeights(folder: HFFolder): Promise<{ tensors: Map<string, Fil
       }
       for (const [file, names] of shards) await add(file, names);
     } else {
-      await add('model.safetensors');
+      await add(`${base}.safetensors`);
     }
     return { tensors, close };
   } catch (e) {
@@ -241,9 +246,9 @@ class Config {
   }
 }
 
-const u32 = (value: number): GGUFMetaValue => ({ type: GGUFValueType.UINT32, value });
-const f32 = (value: number): GGUFMetaValue => ({ type: GGUFValueType.FLOAT32, value: Math.fround(value) });
-const str = (value: string): GGUFMetaValue => ({ type: GGUFValueType.STRING, value });
+export const u32 = (value: number): GGUFMetaValue => ({ type: GGUFValueType.UINT32, value });
+export const f32 = (value: number): GGUFMetaValue => ({ type: GGUFValueType.FLOAT32, value: Math.fround(value) });
+export const str = (value: string): GGUFMetaValue => ({ type: GGUFValueType.STRING, value });
 
 /** The model keys convert_hf_to_gguf.py writes for this family (in its order). */
 function buildMetadata(def: ArchDef, c: Config): Map<string, GGUFMetaValue> {
@@ -559,7 +564,7 @@ async function readRows(file: RandomAccessFile, t: SafetensorsTensor, first: num
  * of exactly one tensor at its offset produces it straight into the destination; other reads go
  * through a copy of the tensor.
  */
-export function hfDataStream(model: HFModel, options: { signal?: AbortSignal; onProgress?: (p: { loaded: number; total: number | undefined }) => void } = {}): ByteStream {
+export function hfDataStream(model: Pick<HFModel, 'header' | 'tensors' | 'close'>, options: { signal?: AbortSignal; onProgress?: (p: { loaded: number; total: number | undefined }) => void } = {}): ByteStream {
   const infos = model.header.tensors;
   const byOffset = new Map(infos.map((info, i) => [info.offset, i]));
   const total = model.header.fileSize!;
