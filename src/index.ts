@@ -7,6 +7,7 @@ export type { ChatMessage, ChatTemplateOptions } from './generate/chat.js';
 export { WasmlmError, isWasmlmError } from './errors.js';
 export type { WasmlmErrorCode } from './errors.js';
 export type { ModelSource } from './formats/source.js';
+export type { HFFileMap } from './formats/hf-files.js';
 export { readGGUF, GGUFValueType } from './formats/gguf.js';
 export type { GGUFHeader, GGUFTensorInfo, GGUFMetaValue } from './formats/gguf.js';
 export { encodeGGUF, writeGGUFFile } from './formats/gguf-writer.js';
