@@ -1,0 +1,106 @@
+/**
+ * The Hugging Face architectures that set3 has no folder of (Qwen2, Phi-3, Gemma, Mixtral), each as a folder made
+ * here from a GGUF fixture (../shared/fixtures/models) by the inverse of llama.cpp's converter: HF names, q/k rows
+ * un-permuted for llama, gemma norms − 1, experts unstacked, config.json from the metadata. Loading the folder must
+ * give the GGUF's logits and the expected ones.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { loadModel } from '../src/index.js';
+import { readGGUF, type GGUFHeader } from '../src/formats/gguf.js';
+import { GGUFMetadata } from '../src/formats/gguf-metadata.js';
+import { encodeSafetensors, type SafetensorsWriteTensor } from '../src/formats/safetensors.js';
+import { expectLogitsClose, expected, fixture, toleranceFor } from './helpers/fixtures.js';
+
+/** GGUF (blk.N.) names -> HF module names per architecture */
+const NAMES: Record<string, string> = {
+  attn_norm: 'input_layernorm', attn_q: 'self_attn.q_proj', attn_k: 'self_attn.k_proj', attn_v: 'self_attn.v_proj',
+  attn_output: 'self_attn.o_proj', attn_qkv: 'self_attn.qkv_proj', ffn_norm: 'post_attention_layernorm',
+  ffn_gate: 'mlp.gate_proj', ffn_up: 'mlp.up_proj', ffn_down: 'mlp.down_proj',
+};
+
+/** GGUF row h·d + 2i + c <- HF row h·d + c·d/2 + i; this is the inverse: HF rows from GGUF rows */
+function unpermute(f: Float32Array, rows: number, rowLen: number, heads: number): Float32Array {
+  const d = rows / heads, out = new Float32Array(f.length);
+  for (let h = 0; h < heads; h++) for (let i = 0; i < d / 2; i++) for (let c = 0; c < 2; c++) {
+    out.set(f.subarray((h * d + 2 * i + c) * rowLen, (h * d + 2 * i + c + 1) * rowLen), (h * d + c * d / 2 + i) * rowLen);
+  }
+  return out;
+}
+
+function toFolder(h: GGUFHeader, bytes: Uint8Array, cls: string, modelType: string): Record<string, Uint8Array> {
+  const m = new GGUFMetadata(h);
+  const a = m.string('general.architecture');
+  const get = (k: string) => m.optionalNumber(`${a}.${k}`);
+  const nHead = get('attention.head_count')!, nKv = get('attention.head_count_kv') ?? nHead;
+  const nEmbd = get('embedding_length')!;
+  const headDim = get('attention.key_length') ?? nEmbd / nHead;
+  const tensors: SafetensorsWriteTensor[] = [];
+  const f32 = (name: string) => {
+    const t = h.tensors.find((x) => x.name === name)!;
+    return { t, f: new Float32Array(bytes.slice(h.dataOffset + t.offset, h.dataOffset + t.offset + t.nBytes).buffer) };
+  };
+  const push = (name: string, shape: number[], f: Float32Array) => tensors.push({ name, dtype: 'F32', shape, data: new Uint8Array(f.buffer, f.byteOffset, f.byteLength) });
+  for (const t of h.tensors) {
+    let { f } = f32(t.name);
+    const shape = [...t.ne].reverse();
+    if (a === 'gemma' && t.name.endsWith('norm.weight')) f = f.map((x) => x - 1);
+    if (t.name === 'token_embd.weight') push('model.embed_tokens.weight', shape, f);
+    else if (t.name === 'output_norm.weight') push('model.norm.weight', shape, f);
+    else if (t.name === 'output.weight') push('lm_head.weight', shape, f);
+    else {
+      const [, layer, base, kind] = /^blk\.(\d+)\.(\w+)\.(weight|bias)$/.exec(t.name)!;
+      const exps = /^ffn_(gate|up|down)_exps$/.exec(base!);
+      if (exps) {
+        const w = { gate: 'w1', down: 'w2', up: 'w3' }[exps[1] as 'gate']!;
+        const per = t.ne[0]! * t.ne[1]!;
+        for (let e = 0; e < t.ne[2]!; e++) push(`model.layers.${layer}.block_sparse_moe.experts.${e}.${w}.weight`, [t.ne[1]!, t.ne[0]!], f.slice(e * per, (e + 1) * per));
+        continue;
+      }
+      if (base === 'ffn_gate_inp') { push(`model.layers.${layer}.block_sparse_moe.gate.weight`, shape, f); continue; }
+      if (a === 'llama' && (base === 'attn_q' || base === 'attn_k')) f = unpermute(f, shape[0]!, kind === 'bias' ? 1 : shape[1]!, base === 'attn_q' ? nHead : nKv);
+      push(`model.layers.${layer}.${NAMES[base!]!}.${kind}`, shape, f);
+    }
+  }
+  const config: Record<string, unknown> = {
+    architectures: [cls], model_type: modelType, hidden_size: nEmbd, num_hidden_layers: get('block_count'),
+    intermediate_size: get('feed_forward_length'), num_attention_heads: nHead, num_key_value_heads: nKv,
+    max_position_embeddings: get('context_length'), rms_norm_eps: get('attention.layer_norm_rms_epsilon'),
+    rope_theta: get('rope.freq_base') ?? 10000, vocab_size: h.tensors.find((t) => t.name === 'token_embd.weight')!.ne[1],
+    tie_word_embeddings: !h.tensors.some((t) => t.name === 'output.weight'),
+  };
+  if (get('attention.key_length') !== undefined) config.head_dim = headDim;
+  if (get('expert_count') !== undefined) Object.assign(config, { num_local_experts: get('expert_count'), num_experts_per_tok: get('expert_used_count') });
+  if (get('attention.sliding_window') !== undefined) config.sliding_window = get('attention.sliding_window');
+  const files: Record<string, Uint8Array> = {
+    'config.json': new TextEncoder().encode(JSON.stringify(config)),
+    'model.safetensors': encodeSafetensors(tensors, { format: 'pt' }),
+  };
+  // any tokenizer.json: these tests feed token ids
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) files[f] = new Uint8Array(readFileSync(fixture(`set3/llama/${f}`)));
+  return files;
+}
+
+const CASES: Array<[gguf: string, cls: string, modelType: string]> = [
+  ['qwen2', 'Qwen2ForCausalLM', 'qwen2'], ['phi3', 'Phi3ForCausalLM', 'phi3'], ['gemma', 'GemmaForCausalLM', 'gemma'],
+  ['llama_moe', 'MixtralForCausalLM', 'mixtral'], ['llama', 'LlamaForCausalLM', 'llama'],
+];
+
+describe.each(CASES)('%s as a %s folder', (name, cls, modelType) => {
+  it('gives the GGUF\'s logits and the expected ones', async () => {
+    const bytes = new Uint8Array(readFileSync(fixture(`models/${name}.gguf`)));
+    const h = await readGGUF(bytes);
+    const e = expected(name);
+    const folder = await loadModel(toFolder(h, bytes, cls, modelType));
+    const gguf = await loadModel(bytes);
+    const [a, b] = [await folder.logits(e.tokens), await gguf.logits(e.tokens)];
+    let worst = 0;
+    for (let p = 0; p < a.length; p++) for (let i = 0; i < a[p]!.length; i++) worst = Math.max(worst, Math.abs(a[p]![i]! - b[p]![i]!));
+    expect(worst).toBeLessThanOrEqual(1e-5);
+    expectLogitsClose(a, e, toleranceFor(name));
+    expect(folder.info.family).toBe(gguf.info.family);
+    expect(folder.info.experts).toEqual(gguf.info.experts);
+    folder.dispose();
+    gguf.dispose();
+  });
+});
