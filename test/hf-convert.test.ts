@@ -3,9 +3,11 @@
  * metadata key but general.name / size_label, tokenizer included; every tensor's bytes); converted files load with
  * the folder's logits; --type quantizes as llama-quantize picks (and as the quantize load option does).
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../src/index.js';
 import { readGGUF } from '../src/formats/gguf.js';
@@ -76,5 +78,28 @@ describe('convert --type', () => {
     const clear = e.logits.map((row, p) => { const s = [...row].sort((a, b) => b - a); return s[0]! - s[1]! > 0.5 ? p : -1; }).filter((p) => p >= 0);
     for (const p of clear) expect(top(logits[p]!), `position ${p}`).toBe(e.logits[p]!.indexOf(Math.max(...e.logits[p]!)));
     model.dispose();
+  });
+});
+
+describe('the wasmlm convert command (dist/cli.js)', () => {
+  const cli = join(fileURLToPath(new URL('..', import.meta.url)), 'dist/cli.js');
+  const run = (...args: string[]) => spawnSync(process.execPath, [cli, 'convert', ...args], { encoding: 'utf8' });
+
+  it('convert DIR OUT --type q8_0 writes the file convertHFFolder writes', async () => {
+    const [viaCli, viaApi] = [join(tmp, 'cli-q8_0.gguf'), join(tmp, 'api-q8_0.gguf')];
+    const r = run(fixture('set3/llama'), viaCli, '--type', 'q8_0');
+    expect(r.stderr).toMatch(/wrote .*cli-q8_0\.gguf \(llama, 21 tensors/);
+    expect(r.status).toBe(0);
+    await convertHFFolder(fixture('set3/llama'), viaApi, { type: 'q8_0', name: 'llama' });
+    expect(Buffer.compare(readFileSync(viaCli), readFileSync(viaApi))).toBe(0);
+  });
+
+  it('an unknown --type, or --type with a llama2.c checkpoint, is an error naming it', () => {
+    const bad = run(fixture('set3/llama'), join(tmp, 'x.gguf'), '--type', 'q9');
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/--type: unknown type 'q9'/);
+    const c = run(fixture('stories260K/stories260K.bin'), fixture('stories260K/tok512.bin'), join(tmp, 'y.gguf'), '--type', 'q8_0');
+    expect(c.status).not.toBe(0);
+    expect(c.stderr).toMatch(/--type applies to Hugging Face folders/);
   });
 });

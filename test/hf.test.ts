@@ -5,7 +5,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { loadModel, type Model } from '../src/index.js';
+import { loadModel, renderChat, type ChatMessage, type Model } from '../src/index.js';
 import { supportedArchitectures } from '../src/models/index.js';
 import { expectLogitsClose, fixture, type Expected } from './helpers/fixtures.js';
 
@@ -53,9 +53,25 @@ describe('folder sources', () => {
     model.dispose();
   });
 
-  it('the tokenizer comes from tokenizer.json + tokenizer_config.json (no BOS, ChatML template)', async () => {
-    const model = await loadModel(dir);
-    expect(model.tokenizer.encode(JSON.parse(readFileSync(fixture('set3/llama.expected.json'), 'utf8')).prompt_text, { addSpecial: true })).toEqual(e.tokens);
+  it('the tokenizer comes from tokenizer.json + tokenizer_config.json: transformers\' ids, no BOS, the chat template', async () => {
+    const model = await loadModel(dir); // every set3 folder has the same tokenizer files
+    const tok = JSON.parse(readFileSync(fixture('set3/tokenizer.expected.json'), 'utf8')) as { samples: Array<{ text: string; parse_special: boolean; ids: number[] }> };
+    for (const s of tok.samples) expect(model.tokenizer.encode(s.text, { addSpecial: false, parseSpecial: s.parse_special }), s.text).toEqual(s.ids);
+    expect(model.tokenizer.encode((e as unknown as { prompt_text: string }).prompt_text, { addSpecial: true })).toEqual(e.tokens);
+    const chat = JSON.parse(readFileSync(fixture('set3/chat.expected.json'), 'utf8')) as { messages: ChatMessage[]; text: string; tokens: number[] };
+    const text = renderChat(model.tokenizer, chat.messages, { addGenerationPrompt: true });
+    expect(text).toBe(chat.text);
+    expect(model.tokenizer.encode(text, { addSpecial: true, parseSpecial: true })).toEqual(chat.tokens);
     model.dispose();
+  });
+
+  it('an AbortSignal stops the load (ABORTED), and onProgress reports up to the whole size', async () => {
+    const seen: number[] = [];
+    const model = await loadModel(dir, { onProgress: (p) => { seen.push(p.loaded / (p.total ?? NaN)); } });
+    expect(seen.at(-1)).toBe(1);
+    model.dispose();
+    const ac = new AbortController();
+    const err = await loadModel(dir, { signal: ac.signal, onProgress: (p) => { if (p.loaded > 0) ac.abort(); } }).catch((x: unknown) => x);
+    expect((err as { code?: string }).code).toBe('ABORTED');
   });
 });
