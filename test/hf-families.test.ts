@@ -20,7 +20,7 @@ const NAMES: Record<string, string> = {
 };
 
 /** GGUF row h·d + 2i + c <- HF row h·d + c·d/2 + i; this is the inverse: HF rows from GGUF rows */
-function unpermute(f: Float32Array, rows: number, rowLen: number, heads: number): Float32Array {
+function unpermute(f: Float32Array, rows: number, rowLen: number, heads: number): Float32Array<ArrayBuffer> {
   const d = rows / heads, out = new Float32Array(f.length);
   for (let h = 0; h < heads; h++) for (let i = 0; i < d / 2; i++) for (let c = 0; c < 2; c++) {
     out.set(f.subarray((h * d + 2 * i + c) * rowLen, (h * d + 2 * i + c + 1) * rowLen), (h * d + c * d / 2 + i) * rowLen);
@@ -42,7 +42,7 @@ function toFolder(h: GGUFHeader, bytes: Uint8Array, cls: string, modelType: stri
   };
   const push = (name: string, shape: number[], f: Float32Array) => tensors.push({ name, dtype: 'F32', shape, data: new Uint8Array(f.buffer, f.byteOffset, f.byteLength) });
   for (const t of h.tensors) {
-    let { f } = f32(t.name);
+    let f: Float32Array = f32(t.name).f;
     const shape = [...t.ne].reverse();
     if (a === 'gemma' && t.name.endsWith('norm.weight')) f = f.map((x) => x - 1);
     if (t.name === 'token_embd.weight') push('model.embed_tokens.weight', shape, f);

@@ -162,7 +162,7 @@ export async function openWeights(folder: HFFolder, base = 'model'): Promise<{ t
         tensors.set(t.name, { file, t });
       }
       for (const w of wanted ?? []) {
-        if (!h.tensors.has(w)) throw new WasmlmError('MISSING_TENSOR', `${file.description}: tensor '${w}' is missing (model.safetensors.index.json puts it there)`);
+        if (!h.tensors.has(w)) throw new WasmlmError('MISSING_TENSOR', `${file.description}: tensor '${w}' is missing (${base}.safetensors.index.json puts it there)`);
       }
     };
     const index = await readJson(folder, `${base}.safetensors.index.json`);
