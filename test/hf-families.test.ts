@@ -9,6 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { loadModel } from '../src/index.js';
 import { readGGUF, type GGUFHeader } from '../src/formats/gguf.js';
 import { GGUFMetadata } from '../src/formats/gguf-metadata.js';
+import { openFolder } from '../src/formats/hf-files.js';
+import { hfDataStream, openHFModel } from '../src/formats/hf.js';
 import { encodeSafetensors, type SafetensorsWriteTensor } from '../src/formats/safetensors.js';
 import { expectLogitsClose, expected, fixture, toleranceFor } from './helpers/fixtures.js';
 
@@ -102,5 +104,45 @@ describe.each(CASES)('%s as a %s folder', (name, cls, modelType) => {
     expect(folder.info.experts).toEqual(gguf.info.experts);
     folder.dispose();
     gguf.dispose();
+  });
+});
+
+/** The phi3 fixture as a Phi-3.5-style folder with LongRoPE (factors for its 16 rotated dims, original context 64). */
+async function longropeFolder() {
+  const bytes = new Uint8Array(readFileSync(fixture('models/phi3.gguf')));
+  const files = toFolder(await readGGUF(bytes), bytes, 'Phi3ForCausalLM', 'phi3');
+  const config = JSON.parse(new TextDecoder().decode(files['config.json'])) as Record<string, unknown>;
+  const long = Array.from({ length: 8 }, (_, i) => 1 + i * 1.75);
+  const short = Array.from({ length: 8 }, (_, i) => 1 + i / 16);
+  Object.assign(config, { original_max_position_embeddings: 64, rope_scaling: { type: 'longrope', long_factor: long, short_factor: short } });
+  files['config.json'] = new TextEncoder().encode(JSON.stringify(config));
+  return { files, long, short };
+}
+
+describe('Phi-3 LongRoPE config', () => {
+  it('becomes the converter\'s rope_factors_long / _short tensors, attn_factor and original context', async () => {
+    const { files, long, short } = await longropeFolder();
+    const model = await openHFModel(openFolder(files));
+    const m = new GGUFMetadata(model.header);
+    expect(m.number('phi3.rope.scaling.attn_factor')).toBe(Math.fround(Math.sqrt(1 + Math.log(2) / Math.log(64))));
+    expect(m.number('phi3.rope.scaling.original_context_length')).toBe(64);
+    const stream = hfDataStream(model);
+    for (const [name, want] of [['rope_factors_long.weight', long], ['rope_factors_short.weight', short]] as const) {
+      const t = model.header.tensors.find((x) => x.name === name)!;
+      expect(t.ne).toEqual([8]);
+      await stream.skip(t.offset - stream.position);
+      const got = new Uint8Array(t.nBytes);
+      await stream.readInto(got);
+      expect(Array.from(new Float32Array(got.buffer))).toEqual(want.map(Math.fround));
+    }
+    await stream.close();
+  });
+
+  it('factors of the wrong length are an error naming them', async () => {
+    const { files } = await longropeFolder();
+    const config = JSON.parse(new TextDecoder().decode(files['config.json'])) as { rope_scaling: { long_factor: number[] } };
+    config.rope_scaling.long_factor.pop();
+    files['config.json'] = new TextEncoder().encode(JSON.stringify(config));
+    await expect(openHFModel(openFolder(files))).rejects.toThrow(/long_factor must be 8 positive numbers/);
   });
 });

@@ -337,8 +337,16 @@ function ropeScaling(c: Config, rope: { type: string; p: Json }, set: (k: string
       set('rope.scaling.factor', f32(c.number('factor', undefined, rope.p)));
       set('rope.scaling.original_context_length', u32(c.number('original_max_position_embeddings', undefined, rope.p)));
       return;
+    case 'longrope': case 'su': {
+      // Phi-3.5 / Phi-4-mini: the factor tensors come in mapTensors; attn_factor as the converter computes it
+      const orig = c.number('original_max_position_embeddings', c.j.original_max_position_embeddings as number | undefined, rope.p);
+      const scale = c.count('max_position_embeddings') / orig;
+      set('rope.scaling.attn_factor', f32(scale > 1 ? Math.sqrt(1 + Math.log(scale) / Math.log(orig)) : 1));
+      set('rope.scaling.original_context_length', u32(orig));
+      return;
+    }
     default:
-      throw new WasmlmError('BAD_FORMAT', `config.json: RoPE scaling '${rope.type}' is not supported (supported: default, linear, yarn, llama3)`);
+      throw new WasmlmError('BAD_FORMAT', `config.json: RoPE scaling '${rope.type}' is not supported (supported: default, linear, yarn, llama3, longrope)`);
   }
 }
 
@@ -460,6 +468,17 @@ function mapTensors(def: ArchDef, c: Config, files: Map<string, FilePiece>, meta
   }
   const rope = c.rope();
   if (rope.type === 'llama3') out.set('rope_freqs.weight', llama3RopeFreqs(c, rope.p));
+  if (rope.type === 'longrope' || rope.type === 'su') {
+    const nRot = (metadata.get(`${def.arch}.rope.dimension_count`)?.value as number | undefined) ?? c.count('hidden_size') / nHead;
+    for (const kind of ['long', 'short']) {
+      const v = rope.p[`${kind}_factor`];
+      if (!Array.isArray(v) || v.length !== nRot / 2 || !v.every((x) => typeof x === 'number' && x > 0)) {
+        throw new WasmlmError('BAD_FORMAT', `config.json: rope ${kind}_factor must be ${nRot / 2} positive numbers (half the rotated dims)`);
+      }
+      const name = `rope_factors_${kind}.weight`;
+      out.set(name, { name, ne: [nRot / 2], type: GGML_F32, pieces: [{ values: Float32Array.from(v as number[]) }], addOne: false, permuteHeads: 0 });
+    }
+  }
   for (const t of out.values()) {
     for (const p of t.pieces) {
       if ('t' in p && !['F32', 'F16', 'BF16'].includes(p.t.dtype)) {
