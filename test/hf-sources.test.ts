@@ -161,8 +161,8 @@ describe('folders we cannot load', () => {
   });
 
   it('an unsupported RoPE scaling names itself', async () => {
-    const err = await fail(withConfig((c) => { c.rope_parameters = { rope_theta: 10000, rope_type: 'longrope' }; }));
-    expect(err.message).toMatch(/RoPE scaling 'longrope' is not supported/);
+    const err = await fail(withConfig((c) => { c.rope_parameters = { rope_theta: 10000, rope_type: 'dynamic' }; }));
+    expect(err.message).toMatch(/RoPE scaling 'dynamic' is not supported/);
   });
 
   it('a config value of the wrong type names the key', async () => {

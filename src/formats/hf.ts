@@ -391,19 +391,18 @@ export function ggufLayerName(module: string, arch: string): string | undefined 
 
 /**
  * The llama.cpp converter's q/k row order: within each of `heads` heads of d rows, GGUF row 2i + s is
- * HF row s·d/2 + i. `src` rows of `rowLen` values (a whole number of heads) -> a new array.
+ * HF row s·d/2 + i. `src`: rows of `rowBytes` bytes (a whole number of heads) -> a new array.
  */
-export function permuteQKRows(src: Float32Array, rows: number, rowLen: number, heads: number): Float32Array {
+export function permuteQKRows(src: Uint8Array, rows: number, rowBytes: number, heads: number): Uint8Array {
   const d = rows / heads;
   if (!Number.isInteger(d) || d % 2 !== 0) throw new WasmlmError('BAD_SHAPE', `${rows} q/k rows do not split into ${heads} heads of an even size`);
-  const out = new Float32Array(src.length);
+  const out = new Uint8Array(src.length);
   const half = d / 2;
   for (let h = 0; h < heads; h++) {
     for (let i = 0; i < half; i++) {
       for (let s = 0; s < 2; s++) {
-        const to = (h * d + 2 * i + s) * rowLen;
-        const from = (h * d + s * half + i) * rowLen;
-        out.set(src.subarray(from, from + rowLen), to);
+        const from = (h * d + s * half + i) * rowBytes;
+        out.set(src.subarray(from, from + rowBytes), (h * d + 2 * i + s) * rowBytes);
       }
     }
   }
@@ -547,6 +546,8 @@ export async function produceTensor(t: HFTensor, dest: Uint8Array, signal?: Abor
   const rowLen = t.ne[0]!;
   let at = 0;
   for (const p of t.pieces) {
+    const dtype = 'values' in p ? 'F32' : p.t.dtype;
+    const size = dtype === 'F32' ? 4 : 2;
     const n = 'values' in p ? p.values.length : p.t.shape.reduce((a, b) => a * b, 1);
     const rows = n / rowLen;
     // a group: whole heads when permuting, else enough rows for GROUP_BYTES of f32
@@ -555,10 +556,18 @@ export async function produceTensor(t: HFTensor, dest: Uint8Array, signal?: Abor
     for (let r = 0; r < rows; r += group) {
       if (signal?.aborted) throw new WasmlmError('ABORTED', 'aborted', { cause: signal.reason });
       const k = Math.min(group, rows - r);
-      let x = 'values' in p ? p.values.slice(r * rowLen, (r + k) * rowLen) : await readRows(p.file, p.t, r * rowLen, k * rowLen);
-      if (t.permuteHeads > 0) x = permuteQKRows(x, k, rowLen, k / unit);
-      if (t.addOne) for (let i = 0; i < x.length; i++) x[i] = x[i]! + 1;
-      const bytes = t.type === GGML_F32 ? new Uint8Array(x.buffer, x.byteOffset, x.byteLength) : quantizeTensor(t.type, x);
+      let raw = 'values' in p
+        ? new Uint8Array(p.values.buffer, p.values.byteOffset + r * rowLen * 4, k * rowLen * 4)
+        : await p.file.read(p.t.offset + r * rowLen * size, k * rowLen * size);
+      if (t.permuteHeads > 0) raw = permuteQKRows(raw, k, rowLen * size, k / unit);
+      let bytes: Uint8Array;
+      if (!t.addOne && t.type === DTYPES[dtype]) {
+        bytes = raw; // the stored bytes are the output (little-endian both)
+      } else {
+        const x = toF32(raw, dtype);
+        if (t.addOne) for (let i = 0; i < x.length; i++) x[i] = x[i]! + 1;
+        bytes = t.type === GGML_F32 ? new Uint8Array(x.buffer, x.byteOffset, x.byteLength) : quantizeTensor(t.type, x);
+      }
       dest.set(bytes, at);
       at += bytes.length;
     }
@@ -566,14 +575,15 @@ export async function produceTensor(t: HFTensor, dest: Uint8Array, signal?: Abor
   if (at !== dest.length) throw new Error(`internal: tensor '${t.name}' produced ${at} bytes of ${dest.length}`);
 }
 
-/** `count` values from element `first` of a safetensors tensor, as f32. */
-async function readRows(file: RandomAccessFile, t: SafetensorsTensor, first: number, count: number): Promise<Float32Array> {
-  const size = t.dtype === 'F32' ? 4 : 2;
-  const raw = await file.read(t.offset + first * size, count * size);
+const DTYPES: Readonly<Record<string, number>> = { F32: GGML_F32, F16: GGML_F16, BF16: GGML_BF16 };
+
+/** Little-endian F32 / F16 / BF16 bytes as f32. */
+function toF32(raw: Uint8Array, dtype: string): Float32Array {
   const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const count = raw.length / (dtype === 'F32' ? 4 : 2);
   const out = new Float32Array(count);
-  if (t.dtype === 'F32') for (let i = 0; i < count; i++) out[i] = dv.getFloat32(i * 4, true);
-  else if (t.dtype === 'F16') for (let i = 0; i < count; i++) out[i] = f16ToF32(dv.getUint16(i * 2, true));
+  if (dtype === 'F32') for (let i = 0; i < count; i++) out[i] = dv.getFloat32(i * 4, true);
+  else if (dtype === 'F16') for (let i = 0; i < count; i++) out[i] = f16ToF32(dv.getUint16(i * 2, true));
   else for (let i = 0; i < count; i++) out[i] = bf16ToF32(dv.getUint16(i * 2, true));
   return out;
 }
