@@ -118,9 +118,8 @@ export async function openHFModel(folder: HFFolder, options: HFOpenOptions = {})
         }
       }
     }
-    const typeCounts = new Map<number, number>();
-    for (const t of tensors) if (t.ne.length >= 2) typeCounts.set(t.type, (typeCounts.get(t.type) ?? 0) + 1);
-    metadata.set('general.file_type', u32(fileTypeOf(options.type, [...typeCounts.keys()])));
+    const matrixTypes = new Set(tensors.filter((t) => t.ne.length >= 2).map((t) => t.type));
+    metadata.set('general.file_type', u32(fileTypeOf(options.type, matrixTypes)));
     metadata.set('general.quantization_version', u32(2));
     const header = virtualHeader(metadata, tensors, folder.description);
     return { header, tensors, tokenizerJson, tokenizerConfig, close: files.close };
@@ -531,9 +530,10 @@ function retype(tensors: HFTensor[], arch: string, c: Config, target: string | u
   for (const t of tensors) t.type = byName.get(t.name)!;
 }
 
-function fileTypeOf(target: string | undefined, types: number[]): number {
+/** general.file_type: the target's, else (llama_ftype) BF16 32, F16 1 or F32 0 after the weights' types. */
+function fileTypeOf(target: string | undefined, types: ReadonlySet<number>): number {
   if (target !== undefined) return QUANT_TARGETS[target]!.fileType;
-  return types.includes(GGML_BF16) ? 32 : types.includes(GGML_F16) ? 1 : 0;
+  return types.has(GGML_BF16) ? 32 : types.has(GGML_F16) ? 1 : 0;
 }
 
 // --- producing the bytes ---------------------------------------------------------------------
