@@ -54,6 +54,7 @@ describe('PEFT adapter errors', () => {
     ['another PEFT type', (c) => { c.peft_type = 'IA3'; }, /peft_type "IA3"/],
     ['a per-module alpha', (c) => { c.alpha_pattern = { q_proj: 4 }; }, /alpha_pattern/],
     ['a rank that the tensors do not have', (c) => { c.r = 8; }, /BAD_SHAPE|with r 8/],
+    ['tensors of a module target_modules does not name', (c) => { c.target_modules = ['q_proj', 'k_proj']; }, /adapts '(v_proj|o_proj|gate_proj|up_proj|down_proj)', which .*target_modules/],
   ];
   it.each(cases)('%s is a WasmlmError naming it', async (_what, edit, message) => {
     const model = await base();

@@ -36,6 +36,10 @@ export async function openPeftAdapter(folder: HFFolder, base: PeftBase): Promise
       if (!m || !name || name.endsWith('norm')) {
         throw new WasmlmError('BAD_FORMAT', `adapter tensor '${key}' is not a LoRA pair of a layer's linear (q/k/v/o, gate/up/down): not supported`);
       }
+      const leaf = module!.slice(module!.lastIndexOf('.') + 1);
+      if (Array.isArray(config.target_modules) && !config.target_modules.includes(leaf)) {
+        throw new WasmlmError('BAD_FORMAT', `adapter tensor '${key}' adapts '${leaf}', which adapter_config.json's target_modules ${JSON.stringify(config.target_modules)} does not name`);
+      }
       const gguf = `blk.${m[1]}.${name}.weight`;
       const isA = m[3] === 'A';
       const t = piece.t;
