@@ -85,10 +85,11 @@ export const ROPE_EXT_FACTOR = 11;
 export const ROPE_ATTN_FACTOR = 12;
 export const ROPE_CORR_LOW = 13;
 export const ROPE_CORR_HIGH = 14;
-// (q, kc, vc, out, nTok, pos0, nHead, nKvHead, headDim, scaleBits, scratch, window, maxBiasBits, ring)
+// (q, kc, vc, out, nTok, pos0, nHead, nKvHead, headDim, scaleBits, scratch, window, maxBiasBits, ring, softcapBits)
 //   maxBias > 0: ALiBi, score += slope_h · (−(p − j)) with ggml's slope series for nHead heads.
 //   ring > 0: the cache is a ring of `ring` rows: key/value of position j is in row j % ring
 //   (the caller keeps ring ≥ window + tokens per batch, so a batch never overwrites keys it reads).
+//   softcap > 0: each scaled score s becomes softcap · tanh(s / softcap) before masking and softmax (Gemma 2).
 export const OP_ATTENTION = 6;
 export const ATTENTION_Q = 1;
 export const ATTENTION_KC = 2;
@@ -104,6 +105,7 @@ export const ATTENTION_SCRATCH = 11;
 export const ATTENTION_WINDOW = 12;
 export const ATTENTION_MAX_BIAS = 13;
 export const ATTENTION_RING = 14;
+export const ATTENTION_SOFTCAP = 15;
 // (a, b, out, n): out = a + b
 export const OP_ADD = 7;
 export const ADD_A = 1;

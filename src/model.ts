@@ -86,6 +86,8 @@ export interface ModelInfo {
   residual: ModelSpec['residual'];
   /** sliding attention window (0 = none) */
   slidingWindow: number;
+  /** the block options beyond the basics */
+  block: ModelInfo_Block;
   experts: { count: number; used: number } | undefined;
   tiedOutput: boolean;
   /** bytes of weights per tensor type and their share of all weight bytes, e.g. { Q8_0: { bytes, share } } */
@@ -110,9 +112,25 @@ export interface ModelInfo {
 }
 
 export type ModelInfo_Positions =
-  | { kind: 'rope'; nRot: number; base: number; freqScale: number; mode: 'normal' | 'neox'; scaling: 'none' | 'linear' | 'yarn' | 'freq-factors' }
+  | { kind: 'rope'; nRot: number; base: number; freqScale: number; mode: 'normal' | 'neox'; scaling: 'none' | 'linear' | 'yarn' | 'freq-factors' | 'longrope' }
   | { kind: 'alibi'; maxBias: number }
   | { kind: 'learned' };
+
+export interface ModelInfo_Block {
+  /** per-head RMSNorm of q and k before RoPE (Qwen3, Gemma 3) */
+  qkNorm: boolean;
+  /** sandwich norms: each branch's output normalised before the residual add (Gemma 2 / 3) */
+  postNorms: boolean;
+  /** attention scores are q·k times this */
+  attentionScale: number;
+  /** c·tanh(x/c) soft-capping of the attention scores and of the final logits (0 = none) */
+  attentionSoftcap: number;
+  finalSoftcap: number;
+  /** the layers with a sliding window (slidingWindow) */
+  slidingLayers: number[];
+  /** the RoPE base of layers with their own (Gemma 3's sliding layers; undefined: none) */
+  localRopeBase: number | undefined;
+}
 
 export type Prompt = string | number[];
 
@@ -434,10 +452,19 @@ export async function loadModel(source?: ModelSource | HFFileMap, opts?: LoadOpt
       trainContextLength: spec.contextLength,
       positions: p.kind === 'learned' ? { kind: 'learned' } : p.kind === 'alibi' ? p : {
         kind: 'rope', nRot: p.nRot, base: p.base, freqScale: p.freqScale, mode: p.mode,
-        scaling: p.yarn ? 'yarn' : p.freqFactors ? 'freq-factors' : p.freqScale !== 1 ? 'linear' : 'none',
+        scaling: p.yarn ? 'yarn' : p.longrope ? 'longrope' : p.freqFactors ? 'freq-factors' : p.freqScale !== 1 ? 'linear' : 'none',
       },
       residual: spec.residual,
       slidingWindow: Math.max(0, ...spec.layers.map((l) => l.attn.slidingWindow)),
+      block: {
+        qkNorm: spec.layers.some((l) => l.attn.qNorm),
+        postNorms: spec.layers.some((l) => l.attnPostNorm || l.ffnPostNorm),
+        attentionScale: spec.kqScale,
+        attentionSoftcap: spec.attnSoftcap,
+        finalSoftcap: spec.finalSoftcap,
+        slidingLayers: spec.layers.flatMap((l, i) => (l.attn.slidingWindow > 0 ? [i] : [])),
+        localRopeBase: spec.layers.find((l) => l.attn.rope)?.attn.rope?.base,
+      },
       experts: spec.layers[0]?.moe ? { count: spec.layers[0].moe.nExpert, used: spec.layers[0].moe.nUsed } : undefined,
       tiedOutput: spec.tiedOutput,
       weightTypes,

@@ -1,5 +1,6 @@
-// Causal multi-head attention over an f32 KV cache (sliding window, ring cache, ALiBi), and softmax.
-import { expf, expf4, exp64 } from "./activations";
+// Causal multi-head attention over an f32 KV cache (sliding window, ring cache, ALiBi, score soft-capping), and softmax.
+import { expf, expf4, exp64, tanhf } from "./activations";
+import { softcap } from "./softcap";
 import * as abi from "../../src/abi";
 import { ALIGN, ALWAYS_SPLIT, READS, UNEVEN, UNITS, WORK, WRITES, arg, argf, ptr, region, rowsBytes } from "./entry";
 
@@ -311,12 +312,14 @@ function weightedSum(op: usize, vbase: usize, kvRow: usize, pr: usize, cnt: i32,
  * uses kv head h / (nHead/nKvHead) and keys j ≤ p, and j > p − window when window > 0 (masked keys are
  * not read). ring == 0: position j is in cache row j; ring > 0: in row j % ring (the caller keeps the
  * window within the ring). maxBias > 0: ALiBi, score_j += slope_h · (j − p) (a NaN or ≤ 0 maxBias is off).
+ * cap > 0: each scaled score s becomes cap · tanh(s / cap) (OP_SOFTCAP's kernel) before ALiBi and softmax
+ * (Gemma 2; 0 or NaN, as when a direct call from JS leaves it out, is off).
  * scratch: at least min(pos0+nTok, window or ∞) floats. out rows like q (out may equal q).
  */
 export function attention(q: usize, kc: usize, vc: usize, out: usize, nTok: i32, pos0: i32, nHead: i32,
                           nKvHead: i32, headDim: i32, scale: f32, scratch: usize, window: i32,
-                          maxBias: f32, ring: i32): void {
-  attention_part(q, kc, vc, out, nTok, pos0, nHead, nKvHead, headDim, scale, scratch, window, maxBias, ring, 0, nTok * nHead);
+                          maxBias: f32, ring: i32, cap: f32): void {
+  attention_part(q, kc, vc, out, nTok, pos0, nHead, nKvHead, headDim, scale, scratch, window, maxBias, ring, cap, 0, nTok * nHead);
 }
 
 // The fused path (long contexts with grouped-query attention): the heads that share a KV head go over
@@ -338,7 +341,7 @@ const FUSE_MIN_LEN = 512;
  */
 export function attention_part(q: usize, kc: usize, vc: usize, out: usize, nTok: i32, pos0: i32, nHead: i32,
                                nKvHead: i32, headDim: i32, scale: f32, scratch: usize, window: i32,
-                               maxBias: f32, ring: i32, u0: i32, u1: i32): void {
+                               maxBias: f32, ring: i32, cap: f32, u0: i32, u1: i32): void {
   const group = nHead / nKvHead;
   const headBytes = <usize>headDim << 2;
   const qRow = <usize>nHead * headBytes;
@@ -363,7 +366,7 @@ export function attention_part(q: usize, kc: usize, vc: usize, out: usize, nTok:
       const blockEnd = min<i32>(h - inGroup % fuse + fuse, h - inGroup + group);
       const nh = min<i32>(blockEnd - h, end - u);
       attendFused(q + <usize>t * qRow + <usize>h * headBytes, kc + kvOff, vc + kvOff, out + <usize>t * qRow + <usize>h * headBytes,
-                  h, nh, nHead, headDim, kvRow, scale, scratch, j0, len, p, row0, ring, maxBias);
+                  h, nh, nHead, headDim, kvRow, scale, scratch, j0, len, p, row0, ring, maxBias, cap);
       u += nh;
       continue;
     }
@@ -376,6 +379,7 @@ export function attention_part(q: usize, kc: usize, vc: usize, out: usize, nTok:
       j += cnt;
       row = 0;
     }
+    if (cap > 0) softcap(scratch, scratch, len, cap);
     if (alibi) addAlibi(scratch, len, alibi_slope(h, nHead, maxBias), j0 - p);
     softmax(scratch, len);
     // out = Σ p_j v_j
@@ -410,7 +414,7 @@ function addAlibi(x: usize, n: i32, slope: f32, d0: i32): void {
  */
 function attendFused(qh: usize, kh: usize, vh: usize, oh: usize, h0: i32, nh: i32, nHead: i32, headDim: i32,
                      kvRow: usize, scale: f32, scratch: usize, j0: i32, len: i32, p: i32, row0: i32, ring: i32,
-                     maxBias: f32): void {
+                     maxBias: f32, cap: f32): void {
   const headBytes = <usize>headDim << 2;
   const qs = scratch;
   const ss = qs + <usize>nh * headBytes;
@@ -429,6 +433,7 @@ function attendFused(qh: usize, kh: usize, vh: usize, oh: usize, h0: i32, nh: i3
       const mp = ml + (<usize>i << 3);
       tileScoreRun(qp, kt, kvRow, n1, headDim, scale, sp);
       if (n1 < n) tileScoreRun(qp, kh, kvRow, n - n1, headDim, scale, sp + (<usize>n1 << 2));
+      if (cap > 0) softcap(sp, sp, n, cap);
       if (maxBias > 0) addAlibi(sp, n, alibi_slope(h0 + i, nHead, maxBias), j0 + jt - p);
       const mt = maxOf(sp, n);
       const first = jt == 0;
@@ -456,7 +461,7 @@ function attendFused(qh: usize, kh: usize, vh: usize, oh: usize, h0: i32, nh: i3
 
 export function attention_ref(q: usize, kc: usize, vc: usize, out: usize, nTok: i32, pos0: i32, nHead: i32,
                               nKvHead: i32, headDim: i32, scale: f32, scratch: usize, window: i32,
-                              maxBias: f32, ring: i32): void {
+                              maxBias: f32, ring: i32, cap: f32): void {
   const group = nHead / nKvHead;
   const qRow = nHead * headDim;
   const kvRow = nKvHead * headDim;
@@ -476,6 +481,7 @@ export function attention_ref(q: usize, kc: usize, vc: usize, out: usize, nTok: 
         let s: f32 = 0;
         for (let d = 0; d < headDim; d++) s += load<f32>(qp + (<usize>d << 2)) * load<f32>(kp + (<usize>d << 2));
         s *= scale;
+        if (cap > 0) s = tanhf(s / cap) * cap;
         if (maxBias > 0) s += slope * <f32>(pos - p);
         store<f32>(scratch + (<usize>j << 2), s);
       }
@@ -520,5 +526,5 @@ export function attention_run(op: usize, lo: i32, hi: i32, scratch: usize): void
                  arg(op, abi.ATTENTION_N_TOK), arg(op, abi.ATTENTION_POS0), arg(op, abi.ATTENTION_N_HEAD),
                  arg(op, abi.ATTENTION_N_KV_HEAD), arg(op, abi.ATTENTION_HEAD_DIM), argf(op, abi.ATTENTION_SCALE),
                  ptr(op, abi.ATTENTION_SCRATCH) + scratch, arg(op, abi.ATTENTION_WINDOW), argf(op, abi.ATTENTION_MAX_BIAS),
-                 arg(op, abi.ATTENTION_RING), lo, hi);
+                 arg(op, abi.ATTENTION_RING), argf(op, abi.ATTENTION_SOFTCAP), lo, hi);
 }

@@ -8,7 +8,7 @@ import type { GGUFHeader, GGUFTensorInfo } from '../formats/gguf.js';
 import type { ByteStream } from '../formats/source.js';
 import type { ModelSpec } from '../models/spec.js';
 import { CTL_BYTES, SYNC_BYTES } from '../abi.js';
-import { linear, writeForward, type Model } from './forward.js';
+import { outputLogits, writeForward, type Model } from './forward.js';
 import { createMemory, Layout, PAGE, Views } from './memory.js';
 import {
   chooseBatchSize, chooseContextLength, chooseThreads, layerMatmulBytes, planCapacity, type EngineOptions,
@@ -59,7 +59,7 @@ export class Engine {
   ) {
     this.views = new Views(createMemory(layout.size, `model '${spec.name ?? spec.arch}'`, shared));
     this.unbounded = state.layers.every((l) => l.ring > 0);
-    this.model = { spec, weights, state, adapters: this.adapters };
+    this.model = { spec, weights, state, adapters: this.adapters, contextLength };
   }
 
   /**
@@ -252,7 +252,7 @@ export class Engine {
   /** Logits of `count` rows of the normalized hidden states a forward pass left in xn, from row `first`. */
   private project(first: number, count: number): void {
     const P = this.plan.reset();
-    linear(P, this.model, this.spec.output, this.state.buf.xn + first * this.spec.nEmbd * 4, this.state.buf.logits, count);
+    outputLogits(P, this.model, this.state.buf.xn + first * this.spec.nEmbd * 4, count);
     this.runPlan(P);
   }
 

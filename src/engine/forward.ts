@@ -4,7 +4,7 @@
  * norm and projection. Weights are looked up by the spec's WeightRefs (Weights), the KV cache and buffers
  * are the RunState's; the plan builder keeps the activation cache.
  */
-import type { Linear, LayerSpec, ModelSpec, NormSpec } from '../models/spec.js';
+import type { AttentionSpec, Linear, LayerSpec, ModelSpec, NormSpec } from '../models/spec.js';
 import { GLU_GELU, GLU_SILU, MOE_NORMALIZE, ROPE_NEOX, ROPE_NORMAL } from '../abi.js';
 import type { Plan } from './plan.js';
 import type { LayerCache, RunState } from './state.js';
@@ -16,6 +16,8 @@ export interface Model {
   weights: Weights;
   state: RunState;
   adapters: readonly AdapterWeights[];
+  /** the context length the KV cache holds (LongRoPE picks its factors by it) */
+  contextLength: number;
 }
 
 /** A batch: n tokens (ids and positions already in buf.ids / buf.pos) at positions pos0.. */
@@ -47,6 +49,13 @@ export function linear(P: Plan, m: Model, l: Linear, x: number, y: number, nTok:
   if (l.bias) P.addRow({ x: y, row: m.weights.ptr(l.bias), out: y, n: nOut, nTok });
 }
 
+/** The logits of nTok rows of normalised hidden states x: the output projection (then the final soft-cap). */
+export function outputLogits(P: Plan, m: Model, x: number, nTok: number): void {
+  const { spec: s, state: { buf } } = m;
+  linear(P, m, s.output, x, buf.logits, nTok);
+  if (s.finalSoftcap) P.softcap({ x: buf.logits, out: buf.logits, n: nTok * s.nVocab, cap: s.finalSoftcap });
+}
+
 /** The forward pass of `batch` into P. */
 export function writeForward(P: Plan, m: Model, batch: Batch): void {
   const { spec: s, weights: W, state } = m;
@@ -58,19 +67,24 @@ export function writeForward(P: Plan, m: Model, batch: Batch): void {
   const eps = s.normEps;
   const pos = s.positions;
 
-  const norm = (nm: NormSpec, x: number, out: number, nTok = n) => {
+  // rows of the norm's width (E, or headDim for per-head norms)
+  const norm = (nm: NormSpec, x: number, out: number, rows = n) => {
     const w = W.ptr(nm.weight);
-    if (nm.kind === 'layer') P.layernorm({ x, w, b: W.ptr(nm.bias), out, n: E, nTok, eps });
-    else P.rmsnorm({ x, w, out, n: E, nTok, eps });
+    const width = nm.weight.ne[0]!;
+    if (nm.kind === 'layer') P.layernorm({ x, w, b: W.ptr(nm.bias), out, n: width, nTok: rows, eps });
+    else P.rmsnorm({ x, w, out, n: width, nTok: rows, eps });
   };
-  const rope = (x: number, heads: number) => {
+  const longrope = pos.kind === 'rope' ? pos.longrope : undefined;
+  const rope = (x: number, heads: number, a: AttentionSpec) => {
     if (pos.kind !== 'rope') return;
     P.rope({
-      x, nTok: n, nHead: heads, headDim, nRot: pos.nRot, pos0, base: pos.base, freqScale: pos.freqScale,
+      x, nTok: n, nHead: heads, headDim, nRot: pos.nRot, pos0,
+      // the layer's own base and scale (Gemma 3's local layers), else the model's
+      base: a.rope?.base ?? pos.base, freqScale: a.rope?.freqScale ?? pos.freqScale,
       mode: pos.mode === 'neox' ? ROPE_NEOX : ROPE_NORMAL,
-      // RoPE scaling: LLaMA 3's per-pair factors, YaRN
-      freqFactors: W.ptr(pos.freqFactors),
-      extFactor: pos.yarn?.extFactor ?? 0, attnFactor: pos.yarn?.attnFactor ?? 1,
+      // RoPE scaling: LLaMA 3's per-pair factors, LongRoPE's long or short factors, YaRN
+      freqFactors: W.ptr(longrope ? (m.contextLength > longrope.originalContext ? longrope.long : longrope.short) : pos.freqFactors),
+      extFactor: pos.yarn?.extFactor ?? 0, attnFactor: pos.yarn?.attnFactor ?? longrope?.attnFactor ?? 1,
       corrLow: pos.yarn?.corrLow ?? 0, corrHigh: pos.yarn?.corrHigh ?? 0,
     });
   };
@@ -89,8 +103,11 @@ export function writeForward(P: Plan, m: Model, batch: Batch): void {
       linear(P, m, a.k!, x, b.k, n);
       linear(P, m, a.v!, x, b.v, n);
     }
-    rope(b.q, nHead);
-    rope(b.k, nHeadKv);
+    // per-head q/k norms (Qwen3, Gemma 3)
+    if (a.qNorm) norm(a.qNorm, b.q, b.q, n * nHead);
+    if (a.kNorm) norm(a.kNorm, b.k, b.k, n * nHeadKv);
+    rope(b.q, nHead, a);
+    rope(b.k, nHeadKv, a);
     // keys and values into the cache: rows pos0.. (a ring wraps at c.ring)
     const start = c.ring ? pos0 % c.ring : pos0;
     const first = c.ring ? Math.min(n, c.ring - start) : n;
@@ -99,10 +116,11 @@ export function writeForward(P: Plan, m: Model, batch: Batch): void {
       if (first < n) P.copy({ src: src + first * kvDim * 4, dst: cache, nBytes: (n - first) * kvDim * 4 });
     }
     P.attention({
-      q: b.q, kc: c.k, vc: c.v, out: b.att, nTok: n, pos0, nHead, nKvHead: nHeadKv, headDim, scale: 1 / Math.sqrt(headDim),
-      scratch: b.scores, window: c.window, maxBias: pos.kind === 'alibi' ? pos.maxBias : 0, ring: c.ring,
+      q: b.q, kc: c.k, vc: c.v, out: b.att, nTok: n, pos0, nHead, nKvHead: nHeadKv, headDim, scale: s.kqScale,
+      scratch: b.scores, window: c.window, maxBias: pos.kind === 'alibi' ? pos.maxBias : 0, ring: c.ring, softcap: s.attnSoftcap,
     });
     linear(P, m, a.output, b.att, out, n);
+    if (l.attnPostNorm) norm(l.attnPostNorm, out, out);
     if (l.attnScale) P.mulRow({ x: out, row: W.ptr(l.attnScale), out, n: E, nTok: n });
   };
 
@@ -135,6 +153,7 @@ export function writeForward(P: Plan, m: Model, batch: Batch): void {
       }
       linear(P, m, f.down, b.gate, out, n);
     }
+    if (l.ffnPostNorm) norm(l.ffnPostNorm, out, out);
     if (l.ffnScale) P.mulRow({ x: out, row: W.ptr(l.ffnScale), out, n: E, nTok: n });
   };
 
@@ -181,6 +200,6 @@ export function writeForward(P: Plan, m: Model, batch: Batch): void {
   // the output norm and projection of the last `rows` tokens
   if (batch.rows > 0) {
     norm(s.outputNorm, b.x + (n - batch.rows) * E * 4, b.xn, batch.rows);
-    if (!batch.hidden) linear(P, m, s.output, b.xn, b.logits, batch.rows);
+    if (!batch.hidden) outputLogits(P, m, b.xn, batch.rows);
   }
 }

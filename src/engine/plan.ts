@@ -22,7 +22,7 @@ const ARG_VALUES = new Set(['GLU_SILU', 'GLU_GELU', 'ROPE_NORMAL', 'ROPE_NEOX', 
 /** Slots that hold an f32 (stored as its bit pattern); every other slot is an i32 (pointers: byte offsets). */
 const F32_SLOTS = new Set([
   'RMSNORM_EPS', 'LAYERNORM_EPS', 'ROPE_BASE', 'ROPE_FREQ_SCALE', 'ROPE_EXT_FACTOR', 'ROPE_ATTN_FACTOR',
-  'ROPE_CORR_LOW', 'ROPE_CORR_HIGH', 'ATTENTION_SCALE', 'ATTENTION_MAX_BIAS', 'AXPBY_ALPHA', 'AXPBY_BETA', 'SOFTCAP_CAP',
+  'ROPE_CORR_LOW', 'ROPE_CORR_HIGH', 'ATTENTION_SCALE', 'ATTENTION_MAX_BIAS', 'ATTENTION_SOFTCAP', 'AXPBY_ALPHA', 'AXPBY_BETA', 'SOFTCAP_CAP',
 ]);
 
 export interface OpSlot {
@@ -268,9 +268,9 @@ export class Plan {
     i32[w + abi.ROPE_CORR_HIGH] = bitsOf(a.corrHigh ?? 0);
     this.end();
   }
-  /** window, maxBias (ALiBi) and ring default to 0 (none) */
+  /** window, maxBias (ALiBi), ring and softcap default to 0 (none) */
   attention(a: { q: number; kc: number; vc: number; out: number; nTok: number; pos0: number; nHead: number; nKvHead: number;
-    headDim: number; scale: number; scratch: number; window?: number; maxBias?: number; ring?: number }): void {
+    headDim: number; scale: number; scratch: number; window?: number; maxBias?: number; ring?: number; softcap?: number }): void {
     const w = this.begin(abi.OP_ATTENTION), i32 = this.i32;
     i32[w + abi.ATTENTION_Q] = a.q;
     i32[w + abi.ATTENTION_KC] = a.kc;
@@ -286,6 +286,7 @@ export class Plan {
     i32[w + abi.ATTENTION_WINDOW] = a.window ?? 0;
     i32[w + abi.ATTENTION_MAX_BIAS] = bitsOf(a.maxBias ?? 0);
     i32[w + abi.ATTENTION_RING] = a.ring ?? 0;
+    i32[w + abi.ATTENTION_SOFTCAP] = bitsOf(a.softcap ?? 0);
     this.end();
   }
   add(a: { a: number; b: number; out: number; n: number }): void {
