@@ -7,7 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadModel } from '../src/index.js';
-import { readGGUF, type GGUFHeader } from '../src/formats/gguf.js';
+import { GGUFValueType, readGGUF, type GGUFHeader } from '../src/formats/gguf.js';
+import { encodeGGUF } from '../src/formats/gguf-writer.js';
 import { GGUFMetadata } from '../src/formats/gguf-metadata.js';
 import { openFolder } from '../src/formats/hf-files.js';
 import { hfDataStream, openHFModel } from '../src/formats/hf.js';
@@ -136,6 +137,33 @@ describe('Phi-3 LongRoPE config', () => {
       expect(Array.from(new Float32Array(got.buffer))).toEqual(want.map(Math.fround));
     }
     await stream.close();
+  });
+
+  it('loads as the phi3 GGUF with the same factor tensors and keys (long factors past the original context)', async () => {
+    const { files, long, short } = await longropeFolder();
+    const bytes = new Uint8Array(readFileSync(fixture('models/phi3.gguf')));
+    const h = await readGGUF(bytes);
+    const metadata = new Map(h.metadata);
+    metadata.set('phi3.rope.scaling.attn_factor', { type: GGUFValueType.FLOAT32, value: Math.fround(Math.sqrt(1 + Math.log(2) / Math.log(64))) });
+    metadata.set('phi3.rope.scaling.original_context_length', { type: GGUFValueType.UINT32, value: 64 });
+    const tensors = h.tensors.map((t) => ({ name: t.name, ne: t.ne, type: t.type, data: bytes.slice(h.dataOffset + t.offset, h.dataOffset + t.offset + t.nBytes) }));
+    for (const [name, v] of [['rope_factors_long.weight', long], ['rope_factors_short.weight', short]] as const) {
+      tensors.push({ name, ne: [8], type: 0, data: new Uint8Array(Float32Array.from(v).buffer) });
+    }
+    const e = expected('phi3');
+    const ids = Array.from({ length: 80 }, (_, i) => e.tokens[i % e.tokens.length]!); // past the original context of 64
+    const [folder, gguf] = [await loadModel(files), await loadModel(encodeGGUF(metadata, tensors))];
+    const [a, b] = [await folder.logits(ids), await gguf.logits(ids)];
+    const plain = await loadModel(bytes);
+    const c = await plain.logits(ids);
+    let worst = 0, shift = 0;
+    for (let p = 0; p < a.length; p++) for (let i = 0; i < a[p]!.length; i++) {
+      worst = Math.max(worst, Math.abs(a[p]![i]! - b[p]![i]!));
+      shift = Math.max(shift, Math.abs(a[p]![i]! - c[p]![i]!));
+    }
+    expect(worst).toBe(0);
+    expect(shift).toBeGreaterThan(1e-3); // the factors do change the model
+    for (const m of [folder, gguf, plain]) m.dispose();
   });
 
   it('factors of the wrong length are an error naming them', async () => {
