@@ -10,6 +10,7 @@ export type { WasmlmErrorCode } from './errors.js';
 export type { ModelSource } from './formats/source.js';
 export type { GGUFSources } from './formats/gguf-split.js';
 export { writeGGUFFiles, splitGGUF } from './formats/gguf-writer.js';
+export type { HFFileMap } from './formats/hf-files.js';
 export { readGGUF, GGUFValueType } from './formats/gguf.js';
 export type { GGUFHeader, GGUFTensorInfo, GGUFMetaValue } from './formats/gguf.js';
 export { encodeGGUF, writeGGUFFile } from './formats/gguf-writer.js';

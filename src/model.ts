@@ -1,11 +1,15 @@
 /** loadModel and the Model object: the public face of the engine, tokenizer and generator. */
 import { Engine, type EngineOptions } from './engine/engine.js';
 import { checkLoadOptions, type KvType } from './engine/options.js';
-import { WasmlmError } from './errors.js';
+import { kindOf, WasmlmError } from './errors.js';
 import { typeName } from './formats/ggml-types.js';
-import { readGGUFHeader, type GGUFHeader } from './formats/gguf.js';
+import { namingSource, readGGUFHeader, type GGUFHeader } from './formats/gguf.js';
 import { openGGUFModel, type GGUFSources, type ShardOpener } from './formats/gguf-split.js';
-import { describeSource, openSource, type ModelSource } from './formats/source.js';
+import { describeSource, openSource, type ByteStream, type ModelSource } from './formats/source.js';
+import { isFileMap, isFolderSource, openFolder, type HFFileMap } from './formats/hf-files.js';
+import { openPeftAdapter } from './formats/peft.js';
+import { hfDataStream, LOAD_QUANT_TYPES, openHFModel } from './formats/hf.js';
+import { tokenizerFromJson } from './tokenizer/hf.js';
 import { resolveSpec } from './models/index.js';
 import { resolveAdapter, type AdapterPlan } from './models/lora.js';
 import type { ModelSpec } from './models/spec.js';
@@ -54,6 +58,12 @@ export interface LoadOptions extends EngineOptions {
   threads?: number;
   signal?: AbortSignal;
   onProgress?: (progress: { loaded: number; total: number | undefined }) => void;
+  /**
+   * Hugging Face folders: quantize the weights while they load (llama-quantize's choice of tensors: 1-D
+   * tensors and routers stay F32; a row that is not a whole number of blocks falls back as it does).
+   * No full-precision copy of the model is kept: each group of rows is quantized as it is read.
+   */
+  quantize?: 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k';
 }
 
 export interface ModelInfo {
@@ -218,26 +228,29 @@ export class Model {
   }
 
   /**
-   * Apply a LoRA adapter (llama.cpp's adapter GGUF) at run time: y = W·x + s·B·(A·x) with
-   * s = scale · alpha / rank. Several adapters may be active at once.
+   * Apply a LoRA adapter at run time: y = W·x + s·B·(A·x) with s = scale · alpha / rank (rsLoRA:
+   * alpha / √rank). The adapter is llama.cpp's adapter GGUF (any ModelSource), or a PEFT folder
+   * (adapter_config.json + adapter_model.safetensors: a directory path, a URL ending in '/', or a map
+   * of its file names to sources). Several adapters may be active at once.
    */
-  async loadAdapter(source: ModelSource, options: { scale?: number; signal?: AbortSignal } = {}): Promise<Adapter> {
+  async loadAdapter(source: ModelSource | HFFileMap, options: { scale?: number; signal?: AbortSignal } = {}): Promise<Adapter> {
     const checkScale = (v: number) => {
       if (typeof v !== 'number' || !Number.isFinite(v)) throw new WasmlmError('BAD_ARGUMENT', `adapter scale must be a finite number, got ${String(v)}`);
       return v;
     };
     let scale = checkScale(options.scale ?? 1);
     this.alive();
-    const stream = await openSource(source, { signal: options.signal });
+    const where = isFileMap(source) ? openFolder(source).description : describeSource(source as ModelSource);
+    const opened = await openAdapter(source, this.engine.spec, options.signal);
+    const { stream } = opened;
     try {
       let header: GGUFHeader;
       let plan: AdapterPlan;
       try {
-        header = await readGGUFHeader(stream);
+        header = opened.header ?? await readGGUFHeader(stream);
         plan = resolveAdapter(header, this.engine.spec);
       } catch (e) {
-        if (e instanceof WasmlmError) throw new WasmlmError(e.code, `${describeSource(source)}: ${e.message}`, { cause: e });
-        throw e;
+        throw namingSource(e, where);
       }
       const release = await this.lock();
       try {
@@ -248,7 +261,7 @@ export class Model {
         const self = this;
         let removed = false;
         const usable = (call: string) => {
-          if (removed) throw new WasmlmError('DISPOSED', `adapter ${describeSource(source)}: ${call} after remove()`);
+          if (removed) throw new WasmlmError('DISPOSED', `adapter ${where}: ${call} after remove()`);
           self.alive();
         };
         return {
@@ -382,10 +395,12 @@ export class Model {
 }
 
 /**
- * Load a GGUF model: a path, URL, Blob, ArrayBuffer/Uint8Array or stream; none = the embedded model. A
- * split GGUF: its first shard's path or URL (the others are found by name), or all its shards as an array.
+ * Load a model: a GGUF file (a path, URL, Blob, ArrayBuffer/Uint8Array or stream), a split GGUF (its first
+ * shard's path or URL — the others are found by name — or all its shards as an array), or a Hugging Face
+ * folder (a directory path, a URL ending in '/', or a map of its file names to sources); none = the
+ * embedded model.
  */
-export async function loadModel(source?: GGUFSources, opts?: LoadOptions): Promise<Model> {
+export async function loadModel(source?: GGUFSources | HFFileMap, opts?: LoadOptions): Promise<Model> {
   return loadModelWith(source, opts);
 }
 
@@ -393,15 +408,27 @@ export async function loadModel(source?: GGUFSources, opts?: LoadOptions): Promi
  * @internal loadModel with each file (or shard) opened by `openShard` (the browser entry: through its model
  * cache), and the model's header passed to `onHeader` (the browser worker sends the page its vocabulary)
  */
-export async function loadModelWith(source: GGUFSources | undefined, opts: LoadOptions | undefined,
+export async function loadModelWith(source: GGUFSources | HFFileMap | undefined, opts: LoadOptions | undefined,
   hooks: { openShard?: ShardOpener; onHeader?: (h: GGUFHeader) => void } = {}): Promise<Model> {
   const t0 = performance.now();
   const options = checkLoadOptions(opts);
+  const quantize = checkQuantizeOption(options.quantize);
   const src = source ?? DEFAULT_MODEL_URL ?? defaultModelUrl();
-  const { header, stream } = await openGGUFModel(src, { signal: options.signal, onProgress: options.onProgress }, hooks.openShard);
+  const folder = await isFolderSource(src);
+  if (!folder && quantize !== undefined) {
+    throw new WasmlmError('BAD_ARGUMENT', `quantize: applies to Hugging Face folders; for a GGUF file use \`wasmlm quantize\``);
+  }
+  let header: GGUFHeader;
+  let stream: ByteStream;
+  let tokenizer: Tokenizer | undefined; // a GGUF's: from its header, below (its errors name the file)
+  if (folder) {
+    ({ header, stream, tokenizer } = await openHFFolder(src as string | URL | HFFileMap, quantize, options));
+  } else {
+    ({ header, stream } = await openGGUFModel(src as GGUFSources, { signal: options.signal, onProgress: options.onProgress }, hooks.openShard));
+  }
   try {
     const { spec, tensors } = resolveSpec(header);
-    const tokenizer = tokenizerFromGGUF(header);
+    const tok = tokenizer ?? tokenizerFromGGUF(header);
     hooks.onHeader?.(header);
     const engine = await Engine.load(spec, tensors, header, stream, options);
     const weightTypes: Record<string, { bytes: number; share: number }> = {};
@@ -453,11 +480,49 @@ export async function loadModelWith(source: GGUFSources | undefined, opts: LoadO
       threads: engine.threads,
       threadsNote: engine.threadsNote,
       kernels: engine.kernelVariant,
-      chatTemplate: typeof tokenizer.chatTemplate === 'string',
+      chatTemplate: typeof tok.chatTemplate === 'string',
       loadMs: performance.now() - t0,
     };
-    return new Model(engine, tokenizer, info);
+    return new Model(engine, tok, info);
   } finally {
     await stream.close();
   }
+}
+
+/** The `quantize` load option: undefined or one of LOAD_QUANT_TYPES. */
+function checkQuantizeOption(q: unknown): string | undefined {
+  if (q === undefined) return undefined;
+  if (typeof q !== 'string' || !(LOAD_QUANT_TYPES as readonly string[]).includes(q)) {
+    throw new WasmlmError('BAD_ARGUMENT', `quantize must be one of ${LOAD_QUANT_TYPES.map((t) => `'${t}'`).join(', ')}, got ${typeof q === 'string' ? `'${q}'` : kindOf(q)}`);
+  }
+  return q;
+}
+
+/** A Hugging Face folder: its GGUF-like header, the stream producing its tensors, its tokenizer.json's tokenizer. */
+async function openHFFolder(src: string | URL | HFFileMap, quantize: string | undefined, options: LoadOptions):
+  Promise<{ header: GGUFHeader; stream: ByteStream; tokenizer: Tokenizer }> {
+  const folder = openFolder(src, options.signal);
+  const hf = await openHFModel(folder, { type: quantize }).catch((e: unknown) => { throw namingSource(e, folder.description); });
+  try {
+    if (!hf.tokenizerJson) throw new WasmlmError('IO_ERROR', `${folder.description}: no tokenizer.json`);
+    const tokenizer = tokenizerFromJson(hf.tokenizerJson, hf.tokenizerConfig);
+    return { header: hf.header, stream: hfDataStream(hf, options), tokenizer };
+  } catch (e) {
+    await hf.close();
+    throw namingSource(e, folder.description);
+  }
+}
+
+/** An adapter source: a PEFT folder (its header built here) or a GGUF stream (the header still to read). */
+async function openAdapter(source: ModelSource | HFFileMap, spec: ModelSpec, signal: AbortSignal | undefined):
+  Promise<{ header: GGUFHeader | undefined; stream: ByteStream }> {
+  if (await isFolderSource(source)) {
+    const folder = openFolder(source as string | URL | HFFileMap, signal);
+    try {
+      return await openPeftAdapter(folder, { arch: spec.arch, nHead: spec.nHead, nHeadKv: spec.nHeadKv });
+    } catch (e) {
+      throw namingSource(e, folder.description);
+    }
+  }
+  return { header: undefined, stream: await openSource(source as ModelSource, { signal }) };
 }

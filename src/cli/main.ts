@@ -10,6 +10,7 @@ import { readGGUFModel, tensorLocation } from '../formats/gguf-split.js';
 import { writeGGUFFiles, type GGUFSplitOptions } from '../formats/gguf-writer.js';
 import { dequantize, planQuantization, quantizeTensor, QUANT_TARGETS } from '../formats/quantize.js';
 import { convertLlama2c } from '../formats/llama2c.js';
+import { convertHFFolder } from '../formats/hf-convert.js';
 import type { GenerateOptions } from '../generate/generator.js';
 import { Sampler } from '../generate/sampler.js';
 import { loadModel, type LoadOptions } from '../model.js';
@@ -116,10 +117,14 @@ ${SPLIT_USAGE}`,
     run: (positional, flags) => quantize(positional, flags),
   },
   convert: {
-    usage: `wasmlm convert MODEL.bin TOKENIZER.bin OUT.gguf
+    usage: `wasmlm convert DIR OUT.gguf [--type TYPE]
+                                 convert a Hugging Face folder (config.json, safetensors, tokenizer.json)
+                                 to the GGUF llama.cpp's converter writes; TYPE as for quantize (default:
+                                 the folder's F32 / F16 / BF16)
+  wasmlm convert MODEL.bin TOKENIZER.bin OUT.gguf
                                  convert a llama2.c checkpoint + tokenizer to GGUF
 ${SPLIT_USAGE}`,
-    options: { ...SPLIT_OPTIONS },
+    options: { type: { type: 'string' }, ...SPLIT_OPTIONS },
     run: (positional, flags) => convert(positional, flags),
   },
 };
@@ -376,8 +381,19 @@ function wroteText(files: { path: string; bytes: number }[]): string {
 }
 
 async function convert(positional: string[], flags: Flags): Promise<void> {
+  if (positional.length === 2) {
+    const [dir, out] = positional as [string, string];
+    const type = flags.type === undefined ? undefined : String(flags.type).toLowerCase();
+    if (type !== undefined && !QUANT_TARGETS[type]) {
+      throw new WasmlmError('BAD_ARGUMENT', `--type: unknown type '${String(flags.type)}' (one of ${Object.keys(QUANT_TARGETS).join(', ')})`);
+    }
+    const r = await convertHFFolder(dir, out, { type, split: splitOptions(flags) });
+    process.stderr.write(`wrote ${wroteText(r.files)} (${r.arch}, ${r.tensors} tensors)\n`);
+    return;
+  }
+  if (flags.type !== undefined) throw new WasmlmError('BAD_ARGUMENT', '--type applies to Hugging Face folders (wasmlm convert DIR OUT.gguf --type TYPE)');
   const [modelPath, tokPath, outPath] = positional;
-  if (!modelPath || !tokPath || !outPath) throw new WasmlmError('BAD_ARGUMENT', 'usage: wasmlm convert MODEL.bin TOKENIZER.bin OUT.gguf');
+  if (!modelPath || !tokPath || !outPath) throw new WasmlmError('BAD_ARGUMENT', 'usage: wasmlm convert DIR OUT.gguf [--type TYPE] | wasmlm convert MODEL.bin TOKENIZER.bin OUT.gguf');
   const read = async (p: string) => {
     try { return new Uint8Array(await readFile(p)); } catch (e) {
       throw new WasmlmError('IO_ERROR', `cannot read ${p}: ${(e as Error).message}`);
