@@ -14,6 +14,7 @@ import { Sampler } from '../generate/sampler.js';
 import { loadModel, type LoadOptions } from '../model.js';
 import { loadTokenizer } from '../tokenizer/load.js';
 import { OpProfile } from './profile.js';
+import { CHAT } from './chat.js';
 import { SERVE } from './serve.js';
 
 type Flags = Record<string, string | boolean | string[] | undefined>;
@@ -66,6 +67,7 @@ const COMMANDS: Record<string, Command> = {
     run: (positional, flags) => run(positional, flags),
   },
   serve: SERVE,
+  chat: CHAT,
   info: {
     usage: `wasmlm info FILE.gguf          metadata and a tensor type summary
     --json                       as JSON`,

@@ -36,6 +36,8 @@ export function nodeListener(handler: (request: Request) => Promise<Response>) {
       ...(hasBody ? { duplex: 'half' } : {}),
     } as RequestInit);
     const response = await handler(request);
+    // a body left unread (an early 413, 401, ...): the connection cannot carry another request
+    if (hasBody && !req.complete) res.setHeader('connection', 'close');
     res.writeHead(response.status, Object.fromEntries(response.headers));
     if (!response.body) { res.end(); return; }
     const reader = response.body.getReader();

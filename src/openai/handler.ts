@@ -64,6 +64,8 @@ function httpError(code: WasmlmErrorCode, message: string, param: string | null 
   return new OpenAIError(code, status, type, message, param);
 }
 
+const GONE = 'the client went away';
+
 /** A slot of the queue, and the function that frees it (once). */
 interface Lease { slot: Slot; release(): void }
 
@@ -243,7 +245,7 @@ export function createHandler(model: OpenAIModel, options: HandlerOptions = {}):
             }
           } catch (e) {
             const err = controller.signal.aborted && closed ? httpError('UNAVAILABLE', 'the server is shutting down') : toOpenAIError(e);
-            log.error = err.message;
+            log.error = request.signal.aborted ? GONE : err.message;
             try {
               out.enqueue(event({ error: err.error }));
               out.close();
@@ -253,7 +255,7 @@ export function createHandler(model: OpenAIModel, options: HandlerOptions = {}):
         },
         async cancel() {
           // the client went away
-          log.error = 'the client closed the stream';
+          log.error = GONE;
           controller.abort();
           await it.return(undefined).catch(() => undefined);
           finish(0);

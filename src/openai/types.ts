@@ -22,7 +22,7 @@ export interface ChatCompletionTool {
   function?: { name: string; description?: string; parameters?: Record<string, unknown>; strict?: boolean | null };
 }
 
-export type ToolChoice = 'none' | 'auto' | 'required' | { type: 'function'; function: { name: string } } | (Record<string, unknown> & { type: string });
+export type ToolChoice = 'none' | 'auto' | 'required' | { type: 'function'; function: { name: string } } | { type: string };
 
 /** What chat.completions.create and completions.create share. */
 export interface SamplingParams {
