@@ -1,132 +1,44 @@
 /**
  * `wasmlm serve` for real (the built dist/cli.js in a child process on 127.0.0.1), talked to with the
- * `openai` npm client. Texts are checked against llama2.c's greedy reference and the in-process model.
+ * `openai` npm client: the shared suite (test/helpers/openai-suite.ts), the log lines, SIGTERM.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadModel, type Model } from '../src/index.js';
-import { fixture } from './helpers/fixtures.js';
+import { describe, expect, it } from 'vitest';
+import { endless, eventually, messages, openaiSuite } from './helpers/openai-suite.js';
 import { start, type Child } from './helpers/runtimes.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = join(root, 'dist/cli.js');
-const reference = readFileSync(fixture('stories260K/stories260K.runc.prompt_once_upon_a_time.n200.txt'), 'utf8');
 const KEY = 'sk-test-key';
-const messages = [{ role: 'user' as const, content: 'Once upon a time' }];
-/** end-of-text (id 2 in stories260K's vocabulary) banned: a reply that goes on until the context is full */
-const endless = { logit_bias: { 2: -100 }, max_tokens: 100000 };
 
-/** Starts `wasmlm serve --port 0 ...` and resolves with its origin once it listens. */
-export async function startServer(args: string[]): Promise<{ child: Child; origin: string }> {
+/** Starts `wasmlm serve --port 0 ...` and resolves once it listens (the address it prints). */
+async function startServer(args: string[]): Promise<{ child: Child; origin: string; stop(): Promise<void> }> {
   const child = start(process.execPath, [cli, 'serve', '--port', '0', ...args], { cwd: root });
-  for (let i = 0; ; i++) {
+  for (;;) {
     const m = /on (http:\/\/127\.0\.0\.1:\d+)\/v1/.exec(child.output());
-    if (m) return { child, origin: m[1]! };
+    if (m) return { child, origin: m[1]!, stop: () => child.stop() };
     if (child.proc.exitCode !== null) throw new Error(`wasmlm serve exited: ${child.output()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
-/** Reads `stream` to its end: the text of choice 0. */
-async function streamText(stream: AsyncIterable<OpenAI.Chat.ChatCompletionChunk>): Promise<string> {
-  let text = '';
-  for await (const c of stream) text += c.choices[0]?.delta.content ?? '';
-  return text;
-}
+describe('wasmlm serve --parallel 4 + the openai client', () => {
+  let child: Child;
+  const suite = openaiSuite(async () => {
+    const s = await startServer(['--api-key', KEY, '--parallel', '4']);
+    child = s.child;
+    return s;
+  }, { key: KEY, parallel: 4 });
 
-/** Polls `check` until it holds (the server's state after an event it reports on its own time). */
-async function eventually(check: () => Promise<boolean>): Promise<void> {
-  while (!(await check())) await new Promise((r) => setTimeout(r, 20));
-}
-
-describe('wasmlm serve + the openai client', () => {
-  let server: { child: Child; origin: string };
-  let client: OpenAI;
-  let model: Model;
-  beforeAll(async () => {
-    [server, model] = await Promise.all([startServer(['--api-key', KEY, '--parallel', '4']), loadModel()]);
-    client = new OpenAI({ baseURL: `${server.origin}/v1`, apiKey: KEY, maxRetries: 0 });
-  });
-  afterAll(async () => { await server?.child.stop(); model?.dispose(); });
-  const health = async () => (await (await fetch(`${server.origin}/health`)).json()) as { status: string; slots: { active: number; queued: number } };
-
-  it('chat: non-streamed and streamed give the same text at temperature 0, with usage', async () => {
-    const direct = await model.chat(messages, { temperature: 0, maxTokens: 50 });
-    const r = await client.chat.completions.create({ model: 'stories260K', messages, temperature: 0, max_tokens: 50 });
-    expect(r.choices[0]!.message.content).toBe(direct.text);
-    expect(r.usage).toMatchObject({ prompt_tokens: direct.timings.promptTokens, completion_tokens: direct.tokens.length });
-    const stream = await client.chat.completions.create({ model: 'stories260K', messages, temperature: 0, max_tokens: 50, stream: true, stream_options: { include_usage: true } });
-    const chunks: OpenAI.Chat.ChatCompletionChunk[] = [];
-    for await (const c of stream) chunks.push(c);
-    expect(chunks.map((c) => c.choices[0]?.delta.content ?? '').join('')).toBe(direct.text);
-    expect(chunks.at(-1)!.usage).toMatchObject({ completion_tokens: direct.tokens.length });
-  });
-
-  it('completions: the llama2.c text; logprobs', async () => {
-    const r = await client.completions.create({ model: 'x', prompt: 'Once upon a time', max_tokens: 40, temperature: 0, logprobs: 2 });
-    expect(reference.startsWith('Once upon a time' + r.choices[0]!.text)).toBe(true);
-    expect(r.usage).toMatchObject({ prompt_tokens: 5, completion_tokens: 40, total_tokens: 45 });
-    expect(r.choices[0]!.logprobs!.tokens!.join('')).toBe(r.choices[0]!.text);
-    expect(r.choices[0]!.logprobs!.token_logprobs!.every((l) => l <= 0)).toBe(true);
-    const chat = await client.chat.completions.create({ model: 'x', messages, max_tokens: 5, temperature: 0, logprobs: true, top_logprobs: 3 });
-    expect(chat.choices[0]!.logprobs!.content!.map((t) => t.token).join('')).toBe(chat.choices[0]!.message.content);
-    expect(chat.choices[0]!.logprobs!.content![0]!.top_logprobs).toHaveLength(3);
-  });
-
-  it('embeddings (the client asks for base64 and decodes it) equal the model\'s', async () => {
-    const r = await client.embeddings.create({ model: 'x', input: ['Once upon a time', 'a cat'] });
-    const want = await model.embed('a cat', { normalize: true });
-    expect(r.data[1]!.embedding).toEqual(Array.from(want));
-    expect(r.usage.prompt_tokens).toBeGreaterThan(5);
-    expect((await client.models.list()).data.map((m) => m.id)).toEqual(['stories260K']);
-  });
-
-  it('errors: a bad parameter (400 naming it), a wrong key (401), bad JSON, a missing endpoint, a body too large', async () => {
-    const bad = await client.chat.completions.create({ model: 'x', messages, temperature: 9 }).catch((e) => e);
-    expect(bad).toBeInstanceOf(OpenAI.BadRequestError);
-    expect(bad).toMatchObject({ status: 400, param: 'temperature', type: 'invalid_request_error' });
-    const wrong = await new OpenAI({ baseURL: `${server.origin}/v1`, apiKey: 'nope', maxRetries: 0 }).models.list().catch((e) => e);
-    expect(wrong).toBeInstanceOf(OpenAI.AuthenticationError);
-    const post = (path: string, body: string) => fetch(`${server.origin}${path}`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body });
-    const notJson = await post('/v1/chat/completions', '{"messages": [');
-    expect(notJson.status).toBe(400);
-    expect(((await notJson.json()) as { error: { type: string; message: string } }).error).toMatchObject({ type: 'invalid_request_error', message: expect.stringMatching(/not valid JSON/) });
-    expect((await post('/v1/nothing', '{}')).status).toBe(404);
-    const big = await post('/v1/completions', JSON.stringify({ prompt: 'x'.repeat(2 << 20) }));
-    expect(big.status).toBe(413);
-    expect((await fetch(`${server.origin}/health`)).status).toBe(200); // no key needed
-  });
-
-  it('a client that aborts its stream stops the generation and frees its slot', async () => {
-    const controller = new AbortController();
-    const stream = await client.chat.completions.create({ model: 'x', messages, ...endless, stream: true }, { signal: controller.signal });
-    let n = 0;
-    // (the client's stream ends quietly on its own abort)
-    await (async () => { for await (const _ of stream) if (++n === 5) controller.abort(); })();
-    expect(n).toBeLessThan(100);
-    await eventually(async () => (await health()).slots.active === 0);
-    expect(server.child.output()).toMatch(/POST \/v1\/chat\/completions 200 0 tokens \d+ ms \(the client went away\)/);
-  });
-
-  it('32 concurrent streaming requests all complete with the right text; /health answers meanwhile', async () => {
-    const prompts = Array.from({ length: 32 }, (_, i) => [{ role: 'user' as const, content: `Once upon a time ${i % 4}` }]);
-    const want = await Promise.all(prompts.slice(0, 4).map((m) => model.chat(m, { temperature: 0, maxTokens: 24 })));
-    let sawLoad = false;
-    const all = Promise.all(prompts.map(async (m) =>
-      streamText(await client.chat.completions.create({ model: 'x', messages: m, temperature: 0, max_tokens: 24, stream: true }))));
-    let done = false;
-    void all.finally(() => { done = true; });
-    while (!done) {
-      const h = await health();
-      if (h.slots.active > 0) { sawLoad = true; expect(h.slots.active).toBeLessThanOrEqual(4); }
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    const texts = await all;
-    texts.forEach((t, i) => expect(t, `request ${i}`).toBe(want[i % 4]!.text));
-    expect(sawLoad).toBe(true);
+  it('logs one line per request: method, path, status, tokens, ms (and why a stream ended early)', async () => {
+    const client = new OpenAI({ baseURL: `${suite.server().origin}/v1`, apiKey: KEY, maxRetries: 0 });
+    await client.completions.create({ model: 'x', prompt: 'Once upon a time', max_tokens: 7 });
+    await eventually(async () => /POST \/v1\/completions 200 7 tokens \d+ ms\n/.test(child.output()));
+    // the aborted stream of the suite
+    expect(child.output()).toMatch(/POST \/v1\/chat\/completions 200 0 tokens \d+ ms \(the client went away\)/);
+    expect(child.output()).toMatch(/GET \/v1\/models 401 0 tokens \d+ ms \(the API key is not valid\)/);
   });
 });
 
@@ -143,5 +55,11 @@ describe('wasmlm serve: shutting down', () => {
     const code = await new Promise((r) => child.proc.exitCode !== null ? r(child.proc.exitCode) : child.proc.once('exit', r));
     expect(code).toBe(0);
     expect(child.output()).toMatch(/SIGTERM: shutting down[\s\S]*stopped/);
+  });
+
+  it('flags are checked before the model loads', () => {
+    return startServer(['--port', '99999']).then(() => { throw new Error('it started'); }, (e: Error) => {
+      expect(e.message).toMatch(/--port expects an integer from 0 to 65535, got '99999'/);
+    });
   });
 });

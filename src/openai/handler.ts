@@ -54,6 +54,7 @@ export interface OpenAIHandler {
 const STATUS: Partial<Record<WasmlmErrorCode, [number, string]>> = {
   UNAUTHORIZED: [401, 'invalid_request_error'],
   NOT_FOUND: [404, 'invalid_request_error'],
+  METHOD_NOT_ALLOWED: [405, 'invalid_request_error'],
   BODY_TOO_LARGE: [413, 'invalid_request_error'],
   QUEUE_FULL: [429, 'rate_limit_error'],
   UNAVAILABLE: [503, 'server_error'],
@@ -104,7 +105,9 @@ class Slots {
         if (done) return;
         done = true;
         const next = this.waiting.shift();
-        if (next) next.grant(this.lease());
+        // handed over in a macrotask: between requests the runtime takes in new ones (/health) even when
+        // every request is short enough never to yield on its own
+        if (next) setTimeout(() => next.grant(this.lease()), 0);
         else this.busy--;
       },
     };
@@ -181,7 +184,7 @@ export function createHandler(model: OpenAIModel, options: HandlerOptions = {}):
       throw httpError('UNAUTHORIZED', request.headers.has('authorization') ? 'the API key is not valid' : 'an API key is needed: Authorization: Bearer <key>');
     }
     if (path === '/v1/models' || path.startsWith('/v1/models/')) {
-      if (request.method !== 'GET') throw httpError('NOT_FOUND', `${request.method} ${path}: use GET`);
+      if (request.method !== 'GET') throw httpError('METHOD_NOT_ALLOWED', `${request.method} ${path}: use GET`);
       const list = service.models();
       if (path === '/v1/models') return json(list);
       const id = decodeURIComponent(path.slice('/v1/models/'.length));
@@ -191,7 +194,7 @@ export function createHandler(model: OpenAIModel, options: HandlerOptions = {}):
     }
     const endpoint = path === '/v1/chat/completions' ? 'chat' : path === '/v1/completions' ? 'completions' : path === '/v1/embeddings' ? 'embeddings' : undefined;
     if (!endpoint) throw httpError('NOT_FOUND', `no endpoint ${request.method} ${path}`);
-    if (request.method !== 'POST') throw httpError('NOT_FOUND', `${request.method} ${path}: use POST`);
+    if (request.method !== 'POST') throw httpError('METHOD_NOT_ALLOWED', `${request.method} ${path}: use POST`);
     const body = requestBody(parseJson(await readBody(request, maxBody)));
     // checked before the request takes a slot
     const req = endpoint === 'chat' ? chatRequest(body, vocab) : endpoint === 'completions' ? completionRequest(body, vocab) : undefined;
