@@ -188,27 +188,35 @@ export class OpenAIService {
     return results;
   }
 
-  async chat(req: ChatRequest, slot: Slot, signal?: AbortSignal): Promise<ChatCompletion> {
-    const choices: ChatCompletion['choices'] = [];
+  /** Runs `steps` to the end: each choice's whole text and logprobs (of its final tokens), as it ends. */
+  private async collect<S extends Step>(steps: AsyncIterable<S>,
+    done: (step: S, result: ToolResult, text: string, logprobs: TokenLogprob[]) => void): Promise<ToolResult[]> {
     const results: ToolResult[] = [];
     let text = '';
     let logprobs: TokenLogprob[] = [];
-    for await (const step of this.steps(req, (o) => slot.chatStream(req.messages, o), signal)) {
+    for await (const step of steps) {
       text += step.text;
       logprobs = logprobs.concat(step.logprobs);
       if (!step.result) continue;
-      const r = step.result;
-      results.push(r);
+      results.push(step.result);
+      done(step, step.result, text, logprobs.slice(0, step.result.tokens.length));
+      text = '';
+      logprobs = [];
+    }
+    return results;
+  }
+
+  async chat(req: ChatRequest, slot: Slot, signal?: AbortSignal): Promise<ChatCompletion> {
+    const choices: ChatCompletion['choices'] = [];
+    const results = await this.collect(this.steps(req, (o) => slot.chatStream(req.messages, o), signal), (step, r, text, logprobs) => {
       const calls = this.toolCalls(r);
       choices.push({
         index: step.index,
         message: { role: 'assistant', content: calls ? null : text, refusal: null, ...(calls ? { tool_calls: calls } : {}) },
-        logprobs: req.topLogprobs === undefined ? null : { content: this.chatLogprobs(logprobs.slice(0, r.tokens.length)), refusal: null },
+        logprobs: req.topLogprobs === undefined ? null : { content: this.chatLogprobs(logprobs), refusal: null },
         finish_reason: finishReason(r),
       });
-      text = '';
-      logprobs = [];
-    }
+    });
     return { id: requestId('chatcmpl'), object: 'chat.completion', created: seconds(), model: this.modelId, choices, usage: this.usage(results) };
   }
 
@@ -249,25 +257,15 @@ export class OpenAIService {
 
   async completion(req: CompletionRequest, slot: Slot, signal?: AbortSignal): Promise<Completion> {
     const choices: Completion['choices'] = [];
-    const results: ToolResult[] = [];
-    let text = '';
-    let logprobs: TokenLogprob[] = [];
-    for await (const step of this.completionSteps(req, slot, signal)) {
-      text += step.text;
-      logprobs = logprobs.concat(step.logprobs);
-      if (!step.result) continue;
-      const r = step.result;
-      results.push(r);
+    const results = await this.collect(this.completionSteps(req, slot, signal), (step, r, text, logprobs) => {
       const echo = req.echo ? this.promptText(step.prompt) : '';
       choices.push({
         index: step.index,
         text: echo + text,
-        logprobs: req.topLogprobs === undefined ? null : this.completionLogprobs(logprobs.slice(0, r.tokens.length), echo.length),
+        logprobs: req.topLogprobs === undefined ? null : this.completionLogprobs(logprobs, echo.length),
         finish_reason: FINISH[r.finishReason] as 'stop' | 'length',
       });
-      text = '';
-      logprobs = [];
-    }
+    });
     // prompt tokens: every prompt's
     const usage = this.usage(results);
     usage.prompt_tokens = 0;
