@@ -8,10 +8,11 @@
 import { createHandler, loadModel } from 'wasmlm';
 
 const model = await loadModel(Deno.args[0] || undefined);
-const handler = createHandler(model, { cors: true, onRequest: (e) => console.error(`${e.method} ${e.path} ${e.status} ${e.tokens} tokens ${e.ms} ms`) });
+type LogEntry = { method: string; path: string; status: number; tokens: number; ms: number };
+const handler = createHandler(model, { cors: true, onRequest: (e: LogEntry) => console.error(`${e.method} ${e.path} ${e.status} ${e.tokens} tokens ${e.ms} ms`) });
 const server = Deno.serve({
   hostname: '127.0.0.1',
   port: Number(Deno.args[1] ?? 8080),
-  onListen: ({ hostname, port }) => console.error(`${model.info.name}: the OpenAI API on http://${hostname}:${port}/v1`),
+  onListen: ({ hostname, port }: { hostname: string; port: number }) => console.error(`${model.info.name}: the OpenAI API on http://${hostname}:${port}/v1`),
 }, handler);
 Deno.addSignalListener('SIGINT', () => { handler.close(); void server.shutdown().then(() => model.dispose()); });
