@@ -107,7 +107,7 @@ export function createOpenAI(model: OpenAIModel): OpenAILike {
       })) as OpenAILike['completions']['create'],
     },
     embeddings: {
-      create: (params, options) => mapped(() => service.embeddings(embeddingRequest(params, vocab(), model.info.embeddingLength), model, signal(options))),
+      create: (params, options) => mapped(() => service.embeddings(embeddingRequest(params, vocab(), model.info.embeddingLength), signal(options))),
     },
     models: { list: async () => service.models() },
   };

@@ -70,17 +70,22 @@ const GONE = 'the client went away';
 /** A slot of the queue, and the function that frees it (once). */
 interface Lease { slot: Slot; release(): void }
 
+/**
+ * `parallel` slots, made when first needed and kept (so a slot's cache keeps the prompt prefix of its
+ * last request), and the requests waiting for one.
+ */
 class Slots {
   private busy = 0;
+  private readonly idle: Slot[] = [];
   private readonly waiting: Array<{ grant: (lease: Lease) => void }> = [];
 
-  constructor(private readonly model: OpenAIModel, readonly parallel: number, private readonly maxQueue: number) {}
+  constructor(private readonly newSlot: () => Slot, readonly parallel: number, private readonly maxQueue: number) {}
 
   get active(): number { return this.busy; }
   get queued(): number { return this.waiting.length; }
 
   acquire(signal: AbortSignal): Promise<Lease> {
-    if (this.busy < this.parallel) { this.busy++; return Promise.resolve(this.lease()); }
+    if (this.busy < this.parallel) { this.busy++; return Promise.resolve(this.lease(this.idle.pop() ?? this.newSlot())); }
     if (this.waiting.length >= this.maxQueue) {
       return Promise.reject(httpError('QUEUE_FULL', `all ${this.parallel} slots are busy and ${this.waiting.length} requests wait: try again later`));
     }
@@ -96,19 +101,18 @@ class Slots {
     });
   }
 
-  /** A slot: the model now (its calls take turns); a session of it once the model has them. */
-  private lease(): Lease {
+  private lease(slot: Slot): Lease {
     let done = false;
     return {
-      slot: this.model,
+      slot,
       release: () => {
         if (done) return;
         done = true;
         const next = this.waiting.shift();
         // handed over in a macrotask: between requests the runtime takes in new ones (/health) even when
         // every request is short enough never to yield on its own
-        if (next) setTimeout(() => next.grant(this.lease()), 0);
-        else this.busy--;
+        if (next) setTimeout(() => next.grant(this.lease(slot)), 0);
+        else { this.idle.push(slot); this.busy--; }
       },
     };
   }
@@ -158,7 +162,8 @@ export function createHandler(model: OpenAIModel, options: HandlerOptions = {}):
     return n;
   };
   const maxBody = positive('maxBodyBytes', options.maxBodyBytes, 1 << 20);
-  const slots = new Slots(model, positive('parallel', options.parallel, 1), positive('maxQueue', options.maxQueue, 64, 0));
+  // every slot is the model itself for now: its calls take turns, token by token
+  const slots = new Slots(() => model, positive('parallel', options.parallel, 1), positive('maxQueue', options.maxQueue, 64, 0));
   if (options.apiKey !== undefined && (typeof options.apiKey !== 'string' || options.apiKey === '')) {
     throw new WasmlmError('BAD_ARGUMENT', 'createHandler: apiKey must be a non-empty string');
   }
@@ -214,7 +219,7 @@ export function createHandler(model: OpenAIModel, options: HandlerOptions = {}):
       lease.release();
     };
     try {
-      if (embedReq) return json(await service.embeddings(embedReq, lease.slot, controller.signal));
+      if (embedReq) return json(await service.embeddings(embedReq, controller.signal));
       if (!req!.stream) {
         const result = endpoint === 'chat'
           ? await service.chat(req as ReturnType<typeof chatRequest>, lease.slot, controller.signal)

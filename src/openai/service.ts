@@ -21,11 +21,10 @@ import type {
 export interface Slot {
   generate(prompt: Prompt, options?: GenerateOptions): AsyncGenerator<string, CompleteResult>;
   chatStream(messages: ChatMessage[], options?: GenerateOptions & ChatTemplateOptions): AsyncGenerator<string, CompleteResult>;
-  embed(input: Prompt, options?: EmbedOptions): Promise<Float32Array>;
 }
 
 /** What the OpenAI surface needs of a model: a Model, or the browser's model in a worker. */
-export type OpenAIModel = Pick<Model, 'info' | 'tokenizer'> & Slot;
+export type OpenAIModel = Pick<Model, 'info' | 'tokenizer'> & Slot & { embed(input: Prompt, options?: EmbedOptions): Promise<Float32Array> };
 
 /** What tools (the structured-output options) add to a result. */
 type ToolResult = CompleteResult & { toolCalls?: Array<{ id: string; name: string; arguments: string }> };
@@ -275,14 +274,15 @@ export class OpenAIService {
   }
 
   /** Embeddings: mean-pooled and L2-normalised (as OpenAI's are), as floats or base64 of little-endian float32. */
-  async embeddings(req: EmbeddingRequest, slot: Slot, signal?: AbortSignal): Promise<CreateEmbeddingResponse> {
+  /** (The model embeds, not a slot: an embedding keeps no context.) */
+  async embeddings(req: EmbeddingRequest, signal?: AbortSignal): Promise<CreateEmbeddingResponse> {
     const data: CreateEmbeddingResponse['data'] = [];
     let tokens = 0;
     for (let index = 0; index < req.inputs.length; index++) {
       if (signal?.aborted) throw new WasmlmError('ABORTED', 'the request was aborted', { cause: signal.reason });
       const input = req.inputs[index]!;
       tokens += typeof input === 'string' ? this.tokenizer.encode(input, { addSpecial: true }).length : input.length;
-      const v = await slot.embed(input, { pooling: 'mean', normalize: true });
+      const v = await this.model.embed(input, { pooling: 'mean', normalize: true });
       data.push({ object: 'embedding', index, embedding: req.base64 ? base64(v) as unknown as number[] : Array.from(v) });
     }
     return { object: 'list', data, model: this.modelId, usage: { prompt_tokens: tokens, total_tokens: tokens } };
