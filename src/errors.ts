@@ -21,7 +21,15 @@ export type WasmlmErrorCode =
   | 'IO_ERROR'             // a file that could not be read or written
   | 'DISPOSED'             // the model was disposed
   | 'TEMPLATE_LIMIT'       // a chat template that ran too long or built too much
-  | 'WASM_FAILED';         // the wasm module could not be compiled or instantiated
+  | 'WASM_FAILED'          // the wasm module could not be compiled or instantiated
+  // the OpenAI-compatible server (src/openai): HTTP 401, 404, 405, 413, 429, 503, 500
+  | 'UNAUTHORIZED'         // a missing or wrong API key
+  | 'NOT_FOUND'            // no such endpoint
+  | 'METHOD_NOT_ALLOWED'   // an endpoint asked with the wrong method
+  | 'BODY_TOO_LARGE'       // a request body over the limit
+  | 'QUEUE_FULL'           // every slot busy and the queue full
+  | 'UNAVAILABLE'          // the server is shutting down
+  | 'INTERNAL';            // an error that is not a WasmlmError (a bug)
 
 export class WasmlmError extends Error {
   readonly code: WasmlmErrorCode;

@@ -15,6 +15,7 @@ import { resolveAdapter, type AdapterPlan } from './models/lora.js';
 import type { ModelSpec } from './models/spec.js';
 import { generateText, type CompleteResult, type GenerateOptions } from './generate/generator.js';
 import { chatIds, renderChat, type ChatMessage, type ChatTemplateOptions } from './generate/chat.js';
+import { createOpenAI, type OpenAILike } from './openai/client.js';
 import { tokenIdList } from './token-ids.js';
 import { tokenizerFromGGUF } from './tokenizer/gguf.js';
 import type { Tokenizer } from './tokenizer/types.js';
@@ -332,6 +333,14 @@ export class Model {
       const step = await it.next();
       if (step.done) return step.value;
     }
+  }
+
+  /**
+   * The `openai` package's client surface over this model, in-process: `chat.completions.create`,
+   * `completions.create`, `embeddings.create`, `models.list` (see createOpenAI).
+   */
+  openai(): OpenAILike {
+    return createOpenAI(this);
   }
 
   /**

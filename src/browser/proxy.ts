@@ -14,6 +14,7 @@ import { tokenIdList } from '../token-ids.js';
 import type { CompleteResult, GenerateOptions } from '../generate/generator.js';
 import type { ChatMessage, ChatTemplateOptions } from '../generate/chat.js';
 import type { Adapter, EmbedOptions, Model, ModelInfo, Prompt } from '../model.js';
+import { createOpenAI, type OpenAILike } from '../openai/client.js';
 import { createTokenizer } from '../tokenizer/index.js';
 import type { Tokenizer, VocabData } from '../tokenizer/types.js';
 import { resolveUrl } from './cache.js';
@@ -324,6 +325,11 @@ export class WorkerModel implements ModelLike {
     this.alive();
     const { signal, ...rest } = options;
     return this.port.call<CompleteResult>({ type: 'call', method: 'chat', args: [messages, rest] }, [], signal);
+  }
+
+  /** The OpenAI client's surface over this model (logprobs are not available through the worker). */
+  openai(): OpenAILike {
+    return createOpenAI(this);
   }
 
   async complete(prompt: Prompt, options: GenerateOptions = {}): Promise<CompleteResult> {

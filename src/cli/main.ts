@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The `wasmlm` command: run, info, tokenize, convert, quantize, bench. */
+/** The `wasmlm` command: run, serve, chat, info, tokenize, convert, quantize, bench. */
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { WasmlmError } from '../errors.js';
@@ -16,6 +16,8 @@ import { Sampler } from '../generate/sampler.js';
 import { loadModel, type LoadOptions } from '../model.js';
 import { loadTokenizer } from '../tokenizer/load.js';
 import { OpProfile } from './profile.js';
+import { CHAT } from './chat.js';
+import { SERVE } from './serve.js';
 
 type Flags = Record<string, string | boolean | string[] | undefined>;
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -72,6 +74,8 @@ const COMMANDS: Record<string, Command> = {
     },
     run: (positional, flags) => run(positional, flags),
   },
+  serve: SERVE,
+  chat: CHAT,
   info: {
     usage: `wasmlm info FILE.gguf          metadata and a tensor type summary
     --json                       as JSON`,
