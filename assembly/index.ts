@@ -12,6 +12,7 @@ export { gelu, gelu_ref, glu, glu_ref, add_row, add_row_ref, mul_row, mul_row_re
 export { copy_rows } from "./ops/copy";
 export { moe, moe_ref, moe_scratch_bytes } from "./ops/moe";
 export { softcap, softcap_ref } from "./ops/softcap";
+export { kv_convert, kv_convert_ref, kv_row_bytes } from "./ops/kv";
 
 import { f2h, h2f } from "./ops/f16";
 

@@ -9,41 +9,64 @@
 // bench -- --decode-context N) is the real measurement, with a prefill of N tokens.
 //
 //   node bench/decode-context.mjs MODEL.gguf [--dist dist] [--contexts 128,2048] [--gen 16] [--rounds 3]
-//                                            [--threads 1]
+//                                            [--threads 1] [--kv f32,f16,q8_0]
+// --kv: one model per KV cache type (default: the model's default type), alternating with the contexts.
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const args = process.argv.slice(2);
 const get = (name, fallback) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : fallback; };
 const file = args.find((a, i) => !a.startsWith('--') && (i === 0 || !args[i - 1].startsWith('--')));
-if (!file) { console.error('usage: node bench/decode-context.mjs MODEL.gguf [--dist dist] [--contexts 128,2048] [--gen 16] [--rounds 3] [--threads 1]'); process.exit(1); }
+if (!file) { console.error('usage: node bench/decode-context.mjs MODEL.gguf [--dist dist] [--contexts 128,2048] [--gen 16] [--rounds 3] [--threads 1] [--kv f32,f16,q8_0]'); process.exit(1); }
 const dist = resolve(get('dist', new URL('../dist', import.meta.url).pathname));
 const contexts = get('contexts', '128,2048').split(',').map(Number);
 const gen = Number(get('gen', '16'));
 const rounds = Number(get('rounds', '3'));
 const threads = Number(get('threads', '1'));
+const kvTypes = get('kv', '').split(',').filter(Boolean);
 
 const { loadModel } = await import(pathToFileURL(`${dist}/index.js`).href);
 const maxCtx = Math.max(...contexts);
-const model = await loadModel(file, { threads, contextLength: maxCtx });
-const engine = model.engineRef ?? model.engine;
-if (!engine?.cached || typeof engine.evaluate !== 'function') throw new Error('engine internals not found');
-
-const memory = engine.views?.memory;
-const layers = engine.state?.layers; // the KV cache of each layer (src/engine/state.ts, LayerCache)
-if (!layers || !memory) throw new Error('engine internals (state.layers, views.memory) not found');
-const kvDim = model.info.kvHeads * model.info.headSize;
 let seed = 12345;
-for (const l of layers) {
-  for (const at of [l.k, l.v]) {
-    const f = new Float32Array(memory.buffer, at, l.rows * kvDim);
-    for (let i = 0; i < f.length; i++) { seed = (seed * 1103515245 + 12345) >>> 0; f[i] = seed / 2 ** 31 - 1; }
+const rand = () => { seed = (seed * 1103515245 + 12345) >>> 0; return seed / 2 ** 31 - 1; };
+
+/** A model with a cache of kvType (undefined: its default), every cache row filled with random values. */
+async function load(kvType) {
+  const model = await loadModel(file, { threads, contextLength: maxCtx, ...(kvType ? { kvType } : {}) });
+  const engine = model.engineRef ?? model.engine;
+  if (!engine?.cached || typeof engine.evaluate !== 'function') throw new Error('engine internals not found');
+  const memory = engine.views?.memory;
+  const layers = engine.state?.layers; // the KV cache of each layer (src/engine/state.ts, LayerCache)
+  if (!layers || !memory) throw new Error('engine internals (state.layers, views.memory) not found');
+  const kvDim = model.info.kvHeads * model.info.headSize;
+  for (const l of layers) {
+    for (const at of [l.k, l.v]) {
+      const type = l.type ?? 'f32';
+      if (type === 'f32') {
+        const f = new Float32Array(memory.buffer, at, l.rows * kvDim);
+        for (let i = 0; i < f.length; i++) f[i] = rand();
+      } else if (type === 'f16') {
+        // halves of magnitude 0.5 .. 1 with random signs and mantissas
+        const h = new Uint16Array(memory.buffer, at, l.rows * kvDim);
+        for (let i = 0; i < h.length; i++) h[i] = ((rand() * 65536) & 0x83ff) | 0x3800;
+      } else {
+        // q8_0 blocks of 34 bytes (head sizes that are multiples of 32): a scale of 1/127, random quants
+        const u = new Uint8Array(memory.buffer, at, l.rows * kvDim / 32 * 34);
+        for (let b = 0; b < u.length; b += 34) {
+          u[b] = 0x08; u[b + 1] = 0x20; // fp16 0x2008 ≈ 0.0079
+          for (let j = 2; j < 34; j++) u[b + j] = (rand() * 256) & 0xff;
+        }
+      }
+    }
   }
+  return { model, engine, name: model.info.kvType ?? 'f32' };
 }
+const runs = [];
+for (const kv of kvTypes.length ? kvTypes : [undefined]) runs.push(await load(kv));
 
 const cpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
 /** ms per token (cpu, wall) decoding `gen` tokens after n − gen − 1 cached ones */
-function decodeAt(n) {
+function decodeAt(engine, n) {
   engine.truncate(0);
   for (let i = 0; i < n - gen - 2; i++) engine.cached.push(1);
   engine.evaluate([1]); // warm-up
@@ -52,20 +75,26 @@ function decodeAt(n) {
   return { cpu: (cpuMs() - c0) / gen, wall: (performance.now() - w0) / gen };
 }
 
-const best = new Map(contexts.map((n) => [n, { cpu: Infinity, wall: Infinity }]));
-for (let r = 0; r < rounds; r++) {
-  for (const n of r % 2 ? [...contexts].reverse() : contexts) {
-    const t = decodeAt(n);
-    const b = best.get(n);
-    b.cpu = Math.min(b.cpu, t.cpu);
-    b.wall = Math.min(b.wall, t.wall);
-    process.stderr.write(`  round ${r + 1}/${rounds} context ${n}: ${t.cpu.toFixed(1)} ms/token cpu, ${t.wall.toFixed(1)} wall\n`);
+const key = (r, n) => `${r.name} ${n}`;
+const best = new Map(runs.flatMap((r) => contexts.map((n) => [key(r, n), { cpu: Infinity, wall: Infinity }])));
+for (let round = 0; round < rounds; round++) {
+  for (const n of round % 2 ? [...contexts].reverse() : contexts) {
+    for (const r of round % 2 ? [...runs].reverse() : runs) {
+      const t = decodeAt(r.engine, n);
+      const b = best.get(key(r, n));
+      b.cpu = Math.min(b.cpu, t.cpu);
+      b.wall = Math.min(b.wall, t.wall);
+      process.stderr.write(`  round ${round + 1}/${rounds} kv ${r.name} context ${n}: ${t.cpu.toFixed(1)} ms/token cpu, ${t.wall.toFixed(1)} wall\n`);
+    }
   }
 }
-const base = best.get(contexts[0]);
-for (const n of contexts) {
-  const b = best.get(n);
-  console.log(`context ${String(n).padStart(5)}: ${b.cpu.toFixed(1).padStart(6)} ms/token cpu (${(b.cpu / base.cpu).toFixed(2)}×), ` +
-    `${b.wall.toFixed(1).padStart(6)} wall (${(b.wall / base.wall).toFixed(2)}×)   [best of ${rounds}, ${threads} thread(s), ${model.info.kernels}]`);
+for (const r of runs) {
+  const base = best.get(key(runs[0], contexts[0]));
+  for (const n of contexts) {
+    const b = best.get(key(r, n));
+    console.log(`kv ${r.name.padEnd(4)} context ${String(n).padStart(5)}: ${b.cpu.toFixed(1).padStart(6)} ms/token cpu (${(b.cpu / base.cpu).toFixed(2)}×), ` +
+      `${b.wall.toFixed(1).padStart(6)} wall (${(b.wall / base.wall).toFixed(2)}×), ${(1000 / b.cpu).toFixed(1)} tok/s cpu   ` +
+      `[best of ${rounds}, ${threads} thread(s), ${r.model.info.kernels}, cache ${(r.model.info.kvCacheBytes / 2 ** 20).toFixed(0)} MiB]`);
+  }
 }
-model.dispose();
+for (const r of runs) r.model.dispose();

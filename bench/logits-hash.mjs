@@ -1,6 +1,7 @@
 // One hash over the logits of every fixture model: batch, one token per pass, 1 and 2 threads, greedy
 // decoding through the KV cache, and LoRA at two scales. For refactors that must not change a bit:
-// run before and after, compare the last line. Usage: node bench/logits-hash.mjs [--verbose]
+// run before and after, compare the last line. Usage: node bench/logits-hash.mjs [--verbose] [--kv f32|f16|q8_0]
+// (--kv: every model with that KV cache type; default: each model's default type)
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +9,8 @@ import { loadModel } from '../dist/index.js';
 
 const FIX = fileURLToPath(new URL('../../shared/fixtures/', import.meta.url));
 const verbose = process.argv.includes('--verbose');
+const kvAt = process.argv.indexOf('--kv');
+const kvType = kvAt > 0 ? process.argv[kvAt + 1] : undefined;
 const total = createHash('sha256');
 const files = [
   ...readdirSync(FIX + 'models').filter((f) => f.endsWith('.gguf') && !f.includes('.lora')).map((f) => 'models/' + f),
@@ -30,7 +33,7 @@ function feed(h, rows) {
 
 async function one(rel, opts, adapter) {
   const h = createHash('sha256');
-  const model = await loadModel(FIX + rel, opts);
+  const model = await loadModel(FIX + rel, kvType ? { ...opts, kvType } : opts);
   try {
     if (adapter) await model.loadAdapter(FIX + adapter.file, { scale: adapter.scale });
     const toks = tokensFor(rel);

@@ -30,7 +30,7 @@ export const WASMLM_Q4_0R = 258;
 // Every op OP_<NAME> names each of its argument words: <NAME>_<ARG> is the word's index in the op
 // (1..OP_WORDS-1). The writer (src/engine/plan.ts), the kernels' entries (assembly/ops/<op>.ts) and
 // readers (tests, the CLI's profiler) all go through these names, never through positions.
-export const OP_WORDS = 16;
+export const OP_WORDS = 20;
 
 // (type, table, rowLen, ids, nTok, out): out[t] = dequantized row ids[t] of table (rowLen values each)
 export const OP_GET_ROWS = 1;
@@ -85,7 +85,8 @@ export const ROPE_EXT_FACTOR = 11;
 export const ROPE_ATTN_FACTOR = 12;
 export const ROPE_CORR_LOW = 13;
 export const ROPE_CORR_HIGH = 14;
-// (q, kc, vc, out, nTok, pos0, nHead, nKvHead, headDim, scaleBits, scratch, window, maxBiasBits, ring)
+// (q, kc, vc, out, nTok, pos0, nHead, nKvHead, headDim, scaleBits, scratch, window, maxBiasBits, ring, kvType,
+//  softcapBits)
 //   maxBias > 0: ALiBi, score += slope_h · (−(p − j)) with ggml's slope series for nHead heads.
 //   ring > 0: the cache is a ring of `ring` rows: key/value of position j is in row j % ring
 //   (the caller keeps ring ≥ window + tokens per batch, so a batch never overwrites keys it reads).
@@ -104,6 +105,19 @@ export const ATTENTION_SCRATCH = 11;
 export const ATTENTION_WINDOW = 12;
 export const ATTENTION_MAX_BIAS = 13;
 export const ATTENTION_RING = 14;
+//   kvType: the cache's element type, GGML_F32, GGML_F16 or GGML_Q8_0 (rows as OP_KV_CONVERT writes them). A
+//   typed cache is dequantized ATTN_TILE rows at a time into the scratch after the scores, once for the (up to
+//   ATTN_FUSE_HEADS) heads that share a KV head: the scratch then needs max(min(pos0+nTok, window or ∞),
+//   ATTN_FUSE_HEADS·fuseLen) floats for the scores (fuseLen = max(ATTN_FUSE_MIN_LEN, ATTN_FUSE_HEADS·(headDim +
+//   ATTN_TILE + 2))), then 16 + 2·ATTN_TILE·headDim·4 bytes (src/engine/state.ts: attentionScratchBytes).
+export const ATTENTION_KV_TYPE = 15;
+//   softcap > 0: each scaled score s becomes softcap · tanh(s / softcap) before ALiBi and softmax (Gemma 2).
+export const ATTENTION_SOFTCAP = 16;
+// attention's tiles: keys per tile, heads that go over the cache together, and the shortest context they do so
+// for over an f32 cache (assembly/ops/attention.ts, the fused path)
+export const ATTN_TILE = 64;
+export const ATTN_FUSE_HEADS = 8;
+export const ATTN_FUSE_MIN_LEN = 512;
 // (a, b, out, n): out = a + b
 export const OP_ADD = 7;
 export const ADD_A = 1;
@@ -206,6 +220,19 @@ export const SOFTCAP_X = 1;
 export const SOFTCAP_OUT = 2;
 export const SOFTCAP_N = 3;
 export const SOFTCAP_CAP = 4;
+// (src, srcType, dst, dstType, headDim, nHead, nRows): convert KV cache rows of nHead heads of headDim values
+//   between f32 and a cache type (one of the two types is GGML_F32; f32 to f32 copies). Each head is stored on
+//   its own: F16 as halves (round to nearest even); Q8_0 as ggml's block_q8_0 (34 bytes per 32 values: f16
+//   d = amax/127, int8 q = nearest(x·127/amax), ggml's x86 quantize_row_q8_0), a head whose headDim is not a
+//   multiple of 32 ending in a short block of 2 + headDim % 32 bytes. Rows are nHead · head bytes.
+export const OP_KV_CONVERT = 19;
+export const KV_CONVERT_SRC = 1;
+export const KV_CONVERT_SRC_TYPE = 2;
+export const KV_CONVERT_DST = 3;
+export const KV_CONVERT_DST_TYPE = 4;
+export const KV_CONVERT_HEAD_DIM = 5;
+export const KV_CONVERT_N_HEAD = 6;
+export const KV_CONVERT_N_ROWS = 7;
 
 export const GLU_SILU = 0;
 export const GLU_GELU = 1;

@@ -23,7 +23,15 @@ export type WasmlmErrorCode =
   | 'TEMPLATE_LIMIT'       // a chat template that ran too long or built too much
   | 'SESSION_MISMATCH'     // a saved session from another model (or KV type, batch size) than the one restoring it
   | 'BAD_SESSION'          // bytes that are not a saved session (corrupted, truncated, another format)
-  | 'WASM_FAILED';         // the wasm module could not be compiled or instantiated
+  | 'WASM_FAILED'          // the wasm module could not be compiled or instantiated
+  // the OpenAI-compatible server (src/openai): HTTP 401, 404, 405, 413, 429, 503, 500
+  | 'UNAUTHORIZED'         // a missing or wrong API key
+  | 'NOT_FOUND'            // no such endpoint
+  | 'METHOD_NOT_ALLOWED'   // an endpoint asked with the wrong method
+  | 'BODY_TOO_LARGE'       // a request body over the limit
+  | 'QUEUE_FULL'           // every slot busy and the queue full
+  | 'UNAVAILABLE'          // the server is shutting down
+  | 'INTERNAL';            // an error that is not a WasmlmError (a bug)
 
 export class WasmlmError extends Error {
   readonly code: WasmlmErrorCode;

@@ -4,9 +4,12 @@
 // Copied into dist/types/ and referenced from the entry points' declarations (rollup.config.mjs).
 // Only interfaces belong here (a type alias, e.g. Transferable or WebAssembly.Imports, cannot merge:
 // keep such types out of the public declarations, with @internal).
+interface AbortController {}
 interface AbortSignal {}
 interface Blob {}
 interface ReadableStream<R = any> {}
+interface Request {}
+interface Response {}
 interface URL {}
 declare namespace WebAssembly {
   interface Memory {}

@@ -1,15 +1,21 @@
 /** loadModel and the Model object: the public face of the engine, tokenizer and generator. */
 import { Engine, type EngineOptions } from './engine/engine.js';
-import { checkLoadOptions } from './engine/options.js';
-import { WasmlmError } from './errors.js';
+import { checkLoadOptions, type KvType } from './engine/options.js';
+import { kindOf, WasmlmError } from './errors.js';
 import { typeName } from './formats/ggml-types.js';
-import { readGGUFHeader, type GGUFHeader } from './formats/gguf.js';
-import { describeSource, openSource, type ModelSource } from './formats/source.js';
+import { namingSource, readGGUFHeader, type GGUFHeader } from './formats/gguf.js';
+import { openGGUFModel, type GGUFSources, type ShardOpener } from './formats/gguf-split.js';
+import { describeSource, openSource, type ByteStream, type ModelSource } from './formats/source.js';
+import { isFileMap, isFolderSource, openFolder, type HFFileMap } from './formats/hf-files.js';
+import { openPeftAdapter } from './formats/peft.js';
+import { hfDataStream, LOAD_QUANT_TYPES, openHFModel } from './formats/hf.js';
+import { tokenizerFromJson } from './tokenizer/hf.js';
 import { resolveSpec } from './models/index.js';
 import { resolveAdapter, type AdapterPlan } from './models/lora.js';
 import type { ModelSpec } from './models/spec.js';
 import type { CompleteResult, GenerateOptions } from './generate/generator.js';
 import type { ChatMessage, ChatTemplateOptions } from './generate/chat.js';
+import { createOpenAI, type OpenAILike } from './openai/client.js';
 import { checkSessionOptions, ModelCore, restoreSession, Session, type Prompt, type SessionOptions } from './session.js';
 import { fingerprintOf } from './session-format.js';
 import { tokenizerFromGGUF } from './tokenizer/gguf.js';
@@ -54,6 +60,12 @@ export interface LoadOptions extends EngineOptions {
   threads?: number;
   signal?: AbortSignal;
   onProgress?: (progress: { loaded: number; total: number | undefined }) => void;
+  /**
+   * Hugging Face folders: quantize the weights while they load (llama-quantize's choice of tensors: 1-D
+   * tensors and routers stay F32; a row that is not a whole number of blocks falls back as it does).
+   * No full-precision copy of the model is kept: each group of rows is quantized as it is read.
+   */
+  quantize?: 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k';
 }
 
 export interface ModelInfo {
@@ -77,12 +89,16 @@ export interface ModelInfo {
   residual: ModelSpec['residual'];
   /** sliding attention window (0 = none) */
   slidingWindow: number;
+  /** the block options beyond the basics */
+  block: ModelInfo_Block;
   experts: { count: number; used: number } | undefined;
   tiedOutput: boolean;
   /** bytes of weights per tensor type and their share of all weight bytes, e.g. { Q8_0: { bytes, share } } */
   weightTypes: Record<string, { bytes: number; share: number }>;
   weightBytes: number;
-  /** bytes of the KV cache (keys and values of every layer, f32) of the model's own session; each session has one as large */
+  /** the KV cache's element type (loadModel's `kvType`, or its default for the model's weights; a session may choose its own) */
+  kvType: KvType;
+  /** bytes of the KV cache (keys and values of every layer, of kvType) of the model's own session; each session of that type has one as large */
   kvCacheBytes: number;
   /** bytes of the wasm memory: weights, KV cache, scratch */
   memoryBytes: number;
@@ -101,9 +117,25 @@ export interface ModelInfo {
 }
 
 export type ModelInfo_Positions =
-  | { kind: 'rope'; nRot: number; base: number; freqScale: number; mode: 'normal' | 'neox'; scaling: 'none' | 'linear' | 'yarn' | 'freq-factors' }
+  | { kind: 'rope'; nRot: number; base: number; freqScale: number; mode: 'normal' | 'neox'; scaling: 'none' | 'linear' | 'yarn' | 'freq-factors' | 'longrope' }
   | { kind: 'alibi'; maxBias: number }
   | { kind: 'learned' };
+
+export interface ModelInfo_Block {
+  /** per-head RMSNorm of q and k before RoPE (Qwen3, Gemma 3) */
+  qkNorm: boolean;
+  /** sandwich norms: each branch's output normalised before the residual add (Gemma 2 / 3) */
+  postNorms: boolean;
+  /** attention scores are q·k times this */
+  attentionScale: number;
+  /** c·tanh(x/c) soft-capping of the attention scores and of the final logits (0 = none) */
+  attentionSoftcap: number;
+  finalSoftcap: number;
+  /** the layers with a sliding window (slidingWindow) */
+  slidingLayers: number[];
+  /** the RoPE base of layers with their own (Gemma 3's sliding layers; undefined: none) */
+  localRopeBase: number | undefined;
+}
 
 export type { Prompt } from './session.js';
 
@@ -152,7 +184,7 @@ export class Model {
   createSession(options?: SessionOptions): Session {
     this.alive();
     const checked = checkSessionOptions(options, this.engine.contextLength);
-    return new Session(this.core, this.engine.createCache(), checked);
+    return new Session(this.core, this.engine.createCache(checked.kvType), checked);
   }
 
   /**
@@ -208,26 +240,29 @@ export class Model {
   }
 
   /**
-   * Apply a LoRA adapter (llama.cpp's adapter GGUF) at run time: y = W·x + s·B·(A·x) with
-   * s = scale · alpha / rank. Several adapters may be active at once.
+   * Apply a LoRA adapter at run time: y = W·x + s·B·(A·x) with s = scale · alpha / rank (rsLoRA:
+   * alpha / √rank). The adapter is llama.cpp's adapter GGUF (any ModelSource), or a PEFT folder
+   * (adapter_config.json + adapter_model.safetensors: a directory path, a URL ending in '/', or a map
+   * of its file names to sources). Several adapters may be active at once.
    */
-  async loadAdapter(source: ModelSource, options: { scale?: number; signal?: AbortSignal } = {}): Promise<Adapter> {
+  async loadAdapter(source: ModelSource | HFFileMap, options: { scale?: number; signal?: AbortSignal } = {}): Promise<Adapter> {
     const checkScale = (v: number) => {
       if (typeof v !== 'number' || !Number.isFinite(v)) throw new WasmlmError('BAD_ARGUMENT', `adapter scale must be a finite number, got ${String(v)}`);
       return v;
     };
     let scale = checkScale(options.scale ?? 1);
     this.alive();
-    const stream = await openSource(source, { signal: options.signal });
+    const where = isFileMap(source) ? openFolder(source).description : describeSource(source as ModelSource);
+    const opened = await openAdapter(source, this.engine.spec, options.signal);
+    const { stream } = opened;
     try {
       let header: GGUFHeader;
       let plan: AdapterPlan;
       try {
-        header = await readGGUFHeader(stream);
+        header = opened.header ?? await readGGUFHeader(stream);
         plan = resolveAdapter(header, this.engine.spec);
       } catch (e) {
-        if (e instanceof WasmlmError) throw new WasmlmError(e.code, `${describeSource(source)}: ${e.message}`, { cause: e });
-        throw e;
+        throw namingSource(e, where);
       }
       const release = await this.lock();
       try {
@@ -238,7 +273,7 @@ export class Model {
         const self = this;
         let removed = false;
         const usable = (call: string) => {
-          if (removed) throw new WasmlmError('DISPOSED', `adapter ${describeSource(source)}: ${call} after remove()`);
+          if (removed) throw new WasmlmError('DISPOSED', `adapter ${where}: ${call} after remove()`);
           self.alive();
         };
         return {
@@ -304,6 +339,14 @@ export class Model {
   }
 
   /**
+   * The `openai` package's client surface over this model, in-process: `chat.completions.create`,
+   * `completions.create`, `embeddings.create`, `models.list` (see createOpenAI).
+   */
+  openai(): OpenAILike {
+    return createOpenAI(this);
+  }
+
+  /**
    * Release the model's memory (weights and KV cache); any later call throws DISPOSED, and so does the
    * next step of a generation in progress. The memory goes once the call computing now (if any) ends.
    * Calling it again does nothing.
@@ -332,24 +375,42 @@ export class Model {
   }
 }
 
-/** Load a GGUF model: a path, URL, Blob, ArrayBuffer/Uint8Array or stream; none = the embedded model. */
-export async function loadModel(source?: ModelSource, opts?: LoadOptions): Promise<Model> {
+/**
+ * Load a model: a GGUF file (a path, URL, Blob, ArrayBuffer/Uint8Array or stream), a split GGUF (its first
+ * shard's path or URL — the others are found by name — or all its shards as an array), or a Hugging Face
+ * folder (a directory path, a URL ending in '/', or a map of its file names to sources); none = the
+ * embedded model.
+ */
+export async function loadModel(source?: GGUFSources | HFFileMap, opts?: LoadOptions): Promise<Model> {
+  return loadModelWith(source, opts);
+}
+
+/**
+ * @internal loadModel with each file (or shard) opened by `openShard` (the browser entry: through its model
+ * cache), and the model's header passed to `onHeader` (the browser worker sends the page its vocabulary)
+ */
+export async function loadModelWith(source: GGUFSources | HFFileMap | undefined, opts: LoadOptions | undefined,
+  hooks: { openShard?: ShardOpener; onHeader?: (h: GGUFHeader) => void } = {}): Promise<Model> {
   const t0 = performance.now();
   const options = checkLoadOptions(opts);
+  const quantize = checkQuantizeOption(options.quantize);
   const src = source ?? DEFAULT_MODEL_URL ?? defaultModelUrl();
-  const stream = await openSource(src, { signal: options.signal, onProgress: options.onProgress });
+  const folder = await isFolderSource(src);
+  if (!folder && quantize !== undefined) {
+    throw new WasmlmError('BAD_ARGUMENT', `quantize: applies to Hugging Face folders; for a GGUF file use \`wasmlm quantize\``);
+  }
+  let header: GGUFHeader;
+  let stream: ByteStream;
+  let tokenizer: Tokenizer | undefined; // a GGUF's: from its header, below (its errors name the file)
+  if (folder) {
+    ({ header, stream, tokenizer } = await openHFFolder(src as string | URL | HFFileMap, quantize, options));
+  } else {
+    ({ header, stream } = await openGGUFModel(src as GGUFSources, { signal: options.signal, onProgress: options.onProgress }, hooks.openShard));
+  }
   try {
-    let header: GGUFHeader;
-    try {
-      header = await readGGUFHeader(stream);
-    } catch (e) {
-      if (e instanceof WasmlmError) {
-        throw new WasmlmError(e.code, `${describeSource(src)}: ${e.message}`, { cause: e });
-      }
-      throw e;
-    }
     const { spec, tensors } = resolveSpec(header);
-    const tokenizer = tokenizerFromGGUF(header);
+    const tok = tokenizer ?? tokenizerFromGGUF(header);
+    hooks.onHeader?.(header);
     const engine = await Engine.load(spec, tensors, header, stream, options);
     const weightTypes: Record<string, { bytes: number; share: number }> = {};
     let weightBytes = 0;
@@ -377,25 +438,73 @@ export async function loadModel(source?: ModelSource, opts?: LoadOptions): Promi
       trainContextLength: spec.contextLength,
       positions: p.kind === 'learned' ? { kind: 'learned' } : p.kind === 'alibi' ? p : {
         kind: 'rope', nRot: p.nRot, base: p.base, freqScale: p.freqScale, mode: p.mode,
-        scaling: p.yarn ? 'yarn' : p.freqFactors ? 'freq-factors' : p.freqScale !== 1 ? 'linear' : 'none',
+        scaling: p.yarn ? 'yarn' : p.longrope ? 'longrope' : p.freqFactors ? 'freq-factors' : p.freqScale !== 1 ? 'linear' : 'none',
       },
       residual: spec.residual,
       slidingWindow: Math.max(0, ...spec.layers.map((l) => l.attn.slidingWindow)),
+      block: {
+        qkNorm: spec.layers.some((l) => l.attn.qNorm),
+        postNorms: spec.layers.some((l) => l.attnPostNorm || l.ffnPostNorm),
+        attentionScale: spec.kqScale,
+        attentionSoftcap: spec.attnSoftcap,
+        finalSoftcap: spec.finalSoftcap,
+        slidingLayers: spec.layers.flatMap((l, i) => (l.attn.slidingWindow > 0 ? [i] : [])),
+        localRopeBase: spec.layers.find((l) => l.attn.rope)?.attn.rope?.base,
+      },
       experts: spec.layers[0]?.moe ? { count: spec.layers[0].moe.nExpert, used: spec.layers[0].moe.nUsed } : undefined,
       tiedOutput: spec.tiedOutput,
       weightTypes,
       weightBytes,
+      kvType: engine.kvType,
       kvCacheBytes: engine.kvCacheBytes,
       memoryBytes: engine.memoryBytes,
       threads: engine.threads,
       threadsNote: engine.threadsNote,
       kernels: engine.kernelVariant,
-      chatTemplate: typeof tokenizer.chatTemplate === 'string',
+      chatTemplate: typeof tok.chatTemplate === 'string',
       loadMs: performance.now() - t0,
     };
     const fingerprint = await fingerprintOf(header, engine.weightSample());
-    return new Model(engine, tokenizer, info, fingerprint);
+    return new Model(engine, tok, info, fingerprint);
   } finally {
     await stream.close();
   }
+}
+
+/** The `quantize` load option: undefined or one of LOAD_QUANT_TYPES. */
+function checkQuantizeOption(q: unknown): string | undefined {
+  if (q === undefined) return undefined;
+  if (typeof q !== 'string' || !(LOAD_QUANT_TYPES as readonly string[]).includes(q)) {
+    throw new WasmlmError('BAD_ARGUMENT', `quantize must be one of ${LOAD_QUANT_TYPES.map((t) => `'${t}'`).join(', ')}, got ${typeof q === 'string' ? `'${q}'` : kindOf(q)}`);
+  }
+  return q;
+}
+
+/** A Hugging Face folder: its GGUF-like header, the stream producing its tensors, its tokenizer.json's tokenizer. */
+async function openHFFolder(src: string | URL | HFFileMap, quantize: string | undefined, options: LoadOptions):
+  Promise<{ header: GGUFHeader; stream: ByteStream; tokenizer: Tokenizer }> {
+  const folder = openFolder(src, options.signal);
+  const hf = await openHFModel(folder, { type: quantize }).catch((e: unknown) => { throw namingSource(e, folder.description); });
+  try {
+    if (!hf.tokenizerJson) throw new WasmlmError('IO_ERROR', `${folder.description}: no tokenizer.json`);
+    const tokenizer = tokenizerFromJson(hf.tokenizerJson, hf.tokenizerConfig);
+    return { header: hf.header, stream: hfDataStream(hf, options), tokenizer };
+  } catch (e) {
+    await hf.close();
+    throw namingSource(e, folder.description);
+  }
+}
+
+/** An adapter source: a PEFT folder (its header built here) or a GGUF stream (the header still to read). */
+async function openAdapter(source: ModelSource | HFFileMap, spec: ModelSpec, signal: AbortSignal | undefined):
+  Promise<{ header: GGUFHeader | undefined; stream: ByteStream }> {
+  if (await isFolderSource(source)) {
+    const folder = openFolder(source as string | URL | HFFileMap, signal);
+    try {
+      return await openPeftAdapter(folder, { arch: spec.arch, nHead: spec.nHead, nHeadKv: spec.nHeadKv });
+    } catch (e) {
+      throw namingSource(e, folder.description);
+    }
+  }
+  return { header: undefined, stream: await openSource(source as ModelSource, { signal }) };
 }

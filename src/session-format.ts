@@ -2,7 +2,8 @@
  * The saved session: bytes any runtime can restore (ARCHITECTURE.md, "Saved sessions"). Little-endian:
  *
  *   magic "WLMS", u32 version (1), 32 bytes fingerprint (SHA-256 of the model: its GGUF metadata, which
- *   holds the tokenizer, its tensor index and a sample of its weights), u32 kv type (0: f32),
+ *   holds the tokenizer, its tensor index and a sample of its weights), u32 kv type (the cache rows' GGML type:
+ *   0 f32, 1 f16, 8 q8_0; a row is OP_KV_CONVERT's layout, src/abi.ts),
  *   u32 layers, u32 row bytes, u32 tokens n, u32 flags (0), n × u32 token ids,
  *   per layer: u32 rows r, then r K rows and r V rows (the rows the n tokens use, not the empty rest),
  *   u32 checksum (FNV-1a of every byte before it).
@@ -10,13 +11,12 @@
  * decode checks everything (magic, version, lengths, checksum, fingerprint, kv type, shapes) before
  * anything is restored: a corrupted or truncated buffer is a BAD_SESSION, another model's a SESSION_MISMATCH.
  */
+import { KV_TYPES } from './engine/options.js';
 import { WasmlmError } from './errors.js';
 import type { GGUFHeader, GGUFMetaValue } from './formats/gguf-types.js';
 
 const MAGIC = 0x534d4c57; // "WLMS"
 export const SESSION_VERSION = 1;
-/** kv type codes */
-export const KV_F32 = 0;
 const HEADER_BYTES = 4 + 4 + 32 + 4 * 5;
 
 export interface SessionState {
@@ -94,7 +94,12 @@ export function decodeSession(bytes: unknown, want: Expect): SessionState {
   if (flags !== 0) bad(`unknown flags ${flags}`);
   const mismatch = (what: string): never => { throw new WasmlmError('SESSION_MISMATCH', `restoreSession: the session was saved ${what}`); };
   if (!equalBytes(fingerprint, want.fingerprint)) mismatch('from another model (its weights or tokenizer differ)');
-  if (kvType !== want.kvType) mismatch(`with KV cache type ${kvType}, this model's is ${want.kvType}`);
+  if (kvType !== want.kvType) {
+    const name = (code: number) => Object.entries(KV_TYPES).find(([, c]) => c === code)?.[0];
+    const saved = name(kvType);
+    mismatch(`with a KV cache of ${saved ?? `GGML type ${kvType}`}, not ${name(want.kvType)}` +
+      (saved ? ` (restoreSession(bytes, { kvType: '${saved}' }) restores it)` : ''));
+  }
   if (nLayers !== want.layers || rowBytes !== want.rowBytes) {
     mismatch(`with ${nLayers} layers of ${rowBytes}-byte rows, this model has ${want.layers} of ${want.rowBytes}`);
   }

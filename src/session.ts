@@ -10,7 +10,8 @@ import { chatIds, renderChat, type ChatMessage, type ChatTemplateOptions } from 
 import {
   checkContextShift, generateText, type CompleteResult, type ContextShift, type GenerateOptions, type Sequence,
 } from './generate/generator.js';
-import { decodeSession, encodeSession, KV_F32 } from './session-format.js';
+import { checkKvType, KV_TYPES, type KvType } from './engine/options.js';
+import { decodeSession, encodeSession } from './session-format.js';
 import { tokenIdList } from './token-ids.js';
 import type { Tokenizer } from './tokenizer/types.js';
 
@@ -19,6 +20,11 @@ export type Prompt = string | number[];
 export interface SessionOptions {
   /** the default of every call's `contextShift` option (default false: a full context ends generation) */
   contextShift?: ContextShift;
+  /**
+   * the element type of this session's KV cache (default: the model's, loadModel's `kvType`); restoreSession:
+   * the type the saved session must have (SESSION_MISMATCH otherwise)
+   */
+  kvType?: KvType;
 }
 
 export interface SessionInfo {
@@ -26,6 +32,8 @@ export interface SessionInfo {
   contextLength: number;
   /** tokens in the cache now */
   cachedTokens: number;
+  /** the element type of its KV cache */
+  kvType: KvType;
   /** bytes of this session's KV cache */
   kvCacheBytes: number;
 }
@@ -234,7 +242,9 @@ export class Session {
   get info(): SessionInfo {
     this.alive();
     const engine = this.core.engine;
-    return { contextLength: engine.contextLength, cachedTokens: this.cache.cached.length, kvCacheBytes: this.cache.bytes };
+    return {
+      contextLength: engine.contextLength, cachedTokens: this.cache.cached.length, kvType: this.cache.type, kvCacheBytes: this.cache.bytes,
+    };
   }
 
   /**
@@ -299,9 +309,10 @@ export class Session {
     return this.core.withEngine((engine) => {
       this.alive();
       const { tokens, layers } = engine.readRows(this.cache);
+      const rowBytes = engine.rowBytes(this.cache.type);
       return encodeSession({
-        fingerprint: this.core.fingerprint, kvType: KV_F32, rowBytes: engine.rowBytes, tokens,
-        layers: layers.map((data) => ({ rows: data.length / 2 / engine.rowBytes, data })),
+        fingerprint: this.core.fingerprint, kvType: KV_TYPES[this.cache.type], rowBytes, tokens,
+        layers: layers.map((data) => ({ rows: data.length / 2 / rowBytes, data })),
       });
     });
   }
@@ -385,6 +396,7 @@ export function checkSessionOptions(options: unknown, contextLength: number): Se
     throw new WasmlmError('BAD_ARGUMENT', `session options must be an object, got ${kindOf(options)}`);
   }
   checkContextShift((options as SessionOptions).contextShift, contextLength, 0);
+  checkKvType((options as SessionOptions).kvType);
   return options as SessionOptions;
 }
 
@@ -392,12 +404,13 @@ export function checkSessionOptions(options: unknown, contextLength: number): Se
 export async function restoreSession(core: ModelCore, bytes: Uint8Array, opts?: SessionOptions): Promise<Session> {
   const options = checkSessionOptions(opts, core.engine.contextLength);
   return core.withEngine((engine) => {
+    const type = options.kvType ?? engine.kvType;
     const state = decodeSession(bytes, {
-      fingerprint: core.fingerprint, kvType: KV_F32, rowBytes: engine.rowBytes, layers: engine.spec.nLayer,
+      fingerprint: core.fingerprint, kvType: KV_TYPES[type], rowBytes: engine.rowBytes(type), layers: engine.spec.nLayer,
       contextLength: engine.contextLength, unbounded: engine.unbounded, vocabSize: core.vocabSize,
       usedRows: (i, n) => engine.usedRows(i, n),
     });
-    const cache = engine.createCache();
+    const cache = engine.createCache(type);
     engine.writeRows(cache, { tokens: state.tokens, layers: state.layers.map((l) => l.data) });
     return new Session(core, cache, options);
   });

@@ -1047,7 +1047,7 @@ describe('plan builder (src/engine/plan.ts)', () => {
     const rope = { x: 64, nTok: 3, nHead: 4, headDim: 16, nRot: 8, pos0: 7, base: 10000, freqScale: 0.25, mode: abi.ROPE_NEOX,
       freqFactors: 128, extFactor: 1, attnFactor: fr(1.1), corrLow: 2, corrHigh: 5.5 };
     const attn = { q: 1, kc: 2, vc: 3, out: 4, nTok: 5, pos0: 6, nHead: 7, nKvHead: 8, headDim: 9, scale: 0.125, scratch: 11,
-      window: 12, maxBias: 8, ring: 14 };
+      window: 12, maxBias: 8, ring: 14, kvType: abi.GGML_Q8_0, softcap: 50 };
     P.rope(rope);
     P.attention(attn);
     P.matmul({ type: abi.WASMLM_Q4_0R, w: 0x80000000, act: 3, y: 4, nIn: 64, nOut: 32, nTok: 2 });

@@ -2,11 +2,14 @@
  * More weight types (BF16, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K, the Q4_K_M mix) through the public API against
  * the reference engine's logits (../shared/fixtures/models/llama256_*), with the README's tolerance for
  * quantized weights. The largest |Δlogit| of each file is printed (emulating the reference's activation
- * quantization gives ~2e-6, except a known fp16 flip of one block scale in q4_1).
+ * quantization gives ~2e-6, except a known fp16 flip of one block scale in q4_1). With an F32 KV cache, as the
+ * reference ran (the default for these files is f16: test/kv-types.test.ts).
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../src/index.js';
 import { expectGreedy, expectLogitsClose, expected, fixture, toleranceFor } from './helpers/fixtures.js';
+
+const F32_CACHE = { kvType: 'f32' } as const;
 
 const MODELS = [
   'llama256_q4_1', 'llama256_q5_0', 'llama256_q5_1', 'llama256_q2_k', 'llama256_q3_k', 'llama256_q4_k',
@@ -28,7 +31,7 @@ describe.each(MODELS)('%s', (name) => {
   const tol = toleranceFor(name);
 
   it('logits at every prompt position (one batch)', async () => {
-    const model = await loadModel(file);
+    const model = await loadModel(file, F32_CACHE);
     const worst = expectLogitsClose(await model.logits(exp.tokens), exp, tol);
     report[name] = { ...report[name], maxAbsDiff: worst };
     // emulating the reference is far tighter than the tolerance: catch a regression to plain f32 math
@@ -36,15 +39,15 @@ describe.each(MODELS)('%s', (name) => {
   });
 
   it('greedy ids through the KV cache', async () => {
-    const model = await loadModel(file);
+    const model = await loadModel(file, F32_CACHE);
     const r = await model.complete(exp.tokens, { temperature: 0, maxTokens: exp.greedy.length, ignoreEos: true });
     expectGreedy(r.tokens, exp, tol);
     expect(r.finishReason).toBe('length');
   });
 
   it('one token at a time agrees with the batch', async () => {
-    const batch = await (await loadModel(file)).logits(exp.tokens);
-    const single = await (await loadModel(file, { batchSize: 1 })).logits(exp.tokens);
+    const batch = await (await loadModel(file, F32_CACHE)).logits(exp.tokens);
+    const single = await (await loadModel(file, { ...F32_CACHE, batchSize: 1 })).logits(exp.tokens);
     let worst = 0;
     for (let p = 0; p < batch.length; p++) {
       for (let i = 0; i < batch[p]!.length; i++) worst = Math.max(worst, Math.abs(batch[p]![i]! - single[p]![i]!));

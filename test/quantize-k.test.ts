@@ -164,7 +164,7 @@ describe('wasmlm quantize (dist/cli.js)', () => {
       for (const [k, v] of base.metadata) if (k !== 'general.file_type') expect(h.metadata.get(k), k).toEqual(v);
       const exp = expected('llama256_q4_k_m');
       const tol = toleranceFor('llama256_q4_k_m');
-      const model = await loadModel(out);
+      const model = await loadModel(out, { kvType: 'f32' }); // the reference's KV cache
       expectLogitsClose(await model.logits(exp.tokens), exp, tol);
       const r = await model.complete(exp.tokens, { temperature: 0, maxTokens: exp.greedy.length, ignoreEos: true });
       expectGreedy(r.tokens, exp, tol);

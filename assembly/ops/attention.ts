@@ -1,6 +1,10 @@
-// Causal multi-head attention over an f32 KV cache (sliding window, ring cache, ALiBi), and softmax.
-import { expf, expf4, exp64 } from "./activations";
+// Causal multi-head attention over an f32, f16 or q8_0 KV cache (sliding window, ring cache, ALiBi, score soft-capping),
+// and softmax.
+import { expf, expf4, exp64, tanhf } from "./activations";
+import { softcap } from "./softcap";
 import * as abi from "../../src/abi";
+import { GGML_F32 } from "../../src/abi";
+import { dequantHeads, kvAt, kvHeadBytes, kv_row_bytes } from "./kv";
 import { ALIGN, ALWAYS_SPLIT, READS, UNEVEN, UNITS, WORK, WRITES, arg, argf, ptr, region, rowsBytes } from "./entry";
 
 // ---- softmax (in place) ----
@@ -311,12 +315,18 @@ function weightedSum(op: usize, vbase: usize, kvRow: usize, pr: usize, cnt: i32,
  * uses kv head h / (nHead/nKvHead) and keys j ≤ p, and j > p − window when window > 0 (masked keys are
  * not read). ring == 0: position j is in cache row j; ring > 0: in row j % ring (the caller keeps the
  * window within the ring). maxBias > 0: ALiBi, score_j += slope_h · (j − p) (a NaN or ≤ 0 maxBias is off).
+ * cap > 0: each scaled score s becomes cap · tanh(s / cap) (OP_SOFTCAP's kernel) before ALiBi and softmax
+ * (Gemma 2; 0 or NaN, as when a direct call from JS leaves it out, is off).
  * scratch: at least min(pos0+nTok, window or ∞) floats. out rows like q (out may equal q).
+ * kvType: the cache's element type (GGML_F32, GGML_F16, GGML_Q8_0; rows as kv.ts stores them); a typed
+ * cache is dequantized TILE rows of a KV head at a time into the scratch after the scores, once for the
+ * heads that share it, and the f32 kernels run on those tiles: the result is the f32 cache's for the
+ * dequantized values, bit for bit (the scratch it needs: src/abi.ts ATTENTION_KV_TYPE).
  */
 export function attention(q: usize, kc: usize, vc: usize, out: usize, nTok: i32, pos0: i32, nHead: i32,
                           nKvHead: i32, headDim: i32, scale: f32, scratch: usize, window: i32,
-                          maxBias: f32, ring: i32): void {
-  attention_part(q, kc, vc, out, nTok, pos0, nHead, nKvHead, headDim, scale, scratch, window, maxBias, ring, 0, nTok * nHead);
+                          maxBias: f32, ring: i32, kvType: i32, cap: f32): void {
+  attention_part(q, kc, vc, out, nTok, pos0, nHead, nKvHead, headDim, scale, scratch, window, maxBias, ring, kvType, cap, 0, nTok * nHead);
 }
 
 // The fused path (long contexts with grouped-query attention): the heads that share a KV head go over
@@ -325,9 +335,9 @@ export function attention(q: usize, kc: usize, vc: usize, out: usize, nTok: i32,
 // (running max and sum per head, the partial output rescaled when the max grows). It needs
 // FUSE_HEADS·(headDim + TILE + 2) floats of scratch, below the len floats a unit is given once len is
 // long enough; shorter contexts, whose cache the per-head path reads from cache anyway, keep it.
-const TILE = 64;
-const FUSE_HEADS = 8;
-const FUSE_MIN_LEN = 512;
+const TILE = abi.ATTN_TILE;
+const FUSE_HEADS = abi.ATTN_FUSE_HEADS;
+const FUSE_MIN_LEN = abi.ATTN_FUSE_MIN_LEN;
 
 /**
  * attention for the units u0 <= u < u1 only (of nTok·nHead), unit u being query token u / nHead, head
@@ -338,11 +348,12 @@ const FUSE_MIN_LEN = 512;
  */
 export function attention_part(q: usize, kc: usize, vc: usize, out: usize, nTok: i32, pos0: i32, nHead: i32,
                                nKvHead: i32, headDim: i32, scale: f32, scratch: usize, window: i32,
-                               maxBias: f32, ring: i32, u0: i32, u1: i32): void {
+                               maxBias: f32, ring: i32, kvType: i32, cap: f32, u0: i32, u1: i32): void {
   const group = nHead / nKvHead;
   const headBytes = <usize>headDim << 2;
   const qRow = <usize>nHead * headBytes;
-  const kvRow = <usize>nKvHead * headBytes;
+  const kvRow = kv_row_bytes(kvType, nKvHead, headDim);
+  const typed = kvType != GGML_F32;
   const alibi = maxBias > 0;
   const end = min<i32>(u1, nTok * nHead);
   const fuse = min<i32>(group, FUSE_HEADS);
@@ -356,18 +367,29 @@ export function attention_part(q: usize, kc: usize, vc: usize, out: usize, nTok:
     if (window > 0 && p - window + 1 > 0) j0 = p - window + 1;
     const len = p - j0 + 1;
     const row0 = ring > 0 ? j0 % ring : j0;
-    const kvOff = <usize>(h / group) * headBytes;
+    const kvOff = <usize>(h / group) * kvHeadBytes(kvType, headDim);
+    // this head's block: FUSE_HEADS heads from the start of its group, cut at the group's end and at u1 (the
+    // heads that go over the cache together: the fused path, and the per-head path over a typed cache)
+    const inGroup = h % group;
+    const blockEnd = min<i32>(h - inGroup % fuse + fuse, h - inGroup + group);
+    const nh = min<i32>(blockEnd - h, end - u);
     if (group > 1 && len >= fuseLen) {
-      // this head's block: FUSE_HEADS heads from the start of its group, cut at the group's end and at u1
-      const inGroup = h % group;
-      const blockEnd = min<i32>(h - inGroup % fuse + fuse, h - inGroup + group);
-      const nh = min<i32>(blockEnd - h, end - u);
+      // a typed cache's dequantized tiles: after the scratch the fused path uses (< len floats; 16-byte aligned)
+      const tiles = typed ? scratch + ((<usize>len << 2) + 15 & ~15) : 0;
       attendFused(q + <usize>t * qRow + <usize>h * headBytes, kc + kvOff, vc + kvOff, out + <usize>t * qRow + <usize>h * headBytes,
-                  h, nh, nHead, headDim, kvRow, scale, scratch, j0, len, p, row0, ring, maxBias);
+                  h, nh, nHead, headDim, kvRow, scale, scratch, j0, len, p, row0, ring, maxBias, kvType, tiles, cap);
       u += nh;
       continue;
     }
     const qp = q + <usize>t * qRow + <usize>h * headBytes;
+    const op = out + <usize>t * qRow + <usize>h * headBytes;
+    if (typed) {
+      // the block's nh·len scores, then the tiles
+      const tiles = scratch + ((<usize>(nh * len) << 2) + 15 & ~15);
+      attendTyped(qp, kc + kvOff, vc + kvOff, op, h, nh, nHead, headDim, kvRow, scale, scratch, j0, len, p, row0, ring, maxBias, kvType, tiles, cap);
+      u += nh;
+      continue;
+    }
     // scores, over contiguous runs of cache rows (one run without a ring)
     let j = 0, row = row0;
     while (j < len) {
@@ -376,10 +398,10 @@ export function attention_part(q: usize, kc: usize, vc: usize, out: usize, nTok:
       j += cnt;
       row = 0;
     }
+    if (cap > 0) softcap(scratch, scratch, len, cap);
     if (alibi) addAlibi(scratch, len, alibi_slope(h, nHead, maxBias), j0 - p);
     softmax(scratch, len);
     // out = Σ p_j v_j
-    const op = out + <usize>t * qRow + <usize>h * headBytes;
     j = 0;
     row = row0;
     while (j < len) {
@@ -389,6 +411,41 @@ export function attention_part(q: usize, kc: usize, vc: usize, out: usize, nTok:
       row = 0;
     }
     u++;
+  }
+}
+
+/**
+ * The per-head path over a typed cache, for heads h .. h+nh−1 of one query (one KV head, whose K and V start
+ * at kh / vh; the heads' q and out slices follow each other from qh / oh) at position p over keys
+ * j0 .. j0+len−1 from cache row row0: a tile of TILE rows of K dequantized at `tiles` once for all nh heads,
+ * their scores (head i's at scratch + i·len floats); softmax per head; then tiles of V and each head's
+ * weighted sums (continued from tile to tile: the same sums as one pass). Every head's result is the f32
+ * per-head path's over the dequantized cache. All q slices are read before any out slice is written.
+ */
+function attendTyped(qh: usize, kh: usize, vh: usize, oh: usize, h: i32, nh: i32, nHead: i32, headDim: i32, kvRow: usize,
+                     scale: f32, scratch: usize, j0: i32, len: i32, p: i32, row0: i32, ring: i32, maxBias: f32,
+                     kvType: i32, tiles: usize, cap: f32): void {
+  const headBytes = <usize>headDim << 2;
+  const lenBytes = <usize>len << 2;
+  for (let j = 0; j < len; j += TILE) {
+    const n = min<i32>(TILE, len - j);
+    dequantHeads(kvType, kh, kvRow, row0 + j, n, ring, headDim, tiles);
+    for (let i = 0; i < nh; i++) {
+      scoreRun(qh + <usize>i * headBytes, tiles, headBytes, n, headDim, scale, scratch + <usize>i * lenBytes + (<usize>j << 2));
+    }
+  }
+  for (let i = 0; i < nh; i++) {
+    const sp = scratch + <usize>i * lenBytes;
+    if (cap > 0) softcap(sp, sp, len, cap);
+    if (maxBias > 0) addAlibi(sp, len, alibi_slope(h + i, nHead, maxBias), j0 - p);
+    softmax(sp, len);
+  }
+  for (let j = 0; j < len; j += TILE) {
+    const n = min<i32>(TILE, len - j);
+    dequantHeads(kvType, vh, kvRow, row0 + j, n, ring, headDim, tiles);
+    for (let i = 0; i < nh; i++) {
+      weightedSum(oh + <usize>i * headBytes, tiles, headBytes, scratch + <usize>i * lenBytes + (<usize>j << 2), n, headDim, j == 0);
+    }
   }
 }
 
@@ -406,11 +463,12 @@ function addAlibi(x: usize, n: i32, slope: f32, d0: i32): void {
  * TILE keys in order of position, for each head: scores, running max m and sum l (the output so far
  * rescaled by exp(m_old − m) when m grows), then out += Σ exp(s − m) v; at the end out /= l. qh/oh: the
  * q and out slices of head h0 (the heads follow each other). scratch: the q slices (copied first, as out
- * may equal q), then nh tiles of scores, then (m, l) per head.
+ * may equal q), then nh tiles of scores, then (m, l) per head. A typed cache (kvType): each tile's K and V
+ * rows are dequantized once for all nh heads, at `tiles`.
  */
 function attendFused(qh: usize, kh: usize, vh: usize, oh: usize, h0: i32, nh: i32, nHead: i32, headDim: i32,
                      kvRow: usize, scale: f32, scratch: usize, j0: i32, len: i32, p: i32, row0: i32, ring: i32,
-                     maxBias: f32): void {
+                     maxBias: f32, kvType: i32, tiles: usize, cap: f32): void {
   const headBytes = <usize>headDim << 2;
   const qs = scratch;
   const ss = qs + <usize>nh * headBytes;
@@ -420,15 +478,24 @@ function attendFused(qh: usize, kh: usize, vh: usize, oh: usize, h0: i32, nh: i3
     const n = min<i32>(TILE, len - jt);
     // the tile's rows: n1 from r0 on, then (a ring that wraps) n − n1 from row 0
     const r0 = ring > 0 ? (row0 + jt) % ring : row0 + jt;
-    const n1 = ring > 0 ? min<i32>(n, ring - r0) : n;
-    const kt = kh + <usize>r0 * kvRow, vt = vh + <usize>r0 * kvRow;
+    let n1 = ring > 0 ? min<i32>(n, ring - r0) : n;
+    let kt = kh + <usize>r0 * kvRow, vt = vh + <usize>r0 * kvRow, tRow = kvRow;
+    if (kvType != GGML_F32) {
+      kt = tiles;
+      vt = tiles + <usize>TILE * headBytes;
+      tRow = headBytes;
+      n1 = n;
+      dequantHeads(kvType, kh, kvRow, r0, n, ring, headDim, kt);
+      dequantHeads(kvType, vh, kvRow, r0, n, ring, headDim, vt);
+    }
     for (let i = 0; i < nh; i++) {
       const qp = qs + <usize>i * headBytes;
       const sp = ss + (<usize>(i * TILE) << 2);
       const op = oh + <usize>i * headBytes;
       const mp = ml + (<usize>i << 3);
-      tileScoreRun(qp, kt, kvRow, n1, headDim, scale, sp);
+      tileScoreRun(qp, kt, tRow, n1, headDim, scale, sp);
       if (n1 < n) tileScoreRun(qp, kh, kvRow, n - n1, headDim, scale, sp + (<usize>n1 << 2));
+      if (cap > 0) softcap(sp, sp, n, cap);
       if (maxBias > 0) addAlibi(sp, n, alibi_slope(h0 + i, nHead, maxBias), j0 + jt - p);
       const mt = maxOf(sp, n);
       const first = jt == 0;
@@ -447,7 +514,7 @@ function attendFused(qh: usize, kh: usize, vh: usize, oh: usize, h0: i32, nh: i3
       }
       store<f32>(mp, m);
       store<f32>(mp, l, 4);
-      weightedSum(op, vt, kvRow, sp, n1, headDim, first);
+      weightedSum(op, vt, tRow, sp, n1, headDim, first);
       if (n1 < n) weightedSum(op, vh, kvRow, sp + (<usize>n1 << 2), n - n1, headDim, false);
     }
   }
@@ -456,10 +523,10 @@ function attendFused(qh: usize, kh: usize, vh: usize, oh: usize, h0: i32, nh: i3
 
 export function attention_ref(q: usize, kc: usize, vc: usize, out: usize, nTok: i32, pos0: i32, nHead: i32,
                               nKvHead: i32, headDim: i32, scale: f32, scratch: usize, window: i32,
-                              maxBias: f32, ring: i32): void {
+                              maxBias: f32, ring: i32, kvType: i32, cap: f32): void {
   const group = nHead / nKvHead;
   const qRow = nHead * headDim;
-  const kvRow = nKvHead * headDim;
+  const kvRow = kv_row_bytes(kvType, nKvHead, headDim), kvHead = kvHeadBytes(kvType, headDim);
   for (let t = 0; t < nTok; t++) {
     const p = pos0 + t;
     let j0 = 0;
@@ -472,10 +539,11 @@ export function attention_ref(q: usize, kc: usize, vc: usize, out: usize, nTok: 
       for (let j = 0; j < len; j++) {
         const pos = j0 + j;
         const r = ring > 0 ? pos % ring : pos;
-        const kp = kc + (<usize>(r * kvRow + kh * headDim) << 2);
+        const kp = kc + <usize>r * kvRow + <usize>kh * kvHead;
         let s: f32 = 0;
-        for (let d = 0; d < headDim; d++) s += load<f32>(qp + (<usize>d << 2)) * load<f32>(kp + (<usize>d << 2));
+        for (let d = 0; d < headDim; d++) s += load<f32>(qp + (<usize>d << 2)) * kvAt(kvType, kp, d);
         s *= scale;
+        if (cap > 0) s = tanhf(s / cap) * cap;
         if (maxBias > 0) s += slope * <f32>(pos - p);
         store<f32>(scratch + (<usize>j << 2), s);
       }
@@ -486,7 +554,7 @@ export function attention_ref(q: usize, kc: usize, vc: usize, out: usize, nTok: 
         for (let j = 0; j < len; j++) {
           const pos = j0 + j;
           const r = ring > 0 ? pos % ring : pos;
-          a += load<f32>(scratch + (<usize>j << 2)) * load<f32>(vc + (<usize>(r * kvRow + kh * headDim + d) << 2));
+          a += load<f32>(scratch + (<usize>j << 2)) * kvAt(kvType, vc + <usize>r * kvRow + <usize>kh * kvHead, d);
         }
         store<f32>(op + (<usize>d << 2), a);
       }
@@ -509,7 +577,7 @@ export function attention_info(q: i32, op: usize): i64 {
     // cache rows 0 .. pos0 + nTok (a ring: all of it)
     const ring = arg(op, abi.ATTENTION_RING);
     const rows = ring > 0 ? ring : arg(op, abi.ATTENTION_POS0) + nTok;
-    const bytes = rowsBytes(arg(op, abi.ATTENTION_N_KV_HEAD) * headDim, rows);
+    const bytes = <usize>max<i32>(rows, 0) * kv_row_bytes(arg(op, abi.ATTENTION_KV_TYPE), arg(op, abi.ATTENTION_N_KV_HEAD), headDim);
     return region(ptr(op, q == READS + 1 ? abi.ATTENTION_KC : abi.ATTENTION_VC), bytes);
   }
   return q == ALIGN ? 1 : 0;
@@ -520,5 +588,5 @@ export function attention_run(op: usize, lo: i32, hi: i32, scratch: usize): void
                  arg(op, abi.ATTENTION_N_TOK), arg(op, abi.ATTENTION_POS0), arg(op, abi.ATTENTION_N_HEAD),
                  arg(op, abi.ATTENTION_N_KV_HEAD), arg(op, abi.ATTENTION_HEAD_DIM), argf(op, abi.ATTENTION_SCALE),
                  ptr(op, abi.ATTENTION_SCRATCH) + scratch, arg(op, abi.ATTENTION_WINDOW), argf(op, abi.ATTENTION_MAX_BIAS),
-                 arg(op, abi.ATTENTION_RING), lo, hi);
+                 arg(op, abi.ATTENTION_RING), arg(op, abi.ATTENTION_KV_TYPE), argf(op, abi.ATTENTION_SOFTCAP), lo, hi);
 }

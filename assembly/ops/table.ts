@@ -13,6 +13,7 @@ import {
 import { copy_info, copy_run, copy_rows_info, copy_rows_run } from "./copy";
 import { moe_info, moe_run } from "./moe";
 import { softcap_info, softcap_run } from "./softcap";
+import { kv_convert_info, kv_convert_run } from "./kv";
 import { arg } from "./entry";
 
 /** What the scheduler asks about op (entry.ts: UNITS, ALIGN, WORK, WRITES, READS + i). */
@@ -36,6 +37,7 @@ export function opInfo(q: i32, op: usize): i64 {
     case abi.OP_COPY_ROWS: return copy_rows_info(q, op);
     case abi.OP_MOE: return moe_info(q, op);
     case abi.OP_SOFTCAP: return softcap_info(q, op);
+    case abi.OP_KV_CONVERT: return kv_convert_info(q, op);
     default: return 1; // one unit, which opRun traps on
   }
 }
@@ -61,6 +63,7 @@ export function opRun(op: usize, lo: i32, hi: i32, scratch: usize): void {
     case abi.OP_COPY_ROWS: copy_rows_run(op, lo, hi, scratch); break;
     case abi.OP_MOE: moe_run(op, lo, hi, scratch); break;
     case abi.OP_SOFTCAP: softcap_run(op, lo, hi, scratch); break;
+    case abi.OP_KV_CONVERT: kv_convert_run(op, lo, hi, scratch); break;
     default: unreachable();
   }
 }

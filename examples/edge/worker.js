@@ -1,41 +1,27 @@
-// wasmlm on workerd (the runtime of Cloudflare Workers): POST / with JSON {"prompt", "maxTokens", "temperature"}
-// answers JSON {"text", "finishReason", "tokens"} from the embedded model. GET / describes the model.
+// wasmlm on workerd (the runtime of Cloudflare Workers): the OpenAI API from the embedded model.
+//
+//   POST /v1/chat/completions, /v1/completions (JSON, or server-sent events with "stream": true),
+//   POST /v1/embeddings, GET /v1/models, GET /health
+//
+// Any OpenAI client talks to it: new OpenAI({ baseURL: 'http://127.0.0.1:8787/v1', apiKey: '...' }).
+// With a WASMLM_API_KEY binding (a secret on Cloudflare, a `text` binding in workerd's config) the /v1/
+// endpoints want `Authorization: Bearer <key>`.
 //
 // Edge runtimes do not compile WebAssembly from bytes at run time: the kernels come in as a module that
 // the runtime compiled when it loaded the worker (a `wasm` module in config.capnp, an imported .wasm with
 // wrangler) and go to loadModel as `wasmModule`. The model file comes in the same way, as bytes.
-import { loadModel, isWasmlmError } from './wasmlm.js';
+import { createHandler, loadModel } from './wasmlm.js';
 import wasmModule from './wasmlm.wasm';
 import modelBytes from './stories260K.gguf';
 
-// one model per isolate, loaded by the first request
-let model;
-const getModel = () => (model ??= loadModel(modelBytes, { wasmModule }).catch((e) => { model = undefined; throw e; }));
-
-const json = (body, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+// one model and one handler per isolate, made by the first request
+let handler;
+const getHandler = (env) => (handler ??= loadModel(modelBytes, { wasmModule })
+  .then((model) => createHandler(model, { cors: true, apiKey: env?.WASMLM_API_KEY || undefined }))
+  .catch((e) => { handler = undefined; throw e; }));
 
 export default {
-  async fetch(request) {
-    try {
-      if (request.method === 'GET') {
-        const { info } = await getModel();
-        return json({ model: info.name, parameters: info.parameters, contextLength: info.contextLength, kernels: info.kernels, threads: info.threads });
-      }
-      if (request.method !== 'POST') return json({ error: { code: 'BAD_METHOD', message: 'use POST (or GET for the model)' } }, 405);
-      let body;
-      try {
-        body = await request.json();
-      } catch {
-        return json({ error: { code: 'BAD_REQUEST', message: 'the body must be JSON: {"prompt", "maxTokens", "temperature"}' } }, 400);
-      }
-      const { prompt, maxTokens = 128, temperature = 0.8 } = body ?? {};
-      if (typeof prompt !== 'string') return json({ error: { code: 'BAD_REQUEST', message: '"prompt" must be a string' } }, 400);
-      const m = await getModel();
-      const r = await m.complete(prompt, { maxTokens, temperature, signal: request.signal });
-      return json({ text: r.text, finishReason: r.finishReason, tokens: r.tokens.length });
-    } catch (e) {
-      if (isWasmlmError(e)) return json({ error: { code: e.code, message: e.message } }, 400);
-      return json({ error: { code: 'INTERNAL', message: String(e?.message ?? e) } }, 500);
-    }
+  async fetch(request, env) {
+    return (await getHandler(env))(request);
   },
 };

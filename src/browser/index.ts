@@ -7,7 +7,7 @@
  */
 import { WasmlmError } from '../errors.js';
 import { checkLoadOptions } from '../engine/options.js';
-import type { ModelSource } from '../formats/source.js';
+import type { GGUFSources } from '../formats/gguf-split.js';
 import type { LoadOptions, ModelInfo } from '../model.js';
 import type { VocabData } from '../tokenizer/types.js';
 import { loadInPlace, type CacheOptions } from './load.js';
@@ -27,9 +27,10 @@ export interface BrowserLoadOptions extends LoadOptions, CacheOptions {
 
 /**
  * Load a GGUF model: a URL (relative ones are relative to the page), Blob/File, ArrayBuffer,
- * Uint8Array or ReadableStream; none = the embedded model, fetched beside the bundle.
+ * Uint8Array or ReadableStream; none = the embedded model, fetched beside the bundle. A split GGUF: its
+ * first shard's URL (each shard is fetched and cached), or its shards as an array (e.g. the Files picked).
  */
-export async function loadModel(source?: ModelSource, opts?: BrowserLoadOptions): Promise<ModelLike> {
+export async function loadModel(source?: GGUFSources, opts?: BrowserLoadOptions): Promise<ModelLike> {
   const options = checkLoadOptions(opts);
   if (options.signal?.aborted) throw new WasmlmError('ABORTED', 'aborted', { cause: options.signal.reason });
   const { worker, workerUrl, ...rest } = options;
@@ -47,6 +48,7 @@ export async function loadModel(source?: ModelSource, opts?: BrowserLoadOptions)
           threads: rest.threads,
           contextLength: rest.contextLength,
           batchSize: rest.batchSize,
+          kvType: rest.kvType,
           wasmModule: rest.wasmModule,
           cache: rest.cache,
           progress: rest.onProgress !== undefined,

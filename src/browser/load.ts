@@ -4,12 +4,12 @@
  * isolation, and errors name the source the caller gave.
  */
 import { WasmlmError } from '../errors.js';
-import { readGGUF } from '../formats/gguf.js';
+import { isSourceList, type GGUFSources, type ShardOpener } from '../formats/gguf-split.js';
 import { describeSource, openSource, type ModelSource } from '../formats/source.js';
-import { DEFAULT_MODEL_URL, defaultModelUrl, loadModel as coreLoadModel, type LoadOptions, type Model } from '../model.js';
+import { DEFAULT_MODEL_URL, defaultModelUrl, loadModelWith, type LoadOptions, type Model } from '../model.js';
 import { vocabFromGGUF } from '../tokenizer/gguf.js';
 import type { VocabData } from '../tokenizer/types.js';
-import { isCacheableUrl, modelCacheAvailable, openCachedUrl, readableFrom, resolveUrl } from './cache.js';
+import { isCacheableUrl, modelCacheAvailable, openCachedUrl, resolveUrl } from './cache.js';
 
 export interface CacheOptions {
   /** keep models fetched from http(s) URLs in the Cache API (default true); a string names the cache */
@@ -22,76 +22,66 @@ interface Opened {
   /** how the caller's source is named in error messages */
   description: string;
   size: number | undefined;
-  /** the vocabulary, from a second reading of the header (only when asked for) */
-  vocab: Promise<VocabData> | undefined;
   finish(ok: boolean): Promise<void>;
 }
 
-async function open(source: ModelSource | undefined, options: CacheOptions & { signal?: AbortSignal; wantVocab?: boolean }): Promise<Opened> {
-  let src: ModelSource = source ?? DEFAULT_MODEL_URL ?? defaultModelUrl();
-  if (typeof src === 'string' && /^[a-z][a-z0-9+.-]*:/i.test(src) === false && hasLocation()) {
-    src = resolveUrl(src); // a relative URL on a page: there are no file paths here
-  }
+/** A URL through the model cache (when there is one); other sources as they are. */
+async function open(source: ModelSource, options: CacheOptions & { signal?: AbortSignal }): Promise<Opened> {
+  let src = pageUrl(source);
   const description = describeSource(src);
   let size: number | undefined;
   let finish = async (_ok: boolean) => {};
   const href = typeof src === 'string' ? src : src instanceof URL ? src.href : undefined;
-  if (href !== undefined && isCacheableUrl(href)) {
-    if (options.cache !== false && modelCacheAvailable()) {
-      const d = await openCachedUrl(href, { signal: options.signal, cacheName: typeof options.cache === 'string' ? options.cache : undefined });
-      src = d.stream;
-      size = d.size;
-      finish = async (ok) => { if (ok) await d.commit(); else d.discard(); };
-    } else if (options.wantVocab) {
-      const bytes = await openSource(href, { signal: options.signal });
-      src = readableFrom(bytes);
-      size = bytes.size;
-    }
+  if (href !== undefined && isCacheableUrl(href) && options.cache !== false && modelCacheAvailable()) {
+    const d = await openCachedUrl(href, { signal: options.signal, cacheName: typeof options.cache === 'string' ? options.cache : undefined });
+    src = d.stream;
+    size = d.size;
+    finish = async (ok) => { if (ok) await d.commit(); else d.discard(); };
   }
-  let vocab: Promise<VocabData> | undefined;
-  if (options.wantVocab) {
-    if (isReadableStream(src)) {
-      // one pass over a stream: a branch of it reads the header alongside the loader (and stops there)
-      const [a, b] = src.tee();
-      src = a;
-      vocab = readGGUF(b).then(vocabFromGGUF);
-    } else {
-      const again = src;
-      vocab = Promise.resolve().then(() => readGGUF(again)).then(vocabFromGGUF);
-    }
-    vocab.catch(() => {});
-  }
-  return { source: src, description, size, vocab, finish };
+  return { source: src, description, size, finish };
 }
 
 /**
  * The core loadModel with the cache and the isolation check. `wantVocab`: also return the file's
- * vocabulary (the worker sends it to the page, which builds its own tokenizer from it).
+ * vocabulary (the worker sends it to the page, which builds its own tokenizer from it). Each file the
+ * core opens (the model, or each shard of a split one) goes through the model cache when it is a URL.
  */
 export async function loadInPlace(
-  source: ModelSource | undefined,
+  source: GGUFSources | undefined,
   options: LoadOptions & CacheOptions & { wantVocab?: boolean },
 ): Promise<{ model: Model; vocab: VocabData | undefined }> {
   const { cache, wantVocab, ...rest } = options;
   const plan = threadPlan(options.threads);
-  const opened = await open(source, { cache, signal: options.signal, wantVocab });
+  const given = source ?? DEFAULT_MODEL_URL ?? defaultModelUrl();
+  const src = isSourceList(given) ? given.map(pageUrl) : pageUrl(given);
+  /** the downloads of this load, by URL: stored once the model has loaded, dropped if it fails */
+  const downloads = new Map<string, Opened>();
+  const openShard: ShardOpener = async (s, o) => {
+    const href = typeof s === 'string' ? s : s instanceof URL ? s.href : undefined;
+    // a file opened again (its header was read, its data is due) is a new download
+    if (href !== undefined) await downloads.get(href)?.finish(false);
+    const opened = await open(s, { cache, signal: options.signal });
+    if (href !== undefined) downloads.set(href, opened);
+    return openSource(opened.source, { ...o, size: opened.size });
+  };
+  let vocab: VocabData | undefined;
   try {
-    const model = await coreLoadModel(opened.source, {
-      ...rest,
-      threads: plan.threads,
-      onProgress: options.onProgress && ((p) => options.onProgress!({ loaded: p.loaded, total: p.total ?? opened.size })),
-    });
-    const vocab = opened.vocab ? await opened.vocab : undefined;
-    await opened.finish(true);
+    const model = await loadModelWith(src, rest, { openShard, onHeader: wantVocab ? (h) => { vocab = vocabFromGGUF(h); } : undefined });
+    for (const d of downloads.values()) await d.finish(true);
     if (plan.note) {
       model.info.threads = 1;
       model.info.threadsNote = plan.note;
     }
     return { model, vocab };
   } catch (e) {
-    await opened.finish(false);
-    throw renamed(e, describeSource(opened.source), opened.description);
+    for (const d of downloads.values()) await d.finish(false);
+    throw e;
   }
+}
+
+/** A URL string as the page means it (relative to the page: there are no file paths here). */
+function pageUrl(src: ModelSource): ModelSource {
+  return typeof src === 'string' && /^[a-z][a-z0-9+.-]*:/i.test(src) === false && hasLocation() ? resolveUrl(src) : src;
 }
 
 /** Load an adapter the same way (through the cache for URLs). */
@@ -131,10 +121,6 @@ export function threadPlan(requested: number | undefined): { threads: number | u
 
 function hasLocation(): boolean {
   return typeof (globalThis as { location?: unknown }).location === 'object';
-}
-
-function isReadableStream(x: unknown): x is ReadableStream<Uint8Array> {
-  return typeof ReadableStream === 'function' && x instanceof ReadableStream;
 }
 
 /** The core names the stream it was given; the caller gave a URL (or bytes of another kind). */

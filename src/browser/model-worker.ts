@@ -194,13 +194,14 @@ async function adapter(id: number, wire: WireSource, scale: number, signal: Abor
   post({ type: 'result', id, value: a.scale });
 }
 
-function fromWire(w: WireSource): ModelSource | undefined {
+function fromWire(w: WireSource): ModelSource | ModelSource[] | undefined {
   switch (w.kind) {
     case 'default': return undefined;
     case 'url': return w.href;
     case 'blob': return w.blob;
     case 'bytes': return w.bytes;
     case 'stream': return pumped(w.streamId);
+    case 'shards': return w.items.map(fromWire) as ModelSource[];
   }
 }
 

@@ -9,6 +9,7 @@
  * `pull` requests, so at most one chunk is in flight.
  */
 import { WasmlmError, type WasmlmErrorCode } from '../errors.js';
+import type { KvType } from '../engine/options.js';
 
 /** A model source as it crosses to the worker. */
 export type WireSource =
@@ -16,13 +17,16 @@ export type WireSource =
   | { kind: 'url'; href: string }
   | { kind: 'blob'; blob: Blob }
   | { kind: 'bytes'; bytes: ArrayBuffer | Uint8Array }
-  | { kind: 'stream'; streamId: number };
+  | { kind: 'stream'; streamId: number }
+  /** the shards of a split GGUF */
+  | { kind: 'shards'; items: WireSource[] };
 
 /** Options of loadModel that cross to the worker (no functions, no signal). */
 export interface WireLoadOptions {
   threads?: number;
   contextLength?: number;
   batchSize?: number;
+  kvType?: KvType;
   wasmModule?: WebAssembly.Module;
   /** false: no model cache; a string: the cache's name */
   cache?: boolean | string;

@@ -8,12 +8,14 @@
  * - `dispose()` ends the worker (after a call in progress).
  */
 import { WasmlmError } from '../errors.js';
+import { isSourceList, type GGUFSources } from '../formats/gguf-split.js';
 import { describeSource, type ModelSource } from '../formats/source.js';
 import { tokenIdList } from '../token-ids.js';
 import type { CompleteResult, GenerateOptions } from '../generate/generator.js';
 import type { ChatMessage, ChatTemplateOptions } from '../generate/chat.js';
 import type { Adapter, EmbedOptions, Model, ModelInfo, Prompt } from '../model.js';
 import type { Session, SessionInfo, SessionOptions } from '../session.js';
+import { createOpenAI, type OpenAILike } from '../openai/client.js';
 import { createTokenizer } from '../tokenizer/index.js';
 import type { Tokenizer, VocabData } from '../tokenizer/types.js';
 import { resolveUrl } from './cache.js';
@@ -171,8 +173,12 @@ export class WorkerPort {
   }
 
   /** A model source as it crosses to the worker (a stream is pumped on the worker's pulls). */
-  wire(source: ModelSource | undefined): { wire: WireSource; transfer: Transferable[] } {
+  wire(source: GGUFSources | undefined): { wire: WireSource; transfer: Transferable[] } {
     if (source === undefined) return { wire: { kind: 'default' }, transfer: [] };
+    if (isSourceList(source)) {
+      const items = source.map((x) => this.wire(x));
+      return { wire: { kind: 'shards', items: items.map((x) => x.wire) }, transfer: items.flatMap((x) => x.transfer) };
+    }
     if (typeof source === 'string') return { wire: { kind: 'url', href: resolveUrl(source) }, transfer: [] };
     if (source instanceof URL) return { wire: { kind: 'url', href: source.href }, transfer: [] };
     if (typeof Blob === 'function' && source instanceof Blob) return { wire: { kind: 'blob', blob: source }, transfer: [] };
@@ -346,6 +352,11 @@ export class WorkerModel implements ModelLike {
     return this.#session.chat(messages, options);
   }
 
+  /** The OpenAI client's surface over this model (logprobs are not available through the worker). */
+  openai(): OpenAILike {
+    return createOpenAI(this);
+  }
+
   async complete(prompt: Prompt, options: GenerateOptions = {}): Promise<CompleteResult> {
     return this.#session.complete(prompt, options);
   }
@@ -379,7 +390,7 @@ export class WorkerSession implements SessionLike {
 
   /** @internal */
   constructor(private readonly port: WorkerPort, private readonly model: ModelInfo, private readonly modelAlive: () => void) {
-    this.#info = { contextLength: model.contextLength, cachedTokens: 0, kvCacheBytes: model.kvCacheBytes };
+    this.#info = { contextLength: model.contextLength, cachedTokens: 0, kvType: model.kvType, kvCacheBytes: model.kvCacheBytes };
     this.ready.catch(() => {});
   }
 

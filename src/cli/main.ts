@@ -1,19 +1,23 @@
 #!/usr/bin/env node
-/** The `wasmlm` command: run, info, tokenize, convert, quantize, bench. */
+/** The `wasmlm` command: run, serve, chat, info, tokenize, convert, quantize, bench. */
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { WasmlmError } from '../errors.js';
 import { typeName } from '../formats/ggml-types.js';
 import { readGGUF, GGUFValueType, type GGUFHeader, type GGUFMetaValue } from '../formats/gguf.js';
 import { GGUFMetadata } from '../formats/gguf-metadata.js';
-import { writeGGUFFile } from '../formats/gguf-writer.js';
+import { readGGUFModel, tensorLocation } from '../formats/gguf-split.js';
+import { writeGGUFFiles, type GGUFSplitOptions } from '../formats/gguf-writer.js';
 import { dequantize, planQuantization, quantizeTensor, QUANT_TARGETS } from '../formats/quantize.js';
 import { convertLlama2c } from '../formats/llama2c.js';
+import { convertHFFolder } from '../formats/hf-convert.js';
 import type { GenerateOptions } from '../generate/generator.js';
 import { Sampler } from '../generate/sampler.js';
 import { loadModel, type LoadOptions } from '../model.js';
 import { loadTokenizer } from '../tokenizer/load.js';
 import { OpProfile } from './profile.js';
+import { CHAT } from './chat.js';
+import { SERVE } from './serve.js';
 
 type Flags = Record<string, string | boolean | string[] | undefined>;
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -27,6 +31,12 @@ interface Command {
 
 /** --help and --debug: every command takes them */
 const COMMON: Options = { help: { type: 'boolean', short: 'h' }, debug: { type: 'boolean' } };
+
+/** convert and quantize: write a split GGUF */
+const SPLIT_OPTIONS: Options = { 'split-max-size': { type: 'string' }, 'split-max-tensors': { type: 'string' } };
+const SPLIT_USAGE = `    --split-max-size N[K|M|G]    write shards of at most N bytes of tensors each (K, M, G: 10^3, 10^6,
+                                 10^9, as llama.cpp's gguf-split), named OUT-00001-of-0000N.gguf, …
+    --split-max-tensors N        write shards of at most N tensors each`;
 
 const COMMANDS: Record<string, Command> = {
   run: {
@@ -64,6 +74,8 @@ const COMMANDS: Record<string, Command> = {
     },
     run: (positional, flags) => run(positional, flags),
   },
+  serve: SERVE,
+  chat: CHAT,
   info: {
     usage: `wasmlm info FILE.gguf          metadata and a tensor type summary
     --json                       as JSON`,
@@ -103,15 +115,21 @@ const COMMANDS: Record<string, Command> = {
     usage: `wasmlm quantize IN.gguf OUT.gguf --type TYPE
                                  re-quantize a model, tensor by tensor; TYPE: q8_0, q4_0, q4_1, q5_0,
                                  q5_1, q2_k, q3_k, q4_k, q5_k, q6_k (every 2-D weight that type),
-                                 q4_k_m, q5_k_m (llama.cpp's mixes), f16, bf16, f32`,
-    options: { type: { type: 'string' } },
+                                 q4_k_m, q5_k_m (llama.cpp's mixes), f16, bf16, f32
+${SPLIT_USAGE}`,
+    options: { type: { type: 'string' }, ...SPLIT_OPTIONS },
     run: (positional, flags) => quantize(positional, flags),
   },
   convert: {
-    usage: `wasmlm convert MODEL.bin TOKENIZER.bin OUT.gguf
-                                 convert a llama2.c checkpoint + tokenizer to GGUF`,
-    options: {},
-    run: (positional) => convert(positional),
+    usage: `wasmlm convert DIR OUT.gguf [--type TYPE]
+                                 convert a Hugging Face folder (config.json, safetensors, tokenizer.json)
+                                 to the GGUF llama.cpp's converter writes; TYPE as for quantize (default:
+                                 the folder's F32 / F16 / BF16)
+  wasmlm convert MODEL.bin TOKENIZER.bin OUT.gguf
+                                 convert a llama2.c checkpoint + tokenizer to GGUF
+${SPLIT_USAGE}`,
+    options: { type: { type: 'string' }, ...SPLIT_OPTIONS },
+    run: (positional, flags) => convert(positional, flags),
   },
 };
 
@@ -317,7 +335,7 @@ function summarize(h: GGUFHeader) {
 async function info(positional: string[], flags: Flags): Promise<void> {
   const file = positional[0];
   if (!file) throw new WasmlmError('BAD_ARGUMENT', 'usage: wasmlm info FILE.gguf');
-  const s = summarize(await readGGUF(file));
+  const s = summarize(await readGGUFModel(file)); // a split GGUF: all its shards
   if (flags.json) { process.stdout.write(JSON.stringify(s, null, 2) + '\n'); return; }
   const out: string[] = [`GGUF v${s.version}, ${s.tensors} tensors, ${s.parameters.toLocaleString('en-US')} parameters`, '', 'metadata:'];
   for (const [k, v] of Object.entries(s.metadata)) out.push(`  ${k} = ${typeof v === 'string' ? v : JSON.stringify(v)}`);
@@ -339,18 +357,64 @@ async function tokenize(positional: string[], flags: Flags): Promise<void> {
   else process.stdout.write(ids.map((id) => `${id}\t${JSON.stringify(tok.idToPiece(id))}`).join('\n') + '\n');
 }
 
-async function convert(positional: string[]): Promise<void> {
+/** --split-max-size / --split-max-tensors as writeGGUFFiles' options (none: one file). */
+function splitOptions(flags: Flags): GGUFSplitOptions {
+  const out: GGUFSplitOptions = {};
+  const size = flags['split-max-size'];
+  if (typeof size === 'string') {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([KMG]?)B?\s*$/i.exec(size);
+    const n = m ? Math.floor(Number(m[1]) * 1000 ** ' KMG'.indexOf((m[2] || ' ').toUpperCase())) : NaN;
+    if (!(n >= 1) || !Number.isSafeInteger(n)) {
+      throw new WasmlmError('BAD_ARGUMENT', `--split-max-size expects a positive size N[K|M|G] (e.g. 2G, 500M), got '${size}'`);
+    }
+    out.maxBytes = n;
+  }
+  const tensors = num(flags, 'split-max-tensors');
+  if (tensors !== undefined) {
+    if (!Number.isSafeInteger(tensors) || tensors < 1) throw new WasmlmError('BAD_ARGUMENT', `--split-max-tensors expects a positive integer, got '${String(flags['split-max-tensors'])}'`);
+    out.maxTensors = tensors;
+  }
+  return out;
+}
+
+/** The files writeGGUFFiles wrote, for stderr. */
+function wroteText(files: { path: string; bytes: number }[]): string {
+  const total = files.reduce((a, f) => a + f.bytes, 0);
+  return files.length === 1 ? `${files[0]!.path}: ${(total / 2 ** 20).toFixed(1)} MiB`
+    : `${files.length} shards, ${files[0]!.path} … ${files[files.length - 1]!.path}: ${(total / 2 ** 20).toFixed(1)} MiB`;
+}
+
+async function convert(positional: string[], flags: Flags): Promise<void> {
+  if (positional.length === 2) {
+    const [dir, out] = positional as [string, string];
+    const type = flags.type === undefined ? undefined : String(flags.type).toLowerCase();
+    if (type !== undefined && !QUANT_TARGETS[type]) {
+      throw new WasmlmError('BAD_ARGUMENT', `--type: unknown type '${String(flags.type)}' (one of ${Object.keys(QUANT_TARGETS).join(', ')})`);
+    }
+    const r = await convertHFFolder(dir, out, { type, split: splitOptions(flags) });
+    process.stderr.write(`wrote ${wroteText(r.files)} (${r.arch}, ${r.tensors} tensors)\n`);
+    return;
+  }
+  if (flags.type !== undefined) throw new WasmlmError('BAD_ARGUMENT', '--type applies to Hugging Face folders (wasmlm convert DIR OUT.gguf --type TYPE)');
   const [modelPath, tokPath, outPath] = positional;
-  if (!modelPath || !tokPath || !outPath) throw new WasmlmError('BAD_ARGUMENT', 'usage: wasmlm convert MODEL.bin TOKENIZER.bin OUT.gguf');
+  if (!modelPath || !tokPath || !outPath) throw new WasmlmError('BAD_ARGUMENT', 'usage: wasmlm convert DIR OUT.gguf [--type TYPE] | wasmlm convert MODEL.bin TOKENIZER.bin OUT.gguf');
   const read = async (p: string) => {
     try { return new Uint8Array(await readFile(p)); } catch (e) {
       throw new WasmlmError('IO_ERROR', `cannot read ${p}: ${(e as Error).message}`);
     }
   };
+  const split = splitOptions(flags);
   const name = modelPath.replace(/^.*[\\/]/, '').replace(/\.bin$/, '');
   const gguf = convertLlama2c(await read(modelPath), await read(tokPath), { name });
-  await writeFile(outPath, gguf);
-  process.stderr.write(`wrote ${outPath} (${gguf.length} bytes)\n`);
+  if (split.maxBytes === undefined && split.maxTensors === undefined) {
+    await writeFile(outPath, gguf);
+    process.stderr.write(`wrote ${outPath} (${gguf.length} bytes)\n`);
+    return;
+  }
+  // the converted file, as metadata and tensors (views into its bytes), into shards
+  const h = await readGGUF(gguf);
+  const tensors = h.tensors.map((t) => ({ ...t, data: gguf.subarray(h.dataOffset + t.offset, h.dataOffset + t.offset + t.nBytes) }));
+  process.stderr.write(`wrote ${wroteText(await writeGGUFFiles(outPath, h.metadata, tensors, split))}\n`);
 }
 
 async function bench(positional: string[], flags: Flags): Promise<void> {
@@ -399,7 +463,8 @@ async function quantize(positional: string[], flags: Flags): Promise<void> {
     throw new WasmlmError('BAD_ARGUMENT', `usage: wasmlm quantize IN.gguf OUT.gguf --type ${Object.keys(QUANT_TARGETS).join('|')}` +
       (flags.type !== undefined && !target ? ` (unknown type '${String(flags.type)}')` : ''));
   }
-  const h = await readGGUF(inPath);
+  const split = splitOptions(flags);
+  const h = await readGGUFModel(inPath); // a split GGUF: all its shards
   const meta = new GGUFMetadata(h);
   const arch = meta.optionalString('general.architecture');
   const plan = planQuantization(target, h.tensors, { arch, nLayer: meta.optionalU32(`${arch}.block_count`), nExpert: meta.optionalU32(`${arch}.expert_count`) });
@@ -410,7 +475,7 @@ async function quantize(positional: string[], flags: Flags): Promise<void> {
   metadata.set('general.quantization_version', { type: GGUFValueType.UINT32, value: 2 });
   metadata.set('general.file_type', { type: GGUFValueType.UINT32, value: target.fileType });
   const { open } = await import('node:fs/promises');
-  const fh = await open(inPath, 'r');
+  const handles = new Map<string, import('node:fs/promises').FileHandle>(); // one handle per shard, opened when first read
   const t0 = performance.now();
   let inBytes = 0;
   try {
@@ -420,11 +485,15 @@ async function quantize(positional: string[], flags: Flags): Promise<void> {
       type: p.outType,
       data: async (): Promise<Uint8Array> => {
         const info = h.tensors.find((t) => t.name === p.name)!;
+        const at = tensorLocation(h, info);
+        const path = String(at.source ?? inPath);
+        let fh = handles.get(path);
+        if (!fh) handles.set(path, fh = await open(path, 'r'));
         const bytes = new Uint8Array(info.nBytes);
         let off = 0;
         while (off < bytes.length) {
-          const { bytesRead } = await fh.read(bytes, off, bytes.length - off, h.dataOffset + info.offset + off);
-          if (bytesRead === 0) throw new WasmlmError('TRUNCATED', `${inPath}: tensor '${p.name}' ends past the end of the file`);
+          const { bytesRead } = await fh.read(bytes, off, bytes.length - off, at.offset + off);
+          if (bytesRead === 0) throw new WasmlmError('TRUNCATED', `${path}: tensor '${p.name}' ends past the end of the file`);
           off += bytesRead;
         }
         inBytes += bytes.length;
@@ -434,11 +503,11 @@ async function quantize(positional: string[], flags: Flags): Promise<void> {
         return out;
       },
     }));
-    const written = await writeGGUFFile(outPath, metadata, tensors);
-    process.stderr.write(`wrote ${outPath}: ${(written / 2 ** 20).toFixed(1)} MiB (from ${(inBytes / 2 ** 20).toFixed(1)} MiB of tensors), ` +
+    const files = await writeGGUFFiles(outPath, metadata, tensors, split);
+    process.stderr.write(`wrote ${wroteText(files)} (from ${(inBytes / 2 ** 20).toFixed(1)} MiB of tensors), ` +
       `${target.name}, ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
   } finally {
-    await fh.close();
+    for (const fh of handles.values()) await fh.close();
   }
 }
 

@@ -7,15 +7,18 @@ import { WasmlmError } from '../errors.js';
 import type { GGUFHeader, GGUFTensorInfo } from '../formats/gguf.js';
 import type { ByteStream } from '../formats/source.js';
 import type { ModelSpec } from '../models/spec.js';
-import { CTL_BYTES, SYNC_BYTES } from '../abi.js';
-import { linear, ropeRows, writeForward, type Model } from './forward.js';
+import { CTL_BYTES, OP_WORDS, SYNC_BYTES } from '../abi.js';
+import { outputLogits, ropeRows, writeForward, type Model } from './forward.js';
 import { createMemory, Layout, PAGE, Views } from './memory.js';
 import {
-  chooseBatchSize, chooseContextLength, chooseThreads, layerMatmulBytes, planCapacity, type EngineOptions,
+  chooseBatchSize, chooseContextLength, chooseKvType, chooseThreads, layerMatmulBytes, planCapacity, type EngineOptions,
+  type KvType,
 } from './options.js';
 import { Plan } from './plan.js';
 import { capThreads, ThreadPool } from './pool.js';
-import { kvCacheBytes, logitRowsFor, placeCaches, placeState, type LayerCache, type RunState } from './state.js';
+import {
+  cacheRowBytes, F32_ROWS_CHUNK, f32RowsTmpBytes, kvCacheBytes, logitRowsFor, placeCaches, placeState, withF32Rows, type LayerCache, type RunState,
+} from './state.js';
 import {
   instantiateKernels, isThreadsModule, kernelModule, kernelVariantOf, RESERVED_BYTES, sizingKernels,
   type KernelExports, type KernelVariant, type ThreadKernelExports,
@@ -37,6 +40,11 @@ export class KvCache {
   /** tokens whose keys and values are in the cache, in order */
   readonly cached: number[] = [];
   constructor(readonly layers: LayerCache[], readonly bytes: number) {}
+
+  /** the element type of its rows (every layer's) */
+  get type(): KvType {
+    return this.layers[0]?.type ?? 'f32';
+  }
 }
 
 /** One sequence's part of a saved state: the tokens and, per layer, its used K rows then V rows. */
@@ -81,7 +89,7 @@ export class Engine {
     this.views = new Views(createMemory(layout.size, `model '${spec.name ?? spec.arch}'`, shared));
     this.unbounded = state.layers.every((l) => l.ring > 0);
     this.defaultCache = new KvCache(state.layers, kvCacheBytes(spec, state.layers));
-    this.model = { spec, weights, state, adapters: this.adapters };
+    this.model = { spec, weights, state, adapters: this.adapters, contextLength };
   }
 
   /**
@@ -97,7 +105,8 @@ export class Engine {
       threads.n = 1;
       threads.note = 'one thread: the kernel module given (wasmModule) is not a threads build (wasmlm.mt.wasm)';
     }
-    const contextLength = chooseContextLength(spec, options.contextLength);
+    const kvType = chooseKvType(options.kvType, [...tensors.values()].map((t) => t.type));
+    const contextLength = chooseContextLength(spec, options.contextLength, kvType);
     const B = chooseBatchSize(options.batchSize);
     const logitRows = logitRowsFor(spec, B, options.logitRows);
 
@@ -105,10 +114,10 @@ export class Engine {
     const sizing = await sizingKernels(module);
     const layout = new Layout(RESERVED_BYTES);
     const weights = Weights.forSpec(spec, tensors, layout);
-    const state = placeState(spec, weights, sizing, layout, B, contextLength, logitRows, threads.n);
+    const state = placeState(spec, weights, sizing, layout, B, contextLength, logitRows, threads.n, kvType);
     const ctl = threads.n > 1 ? layout.alloc(CTL_BYTES, 64) : 0;
     const planOps = planCapacity(spec.nLayer, 0);
-    const planPtr = layout.alloc(planOps * 64);
+    const planPtr = layout.alloc(planOps * OP_WORDS * 4);
     const sync = threads.n > 1 ? layout.alloc(planOps * SYNC_BYTES, 64) : 0;
 
     const engine = new Engine(spec, weights, state, layout, contextLength, B, logitRows, shared, options.runPlan);
@@ -152,6 +161,11 @@ export class Engine {
     return kernelVariantOf(this.kernels);
   }
 
+  /** the default cache's type (loadModel's kvType): a session's may differ */
+  get kvType(): KvType {
+    return this.defaultCache.type;
+  }
+
   get kvCacheBytes(): number {
     return this.defaultCache.bytes;
   }
@@ -162,20 +176,26 @@ export class Engine {
   }
 
   /**
-   * A new KV cache for a sequence (a session): a freed one if there is one, else a new region of wasm
-   * memory (grown for it: TOO_LARGE when it cannot).
+   * A new KV cache of `type` for a sequence (a session): a freed one of that type if there is one, else a
+   * new region of wasm memory (grown for it: TOO_LARGE when it cannot). The first typed cache of an f32
+   * model also places the f32 rows its context shift works in (RunState.kvTmp).
    */
-  createCache(): KvCache {
-    const free = this.freeCaches.pop();
-    if (free) {
+  createCache(type: KvType = this.kvType): KvCache {
+    const i = this.freeCaches.findIndex((c) => c.type === type);
+    if (i >= 0) {
+      const free = this.freeCaches.splice(i, 1)[0]!;
       this.liveCaches.add(free);
       return free;
     }
+    const needTmp = !this.state.kvTmp && type !== 'f32';
+    const tmpBytes = f32RowsTmpBytes(this.spec, this.contextLength, type);
     // grown first (a dry run of the placement): a cache that does not fit leaves the layout as it was
     const dry = new Layout(this.layout.size);
-    placeCaches(this.spec, dry, this.batchSize, this.contextLength);
+    placeCaches(this.spec, dry, this.batchSize, this.contextLength, type);
+    if (needTmp) dry.alloc(tmpBytes);
     this.growTo(dry.size);
-    const layers = placeCaches(this.spec, this.layout, this.batchSize, this.contextLength);
+    const layers = placeCaches(this.spec, this.layout, this.batchSize, this.contextLength, type);
+    if (needTmp) this.state.kvTmp = this.layout.alloc(tmpBytes);
     const cache = new KvCache(layers, kvCacheBytes(this.spec, layers));
     this.liveCaches.add(cache);
     return cache;
@@ -217,16 +237,16 @@ export class Engine {
     return l.ring ? Math.min(n, l.ring) : n;
   }
 
-  /** Bytes of one cache row (one position's keys, or values, of one layer). */
-  get rowBytes(): number {
-    return this.spec.nHeadKv * this.spec.headDim * 4;
+  /** Bytes of one row (one position's keys, or values, of one layer) of a cache of `type`. */
+  rowBytes(type: KvType): number {
+    return cacheRowBytes(this.spec, { type });
   }
 
   /** The tokens and used rows of `cache` (copies). */
   readRows(cache: KvCache): CacheRows {
     const u8 = this.views.u8;
     const n = cache.cached.length;
-    const rb = this.rowBytes;
+    const rb = this.rowBytes(cache.type);
     return {
       tokens: cache.cached.slice(),
       layers: cache.layers.map((l, i) => {
@@ -239,7 +259,7 @@ export class Engine {
     };
   }
 
-  /** Put saved rows into `cache` (checked by the caller: every layer's length is 2·usedRows·rowBytes). */
+  /** Put saved rows into `cache` (checked by the caller: every layer's length is 2·usedRows·rowBytes of its type). */
   writeRows(cache: KvCache, rows: CacheRows): void {
     const u8 = this.views.u8;
     cache.layers.forEach((l, i) => {
@@ -267,16 +287,21 @@ export class Engine {
       cache.cached.length = keep;
       return cache.cached.slice();
     }
-    const rb = this.rowBytes;
+    const rb = this.rowBytes(cache.type);
     const moved = n - keep - drop;
     const u8 = this.views.u8;
     for (const l of cache.layers) {
       for (const at of [l.k, l.v]) u8.copyWithin(at + keep * rb, at + (keep + drop) * rb, at + n * rb);
     }
     if (pos.kind === 'rope' && moved > 0) {
-      // each layer's moved keys as one row of moved·nHeadKv heads, rotated by −drop (not scaled again)
+      // each layer's moved keys (as f32: a typed cache's dequantized a chunk at a time, then requantized) as
+      // one row of n·nHeadKv heads, rotated by −drop with the layer's rope settings (not scaled again)
+      const { spec } = this;
+      const chunks = Math.ceil(moved / F32_ROWS_CHUNK);
+      this.ensurePlan(spec.nLayer * chunks * 3);
       const P = this.plan.reset();
-      for (const l of cache.layers) ropeRows(P, this.model, l.k + keep * rb, 1, moved * this.spec.nHeadKv, -drop, true);
+      cache.layers.forEach((l, i) => withF32Rows(P, spec, l, l.k, keep, moved, this.state.kvTmp,
+        (rows, nRows) => ropeRows(P, this.model, spec.layers[i]!.attn, rows, 1, nRows * spec.nHeadKv, -drop, true)));
       this.runPlan(P);
     }
     cache.cached.splice(keep, drop);
@@ -315,7 +340,7 @@ export class Engine {
   /** Room in the plan for `capacity` ops (a new plan region, and sync lines for the threads, when it lacks it). */
   private ensurePlan(capacity: number): void {
     if (capacity <= this.plan.capacity) return;
-    const planPtr = this.layout.alloc(capacity * 64);
+    const planPtr = this.layout.alloc(capacity * OP_WORDS * 4);
     const sync = this.pool ? this.layout.alloc(capacity * SYNC_BYTES, 64) : 0;
     this.growTo(this.layout.size);
     this.plan = new Plan(this.views, planPtr, capacity, this.kernels);
@@ -447,7 +472,7 @@ export class Engine {
   /** Logits of `count` rows of the normalized hidden states a forward pass left in xn, from row `first`. */
   private project(first: number, count: number): void {
     const P = this.plan.reset();
-    linear(P, this.model, this.spec.output, this.state.buf.xn + first * this.spec.nEmbd * 4, this.state.buf.logits, count);
+    outputLogits(P, this.model, this.state.buf.xn + first * this.spec.nEmbd * 4, count);
     this.runPlan(P);
   }
 

@@ -4,10 +4,11 @@
  * norm and projection. Weights are looked up by the spec's WeightRefs (Weights), the KV cache and buffers
  * are the RunState's; the plan builder keeps the activation cache.
  */
-import type { Linear, LayerSpec, ModelSpec, NormSpec } from '../models/spec.js';
+import type { AttentionSpec, Linear, LayerSpec, ModelSpec, NormSpec } from '../models/spec.js';
 import { GLU_GELU, GLU_SILU, MOE_NORMALIZE, ROPE_NEOX, ROPE_NORMAL } from '../abi.js';
 import type { Plan } from './plan.js';
-import type { LayerCache, RunState } from './state.js';
+import { KV_TYPES } from './options.js';
+import { storeKV, type LayerCache, type RunState } from './state.js';
 import type { AdapterWeights, Weights } from './weights.js';
 
 /** What a forward pass reads besides the plan. */
@@ -16,6 +17,8 @@ export interface Model {
   weights: Weights;
   state: RunState;
   adapters: readonly AdapterWeights[];
+  /** the context length the KV cache holds (LongRoPE picks its factors by it) */
+  contextLength: number;
 }
 
 /** A sequence's part of a batch: `n` consecutive tokens of the batch, at positions pos0.. of its own KV cache. */
@@ -59,24 +62,35 @@ export function linear(P: Plan, m: Model, l: Linear, x: number, y: number, nTok:
 }
 
 /**
- * RoPE on nTok rows of `heads` heads at x, positions pos0.. (nothing without RoPE). `rotateOnly`: the
- * magnitude scale YaRN applies with the rotation is divided out (a context shift turns keys that have it).
+ * RoPE on nTok rows of `heads` heads at x, positions pos0.., with layer `a`'s settings (its own base and scale,
+ * Gemma 3's local layers, else the model's); nothing without RoPE. The one rope of the forward pass and of the
+ * context shift. `rotateOnly`: no magnitude scale (YaRN's and LongRoPE's: a context shift turns keys that have it).
  */
-export function ropeRows(P: Plan, m: Model, x: number, nTok: number, heads: number, pos0: number, rotateOnly = false): void {
+export function ropeRows(P: Plan, m: Model, a: AttentionSpec, x: number, nTok: number, heads: number, pos0: number,
+  rotateOnly = false): void {
   const pos = m.spec.positions;
   if (pos.kind !== 'rope') return;
-  const ext = pos.yarn?.extFactor ?? 0;
-  const attnFactor = pos.yarn?.attnFactor ?? 1;
+  const { longrope, yarn } = pos;
+  const freqScale = a.rope?.freqScale ?? pos.freqScale;
+  const extFactor = yarn?.extFactor ?? 0;
   P.rope({
-    x, nTok, nHead: heads, headDim: m.spec.headDim, nRot: pos.nRot, pos0, base: pos.base, freqScale: pos.freqScale,
+    x, nTok, nHead: heads, headDim: m.spec.headDim, nRot: pos.nRot, pos0, base: a.rope?.base ?? pos.base, freqScale,
     mode: pos.mode === 'neox' ? ROPE_NEOX : ROPE_NORMAL,
-    // RoPE scaling: LLaMA 3's per-pair factors, YaRN
-    freqFactors: m.weights.ptr(pos.freqFactors),
-    extFactor: ext,
-    // (the kernel scales by attnFactor, and by 1 + 0.1·ln(1/freqScale) where extFactor ≠ 0)
-    attnFactor: rotateOnly ? 1 / (attnFactor * (ext !== 0 ? 1 + 0.1 * Math.log(1 / pos.freqScale) : 1)) : attnFactor,
-    corrLow: pos.yarn?.corrLow ?? 0, corrHigh: pos.yarn?.corrHigh ?? 0,
+    // RoPE scaling: LLaMA 3's per-pair factors, LongRoPE's long or short factors, YaRN
+    freqFactors: m.weights.ptr(longrope ? (m.contextLength > longrope.originalContext ? longrope.long : longrope.short) : pos.freqFactors),
+    extFactor,
+    // the kernel scales by attnFactor, and by 1 + 0.1·ln(1/freqScale) where extFactor ≠ 0: rotateOnly cancels both
+    attnFactor: rotateOnly ? 1 / (extFactor !== 0 ? 1 + 0.1 * Math.log(1 / freqScale) : 1)
+      : yarn?.attnFactor ?? longrope?.attnFactor ?? 1,
+    corrLow: yarn?.corrLow ?? 0, corrHigh: yarn?.corrHigh ?? 0,
   });
+}
+
+/** The logits of nTok rows of normalised hidden states x: the output projection (then the final soft-cap). */
+export function outputLogits(P: Plan, m: Model, x: number, nTok: number): void {
+  const { spec: s, state: { buf } } = m;
+  linear(P, m, s.output, x, buf.logits, nTok);
+  if (s.finalSoftcap) P.softcap({ x: buf.logits, out: buf.logits, n: nTok * s.nVocab, cap: s.finalSoftcap });
 }
 
 /** The forward pass of `batch` into P. */
@@ -90,12 +104,13 @@ export function writeForward(P: Plan, m: Model, batch: Batch): void {
   const eps = s.normEps;
   const pos = s.positions;
 
-  const norm = (nm: NormSpec, x: number, out: number, nTok = n) => {
+  // rows of the norm's width (E, or headDim for per-head norms)
+  const norm = (nm: NormSpec, x: number, out: number, rows = n) => {
     const w = W.ptr(nm.weight);
-    if (nm.kind === 'layer') P.layernorm({ x, w, b: W.ptr(nm.bias), out, n: E, nTok, eps });
-    else P.rmsnorm({ x, w, out, n: E, nTok, eps });
+    const width = nm.weight.ne[0]!;
+    if (nm.kind === 'layer') P.layernorm({ x, w, b: W.ptr(nm.bias), out, n: width, nTok: rows, eps });
+    else P.rmsnorm({ x, w, out, n: width, nTok: rows, eps });
   };
-  const rope = (x: number, heads: number, nTok: number, pos0: number) => ropeRows(P, m, x, nTok, heads, pos0);
 
   const attention = (l: LayerSpec, layer: number, x: number, out: number) => {
     const a = l.attn;
@@ -111,27 +126,26 @@ export function writeForward(P: Plan, m: Model, batch: Batch): void {
       linear(P, m, a.k!, x, b.k, n);
       linear(P, m, a.v!, x, b.v, n);
     }
-    // per sequence: positions, its keys and values into its cache, attention over its cache
+    // per-head q/k norms (Qwen3, Gemma 3)
+    if (a.qNorm) norm(a.qNorm, b.q, b.q, n * nHead);
+    if (a.kNorm) norm(a.kNorm, b.k, b.k, n * nHeadKv);
+    // per sequence: positions, its keys and values into its cache (of its type), attention over its cache
     let row = 0;
     for (const { cache, n: nTok, pos0 } of batch.segments) {
       const c = cache[layer]!;
       const [q, k, v, att] = [b.q + row * qDim * 4, b.k + row * kvDim * 4, b.v + row * kvDim * 4, b.att + row * qDim * 4];
-      rope(q, nHead, nTok, pos0);
-      rope(k, nHeadKv, nTok, pos0);
-      // keys and values into the cache: rows pos0.. (a ring wraps at c.ring)
-      const start = c.ring ? pos0 % c.ring : pos0;
-      const first = c.ring ? Math.min(nTok, c.ring - start) : nTok;
-      for (const [src, dst] of [[k, c.k], [v, c.v]] as const) {
-        P.copy({ src, dst: dst + start * kvDim * 4, nBytes: first * kvDim * 4 });
-        if (first < nTok) P.copy({ src: src + first * kvDim * 4, dst, nBytes: (nTok - first) * kvDim * 4 });
-      }
+      ropeRows(P, m, a, q, nTok, nHead, pos0);
+      ropeRows(P, m, a, k, nTok, nHeadKv, pos0);
+      storeKV(P, s, c, k, v, pos0, nTok);
       P.attention({
-        q, kc: c.k, vc: c.v, out: att, nTok, pos0, nHead, nKvHead: nHeadKv, headDim, scale: 1 / Math.sqrt(headDim),
+        q, kc: c.k, vc: c.v, out: att, nTok, pos0, nHead, nKvHead: nHeadKv, headDim, scale: s.kqScale,
         scratch: b.scores, window: c.window, maxBias: pos.kind === 'alibi' ? pos.maxBias : 0, ring: c.ring,
+        kvType: KV_TYPES[c.type], softcap: s.attnSoftcap,
       });
       row += nTok;
     }
     linear(P, m, a.output, b.att, out, n);
+    if (l.attnPostNorm) norm(l.attnPostNorm, out, out);
     if (l.attnScale) P.mulRow({ x: out, row: W.ptr(l.attnScale), out, n: E, nTok: n });
   };
 
@@ -164,6 +178,7 @@ export function writeForward(P: Plan, m: Model, batch: Batch): void {
       }
       linear(P, m, f.down, b.gate, out, n);
     }
+    if (l.ffnPostNorm) norm(l.ffnPostNorm, out, out);
     if (l.ffnScale) P.mulRow({ x: out, row: W.ptr(l.ffnScale), out, n: E, nTok: n });
   };
 
@@ -209,6 +224,6 @@ export function writeForward(P: Plan, m: Model, batch: Batch): void {
   // the output norm and projection of the last `rows` tokens
   if (batch.rows > 0) {
     norm(s.outputNorm, b.x + (n - batch.rows) * E * 4, b.xn, batch.rows);
-    if (!batch.hidden) linear(P, m, s.output, b.xn, b.logits, batch.rows);
+    if (!batch.hidden) outputLogits(P, m, b.xn, batch.rows);
   }
 }

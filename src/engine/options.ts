@@ -2,6 +2,7 @@
  * The engine's options and the policies that resolve them for a model: how many threads, how long a
  * context, how many tokens per pass, how many plan ops.
  */
+import { GGML_F16, GGML_F32, GGML_Q8_0 } from '../abi.js';
 import { checkSignal, kindOf, WasmlmError } from '../errors.js';
 import type { ModelSpec } from '../models/spec.js';
 import type { Plan } from './plan.js';
@@ -11,8 +12,14 @@ import { threadSupport, type PoolTuning } from './pool.js';
 export type RunOps = (first: number, count: number) => void;
 
 export interface EngineOptions {
-  /** tokens in the KV cache; default: the model's, capped to fit `kvBudgetBytes` */
+  /** tokens in the KV cache; default: the model's, capped so that the cache (of `kvType`) fits DEFAULT_KV_BUDGET */
   contextLength?: number;
+  /**
+   * the KV cache's element type: 'f32', 'f16' (half the memory of f32) or 'q8_0' (ggml's 8-bit blocks: 34
+   * bytes per 32 values, ~27% of f32); default (as llama.cpp) 'f16', except 'f32' for a model whose
+   * weights are all F32 (those exist for exactness: the embedded model reproduces run.c byte for byte)
+   */
+  kvType?: KvType;
   /**
    * tokens evaluated per forward pass (prompt chunks); default 32: the matmuls reuse each block of weights
    * for every token of the pass from cache, so larger passes gain nothing measurable on a CPU, while the
@@ -40,17 +47,48 @@ export interface EngineOptions {
   runPlan?: (plan: Plan, run: RunOps) => void;
 }
 
+/** The KV cache's element types, and the ggml type code the kernels take for each. */
+export const KV_TYPES = { f32: GGML_F32, f16: GGML_F16, q8_0: GGML_Q8_0 } as const;
+export type KvType = keyof typeof KV_TYPES;
+
+/** `kvType` as asked (undefined: not asked), or a WasmlmError naming the option. */
+export function checkKvType(asked: unknown): KvType | undefined {
+  if (asked === undefined || (typeof asked === 'string' && Object.hasOwn(KV_TYPES, asked))) return asked as KvType | undefined;
+  throw new WasmlmError('BAD_ARGUMENT', `kvType must be one of ${Object.keys(KV_TYPES).map((k) => `'${k}'`).join(', ')}, got ` +
+    (typeof asked === 'string' ? `'${asked}'` : kindOf(asked)));
+}
+
+/**
+ * The KV cache type: `asked` (checked), else 'f32' when every weight is F32, and 'f16' otherwise (F16, BF16
+ * or quantized weights: llama.cpp's default). `weightTypes`: the model's tensors' ggml types.
+ */
+export function chooseKvType(asked: unknown, weightTypes: Iterable<number>): KvType {
+  const t = checkKvType(asked);
+  if (t) return t;
+  for (const type of weightTypes) if (type !== GGML_F32) return 'f16';
+  return 'f32';
+}
+
+/** Bytes of one KV cache row (one position's keys, or values, of nHeadKv heads) of `type`: f32 4 bytes a value,
+ *  f16 2, q8_0 34 per block of 32 (a head whose size is not a multiple of 32 ends in a block of 2 + rest bytes). */
+export function kvRowBytes(type: KvType, nHeadKv: number, headDim: number): number {
+  const head = type === 'f32' ? headDim * 4 : type === 'f16' ? headDim * 2
+    : Math.floor(headDim / 32) * 34 + (headDim % 32 ? headDim % 32 + 2 : 0);
+  return nHeadKv * head;
+}
+
 /**
  * The one check of loadModel's options that are not the engine's to choose (loadModel, and the browser's
  * before it starts a worker): an object (or undefined), `threads` a positive integer, `onProgress` a
- * function, `signal` an AbortSignal. Returns the options ({} for undefined).
+ * function, `signal` an AbortSignal, `kvType` one of KV_TYPES. Returns the options ({} for undefined).
  */
 export function checkLoadOptions<T extends object>(options: T | undefined): T {
   if (options === undefined) return {} as T;
   if (options === null || typeof options !== 'object') {
     throw new WasmlmError('BAD_ARGUMENT', `loadModel options must be an object, got ${kindOf(options)}`);
   }
-  const o = options as { threads?: unknown; onProgress?: unknown; signal?: unknown };
+  const o = options as { threads?: unknown; onProgress?: unknown; signal?: unknown; kvType?: unknown };
+  checkKvType(o.kvType);
   if (o.threads !== undefined && (typeof o.threads !== 'number' || !Number.isInteger(o.threads) || o.threads < 1)) {
     throw new WasmlmError('BAD_ARGUMENT', `threads must be a positive integer, got ${String(o.threads)}`);
   }
@@ -73,8 +111,8 @@ export function chooseBatchSize(asked: number | undefined): number {
 /** The KV cache takes at most this much memory when contextLength is not given. */
 export const DEFAULT_KV_BUDGET = 1 << 30;
 
-export function chooseContextLength(spec: ModelSpec, asked: number | undefined): number {
-  const perToken = 2 * spec.nLayer * spec.nHeadKv * spec.headDim * 4;
+export function chooseContextLength(spec: ModelSpec, asked: number | undefined, kvType: KvType): number {
+  const perToken = 2 * spec.nLayer * kvRowBytes(kvType, spec.nHeadKv, spec.headDim);
   if (asked !== undefined) {
     if (!Number.isInteger(asked) || asked < 1) {
       throw new WasmlmError('BAD_ARGUMENT', `contextLength must be a positive integer, got ${String(asked)}`);

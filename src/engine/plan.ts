@@ -23,6 +23,7 @@ const ARG_VALUES = new Set(['GLU_SILU', 'GLU_GELU', 'ROPE_NORMAL', 'ROPE_NEOX', 
 const F32_SLOTS = new Set([
   'RMSNORM_EPS', 'LAYERNORM_EPS', 'ROPE_BASE', 'ROPE_FREQ_SCALE', 'ROPE_EXT_FACTOR', 'ROPE_ATTN_FACTOR',
   'ROPE_CORR_LOW', 'ROPE_CORR_HIGH', 'ATTENTION_SCALE', 'ATTENTION_MAX_BIAS', 'AXPBY_ALPHA', 'AXPBY_BETA', 'SOFTCAP_CAP',
+  'ATTENTION_SOFTCAP',
 ]);
 
 export interface OpSlot {
@@ -268,9 +269,9 @@ export class Plan {
     i32[w + abi.ROPE_CORR_HIGH] = bitsOf(a.corrHigh ?? 0);
     this.end();
   }
-  /** window, maxBias (ALiBi) and ring default to 0 (none) */
+  /** window, maxBias (ALiBi), ring and softcap default to 0 (none), kvType (the cache's ggml type) to GGML_F32 */
   attention(a: { q: number; kc: number; vc: number; out: number; nTok: number; pos0: number; nHead: number; nKvHead: number;
-    headDim: number; scale: number; scratch: number; window?: number; maxBias?: number; ring?: number }): void {
+    headDim: number; scale: number; scratch: number; window?: number; maxBias?: number; ring?: number; kvType?: number; softcap?: number }): void {
     const w = this.begin(abi.OP_ATTENTION), i32 = this.i32;
     i32[w + abi.ATTENTION_Q] = a.q;
     i32[w + abi.ATTENTION_KC] = a.kc;
@@ -286,6 +287,8 @@ export class Plan {
     i32[w + abi.ATTENTION_WINDOW] = a.window ?? 0;
     i32[w + abi.ATTENTION_MAX_BIAS] = bitsOf(a.maxBias ?? 0);
     i32[w + abi.ATTENTION_RING] = a.ring ?? 0;
+    i32[w + abi.ATTENTION_KV_TYPE] = a.kvType ?? abi.GGML_F32;
+    i32[w + abi.ATTENTION_SOFTCAP] = bitsOf(a.softcap ?? 0);
     this.end();
   }
   add(a: { a: number; b: number; out: number; n: number }): void {
@@ -397,6 +400,18 @@ export class Plan {
     i32[w + abi.MOE_TYPE_UP] = a.typeUp;
     i32[w + abi.MOE_TYPE_DOWN] = a.typeDown;
     i32[w + abi.MOE_SCRATCH] = a.scratch;
+    this.end();
+  }
+  /** KV cache rows between f32 and a cache type (ggml type codes; one of the two is GGML_F32) */
+  kvConvert(a: { src: number; srcType: number; dst: number; dstType: number; headDim: number; nHead: number; nRows: number }): void {
+    const w = this.begin(abi.OP_KV_CONVERT), i32 = this.i32;
+    i32[w + abi.KV_CONVERT_SRC] = a.src;
+    i32[w + abi.KV_CONVERT_SRC_TYPE] = a.srcType;
+    i32[w + abi.KV_CONVERT_DST] = a.dst;
+    i32[w + abi.KV_CONVERT_DST_TYPE] = a.dstType;
+    i32[w + abi.KV_CONVERT_HEAD_DIM] = a.headDim;
+    i32[w + abi.KV_CONVERT_N_HEAD] = a.nHead;
+    i32[w + abi.KV_CONVERT_N_ROWS] = a.nRows;
     this.end();
   }
   softcap(a: { x: number; out: number; n: number; cap: number }): void {

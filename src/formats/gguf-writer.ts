@@ -4,6 +4,8 @@
 // A file with no tensors ends right after the tensor index, without padding (as llama.cpp's
 // vocab-only files do).
 //
+// splitGGUF / writeGGUFFiles: the shards of a split GGUF, as llama.cpp's gguf-split writes them.
+//
 // Metadata values use the reader's representation (GGUFMetaValue), so a header read with
 // readGGUF writes back byte for byte. For convenience numeric arrays may also be plain
 // number[] (or bigint[] for 64-bit items), and the `meta` helpers build values.
@@ -18,6 +20,7 @@ import {
   ggufValueTypeName,
   type GGUFMetaValue,
 } from './gguf.js';
+import { SPLIT_COUNT, SPLIT_NO, SPLIT_TENSORS_COUNT, splitPath } from './gguf-split.js';
 
 export type GGUFTensorData = Uint8Array | (() => Uint8Array | Promise<Uint8Array>);
 
@@ -163,6 +166,92 @@ export async function writeGGUFFile(
   return written;
 }
 
+export interface GGUFSplitOptions {
+  /** most bytes of tensor data per shard (each tensor counted padded to the alignment, as gguf-split does) */
+  maxBytes?: number;
+  /** most tensors per shard */
+  maxTensors?: number;
+}
+
+/** One shard of a split GGUF: its metadata and tensors. */
+export interface GGUFShard {
+  metadata: Map<string, GGUFMetaValue>;
+  tensors: GGUFWriteTensor[];
+}
+
+/**
+ * The shards of a split GGUF, as llama.cpp's gguf-split makes them: tensors in order, a new shard when the
+ * next tensor would take the current one past `maxBytes` or `maxTensors` (a tensor larger than maxBytes
+ * gets a shard of its own); the first shard carries all the metadata, every shard `split.no`,
+ * `split.count` and `split.tensors.count` (and `general.alignment` when the metadata sets it).
+ */
+export function splitGGUF(
+  metadata: GGUFMetadataInput,
+  tensors: readonly GGUFWriteTensor[],
+  options: GGUFSplitOptions & GGUFWriteOptions,
+): GGUFShard[] {
+  const { maxBytes = Infinity, maxTensors = Infinity } = options;
+  for (const [name, v] of [['maxBytes', maxBytes], ['maxTensors', maxTensors]] as const) {
+    if (v !== Infinity && (!Number.isSafeInteger(v) || v < 1)) throw new WasmlmError('BAD_ARGUMENT', `split ${name} must be a positive integer, got ${String(v)}`);
+  }
+  const plan = planGGUF(metadata, tensors, options); // validates everything, and gives the alignment
+  const groups: GGUFWriteTensor[][] = [[]];
+  let bytes = 0;
+  tensors.forEach((t, i) => {
+    const n = alignUp(plan.sizes[i]!, plan.alignment);
+    const cur = groups[groups.length - 1]!;
+    if (cur.length > 0 && (bytes + n > maxBytes || cur.length >= maxTensors)) {
+      groups.push([t]);
+      bytes = n;
+    } else {
+      cur.push(t);
+      bytes += n;
+    }
+  });
+  if (groups.length > 99999) throw new WasmlmError('BAD_ARGUMENT', `the split gives ${groups.length} shards (at most 99999)`);
+  const entries = metadataEntries(metadata).filter(([k]) => !k.startsWith('split.'));
+  const alignment = entries.find(([k]) => k === 'general.alignment');
+  return groups.map((g, i) => {
+    const m = new Map<string, GGUFMetaValue>(i === 0 ? entries : alignment ? [alignment] : []);
+    m.set(SPLIT_NO, { type: GGUFValueType.UINT16, value: i });
+    m.set(SPLIT_COUNT, { type: GGUFValueType.UINT16, value: groups.length });
+    m.set(SPLIT_TENSORS_COUNT, { type: GGUFValueType.INT32, value: tensors.length });
+    return { metadata: m, tensors: g };
+  });
+}
+
+/**
+ * Write a model to `path`, or with `maxBytes` / `maxTensors` to the shards of a split GGUF named after it
+ * (`out.gguf` → `out-00001-of-0000N.gguf`, …: llama.cpp's names), each streamed to disk one tensor at a
+ * time. Returns the files written and their sizes; on an error none of them is left behind.
+ */
+export async function writeGGUFFiles(
+  path: string,
+  metadata: GGUFMetadataInput,
+  tensors: readonly GGUFWriteTensor[],
+  options: GGUFSplitOptions & GGUFWriteOptions = {},
+): Promise<{ path: string; bytes: number }[]> {
+  if (options.maxBytes === undefined && options.maxTensors === undefined) {
+    // one file: without the split keys a split input carried (they would send a loader looking for shards)
+    const unsplit = new Map(metadataEntries(metadata).filter(([k]) => !k.startsWith('split.')));
+    return [{ path, bytes: await writeGGUFFile(path, unsplit, tensors, { alignment: options.alignment }) }];
+  }
+  const shards = splitGGUF(metadata, tensors, options);
+  const prefix = path.replace(/\.gguf$/i, '');
+  const written: { path: string; bytes: number }[] = [];
+  try {
+    for (let i = 0; i < shards.length; i++) {
+      const p = splitPath(prefix, i, shards.length);
+      written.push({ path: p, bytes: await writeGGUFFile(p, shards[i]!.metadata, shards[i]!.tensors, { alignment: options.alignment }) });
+    }
+  } catch (e) {
+    const fs = await import('node:fs/promises');
+    for (const w of written) await fs.rm(w.path, { force: true }).catch(() => {});
+    throw e;
+  }
+  return written;
+}
+
 function checkData(t: GGUFWriteTensor, data: unknown, size: number): asserts data is Uint8Array {
   if (!(data instanceof Uint8Array)) {
     throw new WasmlmError('BAD_ARGUMENT', `tensor '${t.name}': data must be a Uint8Array`);
@@ -178,9 +267,7 @@ export function planGGUF(
   tensors: readonly GGUFWriteTensor[],
   options: GGUFWriteOptions = {},
 ): GGUFPlan {
-  const entries: [string, GGUFMetaValue][] = isMap(metadata)
-    ? [...metadata.entries()]
-    : [...metadata].map((e) => [e.key, e] as [string, GGUFMetaValue]);
+  const entries = metadataEntries(metadata);
 
   let alignment = options.alignment;
   const al = entries.find(([k]) => k === 'general.alignment');
@@ -240,6 +327,10 @@ export function planGGUF(
   if (tensors.length > 0) w.pad(alignment);
   const header = w.finish();
   return { header, offsets, sizes, alignment, totalSize: header.length + off };
+}
+
+function metadataEntries(metadata: GGUFMetadataInput): [string, GGUFMetaValue][] {
+  return isMap(metadata) ? [...metadata.entries()] : [...metadata].map((e) => [e.key, e] as [string, GGUFMetaValue]);
 }
 
 function isMap(x: GGUFMetadataInput): x is ReadonlyMap<string, GGUFMetaValue> {

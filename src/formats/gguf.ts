@@ -55,14 +55,16 @@ export async function readGGUF(source: ModelSource, options?: OpenOptions): Prom
 }
 
 /**
- * Open a source and read its header; the stream is left at the start of the data section for
- * the caller to read tensors from (in offset order) and close.
+ * Open a source (with `open`, openSource unless the caller routes it elsewhere) and read its header;
+ * the stream is left at the start of the data section for the caller to read tensors from (in offset
+ * order) and close.
  */
 export async function openGGUF(
   source: ModelSource,
   options?: OpenOptions,
+  open: typeof openSource = openSource,
 ): Promise<{ header: GGUFHeader; stream: ByteStream }> {
-  const stream = await openSource(source, options);
+  const stream = await open(source, options);
   try {
     return { header: await readGGUFHeader(stream), stream };
   } catch (e) {

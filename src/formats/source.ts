@@ -35,6 +35,8 @@ export interface OpenOptions {
   onProgress?: (p: { loaded: number; total: number | undefined }) => void;
   /** Read size for files, and the unit of progress reports for large reads (default 4 MiB). */
   chunkSize?: number;
+  /** The size of a ReadableStream source when it is known elsewhere (a cached response's length). */
+  size?: number;
 }
 
 export interface ByteStream {
@@ -122,7 +124,7 @@ export async function openSource(source: ModelSource, options: OpenOptions = {})
     puller = streamPuller(source.stream() as ReadableStream<Uint8Array>, source.size, 'IO_ERROR');
   } else if (isReadableStream(source)) {
     if (source.locked) throw new WasmlmError('BAD_ARGUMENT', 'the ReadableStream is locked (already being read)');
-    puller = streamPuller(source, undefined, 'IO_ERROR');
+    puller = streamPuller(source, options.size, 'IO_ERROR');
   } else if (isAsyncIterable(source)) {
     if ((source as { readableFlowing?: unknown }).readableFlowing === true) {
       throw new WasmlmError('BAD_ARGUMENT', `${desc} is already flowing (being read by another consumer)`);

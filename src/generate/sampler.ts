@@ -1,8 +1,9 @@
 /**
- * Picking the next token from logits: repetition penalty, then greedy (temperature 0) or
+ * Picking the next token from logits: logit bias, repetition penalties (llama.cpp's multiplicative one,
+ * OpenAI's additive frequency / presence ones), then greedy (temperature 0) or
  * top-k → top-p → min-p → temperature → a draw from a seeded generator (llama.cpp's order).
  */
-import { WasmlmError } from '../errors.js';
+import { kindOf, WasmlmError } from '../errors.js';
 
 export interface SamplingOptions {
   /** 0 = greedy; default 0.8 */
@@ -15,8 +16,22 @@ export interface SamplingOptions {
   minP?: number;
   /** divide positive logits (multiply negative ones) of recently seen tokens; > 0; 1 = off (default) */
   repeatPenalty?: number;
-  /** how many recent tokens the penalty looks at; default 64 */
+  /** how many recent tokens the penalties (repeat, frequency, presence) look at; default 64 */
   repeatLastN?: number;
+  /**
+   * OpenAI's frequency_penalty: subtract this × (how often a token occurs among the last repeatLastN
+   * tokens) from its logit; 0 = off (default); negative values favour repeats
+   */
+  frequencyPenalty?: number;
+  /** OpenAI's presence_penalty: subtract this from the logit of every token among the last repeatLastN; 0 = off (default) */
+  presencePenalty?: number;
+  /** added to the logits of these token ids before anything else (OpenAI's logit_bias: -100 about bans a token) */
+  logitBias?: Record<number, number>;
+  /**
+   * called after each choice with the token chosen and the logits it was chosen from (bias and penalties
+   * applied, before temperature): what OpenAI's logprobs report. The array is reused: copy what you keep.
+   */
+  onSample?: (id: number, logits: Float32Array) => void;
   /** the same seed gives the same text; any safe integer (every bit counts); default: random */
   seed?: number;
 }
@@ -53,6 +68,11 @@ export class Sampler {
   readonly minP: number;
   readonly repeatPenalty: number;
   readonly repeatLastN: number;
+  readonly frequencyPenalty: number;
+  readonly presencePenalty: number;
+  private readonly biasIds: number[] = [];
+  private readonly biasValues: number[] = [];
+  private readonly onSample: SamplingOptions['onSample'];
   private readonly random: () => number;
   private idx = new Int32Array(0);
   private prob = new Float64Array(0);
@@ -65,6 +85,23 @@ export class Sampler {
     this.repeatPenalty = check('repeatPenalty', opts.repeatPenalty ?? 1, 0, Infinity);
     if (this.repeatPenalty === 0) throw new WasmlmError('BAD_ARGUMENT', 'repeatPenalty must be a number above 0 (1 = off), got 0');
     this.repeatLastN = check('repeatLastN', opts.repeatLastN ?? 64, 0, Infinity, true);
+    this.frequencyPenalty = finite('frequencyPenalty', opts.frequencyPenalty ?? 0);
+    this.presencePenalty = finite('presencePenalty', opts.presencePenalty ?? 0);
+    if (opts.logitBias !== undefined) {
+      if (opts.logitBias === null || typeof opts.logitBias !== 'object') {
+        throw new WasmlmError('BAD_ARGUMENT', `logitBias must be an object of token id → bias, got ${kindOf(opts.logitBias)}`);
+      }
+      for (const [key, bias] of Object.entries(opts.logitBias)) {
+        const id = Number(key);
+        if (!/^\d+$/.test(key) || !Number.isSafeInteger(id)) throw new WasmlmError('BAD_ARGUMENT', `logitBias: '${key}' is not a token id`);
+        this.biasIds.push(id);
+        this.biasValues.push(finite(`logitBias[${key}]`, bias));
+      }
+    }
+    if (opts.onSample !== undefined && typeof opts.onSample !== 'function') {
+      throw new WasmlmError('BAD_ARGUMENT', `onSample must be a function, got ${kindOf(opts.onSample)}`);
+    }
+    this.onSample = opts.onSample;
     const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 32);
     if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) {
       throw new WasmlmError('BAD_ARGUMENT', `seed must be a safe integer (|seed| < 2^53), got ${String(seed)}`);
@@ -77,8 +114,21 @@ export class Sampler {
    * token seen so far (prompt and generated).
    */
   sample(logits: Float32Array, history: ArrayLike<number>): number {
-    if (this.repeatPenalty !== 1 && this.repeatLastN > 0) this.penalize(logits, history);
-    if (this.temperature === 0) return argmax(logits);
+    for (let i = 0; i < this.biasIds.length; i++) {
+      const id = this.biasIds[i]!;
+      if (id >= logits.length) throw new WasmlmError('TOKEN_OUT_OF_RANGE', `logitBias: token ${id} is outside the vocabulary of ${logits.length}`);
+      logits[id] = logits[id]! + this.biasValues[i]!;
+    }
+    if ((this.repeatPenalty !== 1 || this.frequencyPenalty !== 0 || this.presencePenalty !== 0) && this.repeatLastN > 0) {
+      this.penalize(logits, history);
+    }
+    const id = this.temperature === 0 ? argmax(logits) : this.draw(logits);
+    this.onSample?.(id, logits);
+    return id;
+  }
+
+  /** A draw: top-k → top-p → min-p → temperature. */
+  private draw(logits: Float32Array): number {
 
     const n = this.candidates(logits);
     const idx = this.idx;
@@ -116,11 +166,16 @@ export class Sampler {
   }
 
   private penalize(logits: Float32Array, history: ArrayLike<number>): void {
-    const seen = new Set<number>();
-    for (let i = Math.max(0, history.length - this.repeatLastN); i < history.length; i++) seen.add(history[i]!);
-    for (const id of seen) {
-      const l = logits[id]!;
-      logits[id] = l > 0 ? l / this.repeatPenalty : l * this.repeatPenalty;
+    const counts = new Map<number, number>();
+    for (let i = Math.max(0, history.length - this.repeatLastN); i < history.length; i++) {
+      counts.set(history[i]!, (counts.get(history[i]!) ?? 0) + 1);
+    }
+    const rp = this.repeatPenalty;
+    for (const [id, count] of counts) {
+      let l = logits[id]!;
+      if (rp !== 1) l = l > 0 ? l / rp : l * rp;
+      if (this.frequencyPenalty !== 0 || this.presencePenalty !== 0) l -= count * this.frequencyPenalty + this.presencePenalty;
+      logits[id] = l;
     }
   }
 
@@ -181,6 +236,11 @@ export function argmax(logits: ArrayLike<number>): number {
     if (logits[i]! > bestValue) { bestValue = logits[i]!; best = i; }
   }
   return best;
+}
+
+function finite(name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new WasmlmError('BAD_ARGUMENT', `${name} must be a finite number, got ${String(v)}`);
+  return v;
 }
 
 function check(name: string, v: number, min: number, max: number, integer = false): number {

@@ -182,6 +182,7 @@ export class SpecBuilder {
     const spec: RopeSpec = {
       kind: 'rope', nRot, base, freqScale: scaling.freqScale, mode,
       freqFactors: this.opt('rope_freqs.weight', nRot / 2),
+      longrope: this.longrope(nRot),
     };
     if (scaling.type === 'yarn') {
       // ggml's rope_yarn_corr_dims: the dims whose wavelength spans beta_fast .. beta_slow rotations
@@ -198,6 +199,35 @@ export class SpecBuilder {
       };
     }
     return spec;
+  }
+
+  /**
+   * LongRoPE's factor tensors (rope_factors_long / rope_factors_short, [nRot/2] each), when the file has
+   * them, with the context they switch at (llama.cpp: long above rope.scaling.original_context_length)
+   * and rope.scaling.attn_factor.
+   */
+  private longrope(nRot: number): RopeSpec['longrope'] {
+    const a = this.arch;
+    const long = this.opt('rope_factors_long.weight', nRot / 2);
+    const short = this.opt('rope_factors_short.weight', nRot / 2);
+    if (!long && !short) return undefined;
+    if (!long || !short) {
+      throw new WasmlmError('MISSING_TENSOR', `tensor '${long ? 'rope_factors_short' : 'rope_factors_long'}.weight' is missing (LongRoPE needs both factor tensors, expected shape [${nRot / 2}])`);
+    }
+    if (this.hasTensor('rope_freqs.weight')) {
+      throw new WasmlmError('BAD_FORMAT', "the file has both 'rope_freqs.weight' and LongRoPE factors (rope_factors_long / rope_factors_short)");
+    }
+    return {
+      long, short,
+      originalContext: this.count(`${a}.rope.scaling.original_context_length`, this.count(`${a}.context_length`)),
+      attnFactor: this.above(`${a}.rope.scaling.attn_factor`, 0, 1),
+    };
+  }
+
+  /** The per-head q and k RMSNorms of layer i (attn_q_norm / attn_k_norm, [headDim] each). */
+  headNorms(i: number): Pick<AttentionSpec, 'qNorm' | 'kNorm'> {
+    const norm = (t: string): NormSpec => ({ kind: 'rms', weight: this.w(`blk.${i}.${t}.weight`, this.headDim) });
+    return { qNorm: norm('attn_q_norm'), kNorm: norm('attn_k_norm') };
   }
 
   /** The output projection, or the token embedding when the file ties them. */
@@ -223,7 +253,8 @@ export class SpecBuilder {
 
   /** A spec with this file's sizes; the family supplies the rest. */
   spec(family: string, parts: Pick<ModelSpec, 'positions' | 'layers' | 'outputNorm'> &
-    Partial<Pick<ModelSpec, 'residual' | 'deepnormAlpha' | 'embdScale' | 'embdNorm' | 'normEps'>>): ModelSpec {
+    Partial<Pick<ModelSpec, 'residual' | 'deepnormAlpha' | 'embdScale' | 'embdNorm' | 'normEps' | 'kqScale' |
+      'attnSoftcap' | 'finalSoftcap'>>): ModelSpec {
     const a = this.arch;
     const normKey = parts.outputNorm.kind === 'rms' ? 'layer_norm_rms_epsilon' : 'layer_norm_epsilon';
     return {
@@ -242,6 +273,9 @@ export class SpecBuilder {
       residual: 'sequential',
       deepnormAlpha: 1,
       embdScale: 1,
+      kqScale: 1 / Math.sqrt(this.headDim),
+      attnSoftcap: 0,
+      finalSoftcap: 0,
       tokenEmbd: this.tokenEmbd(),
       ...this.output(),
       ...parts,

@@ -10,11 +10,15 @@ import { typeName } from '../formats/ggml-types.js';
 import { bloom } from './bloom.js';
 import { falcon } from './falcon.js';
 import { gemma } from './gemma.js';
+import { gemma2 } from './gemma2.js';
+import { gemma3 } from './gemma3.js';
 import { gpt2 } from './gpt2.js';
 import { llama } from './llama.js';
 import { phi2 } from './phi2.js';
 import { phi3 } from './phi3.js';
 import { qwen2 } from './qwen2.js';
+import { qwen3 } from './qwen3.js';
+import { qwen3moe } from './qwen3moe.js';
 import { stablelm } from './stablelm.js';
 import { specWeights, type ModelSpec } from './spec.js';
 
@@ -24,7 +28,7 @@ type Family = (h: GGUFHeader) => ModelSpec;
 
 /** general.architecture → family (a Map: a name like '__proto__' or 'toString' is just not in it) */
 const FAMILIES = new Map<string, Family>(Object.entries({
-  llama, qwen2, phi2, phi3, falcon, bloom, gpt2, gemma, stablelm,
+  llama, qwen2, qwen3, qwen3moe, phi2, phi3, falcon, bloom, gpt2, gemma, gemma2, gemma3, stablelm,
 }));
 
 /** Weight types the kernels compute with directly (matrix weights) */

@@ -31,6 +31,11 @@ export interface AttentionSpec {
   output: Linear;
   /** keys further back than this many positions are masked (0 = none); the cache becomes a ring */
   slidingWindow: number;
+  /** RMSNorm of each head of q / k (weights [headDim]) after the projection, before RoPE (Qwen3, Gemma 3) */
+  qNorm?: NormSpec;
+  kNorm?: NormSpec;
+  /** this layer's RoPE base and position scale, in place of the model's (Gemma 3's local layers) */
+  rope?: { base: number; freqScale: number };
 }
 
 export interface FfnSpec {
@@ -65,6 +70,9 @@ export interface LayerSpec {
   attn: AttentionSpec;
   ffn?: FfnSpec;
   moe?: MoeSpec;
+  /** sandwich norms: each branch's output normalised before the residual add (Gemma 2 / 3) */
+  attnPostNorm?: NormSpec;
+  ffnPostNorm?: NormSpec;
   /** LayerScale: per-channel gains on each branch's output before the residual add */
   attnScale?: WeightRef;
   ffnScale?: WeightRef;
@@ -80,6 +88,11 @@ export interface RopeSpec {
   mode: 'normal' | 'neox';
   /** per-pair divisors of θ (LLaMA 3.1's rope_freqs tensor) */
   freqFactors?: WeightRef;
+  /**
+   * LongRoPE (Phi-3.5 / Phi-4 mini): per-pair divisors of θ, the long ones when the context is above
+   * originalContext, else the short ones; cos and sin are multiplied by attnFactor either way
+   */
+  longrope?: { long: WeightRef; short: WeightRef; originalContext: number; attnFactor: number };
   /** YaRN: ramp between interpolated and extrapolated θ over dims [corrLow, corrHigh] */
   yarn?: { extFactor: number; attnFactor: number; corrLow: number; corrHigh: number; originalContext: number };
 }
@@ -115,6 +128,11 @@ export interface ModelSpec {
   deepnormAlpha: number;
   /** token embeddings are multiplied by this (Gemma: sqrt(n_embd)) */
   embdScale: number;
+  /** attention scores are q·k times this (1/√headDim unless the family says otherwise) */
+  kqScale: number;
+  /** soft-capping c·tanh(x/c) of the scaled attention scores and of the final logits (0 = none; Gemma 2) */
+  attnSoftcap: number;
+  finalSoftcap: number;
   tokenEmbd: WeightRef;
   embdNorm?: NormSpec;
   outputNorm: NormSpec;
@@ -132,14 +150,20 @@ export function specWeights(spec: ModelSpec): WeightRef[] {
   const lin = (l: Linear | undefined) => { add(l?.weight); add(l?.bias); };
   add(spec.tokenEmbd);
   if (spec.positions.kind === 'learned') add(spec.positions.weight);
-  if (spec.positions.kind === 'rope') add(spec.positions.freqFactors);
+  if (spec.positions.kind === 'rope') {
+    add(spec.positions.freqFactors);
+    add(spec.positions.longrope?.long);
+    add(spec.positions.longrope?.short);
+  }
   norm(spec.embdNorm);
   for (const l of spec.layers) {
     norm(l.attnNorm);
     lin(l.attn.q); lin(l.attn.k); lin(l.attn.v); lin(l.attn.qkv); lin(l.attn.output);
+    norm(l.attn.qNorm); norm(l.attn.kNorm); norm(l.attnPostNorm);
     norm(l.ffnNorm);
     if (l.ffn) { lin(l.ffn.gate); lin(l.ffn.up); lin(l.ffn.down); }
     if (l.moe) { add(l.moe.router); add(l.moe.gate); add(l.moe.up); add(l.moe.down); }
+    norm(l.ffnPostNorm);
     add(l.attnScale);
     add(l.ffnScale);
   }

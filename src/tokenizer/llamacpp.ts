@@ -136,6 +136,11 @@ export function hfSectionsOf(pre: string | undefined): { pre_tokenizer: Json; no
   return { pre_tokenizer: p.pre, normalizer: p.normalizer ?? null, ignore_merges: p.ignoreMerges === true };
 }
 
+/** Every tokenizer.ggml.pre this file knows, in its order (for finding the one a tokenizer.json's sections stand for). */
+export function knownPreNames(): string[] {
+  return Object.keys(PRE).filter((k) => k !== 'default');
+}
+
 /** llama.cpp's default add_bos for a byte-level BPE vocabulary with this pre-tokenizer. */
 export function bpeAddsBos(pre: string | undefined): boolean {
   return Object.hasOwn(PRE, pre ?? 'default') && PRE[pre ?? 'default']!.addBos === true;

@@ -58,7 +58,8 @@ export function toleranceFor(name: string): Tolerance {
   return { kind: 'abs', max: 1e-3 };
 }
 
-function top2(row: ArrayLike<number>): { top: number; margin: number } {
+/** The argmax of a row of logits and its margin over the second largest. */
+export function top2(row: ArrayLike<number>): { top: number; margin: number } {
   let a = -Infinity, b = -Infinity, top = 0;
   for (let i = 0; i < row.length; i++) {
     const v = row[i]!;

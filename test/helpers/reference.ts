@@ -14,9 +14,11 @@ export class LlamaReference {
     readonly window: number,
     /** linear RoPE scaling: positions × freqScale */
     readonly freqScale: number,
+    /** what the KV cache keeps of a key or value row (rounding to a cache type; default: the row itself) */
+    readonly cacheRound: (row: Float64Array) => Float64Array,
   ) {}
 
-  static async load(file: string, window = 0, freqScale = 1): Promise<LlamaReference> {
+  static async load(file: string, window = 0, freqScale = 1, cacheRound = (row: Float64Array) => row): Promise<LlamaReference> {
     const bytes = new Uint8Array(readFileSync(file));
     const h = await readGGUF(bytes);
     const t = new Map<string, { data: Float64Array; ne: number[] }>();
@@ -31,7 +33,7 @@ export class LlamaReference {
       E, L: num('llama.block_count'), H, Hkv: num('llama.attention.head_count_kv', H), D, F: num('llama.feed_forward_length'),
       V: t.get('token_embd.weight')!.ne[1]!, nRot: num('llama.rope.dimension_count', D), base: num('llama.rope.freq_base', 10000),
       eps: num('llama.attention.layer_norm_rms_epsilon', 1e-5),
-    }, window, freqScale);
+    }, window, freqScale, cacheRound);
   }
 
   private w(name: string) { return this.t.get(name)!.data; }
@@ -78,8 +80,8 @@ export class LlamaReference {
         const v = LlamaReference.matvec(this.w(b + 'attn_v.weight'), xn, E, Hkv * D);
         this.rope(q, H, p);
         this.rope(k, Hkv, p);
-        K[l]!.push(k);
-        Vc[l]!.push(v);
+        K[l]!.push(this.cacheRound(k));
+        Vc[l]!.push(this.cacheRound(v));
         const att = new Float64Array(H * D);
         for (let h = 0; h < H; h++) {
           const g = Math.floor(h / (H / Hkv));

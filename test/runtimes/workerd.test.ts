@@ -1,7 +1,7 @@
 /**
  * workerd (the runtime of Cloudflare Workers, from the npm package `workerd`), started for real:
- * examples/edge/config.capnp serves the embedded model on 127.0.0.1:8787 and answers POST / with the
- * llama2.c greedy text; and the conformance checks run inside workerd with the kernels as a module that
+ * examples/edge/config.capnp serves the embedded model's OpenAI API on 127.0.0.1:8787 and answers
+ * POST /v1/completions with the llama2.c greedy text; and the conformance checks run inside workerd with the kernels as a module that
  * workerd compiled (edge runtimes compile no wasm from bytes), the model as bytes, Blob, stream and URL.
  */
 import { readFileSync } from 'node:fs';
@@ -41,24 +41,22 @@ describe('workerd', () => {
   const post = (url: string, body: unknown) =>
     fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
 
-  it('examples/edge: `workerd serve examples/edge/config.capnp` answers POST / with the greedy text of llama2.c', async () => {
+  it('examples/edge: `workerd serve examples/edge/config.capnp` serves the OpenAI API with the greedy text of llama2.c', async () => {
+    // (the whole OpenAI suite runs against it in test/openai-runtimes.test.ts)
     const origin = await serve('examples/edge/config.capnp', 8787);
-    const res = await post(`${origin}/`, { prompt: 'Once upon a time', maxTokens: 196, temperature: 0 });
+    const res = await post(`${origin}/v1/completions`, { prompt: 'Once upon a time', max_tokens: 196, temperature: 0 });
     expect(res.status).toBe(200);
-    const body = await res.json() as { text: string; finishReason: string };
-    expect('Once upon a time' + body.text).toBe(reference);
-    expect(body.finishReason).toBe('length');
+    const body = await res.json() as { choices: Array<{ text: string; finish_reason: string }> };
+    expect('Once upon a time' + body.choices[0]!.text).toBe(reference);
+    expect(body.choices[0]!.finish_reason).toBe('length');
 
-    const info = await (await fetch(`${origin}/`)).json() as { model: string; kernels: string };
-    expect(info.model).toBe('stories260K');
+    const models = await (await fetch(`${origin}/v1/models`)).json() as { data: Array<{ id: string }> };
+    expect(models.data[0]!.id).toBe('stories260K');
 
-    const empty = await post(`${origin}/`, { prompt: '' });
-    expect(empty.status).toBe(400);
-    expect(await empty.json()).toEqual({ error: { code: 'EMPTY_PROMPT', message: 'the prompt is empty' } });
-    const notJson = await post(`${origin}/`, 'Once upon a time');
+    const notJson = await post(`${origin}/v1/completions`, 'Once upon a time');
     expect(notJson.status).toBe(400);
-    const badTokens = await post(`${origin}/`, { prompt: 'Hi', maxTokens: -1 });
-    expect(((await badTokens.json()) as { error: { code: string } }).error.code).toBe('BAD_ARGUMENT');
+    const badTokens = await post(`${origin}/v1/completions`, { prompt: 'Hi', max_tokens: -1 });
+    expect(((await badTokens.json()) as { error: { param: string } }).error.param).toBe('max_tokens');
   });
 
   it('every conformance check inside workerd (kernels as a precompiled module; bytes, Blob, stream, URL)', async () => {

@@ -1,0 +1,167 @@
+/**
+ * `wasmlm chat`: a conversation in the terminal, rendered with the model's chat template and streamed.
+ * In a terminal: a prompt, /commands, Ctrl-C stops the reply (a second one, or one at the prompt, exits).
+ * With stdin not a terminal: one message per line, each reply on stdout ending with a newline.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import type { ParseArgsConfig } from 'node:util';
+import { WasmlmError } from '../errors.js';
+import type { ChatMessage } from '../generate/chat.js';
+import type { GenerateOptions } from '../generate/generator.js';
+import { loadModel } from '../model.js';
+import { intFlag } from './serve.js';
+
+type Flags = Record<string, string | boolean | string[] | undefined>;
+
+const HELP = `/reset          forget the conversation (the system message stays)
+/system TEXT    set the system message (and forget the conversation)
+/save FILE      save the conversation
+/load FILE      load a conversation saved with /save
+/exit           leave (also Ctrl-D; Ctrl-C stops a reply, and leaves at the prompt)
+`;
+
+/** What /save writes: the messages, with a format tag and the model they were had with. */
+interface SavedChat { format: 'wasmlm-chat/1'; model: string; messages: ChatMessage[] }
+
+export const CHAT = {
+  usage: `wasmlm chat [MODEL]            chat in the terminal (default model: the embedded stories260K);
+                                 /help lists the commands; stdin not a terminal: one message a line
+    --system TEXT                the system message
+    -n, --max-tokens N           most tokens per reply (default 512)
+    -t, --temperature T          default 0.8
+    --top-k K  --top-p P  --min-p P  --repeat-penalty R  --seed S
+    --ctx N                      context length
+    --threads N                  threads that compute`,
+  options: {
+    model: { type: 'string', short: 'm' },
+    system: { type: 'string' },
+    'max-tokens': { type: 'string', short: 'n' },
+    temperature: { type: 'string', short: 't' },
+    'top-k': { type: 'string' },
+    'top-p': { type: 'string' },
+    'min-p': { type: 'string' },
+    'repeat-penalty': { type: 'string' },
+    seed: { type: 'string' },
+    ctx: { type: 'string' },
+    threads: { type: 'string' },
+  } satisfies NonNullable<ParseArgsConfig['options']>,
+  run: chat,
+};
+
+function float(flags: Flags, name: string): number | undefined {
+  const v = flags[name];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n)) throw new WasmlmError('BAD_ARGUMENT', `--${name} expects a number, got '${String(v)}'`);
+  return n;
+}
+
+async function chat(positional: string[], flags: Flags): Promise<void> {
+  if (positional.length > 1 || (positional.length === 1 && flags.model !== undefined)) {
+    throw new WasmlmError('BAD_ARGUMENT', `wasmlm chat takes one model, got ${[...positional, flags.model].filter(Boolean).join(', ')}`);
+  }
+  const options: GenerateOptions = {
+    maxTokens: intFlag(flags, 'max-tokens', 1) ?? 512,
+    temperature: float(flags, 'temperature'),
+    topK: intFlag(flags, 'top-k', 0),
+    topP: float(flags, 'top-p'),
+    minP: float(flags, 'min-p'),
+    repeatPenalty: float(flags, 'repeat-penalty'),
+    seed: intFlag(flags, 'seed', Number.MIN_SAFE_INTEGER),
+  };
+  const model = await loadModel(positional[0] ?? (flags.model as string | undefined), {
+    contextLength: intFlag(flags, 'ctx', 1), threads: intFlag(flags, 'threads', 1),
+  });
+  const modelName = model.info.name ?? model.info.architecture;
+  const tty = process.stdin.isTTY === true;
+  const err = (s: string) => process.stderr.write(s);
+  if (!model.info.chatTemplate) err('wasmlm: this model has no chat template: using ChatML, which a model not trained on it answers poorly\n');
+  let system = flags.system as string | undefined;
+  let messages: ChatMessage[] = [];
+  const start = () => (system ? [{ role: 'system', content: system }] : []);
+  messages = start();
+
+  const rl = createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, terminal: tty, prompt: '> ' });
+  let current: AbortController | undefined;
+  // leaving: Ctrl-C at the prompt (or a second one), /exit, Ctrl-D in a terminal; piped input just ends
+  let quit = false;
+  rl.on('SIGINT', () => {
+    if (current && !current.signal.aborted) { current.abort(); return; }
+    quit = true;
+    rl.close();
+  });
+  rl.on('close', () => { if (tty) { quit = true; current?.abort(); } });
+  if (tty) err(`${modelName}: type a message, /help for the commands\n`);
+
+  const command = async (line: string): Promise<void> => {
+    const [name, ...rest] = line.slice(1).split(' ');
+    const arg = rest.join(' ').trim();
+    switch (name) {
+      case 'help': process.stdout.write(HELP); return;
+      case 'exit': case 'quit': quit = true; rl.close(); return;
+      case 'reset': messages = start(); err('(the conversation was reset)\n'); return;
+      case 'system': system = arg || undefined; messages = start(); err(`(system message ${system ? 'set' : 'removed'}; the conversation was reset)\n`); return;
+      case 'save': {
+        if (!arg) throw new WasmlmError('BAD_ARGUMENT', '/save needs a file name');
+        const saved: SavedChat = { format: 'wasmlm-chat/1', model: modelName, messages };
+        await writeFile(arg, JSON.stringify(saved, null, 2) + '\n');
+        err(`(saved ${messages.length} messages to ${arg})\n`);
+        return;
+      }
+      case 'load': {
+        if (!arg) throw new WasmlmError('BAD_ARGUMENT', '/load needs a file name');
+        let saved: SavedChat;
+        try {
+          saved = JSON.parse(await readFile(arg, 'utf8')) as SavedChat;
+        } catch (e) {
+          throw new WasmlmError('IO_ERROR', `/load ${arg}: ${(e as Error).message}`, { cause: e });
+        }
+        if (saved?.format !== 'wasmlm-chat/1' || !Array.isArray(saved.messages)) throw new WasmlmError('BAD_FORMAT', `/load ${arg}: not a conversation saved by /save`);
+        messages = saved.messages;
+        system = messages[0]?.role === 'system' ? messages[0].content : undefined;
+        err(`(loaded ${messages.length} messages)\n`);
+        return;
+      }
+      default: throw new WasmlmError('BAD_ARGUMENT', `unknown command /${name} (/help lists them)`);
+    }
+  };
+
+  const reply = async (text: string): Promise<void> => {
+    messages.push({ role: 'user', content: text });
+    current = new AbortController();
+    let answer = '';
+    try {
+      const it = model.chatStream(messages, { ...options, signal: current.signal });
+      let step = await it.next();
+      while (!step.done) {
+        answer += step.value;
+        process.stdout.write(step.value);
+        step = await it.next();
+      }
+      process.stdout.write('\n');
+      if (step.value.finishReason === 'abort') err('(stopped)\n');
+      if (step.value.finishReason === 'context') err('(the context is full: /reset to start again)\n');
+    } finally {
+      current = undefined;
+      // what was said stays in the conversation, also when it was cut short
+      messages.push({ role: 'assistant', content: answer });
+    }
+  };
+
+  if (tty) rl.prompt();
+  for await (const raw of rl) {
+    const line = raw.trim();
+    try {
+      if (line.startsWith('/')) await command(line);
+      else if (line) await reply(line);
+    } catch (e) {
+      // piped: the first error ends the command (exit status 1); in a terminal the conversation goes on
+      if (!tty) { model.dispose(); throw e; }
+      err(`wasmlm: ${e instanceof Error ? e.message : String(e)}${e instanceof WasmlmError ? ` [${e.code}]` : ''}\n`);
+    }
+    if (quit) break;
+    if (tty) rl.prompt();
+  }
+  model.dispose();
+}
