@@ -28,7 +28,7 @@ const codeOf = async (p: Promise<unknown> | (() => unknown)) => {
 
 /** A fixture rewritten: only its first `layers` blocks, `meta` keys set (a number: u32), F32 `tensors` added; loaded with `options`. */
 async function variant(file: string,
-  change: { layers?: number; meta?: Record<string, number | [number, unknown]>; tensors?: Record<string, Float32Array> },
+  change: { layers?: number; meta?: Record<string, number | [number, unknown]>; tensors?: Record<string, Float32Array<ArrayBuffer>> },
   options: LoadOptions = { threads: 1 }): Promise<Model> {
   const bytes = new Uint8Array(readFileSync(fixture(file)));
   const h = await readGGUF(bytes);
@@ -409,7 +409,8 @@ describe('context shift', () => {
     }
   });
 
-  it.each([
+  type Change = Parameters<typeof variant>[1];
+  it.each<[string, string, Change, string]>([
     ['llama, YaRN with attn_factor 1.19', 'models/llama.gguf',
       { meta: { ...scaling('yarn'), 'llama.rope.scaling.attn_factor': [GGUFValueType.FLOAT32, 1.19] } }, 'yarn'],
     ['phi3, LongRoPE (its long factors, attn_factor 1.19)', 'models/phi3.gguf', {
@@ -422,8 +423,8 @@ describe('context shift', () => {
         'rope_factors_short.weight': Float32Array.from({ length: 8 }, (_, i) => 1 + 0.05 * i),
       },
     }, 'longrope'],
-  ] as const)('a shift turns the keys without scaling them again: %s', async (_name, file, change, kind) => {
-    const m = await variant(file, { layers: 1, ...change } as Parameters<typeof variant>[1], { threads: 1, contextLength: 64 });
+  ])('a shift turns the keys without scaling them again: %s', async (_name, file, change, kind) => {
+    const m = await variant(file, { layers: 1, ...change }, { threads: 1, contextLength: 64 });
     try {
       expect(m.info.positions).toMatchObject({ kind: 'rope', scaling: kind });
       const toks = tokens(48, m.info.vocabSize);
