@@ -46,6 +46,20 @@ export function rng(seed: number): () => number {
   return () => ((low() ^ high()) >>> 0) / 4294967296;
 }
 
+/**
+ * A constraint on the next token (grammar.ts's TokenConstraint): `allows` checks one token, `apply` sets
+ * every disallowed logit to -Infinity. With `lazy`, the sampler draws first and applies the mask only
+ * when the draw is disallowed (then draws again from the masked logits): a draw from p restricted to
+ * the allowed set either way, since an allowed first draw has probability p(t) and a rejection then
+ * p(t) / p(allowed) — exactly so without truncation (top-k / top-p / min-p pick their candidates
+ * among all tokens on the first draw, among the allowed ones on the second; greedy is exact).
+ */
+export interface TokenFilter {
+  allows(id: number): boolean;
+  apply(logits: Float32Array): void;
+  readonly lazy: boolean;
+}
+
 export class Sampler {
   readonly temperature: number;
   readonly topK: number;
@@ -76,8 +90,19 @@ export class Sampler {
    * Choose a token. `logits` may be modified (penalties are applied in place); `history` is every
    * token seen so far (prompt and generated).
    */
-  sample(logits: Float32Array, history: ArrayLike<number>): number {
+  sample(logits: Float32Array, history: ArrayLike<number>, filter?: TokenFilter): number {
     if (this.repeatPenalty !== 1 && this.repeatLastN > 0) this.penalize(logits, history);
+    if (filter === undefined) return this.pick(logits);
+    if (filter.lazy) {
+      const id = this.pick(logits);
+      if (filter.allows(id)) return id;
+    }
+    filter.apply(logits);
+    return this.pick(logits);
+  }
+
+  /** Greedy, or the filters and a draw. */
+  private pick(logits: Float32Array): number {
     if (this.temperature === 0) return argmax(logits);
 
     const n = this.candidates(logits);
