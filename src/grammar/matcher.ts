@@ -24,6 +24,8 @@ export const MAX_PARSES = 4096;
 /** Most interned nodes / states: bounds memory over a long generation. */
 const MAX_NODES = 1 << 22;
 const MAX_MEMOS = 1 << 15;
+/** prefix of a partial character whose every completion every kept parse takes */
+const ANY = -1;
 /** the smallest code point of each UTF-8 length (shorter encodings are overlong) */
 const UTF8_MIN = [0, 0, 0x80, 0x800, 0x10000];
 
@@ -104,18 +106,23 @@ export class CompiledGrammar {
     return s.accepting && s.nodes.length === 0;
   }
 
-  /** The state after one more byte, or -1 if the grammar rejects it. */
-  advance(id: number, byte: number): number {
+  /** The memo of state id's transitions by byte (-2: not computed yet; then call advance). */
+  transitions(id: number): Int32Array {
     const s = this.states[id]!;
-    let next = s.next;
-    if (next === undefined) {
+    if (s.next === undefined) {
       if (this.memos >= MAX_MEMOS) this.dropMemos();
-      next = s.next = new Int32Array(256).fill(-2);
+      s.next = new Int32Array(256).fill(-2);
       this.memos++;
     }
+    return s.next;
+  }
+
+  /** The state after one more byte, or -1 if the grammar rejects it. */
+  advance(id: number, byte: number): number {
+    const next = this.transitions(id);
     const memo = next[byte]!;
     if (memo !== -2) return memo;
-    return (next[byte] = this.step(s, byte));
+    return (next[byte] = this.step(this.states[id]!, byte));
   }
 
   /** The state after these bytes (from `id`), or -1. */
@@ -139,31 +146,41 @@ export class CompiledGrammar {
       else return -1;
     } else {
       if ((b & 0xc0) !== 0x80) return -1;
-      prefix = (s.prefix << 6) | (b & 0x3f);
       need = s.need - 1;
       len = s.len;
+      if (s.prefix === ANY) return need === 0 ? this.complete(s, ANY, len) : this.intern(new Set(s.nodes), false, ANY, need, len);
+      prefix = (s.prefix << 6) | (b & 0x3f);
       if (need === 0) return this.complete(s, prefix, len);
     }
     // a partial character: keep the parses whose set meets the code points it can still become
     // (its shortest encoding only: no overlong forms, no surrogates, nothing above U+10FFFF)
     const shift = 2 ** (6 * need);
-    const lo = Math.max(prefix * shift, UTF8_MIN[len]!);
-    const hi = Math.min((prefix + 1) * shift - 1, 0x10ffff);
+    const from = prefix * shift, to = (prefix + 1) * shift - 1;
+    const lo = Math.max(from, UTF8_MIN[len]!), hi = Math.min(to, 0x10ffff);
     if (lo > hi || (lo >= 0xd800 && hi <= 0xdfff)) return -1;
     const kept = new Set<number>();
-    for (const n of s.nodes) if (overlaps(this.sets[this.arg[this.nodePos[n]!]!]!, lo, hi)) kept.add(n);
+    let all = lo === from && hi === to && (hi < 0xd800 || lo > 0xdfff);
+    for (const n of s.nodes) {
+      const set = this.sets[this.arg[this.nodePos[n]!]!]!;
+      if (overlaps(set, lo, hi)) {
+        kept.add(n);
+        if (all && !covers(set, lo, hi)) all = false;
+      }
+    }
     if (kept.size === 0) return -1;
-    return this.intern(kept, false, prefix, need, len);
+    // every continuation is a character every kept parse takes: which one no longer matters
+    return this.intern(kept, false, all ? ANY : prefix, need, len);
   }
 
+  /** The state after a complete character cp (ANY: one that every parse in s takes). */
   private complete(s: MatcherState, cp: number, len: number): number {
-    if ((cp >= 0xd800 && cp <= 0xdfff) || cp < UTF8_MIN[len]!) return -1;
+    if (cp !== ANY && ((cp >= 0xd800 && cp <= 0xdfff) || cp < UTF8_MIN[len]!)) return -1;
     const out = new Set<number>();
     const seen = new Set<number>();
     let accepting = false;
     for (const n of s.nodes) {
       const pos = this.nodePos[n]!;
-      if (!contains(this.sets[this.arg[pos]!]!, cp)) continue;
+      if (cp !== ANY && !contains(this.sets[this.arg[pos]!]!, cp)) continue;
       accepting = this.expand(this.next(pos, this.nodeParent[n]!), out, seen) || accepting;
     }
     if (out.size === 0 && !accepting) return -1;
@@ -236,6 +253,11 @@ function contains(set: Uint32Array, cp: number): boolean {
     if (cp < set[i]!) return false;
     if (cp <= set[i + 1]!) return true;
   }
+  return false;
+}
+
+function covers(set: Uint32Array, lo: number, hi: number): boolean {
+  for (let i = 0; i < set.length; i += 2) if (set[i]! <= lo && set[i + 1]! >= hi) return true;
   return false;
 }
 

@@ -38,7 +38,9 @@ export class VocabTrie {
     this.bytes = bytes;
     const order: number[] = [];
     for (let id = 0; id < V; id++) if (bytes[id]!.length > 0) order.push(id);
-    order.sort((a, b) => compareBytes(bytes[a]!, bytes[b]!) || a - b);
+    // byte order = the order of the bytes as latin-1 strings (compared by code unit)
+    const keys = bytes.map((b) => latin1(b));
+    order.sort((a, b) => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : a - b));
     // preorder from the sorted strings: a path stack, one new node per byte past the common prefix
     const nodeByte: number[] = [0], nodeDepth: number[] = [0], owner: number[] = [];
     const path: number[] = [0];
@@ -83,10 +85,10 @@ export class VocabTrie {
   }
 }
 
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
-  return a.length - b.length;
+function latin1(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i]!);
+  return s;
 }
 
 const tries = new WeakMap<Tokenizer, VocabTrie>();
@@ -221,7 +223,10 @@ export class TokenConstraint {
       let s: number;
       // after BOS the first token's leading space is dropped: the space subtree reads on from the start
       if (strip && d === 1 && i === t.spaceChild) s = start;
-      else s = g.advance(at[d - 1]!, byte[i]!);
+      else {
+        s = g.transitions(at[d - 1]!)[byte[i]!]!;
+        if (s === -2) s = g.advance(at[d - 1]!, byte[i]!);
+      }
       if (s < 0) { i = skip[i]!; continue; }
       at[d] = s;
       if (!(strip && i === t.spaceChild)) {
