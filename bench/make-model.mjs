@@ -57,8 +57,12 @@ function vocab(n) {
   return { tokens, types: Int32Array.from(types), scores };
 }
 
-export async function makeModel({ shape, type, out, seed = 1234, progress }) {
-  const s = SHAPES[shape];
+/**
+ * vocabulary (optional): a real one instead of the synthetic SentencePiece one, as GGUF tokenizer keys:
+ * { model, pre?, tokens, types, scores?, merges?, bos?, eos?, addBos } (n_vocab follows its size).
+ */
+export async function makeModel({ shape, type, out, seed = 1234, progress, vocabulary }) {
+  const s = vocabulary ? { ...SHAPES[shape], nVocab: vocabulary.tokens.length } : SHAPES[shape];
   if (!s) throw new Error(`unknown shape ${shape} (${Object.keys(SHAPES).join(', ')})`);
   const ggmlType = TYPES[type];
   if (ggmlType === undefined) throw new Error(`unknown type ${type} (${Object.keys(TYPES).join(', ')})`);
@@ -101,7 +105,7 @@ export async function makeModel({ shape, type, out, seed = 1234, progress }) {
   }
   norm('output_norm.weight', s.nEmbd);
   mat('output.weight', s.nEmbd, s.nVocab);
-  const v = vocab(s.nVocab);
+  const v = vocabulary ?? vocab(s.nVocab);
   const T = GGUFValueType;
   const metadata = [
     ['general.architecture', T.STRING, 'llama'],
@@ -117,15 +121,27 @@ export async function makeModel({ shape, type, out, seed = 1234, progress }) {
     ['llama.rope.dimension_count', T.UINT32, headDim],
     ['llama.rope.freq_base', T.FLOAT32, 10000],
     ['llama.attention.layer_norm_rms_epsilon', T.FLOAT32, 1e-5],
-    ['tokenizer.ggml.model', T.STRING, 'llama'],
-    ['tokenizer.ggml.tokens', T.ARRAY, v.tokens, T.STRING],
-    ['tokenizer.ggml.scores', T.ARRAY, v.scores, T.FLOAT32],
-    ['tokenizer.ggml.token_type', T.ARRAY, v.types, T.INT32],
-    ['tokenizer.ggml.bos_token_id', T.UINT32, 1],
-    ['tokenizer.ggml.eos_token_id', T.UINT32, 2],
-    ['tokenizer.ggml.unknown_token_id', T.UINT32, 0],
-    ['tokenizer.ggml.add_bos_token', T.BOOL, true],
-    ['tokenizer.ggml.add_eos_token', T.BOOL, false],
+    ...(vocabulary ? [
+      ['tokenizer.ggml.model', T.STRING, v.model],
+      ...(v.pre ? [['tokenizer.ggml.pre', T.STRING, v.pre]] : []),
+      ['tokenizer.ggml.tokens', T.ARRAY, v.tokens, T.STRING],
+      ['tokenizer.ggml.token_type', T.ARRAY, v.types, T.INT32],
+      ...(v.scores ? [['tokenizer.ggml.scores', T.ARRAY, v.scores, T.FLOAT32]] : []),
+      ...(v.merges ? [['tokenizer.ggml.merges', T.ARRAY, v.merges, T.STRING]] : []),
+      ...(v.bos !== undefined ? [['tokenizer.ggml.bos_token_id', T.UINT32, v.bos]] : []),
+      ...(v.eos !== undefined ? [['tokenizer.ggml.eos_token_id', T.UINT32, v.eos]] : []),
+      ['tokenizer.ggml.add_bos_token', T.BOOL, v.addBos],
+    ] : [
+      ['tokenizer.ggml.model', T.STRING, 'llama'],
+      ['tokenizer.ggml.tokens', T.ARRAY, v.tokens, T.STRING],
+      ['tokenizer.ggml.scores', T.ARRAY, v.scores, T.FLOAT32],
+      ['tokenizer.ggml.token_type', T.ARRAY, v.types, T.INT32],
+      ['tokenizer.ggml.bos_token_id', T.UINT32, 1],
+      ['tokenizer.ggml.eos_token_id', T.UINT32, 2],
+      ['tokenizer.ggml.unknown_token_id', T.UINT32, 0],
+      ['tokenizer.ggml.add_bos_token', T.BOOL, true],
+      ['tokenizer.ggml.add_eos_token', T.BOOL, false],
+    ]),
   ].map(([key, type, value, itemType]) => ({ key, type, value, itemType }));
   await writeGGUFFile(out, metadata, tensors);
 }

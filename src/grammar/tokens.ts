@@ -212,26 +212,25 @@ export class TokenConstraint {
   private walk(): TokenMask {
     const t = this.trie, g = this.grammar;
     const m = new Uint32Array((t.bytes.length + 31) >>> 5);
+    // per depth: the state there and its transition memo
     const at = new Int32Array(t.maxDepth + 1);
+    const tr: Int32Array[] = new Array(t.maxDepth + 1);
     const start = this.state;
     at[0] = start;
+    tr[0] = g.transitions(start);
     const { byte, depth, skip, tokStart, ids } = t;
-    const strip = this.stripSpace;
+    // after BOS the first token's leading space is dropped: the space subtree reads on from the start
+    const spaceChild = this.stripSpace ? t.spaceChild : -1;
+    const size = t.size;
     let i = 1;
-    while (i < t.size) {
+    while (i < size) {
       const d = depth[i]!;
-      let s: number;
-      // after BOS the first token's leading space is dropped: the space subtree reads on from the start
-      if (strip && d === 1 && i === t.spaceChild) s = start;
-      else {
-        s = g.transitions(at[d - 1]!)[byte[i]!]!;
-        if (s === -2) s = g.advance(at[d - 1]!, byte[i]!);
-      }
+      let s = tr[d - 1]![byte[i]!]!;
+      if (i === spaceChild) s = start;
+      else if (s === -2) s = g.advance(at[d - 1]!, byte[i]!);
       if (s < 0) { i = skip[i]!; continue; }
-      at[d] = s;
-      if (!(strip && i === t.spaceChild)) {
-        for (let k = tokStart[i]!; k < tokStart[i + 1]!; k++) { const id = ids[k]!; m[id >>> 5]! |= 1 << (id & 31); }
-      }
+      if (at[d] !== s || tr[d] === undefined) { at[d] = s; tr[d] = g.transitions(s); }
+      if (i !== spaceChild) for (let k = tokStart[i]!, e = tokStart[i + 1]!; k < e; k++) { const id = ids[k]!; m[id >>> 5]! |= 1 << (id & 31); }
       i++;
     }
     const eogAllowed = this.allowEog && g.state(start).accepting;

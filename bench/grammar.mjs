@@ -1,0 +1,134 @@
+#!/usr/bin/env node
+// npm run bench -- --grammar: the per-token cost of a JSON-schema constraint over unconstrained decoding
+// (issue 12 item 3), on random-weight models of the stories110m shape with real vocabularies: llama's
+// SentencePiece 32k (ggml-vocab-llama-spm.gguf), llama 3's byte-level BPE 128k and Qwen's 151k
+// (tokenizer.json fixtures, converted to GGUF tokenizer keys as llama.cpp's converter writes them).
+//
+//   npm run bench -- --grammar [--vocabs spm32k,llama3,qwen --type q8_0 --gen 48 --skip 4 --rounds 3 --threads N]
+//
+// Time per token after the first `skip` tokens: (generateMs of a gen-token run − generateMs of a
+// skip-token run with the same seed, so the same first tokens) ÷ the tokens in between, median over
+// rounds; modes alternate within a round. Modes: none (unconstrained, ignoreEos), lazy (the default:
+// draw, mask only when the draw is disallowed) and eager (mask before every draw; WASMLM_GRAMMAR_MASK=eager,
+// each mode in its own process so that caches start cold). A random model writes noise, so nearly every
+// draw is disallowed: the worst case for lazy sampling. Models are made once into bench/models/.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { f1, f2, median, table } from './common.mjs';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const fixtures = join(root, '../shared/fixtures/tokenizers');
+const args = process.argv.slice(2);
+const get = (name, fallback) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : fallback; };
+
+// the schema: a list of records, long enough that a noisy model writes `gen` tokens inside it
+export const SCHEMA = {
+  type: 'object',
+  properties: {
+    items: {
+      type: 'array', minItems: 20, maxItems: 40,
+      items: {
+        type: 'object',
+        properties: { title: { type: 'string', maxLength: 60 }, score: { type: 'integer', minimum: 0, maximum: 100 }, tags: { type: 'array', items: { type: 'string' }, maxItems: 3 } },
+        required: ['title', 'score', 'tags'],
+      },
+    },
+  },
+  required: ['items'],
+};
+
+const VOCABS = {
+  spm32k: { label: 'llama SentencePiece 32k', load: spmVocab },
+  llama3: { label: 'llama 3 byte-level BPE 128k', load: () => hfVocab('llama3', 'llama-bpe', '<|begin_of_text|>', '<|end_of_text|>', true) },
+  qwen: { label: 'Qwen byte-level BPE 151k', load: () => hfVocab('qwen3', 'qwen2', undefined, '<|im_end|>', false) },
+};
+
+async function spmVocab() {
+  const { readGGUF } = await import(join(root, 'dist/index.js'));
+  const h = await readGGUF(new Uint8Array(readFileSync(join(fixtures, 'ggml-vocab-llama-spm.gguf'))));
+  const m = (k) => h.metadata.get(k)?.value;
+  return {
+    model: 'llama', tokens: m('tokenizer.ggml.tokens'), types: Int32Array.from(m('tokenizer.ggml.token_type')),
+    scores: Float32Array.from(m('tokenizer.ggml.scores')), bos: m('tokenizer.ggml.bos_token_id'), eos: m('tokenizer.ggml.eos_token_id'), addBos: true,
+  };
+}
+
+/** tokenizer.json → GGUF tokenizer keys: tokens by id, added special tokens as control (3), merges "a b". */
+function hfVocab(dir, pre, bos, eos, addBos) {
+  const j = JSON.parse(readFileSync(join(fixtures, 'hf', dir, 'tokenizer.json'), 'utf8'));
+  const tokens = [];
+  for (const [t, id] of Object.entries(j.model.vocab)) tokens[id] = t;
+  const types = [];
+  for (const a of j.added_tokens) { tokens[a.id] = a.content; types[a.id] = a.special ? 3 : 4; }
+  for (let i = 0; i < tokens.length; i++) { if (tokens[i] === undefined) { tokens[i] = `[PAD${i}]`; types[i] = 5; } types[i] ??= 1; }
+  const merges = j.model.merges.map((m) => (Array.isArray(m) ? m.join(' ') : m));
+  const id = (t) => (t === undefined ? undefined : tokens.indexOf(t));
+  return { model: 'gpt2', pre, tokens, types: Int32Array.from(types), merges, bos: id(bos), eos: id(eos), addBos };
+}
+
+async function ensureVocabModel(name, type) {
+  const file = join(root, 'bench/models', `stories110m-${type}-${name}.gguf`);
+  if (!existsSync(file)) {
+    mkdirSync(join(root, 'bench/models'), { recursive: true });
+    process.stderr.write(`making ${file} ...\n`);
+    const { makeModel } = await import('./make-model.mjs');
+    await makeModel({ shape: 'stories110m', type, out: file + '.part', vocabulary: await VOCABS[name].load() });
+    renameSync(file + '.part', file);
+  }
+  return file;
+}
+
+// --- one measurement: a child process (fresh caches), one JSON line ------------------------------
+if (args[0] === '--child') {
+  const [, file, mode, gen, skip, seed, threads] = args;
+  const { loadModel } = await import(join(root, 'dist/index.js'));
+  const model = await loadModel(file, threads ? { threads: Number(threads) } : {});
+  const opts = { temperature: 1, seed: Number(seed), ...(mode === 'none' ? { ignoreEos: true } : { responseFormat: { type: 'json_schema', schema: SCHEMA } }) };
+  const prompt = 'Here are the records as JSON:';
+  const long = await model.complete(prompt, { ...opts, maxTokens: Number(gen) });
+  const short = await model.complete(prompt, { ...opts, maxTokens: Number(skip) });
+  const same = short.tokens.every((t, i) => t === long.tokens[i]);
+  console.log(JSON.stringify({
+    msPerToken: (long.timings.generateMs - short.timings.generateMs) / (long.tokens.length - short.tokens.length),
+    tokens: long.tokens.length, finish: long.finishReason, same, text: long.text.slice(0, 80),
+  }));
+  await model.dispose?.();
+  process.exit(0);
+}
+
+const names = get('vocabs', 'spm32k,llama3,qwen').split(',');
+const type = get('type', 'q8_0');
+const gen = get('gen', '48'), skip = get('skip', '4'), rounds = Number(get('rounds', '3')), threads = get('threads', '');
+const rows = [];
+for (const name of names) {
+  const file = await ensureVocabModel(name, type);
+  const runs = { none: [], lazy: [], eager: [] };
+  for (let r = 0; r < rounds; r++) {
+    const order = ['none', 'lazy', 'eager'];
+    if (r % 2 === 1) order.reverse();
+    for (const mode of order) {
+      const env = { ...process.env, WASMLM_GRAMMAR_MASK: mode === 'eager' ? 'eager' : '' };
+      const p = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', file, mode, gen, skip, String(r + 1), threads], { encoding: 'utf8', env, maxBuffer: 1 << 24 });
+      const line = (p.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
+      if (p.status !== 0 || !line) { process.stderr.write(`  ${name} ${mode} failed: ${(p.stderr || '').trim().split('\n').slice(-3).join(' | ')}\n`); continue; }
+      const res = JSON.parse(line);
+      runs[mode].push(res);
+      process.stderr.write(`  round ${r + 1}/${rounds} ${name} ${mode.padEnd(5)} ${f2(res.msPerToken)} ms/token (${res.tokens} tokens, ${res.finish}${res.same ? '' : ', prefix differs'}) ${JSON.stringify(res.text)}\n`);
+    }
+  }
+  const ms = (mode) => median(runs[mode].map((x) => x.msPerToken));
+  const base = ms('none');
+  rows.push({
+    vocabulary: VOCABS[name].label,
+    'unconstrained ms/token': f2(base),
+    'schema, lazy ms/token': f2(ms('lazy')),
+    'lazy overhead': `${f1(100 * (ms('lazy') / base - 1))}%`,
+    'schema, eager ms/token': f2(ms('eager')),
+    'eager overhead': `${f1(100 * (ms('eager') / base - 1))}%`,
+  });
+}
+console.log(`\nJSON-schema constraint vs unconstrained decoding, random stories110m-shaped ${type.toUpperCase()} models, ` +
+  `time per token after the first ${skip} of ${gen}, temperature 1; medians of ${rounds} rounds (Node ${process.version})`);
+console.log(table(rows));
