@@ -7,8 +7,8 @@
 //   npm run bench -- --grammar [--vocabs spm32k,llama3,qwen --type q8_0 --gen 48 --skip 4 --rounds 3 --threads N]
 //
 // Time per token after the first `skip` tokens: (generateMs of a gen-token run − generateMs of a
-// skip-token run with the same seed, so the same first tokens) ÷ the tokens in between, median over
-// rounds; modes alternate within a round. Modes: none (unconstrained, ignoreEos), lazy (the default:
+// skip-token run with the same seed, so the same first tokens; each run in its own process, caches
+// cold) ÷ the tokens in between, median over rounds; modes alternate within a round. Modes: none (unconstrained, ignoreEos), lazy (the default:
 // draw, mask only when the draw is disallowed) and eager (mask before every draw; WASMLM_GRAMMAR_MASK=eager,
 // each mode in its own process so that caches start cold). A random model writes noise, so nearly every
 // draw is disallowed: the worst case for lazy sampling. Models are made once into bench/models/.
@@ -82,20 +82,22 @@ async function ensureVocabModel(name, type) {
 
 // --- one measurement: a child process (fresh caches), one JSON line ------------------------------
 if (args[0] === '--child') {
-  const [, file, mode, gen, skip, seed, threads] = args;
+  const [, file, mode, maxTokens, seed, threads] = args;
   const { loadModel } = await import(join(root, 'dist/index.js'));
   const model = await loadModel(file, threads ? { threads: Number(threads) } : {});
   const opts = { temperature: 1, seed: Number(seed), ...(mode === 'none' ? { ignoreEos: true } : { responseFormat: { type: 'json_schema', schema: SCHEMA } }) };
-  const prompt = 'Here are the records as JSON:';
-  const long = await model.complete(prompt, { ...opts, maxTokens: Number(gen) });
-  const short = await model.complete(prompt, { ...opts, maxTokens: Number(skip) });
-  const same = short.tokens.every((t, i) => t === long.tokens[i]);
-  console.log(JSON.stringify({
-    msPerToken: (long.timings.generateMs - short.timings.generateMs) / (long.tokens.length - short.tokens.length),
-    tokens: long.tokens.length, finish: long.finishReason, same, text: long.text.slice(0, 80),
-  }));
-  await model.dispose?.();
+  const r = await model.complete('Here are the records as JSON:', { ...opts, maxTokens: Number(maxTokens) });
+  console.log(JSON.stringify({ generateMs: r.timings.generateMs, tokens: r.tokens, finish: r.finishReason, text: r.text.slice(0, 80) }));
   process.exit(0);
+}
+
+/** One fresh process: generateMs and the tokens of a run of maxTokens. */
+function child(file, mode, maxTokens, seed) {
+  const env = { ...process.env, WASMLM_GRAMMAR_MASK: mode === 'eager' ? 'eager' : '' };
+  const p = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', file, mode, String(maxTokens), String(seed), threads], { encoding: 'utf8', env, maxBuffer: 1 << 24 });
+  const line = (p.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  if (p.status !== 0 || !line) { process.stderr.write(`  ${mode} failed: ${(p.stderr || '').trim().split('\n').slice(-3).join(' | ')}\n`); return undefined; }
+  return JSON.parse(line);
 }
 
 const names = get('vocabs', 'spm32k,llama3,qwen').split(',');
@@ -109,13 +111,13 @@ for (const name of names) {
     const order = ['none', 'lazy', 'eager'];
     if (r % 2 === 1) order.reverse();
     for (const mode of order) {
-      const env = { ...process.env, WASMLM_GRAMMAR_MASK: mode === 'eager' ? 'eager' : '' };
-      const p = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', file, mode, gen, skip, String(r + 1), threads], { encoding: 'utf8', env, maxBuffer: 1 << 24 });
-      const line = (p.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
-      if (p.status !== 0 || !line) { process.stderr.write(`  ${name} ${mode} failed: ${(p.stderr || '').trim().split('\n').slice(-3).join(' | ')}\n`); continue; }
-      const res = JSON.parse(line);
+      // the first `skip` tokens and all `gen`, each in a cold process: the difference is tokens skip+1..gen
+      const short = child(file, mode, skip, r + 1), long = child(file, mode, gen, r + 1);
+      if (!short || !long) continue;
+      const same = short.tokens.every((t, i) => t === long.tokens[i]);
+      const res = { msPerToken: (long.generateMs - short.generateMs) / (long.tokens.length - short.tokens.length), tokens: long.tokens.length };
       runs[mode].push(res);
-      process.stderr.write(`  round ${r + 1}/${rounds} ${name} ${mode.padEnd(5)} ${f2(res.msPerToken)} ms/token (${res.tokens} tokens, ${res.finish}${res.same ? '' : ', prefix differs'}) ${JSON.stringify(res.text)}\n`);
+      process.stderr.write(`  round ${r + 1}/${rounds} ${name} ${mode.padEnd(5)} ${f2(res.msPerToken)} ms/token (${res.tokens} tokens, ${long.finish}${same ? '' : ', prefix differs'}) ${JSON.stringify(long.text)}\n`);
     }
   }
   const ms = (mode) => median(runs[mode].map((x) => x.msPerToken));
