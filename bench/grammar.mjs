@@ -4,13 +4,15 @@
 // SentencePiece 32k (ggml-vocab-llama-spm.gguf), llama 3's byte-level BPE 128k and Qwen's 151k
 // (tokenizer.json fixtures, converted to GGUF tokenizer keys as llama.cpp's converter writes them).
 //
-//   npm run bench -- --grammar [--vocabs spm32k,llama3,qwen --type q8_0 --gen 48 --skip 4 --rounds 3 --threads N]
+//   npm run bench -- --grammar [--vocabs spm32k,llama3,qwen --type q8_0 --gen 48 --skip 4 --rounds 5 --threads N]
 //
 // Time per token after the first `skip` tokens: (generateMs of a gen-token run − generateMs of a
-// skip-token run with the same seed, so the same first tokens; each run in its own process, caches
-// cold) ÷ the tokens in between, median over rounds; modes alternate within a round. Modes: none (unconstrained, ignoreEos), lazy (the default:
-// draw, mask only when the draw is disallowed) and eager (mask before every draw; WASMLM_GRAMMAR_MASK=eager,
-// each mode in its own process so that caches start cold). A random model writes noise, so nearly every
+// skip-token run with the same seed, so the same first tokens) ÷ the tokens in between. One process per
+// vocabulary loads the model once; each round runs the three modes (order alternating round by round),
+// each constrained run with a schema no earlier run compiled (cold grammar states and masks), and the
+// overhead is the median of the per-round ratios (the machine's load changes between rounds). Modes:
+// none (unconstrained, ignoreEos), lazy (the default: draw, mask only when the draw is disallowed) and
+// eager (mask before every draw; WASMLM_GRAMMAR_MASK=eager). A random model writes noise, so nearly every
 // draw is disallowed: the worst case for lazy sampling. Models are made once into bench/models/.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
@@ -80,57 +82,57 @@ async function ensureVocabModel(name, type) {
   return file;
 }
 
-// --- one measurement: a child process (fresh caches), one JSON line ------------------------------
+// --- one vocabulary: one process, the model loaded once, modes alternating round by round ----------
 if (args[0] === '--child') {
-  const [, file, mode, maxTokens, seed, threads] = args;
+  const [, file, gen, skip, rounds, threads] = args;
   const { loadModel } = await import(join(root, 'dist/index.js'));
   const model = await loadModel(file, threads ? { threads: Number(threads) } : {});
-  const opts = { temperature: 1, seed: Number(seed), ...(mode === 'none' ? { ignoreEos: true } : { responseFormat: { type: 'json_schema', schema: SCHEMA } }) };
-  const r = await model.complete('Here are the records as JSON:', { ...opts, maxTokens: Number(maxTokens) });
-  console.log(JSON.stringify({ generateMs: r.timings.generateMs, tokens: r.tokens, finish: r.finishReason, text: r.text.slice(0, 80) }));
+  const prompt = 'Here are the records as JSON:';
+  const out = [];
+  for (let r = 0; r < Number(rounds); r++) {
+    const order = r % 2 === 0 ? ['none', 'lazy', 'eager'] : ['eager', 'lazy', 'none'];
+    const res = {};
+    for (const mode of order) {
+      // a schema no earlier run compiled (maxItems differs), so the grammar's states and masks start cold
+      const schema = { ...SCHEMA, properties: { items: { ...SCHEMA.properties.items, maxItems: 40 + 2 * r + (mode === 'eager' ? 1 : 0) } } };
+      const opts = { temperature: 1, seed: r + 1, ...(mode === 'none' ? { ignoreEos: true } : { responseFormat: { type: 'json_schema', schema } }) };
+      process.env.WASMLM_GRAMMAR_MASK = mode === 'eager' ? 'eager' : '';
+      // all `gen` tokens (cold), then the first `skip` again (warm, so if anything faster): the difference
+      // is at least what tokens skip+1..gen cost
+      const long = await model.complete(prompt, { ...opts, maxTokens: Number(gen) });
+      const short = await model.complete(prompt, { ...opts, maxTokens: Number(skip) });
+      res[mode] = { msPerToken: (long.timings.generateMs - short.timings.generateMs) / (long.tokens.length - short.tokens.length), tokens: long.tokens.length, finish: long.finishReason, text: long.text.slice(0, 70) };
+    }
+    out.push(res);
+    process.stderr.write(`  round ${r + 1}/${rounds}: ${['none', 'lazy', 'eager'].map((m) => `${m} ${f2(res[m].msPerToken)} ms/token (${res[m].tokens}, ${res[m].finish})`).join(', ')} ${JSON.stringify(res.lazy.text)}\n`);
+  }
+  console.log(JSON.stringify(out));
   process.exit(0);
-}
-
-/** One fresh process: generateMs and the tokens of a run of maxTokens. */
-function child(file, mode, maxTokens, seed) {
-  const env = { ...process.env, WASMLM_GRAMMAR_MASK: mode === 'eager' ? 'eager' : '' };
-  const p = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', file, mode, String(maxTokens), String(seed), threads], { encoding: 'utf8', env, maxBuffer: 1 << 24 });
-  const line = (p.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
-  if (p.status !== 0 || !line) { process.stderr.write(`  ${mode} failed: ${(p.stderr || '').trim().split('\n').slice(-3).join(' | ')}\n`); return undefined; }
-  return JSON.parse(line);
 }
 
 const names = get('vocabs', 'spm32k,llama3,qwen').split(',');
 const type = get('type', 'q8_0');
-const gen = get('gen', '48'), skip = get('skip', '4'), rounds = Number(get('rounds', '3')), threads = get('threads', '');
+const gen = get('gen', '48'), skip = get('skip', '4'), rounds = get('rounds', '5'), threads = get('threads', '');
 const rows = [];
 for (const name of names) {
   const file = await ensureVocabModel(name, type);
-  const runs = { none: [], lazy: [], eager: [] };
-  for (let r = 0; r < rounds; r++) {
-    const order = ['none', 'lazy', 'eager'];
-    if (r % 2 === 1) order.reverse();
-    for (const mode of order) {
-      // the first `skip` tokens and all `gen`, each in a cold process: the difference is tokens skip+1..gen
-      const short = child(file, mode, skip, r + 1), long = child(file, mode, gen, r + 1);
-      if (!short || !long) continue;
-      const same = short.tokens.every((t, i) => t === long.tokens[i]);
-      const res = { msPerToken: (long.generateMs - short.generateMs) / (long.tokens.length - short.tokens.length), tokens: long.tokens.length };
-      runs[mode].push(res);
-      process.stderr.write(`  round ${r + 1}/${rounds} ${name} ${mode.padEnd(5)} ${f2(res.msPerToken)} ms/token (${res.tokens} tokens, ${long.finish}${same ? '' : ', prefix differs'}) ${JSON.stringify(long.text)}\n`);
-    }
-  }
-  const ms = (mode) => median(runs[mode].map((x) => x.msPerToken));
-  const base = ms('none');
+  process.stderr.write(`${VOCABS[name].label}:\n`);
+  const p = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', file, gen, skip, rounds, threads], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
+  const line = (p.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('[')).pop();
+  if (p.status !== 0 || !line) { process.stderr.write(`  ${name} failed\n`); continue; }
+  const runs = JSON.parse(line);
+  const ms = (mode) => median(runs.map((x) => x[mode].msPerToken));
+  // per-round ratios against the unconstrained run of the same round (the machine's load changes between rounds)
+  const over = (mode) => median(runs.map((x) => x[mode].msPerToken / x.none.msPerToken - 1));
   rows.push({
     vocabulary: VOCABS[name].label,
-    'unconstrained ms/token': f2(base),
+    'unconstrained ms/token': f2(ms('none')),
     'schema, lazy ms/token': f2(ms('lazy')),
-    'lazy overhead': `${f1(100 * (ms('lazy') / base - 1))}%`,
+    'lazy overhead (≤ 10%)': `${f1(100 * over('lazy'))}%${over('lazy') <= 0.1 ? ' ✓' : ' ✗'}`,
     'schema, eager ms/token': f2(ms('eager')),
-    'eager overhead': `${f1(100 * (ms('eager') / base - 1))}%`,
+    'eager overhead': `${f1(100 * over('eager'))}%`,
   });
 }
 console.log(`\nJSON-schema constraint vs unconstrained decoding, random stories110m-shaped ${type.toUpperCase()} models, ` +
-  `time per token after the first ${skip} of ${gen}, temperature 1; medians of ${rounds} rounds (Node ${process.version})`);
+  `time per token after the first ${skip} of ${gen}, temperature 1; medians of ${rounds} rounds (overheads: median of per-round ratios; Node ${process.version})`);
 console.log(table(rows));

@@ -93,6 +93,8 @@ describe('GBNF while generating', () => {
     const r = await models.stories260K!.complete('Once upon a time', { grammar: 'root ::= " there was" | " there were"', temperature: 0 });
     expect(r.finishReason).toBe('stop');
     expect([' there was', ' there were']).toContain(r.text);
+    const empty = await models.stories260K!.complete('Once upon a time', { grammar: 'root ::= ""', temperature: 1, seed: 1 });
+    expect([empty.text, empty.tokens.length, empty.finishReason]).toEqual(['', 0, 'stop']);
     // [a-z ]+ can always go on: it ends with an end-of-generation token (allowed once complete), or by length
     const free = await models.stories260K!.complete('Once upon a time', { grammar: 'root ::= [a-z ]+', temperature: 0, maxTokens: 400 });
     expect(/^[a-z ]+$/.test(free.text)).toBe(true);

@@ -260,13 +260,13 @@ describe('JSON Schema → grammar', () => {
 
 // ------------------------------------------------------------------ token masks
 
-/** The allowed tokens by brute force: each token's bytes fed to a separate matcher from its state. */
-function bruteForce(ref: CompiledGrammar, state: number, tok: Tokenizer, strip: boolean): Set<number> {
+/** The allowed tokens by brute force: each token's bytes (`bytes[id]`, from idToBytes) fed to a separate matcher. */
+function bruteForce(ref: CompiledGrammar, state: number, tok: Tokenizer, bytes: Uint8Array[], strip: boolean): Set<number> {
   const out = new Set<number>();
   const accepting = ref.state(state).accepting;
   for (let id = 0; id < tok.vocabSize; id++) {
     if (tok.isEog(id)) { if (accepting) out.add(id); continue; }
-    let b = tok.idToBytes(id);
+    let b = bytes[id]!;
     if (strip && b[0] === 0x20) b = b.subarray(1);
     if (b.length > 0 && ref.advanceBytes(state, b) >= 0) out.add(id);
   }
@@ -290,6 +290,7 @@ describe('token masks equal the brute-force reference', () => {
     it(`${vname}: masks along random walks (tokens drawn from the mask), first token with and without the space strip`, async () => {
       const tok = await load();
       const trie = vocabTrie(tok);
+      const bytes = Array.from({ length: tok.vocabSize }, (_, id) => tok.idToBytes(id));
       let states = 0;
       for (const [gname, text] of Object.entries(grammars)) {
         for (const strip of [false, true]) {
@@ -300,7 +301,7 @@ describe('token masks equal the brute-force reference', () => {
           const r = rng(gname.length * 31 + (strip ? 1 : 0));
           for (let step = 0; step < 12; step++) {
             const mask = c.mask();
-            const expected = bruteForce(ref, refState, tok, strip && first);
+            const expected = bruteForce(ref, refState, tok, bytes, strip && first);
             const got: number[] = [];
             for (let id = 0; id < tok.vocabSize; id++) if (maskHas(mask, id)) got.push(id);
             expect(got.length, `${gname} step ${step}`).toBe(expected.size);

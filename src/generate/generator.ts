@@ -123,6 +123,7 @@ export async function* generateText(turn: Turn, tokenizer: Tokenizer, prompt: nu
     let stopped = false; // by a stop string
 
     while (true) {
+      if (constraint?.done) { finishReason = 'stop'; break; } // (a grammar of the empty text only)
       if (tokens.length >= maxTokens) { finishReason = 'length'; break; }
       if (aborted()) { finishReason = 'abort'; break; }
       const id = sampler.sample(logits, history, constraint);

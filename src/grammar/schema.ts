@@ -24,6 +24,7 @@
  * - strings: `\u` escapes are never surrogates (so lengths count as JSON Schema counts them).
  */
 import { WasmlmError } from '../errors.js';
+import { charSet } from './gbnf.js';
 
 export type JsonSchema = boolean | { [key: string]: unknown };
 
@@ -585,53 +586,24 @@ const WORD = [0x30, 0x39, 0x41, 0x5a, 0x5f, 0x5f, 0x61, 0x7a];
 const SPACE = normalize([9, 13, 0x20, 0x20, 0xa0, 0xa0, 0x1680, 0x1680, 0x2000, 0x200a, 0x2028, 0x2029, 0x202f, 0x202f, 0x205f, 0x205f, 0x3000, 0x3000, 0xfeff, 0xfeff]);
 
 function normalize(r: number[]): number[] {
-  const pairs: [number, number][] = [];
-  for (let i = 0; i < r.length; i += 2) pairs.push([r[i]!, r[i + 1]!]);
-  pairs.sort((a, b) => a[0] - b[0]);
-  const out: number[] = [];
-  for (const [lo, hi] of pairs) {
-    if (out.length > 0 && lo <= out[out.length - 1]! + 1) out[out.length - 1] = Math.max(out[out.length - 1]!, hi);
-    else out.push(lo, hi);
-  }
-  return out;
+  return charSet(r);
 }
 
+/** Every character (no surrogates) outside r. */
 function negate(r: number[]): number[] {
-  const n = normalize(r);
-  const out: number[] = [];
-  let next = 0;
-  for (let i = 0; i < n.length; i += 2) {
-    if (n[i]! > next) out.push(next, n[i]! - 1);
-    next = n[i + 1]! + 1;
-  }
-  if (next <= 0x10ffff) out.push(next, 0x10ffff);
-  // surrogates are not characters
-  return subtract(out, [0xd800, 0xdfff]);
+  return subtract(charSet(r, true), [0xd800, 0xdfff]);
 }
 
 function subtract(a: number[], b: number[]): number[] {
-  const nb = negate0(normalize(b));
+  const nb = charSet(b, true), na = charSet(a);
   const out: number[] = [];
-  const na = normalize(a);
   for (let i = 0; i < na.length; i += 2) {
     for (let j = 0; j < nb.length; j += 2) {
       const lo = Math.max(na[i]!, nb[j]!), hi = Math.min(na[i + 1]!, nb[j + 1]!);
       if (lo <= hi) out.push(lo, hi);
     }
   }
-  return normalize(out);
-}
-
-/** complement without the surrogate removal (used by subtract) */
-function negate0(n: number[]): number[] {
-  const out: number[] = [];
-  let next = 0;
-  for (let i = 0; i < n.length; i += 2) {
-    if (n[i]! > next) out.push(next, n[i]! - 1);
-    next = n[i + 1]! + 1;
-  }
-  if (next <= 0x10ffff) out.push(next, 0x10ffff);
-  return out;
+  return charSet(out);
 }
 
 function contains(r: number[], cp: number): boolean {
