@@ -13,7 +13,10 @@
 // overhead is the median of the per-round ratios (the machine's load changes between rounds). Modes:
 // none (unconstrained, ignoreEos), lazy (the default: draw, mask only when the draw is disallowed) and
 // eager (mask before every draw; WASMLM_GRAMMAR_MASK=eager). A random model writes noise, so nearly every
-// draw is disallowed: the worst case for lazy sampling. Models are made once into bench/models/.
+// draw is disallowed: the worst case for lazy sampling. On a loaded machine the decode times swing by
+// more than the constraint costs, so each round also times the constraint alone (CPU only, in the same
+// process: Sampler.sample with and without it on the same noise logits; needs build/tsc from npm run
+// build), reported as a share of the unconstrained decode time. Models are made once into bench/models/.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
@@ -82,11 +85,49 @@ async function ensureVocabModel(name, type) {
   return file;
 }
 
+/**
+ * The constraint's own cost per token (after `skip`): Sampler.sample with the constraint (+ accept) minus
+ * Sampler.sample alone, on the same seeded noise logits, with a schema not compiled before. Uses the
+ * tsc build (build/tsc) for the internals.
+ */
+/** @type {any} */
+let internals;
+async function loadInternals() {
+  const g = await import(join(root, 'build/tsc/grammar/index.js'));
+  const { Sampler } = await import(join(root, 'build/tsc/generate/sampler.js'));
+  internals = { ...g, Sampler };
+}
+function replay(tokenizer, round, mode, gen, skip) {
+  const { compileGrammar, schemaToGbnf, TokenConstraint, vocabTrie, Sampler } = internals;
+  const schema = { ...SCHEMA, properties: { items: { ...SCHEMA.properties.items, maxItems: 100 + 2 * round + (mode === 'eager' ? 1 : 0) } } };
+  const c = new TokenConstraint(compileGrammar(schemaToGbnf(schema)), tokenizer, vocabTrie(tokenizer));
+  c.lazy = mode === 'lazy';
+  let x = 12345 + round;
+  const noise = () => { x = (Math.imul(x, 1103515245) + 12345) >>> 0; return (x / 2 ** 32) * 8; };
+  const rows = Array.from({ length: gen }, () => Float32Array.from({ length: tokenizer.vocabSize }, noise));
+  const time = (constrained) => {
+    const sampler = new Sampler({ temperature: 1, seed: round + 1 });
+    let total = 0, n = 0;
+    for (let i = 0; i < gen && !(constrained && c.done); i++) {
+      const logits = rows[i].slice();
+      const t0 = performance.now();
+      const id = sampler.sample(logits, [], constrained ? c : undefined);
+      if (constrained) c.accept(id);
+      if (i >= skip) { total += performance.now() - t0; n++; }
+    }
+    return total / Math.max(1, n);
+  };
+  const free = time(false);
+  return time(true) - free;
+}
+
 // --- one vocabulary: one process, the model loaded once, modes alternating round by round ----------
 if (args[0] === '--child') {
   const [, file, gen, skip, rounds, threads] = args;
   const { loadModel } = await import(join(root, 'dist/index.js'));
   const model = await loadModel(file, threads ? { threads: Number(threads) } : {});
+  await loadInternals();
+  internals.vocabTrie(model.tokenizer); // built once per tokenizer, before any timing
   const prompt = 'Here are the records as JSON:';
   const out = [];
   for (let r = 0; r < Number(rounds); r++) {
@@ -103,8 +144,12 @@ if (args[0] === '--child') {
       const short = await model.complete(prompt, { ...opts, maxTokens: Number(skip) });
       res[mode] = { msPerToken: (long.timings.generateMs - short.timings.generateMs) / (long.tokens.length - short.tokens.length), tokens: long.tokens.length, finish: long.finishReason, text: long.text.slice(0, 70) };
     }
+    // the constraint alone, CPU only: the same sampling on noise logits with and without it (lazy and
+    // eager), cold grammar; robust to the machine's load, which the decode times above are not
+    for (const mode of ['lazy', 'eager']) res[mode].replayMs = replay(model.tokenizer, r, mode, Number(gen), Number(skip));
     out.push(res);
-    process.stderr.write(`  round ${r + 1}/${rounds}: ${['none', 'lazy', 'eager'].map((m) => `${m} ${f2(res[m].msPerToken)} ms/token (${res[m].tokens}, ${res[m].finish})`).join(', ')} ${JSON.stringify(res.lazy.text)}\n`);
+    process.stderr.write(`  round ${r + 1}/${rounds}: ${['none', 'lazy', 'eager'].map((m) => `${m} ${f2(res[m].msPerToken)} ms/token (${res[m].tokens}, ${res[m].finish})`).join(', ')}; ` +
+      `constraint alone: lazy ${f2(res.lazy.replayMs)}, eager ${f2(res.eager.replayMs)} ms/token ${JSON.stringify(res.lazy.text)}\n`);
   }
   console.log(JSON.stringify(out));
   process.exit(0);
@@ -124,9 +169,12 @@ for (const name of names) {
   const ms = (mode) => median(runs.map((x) => x[mode].msPerToken));
   // per-round ratios against the unconstrained run of the same round (the machine's load changes between rounds)
   const over = (mode) => median(runs.map((x) => x[mode].msPerToken / x.none.msPerToken - 1));
+  const replayMs = (mode) => median(runs.map((x) => x[mode].replayMs));
   rows.push({
     vocabulary: VOCABS[name].label,
     'unconstrained ms/token': f2(ms('none')),
+    'constraint alone, lazy ms/token (% of decode)': `${f2(replayMs('lazy'))} (${f1(100 * replayMs('lazy') / ms('none'))}%)${replayMs('lazy') / ms('none') <= 0.1 ? ' ✓' : ' ✗'}`,
+    'constraint alone, eager ms/token (%)': `${f2(replayMs('eager'))} (${f1(100 * replayMs('eager') / ms('none'))}%)`,
     'schema, lazy ms/token': f2(ms('lazy')),
     'lazy overhead (≤ 10%)': `${f1(100 * over('lazy'))}%${over('lazy') <= 0.1 ? ' ✓' : ' ✗'}`,
     'schema, eager ms/token': f2(ms('eager')),
