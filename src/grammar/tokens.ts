@@ -114,6 +114,7 @@ export class TokenConstraint {
   state: number;
   private stripSpace: boolean;
   private readonly cache = new Map<number, TokenMask>();
+  private readonly ids = new Map<number, Int32Array>();
   /** the end-of-generation ids, and whether they may end the text */
   private readonly eog: number[];
   private readonly allowEog: boolean;
@@ -191,22 +192,26 @@ export class TokenConstraint {
     return m;
   }
 
-  /** Set every disallowed token's logit to -Infinity. Throws if no token is allowed. */
-  apply(logits: Float32Array): void {
+  /** The allowed ids now, ascending (cached per matcher state). Throws BAD_GRAMMAR if there are none. */
+  allowed(): Int32Array {
+    const hit = this.stripSpace ? undefined : this.ids.get(this.state);
+    if (hit !== undefined) return hit;
     const m = this.mask();
-    let any = false;
-    for (let w = 0; w < m.length; w++) {
-      const word = m[w]!;
-      if (word === 0xffffffff) { any = true; continue; }
-      const base = w * 32;
-      const end = Math.min(base + 32, logits.length);
-      if (word === 0) { logits.fill(-Infinity, base, end); continue; }
-      any = true;
-      for (let i = base; i < end; i++) if (((word >>> (i - base)) & 1) === 0) logits[i] = -Infinity;
-    }
-    if (!any) {
+    let n = 0;
+    for (let w = 0; w < m.length; w++) for (let word = m[w]!; word !== 0; word &= word - 1) n++;
+    if (n === 0) {
       throw new WasmlmError('BAD_GRAMMAR', 'no token of the vocabulary can continue the grammar here (it needs text the vocabulary cannot write)');
     }
+    const ids = new Int32Array(n);
+    n = 0;
+    for (let w = 0; w < m.length; w++) {
+      for (let word = m[w]!; word !== 0; word &= word - 1) ids[n++] = w * 32 + (31 - Math.clz32(word & -word));
+    }
+    if (!this.stripSpace) {
+      if (this.ids.size >= MASK_CACHE) this.ids.delete(this.ids.keys().next().value!);
+      this.ids.set(this.state, ids);
+    }
+    return ids;
   }
 
   private walk(): TokenMask {
