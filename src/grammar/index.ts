@@ -73,13 +73,10 @@ export function createConstraint(tokenizer: Tokenizer, opts: ConstraintOptions &
   const gbnf = constraintGbnf(opts);
   if (gbnf === undefined) return undefined;
   const grammar = compileGrammar(gbnf);
-  const c = new TokenConstraint(grammar, tokenizer, vocabTrie(tokenizer), {
+  return new TokenConstraint(grammar, tokenizer, vocabTrie(tokenizer), {
     stripFirstSpace: afterBos && dropsLeadingSpace(tokenizer),
     allowEog: opts.ignoreEos !== true,
   });
-  // WASMLM_GRAMMAR_MASK=eager (where there is a process.env): mask before every draw, for the bench
-  if ((globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.WASMLM_GRAMMAR_MASK === 'eager') c.lazy = false;
-  return c;
 }
 
 /** Does this tokenizer's decoder drop a leading space after BOS? (Probed with a token starting with one.) */
