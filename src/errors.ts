@@ -21,6 +21,8 @@ export type WasmlmErrorCode =
   | 'IO_ERROR'             // a file that could not be read or written
   | 'DISPOSED'             // the model was disposed
   | 'TEMPLATE_LIMIT'       // a chat template that ran too long or built too much
+  | 'BAD_GRAMMAR'          // a GBNF grammar that cannot be parsed or compiled (line and column), or that no token can continue
+  | 'BAD_SCHEMA'           // a JSON Schema (keyword) structured output does not support, named with its JSON pointer
   | 'WASM_FAILED'          // the wasm module could not be compiled or instantiated
   // the OpenAI-compatible server (src/openai): HTTP 401, 404, 405, 413, 429, 503, 500
   | 'UNAUTHORIZED'         // a missing or wrong API key

@@ -3,6 +3,7 @@ export type { LoadOptions, ModelInfo, Prompt, EmbedOptions, Adapter } from './mo
 export type { KvType } from './engine/options.js';
 export type { GenerateOptions, CompleteResult, FinishReason, Timings } from './generate/generator.js';
 export type { SamplingOptions } from './generate/sampler.js';
+export { schemaToGbnf, type ResponseFormat, type ConstraintOptions, type JsonSchema } from './grammar/index.js';
 export { renderChat, CHATML_TEMPLATE } from './generate/chat.js';
 export type { ChatMessage, ChatTemplateOptions } from './generate/chat.js';
 export { WasmlmError, isWasmlmError } from './errors.js';
