@@ -21,6 +21,7 @@ export type WasmlmErrorCode =
   | 'IO_ERROR'             // a file that could not be read or written
   | 'DISPOSED'             // the model was disposed
   | 'TEMPLATE_LIMIT'       // a chat template that ran too long or built too much
+  | 'BAD_OUTPUT'           // generated text that is not what was asked for (generateObject: not one complete JSON value)
   | 'WASM_FAILED';         // the wasm module could not be compiled or instantiated
 
 export class WasmlmError extends Error {

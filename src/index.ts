@@ -4,6 +4,8 @@ export type { GenerateOptions, CompleteResult, FinishReason, Timings } from './g
 export type { SamplingOptions } from './generate/sampler.js';
 export { renderChat, CHATML_TEMPLATE } from './generate/chat.js';
 export type { ChatMessage, ChatTemplateOptions } from './generate/chat.js';
+export type { ToolDefinition, ToolChoice, ToolCall, ToolOptions, ChatOptions, ChatResult } from './generate/tools.js';
+export type { JsonSchema, ObjectOptions, DeepPartial } from './generate/object.js';
 export { WasmlmError, isWasmlmError } from './errors.js';
 export type { WasmlmErrorCode } from './errors.js';
 export type { ModelSource } from './formats/source.js';
