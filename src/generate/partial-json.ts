@@ -242,12 +242,19 @@ export class PartialJSON {
     }
   }
 
-  /** Replaces the value being written (a growing string). */
+  /** Replaces the value being written (a growing string), if it changed. */
   private update(v: string): void {
-    this.version++;
     const top = this.stack[this.stack.length - 1];
-    if (!top) this.root = v;
-    else if (top.kind === 'array') top.value[top.value.length - 1] = v;
-    else top.value[top.key!] = v;
+    if (!top) {
+      if (this.root === v) return;
+      this.root = v;
+    } else if (top.kind === 'array') {
+      if (top.value[top.value.length - 1] === v) return;
+      top.value[top.value.length - 1] = v;
+    } else {
+      if (top.value[top.key!] === v) return;
+      top.value[top.key!] = v;
+    }
+    this.version++;
   }
 }
