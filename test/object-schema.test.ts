@@ -6,6 +6,7 @@
 import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type JsonSchema, type Model } from '../src/index.js';
+import { collect } from './helpers/collect.js';
 import { deepEqual, isPrefix } from './helpers/json-prefix.js';
 
 const SCHEMAS: Record<string, JsonSchema> = {
@@ -40,15 +41,6 @@ const SCHEMAS: Record<string, JsonSchema> = {
 let model: Model;
 beforeAll(async () => { model = await loadModel(); }); // stories260K: a story model, left alone it writes no JSON
 afterAll(() => model.dispose());
-
-async function collect<T, R>(it: AsyncGenerator<T, R>): Promise<{ values: T[]; result: R }> {
-  const values: T[] = [];
-  for (;;) {
-    const step = await it.next();
-    if (step.done) return { values, result: step.value };
-    values.push(step.value);
-  }
-}
 
 function checkStream(values: unknown[], final: unknown) {
   expect(values.length).toBeGreaterThan(0);

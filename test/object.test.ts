@@ -7,18 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { loadModel, WasmlmError, type CompleteResult } from '../src/index.js';
 import { objectGenerateOptions, streamObject } from '../src/generate/object.js';
 import { PartialJSON } from '../src/generate/partial-json.js';
+import { rng } from '../src/generate/sampler.js';
+import { collect } from './helpers/collect.js';
 import { deepEqual, isPrefix } from './helpers/json-prefix.js';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const CHARS = ['a', 'b', 'Z', ' ', '"', '\\', '/', '\n', '\t', '\u0001', 'é', '中', '😀', '\u2028', '}', ']', ',', ':'];
 
@@ -91,7 +82,7 @@ function ours(text: string): { value: unknown } | { error: WasmlmError } {
 describe('PartialJSON', () => {
   it('random values, whitespace, escapes and splits: the value JSON.parse reads; every partial a prefix of the final and of the next', () => {
     for (let seed = 1; seed <= 400; seed++) {
-      const r = mulberry32(seed);
+      const r = rng(seed);
       const value = randomValue(r);
       const text = randomText(value, r);
       const { partials, final } = parse(split(text, r));
@@ -153,7 +144,7 @@ describe('PartialJSON', () => {
     const alphabet = ['{', '}', '[', ']', ',', ':', '"', '\\', '1', '-', '.', 'e', 't', 'n', ' ', 'a', 'u'];
     let refused = 0;
     for (let seed = 1; seed <= 1500; seed++) {
-      const r = mulberry32(seed * 7919);
+      const r = rng(seed * 7919);
       const chars = [...randomText(randomValue(r), r)];
       const edits = 1 + Math.floor(r() * 2);
       for (let e = 0; e < edits; e++) {
@@ -192,15 +183,6 @@ function textStream(pieces: string[], finishReason: CompleteResult['finishReason
     }
   })();
   return { gen, state };
-}
-
-async function collect<T, R>(it: AsyncGenerator<T, R>): Promise<{ values: T[]; result: R }> {
-  const values: T[] = [];
-  for (;;) {
-    const step = await it.next();
-    if (step.done) return { values, result: step.value };
-    values.push(step.value);
-  }
 }
 
 describe('streamObject', () => {

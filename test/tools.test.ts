@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { CHATML_TEMPLATE, loadModel, loadTokenizer, renderChat, WasmlmError, type ChatMessage, type CompleteResult, type GenerateOptions, type Tokenizer, type ToolDefinition } from '../src/index.js';
 import { chatIds } from '../src/generate/chat.js';
 import { chatStream, hermesToolsText, newToolCallId, parseToolCalls, toolFormatOf, type ChatResult, type GenerateIds } from '../src/generate/tools.js';
+import { collect } from './helpers/collect.js';
 import { fixture } from './helpers/fixtures.js';
 
 const here = (rel: string) => new URL(`./fixtures/chat-templates/${rel}`, import.meta.url);
@@ -51,12 +52,8 @@ function scripted(tok: Tokenizer, reply: string, finishReason: CompleteResult['f
 }
 
 async function drain(it: AsyncGenerator<string, ChatResult>): Promise<{ pieces: string[]; result: ChatResult }> {
-  const pieces: string[] = [];
-  for (;;) {
-    const step = await it.next();
-    if (step.done) return { pieces, result: step.value };
-    pieces.push(step.value);
-  }
+  const { values, result } = await collect(it);
+  return { pieces: values, result };
 }
 
 describe('tools in published chat templates (against Python jinja2 as transformers runs it)', () => {
