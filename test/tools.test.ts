@@ -244,6 +244,30 @@ describe("toolChoice 'required' / a named function: the call generated under a s
     expect(mistral.validate([])).toBe(false);
   });
 
+  it('parameters with references ($defs, definitions, #): moved to the root, still pointing where they did', async () => {
+    const tok = await tokenizer('tokenizers/hf/qwen3/tokenizer.json');
+    const tree: ToolDefinition = { type: 'function', function: { name: 'tree', parameters: {
+      $schema: 'https://json-schema.org/draft/2020-12/schema',
+      type: 'object',
+      properties: { root: { $ref: '#/$defs/node' }, color: { $ref: '#/definitions/color' }, same: { $ref: '#/properties/color' } },
+      required: ['root'],
+      $defs: { node: { type: 'object', properties: { v: { type: 'integer' }, kids: { type: 'array', items: { $ref: '#/$defs/node' } } }, required: ['v'], additionalProperties: false } },
+      definitions: { color: { enum: ['red', 'blue'] } },
+    } } };
+    const { generate, calls } = scripted(tok, '');
+    await drain(chatStream(generate, tok, [{ role: 'user', content: 'x' }], { chatTemplate: TEMPLATES.qwen3, tools: [tools[1]!, tree], toolChoice: 'required' }));
+    const schema = (calls[0]!.options as { responseFormat: { schema: object } }).responseFormat.schema;
+    expect(JSON.stringify(schema)).not.toContain('$schema');
+    const validate = ajv.compile(schema);
+    expect(validate({ name: 'tree', arguments: { root: { v: 1, kids: [{ v: 2, kids: [] }] }, color: 'red', same: 'blue' } })).toBe(true);
+    expect(validate({ name: 'tree', arguments: { root: { v: 1, kids: [{ kids: [] }] } } })).toBe(false);
+    expect(validate({ name: 'tree', arguments: { root: { v: 1 }, same: 'green' } })).toBe(false);
+    expect(validate({ name: 'add', arguments: { a: 1, b: 2 } })).toBe(true);
+    const remote: ToolDefinition = { type: 'function', function: { name: 'r', parameters: { $ref: 'https://example.com/s.json' } } };
+    expect(() => chatStream(generate, tok, [{ role: 'user', content: 'x' }], { tools: [remote], toolChoice: 'required' }))
+      .toThrow(/only references inside the schema/);
+  });
+
   it('the stream begins with the opening text and ends with the closing text', async () => {
     const tok = await tokenizer('tokenizers/hf/qwen3/tokenizer.json');
     const json = '{"name": "add", "arguments": {"a": 1, "b": 2}}';

@@ -168,15 +168,44 @@ function hermesMessages(messages: ChatMessage[], tools: ToolDefinition[]): ChatM
   return out;
 }
 
-/** The JSON Schema of one call (`{ name, <argsKey> }`) of any of `tools`. */
+/**
+ * The JSON Schema of one call (`{ name, <argsKey> }`) of any of `tools`. A tool's parameter schema
+ * is placed inside it; one that refers to itself (`$ref` to `#`, `#/$defs/...`, `#/definitions/...`)
+ * has its definitions moved to the root under its own prefix and those references rewritten, so they
+ * still point where they did. (`$schema` is dropped: it belongs at a document's root.)
+ */
 function callSchema(tools: ToolDefinition[], argsKey: 'arguments' | 'parameters'): JsonSchema {
-  const one = tools.map((t): JsonSchema => ({
+  const defs: Record<string, unknown> = {};
+  const one = tools.map((t, i): JsonSchema => ({
     type: 'object',
-    properties: { name: { const: t.function.name }, [argsKey]: t.function.parameters ?? { type: 'object' } },
+    properties: { name: { const: t.function.name }, [argsKey]: embedded(t.function.parameters ?? { type: 'object' }, t.function.name, defs) },
     required: ['name', argsKey],
     additionalProperties: false,
   }));
-  return one.length === 1 ? one[0]! : { anyOf: one };
+  const schema = one.length === 1 ? one[0]! : { anyOf: one };
+  return Object.keys(defs).length > 0 ? { ...schema, $defs: defs } : schema;
+}
+
+/** `schema` to place inside another: as it is, or (if it has references) a `$ref` to its copy in `defs`. */
+function embedded(schema: JsonSchema, prefix: string, defs: Record<string, unknown>): JsonSchema {
+  const { $schema: _, $defs, definitions, ...body } = schema;
+  if (!JSON.stringify(schema).includes('"$ref"')) return body;
+  const rewrite = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(rewrite);
+    if (v === null || typeof v !== 'object') return v;
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => {
+      if (k !== '$ref' || typeof x !== 'string') return [k, rewrite(x)];
+      if (x !== '#' && !x.startsWith('#/')) {
+        throw new WasmlmError('BAD_ARGUMENT', `tool ${prefix}'s parameters: only references inside the schema (#...) are supported, got ${JSON.stringify(x)}`);
+      }
+      const m = /^#\/(\$defs|definitions)\/(.*)$/.exec(x);
+      return [k, m ? `#/$defs/${prefix}_${m[1] === '$defs' ? '' : 'd_'}${m[2]}` : `#/$defs/${prefix}${x.slice(1)}`];
+    }));
+  };
+  defs[prefix] = rewrite(body);
+  for (const [k, d] of Object.entries(($defs ?? {}) as Record<string, unknown>)) defs[`${prefix}_${k}`] = rewrite(d);
+  for (const [k, d] of Object.entries((definitions ?? {}) as Record<string, unknown>)) defs[`${prefix}_d_${k}`] = rewrite(d);
+  return { $ref: `#/$defs/${prefix}` };
 }
 
 /** How a forced call is written in a format: the text that opens it, its JSON's schema, the text that closes it. */
