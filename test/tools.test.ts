@@ -233,15 +233,15 @@ describe("toolChoice 'required' / a named function: the call generated under a s
     expect(validate({ name: 'get_weather', arguments: { city: 'Paris' } })).toBe(false);
   });
 
-  it('Llama 3.1: { name, parameters }; Mistral: [TOOL_CALLS] then an array of calls', async () => {
+  it('Llama 3.1: { name, parameters }; Mistral: [TOOL_CALLS][ then the call', async () => {
     const llama = await forced('llama-3.2', 'tokenizers/hf/llama3/tokenizer.json', 'required');
     expect(llama.prompt.endsWith('<|start_header_id|>assistant<|end_header_id|>\n\n')).toBe(true);
     expect(llama.validate({ name: 'add', parameters: { a: 1, b: 2 } })).toBe(true);
     expect(llama.validate({ name: 'add', arguments: { a: 1, b: 2 } })).toBe(false);
     const mistral = await forced('mistral-nemo', 'tokenizers/ggml-vocab-llama-spm.gguf', 'required');
-    expect(mistral.prompt.endsWith('[/INST][TOOL_CALLS]')).toBe(true);
-    expect(mistral.validate([{ name: 'add', arguments: { a: 1, b: 2 } }])).toBe(true);
-    expect(mistral.validate([])).toBe(false);
+    expect(mistral.prompt.endsWith('[/INST][TOOL_CALLS][')).toBe(true);
+    expect(mistral.validate({ name: 'add', arguments: { a: 1, b: 2 } })).toBe(true);
+    expect(mistral.validate([{ name: 'add', arguments: { a: 1, b: 2 } }])).toBe(false);
   });
 
   it('parameters with references ($defs, definitions, #): moved to the root, still pointing where they did', async () => {

@@ -208,12 +208,12 @@ function embedded(schema: JsonSchema, prefix: string, defs: Record<string, unkno
   return { $ref: `#/$defs/${prefix}` };
 }
 
-/** How a forced call is written in a format: the text that opens it, its JSON's schema, the text that closes it. */
+/** How a forced call (one) is written in a format: the text that opens it, its JSON's schema, the text that closes it. */
 function forcedCall(format: ToolFormat, tools: ToolDefinition[]): { prefix: string; schema: JsonSchema; suffix: string } {
   switch (format) {
     case 'hermes': return { prefix: '<tool_call>\n', schema: callSchema(tools, 'arguments'), suffix: '\n</tool_call>' };
     case 'llama3': return { prefix: '', schema: callSchema(tools, 'parameters'), suffix: '' };
-    case 'mistral': return { prefix: '[TOOL_CALLS]', schema: { type: 'array', items: callSchema(tools, 'arguments'), minItems: 1 }, suffix: '' };
+    case 'mistral': return { prefix: '[TOOL_CALLS][', schema: callSchema(tools, 'arguments'), suffix: ']' };
   }
 }
 
