@@ -98,6 +98,14 @@ describe('templates without tools: the Hermes / Qwen description in the system m
     expect(tok.decode(qwen.calls[0]!.ids, { skipSpecial: false }).split('# Tools').length).toBe(2);
   });
 
+  it('an empty tools list: plain chat', async () => {
+    const tok = await tokenizer('tokenizers/hf/qwen3/tokenizer.json');
+    const { generate, calls } = scripted(tok, 'Hi.');
+    const { result } = await drain(chatStream(generate, tok, [{ role: 'user', content: 'Hi' }], { chatTemplate: CHATML_TEMPLATE, tools: [] }));
+    expect(tok.decode(calls[0]!.ids, { skipSpecial: false })).toBe('<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n');
+    expect(result).toMatchObject({ toolCalls: [], content: 'Hi.', finishReason: 'eos' });
+  });
+
   it("toolChoice 'none': the tools are not shown and no call is read", async () => {
     const tok = await tokenizer('tokenizers/hf/qwen3/tokenizer.json');
     const reply = '<tool_call>\n{"name": "add", "arguments": {"a": 1, "b": 2}}\n</tool_call>';

@@ -314,7 +314,7 @@ export function parseToolCalls(text: string, names: ReadonlySet<string>): { tool
 
 /**
  * Chat with tools: renders (synchronously: template errors throw here), then returns the stream of
- * the reply's text. Without tools (or with toolChoice 'none') it is plain chat; with them the result
+ * the reply's text. Without tools (none given, an empty list, or toolChoice 'none') it is plain chat; with them the result
  * carries `toolCalls` and `content`. With 'required' or a named function, the stream begins with the
  * call's opening text (which the prompt ends with) and ends with its closing text, so the pieces
  * still add up to `text`.
@@ -326,7 +326,7 @@ export function chatStream(generate: GenerateIds, tokenizer: Tokenizer, messages
   }
   const { tools: _tools, toolChoice: _choice, ...rest } = options;
   const checked = checkTools(options);
-  if (!checked || checked.choice === 'none') {
+  if (!checked || checked.choice === 'none' || checked.tools.length === 0) {
     const stream = generate(chatIds(tokenizer, renderChat(tokenizer, messages, rest)), rest);
     return checked ? withCalls(stream, tokenizer, new Set(), undefined) : stream;
   }
