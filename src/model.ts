@@ -16,6 +16,8 @@ import type { ModelSpec } from './models/spec.js';
 import { generateText, type CompleteResult, type GenerateOptions } from './generate/generator.js';
 import { chatIds, renderChat, type ChatMessage, type ChatTemplateOptions } from './generate/chat.js';
 import { createOpenAI, type OpenAILike } from './openai/client.js';
+import { objectGenerateOptions, streamObject, type DeepPartial, type ObjectOptions } from './generate/object.js';
+import { chatStream, type ChatOptions, type ChatResult } from './generate/tools.js';
 import { tokenIdList } from './token-ids.js';
 import { tokenizerFromGGUF } from './tokenizer/gguf.js';
 import type { Tokenizer } from './tokenizer/types.js';
@@ -312,15 +314,32 @@ export class Model {
   /**
    * Chat: the messages rendered with the model's chat template (ChatML when the file has none:
    * `info.chatTemplate` says which), then generation of the assistant's reply, streamed. Rendering is
-   * bounded in time and size (see ChatTemplateOptions: TEMPLATE_LIMIT past them).
+   * bounded in time and size (see ChatTemplateOptions: TEMPLATE_LIMIT past them). With `tools`, the
+   * result carries the reply's `toolCalls` (see tools.ts and the README's tool-calling section).
    */
-  chatStream(messages: ChatMessage[], options: GenerateOptions & ChatTemplateOptions = {}): AsyncGenerator<string, CompleteResult> {
-    return this.generate(chatIds(this.tokenizer, renderChat(this.tokenizer, messages, options)), options);
+  chatStream(messages: ChatMessage[], options: ChatOptions = {}): AsyncGenerator<string, ChatResult> {
+    return chatStream((ids, o) => this.generate(ids, o), this.tokenizer, messages, options);
   }
 
   /** Chat to the end of the assistant's reply. */
-  async chat(messages: ChatMessage[], options: GenerateOptions & ChatTemplateOptions = {}): Promise<CompleteResult> {
+  async chat(messages: ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
     return this.drain(this.chatStream(messages, options));
+  }
+
+  /**
+   * A JSON value generated under `options.schema` (a JSON Schema), streamed as it grows: yields a
+   * partial value each time a property or element starts, a string grows or a value completes (every
+   * completed value as it ends up, strings still growing are prefixes, arrays grow); returns the final
+   * value, which validates against the schema. The other options are generate()'s. A value cut off by
+   * maxTokens or a full context is a BAD_OUTPUT error.
+   */
+  generateObject<T = unknown>(prompt: Prompt, options: ObjectOptions): AsyncGenerator<DeepPartial<T>, T> {
+    return streamObject<T>(this.generate(prompt, objectGenerateOptions(options)));
+  }
+
+  /** generateObject for a chat: the messages rendered as chat() does, the reply a JSON value under `options.schema`. */
+  chatObject<T = unknown>(messages: ChatMessage[], options: ObjectOptions & ChatTemplateOptions): AsyncGenerator<DeepPartial<T>, T> {
+    return streamObject<T>(this.chatStream(messages, objectGenerateOptions(options)) as AsyncGenerator<string, CompleteResult>);
   }
 
   /** Generate to the end and return the whole result. */
@@ -328,7 +347,7 @@ export class Model {
     return this.drain(this.generate(prompt, options));
   }
 
-  private async drain(it: AsyncGenerator<string, CompleteResult>): Promise<CompleteResult> {
+  private async drain<R>(it: AsyncGenerator<string, R>): Promise<R> {
     for (;;) {
       const step = await it.next();
       if (step.done) return step.value;

@@ -13,6 +13,8 @@ import { describeSource, type ModelSource } from '../formats/source.js';
 import { tokenIdList } from '../token-ids.js';
 import type { CompleteResult, GenerateOptions } from '../generate/generator.js';
 import type { ChatMessage, ChatTemplateOptions } from '../generate/chat.js';
+import { objectGenerateOptions, streamObject, type DeepPartial, type ObjectOptions } from '../generate/object.js';
+import type { ChatOptions, ChatResult } from '../generate/tools.js';
 import type { Adapter, EmbedOptions, Model, ModelInfo, Prompt } from '../model.js';
 import { createOpenAI, type OpenAILike } from '../openai/client.js';
 import { createTokenizer } from '../tokenizer/index.js';
@@ -315,16 +317,24 @@ export class WorkerModel implements ModelLike {
     return this.port.stream('generate', [prompt, rest], signal);
   }
 
-  chatStream(messages: ChatMessage[], options: GenerateOptions & ChatTemplateOptions = {}): AsyncGenerator<string, CompleteResult> {
+  chatStream(messages: ChatMessage[], options: ChatOptions = {}): AsyncGenerator<string, ChatResult> {
     this.alive();
     const { signal, ...rest } = options;
-    return this.port.stream('chatStream', [messages, rest], signal);
+    return this.port.stream('chatStream', [messages, rest], signal) as AsyncGenerator<string, ChatResult>;
   }
 
-  async chat(messages: ChatMessage[], options: GenerateOptions & ChatTemplateOptions = {}): Promise<CompleteResult> {
+  async chat(messages: ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
     this.alive();
     const { signal, ...rest } = options;
-    return this.port.call<CompleteResult>({ type: 'call', method: 'chat', args: [messages, rest] }, [], signal);
+    return this.port.call<ChatResult>({ type: 'call', method: 'chat', args: [messages, rest] }, [], signal);
+  }
+
+  generateObject<T = unknown>(prompt: Prompt, options: ObjectOptions): AsyncGenerator<DeepPartial<T>, T> {
+    return streamObject<T>(this.generate(prompt, objectGenerateOptions(options)));
+  }
+
+  chatObject<T = unknown>(messages: ChatMessage[], options: ObjectOptions & ChatTemplateOptions): AsyncGenerator<DeepPartial<T>, T> {
+    return streamObject<T>(this.chatStream(messages, objectGenerateOptions(options)) as AsyncGenerator<string, CompleteResult>);
   }
 
   /** The OpenAI client's surface over this model (logprobs are not available through the worker). */
