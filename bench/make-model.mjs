@@ -57,8 +57,15 @@ function vocab(n) {
   return { tokens, types: Int32Array.from(types), scores };
 }
 
-export async function makeModel({ shape, type, out, seed = 1234, progress }) {
-  const s = SHAPES[shape];
+/**
+ * vocabulary (optional): a real one instead of the synthetic SentencePiece one, as GGUF tokenizer keys:
+ * { model, pre?, tokens, types, scores?, merges?, bos?, eos?, addBos } (n_vocab follows its size).
+ * @param {{ shape: string, type: string, out: string, seed?: number, progress?: (name: string, type: number) => void,
+ *   vocabulary?: { model: string, pre?: string, tokens: string[], types: Int32Array, scores?: Float32Array, merges?: string[],
+ *   bos?: number, eos?: number, addBos: boolean } }} opts
+ */
+export async function makeModel({ shape, type, out, seed = 1234, progress, vocabulary }) {
+  const s = vocabulary ? { ...SHAPES[shape], nVocab: vocabulary.tokens.length } : SHAPES[shape];
   if (!s) throw new Error(`unknown shape ${shape} (${Object.keys(SHAPES).join(', ')})`);
   const ggmlType = TYPES[type];
   if (ggmlType === undefined) throw new Error(`unknown type ${type} (${Object.keys(TYPES).join(', ')})`);
@@ -101,7 +108,7 @@ export async function makeModel({ shape, type, out, seed = 1234, progress }) {
   }
   norm('output_norm.weight', s.nEmbd);
   mat('output.weight', s.nEmbd, s.nVocab);
-  const v = vocab(s.nVocab);
+  const v = vocab(vocabulary ? 0 : s.nVocab);
   const T = GGUFValueType;
   const metadata = [
     ['general.architecture', T.STRING, 'llama'],
@@ -117,15 +124,27 @@ export async function makeModel({ shape, type, out, seed = 1234, progress }) {
     ['llama.rope.dimension_count', T.UINT32, headDim],
     ['llama.rope.freq_base', T.FLOAT32, 10000],
     ['llama.attention.layer_norm_rms_epsilon', T.FLOAT32, 1e-5],
-    ['tokenizer.ggml.model', T.STRING, 'llama'],
-    ['tokenizer.ggml.tokens', T.ARRAY, v.tokens, T.STRING],
-    ['tokenizer.ggml.scores', T.ARRAY, v.scores, T.FLOAT32],
-    ['tokenizer.ggml.token_type', T.ARRAY, v.types, T.INT32],
-    ['tokenizer.ggml.bos_token_id', T.UINT32, 1],
-    ['tokenizer.ggml.eos_token_id', T.UINT32, 2],
-    ['tokenizer.ggml.unknown_token_id', T.UINT32, 0],
-    ['tokenizer.ggml.add_bos_token', T.BOOL, true],
-    ['tokenizer.ggml.add_eos_token', T.BOOL, false],
+    ...(vocabulary ? [
+      ['tokenizer.ggml.model', T.STRING, vocabulary.model],
+      ...(vocabulary.pre ? [['tokenizer.ggml.pre', T.STRING, vocabulary.pre]] : []),
+      ['tokenizer.ggml.tokens', T.ARRAY, vocabulary.tokens, T.STRING],
+      ['tokenizer.ggml.token_type', T.ARRAY, vocabulary.types, T.INT32],
+      ...(vocabulary.scores ? [['tokenizer.ggml.scores', T.ARRAY, vocabulary.scores, T.FLOAT32]] : []),
+      ...(vocabulary.merges ? [['tokenizer.ggml.merges', T.ARRAY, vocabulary.merges, T.STRING]] : []),
+      ...(vocabulary.bos !== undefined ? [['tokenizer.ggml.bos_token_id', T.UINT32, vocabulary.bos]] : []),
+      ...(vocabulary.eos !== undefined ? [['tokenizer.ggml.eos_token_id', T.UINT32, vocabulary.eos]] : []),
+      ['tokenizer.ggml.add_bos_token', T.BOOL, vocabulary.addBos],
+    ] : [
+      ['tokenizer.ggml.model', T.STRING, 'llama'],
+      ['tokenizer.ggml.tokens', T.ARRAY, v.tokens, T.STRING],
+      ['tokenizer.ggml.scores', T.ARRAY, v.scores, T.FLOAT32],
+      ['tokenizer.ggml.token_type', T.ARRAY, v.types, T.INT32],
+      ['tokenizer.ggml.bos_token_id', T.UINT32, 1],
+      ['tokenizer.ggml.eos_token_id', T.UINT32, 2],
+      ['tokenizer.ggml.unknown_token_id', T.UINT32, 0],
+      ['tokenizer.ggml.add_bos_token', T.BOOL, true],
+      ['tokenizer.ggml.add_eos_token', T.BOOL, false],
+    ]),
   ].map(([key, type, value, itemType]) => ({ key, type, value, itemType }));
   await writeGGUFFile(out, metadata, tensors);
 }

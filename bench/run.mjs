@@ -7,6 +7,7 @@
 //   npm run bench [-- --shapes stories110m,tinyllama --types q8_0,q4_0,q4_k_m --threads 1,2 --rounds 3
 //                     --prompt 128 --gen 64 --engines wasmlm,native --decode-context 1983 --quiet-wait 60
 //                     --out results.json] [-- --sessions 1,2,4,8]
+//   npm run bench -- --grammar [...]: the per-token cost of a JSON-schema constraint (bench/grammar.mjs)
 //
 // Models are made once with bench/make-model.mjs into bench/models/ (tinyllama q4_k_m takes ~10 min).
 // The peers are bench/package.json's dependencies, installed into bench/node_modules when missing
@@ -24,6 +25,9 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { ensureModel, f1, f2, mark, median, table, waitQuiet } from './common.mjs';
+
+// --grammar: the structured-output bench instead (bench/grammar.mjs)
+if (process.argv.includes('--grammar')) { await import('./grammar.mjs'); process.exit(0); }
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const benchDir = join(root, 'bench');

@@ -5,8 +5,11 @@ export type { GenerateOptions, CompleteResult, FinishReason, Timings, ContextShi
 export { Session } from './session.js';
 export type { SessionOptions, SessionInfo } from './session.js';
 export type { SamplingOptions } from './generate/sampler.js';
+export { schemaToGbnf, type ResponseFormat, type ConstraintOptions, type JsonSchema } from './grammar/index.js';
 export { renderChat, CHATML_TEMPLATE } from './generate/chat.js';
 export type { ChatMessage, ChatTemplateOptions } from './generate/chat.js';
+export type { ToolDefinition, ToolChoice, ToolCall, ToolOptions, ChatOptions, ChatResult } from './generate/tools.js';
+export type { ObjectOptions, DeepPartial } from './generate/object.js';
 export { WasmlmError, isWasmlmError } from './errors.js';
 export type { WasmlmErrorCode } from './errors.js';
 export type { ModelSource } from './formats/source.js';

@@ -18,6 +18,8 @@ import type { ChatMessage, ChatTemplateOptions } from './generate/chat.js';
 import { createOpenAI, type OpenAILike } from './openai/client.js';
 import { checkSessionOptions, ModelCore, restoreSession, Session, type Prompt, type SessionOptions } from './session.js';
 import { fingerprintOf } from './session-format.js';
+import type { DeepPartial, ObjectOptions } from './generate/object.js';
+import type { ChatOptions, ChatResult } from './generate/tools.js';
 import { tokenizerFromGGUF } from './tokenizer/gguf.js';
 import type { Tokenizer } from './tokenizer/types.js';
 
@@ -322,15 +324,32 @@ export class Model {
   /**
    * Chat: the messages rendered with the model's chat template (ChatML when the file has none:
    * `info.chatTemplate` says which), then generation of the assistant's reply, streamed. Rendering is
-   * bounded in time and size (see ChatTemplateOptions: TEMPLATE_LIMIT past them).
+   * bounded in time and size (see ChatTemplateOptions: TEMPLATE_LIMIT past them). With `tools`, the
+   * result carries the reply's `toolCalls` (see tools.ts and the README's tool-calling section).
    */
-  chatStream(messages: ChatMessage[], options: GenerateOptions & ChatTemplateOptions = {}): AsyncGenerator<string, CompleteResult> {
+  chatStream(messages: ChatMessage[], options: ChatOptions = {}): AsyncGenerator<string, ChatResult> {
     return this.session.chatStream(messages, options);
   }
 
   /** Chat to the end of the assistant's reply. */
-  async chat(messages: ChatMessage[], options: GenerateOptions & ChatTemplateOptions = {}): Promise<CompleteResult> {
+  async chat(messages: ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
     return this.session.chat(messages, options);
+  }
+
+  /**
+   * A JSON value generated under `options.schema` (a JSON Schema), streamed as it grows: yields a
+   * partial value each time a property or element starts, a string grows or a value completes (every
+   * completed value as it ends up, strings still growing are prefixes, arrays grow); returns the final
+   * value, which validates against the schema. The other options are generate()'s. A value cut off by
+   * maxTokens or a full context is a BAD_OUTPUT error.
+   */
+  generateObject<T = unknown>(prompt: Prompt, options: ObjectOptions): AsyncGenerator<DeepPartial<T>, T> {
+    return this.session.generateObject<T>(prompt, options);
+  }
+
+  /** generateObject for a chat: the messages rendered as chat() does, the reply a JSON value under `options.schema`. */
+  chatObject<T = unknown>(messages: ChatMessage[], options: ObjectOptions & ChatTemplateOptions): AsyncGenerator<DeepPartial<T>, T> {
+    return this.session.chatObject<T>(messages, options);
   }
 
   /** Generate to the end and return the whole result. */

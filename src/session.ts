@@ -11,6 +11,8 @@ import {
   checkContextShift, generateText, type CompleteResult, type ContextShift, type GenerateOptions, type Sequence,
 } from './generate/generator.js';
 import { checkKvType, KV_TYPES, type KvType } from './engine/options.js';
+import { objectGenerateOptions, streamObject, type DeepPartial, type ObjectOptions } from './generate/object.js';
+import { chatStream, type ChatOptions, type ChatResult } from './generate/tools.js';
 import { decodeSession, encodeSession } from './session-format.js';
 import { tokenIdList } from './token-ids.js';
 import type { Tokenizer } from './tokenizer/types.js';
@@ -256,23 +258,37 @@ export class Session {
     return this.run(this.core.promptIds(prompt), options);
   }
 
-  /** Chat: the messages rendered with the model's chat template, then the assistant's reply, streamed. */
-  chatStream(messages: ChatMessage[], options: GenerateOptions & ChatTemplateOptions = {}): AsyncGenerator<string, CompleteResult> {
+  /**
+   * Chat: the messages rendered with the model's chat template, then the assistant's reply, streamed
+   * (with `tools`: the reply's toolCalls in the result). See Model.chatStream.
+   */
+  chatStream(messages: ChatMessage[], options: ChatOptions = {}): AsyncGenerator<string, ChatResult> {
     this.alive();
     const tk = this.core.tokenizer;
-    const ids = this.core.checkIds(chatIds(tk, renderChat(tk, messages, options)));
-    // a context shift keeps the rendered system prompt unless told
-    let keep: number | undefined;
-    const shift = options !== null && typeof options === 'object' ? options.contextShift ?? this.contextShift : undefined;
-    if (messages[0]?.role === 'system' && shift) {
-      keep = commonPrefix(chatIds(tk, renderChat(tk, [messages[0]], { ...options, addGenerationPrompt: false })), ids);
-    }
-    return this.run(ids, options, keep);
+    return chatStream((ids, opts) => {
+      // a context shift keeps the rendered system prompt unless told
+      let keep: number | undefined;
+      const shift = opts.contextShift ?? this.contextShift;
+      if (messages[0]?.role === 'system' && shift) {
+        keep = commonPrefix(chatIds(tk, renderChat(tk, [messages[0]], { ...opts, addGenerationPrompt: false })), ids);
+      }
+      return this.run(this.core.checkIds(ids), opts, keep);
+    }, tk, messages, options);
   }
 
   /** Chat to the end of the assistant's reply. */
-  async chat(messages: ChatMessage[], options: GenerateOptions & ChatTemplateOptions = {}): Promise<CompleteResult> {
+  async chat(messages: ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
     return drain(this.chatStream(messages, options));
+  }
+
+  /** A JSON value generated under `options.schema`, streamed as it grows (see Model.generateObject). */
+  generateObject<T = unknown>(prompt: Prompt, options: ObjectOptions): AsyncGenerator<DeepPartial<T>, T> {
+    return streamObject<T>(this.generate(prompt, objectGenerateOptions(options)));
+  }
+
+  /** generateObject for a chat (see Model.chatObject). */
+  chatObject<T = unknown>(messages: ChatMessage[], options: ObjectOptions & ChatTemplateOptions): AsyncGenerator<DeepPartial<T>, T> {
+    return streamObject<T>(this.chatStream(messages, objectGenerateOptions(options)) as AsyncGenerator<string, CompleteResult>);
   }
 
   /** Generate to the end and return the whole result. */
@@ -416,7 +432,7 @@ export async function restoreSession(core: ModelCore, bytes: Uint8Array, opts?: 
   });
 }
 
-export async function drain(it: AsyncGenerator<string, CompleteResult>): Promise<CompleteResult> {
+export async function drain<R>(it: AsyncGenerator<string, R>): Promise<R> {
   for (;;) {
     const step = await it.next();
     if (step.done) return step.value;

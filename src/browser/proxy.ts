@@ -13,6 +13,8 @@ import { describeSource, type ModelSource } from '../formats/source.js';
 import { tokenIdList } from '../token-ids.js';
 import type { CompleteResult, GenerateOptions } from '../generate/generator.js';
 import type { ChatMessage, ChatTemplateOptions } from '../generate/chat.js';
+import { objectGenerateOptions, streamObject, type DeepPartial, type ObjectOptions } from '../generate/object.js';
+import type { ChatOptions, ChatResult } from '../generate/tools.js';
 import type { Adapter, EmbedOptions, Model, ModelInfo, Prompt } from '../model.js';
 import type { Session, SessionInfo, SessionOptions } from '../session.js';
 import { createOpenAI, type OpenAILike } from '../openai/client.js';
@@ -344,12 +346,20 @@ export class WorkerModel implements ModelLike {
     return this.#session.generate(prompt, options);
   }
 
-  chatStream(messages: ChatMessage[], options: GenerateOptions & ChatTemplateOptions = {}): AsyncGenerator<string, CompleteResult> {
+  chatStream(messages: ChatMessage[], options: ChatOptions = {}): AsyncGenerator<string, ChatResult> {
     return this.#session.chatStream(messages, options);
   }
 
-  async chat(messages: ChatMessage[], options: GenerateOptions & ChatTemplateOptions = {}): Promise<CompleteResult> {
+  async chat(messages: ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
     return this.#session.chat(messages, options);
+  }
+
+  generateObject<T = unknown>(prompt: Prompt, options: ObjectOptions): AsyncGenerator<DeepPartial<T>, T> {
+    return this.#session.generateObject<T>(prompt, options);
+  }
+
+  chatObject<T = unknown>(messages: ChatMessage[], options: ObjectOptions & ChatTemplateOptions): AsyncGenerator<DeepPartial<T>, T> {
+    return this.#session.chatObject<T>(messages, options);
   }
 
   /** The OpenAI client's surface over this model (logprobs are not available through the worker). */
@@ -409,14 +419,22 @@ export class WorkerSession implements SessionLike {
     return this.streamed('generate', prompt, options);
   }
 
-  chatStream(messages: ChatMessage[], options: GenerateOptions & ChatTemplateOptions = {}): AsyncGenerator<string, CompleteResult> {
+  chatStream(messages: ChatMessage[], options: ChatOptions = {}): AsyncGenerator<string, ChatResult> {
     this.alive();
-    return this.streamed('chatStream', messages, options);
+    return this.streamed('chatStream', messages, options) as AsyncGenerator<string, ChatResult>;
   }
 
-  async chat(messages: ChatMessage[], options: GenerateOptions & ChatTemplateOptions = {}): Promise<CompleteResult> {
+  async chat(messages: ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
     this.alive();
-    return this.called<CompleteResult>('chat', messages, options);
+    return this.called<ChatResult>('chat', messages, options);
+  }
+
+  generateObject<T = unknown>(prompt: Prompt, options: ObjectOptions): AsyncGenerator<DeepPartial<T>, T> {
+    return streamObject<T>(this.generate(prompt, objectGenerateOptions(options)));
+  }
+
+  chatObject<T = unknown>(messages: ChatMessage[], options: ObjectOptions & ChatTemplateOptions): AsyncGenerator<DeepPartial<T>, T> {
+    return streamObject<T>(this.chatStream(messages, objectGenerateOptions(options)) as AsyncGenerator<string, CompleteResult>);
   }
 
   async complete(prompt: Prompt, options: GenerateOptions = {}): Promise<CompleteResult> {

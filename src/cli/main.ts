@@ -12,6 +12,7 @@ import { dequantize, planQuantization, quantizeTensor, QUANT_TARGETS } from '../
 import { convertLlama2c } from '../formats/llama2c.js';
 import { convertHFFolder } from '../formats/hf-convert.js';
 import type { GenerateOptions } from '../generate/generator.js';
+import { compileGrammar, constraintGbnf, type JsonSchema } from '../grammar/index.js';
 import { Sampler } from '../generate/sampler.js';
 import { loadModel, type LoadOptions } from '../model.js';
 import { loadTokenizer } from '../tokenizer/load.js';
@@ -53,9 +54,13 @@ const COMMANDS: Record<string, Command> = {
     --lora FILE[:SCALE]          apply a LoRA adapter (repeatable; scale default 1)
     --chat                       the prompt is a user message: render it with the model's chat template
                                  (ChatML, with a warning, when the model has none)
-    --json                       print one JSON object {text, tokens, finishReason, timings}`,
+    --json                       print one JSON object {text, tokens, finishReason, timings}
+    --json-schema FILE           the output is JSON valid against this JSON Schema (only it is printed)
+    --grammar FILE               the output follows this GBNF grammar, llama.cpp's format (only it is printed)`,
     options: {
       model: { type: 'string', short: 'm' },
+      'json-schema': { type: 'string' },
+      grammar: { type: 'string' },
       prompt: { type: 'string', short: 'p' },
       'max-tokens': { type: 'string', short: 'n' },
       temperature: { type: 'string', short: 't' },
@@ -271,6 +276,7 @@ async function run(positional: string[], flags: Flags): Promise<void> {
   if (!Number.isInteger(options.maxTokens) || options.maxTokens! < 0) {
     throw new WasmlmError('BAD_ARGUMENT', `--max-tokens must be a non-negative integer, got ${options.maxTokens}`);
   }
+  await readConstraint(flags, options);
   try {
     new Sampler(options);
   } catch (e) {
@@ -300,7 +306,7 @@ async function run(positional: string[], flags: Flags): Promise<void> {
     process.stdout.write(JSON.stringify({ prompt, ...result }) + '\n');
     return;
   }
-  if (!chat) process.stdout.write(prompt);
+  if (!chat && options.grammar === undefined && options.responseFormat === undefined) process.stdout.write(prompt);
   const it = chat ? model.chatStream(messages, options) : model.generate(prompt, options);
   let step = await it.next();
   while (!step.done) {
@@ -311,6 +317,38 @@ async function run(positional: string[], flags: Flags): Promise<void> {
   const t = step.value.timings;
   process.stderr.write(`[${t.generatedTokens} tokens, ${step.value.finishReason}; prompt ${t.prefillTokensPerSecond.toFixed(1)} tok/s, ` +
     `generation ${t.decodeTokensPerSecond.toFixed(1)} tok/s]\n`);
+}
+
+/** --json-schema FILE / --grammar FILE into the options, compiled here so that errors come before loading. */
+async function readConstraint(flags: Flags, options: GenerateOptions): Promise<void> {
+  const schemaFile = flags['json-schema'] as string | undefined, grammarFile = flags.grammar as string | undefined;
+  if (schemaFile !== undefined && grammarFile !== undefined) throw new WasmlmError('BAD_ARGUMENT', 'give --json-schema or --grammar, not both');
+  const read = async (flag: string, file: string) => {
+    try {
+      return await readFile(file, 'utf8');
+    } catch (e) {
+      throw new WasmlmError('IO_ERROR', `--${flag} ${file}: ${(e as Error).message}`, { cause: e });
+    }
+  };
+  if (schemaFile !== undefined) {
+    const text = await read('json-schema', schemaFile);
+    let schema: unknown;
+    try {
+      schema = JSON.parse(text);
+    } catch (e) {
+      throw new WasmlmError('BAD_SCHEMA', `--json-schema ${schemaFile}: not JSON (${(e as Error).message})`, { cause: e });
+    }
+    options.responseFormat = { type: 'json_schema', schema: schema as JsonSchema };
+  }
+  if (grammarFile !== undefined) options.grammar = await read('grammar', grammarFile);
+  const file = schemaFile ?? grammarFile;
+  try {
+    const gbnf = constraintGbnf(options);
+    if (gbnf !== undefined) compileGrammar(gbnf);
+  } catch (e) {
+    if (e instanceof WasmlmError) throw new WasmlmError(e.code, `${file}: ${e.message}`, { cause: e });
+    throw e;
+  }
 }
 
 function summarize(h: GGUFHeader) {

@@ -2,10 +2,16 @@
 import { Environment, Interpreter, Template } from '@huggingface/jinja';
 import { WasmlmError } from '../errors.js';
 import type { Tokenizer } from '../tokenizer/types.js';
+import type { ToolCall, ToolDefinition } from './tools.js';
 
 export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant' | (string & {});
+  role: 'system' | 'user' | 'assistant' | 'tool' | (string & {});
+  /** the text ('' for an assistant reply that is only tool calls) */
   content: string;
+  /** an assistant reply's tool calls (as chat() returned them in `toolCalls`) */
+  toolCalls?: ToolCall[];
+  /** a 'tool' message: the id of the call it answers */
+  toolCallId?: string;
 }
 
 export interface ChatTemplateOptions {
@@ -26,6 +32,8 @@ export interface ChatTemplateOptions {
   templateMaxLength?: number;
   /** checked before rendering and as it goes (an aborted signal: ABORTED) */
   signal?: AbortSignal;
+  /** the template's `tools` variable (chat()'s `tools` option sets it; see tools.ts) */
+  tools?: ToolDefinition[];
 }
 
 /** ChatML, what llama.cpp uses for models that carry no template. */
@@ -152,11 +160,7 @@ export function renderChat(tokenizer: Tokenizer, messages: ChatMessage[], option
   if (!Array.isArray(messages) || messages.length === 0) {
     throw new WasmlmError('EMPTY_PROMPT', 'chat needs at least one message');
   }
-  messages.forEach((m, i) => {
-    if (!m || typeof m.role !== 'string' || typeof m.content !== 'string') {
-      throw new WasmlmError('BAD_ARGUMENT', `message ${i} must be { role: string, content: string }`);
-    }
-  });
+  const templateMessages = messages.map(templateMessage);
   const timeout = positive('templateTimeout', options.templateTimeout, DEFAULT_TEMPLATE_TIMEOUT_MS);
   const maxLength = positive('templateMaxLength', options.templateMaxLength, DEFAULT_TEMPLATE_MAX_LENGTH);
   if (options.signal?.aborted) throw new WasmlmError('ABORTED', 'rendering the chat template was aborted', { cause: options.signal.reason });
@@ -170,7 +174,8 @@ export function renderChat(tokenizer: Tokenizer, messages: ChatMessage[], option
       raise_exception: (message: unknown) => { throw new Error(String(message)); },
       range: boundedRange(maxLength),
       strftime_now: strftimeNow,
-      messages,
+      messages: templateMessages,
+      ...(options.tools === undefined ? {} : { tools: options.tools }),
       add_generation_prompt: options.addGenerationPrompt ?? true,
       bos_token: piece(tokenizer.special.bos),
       eos_token: piece(tokenizer.special.eos),
@@ -188,6 +193,51 @@ export function renderChat(tokenizer: Tokenizer, messages: ChatMessage[], option
     }
     throw new WasmlmError('BAD_ARGUMENT', `the chat template failed: ${(e as Error).message}`, { cause: e });
   }
+}
+
+/**
+ * A message as templates read it: ours are checked, and tool calls and tool results are given the
+ * names Hugging Face templates read (`tool_calls: [{ id, type, function: { name, arguments } }]` with
+ * the arguments as an object, `tool_call_id`). Other messages go to the template as they are.
+ */
+export function templateMessage(m: ChatMessage, i: number): Record<string, unknown> {
+  if (!m || typeof m.role !== 'string' || typeof m.content !== 'string') {
+    throw new WasmlmError('BAD_ARGUMENT', `message ${i} must be { role: string, content: string }`);
+  }
+  if (m.toolCalls === undefined && m.toolCallId === undefined) return m as unknown as Record<string, unknown>;
+  const { toolCalls, toolCallId, ...rest } = m;
+  const out: Record<string, unknown> = { ...rest };
+  if (toolCallId !== undefined) {
+    if (typeof toolCallId !== 'string') throw new WasmlmError('BAD_ARGUMENT', `message ${i}: toolCallId must be a string, got ${typeof toolCallId}`);
+    out.tool_call_id = toolCallId;
+  }
+  if (toolCalls !== undefined) {
+    if (!Array.isArray(toolCalls)) throw new WasmlmError('BAD_ARGUMENT', `message ${i}: toolCalls must be an array`);
+    out.tool_calls = toolCalls.map((c, j) => {
+      const where = `message ${i}: toolCalls[${j}]`;
+      if (!c || typeof c.name !== 'string' || typeof c.id !== 'string') {
+        throw new WasmlmError('BAD_ARGUMENT', `${where} must be { id: string, name: string, arguments: string }`);
+      }
+      return { id: c.id, type: 'function', function: { name: c.name, arguments: argumentsObject(c.arguments, where) } };
+    });
+  }
+  return out;
+}
+
+/** Tool-call arguments as an object (templates write them with `tojson`): from the JSON text, or as given. */
+function argumentsObject(args: unknown, where: string): unknown {
+  if (typeof args !== 'string') {
+    if (args !== null && typeof args === 'object' && !Array.isArray(args)) return args;
+    throw new WasmlmError('BAD_ARGUMENT', `${where}: arguments must be a JSON object's text (or the object), got ${Array.isArray(args) ? 'an array' : typeof args}`);
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(args);
+  } catch (e) {
+    throw new WasmlmError('BAD_ARGUMENT', `${where}: arguments is not JSON: ${(e as Error).message}`, { cause: e });
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new WasmlmError('BAD_ARGUMENT', `${where}: arguments must be a JSON object`);
+  return v;
 }
 
 /** Token ids of a rendered chat: special-token text is read as tokens; BOS is not doubled. */

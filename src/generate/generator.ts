@@ -1,10 +1,11 @@
 /** The generation loop: prompt → logits → sampler → incremental detokenizer → stop strings → text. */
 import { checkSignal, kindOf, WasmlmError } from '../errors.js';
 import type { Tokenizer } from '../tokenizer/types.js';
+import { createConstraint, type ConstraintOptions } from '../grammar/index.js';
 import { Sampler, type SamplingOptions } from './sampler.js';
 import { StopMatcher } from './stop.js';
 
-export interface GenerateOptions extends SamplingOptions {
+export interface GenerateOptions extends SamplingOptions, ConstraintOptions {
   /** most tokens to generate; default: until end of generation or a full context */
   maxTokens?: number;
   /**
@@ -102,6 +103,8 @@ export async function* generateText(seq: Sequence, tokenizer: Tokenizer, prompt:
   checkSignal(opts.signal, 'generate');
   const keep = checkContextShift(opts.contextShift, seq.contextLength, defaultKeep);
   const sampler = new Sampler(opts);
+  // grammar / responseFormat: compiled (and any error thrown) before the first token
+  const constraint = createConstraint(tokenizer, opts, prompt[prompt.length - 1] === tokenizer.special.bos);
   const signal = opts.signal;
   const aborted = () => signal?.aborted === true;
   if (!seq.unbounded && prompt.length > seq.contextLength) {
@@ -125,12 +128,15 @@ export async function* generateText(seq: Sequence, tokenizer: Tokenizer, prompt:
     // the length of the decoded text through each token (to drop a stop string's tokens)
     const ends: number[] = [];
     let decoded = 0;
+    let stopped = false; // by a stop string
 
     while (true) {
+      if (constraint?.done) { finishReason = 'stop'; break; } // (a grammar of the empty text only)
       if (tokens.length >= maxTokens) { finishReason = 'length'; break; }
       if (aborted()) { finishReason = 'abort'; break; }
-      const id = sampler.sample(logits, history);
-      if (!opts.ignoreEos && tokenizer.isEog(id)) { finishReason = 'eos'; break; }
+      const id = sampler.sample(logits, history, constraint);
+      if (!opts.ignoreEos && tokenizer.isEog(id)) { finishReason = constraint ? 'stop' : 'eos'; break; }
+      constraint?.accept(id);
       tokens.push(id);
       history.push(id);
       const piece = decoder.push(id);
@@ -147,8 +153,10 @@ export async function* generateText(seq: Sequence, tokenizer: Tokenizer, prompt:
         while (keep > 0 && ends[keep - 1]! > text.length) keep--;
         tokens.length = keep;
         finishReason = 'stop';
+        stopped = true;
         break;
       }
+      if (constraint?.done) { finishReason = 'stop'; break; } // the grammar's sentence is complete
       if (tokens.length >= maxTokens) { finishReason = 'length'; break; }
       if (!seq.unbounded && history.length > seq.contextLength) {
         // no room for the new token
@@ -160,7 +168,7 @@ export async function* generateText(seq: Sequence, tokenizer: Tokenizer, prompt:
       if (aborted()) { finishReason = 'abort'; break; }
       logits = (await seq.feed(history)).logits; // (just the new token, unless another call used the cache)
     }
-    if (finishReason !== 'stop') {
+    if (!stopped) {
       const rest = stops.push(decoder.flush()).text + stops.flush();
       if (rest) {
         text += rest;

@@ -61,6 +61,20 @@ export function rng(seed: number): () => number {
   return () => ((low() ^ high()) >>> 0) / 4294967296;
 }
 
+/**
+ * A constraint on the next token (grammar/tokens.ts's TokenConstraint): `allows` checks one token,
+ * `allowed` lists the allowed ids (ascending). With `lazy`, the sampler draws first and draws again among
+ * the allowed tokens only when the draw is disallowed: a draw from p restricted to the allowed set either
+ * way, since an allowed first draw has probability p(t) and a rejection then p(t) / p(allowed) — exactly
+ * so without truncation (top-k / top-p / min-p pick their candidates among all tokens on the first draw,
+ * among the allowed ones on the second; greedy is exact).
+ */
+export interface TokenFilter {
+  allows(id: number): boolean;
+  allowed(): Int32Array;
+  readonly lazy: boolean;
+}
+
 export class Sampler {
   readonly temperature: number;
   readonly topK: number;
@@ -113,7 +127,7 @@ export class Sampler {
    * Choose a token. `logits` may be modified (penalties are applied in place); `history` is every
    * token seen so far (prompt and generated).
    */
-  sample(logits: Float32Array, history: ArrayLike<number>): number {
+  sample(logits: Float32Array, history: ArrayLike<number>, filter?: TokenFilter): number {
     for (let i = 0; i < this.biasIds.length; i++) {
       const id = this.biasIds[i]!;
       if (id >= logits.length) throw new WasmlmError('TOKEN_OUT_OF_RANGE', `logitBias: token ${id} is outside the vocabulary of ${logits.length}`);
@@ -122,15 +136,26 @@ export class Sampler {
     if ((this.repeatPenalty !== 1 || this.frequencyPenalty !== 0 || this.presencePenalty !== 0) && this.repeatLastN > 0) {
       this.penalize(logits, history);
     }
-    const id = this.temperature === 0 ? argmax(logits) : this.draw(logits);
+    const id = this.constrained(logits, filter);
     this.onSample?.(id, logits);
     return id;
   }
 
-  /** A draw: top-k → top-p → min-p → temperature. */
-  private draw(logits: Float32Array): number {
+  /** A pick, lazily checked against the grammar's filter (a rejected token: a pick among the allowed ones). */
+  private constrained(logits: Float32Array, filter: TokenFilter | undefined): number {
+    if (filter === undefined) return this.pick(logits);
+    if (filter.lazy) {
+      const id = this.pick(logits);
+      if (filter.allows(id)) return id;
+    }
+    return this.pick(logits, filter.allowed());
+  }
 
-    const n = this.candidates(logits);
+  /** Greedy, or the filters and a draw, among `ids` (ascending; default all). */
+  private pick(logits: Float32Array, ids = this.everyId(logits.length)): number {
+    if (this.temperature === 0) return argmax(logits, ids);
+
+    const n = this.candidates(logits, ids);
     const idx = this.idx;
     const p = this.prob;
     // probabilities at temperature 1 for the filters
@@ -179,9 +204,16 @@ export class Sampler {
     }
   }
 
-  /** Fill idx with candidate ids sorted by logit (descending): the top k, or all. */
-  private candidates(logits: Float32Array): number {
-    const V = logits.length;
+  private all = new Int32Array(0);
+  /** 0 .. n-1 */
+  private everyId(n: number): Int32Array {
+    if (this.all.length !== n) this.all = Int32Array.from({ length: n }, (_, i) => i);
+    return this.all;
+  }
+
+  /** Fill idx with candidate ids (of `ids`) sorted by logit (descending): the top k, or all. */
+  private candidates(logits: Float32Array, ids: Int32Array): number {
+    const V = ids.length;
     const k = this.topK > 0 ? Math.min(this.topK, V) : V;
     if (this.idx.length < k) { this.idx = new Int32Array(k); this.prob = new Float64Array(k); }
     const idx = this.idx;
@@ -189,10 +221,10 @@ export class Sampler {
       // all tokens, less those whose probability is negligible (< e^-40 of the best) or, when no
       // top-p follows, below minP
       let max = -Infinity;
-      for (let i = 0; i < V; i++) if (logits[i]! > max) max = logits[i]!;
+      for (let j = 0; j < V; j++) if (logits[ids[j]!]! > max) max = logits[ids[j]!]!;
       const floor = max + (this.topP >= 1 && this.minP > 0 ? Math.max(-40, Math.log(this.minP)) : -40);
       let n = 0;
-      for (let i = 0; i < V; i++) if (logits[i]! >= floor) idx[n++] = i;
+      for (let j = 0; j < V; j++) if (logits[ids[j]!]! >= floor) idx[n++] = ids[j]!;
       idx.subarray(0, n).sort((a, b) => logits[b]! - logits[a]! || a - b);
       return n;
     }
@@ -209,7 +241,8 @@ export class Sampler {
         const t = idx[i]!; idx[i] = idx[m]!; idx[m] = t; i = m;
       }
     };
-    for (let id = 0; id < V; id++) {
+    for (let j = 0; j < V; j++) {
+      const id = ids[j]!;
       if (size < k) {
         let i = size++;
         idx[i] = id;
@@ -218,7 +251,7 @@ export class Sampler {
           if (!less(idx[i]!, idx[parent]!)) break;
           const t = idx[i]!; idx[i] = idx[parent]!; idx[parent] = t; i = parent;
         }
-      } else if (less(idx[0]!, id)) {
+      } else if (logits[id]! >= logits[idx[0]!]! && less(idx[0]!, id)) { // (the first test skips most tokens cheaply)
         idx[0] = id;
         down(0);
       }
@@ -228,11 +261,13 @@ export class Sampler {
   }
 }
 
-/** Index of the largest logit (the first one on ties). */
-export function argmax(logits: ArrayLike<number>): number {
-  let best = 0;
+/** Index of the largest logit (the first one on ties), among `ids` (ascending) if given. */
+export function argmax(logits: ArrayLike<number>, ids?: ArrayLike<number>): number {
+  const n = ids ? ids.length : logits.length;
+  let best = ids && n > 0 ? ids[0]! : 0;
   let bestValue = -Infinity;
-  for (let i = 0; i < logits.length; i++) {
+  for (let j = 0; j < n; j++) {
+    const i = ids ? ids[j]! : j;
     if (logits[i]! > bestValue) { bestValue = logits[i]!; best = i; }
   }
   return best;

@@ -145,8 +145,23 @@ export function chatRequest(raw: unknown, vocabSize: number): ChatRequest {
     const at = `messages[${i}]`;
     if (!isRecord(m)) throw badParam(at, `expected a message object, got ${describe(m)}`);
     if (typeof m.role !== 'string' || !ROLES.has(m.role)) throw badParam(`${at}.role`, `expected one of ${[...ROLES].join(', ')}, got ${describe(m.role)}`);
-    // 'developer' is the newer name of 'system'; the other fields (name, tool_calls, tool_call_id) go to the template as they are
-    const message: ChatMessage & Record<string, unknown> = { ...m, role: m.role === 'developer' ? 'system' : m.role, content: messageText(m.content, `${at}.content`) };
+    // 'developer' is the newer name of 'system'; tool_calls / tool_call_id become toolCalls / toolCallId (what
+    // chat() renders for the template); other fields (name) go to the template as they are
+    const { tool_calls: calls, tool_call_id: callId, ...rest } = m;
+    const message: ChatMessage & Record<string, unknown> = { ...rest, role: m.role === 'developer' ? 'system' : m.role, content: messageText(m.content, `${at}.content`) };
+    if (calls !== undefined) {
+      if (!Array.isArray(calls)) throw badParam(`${at}.tool_calls`, `expected an array, got ${describe(calls)}`);
+      message.toolCalls = calls.map((c: unknown, j) => {
+        if (!isRecord(c) || typeof c.id !== 'string' || !isRecord(c.function) || typeof c.function.name !== 'string' || typeof c.function.arguments !== 'string') {
+          throw badParam(`${at}.tool_calls[${j}]`, "expected {id, type: 'function', function: {name, arguments}}");
+        }
+        return { id: c.id, name: c.function.name, arguments: c.function.arguments };
+      });
+    }
+    if (callId !== undefined) {
+      if (typeof callId !== 'string') throw badParam(`${at}.tool_call_id`, `expected a string, got ${describe(callId)}`);
+      message.toolCallId = callId;
+    }
     return message;
   });
   const req = generation(body, vocabSize, ['max_tokens', 'max_completion_tokens']);
@@ -174,14 +189,14 @@ export function chatRequest(raw: unknown, vocabSize: number): ChatRequest {
       if (!isRecord(t) || t.type !== 'function' || !isRecord(t.function) || typeof t.function.name !== 'string') {
         throw badParam(`tools[${i}]`, "expected {type: 'function', function: {name, description?, parameters?}}");
       }
-      return { name: t.function.name, description: t.function.description, parameters: t.function.parameters };
+      return { type: 'function', function: { name: t.function.name, description: t.function.description, parameters: t.function.parameters } };
     });
   }
   const choice = given(body, 'tool_choice');
   if (choice !== undefined) {
     if (choice === 'none' || choice === 'auto' || choice === 'required') options.toolChoice = choice;
     else if (isRecord(choice) && choice.type === 'function' && isRecord(choice.function) && typeof choice.function.name === 'string') {
-      options.toolChoice = { name: choice.function.name };
+      options.toolChoice = { type: 'function', function: { name: choice.function.name } };
     } else throw badParam('tool_choice', `expected 'none', 'auto', 'required' or {type: 'function', function: {name}}, got ${describe(choice)}`);
   }
   return { ...req, messages: out, topLogprobs: logprobs ? (top ?? 0) : undefined };

@@ -4,7 +4,8 @@
  * (handler.ts) both call this.
  */
 import { WasmlmError } from '../errors.js';
-import type { ChatMessage, ChatTemplateOptions } from '../generate/chat.js';
+import type { ChatMessage } from '../generate/chat.js';
+import type { ChatOptions, ChatResult } from '../generate/tools.js';
 import type { CompleteResult, FinishReason, GenerateOptions } from '../generate/generator.js';
 import type { EmbedOptions, Model, Prompt } from '../model.js';
 import type { Tokenizer } from '../tokenizer/types.js';
@@ -20,14 +21,14 @@ import type {
  */
 export interface Slot {
   generate(prompt: Prompt, options?: GenerateOptions): AsyncGenerator<string, CompleteResult>;
-  chatStream(messages: ChatMessage[], options?: GenerateOptions & ChatTemplateOptions): AsyncGenerator<string, CompleteResult>;
+  chatStream(messages: ChatMessage[], options?: ChatOptions): AsyncGenerator<string, ChatResult>;
 }
 
 /** What the OpenAI surface needs of a model: a Model, or the browser's model in a worker. */
 export type OpenAIModel = Pick<Model, 'info' | 'tokenizer'> & Slot & { embed(input: Prompt, options?: EmbedOptions): Promise<Float32Array> };
 
-/** What tools (the structured-output options) add to a result. */
-type ToolResult = CompleteResult & { toolCalls?: Array<{ id: string; name: string; arguments: string }> };
+/** A generation's result (a chat's may carry tool calls). */
+type ToolResult = CompleteResult | ChatResult;
 
 /** One sampled token's log-probability and its most likely alternatives. */
 interface TokenLogprob { id: number; logprob: number; top: Array<{ id: number; logprob: number }> }
@@ -38,7 +39,7 @@ interface Step { index: number; text: string; logprobs: TokenLogprob[]; result?:
 const FINISH: Record<FinishReason, ChatFinishReason> = { eos: 'stop', stop: 'stop', length: 'length', context: 'length', abort: 'stop' };
 
 function finishReason(r: ToolResult): ChatFinishReason {
-  return r.toolCalls?.length ? 'tool_calls' : FINISH[r.finishReason];
+  return r.finishReason === 'tool_calls' ? 'tool_calls' : FINISH[r.finishReason];
 }
 
 function requestId(prefix: string): string {
@@ -88,7 +89,7 @@ export class OpenAIService {
   }
 
   /** Runs the choices of a request one after the other, as steps; an aborted signal ends it with ABORTED. */
-  private async *steps(req: GenerationRequest, run: (options: GenerateOptions) => AsyncGenerator<string, CompleteResult>,
+  private async *steps(req: GenerationRequest, run: (options: GenerateOptions) => AsyncGenerator<string, ToolResult>,
     signal: AbortSignal | undefined): AsyncGenerator<Step> {
     for (let index = 0; index < req.n; index++) {
       const options: GenerateOptions & Record<string, unknown> = { ...req.options, signal };
@@ -158,7 +159,7 @@ export class OpenAIService {
   }
 
   private toolCalls(r: ToolResult): ChatCompletionMessageToolCall[] | undefined {
-    return r.toolCalls?.length ? r.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) : undefined;
+    return 'toolCalls' in r && r.toolCalls?.length ? r.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) : undefined;
   }
 
   /** Chat, streamed: the chunks, in order (choices one after the other), then a usage chunk if asked. */
@@ -247,7 +248,7 @@ export class OpenAIService {
       offset += text.length;
       if (step.result) results.push(step.result);
       if (text || step.result || step.logprobs.length) {
-        yield { ...base, choices: [{ index: step.index, text, logprobs, finish_reason: step.result ? FINISH[step.result.finishReason] as 'stop' | 'length' : null }] };
+        yield { ...base, choices: [{ index: step.index, text, logprobs, finish_reason: step.result ? finishReason(step.result) as 'stop' | 'length' : null }] };
       }
     }
     if (req.includeUsage) yield { ...base, choices: [], usage: this.usage(results) };
@@ -262,7 +263,7 @@ export class OpenAIService {
         index: step.index,
         text: echo + text,
         logprobs: req.topLogprobs === undefined ? null : this.completionLogprobs(logprobs, echo.length),
-        finish_reason: FINISH[r.finishReason] as 'stop' | 'length',
+        finish_reason: finishReason(r) as 'stop' | 'length',
       });
     });
     // prompt tokens: every prompt's
