@@ -126,6 +126,27 @@ describe('sessions', () => {
     expect(after - before).toBeLessThan(4 * cache);
   });
 
+  it('a session\'s chat with tools and generateObject give what the model\'s give', async () => {
+    const chatTemplate = "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}{% if tools %}tools: {% for t in tools %}" +
+      '{{ t.function.name }} {% endfor %}reply <tool_call>{"name", "arguments"}</tool_call>\n{% endif %}assistant: ';
+    const tools = [{ type: 'function' as const, function: { name: 'add', parameters: { type: 'object', properties: { a: { type: 'integer', minimum: 0, maximum: 99 } }, required: ['a'], additionalProperties: false } } }];
+    const opts = { tools, toolChoice: 'required' as const, chatTemplate, temperature: 1, seed: 5, maxTokens: 60 };
+    const msgs = [{ role: 'user', content: 'Hi' }];
+    const schema = { type: 'object', properties: { n: { type: 'integer' } }, required: ['n'], additionalProperties: false };
+    const object = async (it: AsyncGenerator<unknown, unknown>) => { for (;;) { const r = await it.next(); if (r.done) return r.value; } };
+    const want = await model.chat(msgs, opts);
+    const wantObject = await object(model.generateObject('Once upon a time', { schema, temperature: 1, seed: 2, maxTokens: 40 }));
+    const s = model.createSession();
+    const got = await s.chat(msgs, opts);
+    expect(got.toolCalls?.[0]?.name).toBe('add');
+    // (the ids are random)
+    const calls = (r: typeof got) => r.toolCalls?.map(({ name, arguments: args }) => ({ name, args }));
+    expect(calls(got)).toEqual(calls(want));
+    expect(got.tokens).toEqual(want.tokens);
+    expect(await object(s.generateObject('Once upon a time', { schema, temperature: 1, seed: 2, maxTokens: 40 }))).toEqual(wantObject);
+    s.dispose();
+  });
+
   it('chat on a session continues the conversation from its cache', async () => {
     const s = model.createSession();
     const msgs = [{ role: 'user', content: 'Tell me a story' }];
