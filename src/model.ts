@@ -409,7 +409,7 @@ export async function loadModel(source?: GGUFSources | HFFileMap, opts?: LoadOpt
  * cache), and the model's header passed to `onHeader` (the browser worker sends the page its vocabulary)
  */
 export async function loadModelWith(source: GGUFSources | HFFileMap | undefined, opts: LoadOptions | undefined,
-  hooks: { openShard?: ShardOpener; onHeader?: (h: GGUFHeader) => void } = {}): Promise<Model> {
+  hooks: { openShard?: ShardOpener; onHeader?: (h: GGUFHeader, tokenizerFiles?: TokenizerFiles) => void } = {}): Promise<Model> {
   const t0 = performance.now();
   const options = checkLoadOptions(opts);
   const quantize = checkQuantizeOption(options.quantize);
@@ -421,15 +421,16 @@ export async function loadModelWith(source: GGUFSources | HFFileMap | undefined,
   let header: GGUFHeader;
   let stream: ByteStream;
   let tokenizer: Tokenizer | undefined; // a GGUF's: from its header, below (its errors name the file)
+  let tokenizerFiles: TokenizerFiles | undefined;
   if (folder) {
-    ({ header, stream, tokenizer } = await openHFFolder(src as string | URL | HFFileMap, quantize, options));
+    ({ header, stream, tokenizer, tokenizerFiles } = await openHFFolder(src as string | URL | HFFileMap, quantize, options));
   } else {
     ({ header, stream } = await openGGUFModel(src as GGUFSources, { signal: options.signal, onProgress: options.onProgress }, hooks.openShard));
   }
   try {
     const { spec, tensors } = resolveSpec(header);
     const tok = tokenizer ?? tokenizerFromGGUF(header);
-    hooks.onHeader?.(header);
+    hooks.onHeader?.(header, tokenizerFiles);
     const engine = await Engine.load(spec, tensors, header, stream, options);
     const weightTypes: Record<string, { bytes: number; share: number }> = {};
     let weightBytes = 0;
@@ -499,15 +500,18 @@ function checkQuantizeOption(q: unknown): string | undefined {
   return q;
 }
 
+/** @internal A folder's tokenizer.json and tokenizer_config.json, parsed (what tokenizerFromJson takes). */
+export interface TokenizerFiles { json: unknown; config: unknown }
+
 /** A Hugging Face folder: its GGUF-like header, the stream producing its tensors, its tokenizer.json's tokenizer. */
 async function openHFFolder(src: string | URL | HFFileMap, quantize: string | undefined, options: LoadOptions):
-  Promise<{ header: GGUFHeader; stream: ByteStream; tokenizer: Tokenizer }> {
+  Promise<{ header: GGUFHeader; stream: ByteStream; tokenizer: Tokenizer; tokenizerFiles: TokenizerFiles }> {
   const folder = openFolder(src, options.signal);
   const hf = await openHFModel(folder, { type: quantize }).catch((e: unknown) => { throw namingSource(e, folder.description); });
   try {
     if (!hf.tokenizerJson) throw new WasmlmError('IO_ERROR', `${folder.description}: no tokenizer.json`);
     const tokenizer = tokenizerFromJson(hf.tokenizerJson, hf.tokenizerConfig);
-    return { header: hf.header, stream: hfDataStream(hf, options), tokenizer };
+    return { header: hf.header, stream: hfDataStream(hf, options), tokenizer, tokenizerFiles: { json: hf.tokenizerJson, config: hf.tokenizerConfig } };
   } catch (e) {
     await hf.close();
     throw namingSource(e, folder.description);

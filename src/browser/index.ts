@@ -8,10 +8,10 @@
 import { WasmlmError } from '../errors.js';
 import { checkLoadOptions } from '../engine/options.js';
 import type { GGUFSources } from '../formats/gguf-split.js';
+import type { HFFileMap } from '../formats/hf-files.js';
 import type { LoadOptions, ModelInfo } from '../model.js';
-import type { VocabData } from '../tokenizer/types.js';
-import { loadInPlace, type CacheOptions } from './load.js';
-import { WorkerModel, WorkerPort, type ModelLike } from './proxy.js';
+import { loadInPlace, type CacheOptions, type PageTokenizer } from './load.js';
+import { folderMap, WorkerModel, WorkerPort, type FolderFiles, type ModelLike } from './proxy.js';
 
 export * from '../index.js';
 
@@ -29,8 +29,11 @@ export interface BrowserLoadOptions extends LoadOptions, CacheOptions {
  * Load a GGUF model: a URL (relative ones are relative to the page), Blob/File, ArrayBuffer,
  * Uint8Array or ReadableStream; none = the embedded model, fetched beside the bundle. A split GGUF: its
  * first shard's URL (each shard is fetched and cached), or its shards as an array (e.g. the Files picked).
+ * A Hugging Face folder: its URL ending in '/' (read with range requests, not cached), a map of its
+ * file names to Files / Blobs / URLs, or the Files picked from it (`<input type=file webkitdirectory>`).
  */
-export async function loadModel(source?: GGUFSources, opts?: BrowserLoadOptions): Promise<ModelLike> {
+export async function loadModel(given?: GGUFSources | HFFileMap | FolderFiles, opts?: BrowserLoadOptions): Promise<ModelLike> {
+  const source = folderMap(given) ?? given as GGUFSources | HFFileMap | undefined;
   const options = checkLoadOptions(opts);
   if (options.signal?.aborted) throw new WasmlmError('ABORTED', 'aborted', { cause: options.signal.reason });
   const { worker, workerUrl, ...rest } = options;
@@ -40,7 +43,7 @@ export async function loadModel(source?: GGUFSources, opts?: BrowserLoadOptions)
   const port = await WorkerPort.start(workerUrl);
   try {
     const { wire, transfer } = port.wire(source);
-    const { info, vocab } = await port.call<{ info: ModelInfo; vocab: VocabData }>(
+    const { info, vocab } = await port.call<{ info: ModelInfo; vocab: PageTokenizer }>(
       {
         type: 'load',
         source: wire,

@@ -5,15 +5,28 @@
  */
 import { WasmlmError } from '../errors.js';
 import { isSourceList, type GGUFSources, type ShardOpener } from '../formats/gguf-split.js';
+import { isFileMap, isFolderSource, type HFFileMap } from '../formats/hf-files.js';
 import { describeSource, openSource, type ModelSource } from '../formats/source.js';
 import { DEFAULT_MODEL_URL, defaultModelUrl, loadModelWith, type LoadOptions, type Model } from '../model.js';
+import { tokenizerFromJson } from '../tokenizer/hf.js';
+import { createTokenizer } from '../tokenizer/index.js';
 import { vocabFromGGUF } from '../tokenizer/gguf.js';
-import type { VocabData } from '../tokenizer/types.js';
+import type { Tokenizer, VocabData } from '../tokenizer/types.js';
 import { isCacheableUrl, modelCacheAvailable, openCachedUrl, resolveUrl } from './cache.js';
 
 export interface CacheOptions {
   /** keep models fetched from http(s) URLs in the Cache API (default true); a string names the cache */
   cache?: boolean | string;
+}
+
+/**
+ * What the page builds its tokenizer from: a GGUF's vocabulary, or a Hugging Face folder's
+ * tokenizer.json and tokenizer_config.json (parsed), as the model in the worker built its own.
+ */
+export type PageTokenizer = { kind: 'gguf'; vocab: VocabData } | { kind: 'json'; json: unknown; config: unknown };
+
+export function pageTokenizer(t: PageTokenizer): Tokenizer {
+  return t.kind === 'gguf' ? createTokenizer(t.vocab) : tokenizerFromJson(t.json, t.config);
 }
 
 /** A source ready for the core loader, and what to do with the download once the load is over. */
@@ -42,18 +55,20 @@ async function open(source: ModelSource, options: CacheOptions & { signal?: Abor
 }
 
 /**
- * The core loadModel with the cache and the isolation check. `wantVocab`: also return the file's
- * vocabulary (the worker sends it to the page, which builds its own tokenizer from it). Each file the
- * core opens (the model, or each shard of a split one) goes through the model cache when it is a URL.
+ * The core loadModel with the cache and the isolation check. `wantVocab`: also return what the page
+ * builds its tokenizer from (the worker sends it to the page). Each file the core opens (the model, or
+ * each shard of a split one) goes through the model cache when it is a URL. A Hugging Face folder (a
+ * URL ending in '/', a map of its files) is read where it is, by ranges, and not cached: the model
+ * cache keeps whole downloads, and a folder's safetensors are read at the offsets of their tensors.
  */
 export async function loadInPlace(
-  source: GGUFSources | undefined,
+  source: GGUFSources | HFFileMap | undefined,
   options: LoadOptions & CacheOptions & { wantVocab?: boolean },
-): Promise<{ model: Model; vocab: VocabData | undefined }> {
+): Promise<{ model: Model; vocab: PageTokenizer | undefined }> {
   const { cache, wantVocab, ...rest } = options;
   const plan = threadPlan(options.threads);
   const given = source ?? DEFAULT_MODEL_URL ?? defaultModelUrl();
-  const src = isSourceList(given) ? given.map(pageUrl) : pageUrl(given);
+  const src = isFileMap(given) ? given : isSourceList(given) ? given.map(pageUrl) : pageUrl(given);
   /** the downloads of this load, by URL: stored once the model has loaded, dropped if it fails */
   const downloads = new Map<string, Opened>();
   const openShard: ShardOpener = async (s, o) => {
@@ -64,9 +79,14 @@ export async function loadInPlace(
     if (href !== undefined) downloads.set(href, opened);
     return openSource(opened.source, { ...o, size: opened.size });
   };
-  let vocab: VocabData | undefined;
+  let vocab: PageTokenizer | undefined;
   try {
-    const model = await loadModelWith(src, rest, { openShard, onHeader: wantVocab ? (h) => { vocab = vocabFromGGUF(h); } : undefined });
+    const model = await loadModelWith(src, rest, {
+      openShard,
+      onHeader: wantVocab
+        ? (h, files) => { vocab = files ? { kind: 'json', ...files } : { kind: 'gguf', vocab: vocabFromGGUF(h) }; }
+        : undefined,
+    });
     for (const d of downloads.values()) await d.finish(true);
     if (plan.note) {
       model.info.threads = 1;
@@ -84,12 +104,15 @@ function pageUrl(src: ModelSource): ModelSource {
   return typeof src === 'string' && /^[a-z][a-z0-9+.-]*:/i.test(src) === false && hasLocation() ? resolveUrl(src) : src;
 }
 
-/** Load an adapter the same way (through the cache for URLs). */
+/** Load an adapter the same way (through the cache for a GGUF's URL; a PEFT folder where it is). */
 export async function adapterInPlace(
   model: Model,
-  source: ModelSource,
+  source: ModelSource | HFFileMap,
   options: CacheOptions & { scale?: number; signal?: AbortSignal },
 ) {
+  if (isFileMap(source) || await isFolderSource(pageUrl(source))) {
+    return model.loadAdapter(isFileMap(source) ? source : pageUrl(source), { scale: options.scale, signal: options.signal });
+  }
   const opened = await open(source, { cache: options.cache, signal: options.signal });
   try {
     const adapter = await model.loadAdapter(opened.source, { scale: options.scale, signal: options.signal });

@@ -4,6 +4,7 @@
  * abort, a cancel) in between two tokens.
  */
 import { WasmlmError } from '../errors.js';
+import type { HFFileMap } from '../formats/hf-files.js';
 import type { ModelSource } from '../formats/source.js';
 import type { Adapter, Model } from '../model.js';
 import type { Session, SessionOptions } from '../session.js';
@@ -189,12 +190,12 @@ async function stream(id: number, method: 'generate' | 'chatStream', args: unkno
 }
 
 async function adapter(id: number, wire: WireSource, scale: number, signal: AbortSignal) {
-  const a = await adapterInPlace(live(), fromWire(wire) as ModelSource, { scale, signal });
+  const a = await adapterInPlace(live(), fromWire(wire) as ModelSource | HFFileMap, { scale, signal });
   adapters.set(id, a);
   post({ type: 'result', id, value: a.scale });
 }
 
-function fromWire(w: WireSource): ModelSource | ModelSource[] | undefined {
+function fromWire(w: WireSource): ModelSource | ModelSource[] | HFFileMap | undefined {
   switch (w.kind) {
     case 'default': return undefined;
     case 'url': return w.href;
@@ -202,6 +203,7 @@ function fromWire(w: WireSource): ModelSource | ModelSource[] | undefined {
     case 'bytes': return w.bytes;
     case 'stream': return pumped(w.streamId);
     case 'shards': return w.items.map(fromWire) as ModelSource[];
+    case 'files': return Object.fromEntries(Object.entries(w.files).map(([name, f]) => [name, fromWire(f) as ModelSource]));
   }
 }
 

@@ -19,7 +19,9 @@ export type WireSource =
   | { kind: 'bytes'; bytes: ArrayBuffer | Uint8Array }
   | { kind: 'stream'; streamId: number }
   /** the shards of a split GGUF */
-  | { kind: 'shards'; items: WireSource[] };
+  | { kind: 'shards'; items: WireSource[] }
+  /** a Hugging Face (or PEFT) folder's files by name (Files / Blobs cross by reference) */
+  | { kind: 'files'; files: Record<string, WireSource> };
 
 /** Options of loadModel that cross to the worker (no functions, no signal). */
 export interface WireLoadOptions {

@@ -9,6 +9,7 @@
  */
 import { WasmlmError } from '../errors.js';
 import { isSourceList, type GGUFSources } from '../formats/gguf-split.js';
+import { isFileMap, openFolder, type HFFileMap } from '../formats/hf-files.js';
 import { describeSource, type ModelSource } from '../formats/source.js';
 import { tokenIdList } from '../token-ids.js';
 import type { CompleteResult, GenerateOptions } from '../generate/generator.js';
@@ -18,9 +19,9 @@ import type { ChatOptions, ChatResult } from '../generate/tools.js';
 import type { Adapter, EmbedOptions, Model, ModelInfo, Prompt } from '../model.js';
 import type { Session, SessionInfo, SessionOptions } from '../session.js';
 import { createOpenAI, type OpenAILike } from '../openai/client.js';
-import { createTokenizer } from '../tokenizer/index.js';
-import type { Tokenizer, VocabData } from '../tokenizer/types.js';
+import type { Tokenizer } from '../tokenizer/types.js';
 import { resolveUrl } from './cache.js';
+import { pageTokenizer, type PageTokenizer } from './load.js';
 import { fromWireError, toWireError, type FromWorker, type ToWorker, type WireSource } from './protocol.js';
 
 /** Everything public on a Session: what createSession / restoreSession give in every runtime. */
@@ -175,8 +176,15 @@ export class WorkerPort {
   }
 
   /** A model source as it crosses to the worker (a stream is pumped on the worker's pulls). */
-  wire(source: GGUFSources | undefined): { wire: WireSource; transfer: Transferable[] } {
+  wire(source: GGUFSources | HFFileMap | undefined): { wire: WireSource; transfer: Transferable[] } {
     if (source === undefined) return { wire: { kind: 'default' }, transfer: [] };
+    if (isFileMap(source)) {
+      const entries = Object.entries(source).map(([name, s]) => [name, this.wire(s)] as const);
+      return {
+        wire: { kind: 'files', files: Object.fromEntries(entries.map(([name, x]) => [name, x.wire])) },
+        transfer: entries.flatMap(([, x]) => x.transfer),
+      };
+    }
     if (isSourceList(source)) {
       const items = source.map((x) => this.wire(x));
       return { wire: { kind: 'shards', items: items.map((x) => x.wire) }, transfer: items.flatMap((x) => x.transfer) };
@@ -262,6 +270,25 @@ export class WorkerPort {
   }
 }
 
+/** Files picked from a folder: what `<input type=file webkitdirectory>` gives (a FileList), or an array of Files. */
+export type FolderFiles = FileList | readonly File[];
+
+/**
+ * Files picked from a Hugging Face (or PEFT) folder as the map of their names in it (webkitRelativePath
+ * without the folder's own name, else the file's name); undefined for anything else. An array of Files
+ * is a folder when one of them is its config.json or adapter_config.json (otherwise: a split GGUF's shards).
+ */
+export function folderMap(x: unknown): HFFileMap | undefined {
+  const isFileList = typeof FileList === 'function' && x instanceof FileList;
+  if (!isFileList && !(Array.isArray(x) && x.length > 0 && x.every((f) => typeof File === 'function' && f instanceof File))) return undefined;
+  const map: HFFileMap = {};
+  for (const f of Array.from(x as ArrayLike<File>)) {
+    const rel = f.webkitRelativePath ? f.webkitRelativePath.split('/').slice(1).join('/') : '';
+    map[rel || f.name] = f;
+  }
+  return isFileList || 'config.json' in map || 'adapter_config.json' in map ? map : undefined;
+}
+
 /** A model running in a Web Worker, with the API of Model. */
 export class WorkerModel implements ModelLike {
   readonly info: ModelInfo;
@@ -271,14 +298,14 @@ export class WorkerModel implements ModelLike {
   readonly #session: WorkerSession;
 
   /** @internal */
-  constructor(private readonly port: WorkerPort, info: ModelInfo, private readonly vocab: VocabData) {
+  constructor(private readonly port: WorkerPort, info: ModelInfo, private readonly vocab: PageTokenizer) {
     this.info = info;
     this.#session = new WorkerSession(port, info, () => this.alive());
   }
 
-  /** Built on the page from the model file's vocabulary, the first time it is used. */
+  /** Built on the page from the model file's vocabulary (a folder's tokenizer.json), the first time it is used. */
   get tokenizer(): Tokenizer {
-    this.#tokenizer ??= createTokenizer(this.vocab);
+    this.#tokenizer ??= pageTokenizer(this.vocab);
     return this.#tokenizer;
   }
 
@@ -310,10 +337,11 @@ export class WorkerModel implements ModelLike {
     return this.port.call<Float32Array>({ type: 'call', method: 'embed', args: [input, options] });
   }
 
-  async loadAdapter(source: ModelSource, options: { scale?: number; signal?: AbortSignal } = {}): Promise<Adapter> {
+  async loadAdapter(given: ModelSource | HFFileMap | FolderFiles, options: { scale?: number; signal?: AbortSignal } = {}): Promise<Adapter> {
     let scale = checkScale(options.scale ?? 1);
     this.alive();
     const port = this.port;
+    const source = folderMap(given) ?? given as ModelSource | HFFileMap;
     const { wire, transfer } = port.wire(source);
     let adapterId = 0;
     scale = await new Promise<number>((resolve, reject) => {
@@ -323,8 +351,9 @@ export class WorkerModel implements ModelLike {
       }, transfer, options.signal);
     });
     let removed = false;
+    const where = isFileMap(source) ? openFolder(source).description : describeSource(source);
     const usable = (call: string) => {
-      if (removed) throw new WasmlmError('DISPOSED', `adapter ${describeSource(source)}: ${call} after remove()`);
+      if (removed) throw new WasmlmError('DISPOSED', `adapter ${where}: ${call} after remove()`);
       this.alive();
     };
     return {

@@ -126,11 +126,18 @@ function notFound(res: ServerResponse, headers: Record<string, string>): void {
 
 function send(req: IncomingMessage, res: ServerResponse, file: string, headers: Record<string, string>): void {
   const size = statSync(file).size;
-  res.writeHead(200, {
-    ...headers,
-    'content-type': MIME[extname(file)] ?? 'application/octet-stream',
-    'content-length': String(size),
-  });
+  const type = MIME[extname(file)] ?? 'application/octet-stream';
+  // one range (bytes=a-b), as Hugging Face folders are read
+  const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+  if (range && Number(range[1]) <= Number(range[2]) && Number(range[1]) < size) {
+    const start = Number(range[1]);
+    const end = Math.min(Number(range[2]), size - 1);
+    res.writeHead(206, { ...headers, 'content-type': type, 'content-length': String(end - start + 1), 'content-range': `bytes ${start}-${end}/${size}` });
+    if (req.method === 'HEAD') res.end();
+    else createReadStream(file, { start, end }).pipe(res);
+    return;
+  }
+  res.writeHead(200, { ...headers, 'content-type': type, 'content-length': String(size) });
   if (req.method === 'HEAD') {
     res.end();
     return;
