@@ -94,7 +94,7 @@ describe.skipIf(skipBrowser)(browserSuite('Hugging Face folders in Chromium'), (
     await page.close();
   });
 
-  it('the FileList of <input webkitdirectory> (the set3 llama folder picked): keyed by the path in the folder', async () => {
+  it('the FileList of <input webkitdirectory> (the set3 llama folder picked): keyed by the path in the folder; a picked GGUF', async () => {
     const e = expected('set3/llama.expected.json');
     const node = await loadModel(fixture('set3/llama'));
     const want = await nodeRun(node, e.tokens);
@@ -122,6 +122,23 @@ describe.skipIf(skipBrowser)(browserSuite('Hugging Face folders in Chromium'), (
     expect(got.greedy).toEqual(want.greedy);
     expect(got.greedy).toEqual(e.greedy);
     expect(maxAbsDiff(got.logits, want.logits)).toBeLessThan(1e-4);
+
+    // a FileList that is no folder (a GGUF file picked) stays a GGUF source
+    await page.evaluate(() => {
+      const input = document.createElement('input');
+      input.type = 'file';
+      input.id = 'gguf';
+      document.body.append(input);
+    });
+    await page.setInputFiles('#gguf', fixture('set3/llama.gguf'));
+    const gguf = await page.evaluate(async ({ tokens }) => {
+      const w = await importModule('/dist/browser.js');
+      const m = await w.loadModel((document.querySelector('#gguf') as HTMLInputElement).files);
+      const greedy = (await m.complete(tokens, { temperature: 0, maxTokens: 16, ignoreEos: true })).tokens;
+      m.dispose();
+      return greedy;
+    }, { tokens: e.tokens });
+    expect(gguf).toEqual(e.greedy);
     await page.close();
   });
 

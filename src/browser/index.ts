@@ -11,7 +11,7 @@ import type { GGUFSources } from '../formats/gguf-split.js';
 import type { HFFileMap } from '../formats/hf-files.js';
 import type { LoadOptions, ModelInfo } from '../model.js';
 import { loadInPlace, type CacheOptions, type PageTokenizer } from './load.js';
-import { folderMap, WorkerModel, WorkerPort, type FolderFiles, type ModelLike } from './proxy.js';
+import { pickedFiles, WorkerModel, WorkerPort, type FolderFiles, type ModelLike } from './proxy.js';
 
 export * from '../index.js';
 
@@ -30,10 +30,11 @@ export interface BrowserLoadOptions extends LoadOptions, CacheOptions {
  * Uint8Array or ReadableStream; none = the embedded model, fetched beside the bundle. A split GGUF: its
  * first shard's URL (each shard is fetched and cached), or its shards as an array (e.g. the Files picked).
  * A Hugging Face folder: its URL ending in '/' (read with range requests, not cached), a map of its
- * file names to Files / Blobs / URLs, or the Files picked from it (`<input type=file webkitdirectory>`).
+ * file names to Files / Blobs / URLs, or the Files picked from it (the FileList of `<input type=file
+ * webkitdirectory>`; any other FileList is a GGUF's file or a split GGUF's shards).
  */
 export async function loadModel(given?: GGUFSources | HFFileMap | FolderFiles, opts?: BrowserLoadOptions): Promise<ModelLike> {
-  const source = folderMap(given) ?? given as GGUFSources | HFFileMap | undefined;
+  const source = pickedFiles(given) ?? given as GGUFSources | HFFileMap | undefined;
   const options = checkLoadOptions(opts);
   if (options.signal?.aborted) throw new WasmlmError('ABORTED', 'aborted', { cause: options.signal.reason });
   const { worker, workerUrl, ...rest } = options;

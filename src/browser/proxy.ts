@@ -274,19 +274,22 @@ export class WorkerPort {
 export type FolderFiles = FileList | readonly File[];
 
 /**
- * Files picked from a Hugging Face (or PEFT) folder as the map of their names in it (webkitRelativePath
- * without the folder's own name, else the file's name); undefined for anything else. An array of Files
- * is a folder when one of them is its config.json or adapter_config.json (otherwise: a split GGUF's shards).
+ * Files picked as what they are: from a Hugging Face (or PEFT) folder, the map of their names in it
+ * (webkitRelativePath without the picked folder's own name, else the file's name) — Files are a folder
+ * when one of them is its config.json or adapter_config.json; other picked Files (a FileList) as an array
+ * (a GGUF, or a split GGUF's shards). Undefined for anything else.
  */
-export function folderMap(x: unknown): HFFileMap | undefined {
-  const isFileList = typeof FileList === 'function' && x instanceof FileList;
-  if (!isFileList && !(Array.isArray(x) && x.length > 0 && x.every((f) => typeof File === 'function' && f instanceof File))) return undefined;
+export function pickedFiles(x: unknown): HFFileMap | File[] | undefined {
+  const files = typeof FileList === 'function' && x instanceof FileList ? Array.from(x)
+    : Array.isArray(x) && x.length > 0 && x.every((f) => typeof File === 'function' && f instanceof File) ? x as File[]
+    : undefined;
+  if (!files) return undefined;
   const map: HFFileMap = {};
-  for (const f of Array.from(x as ArrayLike<File>)) {
+  for (const f of files) {
     const rel = f.webkitRelativePath ? f.webkitRelativePath.split('/').slice(1).join('/') : '';
     map[rel || f.name] = f;
   }
-  return isFileList || 'config.json' in map || 'adapter_config.json' in map ? map : undefined;
+  return 'config.json' in map || 'adapter_config.json' in map ? map : files;
 }
 
 /** A model running in a Web Worker, with the API of Model. */
@@ -341,7 +344,9 @@ export class WorkerModel implements ModelLike {
     let scale = checkScale(options.scale ?? 1);
     this.alive();
     const port = this.port;
-    const source = folderMap(given) ?? given as ModelSource | HFFileMap;
+    const picked = pickedFiles(given);
+    // (an adapter GGUF is one file: one picked File is that file)
+    const source = (Array.isArray(picked) ? (picked.length === 1 ? picked[0] : given) : picked ?? given) as ModelSource | HFFileMap;
     const { wire, transfer } = port.wire(source);
     let adapterId = 0;
     scale = await new Promise<number>((resolve, reject) => {
