@@ -28,7 +28,9 @@ import { fromWireError, toWireError, type FromWorker, type ToWorker, type WireSo
 export type SessionLike = { [K in keyof Session]: Session[K] };
 
 /** Everything public on a Model: what loadModel returns in every runtime. */
-export type ModelLike = { [K in Exclude<keyof Model, 'createSession' | 'restoreSession'>]: Model[K] } & {
+export type ModelLike = { [K in Exclude<keyof Model, 'createSession' | 'restoreSession' | 'loadAdapter'>]: Model[K] } & {
+  /** Model's loadAdapter; a PEFT folder may also be the Files picked from it */
+  loadAdapter(source: ModelSource | HFFileMap | FolderFiles, options?: { scale?: number; signal?: AbortSignal }): Promise<Adapter>;
   createSession(options?: SessionOptions): SessionLike;
   restoreSession(bytes: Uint8Array, options?: SessionOptions): Promise<SessionLike>;
 };
