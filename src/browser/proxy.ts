@@ -272,8 +272,15 @@ export class WorkerPort {
   }
 }
 
+/** A picked File (typed without the DOM library: the package's types need none). */
+export interface PickedFile extends Blob {
+  readonly name: string;
+  /** its path from the picked folder on (the folder's own name first), '' when no folder was picked */
+  readonly webkitRelativePath: string;
+}
+
 /** Files picked from a folder: what `<input type=file webkitdirectory>` gives (a FileList), or an array of Files. */
-export type FolderFiles = FileList | readonly File[];
+export type FolderFiles = ArrayLike<PickedFile>;
 
 /**
  * Files picked as what they are: from a Hugging Face (or PEFT) folder, the map of their names in it
@@ -281,8 +288,8 @@ export type FolderFiles = FileList | readonly File[];
  * when one of them is its config.json or adapter_config.json; other picked Files (a FileList) as an array
  * (a GGUF, or a split GGUF's shards). Undefined for anything else.
  */
-export function pickedFiles(x: unknown): HFFileMap | File[] | undefined {
-  const files = typeof FileList === 'function' && x instanceof FileList ? Array.from(x)
+export function pickedFiles(x: unknown): HFFileMap | PickedFile[] | undefined {
+  const files: PickedFile[] | undefined = typeof FileList === 'function' && x instanceof FileList ? Array.from(x)
     : Array.isArray(x) && x.length > 0 && x.every((f) => typeof File === 'function' && f instanceof File) ? x as File[]
     : undefined;
   if (!files) return undefined;
