@@ -30,5 +30,5 @@ export { cachedModels, clearModelCache } from './browser/cache.js';
 export type { ModelLike } from './browser/proxy.js';
 export type { BrowserLoadOptions } from './browser/index.js';
 export { createOpenAI, createHandler, OpenAIError } from './openai/index.js';
-export type { OpenAILike, HandlerOptions, OpenAIHandler, RequestLogEntry } from './openai/index.js';
+export type { OpenAILike, OpenAIServiceOptions, HandlerOptions, OpenAIHandler, RequestLogEntry } from './openai/index.js';
 export type * as OpenAITypes from './openai/types.js';

@@ -337,7 +337,10 @@ export class WorkerModel implements ModelLike {
     return streamObject<T>(this.chatStream(messages, objectGenerateOptions(options)) as AsyncGenerator<string, CompleteResult>);
   }
 
-  /** The OpenAI client's surface over this model (logprobs are not available through the worker). */
+  /** The generation's onSample hook cannot cross to the worker (so the OpenAI surface has no logprobs). */
+  readonly sampleHook = false;
+
+  /** The OpenAI client's surface over this model (logprobs are not available through the worker: a 400 naming `logprobs`). */
   openai(): OpenAILike {
     return createOpenAI(this);
   }

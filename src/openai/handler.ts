@@ -14,9 +14,9 @@
 import { WasmlmError, type WasmlmErrorCode } from '../errors.js';
 import { OpenAIError, toOpenAIError } from './errors.js';
 import { chatRequest, completionRequest, embeddingRequest, requestBody } from './params.js';
-import { OpenAIService, type OpenAIModel, type Slot } from './service.js';
+import { OpenAIService, type OpenAIModel, type OpenAIServiceOptions, type Slot } from './service.js';
 
-export interface HandlerOptions {
+export interface HandlerOptions extends OpenAIServiceOptions {
   /** require `Authorization: Bearer <apiKey>` on /v1/ (401 without it) */
   apiKey?: string;
   /** answer cross-origin requests: true = any origin (`*`), or the one origin allowed; default off */
@@ -167,7 +167,7 @@ export function createHandler(model: OpenAIModel, options: HandlerOptions = {}):
   if (options.apiKey !== undefined && (typeof options.apiKey !== 'string' || options.apiKey === '')) {
     throw new WasmlmError('BAD_ARGUMENT', 'createHandler: apiKey must be a non-empty string');
   }
-  const service = new OpenAIService(model);
+  const service = new OpenAIService(model, { chatTemplate: options.chatTemplate });
   const running = new Set<AbortController>();
   let closed = false;
   const cors: Record<string, string> = !options.cors ? {} : {
