@@ -91,6 +91,13 @@ export function structuredSuite(client: () => Client): void {
     }
   });
 
+  it("a tool's parameters the engine does not support (tool_choice 'required'): 400 naming tools and the keyword", async () => {
+    const bad = { type: 'function' as const, function: { name: 'f', parameters: { type: 'object', properties: { a: { type: 'string', contentEncoding: 'base64' } } } } };
+    const e = await client().chat.completions.create({ model, messages: user, tools: [bad], tool_choice: 'required' }).catch((x: unknown) => x);
+    expect(e).toMatchObject({ status: 400, param: 'tools' });
+    expect((e as Error).message).toMatch(/^(400 )?tools: .*contentEncoding/);
+  });
+
   it("tools: tool_choice 'required' / a named function → tool_calls that validate; the tool's result back → a reply", async () => {
     const validate = ajv.compile(ADD.function.parameters);
     const ask = [{ role: 'user' as const, content: 'Add 2 and 3.' }];
