@@ -103,7 +103,10 @@ export function run_job(ctl: usize, plan: usize, nOps: i32): i32 {
   atomic.store<i32>(word(ctl, abi.CTL_NOPS), nOps);
   atomic.add<i32>(word(ctl, abi.CTL_JOB), 1);
   signal(ctl);
-  return run_mt(plan, nOps, 0, nThreads, ctl);
+  if (run_mt(plan, nOps, 0, nThreads, ctl) == 0) return 0;
+  // the workers leave the job before the host writes the next plan: one still scanning this plan's tail
+  // must not read (and take chunks of) the next plan's ops under this job's sync lines
+  return waitEq(ctl, exited, nThreads - 1, canWaitOf(ctl, 0)) ? 1 : 0;
 }
 
 /**

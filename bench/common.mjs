@@ -7,8 +7,13 @@ import { fileURLToPath } from 'node:url';
 
 const benchDir = fileURLToPath(new URL('.', import.meta.url));
 
-/** bench/models/SHAPE-TYPE.gguf, made once with bench/make-model.mjs when missing. */
+/**
+ * bench/models/SHAPE-TYPE.gguf, made once with bench/make-model.mjs when missing (WASMLM_BENCH_MODELS: another
+ * folder of such files, used when it has the one asked for).
+ */
 export function ensureModel(shape, type) {
+  const elsewhere = process.env.WASMLM_BENCH_MODELS && join(process.env.WASMLM_BENCH_MODELS, `${shape}-${type}.gguf`);
+  if (elsewhere && existsSync(elsewhere)) return elsewhere;
   const file = join(benchDir, 'models', `${shape}-${type}.gguf`);
   if (!existsSync(file)) {
     mkdirSync(dirname(file), { recursive: true });

@@ -6,7 +6,7 @@
 //
 //   npm run bench [-- --shapes stories110m,tinyllama --types q8_0,q4_0,q4_k_m --threads 1,2 --rounds 3
 //                     --prompt 128 --gen 64 --engines wasmlm,native --decode-context 1983 --quiet-wait 60
-//                     --out results.json]
+//                     --out results.json] [-- --sessions 1,2,4,8]
 //   npm run bench -- --grammar [...]: the per-token cost of a JSON-schema constraint (bench/grammar.mjs)
 //
 // Models are made once with bench/make-model.mjs into bench/models/ (tinyllama q4_k_m takes ~10 min).
@@ -14,6 +14,8 @@
 // (`npm install --prefix bench`; no install script is needed: node-llama-cpp's prebuilt binaries come as
 // optional packages). The native measurement is ../shared/tools/native-bench.mjs, copied next to
 // bench/node_modules so that it resolves node-llama-cpp there (WASMLM_PEER_TOOLS overrides the folder).
+// --sessions 1,2,4,8 (issue 11 item 5): instead, the aggregate decode tok/s of that many concurrent sessions of
+// one model (bench/sessions.mjs, one process each), against 1 session; --gen tokens each.
 // --decode-context N (issue 5 item 9): also runs wasmlm with `--context-fill N` and reports the time per
 // decoded token after N tokens of context against the one after --prompt tokens.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -100,18 +102,72 @@ function runtimeSize() {
   return { files, js: sum(js), wasm: sum(wasm), total: sum(files), minimal: sum([...js, ...oneWasm]) };
 }
 
+// --- --sessions 1,2,4,8: batched decoding of concurrent sessions (issue 11 item 5) ---------------
+/** Aggregate decode tok/s of N concurrent sessions, per model and thread count, against 1 session. */
+async function sessionsBench(counts) {
+  if (!counts.includes(1)) counts.unshift(1);
+  const models = [];
+  for (const shape of shapes) for (const type of types) models.push({ shape, type, file: ensureModel(shape, type) });
+  const results = new Map();
+  for (let r = 0; r < rounds; r++) {
+    for (const m of models) {
+      for (const t of threadList) {
+        // alternate the order of the counts, round by round
+        for (const n of r % 2 === 0 ? counts : [...counts].reverse()) {
+          if (quietWait > 0) await waitQuiet(quietWait);
+          const p = spawnSync(process.execPath, [join(benchDir, 'sessions.mjs'), m.file, '--sessions', String(n), '--threads', String(t),
+            '--gen', gen, '--prompt', get('prompt', '16')], { encoding: 'utf8', timeout: TIMEOUT_MS, env: { ...process.env, WASMLM_DIST: dist } });
+          const line = (p.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
+          const res = p.status === 0 && line ? JSON.parse(line) : undefined;
+          if (!res) process.stderr.write(`  ${m.shape} ${m.type} ${t}T ×${n} failed: ${(p.stderr || '').trim().split('\n').slice(-2).join(' | ')}\n`);
+          const k = `${m.shape} ${m.type} ${t} ${n}`;
+          (results.get(k) ?? results.set(k, []).get(k)).push(res);
+          log.push({ round: r, shape: m.shape, type: m.type, threads: t, sessions: n, ...res });
+          process.stderr.write(`  round ${r + 1}/${rounds} ${m.shape} ${m.type} ${t}T ${n} sessions: ` +
+            (res ? `${f1(res.aggregate_tps)} tok/s aggregate, ${f1(res.per_batch)} per pass` : 'failed') + '\n');
+        }
+      }
+    }
+  }
+  const rows = [];
+  for (const m of models) {
+    for (const t of threadList) {
+      const one = results.get(`${m.shape} ${m.type} ${t} 1`);
+      for (const n of counts) {
+        const xs = results.get(`${m.shape} ${m.type} ${t} ${n}`);
+        const speedup = median(xs.map((x, i) => (x && one[i] ? x.aggregate_tps / one[i].aggregate_tps : NaN)));
+        rows.push({
+          model: `${m.shape} ${m.type.toUpperCase()}`, threads: String(t), sessions: String(n),
+          'aggregate decode tok/s': f1(median(xs.map((x) => x?.aggregate_tps))),
+          'per session tok/s': f1(median(xs.map((x) => x?.aggregate_tps / n))),
+          'sessions per pass': f1(median(xs.map((x) => x?.per_batch))),
+          '× 1 session': f2(speedup) + (n === 4 ? mark(speedup, 2.5) + ' (goal ≥ 2.5)' : ''),
+        });
+      }
+    }
+  }
+  console.log(`\nwasmlm: batched decoding of concurrent sessions, generate ${gen} each; medians of ${rounds} rounds; ` +
+    `Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model.trim()})`);
+  console.log(table(rows));
+  if (outFile) writeFileSync(outFile, JSON.stringify({ args, rows, runs: log }, null, 1));
+}
+
 // --- main ---------------------------------------------------------------------------------------
 // --quiet-wait S: before each measurement wait up to S seconds for a quiet machine (common.mjs)
 const quietWait = Number(get('quiet-wait', '0'));
 
 if (!existsSync(join(dist, 'cli.js'))) { console.error(`${dist}/cli.js is missing: run \`npm run build\` first`); process.exit(1); }
+const log = [];
+if (get('sessions')) {
+  await sessionsBench(list('sessions', '1,2,4,8').map(Number));
+  process.exit(0);
+}
 const nativeScript = ensurePeers();
 const models = [];
 for (const shape of shapes) for (const type of types) models.push({ shape, type, file: ensureModel(shape, type) });
 
 const cells = new Map(); // key → { wasmlm: [], native: [], long: [], short: [] }
 const key = (m, t) => `${m.shape} ${m.type} ${t}`;
-const log = [];
 process.stderr.write(`bench: ${models.length} models × threads ${threadList.join(',')} × ${engines.join(' + ')}, ${rounds} rounds; ` +
   `${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
 for (let r = 0; r < rounds; r++) {

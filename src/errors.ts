@@ -21,6 +21,8 @@ export type WasmlmErrorCode =
   | 'IO_ERROR'             // a file that could not be read or written
   | 'DISPOSED'             // the model was disposed
   | 'TEMPLATE_LIMIT'       // a chat template that ran too long or built too much
+  | 'SESSION_MISMATCH'     // a saved session from another model (or KV type, batch size) than the one restoring it
+  | 'BAD_SESSION'          // bytes that are not a saved session (corrupted, truncated, another format)
   | 'BAD_GRAMMAR'          // a GBNF grammar that cannot be parsed or compiled (line and column), or that no token can continue
   | 'BAD_SCHEMA'           // a JSON Schema (keyword) structured output does not support, named with its JSON pointer
   | 'BAD_OUTPUT'           // generated text that is not what was asked for (generateObject: not one complete JSON value)

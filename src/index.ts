@@ -1,7 +1,9 @@
 export { loadModel, Model, DEFAULT_MODEL_URL } from './model.js';
 export type { LoadOptions, ModelInfo, Prompt, EmbedOptions, Adapter } from './model.js';
 export type { KvType } from './engine/options.js';
-export type { GenerateOptions, CompleteResult, FinishReason, Timings } from './generate/generator.js';
+export type { GenerateOptions, CompleteResult, FinishReason, Timings, ContextShift } from './generate/generator.js';
+export { Session } from './session.js';
+export type { SessionOptions, SessionInfo } from './session.js';
 export type { SamplingOptions } from './generate/sampler.js';
 export { schemaToGbnf, type ResponseFormat, type ConstraintOptions, type JsonSchema } from './grammar/index.js';
 export { renderChat, CHATML_TEMPLATE } from './generate/chat.js';
@@ -27,7 +29,7 @@ export { segmentSentences, segmentWords } from './tokenizer/segment.js';
 // the browser entry's additions, typed here too (the "browser" condition of the package serves
 // dist/browser.js, whose loadModel runs the model in a Web Worker; the cache functions do nothing outside browsers)
 export { cachedModels, clearModelCache } from './browser/cache.js';
-export type { ModelLike } from './browser/proxy.js';
+export type { ModelLike, SessionLike } from './browser/proxy.js';
 export type { BrowserLoadOptions } from './browser/index.js';
 export { createOpenAI, createHandler, OpenAIError } from './openai/index.js';
 export type { OpenAILike, OpenAIServiceOptions, HandlerOptions, OpenAIHandler, RequestLogEntry } from './openai/index.js';

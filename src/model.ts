@@ -13,12 +13,13 @@ import { tokenizerFromJson } from './tokenizer/hf.js';
 import { resolveSpec } from './models/index.js';
 import { resolveAdapter, type AdapterPlan } from './models/lora.js';
 import type { ModelSpec } from './models/spec.js';
-import { generateText, type CompleteResult, type GenerateOptions } from './generate/generator.js';
-import { chatIds, renderChat, type ChatMessage, type ChatTemplateOptions } from './generate/chat.js';
+import type { CompleteResult, GenerateOptions } from './generate/generator.js';
+import type { ChatMessage, ChatTemplateOptions } from './generate/chat.js';
 import { createOpenAI, type OpenAILike } from './openai/client.js';
-import { objectGenerateOptions, streamObject, type DeepPartial, type ObjectOptions } from './generate/object.js';
-import { chatStream, type ChatOptions, type ChatResult } from './generate/tools.js';
-import { tokenIdList } from './token-ids.js';
+import { checkSessionOptions, ModelCore, restoreSession, Session, type Prompt, type SessionOptions } from './session.js';
+import { fingerprintOf } from './session-format.js';
+import type { DeepPartial, ObjectOptions } from './generate/object.js';
+import type { ChatOptions, ChatResult } from './generate/tools.js';
 import { tokenizerFromGGUF } from './tokenizer/gguf.js';
 import type { Tokenizer } from './tokenizer/types.js';
 
@@ -97,9 +98,9 @@ export interface ModelInfo {
   /** bytes of weights per tensor type and their share of all weight bytes, e.g. { Q8_0: { bytes, share } } */
   weightTypes: Record<string, { bytes: number; share: number }>;
   weightBytes: number;
-  /** the KV cache's element type (loadModel's `kvType`, or its default for the model's weights) */
+  /** the KV cache's element type (loadModel's `kvType`, or its default for the model's weights; a session may choose its own) */
   kvType: KvType;
-  /** bytes of the KV cache (keys and values of every layer, of kvType) */
+  /** bytes of the KV cache (keys and values of every layer, of kvType) of the model's own session; each session of that type has one as large */
   kvCacheBytes: number;
   /** bytes of the wasm memory: weights, KV cache, scratch */
   memoryBytes: number;
@@ -138,7 +139,7 @@ export interface ModelInfo_Block {
   localRopeBase: number | undefined;
 }
 
-export type Prompt = string | number[];
+export type { Prompt } from './session.js';
 
 export interface EmbedOptions {
   /** 'mean' over every position (BOS included) or the 'last' position; default 'mean' */
@@ -158,39 +159,49 @@ export interface Adapter {
 
 export class Model {
   readonly info: ModelInfo;
-  private queue: Promise<unknown> = Promise.resolve();
-  private disposed = false;
-
-  private engineRef: Engine | undefined;
+  private readonly core: ModelCore;
+  /** the model's own session: its methods are this session's */
+  private readonly session: Session;
 
   /** @internal */
-  constructor(engine: Engine, readonly tokenizer: Tokenizer, info: ModelInfo) {
-    this.engineRef = engine;
+  constructor(engine: Engine, readonly tokenizer: Tokenizer, info: ModelInfo, fingerprint: Uint8Array) {
+    this.core = new ModelCore(engine, tokenizer, info.vocabSize, fingerprint);
+    this.session = new Session(this.core, engine.defaultCache, {}, true);
     this.info = info;
   }
 
   private get engine(): Engine {
-    if (!this.engineRef) throw new WasmlmError('DISPOSED', 'this model was disposed');
-    return this.engineRef;
+    return this.core.engine;
+  }
+
+  private get engineRef(): Engine | undefined {
+    return this.core.engineRef;
+  }
+
+  /**
+   * A new session: a conversation with its own KV cache (`info.kvCacheBytes` of wasm memory, grown for
+   * it; a disposed session's is reused) and the model's calling surface. Sessions are independent; while
+   * several generate, their next tokens are computed in one forward pass.
+   */
+  createSession(options?: SessionOptions): Session {
+    this.alive();
+    const checked = checkSessionOptions(options, this.engine.contextLength);
+    return new Session(this.core, this.engine.createCache(checked.kvType), checked);
+  }
+
+  /**
+   * A session from `session.save()`'s bytes (saved in any runtime, by this model: SESSION_MISMATCH
+   * otherwise; BAD_SESSION for bytes that are not a saved session). Its next call continues as the
+   * saved session's would have.
+   */
+  async restoreSession(bytes: Uint8Array, options?: SessionOptions): Promise<Session> {
+    this.alive();
+    return restoreSession(this.core, bytes, options);
   }
 
   /** Logits at every position of `tokenIds` (a fresh context: earlier calls do not matter). */
   async logits(tokenIds: number[]): Promise<Float32Array[]> {
-    const ids = this.checkIds(tokenIds);
-    const release = await this.lock();
-    try {
-      this.alive();
-      const out: Float32Array[] = [];
-      this.engine.truncate(0);
-      try {
-        this.engine.evaluate(ids, 'all', (_first, rows) => { for (const r of rows) out.push(r.slice()); });
-      } finally {
-        this.engine.truncate(0);
-      }
-      return out;
-    } finally {
-      release();
-    }
+    return this.session.logits(tokenIds);
   }
 
   /**
@@ -260,7 +271,7 @@ export class Model {
         this.alive();
         const engine = this.engine;
         const weights = await engine.addAdapter(header, stream, plan.pairs, plan.alpha, scale);
-        engine.truncate(0);
+        engine.forgetAll(); // every session's cached keys and values were computed without it
         const self = this;
         let removed = false;
         const usable = (call: string) => {
@@ -275,7 +286,7 @@ export class Model {
             // applied between calls: keys and values cached with the old scale are dropped
             void self.lock().then((done) => {
               weights.userScale = scale;
-              self.engineRef?.truncate(0);
+              self.engineRef?.forgetAll();
               done();
             });
           },
@@ -284,7 +295,7 @@ export class Model {
             removed = true;
             void self.lock().then((done) => {
               self.engineRef?.removeAdapter(weights);
-              self.engineRef?.truncate(0);
+              self.engineRef?.forgetAll();
               done();
             });
           },
@@ -307,8 +318,7 @@ export class Model {
    * into the cache again. After dispose() its next step throws DISPOSED.
    */
   generate(prompt: Prompt, options: GenerateOptions = {}): AsyncGenerator<string, CompleteResult> {
-    const ids = this.promptIds(prompt);
-    return generateText(() => this.turn(), this.tokenizer, ids, options);
+    return this.session.generate(prompt, options);
   }
 
   /**
@@ -318,12 +328,12 @@ export class Model {
    * result carries the reply's `toolCalls` (see tools.ts and the README's tool-calling section).
    */
   chatStream(messages: ChatMessage[], options: ChatOptions = {}): AsyncGenerator<string, ChatResult> {
-    return chatStream((ids, o) => this.generate(ids, o), this.tokenizer, messages, options);
+    return this.session.chatStream(messages, options);
   }
 
   /** Chat to the end of the assistant's reply. */
   async chat(messages: ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
-    return this.drain(this.chatStream(messages, options));
+    return this.session.chat(messages, options);
   }
 
   /**
@@ -334,24 +344,17 @@ export class Model {
    * maxTokens or a full context is a BAD_OUTPUT error.
    */
   generateObject<T = unknown>(prompt: Prompt, options: ObjectOptions): AsyncGenerator<DeepPartial<T>, T> {
-    return streamObject<T>(this.generate(prompt, objectGenerateOptions(options)));
+    return this.session.generateObject<T>(prompt, options);
   }
 
   /** generateObject for a chat: the messages rendered as chat() does, the reply a JSON value under `options.schema`. */
   chatObject<T = unknown>(messages: ChatMessage[], options: ObjectOptions & ChatTemplateOptions): AsyncGenerator<DeepPartial<T>, T> {
-    return streamObject<T>(this.chatStream(messages, objectGenerateOptions(options)) as AsyncGenerator<string, CompleteResult>);
+    return this.session.chatObject<T>(messages, options);
   }
 
   /** Generate to the end and return the whole result. */
   async complete(prompt: Prompt, options: GenerateOptions = {}): Promise<CompleteResult> {
-    return this.drain(this.generate(prompt, options));
-  }
-
-  private async drain<R>(it: AsyncGenerator<string, R>): Promise<R> {
-    for (;;) {
-      const step = await it.next();
-      if (step.done) return step.value;
-    }
+    return this.session.complete(prompt, options);
   }
 
   /**
@@ -368,57 +371,26 @@ export class Model {
    * Calling it again does nothing.
    */
   dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
+    if (this.core.disposed) return;
+    this.core.disposed = true;
     // a call in progress keeps its own reference; the memory goes when it ends
-    void this.lock().then((release) => {
-      this.engineRef?.dispose(); // stops the worker threads
-      this.engineRef = undefined;
+    void this.core.lock().then((release) => {
+      this.core.engineRef?.dispose(); // stops the worker threads
+      this.core.engineRef = undefined;
       release();
     });
   }
 
   private promptIds(prompt: Prompt): number[] {
-    this.alive();
-    if (typeof prompt === 'string') {
-      if (prompt.length === 0) throw new WasmlmError('EMPTY_PROMPT', 'the prompt is empty');
-      return this.checkIds(this.tokenizer.encode(prompt, { addSpecial: true }));
-    }
-    return this.checkIds(prompt);
-  }
-
-  private checkIds(ids: unknown): number[] {
-    this.alive();
-    const list = tokenIdList(ids, this.info.vocabSize);
-    if (!this.engine.unbounded && list.length > this.engine.contextLength) {
-      throw new WasmlmError('CONTEXT_FULL', `${list.length} tokens do not fit in the context of ${this.engine.contextLength}`);
-    }
-    return list;
+    return this.core.promptIds(prompt);
   }
 
   private alive(): void {
-    if (this.disposed) throw new WasmlmError('DISPOSED', 'this model was disposed');
+    this.core.alive();
   }
 
-  /** The engine, once no other call uses it (DISPOSED if the model was disposed meanwhile). */
-  private async turn(): Promise<{ engine: Engine; release: () => void }> {
-    const release = await this.lock();
-    try {
-      this.alive();
-      return { engine: this.engine, release };
-    } catch (e) {
-      release();
-      throw e;
-    }
-  }
-
-  /** Calls that use the KV cache take turns. */
   private lock(): Promise<() => void> {
-    let release!: () => void;
-    const turn = new Promise<void>((resolve) => { release = resolve; });
-    const before = this.queue;
-    this.queue = before.then(() => turn);
-    return before.then(() => release);
+    return this.core.lock();
   }
 }
 
@@ -511,7 +483,8 @@ export async function loadModelWith(source: GGUFSources | HFFileMap | undefined,
       chatTemplate: typeof tok.chatTemplate === 'string',
       loadMs: performance.now() - t0,
     };
-    return new Model(engine, tok, info);
+    const fingerprint = await fingerprintOf(header, engine.weightSample());
+    return new Model(engine, tok, info, fingerprint);
   } finally {
     await stream.close();
   }

@@ -159,7 +159,7 @@ describe('attention over a typed cache', () => {
         const kf = load(type, kc, hd, nKv), vf = load(type, vc, hd, nKv);
         const scale = fr(1 / Math.sqrt(hd));
         const n = nTok * nHead * hd;
-        const scratch = heap.alloc(attentionScratchBytes({ headDim: hd } as ModelSpec, rows, nTok, type));
+        const scratch = heap.alloc(attentionScratchBytes({ headDim: hd } as ModelSpec, rows, nTok));
         const run = (f: Attention, kp: number, vp: number, t: number) => {
           const o = heap.alloc(n * 4);
           f(heap.put(q), kp, vp, o, nTok, pos0, nHead, nKv, hd, scale, scratch, window, maxBias, ring, t);

@@ -6,6 +6,7 @@
 import { WasmlmError } from '../errors.js';
 import type { ModelSource } from '../formats/source.js';
 import type { Adapter, Model } from '../model.js';
+import type { Session, SessionOptions } from '../session.js';
 import { adapterInPlace, loadInPlace } from './load.js';
 import {
   fromWireError, toWireError, transferables, yieldToEventLoop,
@@ -24,6 +25,8 @@ let loading = false;
 let disposing = false;
 const controllers = new Map<number, AbortController>();
 const adapters = new Map<number, Adapter>();
+/** the sessions, by the id of the request that made them */
+const sessions = new Map<number, Session>();
 const pumps = new Map<number, (m: Extract<ToWorker, { type: 'chunk' }>) => void>();
 let busy = 0;
 
@@ -35,11 +38,18 @@ scope.addEventListener('message', (ev: MessageEvent) => {
   const m = ev.data as ToWorker;
   switch (m.type) {
     case 'load': void task(m.id, (signal) => load(m.id, m.source, m.options, signal)); break;
-    case 'call': void task(m.id, (signal) => call(m.id, m.method, m.args, signal)); break;
-    case 'stream': void task(m.id, (signal) => stream(m.id, m.method, m.args, signal)); break;
+    case 'call': void task(m.id, (signal) => call(m.id, m.method, m.args, signal, m.session)); break;
+    case 'stream': void task(m.id, (signal) => stream(m.id, m.method, m.args, signal, m.session)); break;
     case 'adapter': void task(m.id, (signal) => adapter(m.id, m.source, m.scale, signal)); break;
     case 'adapterScale': try { adapters.get(m.adapterId)?.setScale(m.scale); } catch { /* checked on the page */ } break;
     case 'adapterRemove': adapters.get(m.adapterId)?.remove(); adapters.delete(m.adapterId); break;
+    case 'createSession': void task(m.id, async () => made(m.id, live().createSession(m.options as SessionOptions))); break;
+    case 'restoreSession': void task(m.id, async () => made(m.id, await live().restoreSession(m.bytes, m.options as SessionOptions))); break;
+    case 'saveSession': void task(m.id, async () => {
+      const bytes = await (target(m.session) as Session).save();
+      post({ type: 'result', id: m.id, value: bytes }, transferables([bytes]));
+    }); break;
+    case 'disposeSession': sessions.get(m.session)?.dispose(); sessions.delete(m.session); break;
     case 'abort': controllers.get(m.id)?.abort(new WasmlmError('ABORTED', 'aborted')); break;
     case 'chunk': pumps.get(m.streamId)?.(m); break;
     case 'dispose':
@@ -79,6 +89,23 @@ function live(): Model {
   if (!model) throw new WasmlmError('DISPOSED', disposing ? 'this model was disposed' : 'no model is loaded in this worker');
   return model;
 }
+
+/** What a call runs on: a session, or the model (its own session). */
+function target(session: number | undefined): Model | Session {
+  const mdl = live();
+  if (session === undefined) return mdl;
+  const s = sessions.get(session);
+  if (!s) throw new WasmlmError('DISPOSED', 'this session was disposed');
+  return s;
+}
+
+function made(id: number, s: Session): void {
+  sessions.set(id, s);
+  post({ type: 'result', id, value: id, info: s.info });
+}
+
+/** A session's info after its call (the page's `session.info`). */
+const infoOf = (t: Model | Session) => (t === model ? undefined : (t as Session).info);
 
 async function load(id: number, wire: WireSource, options: Extract<ToWorker, { type: 'load' }>['options'], signal: AbortSignal) {
   if (loading || model) throw new WasmlmError('BAD_ARGUMENT', 'this worker already holds a model');
@@ -123,36 +150,37 @@ async function load(id: number, wire: WireSource, options: Extract<ToWorker, { t
   post({ type: 'loaded', id, info: m.info, vocab });
 }
 
-async function call(id: number, method: Extract<ToWorker, { type: 'call' }>['method'], args: unknown[], signal: AbortSignal) {
-  const mdl = live();
+async function call(id: number, method: Extract<ToWorker, { type: 'call' }>['method'], args: unknown[], signal: AbortSignal,
+  session: number | undefined) {
+  const t = target(session);
   switch (method) {
     case 'logits': {
-      const rows = await mdl.logits(args[0] as number[]);
-      post({ type: 'result', id, value: rows }, transferables(rows));
+      const rows = await t.logits(args[0] as number[]);
+      post({ type: 'result', id, value: rows, info: infoOf(t) }, transferables(rows));
       return;
     }
     case 'embed': {
-      const v = await mdl.embed(args[0] as never, args[1] as never);
+      const v = await live().embed(args[0] as never, args[1] as never);
       post({ type: 'result', id, value: v }, transferables([v]));
       return;
     }
     case 'complete':
-      post({ type: 'result', id, value: await mdl.complete(args[0] as never, { ...(args[1] as object), signal }) });
+      post({ type: 'result', id, value: await t.complete(args[0] as never, { ...(args[1] as object), signal }), info: infoOf(t) });
       return;
     case 'chat':
-      post({ type: 'result', id, value: await mdl.chat(args[0] as never, { ...(args[1] as object), signal }) });
+      post({ type: 'result', id, value: await t.chat(args[0] as never, { ...(args[1] as object), signal }), info: infoOf(t) });
       return;
   }
 }
 
-async function stream(id: number, method: 'generate' | 'chatStream', args: unknown[], signal: AbortSignal) {
-  const mdl = live();
+async function stream(id: number, method: 'generate' | 'chatStream', args: unknown[], signal: AbortSignal, session: number | undefined) {
+  const t = target(session);
   const opts = { ...(args[1] as object), signal };
-  const it = method === 'generate' ? mdl.generate(args[0] as never, opts) : mdl.chatStream(args[0] as never, opts);
+  const it = method === 'generate' ? t.generate(args[0] as never, opts) : t.chatStream(args[0] as never, opts);
   for (;;) {
     const r = await it.next();
     if (r.done) {
-      post({ type: 'done', id, value: r.value });
+      post({ type: 'done', id, value: r.value, info: infoOf(t) });
       return;
     }
     post({ type: 'piece', id, text: r.value });

@@ -36,8 +36,15 @@ export interface WireLoadOptions {
 
 export type ToWorker =
   | { type: 'load'; id: number; source: WireSource; options: WireLoadOptions }
-  | { type: 'call'; id: number; method: 'logits' | 'embed' | 'complete' | 'chat'; args: unknown[] }
-  | { type: 'stream'; id: number; method: 'generate' | 'chatStream'; args: unknown[] }
+  /** `session`: a session's id (from 'createSession' / 'restoreSession'); absent: the model's own */
+  | { type: 'call'; id: number; method: 'logits' | 'embed' | 'complete' | 'chat'; args: unknown[]; session?: number }
+  | { type: 'stream'; id: number; method: 'generate' | 'chatStream'; args: unknown[]; session?: number }
+  /** answered with the new session's id and info */
+  | { type: 'createSession'; id: number; options: unknown }
+  | { type: 'restoreSession'; id: number; bytes: Uint8Array; options: unknown }
+  /** answered with the bytes (transferred) */
+  | { type: 'saveSession'; id: number; session: number }
+  | { type: 'disposeSession'; session: number }
   | { type: 'adapter'; id: number; source: WireSource; scale: number }
   | { type: 'adapterScale'; adapterId: number; scale: number }
   | { type: 'adapterRemove'; adapterId: number }
@@ -50,9 +57,10 @@ export type FromWorker =
   | { type: 'ready' }
   | { type: 'progress'; id: number; loaded: number; total: number | undefined }
   | { type: 'loaded'; id: number; info: unknown; vocab: unknown }
-  | { type: 'result'; id: number; value: unknown }
+  /** `info`: after a session's call, its SessionInfo */
+  | { type: 'result'; id: number; value: unknown; info?: unknown }
   | { type: 'piece'; id: number; text: string }
-  | { type: 'done'; id: number; value: unknown }
+  | { type: 'done'; id: number; value: unknown; info?: unknown }
   | { type: 'error'; id: number; error: WireError }
   | { type: 'pull'; streamId: number }
   | { type: 'cancelStream'; streamId: number }

@@ -16,14 +16,21 @@ import type { ChatMessage, ChatTemplateOptions } from '../generate/chat.js';
 import { objectGenerateOptions, streamObject, type DeepPartial, type ObjectOptions } from '../generate/object.js';
 import type { ChatOptions, ChatResult } from '../generate/tools.js';
 import type { Adapter, EmbedOptions, Model, ModelInfo, Prompt } from '../model.js';
+import type { Session, SessionInfo, SessionOptions } from '../session.js';
 import { createOpenAI, type OpenAILike } from '../openai/client.js';
 import { createTokenizer } from '../tokenizer/index.js';
 import type { Tokenizer, VocabData } from '../tokenizer/types.js';
 import { resolveUrl } from './cache.js';
 import { fromWireError, toWireError, type FromWorker, type ToWorker, type WireSource } from './protocol.js';
 
+/** Everything public on a Session: what createSession / restoreSession give in every runtime. */
+export type SessionLike = { [K in keyof Session]: Session[K] };
+
 /** Everything public on a Model: what loadModel returns in every runtime. */
-export type ModelLike = { [K in keyof Model]: Model[K] };
+export type ModelLike = { [K in Exclude<keyof Model, 'createSession' | 'restoreSession'>]: Model[K] } & {
+  createSession(options?: SessionOptions): SessionLike;
+  restoreSession(bytes: Uint8Array, options?: SessionOptions): Promise<SessionLike>;
+};
 
 type Handler = (m: FromWorker) => void;
 type Request = ToWorker extends infer T ? T extends { id: number } ? Omit<T, 'id'> : never : never;
@@ -109,12 +116,13 @@ export class WorkerPort {
     this.handlers.delete(id);
   }
 
-  /** A request answered by one `result` (or `loaded`) message. */
-  call<T>(request: Request, transfer: Transferable[] = [], signal?: AbortSignal, onOther?: Handler): Promise<T> {
+  /** A request answered by one `result` (or `loaded`) message; `onInfo` gets a session's info that comes with it. */
+  call<T>(request: Request, transfer: Transferable[] = [], signal?: AbortSignal, onOther?: Handler, onInfo?: (info: unknown) => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const id = this.open(request, (m) => {
         if (m.type === 'result' || m.type === 'loaded') {
           this.close(id);
+          if (m.type === 'result' && m.info !== undefined) onInfo?.(m.info);
           resolve((m.type === 'result' ? m.value : m) as T);
         } else if (m.type === 'error') {
           this.close(id);
@@ -127,12 +135,13 @@ export class WorkerPort {
   }
 
   /** A request answered by pieces of text, then the result. */
-  stream(method: 'generate' | 'chatStream', args: unknown[], signal: AbortSignal | undefined): AsyncGenerator<string, CompleteResult> {
+  stream(method: 'generate' | 'chatStream', args: unknown[], signal: AbortSignal | undefined,
+    session?: number, onInfo?: (info: unknown) => void): AsyncGenerator<string, CompleteResult> {
     const port = this;
     return (async function* () {
       const queue: FromWorker[] = [];
       let wake: (() => void) | undefined;
-      const id = port.open({ type: 'stream', method, args }, (m) => {
+      const id = port.open({ type: 'stream', method, args, session }, (m) => {
         queue.push(m);
         wake?.();
       }, [], signal);
@@ -146,6 +155,7 @@ export class WorkerPort {
             yield m.text;
           } else if (m.type === 'done') {
             finished = true;
+            if (m.info !== undefined) onInfo?.(m.info);
             return m.value as CompleteResult;
           } else if (m.type === 'error') {
             finished = true;
@@ -257,10 +267,13 @@ export class WorkerModel implements ModelLike {
   readonly info: ModelInfo;
   #tokenizer: Tokenizer | undefined;
   #disposed = false;
+  /** the model's own session */
+  readonly #session: WorkerSession;
 
   /** @internal */
   constructor(private readonly port: WorkerPort, info: ModelInfo, private readonly vocab: VocabData) {
     this.info = info;
+    this.#session = new WorkerSession(port, info, () => this.alive());
   }
 
   /** Built on the page from the model file's vocabulary, the first time it is used. */
@@ -270,8 +283,26 @@ export class WorkerModel implements ModelLike {
   }
 
   async logits(tokenIds: number[]): Promise<Float32Array[]> {
-    const ids = this.checkIds(tokenIds);
-    return this.port.call<Float32Array[]>({ type: 'call', method: 'logits', args: [ids] });
+    return this.#session.logits(tokenIds);
+  }
+
+  createSession(options?: SessionOptions): SessionLike {
+    this.alive();
+    const s = new WorkerSession(this.port, this.info, () => this.alive());
+    s.ready = this.port.call<number>({ type: 'createSession', options }, [], undefined, undefined, (info) => s.update(info));
+    return s;
+  }
+
+  async restoreSession(bytes: Uint8Array, options?: SessionOptions): Promise<SessionLike> {
+    this.alive();
+    if (!(bytes instanceof Uint8Array)) {
+      throw new WasmlmError('BAD_ARGUMENT', `restoreSession: bytes must be a Uint8Array (what session.save() gives), got ${bytes === null ? 'null' : typeof bytes}`);
+    }
+    const s = new WorkerSession(this.port, this.info, () => this.alive());
+    // (the bytes are cloned once into the worker; the caller keeps its own)
+    s.ready = this.port.call<number>({ type: 'restoreSession', bytes, options }, [], undefined, undefined, (info) => s.update(info));
+    await s.ready;
+    return s;
   }
 
   async embed(input: Prompt, options: EmbedOptions = {}): Promise<Float32Array> {
@@ -312,29 +343,23 @@ export class WorkerModel implements ModelLike {
   }
 
   generate(prompt: Prompt, options: GenerateOptions = {}): AsyncGenerator<string, CompleteResult> {
-    this.checkPrompt(prompt);
-    const { signal, ...rest } = options;
-    return this.port.stream('generate', [prompt, rest], signal);
+    return this.#session.generate(prompt, options);
   }
 
   chatStream(messages: ChatMessage[], options: ChatOptions = {}): AsyncGenerator<string, ChatResult> {
-    this.alive();
-    const { signal, ...rest } = options;
-    return this.port.stream('chatStream', [messages, rest], signal) as AsyncGenerator<string, ChatResult>;
+    return this.#session.chatStream(messages, options);
   }
 
   async chat(messages: ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
-    this.alive();
-    const { signal, ...rest } = options;
-    return this.port.call<ChatResult>({ type: 'call', method: 'chat', args: [messages, rest] }, [], signal);
+    return this.#session.chat(messages, options);
   }
 
   generateObject<T = unknown>(prompt: Prompt, options: ObjectOptions): AsyncGenerator<DeepPartial<T>, T> {
-    return streamObject<T>(this.generate(prompt, objectGenerateOptions(options)));
+    return this.#session.generateObject<T>(prompt, options);
   }
 
   chatObject<T = unknown>(messages: ChatMessage[], options: ObjectOptions & ChatTemplateOptions): AsyncGenerator<DeepPartial<T>, T> {
-    return streamObject<T>(this.chatStream(messages, objectGenerateOptions(options)) as AsyncGenerator<string, CompleteResult>);
+    return this.#session.chatObject<T>(messages, options);
   }
 
   /** The generation's onSample hook cannot cross to the worker (so the OpenAI surface has no logprobs). */
@@ -346,9 +371,7 @@ export class WorkerModel implements ModelLike {
   }
 
   async complete(prompt: Prompt, options: GenerateOptions = {}): Promise<CompleteResult> {
-    this.checkPrompt(prompt);
-    const { signal, ...rest } = options;
-    return this.port.call<CompleteResult>({ type: 'call', method: 'complete', args: [prompt, rest] }, [], signal);
+    return this.#session.complete(prompt, options);
   }
 
   /** Release the model: its worker ends once a call in progress is over; any later call throws DISPOSED. */
@@ -362,19 +385,119 @@ export class WorkerModel implements ModelLike {
     if (this.#disposed) throw new WasmlmError('DISPOSED', 'this model was disposed');
   }
 
-  /** What Model checks before it starts (the rest is checked in the worker). */
   private checkPrompt(prompt: Prompt): void {
     this.alive();
-    if (typeof prompt === 'string') {
-      if (prompt.length === 0) throw new WasmlmError('EMPTY_PROMPT', 'the prompt is empty');
-    } else {
-      this.checkIds(prompt);
-    }
+    checkPrompt(prompt, this.info.vocabSize);
+  }
+}
+
+/**
+ * A session of a model in a Web Worker, with the API of Session: each call a message naming the session
+ * (none: the model's own). `info` is the worker's, as of the session's last call.
+ */
+export class WorkerSession implements SessionLike {
+  /** resolves with the worker's id for the session (0: the model's own) */
+  ready: Promise<number> = Promise.resolve(0);
+  #info: SessionInfo;
+  #disposed = false;
+
+  /** @internal */
+  constructor(private readonly port: WorkerPort, private readonly model: ModelInfo, private readonly modelAlive: () => void) {
+    this.#info = { contextLength: model.contextLength, cachedTokens: 0, kvType: model.kvType, kvCacheBytes: model.kvCacheBytes };
+    this.ready.catch(() => {});
   }
 
-  private checkIds(ids: unknown): number[] {
+  /** @internal */
+  update(info: unknown): void {
+    this.#info = info as SessionInfo;
+  }
+
+  get info(): SessionInfo {
     this.alive();
-    return tokenIdList(ids, this.info.vocabSize);
+    return { ...this.#info };
+  }
+
+  generate(prompt: Prompt, options: GenerateOptions = {}): AsyncGenerator<string, CompleteResult> {
+    this.checkPrompt(prompt);
+    return this.streamed('generate', prompt, options);
+  }
+
+  chatStream(messages: ChatMessage[], options: ChatOptions = {}): AsyncGenerator<string, ChatResult> {
+    this.alive();
+    return this.streamed('chatStream', messages, options) as AsyncGenerator<string, ChatResult>;
+  }
+
+  async chat(messages: ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
+    this.alive();
+    return this.called<ChatResult>('chat', messages, options);
+  }
+
+  generateObject<T = unknown>(prompt: Prompt, options: ObjectOptions): AsyncGenerator<DeepPartial<T>, T> {
+    return streamObject<T>(this.generate(prompt, objectGenerateOptions(options)));
+  }
+
+  chatObject<T = unknown>(messages: ChatMessage[], options: ObjectOptions & ChatTemplateOptions): AsyncGenerator<DeepPartial<T>, T> {
+    return streamObject<T>(this.chatStream(messages, objectGenerateOptions(options)) as AsyncGenerator<string, CompleteResult>);
+  }
+
+  async complete(prompt: Prompt, options: GenerateOptions = {}): Promise<CompleteResult> {
+    this.checkPrompt(prompt);
+    return this.called<CompleteResult>('complete', prompt, options);
+  }
+
+  async logits(tokenIds: number[]): Promise<Float32Array[]> {
+    this.alive();
+    const ids = tokenIdList(tokenIds, this.model.vocabSize);
+    return this.called<Float32Array[]>('logits', ids);
+  }
+
+  /** The session as bytes (made in the worker, transferred to the page). */
+  async save(): Promise<Uint8Array> {
+    this.alive();
+    const session = await this.ready;
+    if (session === 0) throw new WasmlmError('BAD_ARGUMENT', 'save(): the model\'s own calls are not a session: use model.createSession()');
+    return this.port.call<Uint8Array>({ type: 'saveSession', session });
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    void this.ready.then((session) => { if (session) this.port.post({ type: 'disposeSession', session }); }, () => {});
+  }
+
+  private async called<T>(method: 'chat' | 'complete' | 'logits', first: unknown, options?: GenerateOptions): Promise<T> {
+    const session = (await this.ready) || undefined;
+    const { signal, ...rest } = options ?? {};
+    const args = options === undefined ? [first] : [first, rest];
+    return this.port.call<T>({ type: 'call', method, args, session }, [], signal, undefined, (info) => this.update(info));
+  }
+
+  private streamed(method: 'generate' | 'chatStream', first: unknown, options: GenerateOptions): AsyncGenerator<string, CompleteResult> {
+    const { signal, ...rest } = options ?? {};
+    const self = this;
+    return (async function* () {
+      const session = (await self.ready) || undefined;
+      return yield* self.port.stream(method, [first, rest], signal, session, (info) => self.update(info));
+    })();
+  }
+
+  private alive(): void {
+    if (this.#disposed) throw new WasmlmError('DISPOSED', 'this session was disposed');
+    this.modelAlive();
+  }
+
+  private checkPrompt(prompt: Prompt): void {
+    this.alive();
+    checkPrompt(prompt, this.model.vocabSize);
+  }
+}
+
+/** What Model checks of a prompt before it starts (the rest is checked in the worker). */
+function checkPrompt(prompt: Prompt, vocabSize: number): void {
+  if (typeof prompt === 'string') {
+    if (prompt.length === 0) throw new WasmlmError('EMPTY_PROMPT', 'the prompt is empty');
+  } else {
+    tokenIdList(prompt, vocabSize);
   }
 }
 

@@ -21,10 +21,21 @@ export interface Model {
   contextLength: number;
 }
 
-/** A batch: n tokens (ids and positions already in buf.ids / buf.pos) at positions pos0.. */
-export interface Batch {
+/** A sequence's part of a batch: `n` consecutive tokens of the batch, at positions pos0.. of its own KV cache. */
+export interface Segment {
+  cache: LayerCache[];
   n: number;
   pos0: number;
+}
+
+/**
+ * A batch: n tokens (ids and positions already in buf.ids / buf.pos), one or more sequences' segments in
+ * order (their n add up to the batch's). The matmuls run once over all rows; positions, the KV store and
+ * attention are per segment, each over its own cache.
+ */
+export interface Batch {
+  n: number;
+  segments: Segment[];
   /** normalize (and project, unless `hidden`) the last `rows` tokens' states: 0 = none */
   rows: number;
   /** stop after the output norm: the hidden states stay in buf.xn */
@@ -50,6 +61,31 @@ export function linear(P: Plan, m: Model, l: Linear, x: number, y: number, nTok:
   if (l.bias) P.addRow({ x: y, row: m.weights.ptr(l.bias), out: y, n: nOut, nTok });
 }
 
+/**
+ * RoPE on nTok rows of `heads` heads at x, positions pos0.., with layer `a`'s settings (its own base and scale,
+ * Gemma 3's local layers, else the model's); nothing without RoPE. The one rope of the forward pass and of the
+ * context shift. `rotateOnly`: no magnitude scale (YaRN's and LongRoPE's: a context shift turns keys that have it).
+ */
+export function ropeRows(P: Plan, m: Model, a: AttentionSpec, x: number, nTok: number, heads: number, pos0: number,
+  rotateOnly = false): void {
+  const pos = m.spec.positions;
+  if (pos.kind !== 'rope') return;
+  const { longrope, yarn } = pos;
+  const freqScale = a.rope?.freqScale ?? pos.freqScale;
+  const extFactor = yarn?.extFactor ?? 0;
+  P.rope({
+    x, nTok, nHead: heads, headDim: m.spec.headDim, nRot: pos.nRot, pos0, base: a.rope?.base ?? pos.base, freqScale,
+    mode: pos.mode === 'neox' ? ROPE_NEOX : ROPE_NORMAL,
+    // RoPE scaling: LLaMA 3's per-pair factors, LongRoPE's long or short factors, YaRN
+    freqFactors: m.weights.ptr(longrope ? (m.contextLength > longrope.originalContext ? longrope.long : longrope.short) : pos.freqFactors),
+    extFactor,
+    // the kernel scales by attnFactor, and by 1 + 0.1·ln(1/freqScale) where extFactor ≠ 0: rotateOnly cancels both
+    attnFactor: rotateOnly ? 1 / (extFactor !== 0 ? 1 + 0.1 * Math.log(1 / freqScale) : 1)
+      : yarn?.attnFactor ?? longrope?.attnFactor ?? 1,
+    corrLow: yarn?.corrLow ?? 0, corrHigh: yarn?.corrHigh ?? 0,
+  });
+}
+
 /** The logits of nTok rows of normalised hidden states x: the output projection (then the final soft-cap). */
 export function outputLogits(P: Plan, m: Model, x: number, nTok: number): void {
   const { spec: s, state: { buf } } = m;
@@ -61,7 +97,7 @@ export function outputLogits(P: Plan, m: Model, x: number, nTok: number): void {
 export function writeForward(P: Plan, m: Model, batch: Batch): void {
   const { spec: s, weights: W, state } = m;
   const b = state.buf;
-  const { n, pos0 } = batch;
+  const { n } = batch;
   const { nEmbd: E, nHead, nHeadKv, headDim } = s;
   const qDim = nHead * headDim;
   const kvDim = nHeadKv * headDim;
@@ -75,22 +111,8 @@ export function writeForward(P: Plan, m: Model, batch: Batch): void {
     if (nm.kind === 'layer') P.layernorm({ x, w, b: W.ptr(nm.bias), out, n: width, nTok: rows, eps });
     else P.rmsnorm({ x, w, out, n: width, nTok: rows, eps });
   };
-  const longrope = pos.kind === 'rope' ? pos.longrope : undefined;
-  const rope = (x: number, heads: number, a: AttentionSpec) => {
-    if (pos.kind !== 'rope') return;
-    P.rope({
-      x, nTok: n, nHead: heads, headDim, nRot: pos.nRot, pos0,
-      // the layer's own base and scale (Gemma 3's local layers), else the model's
-      base: a.rope?.base ?? pos.base, freqScale: a.rope?.freqScale ?? pos.freqScale,
-      mode: pos.mode === 'neox' ? ROPE_NEOX : ROPE_NORMAL,
-      // RoPE scaling: LLaMA 3's per-pair factors, LongRoPE's long or short factors, YaRN
-      freqFactors: W.ptr(longrope ? (m.contextLength > longrope.originalContext ? longrope.long : longrope.short) : pos.freqFactors),
-      extFactor: pos.yarn?.extFactor ?? 0, attnFactor: pos.yarn?.attnFactor ?? longrope?.attnFactor ?? 1,
-      corrLow: pos.yarn?.corrLow ?? 0, corrHigh: pos.yarn?.corrHigh ?? 0,
-    });
-  };
 
-  const attention = (l: LayerSpec, c: LayerCache, x: number, out: number) => {
+  const attention = (l: LayerSpec, layer: number, x: number, out: number) => {
     const a = l.attn;
     // q, k, v of the batch
     if (a.qkv) {
@@ -107,15 +129,21 @@ export function writeForward(P: Plan, m: Model, batch: Batch): void {
     // per-head q/k norms (Qwen3, Gemma 3)
     if (a.qNorm) norm(a.qNorm, b.q, b.q, n * nHead);
     if (a.kNorm) norm(a.kNorm, b.k, b.k, n * nHeadKv);
-    rope(b.q, nHead, a);
-    rope(b.k, nHeadKv, a);
-    // keys and values into the cache (its type): rows pos0.. (a ring wraps at c.ring)
-    storeKV(P, s, c, b.k, b.v, pos0, n);
-    P.attention({
-      q: b.q, kc: c.k, vc: c.v, out: b.att, nTok: n, pos0, nHead, nKvHead: nHeadKv, headDim, scale: s.kqScale,
-      scratch: b.scores, window: c.window, maxBias: pos.kind === 'alibi' ? pos.maxBias : 0, ring: c.ring,
-      kvType: KV_TYPES[c.type], softcap: s.attnSoftcap,
-    });
+    // per sequence: positions, its keys and values into its cache (of its type), attention over its cache
+    let row = 0;
+    for (const { cache, n: nTok, pos0 } of batch.segments) {
+      const c = cache[layer]!;
+      const [q, k, v, att] = [b.q + row * qDim * 4, b.k + row * kvDim * 4, b.v + row * kvDim * 4, b.att + row * qDim * 4];
+      ropeRows(P, m, a, q, nTok, nHead, pos0);
+      ropeRows(P, m, a, k, nTok, nHeadKv, pos0);
+      storeKV(P, s, c, k, v, pos0, nTok);
+      P.attention({
+        q, kc: c.k, vc: c.v, out: att, nTok, pos0, nHead, nKvHead: nHeadKv, headDim, scale: s.kqScale,
+        scratch: b.scores, window: c.window, maxBias: pos.kind === 'alibi' ? pos.maxBias : 0, ring: c.ring,
+        kvType: KV_TYPES[c.type], softcap: s.attnSoftcap,
+      });
+      row += nTok;
+    }
     linear(P, m, a.output, b.att, out, n);
     if (l.attnPostNorm) norm(l.attnPostNorm, out, out);
     if (l.attnScale) P.mulRow({ x: out, row: W.ptr(l.attnScale), out, n: E, nTok: n });
@@ -165,8 +193,7 @@ export function writeForward(P: Plan, m: Model, batch: Batch): void {
   }
   if (s.embdNorm) norm(s.embdNorm, b.x, b.x);
 
-  s.layers.forEach((l, i) => {
-    const c = state.layers[i]!;
+  s.layers.forEach((l, c) => {
     if (s.residual === 'deepnorm') {
       // x = norm(α·x + attn(x)); x = norm(α·x + ffn(x))
       attention(l, c, b.x, b.tmp);

@@ -66,7 +66,8 @@ export interface RunState {
   buf: Buffers;
   /** bytes between the per-thread copies of the scratch (scores, moe) */
   scratchStride: number;
-  /** a typed cache: f32 rows for withF32Rows (min(rows, F32_ROWS_CHUNK) rows of kvDim floats); 0 for f32 */
+  /** f32 rows for withF32Rows over any typed cache, the default one or a session's (f32RowsTmpBytes); 0 while
+   *  every cache is f32 (Engine.createCache places it for a session's typed cache) */
   kvTmp: number;
 }
 
@@ -82,10 +83,10 @@ export function cacheRowBytes(spec: ModelSpec, c: Pick<LayerCache, 'type'>): num
   return kvRowBytes(c.type, spec.nHeadKv, spec.headDim);
 }
 
-/** Bytes of one thread's attention scratch over caches of at most `rows` rows for batches of B tokens (a typed
- *  cache: the scores of the heads that share a KV head, then the dequantized tiles: src/abi.ts ATTENTION_KV_TYPE). */
-export function attentionScratchBytes(spec: ModelSpec, rows: number, B: number, type: KvType): number {
-  if (type === 'f32') return al64((rows + B) * 4);
+/** Bytes of one thread's attention scratch over caches of at most `rows` rows for batches of B tokens, of any
+ *  KV type (a session may choose its own): a typed cache's needs the most (the scores of the heads that share a
+ *  KV head, then the dequantized tiles: src/abi.ts ATTENTION_KV_TYPE); an f32 cache's are the first (rows + B)·4. */
+export function attentionScratchBytes(spec: ModelSpec, rows: number, B: number): number {
   const hd = spec.headDim;
   const fuseLen = Math.max(ATTN_FUSE_MIN_LEN, ATTN_FUSE_HEADS * (hd + ATTN_TILE + 2));
   return al64(Math.max(rows + B, ATTN_FUSE_HEADS * fuseLen) * 4 + 16 + 2 * ATTN_TILE * hd * 4);
@@ -123,7 +124,7 @@ export function f32RowsTmpBytes(spec: ModelSpec, rows: number, type: KvType): nu
  * Work on cache rows [row0, row0 + nRows) of `cache` (a layer's c.k or c.v) as f32 rows of kvDim floats, in
  * place: `f(rows, n)` writes the ops that change n f32 rows at `rows` (the context shift's rope). An f32
  * cache is handed over as it is (one call); a typed one F32_ROWS_CHUNK rows at a time: dequantized into
- * `tmp` (f32RowsTmpBytes: RunState.kvTmp for the engine's own cache), f, requantized into the cache (3 ops +
+ * `tmp` (f32RowsTmpBytes: RunState.kvTmp, shared by every cache), f, requantized into the cache (3 ops +
  * f's per chunk).
  */
 export function withF32Rows(P: Plan, spec: ModelSpec, c: LayerCache, cache: number, row0: number, nRows: number, tmp: number,
@@ -171,13 +172,7 @@ export function placeState(spec: ModelSpec, weights: Weights, kernels: Pick<Kern
   }
   actBytes = Math.max(actBytes, kernels.act_bytes(weights.fileType(spec.output.weight), E, logitRows));
 
-  const layers = spec.layers.map((l): LayerCache => {
-    const window = l.attn.slidingWindow;
-    const ring = window > 0 && window + B < contextLength ? window + B : 0;
-    const rows = ring || contextLength;
-    const bytes = rows * kvRowBytes(kvType, spec.nHeadKv, spec.headDim);
-    return { type: kvType, k: layout.alloc(bytes), v: layout.alloc(bytes), rows, ring, window };
-  });
+  const layers = placeCaches(spec, layout, B, contextLength, kvType);
   const maxCacheRows = Math.max(0, ...layers.map((l) => l.rows));
   const buf: Buffers = {
     ids: layout.alloc(B * 4),
@@ -199,7 +194,7 @@ export function placeState(spec: ModelSpec, weights: Weights, kernels: Pick<Kern
     scores: 0,
     moe: 0,
   };
-  const scoreBytes = attentionScratchBytes(spec, maxCacheRows, B, kvType);
+  const scoreBytes = attentionScratchBytes(spec, maxCacheRows, B);
   const scratchStride = scoreBytes + al64(moeBytes);
   buf.scores = layout.alloc(scratchStride * threads);
   buf.moe = buf.scores + scoreBytes;
@@ -207,7 +202,18 @@ export function placeState(spec: ModelSpec, weights: Weights, kernels: Pick<Kern
   return { layers, buf, scratchStride, kvTmp };
 }
 
+/** One sequence's KV cache (every layer's K and V, rows of `kvType`) for batches of `B` tokens and a context of `contextLength`. */
+export function placeCaches(spec: ModelSpec, layout: Layout, B: number, contextLength: number, kvType: KvType): LayerCache[] {
+  const rowBytes = kvRowBytes(kvType, spec.nHeadKv, spec.headDim);
+  return spec.layers.map((l): LayerCache => {
+    const window = l.attn.slidingWindow;
+    const ring = window > 0 && window + B < contextLength ? window + B : 0;
+    const rows = ring || contextLength;
+    return { type: kvType, k: layout.alloc(rows * rowBytes), v: layout.alloc(rows * rowBytes), rows, ring, window };
+  });
+}
+
 /** Bytes of the KV caches. */
-export function kvCacheBytes(spec: ModelSpec, state: RunState): number {
-  return state.layers.reduce((sum, l) => sum + 2 * l.rows * cacheRowBytes(spec, l), 0);
+export function kvCacheBytes(spec: ModelSpec, layers: LayerCache[]): number {
+  return layers.reduce((sum, l) => sum + 2 * l.rows * cacheRowBytes(spec, l), 0);
 }

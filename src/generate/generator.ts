@@ -1,5 +1,4 @@
 /** The generation loop: prompt → logits → sampler → incremental detokenizer → stop strings → text. */
-import type { Engine } from '../engine/engine.js';
 import { checkSignal, kindOf, WasmlmError } from '../errors.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { createConstraint, type ConstraintOptions } from '../grammar/index.js';
@@ -18,7 +17,15 @@ export interface GenerateOptions extends SamplingOptions, ConstraintOptions {
   /** keep going past end-of-generation tokens */
   ignoreEos?: boolean;
   signal?: AbortSignal;
+  /**
+   * when the context is full: false (the default, unless the session sets one) ends generation with
+   * finishReason 'context'; { keep } keeps the first `keep` tokens (default: the BOS, or in chat the
+   * rendered system prompt), drops half of the rest and goes on
+   */
+  contextShift?: ContextShift;
 }
+
+export type ContextShift = { keep?: number } | false;
 
 export type FinishReason = 'eos' | 'length' | 'stop' | 'abort' | 'context';
 
@@ -50,35 +57,36 @@ function macrotask(): Promise<void> {
 }
 const YIELD_EVERY_MS = 50;
 
-/**
- * The model's turn: resolves when no other call uses the engine, with the engine (or rejects, e.g. with
- * DISPOSED) and the function that ends the turn.
- */
-export type Turn = () => Promise<{ engine: Engine; release: () => void }>;
-
-/**
- * Evaluates what of `context` the cache lacks (at least its last token): the cache keeps its longest
- * prefix in common with `context`. Returns the last token's logits and how many tokens were reused.
- */
-function feed(engine: Engine, context: number[]): { logits: Float32Array; reused: number } {
-  let common = 0;
-  const cached = engine.cached;
-  while (common < cached.length && common < context.length - 1 && cached[common] === context[common]) common++;
-  engine.truncate(common);
-  return { logits: engine.evaluate(context.slice(common)), reused: common };
+/** What a generation runs on: a sequence's KV cache (a session's), taken in turns with other calls. */
+export interface Sequence {
+  readonly contextLength: number;
+  /** the cache never fills (every layer is a sliding-window ring) */
+  readonly unbounded: boolean;
+  /**
+   * Evaluates what of `context` the cache lacks (at least its last token): the cache keeps its longest
+   * prefix in common with `context`. Resolves with the last token's logits (the caller's to keep) and
+   * how many tokens were reused.
+   */
+  feed(context: number[]): Promise<{ logits: Float32Array; reused: number }>;
+  /** Context shift of a full `context`: keep its first `keep` tokens, drop half of the rest; the new context. */
+  shift(context: number[], keep: number): Promise<number[]>;
+  /** the next one-token feed goes through the decode queue (several generations run) */
+  readonly batching: boolean;
+  /** A generation starts on this sequence (batched decoding while several run); call the result when it ends. */
+  begin(): () => void;
 }
 
 /**
  * Generate from `prompt` (token ids, BOS included as wanted). Yields text pieces; returns the
  * whole result.
  *
- * The generator holds the engine (`turn`) only while it computes: it ends its turn before each piece
- * it yields and takes a new one when resumed. So a caller that does not drain it, or drives two
- * generators of one model in turns, blocks nothing; when another call used the engine in between,
- * the context (prompt and tokens so far) is read into the cache again before the next token.
+ * The generator holds the engine only while it computes (seq.feed takes the model's turn): a caller
+ * that does not drain it, or drives two generators of one model in turns, blocks nothing; when another
+ * call used the sequence's cache in between, the context (prompt and tokens so far) is read into the
+ * cache again before the next token. `defaultKeep`: what a context shift keeps unless told.
  */
-export async function* generateText(turn: Turn, tokenizer: Tokenizer, prompt: number[],
-  opts: GenerateOptions = {}): AsyncGenerator<string, CompleteResult> {
+export async function* generateText(seq: Sequence, tokenizer: Tokenizer, prompt: number[],
+  opts: GenerateOptions = {}, defaultKeep = prompt[0] === tokenizer.special.bos ? 1 : 0): AsyncGenerator<string, CompleteResult> {
   if (opts === null || typeof opts !== 'object') {
     throw new WasmlmError('BAD_ARGUMENT', `generate options must be an object, got ${kindOf(opts)}`);
   }
@@ -93,24 +101,24 @@ export async function* generateText(turn: Turn, tokenizer: Tokenizer, prompt: nu
     throw new WasmlmError('BAD_ARGUMENT', 'stop must be an array of non-empty strings');
   }
   checkSignal(opts.signal, 'generate');
+  const keep = checkContextShift(opts.contextShift, seq.contextLength, defaultKeep);
   const sampler = new Sampler(opts);
   // grammar / responseFormat: compiled (and any error thrown) before the first token
   const constraint = createConstraint(tokenizer, opts, prompt[prompt.length - 1] === tokenizer.special.bos);
   const signal = opts.signal;
   const aborted = () => signal?.aborted === true;
+  if (!seq.unbounded && prompt.length > seq.contextLength) {
+    throw new WasmlmError('CONTEXT_FULL', `the prompt has ${prompt.length} tokens; the context holds ${seq.contextLength}`);
+  }
 
-  let { engine, release } = await turn();
-  let held = true;
+  const end = seq.begin();
   try {
-    if (!engine.unbounded && prompt.length > engine.contextLength) {
-      throw new WasmlmError('CONTEXT_FULL', `the prompt has ${prompt.length} tokens; the context holds ${engine.contextLength}`);
-    }
     // reuse the cached prefix the prompt shares with the previous call
     const t0 = now();
     let lastYield = t0;
-    let { logits, reused: common } = feed(engine, prompt);
+    let { logits, reused: common } = await seq.feed(prompt);
     const t1 = now();
-    const history = prompt.slice();
+    let history = prompt.slice();
     const tokens: number[] = [];
     // after a prompt that ends in BOS the first piece starts the text: no leading space (as run.c prints)
     const decoder = tokenizer.createDecoder({ afterBos: prompt[prompt.length - 1] === tokenizer.special.bos });
@@ -137,11 +145,7 @@ export async function* generateText(turn: Turn, tokenizer: Tokenizer, prompt: nu
       const out = stops.push(piece);
       if (out.text) {
         text += out.text;
-        release();
-        held = false;
         yield out.text;
-        ({ engine, release } = await turn());
-        held = true;
       }
       if (out.stopped) {
         // the tokens that hold any of the stop string go too: `tokens` is the text's tokens
@@ -154,17 +158,20 @@ export async function* generateText(turn: Turn, tokenizer: Tokenizer, prompt: nu
       }
       if (constraint?.done) { finishReason = 'stop'; break; } // the grammar's sentence is complete
       if (tokens.length >= maxTokens) { finishReason = 'length'; break; }
-      if (engine.full) { finishReason = 'context'; break; }
-      if (now() - lastYield > YIELD_EVERY_MS) { await macrotask(); lastYield = now(); }
+      if (!seq.unbounded && history.length > seq.contextLength) {
+        // no room for the new token
+        if (keep === undefined) { finishReason = 'context'; break; }
+        history = await seq.shift(history, keep);
+      }
+      // (a batched step waits for a macrotask anyway: the other generations join the batch there)
+      if (!seq.batching && now() - lastYield > YIELD_EVERY_MS) { await macrotask(); lastYield = now(); }
       if (aborted()) { finishReason = 'abort'; break; }
-      logits = feed(engine, history).logits; // (just the new token, unless another call used the engine)
+      logits = (await seq.feed(history)).logits; // (just the new token, unless another call used the cache)
     }
     if (!stopped) {
       const rest = stops.push(decoder.flush()).text + stops.flush();
       if (rest) {
         text += rest;
-        release();
-        held = false;
         yield rest;
       }
     }
@@ -184,10 +191,22 @@ export async function* generateText(turn: Turn, tokenizer: Tokenizer, prompt: nu
         decodeTokensPerSecond: tokens.length / Math.max(1e-9, (t2 - t1) / 1000),
       },
     };
-  } catch (e) {
-    if (held) engine.truncate(0); // a failed evaluation leaves the cache unknown
-    throw e;
   } finally {
-    if (held) release();
+    end();
   }
+}
+
+/** The contextShift option: undefined (off), or the number of tokens to keep. */
+export function checkContextShift(shift: unknown, contextLength: number, defaultKeep: number): number | undefined {
+  if (shift === undefined || shift === false) return undefined;
+  if (shift === null || typeof shift !== 'object') {
+    throw new WasmlmError('BAD_ARGUMENT', `contextShift must be { keep?: number } or false, got ${kindOf(shift)}`);
+  }
+  const keep = (shift as { keep?: unknown }).keep ?? Math.min(defaultKeep, contextLength - 2);
+  // at least two tokens of the rest: one to drop, one to keep
+  if (typeof keep !== 'number' || !Number.isInteger(keep) || keep < 0 || keep > contextLength - 2) {
+    throw new WasmlmError('BAD_ARGUMENT',
+      `contextShift.keep must be an integer from 0 to ${contextLength - 2} (the context holds ${contextLength}), got ${String(keep)}`);
+  }
+  return keep;
 }

@@ -13,6 +13,8 @@
 //   stallUrl      an http URL that sends part of the model, then nothing more  (optional)
 //   loadOptions   options for every loadModel call (workerd: { wasmModule })
 //   only          names of the checks to run (default all)
+//   session       a session saved elsewhere (test/helpers/sessions.ts): { saved (base64), context, cached, expected }:
+//                 restored here, its greedy continuation of `context` must be `expected`     (optional)
 
 const PROMPT = 'Once upon a time';
 const GREEDY = { temperature: 0, maxTokens: 196 };
@@ -202,5 +204,46 @@ export async function conformance(wasmlm, env) {
     ac.abort();
     return expectError(loadModel(bytes.slice(0), opts({ signal: ac.signal })), 'ABORTED');
   });
+  // the detail is this runtime's saved session (base64), for the caller to restore elsewhere
+  await check(SESSION_CHECK, true, () => withModel(bytes.slice(0), async (m) => {
+    const same = (a, b) => a.length === b.length && a.every((v, i) => v === b[i]);
+    if (env.session) {
+      const r = await m.restoreSession(fromBase64(env.session.saved));
+      const got = await r.complete(env.session.context, SESSION_CONTINUE);
+      expect(same(got.tokens, env.session.expected), `the restored session continued with ${got.tokens}, not ${env.session.expected}`);
+      expect(got.timings.cachedTokens === env.session.cached, `${got.timings.cachedTokens} tokens reused, not ${env.session.cached}`);
+      r.dispose();
+    }
+    const s = m.createSession();
+    const first = await s.complete(PROMPT, SESSION_FIRST);
+    const saved = await s.save();
+    const context = [...m.tokenizer.encode(PROMPT, { addSpecial: true }), ...first.tokens];
+    const expected = await s.complete(context, SESSION_CONTINUE);
+    const r = await m.restoreSession(saved);
+    const got = await r.complete(context, SESSION_CONTINUE);
+    expect(same(got.tokens, expected.tokens), 'a session restored in this runtime continued differently');
+    await expectError(m.restoreSession(saved.subarray(0, saved.length - 1)), 'BAD_SESSION');
+    s.dispose();
+    r.dispose();
+    return toBase64(saved);
+  }));
   return results;
+}
+
+/** The session check: its name, what it generates before saving and after restoring. */
+export const SESSION_CHECK = 'session: save, restore, continue';
+export const SESSION_FIRST = { temperature: 0, maxTokens: 20 };
+export const SESSION_CONTINUE = { temperature: 0, maxTokens: 30, ignoreEos: true };
+
+export function toBase64(bytes) {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+export function fromBase64(text) {
+  const s = atob(text);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
 }

@@ -1,6 +1,6 @@
 // Runs the conformance checks (conformance.js) on the built package in the runtime that runs this file:
 //   node run-conformance.mjs '<json>'   or   deno run --allow-read --allow-net=127.0.0.1 run-conformance.mjs '<json>'
-// json: { entry: URL of dist/index.js, modelPath, reference (file path), modelUrl?, missingUrl?, stallUrl? }
+// json: { entry: URL of dist/index.js, modelPath, reference (file path), modelUrl?, missingUrl?, stallUrl?, session? }
 // Prints one JSON line: { runtime, results }.
 import { readFile } from 'node:fs/promises';
 import process from 'node:process';
@@ -19,6 +19,7 @@ const results = await conformance(wasmlm, {
   modelUrl: args.modelUrl,
   missingUrl: args.missingUrl,
   stallUrl: args.stallUrl,
+  session: args.session,
 });
 const runtime = typeof globalThis.Deno === 'object' ? `deno ${globalThis.Deno.version.deno}` : `node ${process.version}`;
 process.stdout.write(JSON.stringify({ runtime, results }) + '\n');

@@ -12,6 +12,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { browserSuite, launchChromium, skipBrowser, type Browser } from '../helpers/chromium.js';
 import { fixture } from '../helpers/fixtures.js';
+import { expectRestoresInNode, nodeSession, type SavedSession } from '../helpers/sessions.js';
 import { PROJECT_ROOT, serveStatic, type StaticServer } from '../helpers/server.js';
 
 const reference = readFileSync(fixture('stories260K/stories260K.runc.prompt_once_upon_a_time.n200.txt'), 'utf8').replace(/\n$/, '');
@@ -25,8 +26,11 @@ describe.skipIf(skipBrowser)(browserSuite('Chromium'), () => {
   let browser: Browser;
   let plain: StaticServer;
   let isolated: StaticServer;
+  /** a session saved in Node: each conformance run restores it, and its own is restored back here */
+  let session: SavedSession;
 
   beforeAll(async () => {
+    session = await nodeSession();
     [plain, isolated] = await Promise.all([serveStatic(), serveStatic({ isolated: true })]);
     browser = await launchChromium();
   });
@@ -41,6 +45,7 @@ describe.skipIf(skipBrowser)(browserSuite('Chromium'), () => {
     modelUrl: `${s.origin}${MODEL}`,
     missingUrl: `${s.origin}/models/missing.gguf`,
     stallUrl: `${s.origin}/__stall${MODEL}?bytes=300000`,
+    session,
   });
 
   async function blankPage(s: StaticServer): Promise<Page> {
@@ -49,10 +54,12 @@ describe.skipIf(skipBrowser)(browserSuite('Chromium'), () => {
     return page;
   }
 
-  function expectAllOk(results: Result[], where: string) {
+  async function expectAllOk(results: Result[], where: string) {
     const failed = results.filter((r) => !r.ok);
     expect(failed, `${where}:\n${failed.map((r) => `${r.name}: ${r.detail}`).join('\n')}\n${browser.logs.slice(-20).join('\n')}`).toEqual([]);
     expect(results.length).toBeGreaterThanOrEqual(15);
+    // the session saved in Node continued there (a check), and the one saved there continues here
+    await expectRestoresInNode(results, session);
   }
 
   it('ESM on a page (dist/index.js, the model on the page thread): every conformance check', async () => {
@@ -63,7 +70,7 @@ describe.skipIf(skipBrowser)(browserSuite('Chromium'), () => {
       const modelBytes = await (await fetch(env.modelUrl)).arrayBuffer();
       return conformance(wasmlm, { ...env, modelBytes }) as Promise<Result[]>;
     }, env(plain));
-    expectAllOk(results, 'page');
+    await expectAllOk(results, 'page');
     await page.close();
   });
 
@@ -93,7 +100,7 @@ describe.skipIf(skipBrowser)(browserSuite('Chromium'), () => {
       const workers = performance.getEntriesByType('resource').filter((e) => e.name.endsWith('/dist/model-worker.js')).length;
       return { results, wasmOnPage, maxGap, workers };
     }, env(plain));
-    expectAllOk(out.results, 'worker proxy');
+    await expectAllOk(out.results, 'worker proxy');
     expect(out.wasmOnPage, 'wasm compiled or instantiated on the page itself').toBe(0);
     expect(out.workers).toBeGreaterThan(0);
     console.log(`proxy: the page's 10 ms timer never waited more than ${out.maxGap.toFixed(0)} ms`);
@@ -109,7 +116,7 @@ describe.skipIf(skipBrowser)(browserSuite('Chromium'), () => {
       w.postMessage({ entry: '/dist/browser.js', env });
     }), env(plain));
     expect(out.error).toBeUndefined();
-    expectAllOk(out.results!, 'Web Worker');
+    await expectAllOk(out.results!, 'Web Worker');
     await page.close();
   });
 

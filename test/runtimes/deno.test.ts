@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from '../helpers/fixtures.js';
 import { run } from '../helpers/runtimes.js';
+import { expectRestoresInNode, nodeSession } from '../helpers/sessions.js';
 import { PROJECT_ROOT, serveStatic, type StaticServer } from '../helpers/server.js';
 
 const REFERENCE_FILE = fixture('stories260K/stories260K.runc.prompt_once_upon_a_time.n200.txt');
@@ -37,6 +38,7 @@ describe('Deno', () => {
       modelUrl: `${server.origin}/models/stories260K.gguf`,
       missingUrl: `${server.origin}/models/missing.gguf`,
       stallUrl: `${server.origin}/__stall/models/stories260K.gguf?bytes=300000`,
+      session: await nodeSession(),
     };
     // (not execFileSync: this process serves the model's URL while Deno fetches it)
     const r = await run(DENO, ['run', '--no-lock', '--allow-read', '--allow-net=127.0.0.1', 'test/helpers/run-conformance.mjs',
@@ -48,5 +50,7 @@ describe('Deno', () => {
     expect(failed, failed.map((r) => `${r.name}: ${r.detail}`).join('\n')).toEqual([]);
     expect(results.map((r) => r.name)).toContain('file path');
     expect(results.length).toBeGreaterThanOrEqual(17);
+    // a session saved in Node continued in Deno (a conformance check), and Deno's restored here
+    await expectRestoresInNode(results, args.session);
   });
 });

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from '../helpers/fixtures.js';
+import { expectRestoresInNode, nodeSession } from '../helpers/sessions.js';
 import { node22 } from '../helpers/install.js';
 import { run } from '../helpers/runtimes.js';
 import { PROJECT_ROOT, serveStatic, type StaticServer } from '../helpers/server.js';
@@ -42,6 +43,7 @@ describe('Node 22', () => {
       modelUrl: `${server.origin}/models/stories260K.gguf`,
       missingUrl: `${server.origin}/models/missing.gguf`,
       stallUrl: `${server.origin}/__stall/models/stories260K.gguf?bytes=300000`,
+      session: await nodeSession(),
     };
     // (not execFileSync: this process serves the model's URL while the child fetches it)
     const r = await run(node, ['test/helpers/run-conformance.mjs', JSON.stringify(args)], { cwd: PROJECT_ROOT, env: cleanEnv(), timeoutMs: 120_000 });
@@ -52,6 +54,8 @@ describe('Node 22', () => {
     expect(failed, failed.map((r) => `${r.name}: ${r.detail}`).join('\n')).toEqual([]);
     // Node 22 validates relaxed SIMD, and the relaxed build passes its self-test there
     expect(results.find((r) => r.name === 'the API on one model')?.detail).toMatch(/^kernels relaxed-simd/);
+    // a session saved here (simd kernels) continued there (relaxed SIMD), and back
+    await expectRestoresInNode(results, args.session);
   });
 
   it('the Node test suite passes under Node 22', async () => {

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from '../helpers/fixtures.js';
+import { expectRestoresInNode, nodeSession } from '../helpers/sessions.js';
 import { freePort, portIsFree, start, waitForHttp, type Child } from '../helpers/runtimes.js';
 import { PROJECT_ROOT, serveStatic, type StaticServer } from '../helpers/server.js';
 
@@ -60,7 +61,9 @@ describe('workerd', () => {
 
   it('every conformance check inside workerd (kernels as a precompiled module; bytes, Blob, stream, URL)', async () => {
     const origin = await serve(join('test/helpers/workerd/harness.capnp'), 8788);
+    const session = await nodeSession();
     const res = await post(`${origin}/`, {
+      session,
       reference,
       modelUrl: `${server.origin}/models/stories260K.gguf`,
       missingUrl: `${server.origin}/models/missing.gguf`,
@@ -73,6 +76,8 @@ describe('workerd', () => {
     expect(failed, failed.map((r) => `${r.name}: ${r.detail}`).join('\n')).toEqual([]);
     expect(results.length).toBeGreaterThanOrEqual(15);
     expect(results.map((r) => r.name)).toContain('URL string, with progress');
+    // a session saved in Node continued in workerd (a conformance check), and workerd's restored here
+    await expectRestoresInNode(results, session);
     // no precompiled module: a WasmlmError that says what is missing
     expect(withoutModule).toMatch(/^WASM_FAILED: cannot load the kernel module from file:\/\/\/bundle\/wasmlm\.wasm/);
   });

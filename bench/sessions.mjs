@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// One measurement of batched decoding (issue 11 item 5): N sessions of one model decode at the same time
+// (concurrent generate loops: their next tokens go through one forward pass). Prints one JSON line:
+// aggregate decode tok/s (all sessions' tokens over the wall time), the forward passes and sessions per pass.
+//   node bench/sessions.mjs FILE --sessions N [--threads T --gen G --prompt P]
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const args = process.argv.slice(2);
+const get = (name, fallback) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : fallback; };
+const file = args[0];
+const n = Number(get('sessions', '1'));
+const threads = Number(get('threads', '1'));
+const gen = Number(get('gen', '32'));
+const promptLen = Number(get('prompt', '16'));
+const dist = resolve(process.env.WASMLM_DIST ?? new URL('../dist', import.meta.url).pathname);
+const { loadModel } = await import(pathToFileURL(`${dist}/index.js`).href);
+
+const model = await loadModel(file, { threads, contextLength: promptLen + gen + 8 });
+const sessions = Array.from({ length: n }, () => model.createSession());
+// distinct prompts (random-weight models: token ids), each read into its session's cache first
+const prompts = sessions.map((_, s) => Array.from({ length: promptLen }, (_, i) => 1 + ((s * 7919 + i * 104729) % (model.info.vocabSize - 1))));
+for (let s = 0; s < n; s++) await sessions[s].complete(prompts[s], { maxTokens: 0 });
+const opts = { temperature: 0, maxTokens: gen, ignoreEos: true };
+const t0 = performance.now();
+const runs = await Promise.all(sessions.map((s, i) => s.complete(prompts[i], opts)));
+const ms = performance.now() - t0;
+const tokens = runs.reduce((sum, r) => sum + r.tokens.length, 0);
+const stats = model.core?.decodeQueue?.stats ?? {};
+process.stdout.write(JSON.stringify({
+  sessions: n, threads: model.info.threads, gen, tokens, ms, aggregate_tps: tokens / (ms / 1000),
+  batches: stats.batches, per_batch: stats.batches ? stats.sequences / stats.batches : 1,
+}) + '\n');
+model.dispose();
