@@ -32,6 +32,8 @@ export interface Slot {
  */
 export type OpenAIModel = Pick<Model, 'info' | 'tokenizer'> & Slot & {
   embed(input: Prompt, options?: EmbedOptions): Promise<Float32Array>;
+  /** a session over its own KV cache: the handler's slots (concurrent requests decoded together) */
+  createSession?(): Slot & { dispose(): void };
   readonly sampleHook?: boolean;
 };
 
