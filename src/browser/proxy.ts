@@ -23,7 +23,8 @@ import { resolveUrl } from './cache.js';
 import { fromWireError, toWireError, type FromWorker, type ToWorker, type WireSource } from './protocol.js';
 
 /** Everything public on a Model: what loadModel returns in every runtime. */
-export type ModelLike = { [K in keyof Model]: Model[K] };
+/** training (createAdapter, trainer) runs where the model is; the worker proxy does not offer it yet */
+export type ModelLike = { [K in Exclude<keyof Model, 'createAdapter' | 'trainer'>]: Model[K] };
 
 type Handler = (m: FromWorker) => void;
 type Request = ToWorker extends infer T ? T extends { id: number } ? Omit<T, 'id'> : never : never;

@@ -1,0 +1,123 @@
+/**
+ * A trainable LoRA adapter: for each targeted base weight W [nIn, nOut] (GGUF ne) the pair A [nIn, r]
+ * (row-major [r][nIn]) and B [r, nOut] (row-major [nOut][r]), named `<base>.lora_a` / `<base>.lora_b`
+ * as in llama.cpp's adapter GGUF; y = W·x + s·B·(A·x), s = alpha / r (rsLoRA: alpha / √r).
+ * Initial values: `init` by name, else A Kaiming-uniform (PEFT's kaiming_uniform_(a = √5): U(±1/√nIn))
+ * and B zero, from a seeded generator.
+ */
+import { WasmlmError, kindOf } from '../errors.js';
+import type { ModelSpec, WeightRef } from '../models/spec.js';
+
+/** GGUF tensor names a LoRA may target (per layer: blk.N.<target>.weight). */
+export const LORA_TARGETS = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'] as const;
+export type LoraTarget = typeof LORA_TARGETS[number];
+
+export interface CreateAdapterOptions {
+  rank: number;
+  alpha: number;
+  targets: LoraTarget[];
+  rslora?: boolean;
+  /** initial values by adapter tensor name (`blk.0.attn_q.weight.lora_a`, ...), GGUF memory order */
+  init?: Map<string, Float32Array> | Record<string, ArrayLike<number>>;
+  /** seed of the Kaiming-uniform initialisation of the A matrices not in `init` */
+  seed?: number;
+}
+
+/** One adapted weight: its base, the shapes, and the trainable values. */
+export interface LoraPair {
+  base: WeightRef;
+  nIn: number;
+  nOut: number;
+  a: Float32Array;
+  b: Float32Array;
+}
+
+export class TrainableAdapter {
+  /** by base weight name, in the model's tensor order */
+  readonly pairs = new Map<string, LoraPair>();
+  constructor(readonly rank: number, readonly alpha: number, readonly rslora: boolean, readonly targets: readonly LoraTarget[]) {}
+
+  /** the scale s of y = W·x + s·B·(A·x) */
+  get scale(): number {
+    return this.alpha / (this.rslora ? Math.sqrt(this.rank) : this.rank);
+  }
+
+  /** The trainable tensors by adapter tensor name, in GGUF order (lora_a then lora_b per base weight). */
+  tensors(): Map<string, Float32Array> {
+    const out = new Map<string, Float32Array>();
+    for (const [name, p] of this.pairs) {
+      out.set(`${name}.lora_a`, p.a);
+      out.set(`${name}.lora_b`, p.b);
+    }
+    return out;
+  }
+
+  /** A copy of the current A/B values by name (GGUF memory order). */
+  weights(): Map<string, Float32Array> {
+    return new Map([...this.tensors()].map(([k, v]) => [k, v.slice()]));
+  }
+}
+
+/** mulberry32: a small seeded generator (uniform in [0, 1)). */
+function generator(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function createAdapter(spec: ModelSpec, options: CreateAdapterOptions): TrainableAdapter {
+  if (typeof options !== 'object' || options === null) throw new WasmlmError('BAD_ARGUMENT', `createAdapter: options must be an object, got ${kindOf(options)}`);
+  const { rank, alpha, targets } = options;
+  if (!Number.isInteger(rank) || rank < 1) throw new WasmlmError('BAD_ARGUMENT', `createAdapter: rank must be a positive integer, got ${String(rank)}`);
+  if (typeof alpha !== 'number' || !Number.isFinite(alpha)) throw new WasmlmError('BAD_ARGUMENT', `createAdapter: alpha must be a finite number, got ${String(alpha)}`);
+  if (!Array.isArray(targets) || targets.length === 0) throw new WasmlmError('BAD_ARGUMENT', 'createAdapter: targets must be a non-empty array of tensor names');
+  for (const t of targets) {
+    if (!(LORA_TARGETS as readonly string[]).includes(t)) {
+      throw new WasmlmError('BAD_ARGUMENT', `createAdapter: target '${String(t)}' is not one of ${LORA_TARGETS.join(', ')}`);
+    }
+  }
+  const seed = options.seed ?? 0;
+  if (!Number.isInteger(seed)) throw new WasmlmError('BAD_ARGUMENT', `createAdapter: seed must be an integer, got ${String(seed)}`);
+  const init = options.init instanceof Map ? options.init : new Map(Object.entries(options.init ?? {}));
+  const adapter = new TrainableAdapter(rank, alpha, options.rslora ?? false, [...targets]);
+  const random = generator(seed);
+  const used = new Set<string>();
+  const value = (name: string, n: number, fill: (x: Float32Array) => void): Float32Array => {
+    const given = init.get(name);
+    const x = new Float32Array(n);
+    if (given === undefined) fill(x);
+    else {
+      if (given.length !== n) throw new WasmlmError('BAD_SHAPE', `createAdapter: init '${name}' has ${given.length} values, expected ${n}`);
+      x.set(given);
+      used.add(name);
+    }
+    return x;
+  };
+  spec.layers.forEach((l, i) => {
+    const bases: Record<LoraTarget, WeightRef | undefined> = {
+      attn_q: l.attn.q?.weight, attn_k: l.attn.k?.weight, attn_v: l.attn.v?.weight, attn_output: l.attn.output.weight,
+      ffn_gate: l.ffn?.gate?.weight, ffn_up: l.ffn?.up.weight, ffn_down: l.ffn?.down.weight,
+    };
+    for (const t of LORA_TARGETS) {
+      if (!targets.includes(t)) continue;
+      const base = bases[t];
+      if (!base || base.name !== `blk.${i}.${t}.weight`) {
+        throw new WasmlmError('BAD_ARGUMENT', `createAdapter: target '${t}': the model has no separate blk.${i}.${t}.weight`);
+      }
+      const [nIn, nOut] = base.ne as [number, number];
+      const bound = 1 / Math.sqrt(nIn);
+      const a = value(`${base.name}.lora_a`, rank * nIn, (x) => { for (let k = 0; k < x.length; k++) x[k] = (2 * random() - 1) * bound; });
+      const b = value(`${base.name}.lora_b`, nOut * rank, () => {});
+      adapter.pairs.set(base.name, { base, nIn, nOut, a, b });
+    }
+  });
+  for (const name of init.keys()) {
+    if (!used.has(name)) throw new WasmlmError('BAD_ARGUMENT', `createAdapter: init '${name}' is not a tensor of this adapter`);
+  }
+  return adapter;
+}

@@ -1,0 +1,95 @@
+/**
+ * LoRA fine-tuning against ../shared/fixtures/peft/llama-lora.train.json (PyTorch + PEFT, float32): the
+ * llama fixture base, llama-lora's A/B as the initial state, a batch of 2 × 24 tokens with a loss mask.
+ * The loss and every A/B gradient at the initial state, then 5 AdamW steps (losses, final A/B).
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { loadModel, WasmlmError } from '../src/index.js';
+import { fixture } from './helpers/fixtures.js';
+
+interface RefTensor { ne: number[]; init: number[]; grad: number[]; final: number[] }
+interface Ref {
+  input_ids: number[][]; loss_mask: number[][]; loss: number; losses: number[]; loss_after: number;
+  adapter: { r: number; lora_alpha: number; use_rslora: boolean };
+  optimizer: { lr: number; betas: [number, number]; eps: number; weight_decay: number; steps: number };
+  tensors: Record<string, RefTensor>;
+}
+const ref = JSON.parse(readFileSync(fixture('peft/llama-lora.train.json'), 'utf8')) as Ref;
+const TARGETS = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'] as const;
+
+async function setup() {
+  const model = await loadModel(fixture('models/llama.gguf'));
+  const adapter = model.createAdapter({
+    rank: ref.adapter.r, alpha: ref.adapter.lora_alpha, rslora: ref.adapter.use_rslora, targets: [...TARGETS],
+    init: Object.fromEntries(Object.entries(ref.tensors).map(([k, t]) => [k, t.init])),
+  });
+  const { lr, betas, eps, weight_decay } = ref.optimizer;
+  const trainer = model.trainer(adapter, { learningRate: lr, betas, eps, weightDecay: weight_decay });
+  return { model, adapter, trainer };
+}
+
+/** max |a − b| over a tensor, and max |b| */
+function dev(a: ArrayLike<number>, b: number[]): { d: number; m: number } {
+  expect(a.length).toBe(b.length);
+  let d = 0, m = 0;
+  for (let i = 0; i < b.length; i++) { d = Math.max(d, Math.abs(a[i]! - b[i]!)); m = Math.max(m, Math.abs(b[i]!)); }
+  return { d, m };
+}
+
+const batch = { tokens: ref.input_ids, mask: ref.loss_mask };
+
+describe('LoRA training (llama-lora.train.json)', () => {
+  it('the loss and every A/B gradient match PyTorch + PEFT', async () => {
+    const { model, adapter, trainer } = await setup();
+    expect([...adapter.weights().keys()]).toEqual(Object.keys(ref.tensors));
+    const { loss, gradients } = await trainer.gradients(batch);
+    expect(Math.abs(loss - ref.loss) / ref.loss).toBeLessThanOrEqual(1e-4);
+    let worst = 0;
+    for (const [name, t] of Object.entries(ref.tensors)) {
+      const { d, m } = dev(gradients.get(name)!, t.grad);
+      expect(d, name).toBeLessThanOrEqual(1e-4 * m + 1e-6);
+      worst = Math.max(worst, d / m);
+    }
+    console.log(`loss ${loss} (ref ${ref.loss}, rel ${(Math.abs(loss - ref.loss) / ref.loss).toExponential(2)}); gradients max|Δ|/max|g| ${worst.toExponential(2)}`);
+    // gradients() does not update
+    for (const [name, t] of Object.entries(ref.tensors)) expect(Array.from(adapter.weights().get(name)!)).toEqual(Array.from(Float32Array.from(t.init)));
+    model.dispose();
+  });
+
+  it('5 AdamW steps: the losses and the final A/B match torch.optim.AdamW', async () => {
+    const { model, adapter, trainer } = await setup();
+    const losses: number[] = [];
+    for (let s = 0; s < ref.optimizer.steps; s++) losses.push((await trainer.step(batch)).loss);
+    losses.push((await trainer.gradients(batch)).loss);
+    const want = [...ref.losses, ref.loss_after];
+    let worstLoss = 0;
+    losses.forEach((l, i) => {
+      const rel = Math.abs(l - want[i]!) / want[i]!;
+      expect(rel, `loss ${i}`).toBeLessThanOrEqual(1e-4);
+      worstLoss = Math.max(worstLoss, rel);
+    });
+    let worst = 0;
+    for (const [name, w] of adapter.weights()) {
+      const { d, m } = dev(w, ref.tensors[name]!.final);
+      expect(d, name).toBeLessThanOrEqual(1e-3 * m);
+      worst = Math.max(worst, d / m);
+    }
+    console.log(`losses rel ≤ ${worstLoss.toExponential(2)}; final A/B max|Δ|/max|w| ${worst.toExponential(2)}`);
+    model.dispose();
+  });
+
+  it('rejects bad arguments by name', async () => {
+    const model = await loadModel(fixture('models/llama.gguf'));
+    expect(() => model.createAdapter({ rank: 0, alpha: 8, targets: ['attn_q'] })).toThrow(/rank/);
+    expect(() => model.createAdapter({ rank: 4, alpha: 8, targets: ['q_proj' as 'attn_q'] })).toThrow(/q_proj/);
+    expect(() => model.createAdapter({ rank: 4, alpha: 8, targets: ['attn_q'], init: { 'blk.0.attn_q.weight.lora_a': [1, 2] } })).toThrow(WasmlmError);
+    const adapter = model.createAdapter({ rank: 4, alpha: 8, targets: ['attn_q'], seed: 1 });
+    const trainer = model.trainer(adapter, { learningRate: 1e-3 });
+    await expect(trainer.gradients({ tokens: [[1]] })).rejects.toThrow(/tokens\[0\]/);
+    await expect(trainer.gradients({ tokens: [[1, 2, 99999]] })).rejects.toThrow(/vocabulary/);
+    await expect(trainer.gradients({ tokens: [[1, 2]], mask: [[0, 1]] })).rejects.toThrow(/last position/);
+    expect(() => model.trainer(adapter, { learningRate: -1 })).toThrow(/learningRate/);
+    model.dispose();
+  });
+});
