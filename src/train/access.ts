@@ -8,6 +8,8 @@ import type { ModelSpec } from '../models/spec.js';
 export interface TrainKernelExports extends KernelExports {
   /** out[t] = row ids[t] of `table` (layout code `type`) dequantized to f32 */
   get_rows(type: number, table: number, rowLen: number, ids: number, nTok: number, out: number): void;
+  /** bytes of scratch OP_MATMUL_T needs (per thread) for rows of nIn */
+  matmul_t_scratch_bytes(nIn: number): number;
 }
 
 export interface TrainingAccess {

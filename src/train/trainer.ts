@@ -6,8 +6,7 @@
 import { WasmlmError } from '../errors.js';
 import type { TrainingAccess } from './access.js';
 import type { TrainableAdapter } from './adapter.js';
-import { Frozen } from './frozen.js';
-import { TrainGraph } from './graph.js';
+import { TrainPlan } from './plan.js';
 
 export interface TrainerOptions {
   learningRate: number;
@@ -30,7 +29,7 @@ function checkNumber(v: unknown, what: string, ok: (x: number) => boolean): numb
 }
 
 export class Trainer {
-  private readonly graph: TrainGraph;
+  private readonly graph: TrainPlan;
   private readonly lr: number;
   private readonly beta1: number;
   private readonly beta2: number;
@@ -52,7 +51,7 @@ export class Trainer {
     this.eps = checkNumber(options.eps ?? 1e-8, 'eps must be a number ≥ 0', (x) => x >= 0);
     this.weightDecay = checkNumber(options.weightDecay ?? 0, 'weightDecay must be a number ≥ 0', (x) => x >= 0);
     this.gradClip = options.gradClip === undefined ? undefined : checkNumber(options.gradClip, 'gradClip must be a number > 0', (x) => x > 0);
-    this.graph = new TrainGraph(access.spec, new Frozen(access), adapter);
+    this.graph = new TrainPlan(access, adapter);
     for (const [name, t] of adapter.tensors()) {
       this.m.set(name, new Float64Array(t.length));
       this.v.set(name, new Float64Array(t.length));
@@ -86,19 +85,18 @@ export class Trainer {
     return { tokens, mask, count };
   }
 
-  private compute(batch: TrainBatch): { loss: number; grads: Map<string, Float64Array> } {
+  private compute(batch: TrainBatch): { loss: number; grads: Map<string, Float32Array> } {
     const { tokens, mask, count } = this.checkBatch(batch);
-    const grads = new Map<string, Float64Array>();
-    for (const [name, t] of this.adapter.tensors()) grads.set(name, new Float64Array(t.length));
+    this.graph.begin();
     let sum = 0;
-    tokens.forEach((seq, b) => { sum += this.graph.run(seq, mask[b]!, count, grads); });
-    return { loss: sum / count, grads };
+    tokens.forEach((seq, b) => { sum += this.graph.run(seq, mask[b]!, count); });
+    return { loss: sum / count, grads: this.graph.gradients() };
   }
 
   /** The loss of `batch` and the gradient of every A and B (GGUF memory order), without updating. */
   async gradients(batch: TrainBatch): Promise<{ loss: number; gradients: Map<string, Float32Array> }> {
     const { loss, grads } = this.compute(batch);
-    return { loss, gradients: new Map([...grads].map(([k, g]) => [k, Float32Array.from(g)])) };
+    return { loss, gradients: grads };
   }
 
   /** Forward, backward and one AdamW update over `batch`; returns the loss before the update. */
