@@ -293,6 +293,17 @@ export const CROSS_ENTROPY_LOSS = 3;
 export const CROSS_ENTROPY_N = 4;
 export const CROSS_ENTROPY_N_ROWS = 5;
 export const CROSS_ENTROPY_SCALE = 6;
+// (type, w, x, y, nIn, nOut, nTok, scratch): y[t] = W·x[t], W's rows dequantized (any type) and x in f32 (the
+// training forward pass); scratch: matmul_t_scratch_bytes(nIn) per thread
+export const OP_MATMUL_DQ = 26;
+export const MATMUL_DQ_TYPE = 1;
+export const MATMUL_DQ_W = 2;
+export const MATMUL_DQ_X = 3;
+export const MATMUL_DQ_Y = 4;
+export const MATMUL_DQ_N_IN = 5;
+export const MATMUL_DQ_N_OUT = 6;
+export const MATMUL_DQ_N_TOK = 7;
+export const MATMUL_DQ_SCRATCH = 8;
 
 export const GLU_SILU = 0;
 export const GLU_GELU = 1;

@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadModel, WasmlmError } from '../src/index.js';
 import { fixture } from './helpers/fixtures.js';
+import { Frozen, TrainGraph as ReferenceGraph } from './helpers/train-reference.js';
+import type { TrainingAccess } from '../src/train/access.js';
 
 interface RefTensor { ne: number[]; init: number[]; grad: number[]; final: number[] }
 interface Ref {
@@ -93,3 +95,63 @@ describe('LoRA training (llama-lora.train.json)', () => {
     model.dispose();
   });
 });
+
+/** The engine behind a model (tests only). */
+const accessOf = (model: object) => (model as { engine: { trainingAccess(): TrainingAccess } }).engine.trainingAccess();
+
+describe('quantized base weights (frozen in their type)', () => {
+  // training multiplies by the weights' dequantized rows, forward (OP_MATMUL_DQ, f32 activations) and backward
+  // (OP_MATMUL_T): the float64 reference on the same dequantized weights agrees to f32 rounding
+  it.each(['llama256', 'llama_f16', 'llama256_bf16', 'llama_q8_0', 'llama_q4_0', 'llama256_q4_k', 'llama256_q6_k'])('%s: loss and gradients match a float64 reference', async (name) => {
+    const tol = 2e-5;
+    const model = await loadModel(fixture(`models/${name}.gguf`));
+    const adapter = model.createAdapter({ rank: 4, alpha: 8, targets: [...TARGETS], seed: 3 });
+    // B non-zero, so that every gradient is
+    for (const [k, v] of adapter.tensors()) if (k.endsWith('.lora_b')) v.set(rand(v.length, k.length));
+    const V = model.info.vocabSize;
+    const tokens = [Array.from({ length: 20 }, (_, i) => (i * 37 + 11) % V), Array.from({ length: 13 }, (_, i) => (i * 53 + 5) % V)];
+    const mask = tokens.map((s) => s.map((_, p) => (p >= 4 && p + 1 < s.length ? 1 : 0)));
+    const { loss, gradients } = await model.trainer(adapter, { learningRate: 1e-3 }).gradients({ tokens, mask });
+    const access = accessOf(model);
+    const graph = new ReferenceGraph(access.spec, new Frozen(access), adapter);
+    const grads = new Map([...adapter.tensors()].map(([k, v]) => [k, new Float64Array(v.length)]));
+    const N = mask.flat().reduce((a: number, b: number) => a + b, 0);
+    let sum = 0;
+    tokens.forEach((s, b) => { sum += graph.run(s, mask[b]!, N, grads); });
+    let worst = 0;
+    for (const [k, g] of grads) {
+      const got = gradients.get(k)!;
+      let d = 0, m = 0;
+      for (let i = 0; i < g.length; i++) { d = Math.max(d, Math.abs(got[i]! - g[i]!)); m = Math.max(m, Math.abs(g[i]!)); }
+      worst = Math.max(worst, d / m);
+    }
+    console.log(`${name}: loss ${loss} vs float64 ${sum / N}; gradients max|Δ|/max|g| ${worst.toExponential(2)}`);
+    expect(Math.abs(loss - sum / N) / (sum / N)).toBeLessThan(tol);
+    expect(worst).toBeLessThan(tol);
+    model.dispose();
+  });
+});
+
+describe('families training does not support yet', () => {
+  it.each(['qwen2', 'gpt2', 'llama_moe'])('%s: UNSUPPORTED_TYPE naming what', async (name) => {
+    const model = await loadModel(fixture(`models/${name}.gguf`));
+    const targets = name === 'gpt2' ? ['attn_output' as const] : ['attn_q' as const];
+    let err: unknown;
+    try {
+      model.trainer(model.createAdapter({ rank: 2, alpha: 4, targets }), { learningRate: 1e-3 });
+    } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(WasmlmError);
+    expect((err as WasmlmError).code).toBe('UNSUPPORTED_TYPE');
+    expect((err as WasmlmError).message).toMatch(/llama family/);
+    model.dispose();
+  });
+});
+
+/** deterministic values in [−0.1, 0.1) */
+function rand(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  return Float32Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return (s / 2 ** 31 - 1) * 0.1;
+  });
+}

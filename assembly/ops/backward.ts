@@ -6,7 +6,7 @@
 // OP_OUTER_ACC: c[m][j] += alpha · Σ_t x[t][m]·y[t][j] (the LoRA A/B gradients: dB += s·dyᵀ·u, dA += duᵀ·x).
 import * as abi from "../../src/abi";
 import { get_rows } from "../weights";
-import { expf } from "./activations";
+import { expf, expf4 } from "./activations";
 import { ALIGN, READS, UNITS, WORK, WRITES, arg, argf, ptr, region, rowsBytes } from "./entry";
 
 /** rows of W dequantized at a time */
@@ -211,12 +211,27 @@ export function rmsnorm_back_run(op: usize, lo: i32, hi: i32, scratch: usize): v
 // OP_SILU_MUL_BACK: for h = silu(g)·u: out[i] = dh·u·σ(g)·(1 + g·(1 − σ(g))) (d gate), out[n + i] = dh·g·σ(g) (d up).
 
 export function silu_mul_back(gate: usize, up: usize, dh: usize, out: usize, n: i32, i0: i32, i1: i32): void {
+  const one = f32x4.splat(1.0);
+  const du = out + (<usize>n << 2);
+  let i = i0;
+  for (; i + 4 <= i1; i += 4) {
+    const off = <usize>i << 2;
+    const g = v128.load(gate + off), d = v128.load(dh + off);
+    const sg = f32x4.div(one, f32x4.add(one, expf4(f32x4.neg(g))));
+    v128.store(out + off, f32x4.mul(f32x4.mul(d, v128.load(up + off)), f32x4.mul(sg, f32x4.add(one, f32x4.mul(g, f32x4.sub(one, sg))))));
+    v128.store(du + off, f32x4.mul(d, f32x4.mul(g, sg)));
+  }
+  silu_mul_back_ref(gate, up, dh, out, n, i, i1);
+}
+
+/** The scalar twin (the same f32 steps; expf4 and expf agree bit for bit). */
+export function silu_mul_back_ref(gate: usize, up: usize, dh: usize, out: usize, n: i32, i0: i32, i1: i32): void {
   for (let i = i0; i < i1; i++) {
     const off = <usize>i << 2;
     const g = load<f32>(gate + off), d = load<f32>(dh + off);
-    const s: f32 = <f32>1.0 / (<f32>1.0 + expf(-g));
-    store<f32>(out + off, d * load<f32>(up + off) * (s * (<f32>1.0 + g * (<f32>1.0 - s))));
-    store<f32>(out + (<usize>n << 2) + off, d * (g * s));
+    const sg: f32 = <f32>1.0 / (<f32>1.0 + expf(-g));
+    store<f32>(out + off, d * load<f32>(up + off) * (sg * (<f32>1.0 + g * (<f32>1.0 - sg))));
+    store<f32>(out + (<usize>n << 2) + off, d * (g * sg));
   }
 }
 
@@ -242,21 +257,58 @@ export function silu_mul_back_run(op: usize, lo: i32, hi: i32, scratch: usize): 
 // probabilities are recomputed (scores in f32, softmax with f32 exp, sum in f64). Units: KV heads (each with
 // the query heads it serves); scratch: 2·nTok floats per thread.
 
+/** a·b over n floats: 4 lane sums (SIMD, or the same sums one at a time), combined (s0 + s1) + (s2 + s3), then
+ *  the tail. */
 // @ts-ignore: decorator
-@inline function dotf(a: usize, b: usize, n: i32): f32 {
-  let s: f32 = 0;
-  for (let i = 0; i < n; i++) s += load<f32>(a + (<usize>i << 2)) * load<f32>(b + (<usize>i << 2));
+@inline function dotf(a: usize, b: usize, n: i32, simd: bool): f32 {
+  let i = 0, s: f32 = 0;
+  if (simd) {
+    let acc = f32x4.splat(0);
+    for (; i + 4 <= n; i += 4) acc = f32x4.add(acc, f32x4.mul(v128.load(a + (<usize>i << 2)), v128.load(b + (<usize>i << 2))));
+    s = (f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1)) + (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
+  } else {
+    let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
+    for (; i + 4 <= n; i += 4) {
+      const p = a + (<usize>i << 2), r = b + (<usize>i << 2);
+      s0 += load<f32>(p) * load<f32>(r);
+      s1 += load<f32>(p, 4) * load<f32>(r, 4);
+      s2 += load<f32>(p, 8) * load<f32>(r, 8);
+      s3 += load<f32>(p, 12) * load<f32>(r, 12);
+    }
+    s = (s0 + s1) + (s2 + s3);
+  }
+  for (; i < n; i++) s += load<f32>(a + (<usize>i << 2)) * load<f32>(b + (<usize>i << 2));
   return s;
 }
 
 /** y[i] += a·x[i], i < n */
 // @ts-ignore: decorator
-@inline function axpy(y: usize, a: f32, x: usize, n: i32): void {
-  for (let i = 0; i < n; i++) store<f32>(y + (<usize>i << 2), load<f32>(y + (<usize>i << 2)) + a * load<f32>(x + (<usize>i << 2)));
+@inline function axpy(y: usize, a: f32, x: usize, n: i32, simd: bool): void {
+  let i = 0;
+  if (simd) {
+    const av = f32x4.splat(a);
+    for (; i + 4 <= n; i += 4) {
+      const off = <usize>i << 2;
+      v128.store(y + off, f32x4.add(v128.load(y + off), f32x4.mul(av, v128.load(x + off))));
+    }
+  }
+  for (; i < n; i++) store<f32>(y + (<usize>i << 2), load<f32>(y + (<usize>i << 2)) + a * load<f32>(x + (<usize>i << 2)));
 }
 
 export function attention_back(q: usize, k: usize, v: usize, dout: usize, out: usize, nTok: i32, nHead: i32, nKv: i32,
   hd: i32, scale: f32, kh0: i32, kh1: i32, scratch: usize): void {
+  attnBack(q, k, v, dout, out, nTok, nHead, nKv, hd, scale, kh0, kh1, scratch, true);
+}
+
+/** The scalar twin (bit-identical). */
+export function attention_back_ref(q: usize, k: usize, v: usize, dout: usize, out: usize, nTok: i32, nHead: i32, nKv: i32,
+  hd: i32, scale: f32, kh0: i32, kh1: i32, scratch: usize): void {
+  attnBack(q, k, v, dout, out, nTok, nHead, nKv, hd, scale, kh0, kh1, scratch, false);
+}
+
+// @ts-ignore: decorator
+@inline function attnBack(q: usize, k: usize, v: usize, dout: usize, out: usize, nTok: i32, nHead: i32, nKv: i32,
+  hd: i32, scale: f32, kh0: i32, kh1: i32, scratch: usize, simd: bool): void {
   const qRow = <usize>(nHead * hd) << 2, kRow = <usize>(nKv * hd) << 2;
   const dq = out, dk = out + <usize>nTok * qRow, dv = dk + <usize>nTok * kRow;
   const group = nHead / nKv;
@@ -273,7 +325,7 @@ export function attention_back(q: usize, k: usize, v: usize, dout: usize, out: u
         const qt = q + <usize>t * qRow + qOff, dot = dout + <usize>t * qRow + qOff;
         let max: f32 = -Infinity;
         for (let j = 0; j <= t; j++) {
-          const s = dotf(qt, k + <usize>j * kRow + kOff, hd) * scale;
+          const s = dotf(qt, k + <usize>j * kRow + kOff, hd, simd) * scale;
           store<f32>(p + (<usize>j << 2), s);
           max = Mathf.max(max, s);
         }
@@ -288,18 +340,18 @@ export function attention_back(q: usize, k: usize, v: usize, dout: usize, out: u
         for (let j = 0; j <= t; j++) {
           const pj = load<f32>(p + (<usize>j << 2)) * inv;
           store<f32>(p + (<usize>j << 2), pj);
-          const d = dotf(dot, v + <usize>j * kRow + kOff, hd);
+          const d = dotf(dot, v + <usize>j * kRow + kOff, hd, simd);
           store<f32>(dp + (<usize>j << 2), d);
           pd += <f64>(pj * d);
-          axpy(dv + <usize>j * kRow + kOff, pj, dot, hd);
+          axpy(dv + <usize>j * kRow + kOff, pj, dot, hd, simd);
         }
         const dqt = dq + <usize>t * qRow + qOff;
         memory.fill(dqt, 0, <usize>hd << 2);
         const pdf = <f32>pd;
         for (let j = 0; j <= t; j++) {
           const ds = load<f32>(p + (<usize>j << 2)) * (load<f32>(dp + (<usize>j << 2)) - pdf) * scale;
-          axpy(dqt, ds, k + <usize>j * kRow + kOff, hd);
-          axpy(dk + <usize>j * kRow + kOff, ds, qt, hd);
+          axpy(dqt, ds, k + <usize>j * kRow + kOff, hd, simd);
+          axpy(dk + <usize>j * kRow + kOff, ds, qt, hd, simd);
         }
       }
     }
@@ -331,6 +383,16 @@ export function attention_back_run(op: usize, lo: i32, hi: i32, scratch: usize):
 // (zeros for a row not learned).
 
 export function cross_entropy(logits: usize, targets: usize, loss: usize, n: i32, r0: i32, r1: i32, scale: f32): void {
+  crossEntropy(logits, targets, loss, n, r0, r1, scale, true);
+}
+
+/** The scalar twin (bit-identical: the max is exact in any order). */
+export function cross_entropy_ref(logits: usize, targets: usize, loss: usize, n: i32, r0: i32, r1: i32, scale: f32): void {
+  crossEntropy(logits, targets, loss, n, r0, r1, scale, false);
+}
+
+// @ts-ignore: decorator
+@inline function crossEntropy(logits: usize, targets: usize, loss: usize, n: i32, r0: i32, r1: i32, scale: f32, simd: bool): void {
   for (let r = r0; r < r1; r++) {
     const row = logits + (<usize>r * <usize>n << 2);
     const target = load<i32>(targets + (<usize>r << 2));
@@ -340,7 +402,13 @@ export function cross_entropy(logits: usize, targets: usize, loss: usize, n: i32
       continue;
     }
     let max: f32 = -Infinity;
-    for (let i = 0; i < n; i++) max = Mathf.max(max, load<f32>(row + (<usize>i << 2)));
+    let i = 0;
+    if (simd) {
+      let mv = f32x4.splat(-Infinity);
+      for (; i + 4 <= n; i += 4) mv = f32x4.max(mv, v128.load(row + (<usize>i << 2)));
+      max = Mathf.max(Mathf.max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), Mathf.max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+    }
+    for (; i < n; i++) max = Mathf.max(max, load<f32>(row + (<usize>i << 2)));
     let sum: f64 = 0;
     for (let i = 0; i < n; i++) sum += Math.exp(<f64>(load<f32>(row + (<usize>i << 2)) - max));
     const lse = <f64>max + Math.log(sum);
@@ -367,4 +435,47 @@ export function cross_entropy_info(q: i32, op: usize): i64 {
 export function cross_entropy_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
   cross_entropy(ptr(op, abi.CROSS_ENTROPY_LOGITS), ptr(op, abi.CROSS_ENTROPY_TARGETS), ptr(op, abi.CROSS_ENTROPY_LOSS),
                 arg(op, abi.CROSS_ENTROPY_N), lo, hi, argf(op, abi.CROSS_ENTROPY_SCALE));
+}
+
+// ---------------------------------------------------------------- the training forward matmul
+// OP_MATMUL_DQ: y[t][o] = W[o]·x[t] with W's rows dequantized (MATMUL_T_ROWS at a time, into the thread's
+// scratch: matmul_t_scratch_bytes) and x in f32: the product the backward pass differentiates (inference's
+// OP_MATMUL rounds x to the weights' activation format instead). Dots: dotf's 4 lane sums.
+
+export function matmul_dq(type: i32, w: usize, x: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0: i32, r1: i32, scratch: usize): void {
+  matmulDq(type, w, x, y, nIn, nOut, nTok, r0, r1, scratch, true);
+}
+
+/** The scalar twin (bit-identical). */
+export function matmul_dq_ref(type: i32, w: usize, x: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0: i32, r1: i32, scratch: usize): void {
+  matmulDq(type, w, x, y, nIn, nOut, nTok, r0, r1, scratch, false);
+}
+
+// @ts-ignore: decorator
+@inline function matmulDq(type: i32, w: usize, x: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0: i32, r1: i32, scratch: usize, simd: bool): void {
+  const ids = scratch, rows = scratch + 64;
+  for (let o0 = r0; o0 < r1; o0 += MATMUL_T_ROWS) {
+    const n = min(MATMUL_T_ROWS, r1 - o0);
+    dequantRows(type, w, nIn, o0, n, ids, rows);
+    for (let t = 0; t < nTok; t++) {
+      const xt = x + (<usize>t * <usize>nIn << 2), yt = y + ((<usize>t * <usize>nOut + <usize>o0) << 2);
+      for (let k = 0; k < n; k++) store<f32>(yt + (<usize>k << 2), dotf(rows + (<usize>k * <usize>nIn << 2), xt, nIn, simd));
+    }
+  }
+}
+
+export function matmul_dq_info(q: i32, op: usize): i64 {
+  const nIn = arg(op, abi.MATMUL_DQ_N_IN), nOut = arg(op, abi.MATMUL_DQ_N_OUT), nTok = arg(op, abi.MATMUL_DQ_N_TOK);
+  if (q == UNITS) return nOut;
+  if (q == ALIGN) return MATMUL_T_ROWS;
+  if (q == WORK) return <i64>nIn * <i64>nOut * <i64>nTok >> 4;
+  if (q == WRITES) return region(ptr(op, abi.MATMUL_DQ_Y), rowsBytes(nOut, nTok));
+  if (q == READS) return region(ptr(op, abi.MATMUL_DQ_X), rowsBytes(nIn, nTok));
+  return 0;
+}
+
+export function matmul_dq_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
+  matmul_dq(arg(op, abi.MATMUL_DQ_TYPE), ptr(op, abi.MATMUL_DQ_W), ptr(op, abi.MATMUL_DQ_X), ptr(op, abi.MATMUL_DQ_Y),
+            arg(op, abi.MATMUL_DQ_N_IN), arg(op, abi.MATMUL_DQ_N_OUT), arg(op, abi.MATMUL_DQ_N_TOK), lo, hi,
+            ptr(op, abi.MATMUL_DQ_SCRATCH) + scratch);
 }

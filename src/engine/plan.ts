@@ -497,4 +497,17 @@ export class Plan {
     i32[w + abi.CROSS_ENTROPY_SCALE] = bitsOf(a.scale);
     this.end();
   }
+  /** training: y = W·x with W's rows dequantized and x in f32 (assembly/ops/backward.ts) */
+  matmulDq(a: { type: number; w: number; x: number; y: number; nIn: number; nOut: number; nTok: number; scratch: number }): void {
+    const w = this.begin(abi.OP_MATMUL_DQ), i32 = this.i32;
+    i32[w + abi.MATMUL_DQ_TYPE] = a.type;
+    i32[w + abi.MATMUL_DQ_W] = a.w;
+    i32[w + abi.MATMUL_DQ_X] = a.x;
+    i32[w + abi.MATMUL_DQ_Y] = a.y;
+    i32[w + abi.MATMUL_DQ_N_IN] = a.nIn;
+    i32[w + abi.MATMUL_DQ_N_OUT] = a.nOut;
+    i32[w + abi.MATMUL_DQ_N_TOK] = a.nTok;
+    i32[w + abi.MATMUL_DQ_SCRATCH] = a.scratch;
+    this.end();
+  }
 }

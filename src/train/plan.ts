@@ -13,7 +13,28 @@ import { Plan } from '../engine/plan.js';
 import type { Linear, ModelSpec, RopeSpec } from '../models/spec.js';
 import type { TrainingAccess } from './access.js';
 import type { TrainableAdapter } from './adapter.js';
-import { checkTrainable } from './graph.js';
+import { WasmlmError } from '../errors.js';
+
+/** Throws UNSUPPORTED_TYPE naming what training does not support yet (llama-family blocks only). */
+export function checkTrainable(spec: ModelSpec): void {
+  const no = (what: string) => {
+    throw new WasmlmError('UNSUPPORTED_TYPE', `training supports the llama family (RMSNorm, RoPE, GQA attention, SwiGLU) only; model '${spec.name ?? spec.arch}' (${spec.family}) has ${what}`);
+  };
+  if (spec.family !== 'llama') no(`family '${spec.family}'`);
+  if (spec.residual !== 'sequential') no(`${spec.residual} residual blocks`);
+  if (spec.positions.kind !== 'rope' || spec.positions.mode !== 'normal') no('positions other than normal RoPE');
+  const pos = spec.positions as RopeSpec;
+  if (pos.freqFactors || pos.longrope || pos.yarn) no('RoPE scaling');
+  if (spec.embdScale !== 1 || spec.embdNorm) no('a scaled or normalised embedding');
+  if (spec.attnSoftcap || spec.finalSoftcap) no('soft-capping');
+  if (spec.outputNorm.kind !== 'rms') no('a LayerNorm output norm');
+  for (const l of spec.layers) {
+    if (!l.ffn || l.moe || l.ffn.kind !== 'glu' || l.ffn.act !== 'silu' || l.ffn.fusedGateUp || !l.ffn.gate) no('a feed-forward other than SwiGLU');
+    if (!l.attn.q || l.attn.qkv || l.attn.qNorm || l.attn.kNorm || l.attn.slidingWindow) no('an attention variant (fused qkv, q/k norms or a sliding window)');
+    if (l.attnPostNorm || l.ffnPostNorm || l.attnScale || l.ffnScale || !l.ffnNorm) no('sandwich norms or LayerScale');
+    if (l.attnNorm.kind !== 'rms' || l.ffnNorm?.kind !== 'rms') no('LayerNorm blocks');
+  }
+}
 
 /** A bump allocator over a region's byte offsets. */
 class Bump {
@@ -44,7 +65,7 @@ interface SeqMem {
   layers: LayerMem[];
   /** x after the last layer, normalised, logits, targets (i32), row losses */
   xL: number; xfn: number; logits: number; targets: number; loss: number;
-  tmp: number; tmpLora: number; act: number; attScratch: number; mtScratch: number; abScratch: number;
+  tmp: number; tmpLora: number; attScratch: number; mtScratch: number;
   dres: number; dxfn: number;
   /** [gradStart, gradEnd): the buffers zeroed before backward */
   gradStart: number; gradEnd: number;
@@ -80,16 +101,7 @@ export class TrainPlan {
     const { nEmbd: E, nHead, nHeadKv, headDim: hd, nVocab: V } = s;
     const Q = nHead * hd, K = nHeadKv * hd, F = s.nFf, R = this.rank;
     const k = this.access.kernels;
-    let maxAct = 0, maxIn = 1;
-    for (const l of s.layers) {
-      for (const lin of this.linears(l)) {
-        const w = this.access.weights.get(lin.weight);
-        maxAct = Math.max(maxAct, k.act_bytes(w.type, lin.weight.ne[0]!, T));
-        maxIn = Math.max(maxIn, lin.weight.ne[0]!);
-      }
-    }
-    const out = this.access.weights.get(s.output.weight);
-    maxAct = Math.max(maxAct, k.act_bytes(out.type, E, T));
+    const maxIn = Math.max(E, Q, F);
     const planOps = 64 + s.nLayer * 160;
     const layout = (m: Bump) => {
       const layers: LayerMem[] = s.layers.map((l) => {
@@ -101,8 +113,8 @@ export class TrainPlan {
       });
       const rest = {
         xL: m.f32(T * E), xfn: m.f32(T * E), logits: m.f32(T * V), targets: m.f32(T), loss: m.f32(T),
-        tmp: m.f32(T * Math.max(E, Q, F)), tmpLora: m.f32(T * Math.max(E, Q, K, F)), act: m.f32(Math.ceil(maxAct / 4) + 16),
-        attScratch: m.f32(2 * T + 16), mtScratch: m.f32(k.matmul_t_scratch_bytes(maxIn) / 4), abScratch: m.f32(T * R),
+        tmp: m.f32(T * Math.max(E, Q, F)), tmpLora: m.f32(T * Math.max(E, Q, K, F)),
+        attScratch: m.f32(2 * T + 16), mtScratch: m.f32(k.matmul_t_scratch_bytes(maxIn) / 4),
         dres: m.f32(T * E), planAt: m.f32(planOps * OP_WORDS),
       };
       const gradStart = m.f32(0);
@@ -190,7 +202,9 @@ export class TrainPlan {
   private linear(P: Plan, M: SeqMem, l: Linear, x: number, y: number, T: number, u: number | undefined): void {
     const w = this.access.weights.get(l.weight);
     const [nIn, nOut] = l.weight.ne as [number, number];
-    P.matmul({ type: w.type, w: w.ptr, act: P.activations(w.type, x, nIn, T, M.act), y, nIn, nOut, nTok: T });
+    // F32 weights: inference's matmul (f32 activations); others: rows dequantized, x in f32 (what backward differentiates)
+    if (w.type === GGML_F32) P.matmul({ type: w.type, w: w.ptr, act: x, y, nIn, nOut, nTok: T });
+    else P.matmulDq({ type: w.type, w: w.ptr, x, y, nIn, nOut, nTok: T, scratch: M.mtScratch });
     if (l.bias) P.addRow({ x: y, row: this.access.weights.ptr(l.bias), out: y, n: nOut, nTok: T });
     const pair = this.pairs.get(l.weight.name);
     if (pair && u !== undefined) {

@@ -1,35 +1,14 @@
 /**
- * The training forward pass of one sequence (keeping what backward needs) and its backward pass, for the
- * llama family: embeddings, per layer RMSNorm → q/k/v (+ LoRA) → RoPE (normal mode) → causal GQA
+ * A float64 reference for the training tests (src/train/plan.ts computes the same in wasm, f32): the training
+ * forward pass of one sequence (keeping what backward needs) and its backward pass, for the llama family:
+ * embeddings, per layer RMSNorm → q/k/v (+ LoRA) → RoPE (normal mode) → causal GQA
  * attention → output (+ LoRA) → residual, RMSNorm → SwiGLU (+ LoRA) → residual; the output norm and
  * projection; cross-entropy over the masked positions. Float64 arithmetic over the frozen weights' rows
- * (frozen.ts); the gradients of the adapter's A and B only (the base is frozen).
+ * (Frozen, below: rows dequantized exactly); the gradients of the adapter's A and B only (the base is frozen).
  */
-import { WasmlmError } from '../errors.js';
-import type { LayerSpec, Linear, ModelSpec, RopeSpec } from '../models/spec.js';
-import type { TrainableAdapter } from './adapter.js';
-import type { Frozen } from './frozen.js';
-
-/** Throws UNSUPPORTED_TYPE naming what training does not support yet (llama-family blocks only). */
-export function checkTrainable(spec: ModelSpec): void {
-  const no = (what: string) => {
-    throw new WasmlmError('UNSUPPORTED_TYPE', `training supports the llama family (RMSNorm, RoPE, GQA attention, SwiGLU) only; model '${spec.name ?? spec.arch}' (${spec.family}) has ${what}`);
-  };
-  if (spec.family !== 'llama') no(`family '${spec.family}'`);
-  if (spec.residual !== 'sequential') no(`${spec.residual} residual blocks`);
-  if (spec.positions.kind !== 'rope' || spec.positions.mode !== 'normal') no('positions other than normal RoPE');
-  const pos = spec.positions as RopeSpec;
-  if (pos.freqFactors || pos.longrope || pos.yarn) no('RoPE scaling');
-  if (spec.embdScale !== 1 || spec.embdNorm) no('a scaled or normalised embedding');
-  if (spec.attnSoftcap || spec.finalSoftcap) no('soft-capping');
-  if (spec.outputNorm.kind !== 'rms') no('a LayerNorm output norm');
-  for (const l of spec.layers) {
-    if (!l.ffn || l.moe || l.ffn.kind !== 'glu' || l.ffn.act !== 'silu' || l.ffn.fusedGateUp || !l.ffn.gate) no('a feed-forward other than SwiGLU');
-    if (!l.attn.q || l.attn.qkv || l.attn.qNorm || l.attn.kNorm || l.attn.slidingWindow) no('an attention variant (fused qkv, q/k norms or a sliding window)');
-    if (l.attnPostNorm || l.ffnPostNorm || l.attnScale || l.ffnScale || !l.ffnNorm) no('sandwich norms or LayerScale');
-    if (l.attnNorm.kind !== 'rms' || l.ffnNorm?.kind !== 'rms') no('LayerNorm blocks');
-  }
-}
+import type { LayerSpec, Linear, ModelSpec, RopeSpec, WeightRef } from '../../src/models/spec.js';
+import type { TrainableAdapter } from '../../src/train/adapter.js';
+import type { TrainingAccess } from '../../src/train/access.js';
 
 /** x: [T][n] → out = x · r · w with r = 1/√(mean x² + eps) per row; returns r per row. */
 function rmsnorm(x: Float64Array, w: Float32Array, out: Float64Array, T: number, n: number, eps: number): Float64Array {
@@ -85,7 +64,6 @@ interface LayerSaved {
 export class TrainGraph {
   private readonly norms = new Map<string, Float32Array>();
   constructor(private readonly spec: ModelSpec, private readonly frozen: Frozen, private readonly adapter: TrainableAdapter) {
-    checkTrainable(spec);
   }
 
   private gain(name: { name: string; ne: number[] }): Float32Array {
@@ -317,5 +295,87 @@ export class TrainGraph {
       dx = dx2;
     }
     return lossSum;
+  }
+}
+
+/** rows dequantized per chunk (bounded by CHUNK_FLOATS floats) */
+const CHUNK_FLOATS = 1 << 18;
+
+export class Frozen {
+  /** scratch regions by use, kept and grown (never shrunk) */
+  private readonly regions = new Map<string, { at: number; bytes: number }>();
+  constructor(private readonly access: TrainingAccess) {}
+
+  private region(use: string, bytes: number): number {
+    let r = this.regions.get(use);
+    if (!r || r.bytes < bytes) this.regions.set(use, r = { at: this.access.scratch(bytes), bytes });
+    return r.at;
+  }
+
+  /** f(rows, o0, count): rows o0..o0+count of `ref` (count · nIn floats, a view valid during the call). */
+  forRows(ref: WeightRef, f: (rows: Float32Array, o0: number, count: number) => void): void {
+    const [nIn, nOut] = ref.ne as [number, number];
+    const per = Math.max(1, Math.min(nOut, Math.floor(CHUNK_FLOATS / nIn)));
+    const w = this.access.weights.get(ref);
+    const ids = this.region('rows', (per * nIn + per) * 4) >>> 2;
+    const out = ids + per;
+    for (let o0 = 0; o0 < nOut; o0 += per) {
+      const count = Math.min(per, nOut - o0);
+      const i32 = this.access.views.i32;
+      for (let k = 0; k < count; k++) i32[ids + k] = o0 + k;
+      this.access.kernels.get_rows(w.type, w.ptr, nIn, ids * 4, count, out * 4);
+      f(this.access.views.f32.subarray(out, out + count * nIn), o0, count);
+    }
+  }
+
+  /** Rows `ids` of `ref` (an embedding table) as floats, [ids.length][nIn]. */
+  lookup(ref: WeightRef, ids: number[]): Float32Array {
+    const nIn = ref.ne[0]!;
+    const n = ids.length;
+    const at = this.region('lookup', (n + n * nIn) * 4);
+    this.access.views.i32.set(ids, at >>> 2);
+    const w = this.access.weights.get(ref);
+    this.access.kernels.get_rows(w.type, w.ptr, nIn, at, n, at + n * 4);
+    return this.access.views.f32.slice((at >>> 2) + n, (at >>> 2) + n + n * nIn);
+  }
+
+  /** A 1-D weight (a norm's gain) as floats. */
+  vector(ref: WeightRef): Float32Array {
+    const n = ref.ne[0]!;
+    let v: Float32Array | undefined;
+    this.forRows({ name: ref.name, ne: [n, 1] }, (rows) => { v = rows.slice(); });
+    return v!;
+  }
+
+  /** y[t] = W·x[t] for T rows (x: [T][nIn], y: [T][nOut]); y is overwritten. */
+  matmul(ref: WeightRef, x: Float64Array, y: Float64Array, T: number): void {
+    const [nIn, nOut] = ref.ne as [number, number];
+    this.forRows(ref, (rows, o0, count) => {
+      for (let t = 0; t < T; t++) {
+        const xo = t * nIn;
+        for (let k = 0; k < count; k++) {
+          const wo = k * nIn;
+          let s = 0;
+          for (let i = 0; i < nIn; i++) s += rows[wo + i]! * x[xo + i]!;
+          y[t * nOut + o0 + k] = s;
+        }
+      }
+    });
+  }
+
+  /** dx[t] += Wᵀ·dy[t] for T rows (dy: [T][nOut], dx: [T][nIn]). */
+  matmulT(ref: WeightRef, dy: Float64Array, dx: Float64Array, T: number): void {
+    const [nIn, nOut] = ref.ne as [number, number];
+    this.forRows(ref, (rows, o0, count) => {
+      for (let t = 0; t < T; t++) {
+        const xo = t * nIn;
+        for (let k = 0; k < count; k++) {
+          const g = dy[t * nOut + o0 + k]!;
+          if (g === 0) continue;
+          const wo = k * nIn;
+          for (let i = 0; i < nIn; i++) dx[xo + i] += rows[wo + i]! * g;
+        }
+      }
+    });
   }
 }
