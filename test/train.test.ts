@@ -155,3 +155,38 @@ function rand(n: number, seed: number): Float32Array {
     return (s / 2 ** 31 - 1) * 0.1;
   });
 }
+
+describe('the trained adapter in inference', () => {
+  it('save({ format: "gguf" }) after training: loadAdapter gives the logits of the training forward pass, and the fixture adapter round-trips', async () => {
+    const { model, adapter, trainer } = await setup();
+    // before training the adapter is llama-lora: its GGUF gives PEFT's expected logits (scale 2 = alpha / r)
+    const expected = JSON.parse(readFileSync(fixture('peft/llama-lora.s1.expected.json'), 'utf8')) as { tokens: number[]; logits: number[][] };
+    const loaded = await model.loadAdapter(adapter.save({ format: 'gguf' }));
+    const rows = await model.logits(expected.tokens);
+    let d = 0;
+    rows.forEach((r, p) => r.forEach((x, i) => { d = Math.max(d, Math.abs(x - expected.logits[p]![i]!)); }));
+    expect(d).toBeLessThan(1e-3);
+    loaded.remove();
+    for (let s = 0; s < 3; s++) await trainer.step(batch);
+    // the trained adapter: the loss from inference's logits equals the trainer's loss at these weights
+    const trained = await model.loadAdapter(adapter.save({ format: 'gguf' }));
+    const { loss } = await trainer.gradients(batch);
+    let sum = 0, n = 0;
+    for (const [b, seq] of ref.input_ids.entries()) {
+      const logits = await model.logits(seq);
+      seq.forEach((_, p) => {
+        if (!ref.loss_mask[b]![p]) return;
+        const row = logits[p]!;
+        const mx = Math.max(...row);
+        const lse = mx + Math.log(row.reduce((a, x) => a + Math.exp(x - mx), 0));
+        sum += lse - row[seq[p + 1]!]!;
+        n++;
+      });
+    }
+    console.log(`trained adapter: inference loss ${sum / n} vs trainer ${loss}; before-training logits vs PEFT max|Δ| ${d.toExponential(2)}`);
+    expect(Math.abs(sum / n - loss) / loss).toBeLessThan(1e-5);
+    expect(loss).toBeLessThan(ref.losses[3]! * 1.0001);
+    trained.remove();
+    model.dispose();
+  });
+});

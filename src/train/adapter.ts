@@ -7,6 +7,8 @@
  */
 import { WasmlmError, kindOf } from '../errors.js';
 import type { ModelSpec, WeightRef } from '../models/spec.js';
+import { encodeGGUF, meta } from '../formats/gguf-writer.js';
+import { GGML_F32 } from '../abi.js';
 
 /** GGUF tensor names a LoRA may target (per layer: blk.N.<target>.weight). */
 export const LORA_TARGETS = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'] as const;
@@ -35,7 +37,9 @@ export interface LoraPair {
 export class TrainableAdapter {
   /** by base weight name, in the model's tensor order */
   readonly pairs = new Map<string, LoraPair>();
-  constructor(readonly rank: number, readonly alpha: number, readonly rslora: boolean, readonly targets: readonly LoraTarget[]) {}
+  constructor(readonly rank: number, readonly alpha: number, readonly rslora: boolean, readonly targets: readonly LoraTarget[],
+    /** the base model's general.architecture */
+    readonly arch: string) {}
 
   /** the scale s of y = W·x + s·B·(A·x) */
   get scale(): number {
@@ -50,6 +54,25 @@ export class TrainableAdapter {
       out.set(`${name}.lora_b`, p.b);
     }
     return out;
+  }
+
+  /**
+   * The adapter as llama.cpp's LoRA GGUF (general.type "adapter", adapter.type "lora", F32 `<base>.lora_a`
+   * [nIn, r] and `<base>.lora_b` [r, nOut]): what `model.loadAdapter` and llama.cpp's --lora read. GGUF has no
+   * rsLoRA key: adapter.lora.alpha is then alpha·√r, so that the GGUF rule alpha / r gives alpha / √r.
+   */
+  save(options: { format: 'gguf' }): Uint8Array {
+    if (options?.format !== 'gguf') throw new WasmlmError('BAD_ARGUMENT', `adapter.save: format must be 'gguf', got ${String(options?.format)}`);
+    const tensors = [...this.pairs.values()].flatMap((p) => [
+      { name: `${p.base.name}.lora_a`, ne: [p.nIn, this.rank], type: GGML_F32, data: new Uint8Array(p.a.slice().buffer) },
+      { name: `${p.base.name}.lora_b`, ne: [this.rank, p.nOut], type: GGML_F32, data: new Uint8Array(p.b.slice().buffer) },
+    ]);
+    return encodeGGUF([
+      { key: 'general.architecture', ...meta.str(this.arch) },
+      { key: 'general.type', ...meta.str('adapter') },
+      { key: 'adapter.type', ...meta.str('lora') },
+      { key: 'adapter.lora.alpha', ...meta.f32(this.rslora ? this.alpha * Math.sqrt(this.rank) : this.alpha) },
+    ], tensors);
   }
 
   /** A copy of the current A/B values by name (GGUF memory order). */
@@ -84,7 +107,7 @@ export function createAdapter(spec: ModelSpec, options: CreateAdapterOptions): T
   const seed = options.seed ?? 0;
   if (!Number.isInteger(seed)) throw new WasmlmError('BAD_ARGUMENT', `createAdapter: seed must be an integer, got ${String(seed)}`);
   const init = options.init instanceof Map ? options.init : new Map(Object.entries(options.init ?? {}));
-  const adapter = new TrainableAdapter(rank, alpha, options.rslora ?? false, [...targets]);
+  const adapter = new TrainableAdapter(rank, alpha, options.rslora ?? false, [...targets], spec.arch);
   const random = generator(seed);
   const used = new Set<string>();
   const value = (name: string, n: number, fill: (x: Float32Array) => void): Float32Array => {
