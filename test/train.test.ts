@@ -190,3 +190,32 @@ describe('the trained adapter in inference', () => {
     model.dispose();
   });
 });
+
+describe('AdamW options', () => {
+  it('weightDecay is decoupled (w·(1 − lr·wd) before the Adam update), gradClip scales the gradients as clip_grad_norm_', async () => {
+    const model = await loadModel(fixture('models/llama.gguf'));
+    const init = Object.fromEntries(Object.entries(ref.tensors).map(([k, t]) => [k, t.init]));
+    const make = () => model.createAdapter({ rank: 4, alpha: 8, targets: [...TARGETS], init });
+    const lr = 0.01;
+    // step 1 with eps = 1: w1 = w0·(1 − lr·wd) − lr·g'/(|g'| + 1) elementwise (m̂ = g', √v̂ = |g'|)
+    const { gradients } = await model.trainer(make(), { learningRate: lr }).gradients(batch);
+    let norm = 0;
+    for (const g of gradients.values()) for (const x of g) norm += x * x;
+    norm = Math.sqrt(norm);
+    for (const [wd, clip] of [[0, undefined], [0.5, undefined], [0, norm / 4], [0.5, norm * 4]] as Array<[number, number | undefined]>) {
+      const adapter = make();
+      await model.trainer(adapter, { learningRate: lr, eps: 1, weightDecay: wd, gradClip: clip }).step(batch);
+      const coef = clip === undefined ? 1 : Math.min(1, clip / (norm + 1e-6));
+      let worst = 0;
+      for (const [name, w] of adapter.weights()) {
+        const w0 = ref.tensors[name]!.init, g = gradients.get(name)!;
+        w.forEach((x, i) => {
+          const gc = g[i]! * coef;
+          worst = Math.max(worst, Math.abs(x - (w0[i]! * (1 - lr * wd) - lr * gc / (Math.abs(gc) + 1))));
+        });
+      }
+      expect(worst, `weightDecay ${wd}, gradClip ${clip}`).toBeLessThan(1e-7);
+    }
+    model.dispose();
+  });
+});
