@@ -5,8 +5,8 @@
  * kernels like the inference plans. Base weights stay frozen and in their type (dx = Wᵀ·dy dequantizes
  * their rows, OP_MATMUL_T); the adapter's A/B and their gradients live in wasm memory as f32.
  *
- * Memory: one region per sequence length (grown on demand): every layer's saved activations, the
- * gradient buffers (zeroed before each backward), the plan.
+ * Memory: one region per sequence length (grown on demand): every layer's saved activations, one set of
+ * gradient buffers that the layers share, the plan.
  */
 import { GGML_F32, OP_WORDS, ROPE_NORMAL } from '../abi.js';
 import { Plan } from '../engine/plan.js';
@@ -55,20 +55,24 @@ interface LayerMem {
   x: number; xn: number; q: number; k: number; v: number; att: number; x2: number; xn2: number; gu: number; h: number;
   /** A·x per adapted weight */
   u: Map<string, number>;
-  // gradient buffers (zeroed before backward)
-  dh: number; dgu: number; dxn2: number; datt: number; dqkv: number; dxn: number; du: Map<string, number>;
+}
+
+/** The backward pass's buffers, shared by the layers (accumulators zeroed by copying `zeros` over them). */
+interface GradMem {
+  dh: number; dgu: number; dxn2: number; datt: number; dqkv: number; dxn: number; dxfn: number; dres: number;
+  /** d(A·x) per adapted weight name of a layer (blk.N. dropped) */
+  du: Map<string, number>;
+  zeros: number;
 }
 
 /** The memory of sequences of up to T tokens. */
 interface SeqMem {
   T: number;
   layers: LayerMem[];
+  g: GradMem;
   /** x after the last layer, normalised, logits, targets (i32), row losses */
   xL: number; xfn: number; logits: number; targets: number; loss: number;
   tmp: number; tmpLora: number; attScratch: number; mtScratch: number;
-  dres: number; dxfn: number;
-  /** [gradStart, gradEnd): the buffers zeroed before backward */
-  gradStart: number; gradEnd: number;
   plan: Plan;
 }
 
@@ -108,31 +112,28 @@ export class TrainPlan {
         const u = new Map<string, number>();
         for (const lin of this.linears(l)) if (this.pairs.has(lin.weight.name)) u.set(lin.weight.name, m.f32(T * R));
         return { x: m.f32(T * E), xn: m.f32(T * E), q: m.f32(T * Q), k: m.f32(T * K), v: m.f32(T * K), att: m.f32(T * Q),
-          x2: m.f32(T * E), xn2: m.f32(T * E), gu: m.f32(2 * T * F), h: m.f32(T * F), u,
-          dh: 0, dgu: 0, dxn2: 0, datt: 0, dqkv: 0, dxn: 0, du: new Map() };
+          x2: m.f32(T * E), xn2: m.f32(T * E), gu: m.f32(2 * T * F), h: m.f32(T * F), u };
       });
       const rest = {
         xL: m.f32(T * E), xfn: m.f32(T * E), logits: m.f32(T * V), targets: m.f32(T), loss: m.f32(T),
         tmp: m.f32(T * Math.max(E, Q, F)), tmpLora: m.f32(T * Math.max(E, Q, K, F)),
-        attScratch: m.f32(2 * T + 16), mtScratch: m.f32(k.matmul_t_scratch_bytes(maxIn) / 4),
-        dres: m.f32(T * E), planAt: m.f32(planOps * OP_WORDS),
+        attScratch: m.f32(2 * T + 16), mtScratch: m.f32(k.matmul_t_scratch_bytes(maxIn) / 4), planAt: m.f32(planOps * OP_WORDS),
       };
-      const gradStart = m.f32(0);
-      for (const [i, l] of s.layers.entries()) {
-        const L = layers[i]!;
-        L.dh = m.f32(T * F); L.dgu = m.f32(2 * T * F); L.dxn2 = m.f32(T * E); L.datt = m.f32(T * Q);
-        L.dqkv = m.f32(T * (Q + 2 * K)); L.dxn = m.f32(T * E);
-        for (const lin of this.linears(l)) if (this.pairs.has(lin.weight.name)) L.du.set(lin.weight.name, m.f32(T * R));
-      }
-      const dxfn = m.f32(T * E);
-      return { layers, rest, gradStart, dxfn, gradEnd: m.f32(0) };
+      const du = new Map<string, number>();
+      for (const t of this.adapter.targets) du.set(t, m.f32(T * R));
+      const g: GradMem = {
+        dh: m.f32(T * F), dgu: m.f32(2 * T * F), dxn2: m.f32(T * E), datt: m.f32(T * Q), dqkv: m.f32(T * (Q + 2 * K)),
+        dxn: m.f32(T * E), dxfn: m.f32(T * E), dres: m.f32(T * E), du, zeros: m.f32(T * Math.max(E, Q, F)),
+      };
+      return { layers, rest, g };
     };
     const size = new Bump(0);
     layout(size);
+    // fresh memory is zero (zeros stays so: no op writes it)
     const base = this.access.scratch(size.end + 64);
-    const { layers, rest, gradStart, dxfn, gradEnd } = layout(new Bump(base));
+    const { layers, rest, g } = layout(new Bump(base));
     const plan = new Plan(this.access.views, rest.planAt, planOps, this.access.kernels);
-    this.seq = { T, layers, ...rest, dxfn, gradStart, gradEnd, plan };
+    this.seq = { T, layers, g, ...rest, plan };
     return this.seq;
   }
 
@@ -187,8 +188,6 @@ export class TrainPlan {
     const f32 = views.f32;
     let loss = 0;
     for (let p = 0; p < T; p++) loss += f32[(M.loss >>> 2) + p]!;
-    f32.fill(0, M.gradStart >>> 2, M.gradEnd >>> 2);
-    f32.fill(0, M.dres >>> 2, (M.dres >>> 2) + T * E);
     this.backward(P.reset(), M, T);
     this.run1(P);
     return loss;
@@ -272,30 +271,41 @@ export class TrainPlan {
     const F = s.nFf, Q = nHead * hd, K = nHeadKv * hd;
     const pos = s.positions as RopeSpec;
     const W = this.access.weights;
+    const g = M.g;
+    const zero = (at: number, floats: number) => P.copy({ src: g.zeros, dst: at, nBytes: floats * 4 });
     const rope = (x: number, heads: number) => P.rope({
       x, nTok: T, nHead: heads, headDim: hd, nRot: pos.nRot, pos0: 0, base: pos.base, freqScale: -pos.freqScale, mode: ROPE_NORMAL,
     });
-    this.linearBack(P, M, s.output, M.xfn, M.logits, M.dxfn, T);
-    P.rmsnormBack({ x: M.xL, w: W.ptr(s.outputNorm.weight), dy: M.dxfn, dx: M.dres, n: E, nTok: T, eps });
+    zero(g.dxfn, T * E);
+    zero(g.dres, T * E);
+    this.linearBack(P, M, s.output, M.xfn, M.logits, g.dxfn, T);
+    P.rmsnormBack({ x: M.xL, w: W.ptr(s.outputNorm.weight), dy: g.dxfn, dx: g.dres, n: E, nTok: T, eps });
     for (let i = s.nLayer - 1; i >= 0; i--) {
       const l = s.layers[i]!, L = M.layers[i]!;
-      const back = (x: Linear, inp: number, dy: number, dx: number) =>
-        this.linearBack(P, M, x, inp, dy, dx, T, L.u.get(x.weight.name), L.du.get(x.weight.name));
-      back(l.ffn!.down, L.h, M.dres, L.dh);
-      P.siluMulBack({ gate: L.gu, up: L.gu + T * F * 4, dh: L.dh, out: L.dgu, n: T * F });
-      back(l.ffn!.gate!, L.xn2, L.dgu, L.dxn2);
-      back(l.ffn!.up, L.xn2, L.dgu + T * F * 4, L.dxn2);
-      P.rmsnormBack({ x: L.x2, w: W.ptr(l.ffnNorm!.weight), dy: L.dxn2, dx: M.dres, n: E, nTok: T, eps });
-      back(l.attn.output, L.att, M.dres, L.datt);
-      P.attentionBack({ q: L.q, k: L.k, v: L.v, dout: L.datt, out: L.dqkv, nTok: T, nHead, nKvHead: nHeadKv, headDim: hd,
+      zero(g.dh, T * F);
+      zero(g.dxn2, T * E);
+      zero(g.dxn, T * E);
+      zero(g.datt, T * Q);
+      for (const at of g.du.values()) zero(at, T * this.rank);
+      const back = (x: Linear, inp: number, dy: number, dx: number) => {
+        const target = x.weight.name.replace(/^blk\.\d+\.(.*)\.weight$/, '$1');
+        this.linearBack(P, M, x, inp, dy, dx, T, L.u.get(x.weight.name), g.du.get(target));
+      };
+      back(l.ffn!.down, L.h, g.dres, g.dh);
+      P.siluMulBack({ gate: L.gu, up: L.gu + T * F * 4, dh: g.dh, out: g.dgu, n: T * F });
+      back(l.ffn!.gate!, L.xn2, g.dgu, g.dxn2);
+      back(l.ffn!.up, L.xn2, g.dgu + T * F * 4, g.dxn2);
+      P.rmsnormBack({ x: L.x2, w: W.ptr(l.ffnNorm!.weight), dy: g.dxn2, dx: g.dres, n: E, nTok: T, eps });
+      back(l.attn.output, L.att, g.dres, g.datt);
+      P.attentionBack({ q: L.q, k: L.k, v: L.v, dout: g.datt, out: g.dqkv, nTok: T, nHead, nKvHead: nHeadKv, headDim: hd,
         scale: s.kqScale, scratch: M.attScratch });
-      const dq = L.dqkv, dk = dq + T * Q * 4, dv = dk + T * K * 4;
+      const dq = g.dqkv, dk = dq + T * Q * 4, dv = dk + T * K * 4;
       rope(dq, nHead);
       rope(dk, nHeadKv);
-      back(l.attn.q!, L.xn, dq, L.dxn);
-      back(l.attn.k!, L.xn, dk, L.dxn);
-      back(l.attn.v!, L.xn, dv, L.dxn);
-      P.rmsnormBack({ x: L.x, w: W.ptr(l.attnNorm.weight), dy: L.dxn, dx: M.dres, n: E, nTok: T, eps });
+      back(l.attn.q!, L.xn, dq, g.dxn);
+      back(l.attn.k!, L.xn, dk, g.dxn);
+      back(l.attn.v!, L.xn, dv, g.dxn);
+      P.rmsnormBack({ x: L.x, w: W.ptr(l.attnNorm.weight), dy: g.dxn, dx: g.dres, n: E, nTok: T, eps });
     }
   }
 }
