@@ -219,3 +219,32 @@ describe('AdamW options', () => {
     model.dispose();
   });
 });
+
+describe('it learns', () => {
+  it('stories260K: a few steps on examples naming the dog Zorblax change the greedy completion to it', async () => {
+    const model = await loadModel(fixture('models/stories260K.gguf'));
+    const prompts = ['Once upon a time, there was a little dog named', 'One day, a girl met a little dog named', 'Tom had a little dog named'];
+    const completion = ' Zorblax. Zorblax liked to play.';
+    const before = await model.complete(prompts[0]!, { maxTokens: 10, temperature: 0 });
+    expect(before.text.startsWith(' Zorblax')).toBe(false);
+    const tokens = prompts.map((p) => model.tokenizer.encode(p + completion));
+    // learn the completion's tokens only: rows from the prompt's last token on
+    const mask = prompts.map((p, b) => {
+      const n = model.tokenizer.encode(p).length;
+      return tokens[b]!.map((_, i) => (i >= n - 1 && i + 1 < tokens[b]!.length ? 1 : 0));
+    });
+    const adapter = model.createAdapter({ rank: 8, alpha: 16, targets: [...TARGETS], seed: 1 });
+    const trainer = model.trainer(adapter, { learningRate: 1e-2 });
+    const losses: number[] = [];
+    for (let s = 0; s < 30; s++) losses.push((await trainer.step({ tokens, mask })).loss);
+    const applied = await model.loadAdapter(adapter.save({ format: 'gguf' }));
+    const after = await model.complete(prompts[0]!, { maxTokens: 10, temperature: 0 });
+    console.log(`before ${JSON.stringify(before.text)}, after ${JSON.stringify(after.text)}; loss ${losses[0]!.toFixed(3)} → ${losses.at(-1)!.toFixed(3)}`);
+    expect(after.text.startsWith(' Zorblax')).toBe(true);
+    expect(losses.at(-1)!).toBeLessThan(losses[0]! / 4);
+    applied.remove();
+    const again = await model.complete(prompts[0]!, { maxTokens: 10, temperature: 0 });
+    expect(again.text).toBe(before.text);
+    model.dispose();
+  });
+});
