@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadModel, WasmlmError } from '../src/index.js';
 import { fixture } from './helpers/fixtures.js';
+import { parseSafetensorsHeader, safetensorsHeaderLength } from '../src/formats/safetensors.js';
 import { Frozen, TrainGraph as ReferenceGraph } from './helpers/train-reference.js';
 import type { TrainingAccess } from '../src/train/access.js';
 
@@ -187,6 +188,33 @@ describe('the trained adapter in inference', () => {
     expect(Math.abs(sum / n - loss) / loss).toBeLessThan(1e-5);
     expect(loss).toBeLessThan(ref.losses[3]! * 1.0001);
     trained.remove();
+    model.dispose();
+  });
+});
+
+describe('save as PEFT', () => {
+  it('llama-lora through createAdapter: the same safetensors tensors as PEFT wrote (q/k lora_B rows un-permuted); loadAdapter reads the folder back', async () => {
+    const { model, adapter } = await setup();
+    const files = adapter.save({ format: 'peft' });
+    const tensorsOf = (bytes: Uint8Array) => {
+      const header = parseSafetensorsHeader(bytes.subarray(8, 8 + safetensorsHeaderLength(bytes.subarray(0, 8), bytes.length)), bytes.length);
+      return new Map([...header.tensors.values()].map((t) => [t.name, { shape: t.shape, data: bytes.subarray(t.offset, t.offset + t.nBytes) }]));
+    };
+    const mine = tensorsOf(files['adapter_model.safetensors']);
+    const theirs = tensorsOf(new Uint8Array(readFileSync(fixture('peft/llama-lora/adapter_model.safetensors'))));
+    expect([...mine.keys()].sort()).toEqual([...theirs.keys()].sort());
+    for (const [k, t] of theirs) {
+      expect(mine.get(k)!.shape, k).toEqual(t.shape);
+      expect(Buffer.compare(Buffer.from(mine.get(k)!.data), Buffer.from(t.data)), k).toBe(0);
+    }
+    const config = JSON.parse(new TextDecoder().decode(files['adapter_config.json'])) as Record<string, unknown>;
+    expect(config).toMatchObject({ peft_type: 'LORA', r: 4, lora_alpha: 8, use_rslora: false });
+    const expected = JSON.parse(readFileSync(fixture('peft/llama-lora.s1.expected.json'), 'utf8')) as { tokens: number[]; logits: number[][] };
+    const loaded = await model.loadAdapter(files);
+    let d = 0;
+    (await model.logits(expected.tokens)).forEach((r, p) => r.forEach((x, i) => { d = Math.max(d, Math.abs(x - expected.logits[p]![i]!)); }));
+    expect(d).toBeLessThan(1e-3);
+    loaded.remove();
     model.dispose();
   });
 });

@@ -8,11 +8,18 @@
 import { WasmlmError, kindOf } from '../errors.js';
 import type { ModelSpec, WeightRef } from '../models/spec.js';
 import { encodeGGUF, meta } from '../formats/gguf-writer.js';
+import { encodeSafetensors } from '../formats/safetensors.js';
 import { GGML_F32 } from '../abi.js';
 
 /** GGUF tensor names a LoRA may target (per layer: blk.N.<target>.weight). */
 export const LORA_TARGETS = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'] as const;
 export type LoraTarget = typeof LORA_TARGETS[number];
+
+/** Each target's module in a Hugging Face / PEFT llama-style model. */
+const PEFT_MODULES: Record<LoraTarget, string> = {
+  attn_q: 'self_attn.q_proj', attn_k: 'self_attn.k_proj', attn_v: 'self_attn.v_proj', attn_output: 'self_attn.o_proj',
+  ffn_gate: 'mlp.gate_proj', ffn_up: 'mlp.up_proj', ffn_down: 'mlp.down_proj',
+};
 
 export interface CreateAdapterOptions {
   rank: number;
@@ -38,8 +45,8 @@ export class TrainableAdapter {
   /** by base weight name, in the model's tensor order */
   readonly pairs = new Map<string, LoraPair>();
   constructor(readonly rank: number, readonly alpha: number, readonly rslora: boolean, readonly targets: readonly LoraTarget[],
-    /** the base model's general.architecture */
-    readonly arch: string) {}
+    /** the base model's general.architecture, and its head counts (llama's q/k rows are permuted in GGUF) */
+    readonly arch: string, private readonly heads: { q: number; k: number }) {}
 
   /** the scale s of y = W·x + s·B·(A·x) */
   get scale(): number {
@@ -61,8 +68,15 @@ export class TrainableAdapter {
    * [nIn, r] and `<base>.lora_b` [r, nOut]): what `model.loadAdapter` and llama.cpp's --lora read. GGUF has no
    * rsLoRA key: adapter.lora.alpha is then alpha·√r, so that the GGUF rule alpha / r gives alpha / √r.
    */
-  save(options: { format: 'gguf' }): Uint8Array {
-    if (options?.format !== 'gguf') throw new WasmlmError('BAD_ARGUMENT', `adapter.save: format must be 'gguf', got ${String(options?.format)}`);
+  save(options: { format: 'gguf' }): Uint8Array;
+  /**
+   * The adapter as PEFT's save_pretrained writes it: adapter_config.json and adapter_model.safetensors
+   * (lora_A [r, n_in], lora_B [n_out, r]; for llama, q/k lora_B rows back in Hugging Face order).
+   */
+  save(options: { format: 'peft' }): { 'adapter_config.json': Uint8Array; 'adapter_model.safetensors': Uint8Array };
+  save(options: { format: 'gguf' | 'peft' }): Uint8Array | Record<string, Uint8Array> {
+    if (options?.format === 'peft') return this.savePeft();
+    if (options?.format !== 'gguf') throw new WasmlmError('BAD_ARGUMENT', `adapter.save: format must be 'gguf' or 'peft', got ${String(options?.format)}`);
     const tensors = [...this.pairs.values()].flatMap((p) => [
       { name: `${p.base.name}.lora_a`, ne: [p.nIn, this.rank], type: GGML_F32, data: new Uint8Array(p.a.slice().buffer) },
       { name: `${p.base.name}.lora_b`, ne: [this.rank, p.nOut], type: GGML_F32, data: new Uint8Array(p.b.slice().buffer) },
@@ -73,6 +87,39 @@ export class TrainableAdapter {
       { key: 'adapter.type', ...meta.str('lora') },
       { key: 'adapter.lora.alpha', ...meta.f32(this.rslora ? this.alpha * Math.sqrt(this.rank) : this.alpha) },
     ], tensors);
+  }
+
+  private savePeft(): { 'adapter_config.json': Uint8Array; 'adapter_model.safetensors': Uint8Array } {
+    const R = this.rank;
+    const tensors = [...this.pairs.values()].flatMap((p) => {
+      const m = /^blk\.(\d+)\.(\w+)\.weight$/.exec(p.base.name)!;
+      const target = m[2] as LoraTarget;
+      const key = `base_model.model.model.layers.${m[1]}.${PEFT_MODULES[target]}`;
+      let b = p.b.slice();
+      const heads = this.arch === 'llama' ? (target === 'attn_q' ? this.heads.q : target === 'attn_k' ? this.heads.k : 0) : 0;
+      if (heads) {
+        // GGUF row h·d + 2i + c is Hugging Face row h·d + c·d/2 + i
+        const d = p.nOut / heads;
+        for (let h = 0; h < heads; h++) {
+          for (let i = 0; i < d / 2; i++) {
+            for (let c = 0; c < 2; c++) b.set(p.b.subarray((h * d + 2 * i + c) * R, (h * d + 2 * i + c + 1) * R), (h * d + c * d / 2 + i) * R);
+          }
+        }
+      }
+      return [
+        { name: `${key}.lora_A.weight`, dtype: 'F32', shape: [R, p.nIn], data: new Uint8Array(p.a.slice().buffer) },
+        { name: `${key}.lora_B.weight`, dtype: 'F32', shape: [p.nOut, R], data: new Uint8Array(b.buffer) },
+      ];
+    });
+    const config = {
+      peft_type: 'LORA', task_type: 'CAUSAL_LM', r: R, lora_alpha: this.alpha, use_rslora: this.rslora, lora_dropout: 0, bias: 'none',
+      target_modules: this.targets.map((t) => PEFT_MODULES[t].split('.')[1]).sort(), use_dora: false, fan_in_fan_out: false,
+      rank_pattern: {}, alpha_pattern: {}, modules_to_save: null, layers_to_transform: null, init_lora_weights: true, inference_mode: true,
+    };
+    return {
+      'adapter_config.json': new TextEncoder().encode(JSON.stringify(config, null, 2)),
+      'adapter_model.safetensors': encodeSafetensors(tensors, { format: 'pt' }),
+    };
   }
 
   /** A copy of the current A/B values by name (GGUF memory order). */
@@ -107,7 +154,7 @@ export function createAdapter(spec: ModelSpec, options: CreateAdapterOptions): T
   const seed = options.seed ?? 0;
   if (!Number.isInteger(seed)) throw new WasmlmError('BAD_ARGUMENT', `createAdapter: seed must be an integer, got ${String(seed)}`);
   const init = options.init instanceof Map ? options.init : new Map(Object.entries(options.init ?? {}));
-  const adapter = new TrainableAdapter(rank, alpha, options.rslora ?? false, [...targets], spec.arch);
+  const adapter = new TrainableAdapter(rank, alpha, options.rslora ?? false, [...targets], spec.arch, { q: spec.nHead, k: spec.nHeadKv });
   const random = generator(seed);
   const used = new Set<string>();
   const value = (name: string, n: number, fill: (x: Float32Array) => void): Float32Array => {
