@@ -5,8 +5,9 @@
  * kernels like the inference plans. Base weights stay frozen and in their type (dx = Wᵀ·dy dequantizes
  * their rows, OP_MATMUL_T); the adapter's A/B and their gradients live in wasm memory as f32.
  *
- * Memory: one region per sequence length (grown on demand): every layer's saved activations, one set of
- * gradient buffers that the layers share, the plan.
+ * Memory: one region per sequence length (grown on demand): each layer's input (the residual stream), one
+ * layer's activations (checkpointing: backward recomputes a layer's forward from its input), one set of
+ * gradient buffers, the plan.
  */
 import { GGML_F32, OP_WORDS, ROPE_NORMAL } from '../abi.js';
 import { Plan } from '../engine/plan.js';
@@ -36,6 +37,9 @@ export function checkTrainable(spec: ModelSpec): void {
   }
 }
 
+/** A layer's linear by its target name (blk.N.attn_q.weight → attn_q). */
+const targetOf = (l: Linear) => l.weight.name.replace(/^blk\.\d+\.(.*)\.weight$/, '$1');
+
 /** A bump allocator over a region's byte offsets. */
 class Bump {
   constructor(private top: number) {}
@@ -51,9 +55,10 @@ class Bump {
 
 interface PairMem { a: number; b: number; da: number; db: number; nIn: number; nOut: number }
 
-interface LayerMem {
-  x: number; xn: number; q: number; k: number; v: number; att: number; x2: number; xn2: number; gu: number; h: number;
-  /** A·x per adapted weight */
+/** One layer's activations (recomputed from the layer's input for its backward: checkpointing). */
+interface LayerAct {
+  xn: number; q: number; k: number; v: number; att: number; x2: number; xn2: number; gu: number; h: number;
+  /** A·x per target */
   u: Map<string, number>;
 }
 
@@ -68,7 +73,9 @@ interface GradMem {
 /** The memory of sequences of up to T tokens. */
 interface SeqMem {
   T: number;
-  layers: LayerMem[];
+  /** each layer's input (the residual stream), kept from the forward pass */
+  xs: number[];
+  act: LayerAct;
   g: GradMem;
   /** x after the last layer, normalised, logits, targets (i32), row losses */
   xL: number; xfn: number; logits: number; targets: number; loss: number;
@@ -108,12 +115,11 @@ export class TrainPlan {
     const maxIn = Math.max(E, Q, F);
     const planOps = 64 + s.nLayer * 160;
     const layout = (m: Bump) => {
-      const layers: LayerMem[] = s.layers.map((l) => {
-        const u = new Map<string, number>();
-        for (const lin of this.linears(l)) if (this.pairs.has(lin.weight.name)) u.set(lin.weight.name, m.f32(T * R));
-        return { x: m.f32(T * E), xn: m.f32(T * E), q: m.f32(T * Q), k: m.f32(T * K), v: m.f32(T * K), att: m.f32(T * Q),
-          x2: m.f32(T * E), xn2: m.f32(T * E), gu: m.f32(2 * T * F), h: m.f32(T * F), u };
-      });
+      const xs = s.layers.map(() => m.f32(T * E));
+      const u = new Map<string, number>();
+      for (const t of this.adapter.targets) u.set(t, m.f32(T * R));
+      const act: LayerAct = { xn: m.f32(T * E), q: m.f32(T * Q), k: m.f32(T * K), v: m.f32(T * K), att: m.f32(T * Q),
+        x2: m.f32(T * E), xn2: m.f32(T * E), gu: m.f32(2 * T * F), h: m.f32(T * F), u };
       const rest = {
         xL: m.f32(T * E), xfn: m.f32(T * E), logits: m.f32(T * V), targets: m.f32(T), loss: m.f32(T),
         tmp: m.f32(T * Math.max(E, Q, F)), tmpLora: m.f32(T * Math.max(E, Q, K, F)),
@@ -125,20 +131,16 @@ export class TrainPlan {
         dh: m.f32(T * F), dgu: m.f32(2 * T * F), dxn2: m.f32(T * E), datt: m.f32(T * Q), dqkv: m.f32(T * (Q + 2 * K)),
         dxn: m.f32(T * E), dxfn: m.f32(T * E), dres: m.f32(T * E), du, zeros: m.f32(T * Math.max(E, Q, F)),
       };
-      return { layers, rest, g };
+      return { xs, act, rest, g };
     };
     const size = new Bump(0);
     layout(size);
     // fresh memory is zero (zeros stays so: no op writes it)
     const base = this.access.scratch(size.end + 64);
-    const { layers, rest, g } = layout(new Bump(base));
+    const { xs, act, rest, g } = layout(new Bump(base));
     const plan = new Plan(this.access.views, rest.planAt, planOps, this.access.kernels);
-    this.seq = { T, layers, g, ...rest, plan };
+    this.seq = { T, xs, act, g, ...rest, plan };
     return this.seq;
-  }
-
-  private linears(l: ModelSpec['layers'][number]): Linear[] {
-    return [l.attn.q!, l.attn.k!, l.attn.v!, l.attn.output, l.ffn!.gate!, l.ffn!.up, l.ffn!.down];
   }
 
   /** A/B from the adapter into wasm memory, gradients zeroed: before a batch. */
@@ -180,7 +182,7 @@ export class TrainPlan {
     const E = s.nEmbd;
     // embeddings: token rows (ids in the targets buffer, rewritten below)
     const embd = this.access.weights.get(s.tokenEmbd);
-    P.getRows({ type: embd.type, table: embd.ptr, rowLen: E, ids: M.targets, nTok: T, out: M.layers[0]!.x });
+    P.getRows({ type: embd.type, table: embd.ptr, rowLen: E, ids: M.targets, nTok: T, out: M.xs[0]! });
     this.run1(P);
     for (let p = 0; p < T; p++) i32[(M.targets >>> 2) + p] = mask[p] ? tokens[p + 1]! : -1;
     this.forward(P.reset(), M, T, N);
@@ -232,37 +234,47 @@ export class TrainPlan {
 
   private forward(P: Plan, M: SeqMem, T: number, N: number): void {
     const s = this.spec;
-    const { nEmbd: E, nHead, nHeadKv, headDim: hd, normEps: eps, nVocab: V } = s;
+    const { nEmbd: E, normEps: eps, nVocab: V } = s;
+    for (let i = 0; i < s.nLayer; i++) this.layerForward(P, M, T, i, true);
+    P.rmsnorm({ x: M.xL, w: this.access.weights.ptr(s.outputNorm.weight), out: M.xfn, n: E, nTok: T, eps });
+    this.linear(P, M, s.output, M.xfn, M.logits, T, undefined);
+    P.crossEntropy({ logits: M.logits, targets: M.targets, loss: M.loss, n: V, nRows: T, scale: 1 / N });
+  }
+
+  /** Layer i from its input M.xs[i] into M.act (and, with `next`, its output into the next layer's input). */
+  private layerForward(P: Plan, M: SeqMem, T: number, i: number, next: boolean): void {
+    const s = this.spec;
+    const { nEmbd: E, nHead, nHeadKv, headDim: hd, normEps: eps } = s;
     const F = s.nFf;
     const pos = s.positions as RopeSpec;
     const W = this.access.weights;
-    const rope = (x: number, heads: number, sign: number) => P.rope({
-      x, nTok: T, nHead: heads, headDim: hd, nRot: pos.nRot, pos0: 0, base: pos.base, freqScale: sign * pos.freqScale, mode: ROPE_NORMAL,
+    const l = s.layers[i]!, L = M.act, x = M.xs[i]!;
+    const rope = (at: number, heads: number) => P.rope({
+      x: at, nTok: T, nHead: heads, headDim: hd, nRot: pos.nRot, pos0: 0, base: pos.base, freqScale: pos.freqScale, mode: ROPE_NORMAL,
     });
-    s.layers.forEach((l, i) => {
-      const L = M.layers[i]!;
-      const next = i + 1 < s.nLayer ? M.layers[i + 1]!.x : M.xL;
-      const lin = (x: Linear, inp: number, out: number) => this.linear(P, M, x, inp, out, T, L.u.get(x.weight.name));
-      P.rmsnorm({ x: L.x, w: W.ptr(l.attnNorm.weight), out: L.xn, n: E, nTok: T, eps });
-      lin(l.attn.q!, L.xn, L.q);
-      lin(l.attn.k!, L.xn, L.k);
-      lin(l.attn.v!, L.xn, L.v);
-      rope(L.q, nHead, 1);
-      rope(L.k, nHeadKv, 1);
-      P.attention({ q: L.q, kc: L.k, vc: L.v, out: L.att, nTok: T, pos0: 0, nHead, nKvHead: nHeadKv, headDim: hd, scale: s.kqScale,
-        scratch: M.attScratch, kvType: GGML_F32 });
-      lin(l.attn.output, L.att, M.tmp);
-      P.add({ a: L.x, b: M.tmp, out: L.x2, n: T * E });
-      P.rmsnorm({ x: L.x2, w: W.ptr(l.ffnNorm!.weight), out: L.xn2, n: E, nTok: T, eps });
-      lin(l.ffn!.gate!, L.xn2, L.gu);
-      lin(l.ffn!.up, L.xn2, L.gu + T * F * 4);
-      P.siluMul({ gate: L.gu, up: L.gu + T * F * 4, out: L.h, n: T * F });
-      lin(l.ffn!.down, L.h, M.tmp);
-      P.add({ a: L.x2, b: M.tmp, out: next, n: T * E });
-    });
-    P.rmsnorm({ x: M.xL, w: W.ptr(s.outputNorm.weight), out: M.xfn, n: E, nTok: T, eps });
-    this.linear(P, M, s.output, M.xfn, M.logits, T, undefined);
-    P.crossEntropy({ logits: M.logits, targets: M.targets, loss: M.loss, n: V, nRows: T, scale: 1 / N });
+    const lin = (w: Linear, inp: number, out: number) => this.linear(P, M, w, inp, out, T, L.u.get(targetOf(w)));
+    P.rmsnorm({ x, w: W.ptr(l.attnNorm.weight), out: L.xn, n: E, nTok: T, eps });
+    lin(l.attn.q!, L.xn, L.q);
+    lin(l.attn.k!, L.xn, L.k);
+    lin(l.attn.v!, L.xn, L.v);
+    rope(L.q, nHead);
+    rope(L.k, nHeadKv);
+    P.attention({ q: L.q, kc: L.k, vc: L.v, out: L.att, nTok: T, pos0: 0, nHead, nKvHead: nHeadKv, headDim: hd, scale: s.kqScale,
+      scratch: M.attScratch, kvType: GGML_F32 });
+    lin(l.attn.output, L.att, M.tmp);
+    P.add({ a: x, b: M.tmp, out: L.x2, n: T * E });
+    P.rmsnorm({ x: L.x2, w: W.ptr(l.ffnNorm!.weight), out: L.xn2, n: E, nTok: T, eps });
+    lin(l.ffn!.gate!, L.xn2, L.gu);
+    lin(l.ffn!.up, L.xn2, L.gu + T * F * 4);
+    P.siluMul({ gate: L.gu, up: L.gu + T * F * 4, out: L.h, n: T * F });
+    if (!next) {
+      // backward needs only the down projection's A·h
+      const pair = this.pairs.get(l.ffn!.down.weight.name), u = L.u.get('ffn_down');
+      if (pair && u !== undefined) P.matmul({ type: GGML_F32, w: pair.a, act: L.h, y: u, nIn: F, nOut: this.rank, nTok: T });
+      return;
+    }
+    lin(l.ffn!.down, L.h, M.tmp);
+    P.add({ a: L.x2, b: M.tmp, out: i + 1 < s.nLayer ? M.xs[i + 1]! : M.xL, n: T * E });
   }
 
   private backward(P: Plan, M: SeqMem, T: number): void {
@@ -281,16 +293,16 @@ export class TrainPlan {
     this.linearBack(P, M, s.output, M.xfn, M.logits, g.dxfn, T);
     P.rmsnormBack({ x: M.xL, w: W.ptr(s.outputNorm.weight), dy: g.dxfn, dx: g.dres, n: E, nTok: T, eps });
     for (let i = s.nLayer - 1; i >= 0; i--) {
-      const l = s.layers[i]!, L = M.layers[i]!;
+      // the layer's activations again, from its input
+      this.layerForward(P, M, T, i, false);
+      const l = s.layers[i]!, L = M.act;
       zero(g.dh, T * F);
       zero(g.dxn2, T * E);
       zero(g.dxn, T * E);
       zero(g.datt, T * Q);
       for (const at of g.du.values()) zero(at, T * this.rank);
-      const back = (x: Linear, inp: number, dy: number, dx: number) => {
-        const target = x.weight.name.replace(/^blk\.\d+\.(.*)\.weight$/, '$1');
-        this.linearBack(P, M, x, inp, dy, dx, T, L.u.get(x.weight.name), g.du.get(target));
-      };
+      const back = (x: Linear, inp: number, dy: number, dx: number) =>
+        this.linearBack(P, M, x, inp, dy, dx, T, L.u.get(targetOf(x)), g.du.get(targetOf(x)));
       back(l.ffn!.down, L.h, g.dres, g.dh);
       P.siluMulBack({ gate: L.gu, up: L.gu + T * F * 4, dh: g.dh, out: g.dgu, n: T * F });
       back(l.ffn!.gate!, L.xn2, g.dgu, g.dxn2);
@@ -305,7 +317,7 @@ export class TrainPlan {
       back(l.attn.q!, L.xn, dq, g.dxn);
       back(l.attn.k!, L.xn, dk, g.dxn);
       back(l.attn.v!, L.xn, dv, g.dxn);
-      P.rmsnormBack({ x: L.x, w: W.ptr(l.attnNorm.weight), dy: g.dxn, dx: g.dres, n: E, nTok: T, eps });
+      P.rmsnormBack({ x: M.xs[i]!, w: W.ptr(l.attnNorm.weight), dy: g.dxn, dx: g.dres, n: E, nTok: T, eps });
     }
   }
 }
