@@ -82,6 +82,24 @@ describe('LoRA training (llama-lora.train.json)', () => {
     model.dispose();
   });
 
+  it('default init as PEFT: A Kaiming-uniform U(±1/√n_in) from the seed, B zero', async () => {
+    const model = await loadModel(fixture('models/llama.gguf'));
+    const make = (seed: number) => model.createAdapter({ rank: 4, alpha: 8, targets: ['attn_q', 'ffn_down'], seed }).weights();
+    const a = make(7), b = make(7), c = make(8);
+    expect([...a.keys()]).toEqual(['blk.0.attn_q.weight.lora_a', 'blk.0.attn_q.weight.lora_b', 'blk.0.ffn_down.weight.lora_a',
+      'blk.0.ffn_down.weight.lora_b', 'blk.1.attn_q.weight.lora_a', 'blk.1.attn_q.weight.lora_b', 'blk.1.ffn_down.weight.lora_a', 'blk.1.ffn_down.weight.lora_b']);
+    for (const [name, v] of a) {
+      expect(Array.from(v)).toEqual(Array.from(b.get(name)!));
+      if (name.endsWith('lora_b')) { expect(v.every((x) => x === 0)).toBe(true); continue; }
+      const nIn = ref.tensors[name]!.ne[0]!;
+      const bound = 1 / Math.sqrt(nIn);
+      expect(Math.max(...v.map(Math.abs))).toBeLessThanOrEqual(bound);
+      expect(Math.max(...v.map(Math.abs))).toBeGreaterThan(0.9 * bound);
+      expect(Array.from(v)).not.toEqual(Array.from(c.get(name)!));
+    }
+    model.dispose();
+  });
+
   it('rejects bad arguments by name', async () => {
     const model = await loadModel(fixture('models/llama.gguf'));
     expect(() => model.createAdapter({ rank: 0, alpha: 8, targets: ['attn_q'] })).toThrow(/rank/);

@@ -10,6 +10,7 @@ import type { ModelSpec, WeightRef } from '../models/spec.js';
 import { encodeGGUF, meta } from '../formats/gguf-writer.js';
 import { encodeSafetensors } from '../formats/safetensors.js';
 import { GGML_F32 } from '../abi.js';
+import { mulberry32 } from '../generate/sampler.js';
 
 /** GGUF tensor names a LoRA may target (per layer: blk.N.<target>.weight). */
 export const LORA_TARGETS = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'] as const;
@@ -128,18 +129,6 @@ export class TrainableAdapter {
   }
 }
 
-/** mulberry32: a small seeded generator (uniform in [0, 1)). */
-function generator(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function createAdapter(spec: ModelSpec, options: CreateAdapterOptions): TrainableAdapter {
   if (typeof options !== 'object' || options === null) throw new WasmlmError('BAD_ARGUMENT', `createAdapter: options must be an object, got ${kindOf(options)}`);
   const { rank, alpha, targets } = options;
@@ -155,7 +144,8 @@ export function createAdapter(spec: ModelSpec, options: CreateAdapterOptions): T
   if (!Number.isInteger(seed)) throw new WasmlmError('BAD_ARGUMENT', `createAdapter: seed must be an integer, got ${String(seed)}`);
   const init = options.init instanceof Map ? options.init : new Map(Object.entries(options.init ?? {}));
   const adapter = new TrainableAdapter(rank, alpha, options.rslora ?? false, [...targets], spec.arch, { q: spec.nHead, k: spec.nHeadKv });
-  const random = generator(seed);
+  const words = mulberry32(seed);
+  const random = () => words() / 4294967296;
   const used = new Set<string>();
   const value = (name: string, n: number, fill: (x: Float32Array) => void): Float32Array => {
     const given = init.get(name);
