@@ -27,7 +27,8 @@ import { fromWireError, toWireError, type FromWorker, type ToWorker, type WireSo
 export type SessionLike = { [K in keyof Session]: Session[K] };
 
 /** Everything public on a Model: what loadModel returns in every runtime. */
-export type ModelLike = { [K in Exclude<keyof Model, 'createSession' | 'restoreSession'>]: Model[K] } & {
+/** training (createAdapter, trainer) runs where the model is; the worker proxy does not offer it yet */
+export type ModelLike = { [K in Exclude<keyof Model, 'createSession' | 'restoreSession' | 'createAdapter' | 'trainer'>]: Model[K] } & {
   createSession(options?: SessionOptions): SessionLike;
   restoreSession(bytes: Uint8Array, options?: SessionOptions): Promise<SessionLike>;
 };
