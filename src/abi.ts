@@ -233,6 +233,77 @@ export const KV_CONVERT_DST_TYPE = 4;
 export const KV_CONVERT_HEAD_DIM = 5;
 export const KV_CONVERT_N_HEAD = 6;
 export const KV_CONVERT_N_ROWS = 7;
+// Training (assembly/ops/backward.ts).
+// (type, w, dy, dx, nIn, nOut, nTok, scratch): dx[t] += Wᵀ·dy[t], W of nOut rows of nIn in layout `type` (any
+// weight type: rows dequantized MATMUL_T_ROWS at a time into the thread's scratch, matmul_t_scratch_bytes).
+export const OP_MATMUL_T = 20;
+export const MATMUL_T_TYPE = 1;
+export const MATMUL_T_W = 2;
+export const MATMUL_T_DY = 3;
+export const MATMUL_T_DX = 4;
+export const MATMUL_T_N_IN = 5;
+export const MATMUL_T_N_OUT = 6;
+export const MATMUL_T_N_TOK = 7;
+export const MATMUL_T_SCRATCH = 8;
+// (x, y, c, m, n, nTok, alphaBits): c[i][j] += alpha · Σ_t x[t][i]·y[t][j] (x: [nTok][m], y: [nTok][n], c: [m][n])
+export const OP_OUTER_ACC = 21;
+export const OUTER_ACC_X = 1;
+export const OUTER_ACC_Y = 2;
+export const OUTER_ACC_C = 3;
+export const OUTER_ACC_M = 4;
+export const OUTER_ACC_N = 5;
+export const OUTER_ACC_N_TOK = 6;
+export const OUTER_ACC_ALPHA = 7;
+// (x, w, dy, dx, n, nTok, epsBits): dx[t] += the gradient of RMSNorm (x·r·w) at x[t] for dy[t]
+export const OP_RMSNORM_BACK = 22;
+export const RMSNORM_BACK_X = 1;
+export const RMSNORM_BACK_W = 2;
+export const RMSNORM_BACK_DY = 3;
+export const RMSNORM_BACK_DX = 4;
+export const RMSNORM_BACK_N = 5;
+export const RMSNORM_BACK_N_TOK = 6;
+export const RMSNORM_BACK_EPS = 7;
+// (gate, up, dh, out, n): for h = silu(gate)·up, out[0..n) = d gate, out[n..2n) = d up
+export const OP_SILU_MUL_BACK = 23;
+export const SILU_MUL_BACK_GATE = 1;
+export const SILU_MUL_BACK_UP = 2;
+export const SILU_MUL_BACK_DH = 3;
+export const SILU_MUL_BACK_OUT = 4;
+export const SILU_MUL_BACK_N = 5;
+// (q, k, v, dout, out, nTok, nHead, nKvHead, headDim, scaleBits, scratch): causal attention over positions
+// 0..nTok−1 backward: out = [dq | dk | dv], overwritten; scratch: 2·nTok floats per thread
+export const OP_ATTENTION_BACK = 24;
+export const ATTENTION_BACK_Q = 1;
+export const ATTENTION_BACK_K = 2;
+export const ATTENTION_BACK_V = 3;
+export const ATTENTION_BACK_DOUT = 4;
+export const ATTENTION_BACK_OUT = 5;
+export const ATTENTION_BACK_N_TOK = 6;
+export const ATTENTION_BACK_N_HEAD = 7;
+export const ATTENTION_BACK_N_KV_HEAD = 8;
+export const ATTENTION_BACK_HEAD_DIM = 9;
+export const ATTENTION_BACK_SCALE = 10;
+export const ATTENTION_BACK_SCRATCH = 11;
+// (logits, targets, loss, n, nRows, scaleBits): per row, loss = logsumexp − logit[target] and the row becomes
+// (softmax − one-hot)·scale; target < 0: not learned (loss 0, zero gradient)
+export const OP_CROSS_ENTROPY = 25;
+export const CROSS_ENTROPY_LOGITS = 1;
+export const CROSS_ENTROPY_TARGETS = 2;
+export const CROSS_ENTROPY_LOSS = 3;
+export const CROSS_ENTROPY_N = 4;
+export const CROSS_ENTROPY_N_ROWS = 5;
+export const CROSS_ENTROPY_SCALE = 6;
+// (type, w, x, y, nIn, nOut, nTok, scratch): y[t] = W·x[t], W's rows dequantized (any type) and x in f32 (the
+// training forward pass); scratch: matmul_t_scratch_bytes(nIn) per thread
+export const OP_MATMUL_DQ = 26;
+export const MATMUL_DQ_TYPE = 1;
+export const MATMUL_DQ_W = 2;
+export const MATMUL_DQ_X = 3;
+export const MATMUL_DQ_Y = 4;
+export const MATMUL_DQ_N_IN = 5;
+export const MATMUL_DQ_N_OUT = 6;
+export const MATMUL_DQ_N_TOK = 7;
+export const MATMUL_DQ_SCRATCH = 8;
 
 export const GLU_SILU = 0;
 export const GLU_GELU = 1;

@@ -1,5 +1,7 @@
 export { loadModel, Model, DEFAULT_MODEL_URL } from './model.js';
 export type { LoadOptions, ModelInfo, Prompt, EmbedOptions, Adapter } from './model.js';
+export type { TrainableAdapter, CreateAdapterOptions, LoraTarget } from './train/adapter.js';
+export type { Trainer, TrainerOptions, TrainBatch } from './train/trainer.js';
 export type { KvType } from './engine/options.js';
 export type { GenerateOptions, CompleteResult, FinishReason, Timings, ContextShift } from './generate/generator.js';
 export { Session } from './session.js';
@@ -32,5 +34,5 @@ export { cachedModels, clearModelCache } from './browser/cache.js';
 export type { ModelLike, SessionLike } from './browser/proxy.js';
 export type { BrowserLoadOptions } from './browser/index.js';
 export { createOpenAI, createHandler, OpenAIError } from './openai/index.js';
-export type { OpenAILike, HandlerOptions, OpenAIHandler, RequestLogEntry } from './openai/index.js';
+export type { OpenAILike, OpenAIServiceOptions, HandlerOptions, OpenAIHandler, RequestLogEntry } from './openai/index.js';
 export type * as OpenAITypes from './openai/types.js';

@@ -20,6 +20,8 @@ import { checkSessionOptions, ModelCore, restoreSession, Session, type Prompt, t
 import { fingerprintOf } from './session-format.js';
 import type { DeepPartial, ObjectOptions } from './generate/object.js';
 import type { ChatOptions, ChatResult } from './generate/tools.js';
+import { createAdapter, TrainableAdapter, type CreateAdapterOptions } from './train/adapter.js';
+import { Trainer, type TrainerOptions } from './train/trainer.js';
 import { tokenizerFromGGUF } from './tokenizer/gguf.js';
 import type { Tokenizer } from './tokenizer/types.js';
 
@@ -239,6 +241,21 @@ export class Model {
     } finally {
       release();
     }
+  }
+
+  /**
+   * A trainable LoRA adapter on this model's weights (src/train/adapter.ts): targets by GGUF tensor name
+   * ('attn_q', ..., 'ffn_down'), initial A/B from `init` by adapter tensor name, else as PEFT (A
+   * Kaiming-uniform from `seed`, B zero).
+   */
+  createAdapter(options: CreateAdapterOptions): TrainableAdapter {
+    return createAdapter(this.engine.spec, options);
+  }
+
+  /** A trainer (AdamW) for an adapter made by createAdapter: `gradients(batch)`, `step(batch)`. */
+  trainer(adapter: TrainableAdapter, options: TrainerOptions): Trainer {
+    if (!(adapter instanceof TrainableAdapter)) throw new WasmlmError('BAD_ARGUMENT', 'trainer: adapter must come from model.createAdapter()');
+    return new Trainer(this.engine.trainingAccess(), adapter, options);
   }
 
   /**

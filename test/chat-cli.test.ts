@@ -3,12 +3,13 @@
  * `script` gives the child a PTY) and with piped stdin. Replies are checked against model.chat in-process.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '../src/index.js';
+import { fixture } from './helpers/fixtures.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = join(root, 'dist/cli.js');
@@ -30,6 +31,29 @@ describe('wasmlm chat', () => {
       const second = await reply([{ role: 'user', content: 'Once upon a time' }, { role: 'assistant', content: first }, { role: 'user', content: 'Tell me more' }], 12);
       expect(out.stdout).toBe(`${first}\n${second}\n`);
     })();
+  });
+
+  it('piped stdin: /save in one process, /load in another continues the conversation as if it had not stopped', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wasmlm-chat-'));
+    const file = join(dir, 'saved.chat');
+    const chat = (input: string, ...args: string[]) =>
+      spawnSync(process.execPath, [cli, 'chat', '--temperature', '0', '--max-tokens', '12', ...args], { input, encoding: 'utf8' });
+    const whole = chat('Once upon a time\nTell me more\n');
+    const first = chat(`Once upon a time\n/save ${file}\n`);
+    const second = chat(`/load ${file}\nTell me more\n`);
+    expect([whole.status, first.status, second.status], whole.stderr + first.stderr + second.stderr).toEqual([0, 0, 0]);
+    expect(second.stderr).toMatch(/loaded 2 messages/);
+    expect(first.stdout + second.stdout).toBe(whole.stdout);
+    // another model's session: SESSION_MISMATCH; a damaged file: BAD_SESSION (a damaged header: BAD_FORMAT)
+    const other = chat(`/load ${file}\nHello\n`, fixture('set3/qwen3.gguf'));
+    expect(other.status).toBe(1);
+    expect(other.stderr).toMatch(/\[SESSION_MISMATCH\]/);
+    const bytes = readFileSync(file);
+    bytes[bytes.length - 40] ^= 0xff;
+    writeFileSync(file, bytes);
+    const damaged = chat(`/load ${file}\nHello\n`);
+    expect(damaged.status).toBe(1);
+    expect(damaged.stderr).toMatch(/\[BAD_SESSION\]/);
   });
 
   it('piped stdin: an error ends the command with status 1', () => {
@@ -70,7 +94,9 @@ describe('wasmlm chat', () => {
 
       proc.stdin.write(`/save ${file}\r`);
       at = await waitFor(/saved 3 messages/, end);
-      const saved = JSON.parse(readFileSync(file, 'utf8'));
+      const bytes = readFileSync(file);
+      expect(bytes.subarray(0, 8).toString()).toBe('WLMCHAT2');
+      const saved = JSON.parse(bytes.subarray(12, 12 + bytes.readUInt32LE(8)).toString('utf8'));
       expect(saved.messages).toEqual([...messages, { role: 'assistant', content: want }]);
       proc.stdin.write('/reset\r');
       at = await waitFor(/conversation was reset/, at);

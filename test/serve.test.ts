@@ -5,8 +5,9 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { endless, eventually, messages, openaiSuite } from './helpers/openai-suite.js';
+import { COMPACT_HERMES_FILE, structuredSuite } from './helpers/openai-structured.js';
 import { start, type Child } from './helpers/runtimes.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -40,6 +41,13 @@ describe('wasmlm serve --parallel 4 + the openai client', () => {
     expect(child.output()).toMatch(/POST \/v1\/chat\/completions 200 0 tokens \d+ ms \(the client went away\)/);
     expect(child.output()).toMatch(/GET \/v1\/models 401 0 tokens \d+ ms \(the API key is not valid\)/);
   });
+});
+
+describe('wasmlm serve --chat-template: response_format and tools with the openai client', () => {
+  let server: { origin: string; stop(): Promise<void> };
+  beforeAll(async () => { server = await startServer(['--chat-template', COMPACT_HERMES_FILE]); });
+  afterAll(() => server.stop());
+  structuredSuite(() => new OpenAI({ baseURL: `${server.origin}/v1`, apiKey: 'unused', maxRetries: 0 }));
 });
 
 describe('wasmlm serve: shutting down', () => {

@@ -14,6 +14,10 @@ import { copy_info, copy_run, copy_rows_info, copy_rows_run } from "./copy";
 import { moe_info, moe_run } from "./moe";
 import { softcap_info, softcap_run } from "./softcap";
 import { kv_convert_info, kv_convert_run } from "./kv";
+import {
+  matmul_t_info, matmul_t_run, outer_acc_info, outer_acc_run, rmsnorm_back_info, rmsnorm_back_run, silu_mul_back_info,
+  silu_mul_back_run, attention_back_info, attention_back_run, cross_entropy_info, cross_entropy_run, matmul_dq_info, matmul_dq_run,
+} from "./backward";
 import { arg } from "./entry";
 
 /** What the scheduler asks about op (entry.ts: UNITS, ALIGN, WORK, WRITES, READS + i). */
@@ -38,6 +42,13 @@ export function opInfo(q: i32, op: usize): i64 {
     case abi.OP_MOE: return moe_info(q, op);
     case abi.OP_SOFTCAP: return softcap_info(q, op);
     case abi.OP_KV_CONVERT: return kv_convert_info(q, op);
+    case abi.OP_MATMUL_T: return matmul_t_info(q, op);
+    case abi.OP_OUTER_ACC: return outer_acc_info(q, op);
+    case abi.OP_RMSNORM_BACK: return rmsnorm_back_info(q, op);
+    case abi.OP_SILU_MUL_BACK: return silu_mul_back_info(q, op);
+    case abi.OP_ATTENTION_BACK: return attention_back_info(q, op);
+    case abi.OP_CROSS_ENTROPY: return cross_entropy_info(q, op);
+    case abi.OP_MATMUL_DQ: return matmul_dq_info(q, op);
     default: return 1; // one unit, which opRun traps on
   }
 }
@@ -64,6 +75,13 @@ export function opRun(op: usize, lo: i32, hi: i32, scratch: usize): void {
     case abi.OP_MOE: moe_run(op, lo, hi, scratch); break;
     case abi.OP_SOFTCAP: softcap_run(op, lo, hi, scratch); break;
     case abi.OP_KV_CONVERT: kv_convert_run(op, lo, hi, scratch); break;
+    case abi.OP_MATMUL_T: matmul_t_run(op, lo, hi, scratch); break;
+    case abi.OP_OUTER_ACC: outer_acc_run(op, lo, hi, scratch); break;
+    case abi.OP_RMSNORM_BACK: rmsnorm_back_run(op, lo, hi, scratch); break;
+    case abi.OP_SILU_MUL_BACK: silu_mul_back_run(op, lo, hi, scratch); break;
+    case abi.OP_ATTENTION_BACK: attention_back_run(op, lo, hi, scratch); break;
+    case abi.OP_CROSS_ENTROPY: cross_entropy_run(op, lo, hi, scratch); break;
+    case abi.OP_MATMUL_DQ: matmul_dq_run(op, lo, hi, scratch); break;
     default: unreachable();
   }
 }

@@ -28,7 +28,10 @@ import { fromWireError, toWireError, type FromWorker, type ToWorker, type WireSo
 export type SessionLike = { [K in keyof Session]: Session[K] };
 
 /** Everything public on a Model: what loadModel returns in every runtime. */
-export type ModelLike = { [K in Exclude<keyof Model, 'createSession' | 'restoreSession' | 'loadAdapter'>]: Model[K] } & {
+/** training (createAdapter, trainer) runs where the model is; the worker proxy does not offer it yet */
+export type ModelLike = {
+  [K in Exclude<keyof Model, 'createSession' | 'restoreSession' | 'createAdapter' | 'trainer' | 'loadAdapter'>]: Model[K]
+} & {
   /** Model's loadAdapter; a PEFT folder may also be the Files picked from it */
   loadAdapter(source: ModelSource | HFFileMap | FolderFiles, options?: { scale?: number; signal?: AbortSignal }): Promise<Adapter>;
   createSession(options?: SessionOptions): SessionLike;
@@ -405,7 +408,10 @@ export class WorkerModel implements ModelLike {
     return this.#session.chatObject<T>(messages, options);
   }
 
-  /** The OpenAI client's surface over this model (logprobs are not available through the worker). */
+  /** The generation's onSample hook cannot cross to the worker (so the OpenAI surface has no logprobs). */
+  readonly sampleHook = false;
+
+  /** The OpenAI client's surface over this model (logprobs are not available through the worker: a 400 naming `logprobs`). */
   openai(): OpenAILike {
     return createOpenAI(this);
   }

@@ -16,13 +16,39 @@ type Flags = Record<string, string | boolean | string[] | undefined>;
 
 const HELP = `/reset          forget the conversation (the system message stays)
 /system TEXT    set the system message (and forget the conversation)
-/save FILE      save the conversation
-/load FILE      load a conversation saved with /save
+/save FILE      save the conversation (its messages and the session: tokens and KV cache)
+/load FILE      load a conversation saved with /save (the next reply continues it without re-reading it)
 /exit           leave (also Ctrl-D; Ctrl-C stops a reply, and leaves at the prompt)
 `;
 
-/** What /save writes: the messages, with a format tag and the model they were had with. */
-interface SavedChat { format: 'wasmlm-chat/1'; model: string; messages: ChatMessage[] }
+/**
+ * What /save writes: a JSON header — the format tag, the model, the messages — then the session's bytes
+ * (session.save(): its tokens and KV rows, restored by model.restoreSession). Layout: 'WLMCHAT2', the header's
+ * byte length (u32, little-endian), the header (UTF-8 JSON), the session bytes.
+ */
+interface SavedChat { format: 'wasmlm-chat/2'; model: string; messages: ChatMessage[] }
+const CHAT_MAGIC = 'WLMCHAT2';
+
+function encodeChat(saved: SavedChat, session: Uint8Array): Uint8Array {
+  const header = new TextEncoder().encode(JSON.stringify(saved));
+  const out = new Uint8Array(12 + header.length + session.length);
+  out.set(new TextEncoder().encode(CHAT_MAGIC));
+  new DataView(out.buffer).setUint32(8, header.length, true);
+  out.set(header, 12);
+  out.set(session, 12 + header.length);
+  return out;
+}
+
+function decodeChat(bytes: Uint8Array, file: string): { saved: SavedChat; session: Uint8Array } {
+  const bad = () => new WasmlmError('BAD_FORMAT', `/load ${file}: not a conversation saved by /save`);
+  if (bytes.length < 12 || new TextDecoder().decode(bytes.subarray(0, 8)) !== CHAT_MAGIC) throw bad();
+  const n = new DataView(bytes.buffer, bytes.byteOffset).getUint32(8, true);
+  if (12 + n > bytes.length) throw bad();
+  let saved: SavedChat;
+  try { saved = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + n))) as SavedChat; } catch { throw bad(); }
+  if (saved?.format !== 'wasmlm-chat/2' || !Array.isArray(saved.messages)) throw bad();
+  return { saved, session: bytes.subarray(12 + n) };
+}
 
 export const CHAT = {
   usage: `wasmlm chat [MODEL]            chat in the terminal (default model: the embedded stories260K);
@@ -78,6 +104,8 @@ async function chat(positional: string[], flags: Flags): Promise<void> {
   const err = (s: string) => process.stderr.write(s);
   if (!model.info.chatTemplate) err('wasmlm: this model has no chat template: using ChatML, which a model not trained on it answers poorly\n');
   let system = flags.system as string | undefined;
+  // the conversation's session: its KV cache keeps what was read and said, so each reply reads only the new turn
+  let session = model.createSession();
   let messages: ChatMessage[] = [];
   const start = () => (system ? [{ role: 'system', content: system }] : []);
   messages = start();
@@ -104,20 +132,30 @@ async function chat(positional: string[], flags: Flags): Promise<void> {
       case 'system': system = arg || undefined; messages = start(); err(`(system message ${system ? 'set' : 'removed'}; the conversation was reset)\n`); return;
       case 'save': {
         if (!arg) throw new WasmlmError('BAD_ARGUMENT', '/save needs a file name');
-        const saved: SavedChat = { format: 'wasmlm-chat/1', model: modelName, messages };
-        await writeFile(arg, JSON.stringify(saved, null, 2) + '\n');
+        const saved: SavedChat = { format: 'wasmlm-chat/2', model: modelName, messages };
+        await writeFile(arg, encodeChat(saved, await session.save()));
         err(`(saved ${messages.length} messages to ${arg})\n`);
         return;
       }
       case 'load': {
         if (!arg) throw new WasmlmError('BAD_ARGUMENT', '/load needs a file name');
-        let saved: SavedChat;
+        let bytes: Uint8Array;
         try {
-          saved = JSON.parse(await readFile(arg, 'utf8')) as SavedChat;
+          bytes = new Uint8Array(await readFile(arg));
         } catch (e) {
           throw new WasmlmError('IO_ERROR', `/load ${arg}: ${(e as Error).message}`, { cause: e });
         }
-        if (saved?.format !== 'wasmlm-chat/1' || !Array.isArray(saved.messages)) throw new WasmlmError('BAD_FORMAT', `/load ${arg}: not a conversation saved by /save`);
+        const { saved, session: state } = decodeChat(bytes, arg);
+        // a file of another model (SESSION_MISMATCH) or a damaged one (BAD_SESSION) changes nothing
+        let restored;
+        try {
+          restored = await model.restoreSession(state);
+        } catch (e) {
+          if (e instanceof WasmlmError) throw new WasmlmError(e.code, `/load ${arg}: ${e.message}`, { cause: e });
+          throw e;
+        }
+        session.dispose();
+        session = restored;
         messages = saved.messages;
         system = messages[0]?.role === 'system' ? messages[0].content : undefined;
         err(`(loaded ${messages.length} messages)\n`);
@@ -132,7 +170,7 @@ async function chat(positional: string[], flags: Flags): Promise<void> {
     current = new AbortController();
     let answer = '';
     try {
-      const it = model.chatStream(messages, { ...options, signal: current.signal });
+      const it = session.chatStream(messages, { ...options, signal: current.signal });
       let step = await it.next();
       while (!step.done) {
         answer += step.value;

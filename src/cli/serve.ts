@@ -1,5 +1,6 @@
 /** `wasmlm serve`: the OpenAI-compatible fetch handler (src/openai/handler.ts) on node:http. */
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { ParseArgsConfig } from 'node:util';
@@ -64,7 +65,8 @@ export const SERVE = {
     --max-queue N                requests that may wait for a slot (default 64; past it: 429)
     --ctx N                      context length (KV cache size)
     --threads N                  threads that compute
-    --cors                       allow cross-origin requests (any origin)`,
+    --cors                       allow cross-origin requests (any origin)
+    --chat-template FILE         the chat template (Jinja) of chat requests, in place of the model's`,
   options: {
     model: { type: 'string', short: 'm' },
     port: { type: 'string' },
@@ -75,6 +77,7 @@ export const SERVE = {
     ctx: { type: 'string' },
     threads: { type: 'string' },
     cors: { type: 'boolean' },
+    'chat-template': { type: 'string' },
   } satisfies NonNullable<ParseArgsConfig['options']>,
   run: serve,
 };
@@ -89,12 +92,14 @@ async function serve(positional: string[], flags: Flags): Promise<void> {
   const maxQueue = intFlag(flags, 'max-queue', 0);
   const apiKey = (flags['api-key'] as string | undefined) ?? (process.env.WASMLM_API_KEY || undefined);
   const source = positional[0] ?? (flags.model as string | undefined);
+  const templateFile = flags['chat-template'] as string | undefined;
+  const chatTemplate = templateFile === undefined ? undefined : readFileSync(templateFile, 'utf8');
   const model = await loadModel(source, { contextLength: intFlag(flags, 'ctx', 1), threads: intFlag(flags, 'threads', 1) });
   const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   let handler: OpenAIHandler;
   try {
     handler = createHandler(model, {
-      apiKey, parallel, maxQueue, cors: flags.cors === true,
+      apiKey, parallel, maxQueue, cors: flags.cors === true, chatTemplate,
       onRequest: (e) => log(`${e.method} ${e.path} ${e.status} ${e.tokens} tokens ${e.ms} ms${e.error ? ` (${e.error})` : ''}`),
     });
   } catch (e) {

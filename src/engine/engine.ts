@@ -24,6 +24,7 @@ import {
   type KernelExports, type KernelVariant, type ThreadKernelExports,
 } from './wasm.js';
 import { placeAdapter, Weights, type AdapterWeights } from './weights.js';
+import type { TrainingAccess } from '../train/access.js';
 
 export type { EngineOptions } from './options.js';
 export type { AdapterWeights } from './weights.js';
@@ -350,6 +351,21 @@ export class Engine {
   removeAdapter(adapter: AdapterWeights): void {
     const i = this.adapters.indexOf(adapter);
     if (i >= 0) this.adapters.splice(i, 1);
+  }
+
+  /**
+   * What training (src/train) reads: the spec, the placed (frozen) weights, the kernels and the memory,
+   * and `scratch(bytes)`: a new region of memory (grown for it).
+   */
+  trainingAccess(): TrainingAccess {
+    return {
+      spec: this.spec, weights: this.model.weights, views: this.views, kernels: this.kernels as TrainingAccess['kernels'],
+      scratch: (bytes: number) => {
+        const at = this.layout.alloc(bytes);
+        this.growTo(this.layout.size);
+        return at;
+      },
+    };
   }
 
   /** Forget the cache from position `keep` on. */

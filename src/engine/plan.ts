@@ -23,7 +23,7 @@ const ARG_VALUES = new Set(['GLU_SILU', 'GLU_GELU', 'ROPE_NORMAL', 'ROPE_NEOX', 
 const F32_SLOTS = new Set([
   'RMSNORM_EPS', 'LAYERNORM_EPS', 'ROPE_BASE', 'ROPE_FREQ_SCALE', 'ROPE_EXT_FACTOR', 'ROPE_ATTN_FACTOR',
   'ROPE_CORR_LOW', 'ROPE_CORR_HIGH', 'ATTENTION_SCALE', 'ATTENTION_MAX_BIAS', 'AXPBY_ALPHA', 'AXPBY_BETA', 'SOFTCAP_CAP',
-  'ATTENTION_SOFTCAP',
+  'ATTENTION_SOFTCAP', 'OUTER_ACC_ALPHA', 'RMSNORM_BACK_EPS', 'ATTENTION_BACK_SCALE', 'CROSS_ENTROPY_SCALE',
 ]);
 
 export interface OpSlot {
@@ -420,6 +420,94 @@ export class Plan {
     i32[w + abi.SOFTCAP_OUT] = a.out;
     i32[w + abi.SOFTCAP_N] = a.n;
     i32[w + abi.SOFTCAP_CAP] = bitsOf(a.cap);
+    this.end();
+  }
+  /** training: dx += Wᵀ·dy (assembly/ops/backward.ts); scratch: matmul_t_scratch_bytes(nIn) per thread */
+  matmulT(a: { type: number; w: number; dy: number; dx: number; nIn: number; nOut: number; nTok: number; scratch: number }): void {
+    const w = this.begin(abi.OP_MATMUL_T), i32 = this.i32;
+    i32[w + abi.MATMUL_T_TYPE] = a.type;
+    i32[w + abi.MATMUL_T_W] = a.w;
+    i32[w + abi.MATMUL_T_DY] = a.dy;
+    i32[w + abi.MATMUL_T_DX] = a.dx;
+    i32[w + abi.MATMUL_T_N_IN] = a.nIn;
+    i32[w + abi.MATMUL_T_N_OUT] = a.nOut;
+    i32[w + abi.MATMUL_T_N_TOK] = a.nTok;
+    i32[w + abi.MATMUL_T_SCRATCH] = a.scratch;
+    this.end();
+  }
+  /** training: c[i][j] += alpha · Σ_t x[t][i]·y[t][j] (assembly/ops/backward.ts) */
+  outerAcc(a: { x: number; y: number; c: number; m: number; n: number; nTok: number; alpha: number }): void {
+    const w = this.begin(abi.OP_OUTER_ACC), i32 = this.i32;
+    i32[w + abi.OUTER_ACC_X] = a.x;
+    i32[w + abi.OUTER_ACC_Y] = a.y;
+    i32[w + abi.OUTER_ACC_C] = a.c;
+    i32[w + abi.OUTER_ACC_M] = a.m;
+    i32[w + abi.OUTER_ACC_N] = a.n;
+    i32[w + abi.OUTER_ACC_N_TOK] = a.nTok;
+    i32[w + abi.OUTER_ACC_ALPHA] = bitsOf(a.alpha);
+    this.end();
+  }
+  /** training: dx += the RMSNorm gradient at x for dy (assembly/ops/backward.ts) */
+  rmsnormBack(a: { x: number; w: number; dy: number; dx: number; n: number; nTok: number; eps: number }): void {
+    const w = this.begin(abi.OP_RMSNORM_BACK), i32 = this.i32;
+    i32[w + abi.RMSNORM_BACK_X] = a.x;
+    i32[w + abi.RMSNORM_BACK_W] = a.w;
+    i32[w + abi.RMSNORM_BACK_DY] = a.dy;
+    i32[w + abi.RMSNORM_BACK_DX] = a.dx;
+    i32[w + abi.RMSNORM_BACK_N] = a.n;
+    i32[w + abi.RMSNORM_BACK_N_TOK] = a.nTok;
+    i32[w + abi.RMSNORM_BACK_EPS] = bitsOf(a.eps);
+    this.end();
+  }
+  /** training: [d gate | d up] of silu(gate)·up for dh */
+  siluMulBack(a: { gate: number; up: number; dh: number; out: number; n: number }): void {
+    const w = this.begin(abi.OP_SILU_MUL_BACK), i32 = this.i32;
+    i32[w + abi.SILU_MUL_BACK_GATE] = a.gate;
+    i32[w + abi.SILU_MUL_BACK_UP] = a.up;
+    i32[w + abi.SILU_MUL_BACK_DH] = a.dh;
+    i32[w + abi.SILU_MUL_BACK_OUT] = a.out;
+    i32[w + abi.SILU_MUL_BACK_N] = a.n;
+    this.end();
+  }
+  /** training: [dq | dk | dv] of causal attention over positions 0..nTok−1 */
+  attentionBack(a: { q: number; k: number; v: number; dout: number; out: number; nTok: number; nHead: number; nKvHead: number;
+    headDim: number; scale: number; scratch: number }): void {
+    const w = this.begin(abi.OP_ATTENTION_BACK), i32 = this.i32;
+    i32[w + abi.ATTENTION_BACK_Q] = a.q;
+    i32[w + abi.ATTENTION_BACK_K] = a.k;
+    i32[w + abi.ATTENTION_BACK_V] = a.v;
+    i32[w + abi.ATTENTION_BACK_DOUT] = a.dout;
+    i32[w + abi.ATTENTION_BACK_OUT] = a.out;
+    i32[w + abi.ATTENTION_BACK_N_TOK] = a.nTok;
+    i32[w + abi.ATTENTION_BACK_N_HEAD] = a.nHead;
+    i32[w + abi.ATTENTION_BACK_N_KV_HEAD] = a.nKvHead;
+    i32[w + abi.ATTENTION_BACK_HEAD_DIM] = a.headDim;
+    i32[w + abi.ATTENTION_BACK_SCALE] = bitsOf(a.scale);
+    i32[w + abi.ATTENTION_BACK_SCRATCH] = a.scratch;
+    this.end();
+  }
+  /** training: per row the loss and, in place, the gradient of the cross-entropy (targets < 0: not learned) */
+  crossEntropy(a: { logits: number; targets: number; loss: number; n: number; nRows: number; scale: number }): void {
+    const w = this.begin(abi.OP_CROSS_ENTROPY), i32 = this.i32;
+    i32[w + abi.CROSS_ENTROPY_LOGITS] = a.logits;
+    i32[w + abi.CROSS_ENTROPY_TARGETS] = a.targets;
+    i32[w + abi.CROSS_ENTROPY_LOSS] = a.loss;
+    i32[w + abi.CROSS_ENTROPY_N] = a.n;
+    i32[w + abi.CROSS_ENTROPY_N_ROWS] = a.nRows;
+    i32[w + abi.CROSS_ENTROPY_SCALE] = bitsOf(a.scale);
+    this.end();
+  }
+  /** training: y = W·x with W's rows dequantized and x in f32 (assembly/ops/backward.ts) */
+  matmulDq(a: { type: number; w: number; x: number; y: number; nIn: number; nOut: number; nTok: number; scratch: number }): void {
+    const w = this.begin(abi.OP_MATMUL_DQ), i32 = this.i32;
+    i32[w + abi.MATMUL_DQ_TYPE] = a.type;
+    i32[w + abi.MATMUL_DQ_W] = a.w;
+    i32[w + abi.MATMUL_DQ_X] = a.x;
+    i32[w + abi.MATMUL_DQ_Y] = a.y;
+    i32[w + abi.MATMUL_DQ_N_IN] = a.nIn;
+    i32[w + abi.MATMUL_DQ_N_OUT] = a.nOut;
+    i32[w + abi.MATMUL_DQ_N_TOK] = a.nTok;
+    i32[w + abi.MATMUL_DQ_SCRATCH] = a.scratch;
     this.end();
   }
 }

@@ -37,7 +37,7 @@ export interface SamplingOptions {
 }
 
 /** mulberry32: a small, fast generator of 32-bit words. */
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -6,7 +6,7 @@
  */
 import { toOpenAIError } from './errors.js';
 import { chatRequest, completionRequest, embeddingRequest } from './params.js';
-import { OpenAIService, type OpenAIModel } from './service.js';
+import { OpenAIService, type OpenAIModel, type OpenAIServiceOptions } from './service.js';
 import type {
   ChatCompletion, ChatCompletionChunk, ChatCompletionCreateParams, ChunkStream, Completion, CompletionChunk,
   CompletionCreateParams, CreateEmbeddingResponse, EmbeddingCreateParams, ModelObject, RequestOptions,
@@ -85,8 +85,8 @@ async function mapped<T>(f: () => Promise<T>): Promise<T> {
 }
 
 /** The OpenAI client's surface over `model`, in-process. Requests take turns on the model. */
-export function createOpenAI(model: OpenAIModel): OpenAILike {
-  const service = new OpenAIService(model);
+export function createOpenAI(model: OpenAIModel, options: OpenAIServiceOptions = {}): OpenAILike {
+  const service = new OpenAIService(model, options);
   const vocab = () => model.info.vocabSize;
   const signal = (o: RequestOptions | undefined) => o?.signal ?? undefined;
   return {

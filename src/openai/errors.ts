@@ -33,7 +33,7 @@ export function badParam(param: string, message: string): OpenAIError {
 }
 
 /** Codes that are the request's fault (400); the rest are the server's (500), but DISPOSED (503) and ABORTED. */
-const CLIENT_CODES = new Set<WasmlmErrorCode>(['BAD_ARGUMENT', 'EMPTY_PROMPT', 'TOKEN_OUT_OF_RANGE', 'TEMPLATE_LIMIT', 'CONTEXT_FULL', 'CONTEXT_TOO_LONG']);
+const CLIENT_CODES = new Set<WasmlmErrorCode>(['BAD_ARGUMENT', 'BAD_SCHEMA', 'BAD_GRAMMAR', 'EMPTY_PROMPT', 'TOKEN_OUT_OF_RANGE', 'TEMPLATE_LIMIT', 'CONTEXT_FULL', 'CONTEXT_TOO_LONG']);
 
 /** The sampler's and generator's option names, and the request parameters they come from. */
 const PARAM_OF: Record<string, string> = {

@@ -14,9 +14,9 @@
 import { WasmlmError, type WasmlmErrorCode } from '../errors.js';
 import { OpenAIError, toOpenAIError } from './errors.js';
 import { chatRequest, completionRequest, embeddingRequest, requestBody } from './params.js';
-import { OpenAIService, type OpenAIModel, type Slot } from './service.js';
+import { OpenAIService, type OpenAIModel, type OpenAIServiceOptions, type Slot } from './service.js';
 
-export interface HandlerOptions {
+export interface HandlerOptions extends OpenAIServiceOptions {
   /** require `Authorization: Bearer <apiKey>` on /v1/ (401 without it) */
   apiKey?: string;
   /** answer cross-origin requests: true = any origin (`*`), or the one origin allowed; default off */
@@ -162,12 +162,20 @@ export function createHandler(model: OpenAIModel, options: HandlerOptions = {}):
     return n;
   };
   const maxBody = positive('maxBodyBytes', options.maxBodyBytes, 1 << 20);
-  // every slot is the model itself for now: its calls take turns, token by token
-  const slots = new Slots(() => model, positive('parallel', options.parallel, 1), positive('maxQueue', options.maxQueue, 64, 0));
+  // every slot is a session of the model (its own KV cache, kept between its requests: their common prefix
+  // is reused); concurrent sessions' tokens are decoded in one batch. A model without sessions serves itself.
+  const sessions: Array<{ dispose(): void }> = [];
+  const newSlot = (): Slot => {
+    if (!model.createSession) return model;
+    const session = model.createSession();
+    sessions.push(session);
+    return session;
+  };
+  const slots = new Slots(newSlot, positive('parallel', options.parallel, 1), positive('maxQueue', options.maxQueue, 64, 0));
   if (options.apiKey !== undefined && (typeof options.apiKey !== 'string' || options.apiKey === '')) {
     throw new WasmlmError('BAD_ARGUMENT', 'createHandler: apiKey must be a non-empty string');
   }
-  const service = new OpenAIService(model);
+  const service = new OpenAIService(model, { chatTemplate: options.chatTemplate });
   const running = new Set<AbortController>();
   let closed = false;
   const cors: Record<string, string> = !options.cors ? {} : {
@@ -287,7 +295,7 @@ export function createHandler(model: OpenAIModel, options: HandlerOptions = {}):
     } catch (e) {
       // a request aborted by close() is told the server is going; one whose client went away gets nothing
       // (the log says 499, as nginx does)
-      const err = closed && e instanceof WasmlmError && e.code === 'ABORTED' ? httpError('UNAVAILABLE', 'the server is shutting down') : toOpenAIError(e);
+      const err = closed && e instanceof WasmlmError && (e.code === 'ABORTED' || e.code === 'DISPOSED') ? httpError('UNAVAILABLE', 'the server is shutting down') : toOpenAIError(e);
       log.error = err.message;
       response = json({ error: err.error }, err.status);
     }
@@ -303,6 +311,8 @@ export function createHandler(model: OpenAIModel, options: HandlerOptions = {}):
   handler.close = () => {
     closed = true;
     for (const c of running) c.abort();
+    // their caches go once the calls in progress see the abort (a disposed session's next step is DISPOSED)
+    for (const s of sessions.splice(0)) s.dispose();
   };
   Object.defineProperty(handler, 'active', { get: () => slots.active });
   Object.defineProperty(handler, 'queued', { get: () => slots.queued });

@@ -9,6 +9,7 @@ import type { ChatOptions, ChatResult } from '../generate/tools.js';
 import type { CompleteResult, FinishReason, GenerateOptions } from '../generate/generator.js';
 import type { EmbedOptions, Model, Prompt } from '../model.js';
 import type { Tokenizer } from '../tokenizer/types.js';
+import { badParam, OpenAIError } from './errors.js';
 import type { ChatRequest, CompletionRequest, EmbeddingRequest, GenerationRequest } from './params.js';
 import type {
   ChatCompletion, ChatCompletionChunk, ChatCompletionMessageToolCall, ChatCompletionTokenLogprob, ChatFinishReason,
@@ -24,8 +25,17 @@ export interface Slot {
   chatStream(messages: ChatMessage[], options?: ChatOptions): AsyncGenerator<string, ChatResult>;
 }
 
-/** What the OpenAI surface needs of a model: a Model, or the browser's model in a worker. */
-export type OpenAIModel = Pick<Model, 'info' | 'tokenizer'> & Slot & { embed(input: Prompt, options?: EmbedOptions): Promise<Float32Array> };
+/**
+ * What the OpenAI surface needs of a model: a Model, or the browser's model in a worker. `sampleHook:
+ * false` says the generation's onSample hook is not available (a worker's model: a function cannot cross
+ * to the worker), so logprobs are not either.
+ */
+export type OpenAIModel = Pick<Model, 'info' | 'tokenizer'> & Slot & {
+  embed(input: Prompt, options?: EmbedOptions): Promise<Float32Array>;
+  /** a session over its own KV cache: the handler's slots (concurrent requests decoded together) */
+  createSession?(): Slot & { dispose(): void };
+  readonly sampleHook?: boolean;
+};
 
 /** A generation's result (a chat's may carry tool calls). */
 type ToolResult = CompleteResult | ChatResult;
@@ -35,6 +45,14 @@ interface TokenLogprob { id: number; logprob: number; top: Array<{ id: number; l
 
 /** A step of a generation: text of choice `index`, with the logprobs of its tokens; `result` at its end. */
 interface Step { index: number; text: string; logprobs: TokenLogprob[]; result?: ToolResult }
+
+/**
+ * Does a chat request generate with tools (given, and tool_choice not 'none')? Then the reply's text is
+ * read for calls at its end: a stream sends the content and the calls once the choice ends.
+ */
+function withTools(req: GenerationRequest): boolean {
+  return (req.options.tools as unknown[] | undefined)?.length ? req.options.toolChoice !== 'none' : false;
+}
 
 const FINISH: Record<FinishReason, ChatFinishReason> = { eos: 'stop', stop: 'stop', length: 'length', context: 'length', abort: 'stop' };
 
@@ -73,13 +91,22 @@ export function tokenLogprob(logits: Float32Array, id: number, temperature: numb
   return { id, logprob: logits[id]! / t - norm, top: best.map((j) => ({ id: j, logprob: logits[j]! / t - norm })) };
 }
 
+/** Options of the OpenAI surface (createOpenAI, createHandler). */
+export interface OpenAIServiceOptions {
+  /** the chat template (Jinja source) of chat requests, in place of the model's (llama.cpp's --chat-template-file) */
+  chatTemplate?: string;
+}
+
 export class OpenAIService {
   readonly modelId: string;
   private readonly created = seconds();
   private readonly tokenizer: Tokenizer;
   private readonly decoder = new TextDecoder();
 
-  constructor(readonly model: OpenAIModel) {
+  constructor(readonly model: OpenAIModel, private readonly options: OpenAIServiceOptions = {}) {
+    if (options.chatTemplate !== undefined && (typeof options.chatTemplate !== 'string' || options.chatTemplate === '')) {
+      throw new WasmlmError('BAD_ARGUMENT', 'chatTemplate must be a non-empty string (a Jinja chat template)');
+    }
     this.modelId = model.info.name ?? model.info.architecture;
     this.tokenizer = model.tokenizer;
   }
@@ -88,24 +115,46 @@ export class OpenAIService {
     return { object: 'list', data: [{ id: this.modelId, object: 'model', created: this.created, owned_by: 'wasmlm' }] };
   }
 
-  /** Runs the choices of a request one after the other, as steps; an aborted signal ends it with ABORTED. */
+  /**
+   * Runs the choices of a request one after the other, as steps; an aborted signal ends it with ABORTED.
+   * A step's logprobs are those of the tokens whose text it completes: a token held back with text that
+   * may begin a stop string is reported once its text is sent, and not at all if the stop string drops it.
+   */
   private async *steps(req: GenerationRequest, run: (options: GenerateOptions) => AsyncGenerator<string, ToolResult>,
     signal: AbortSignal | undefined): AsyncGenerator<Step> {
+    const top = req.topLogprobs;
+    if (top !== undefined && this.model.sampleHook === false) {
+      throw badParam('logprobs', 'is not available for this model: its generation runs in a worker, where the sampler\'s onSample hook cannot reach');
+    }
+    const buffered = withTools(req);
     for (let index = 0; index < req.n; index++) {
       const options: GenerateOptions & Record<string, unknown> = { ...req.options, signal };
       if (req.options.seed !== undefined && index > 0) options.seed = req.options.seed + index;
       const pending: TokenLogprob[] = [];
-      const top = req.topLogprobs;
+      // the text's length through each sampled token (at least the generator's, which may drop a leading space)
+      const ends: number[] = [];
       if (top !== undefined) {
         const temperature = req.options.temperature ?? 1;
+        const decoder = this.tokenizer.createDecoder();
+        let decoded = 0;
         // the end-of-generation token is drawn but is not part of the text
-        options.onSample = (id, logits) => { if (!this.tokenizer.isEog(id)) pending.push(tokenLogprob(logits, id, temperature, top)); };
+        options.onSample = (id, logits) => {
+          if (this.tokenizer.isEog(id)) return;
+          pending.push(tokenLogprob(logits, id, temperature, top));
+          ends.push(decoded += decoder.push(id).length);
+        };
       }
       const it = run(options);
       let sent = 0;
+      let sentText = 0;
       try {
         for (;;) {
-          const step = await it.next();
+          let step: IteratorResult<string, ToolResult>;
+          try {
+            step = await it.next();
+          } catch (e) {
+            throw this.requestError(e, req);
+          }
           if (signal?.aborted) throw new WasmlmError('ABORTED', 'the request was aborted', { cause: signal.reason });
           if (step.done) {
             // tokens dropped with a stop string are not reported
@@ -113,14 +162,24 @@ export class OpenAIService {
             yield { index, text: '', logprobs: rest, result: step.value };
             break;
           }
-          const logprobs = pending.slice(sent);
-          sent = pending.length;
+          sentText += step.value.length;
+          let upTo = sent;
+          if (!buffered) while (upTo < pending.length && ends[upTo]! <= sentText) upTo++;
+          const logprobs = pending.slice(sent, upTo);
+          sent = upTo;
           yield { index, text: step.value, logprobs };
         }
       } finally {
         await it.return(undefined as never); // a stream closed early: the generation ends here
       }
     }
+  }
+
+  /** A schema the grammar engine rejects is the request's fault: a 400 naming the parameter it came from. */
+  private requestError(e: unknown, req: GenerationRequest): unknown {
+    if (!(e instanceof WasmlmError) || e.code !== 'BAD_SCHEMA') return e;
+    const param = withTools(req) ? 'tools' : 'response_format.json_schema.schema';
+    return new OpenAIError('BAD_SCHEMA', 400, 'invalid_request_error', `${param}: ${e.message}`, param, { cause: e });
   }
 
   private piece(id: number): { token: string; bytes: number[] } {
@@ -162,6 +221,16 @@ export class OpenAIService {
     return 'toolCalls' in r && r.toolCalls?.length ? r.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) : undefined;
   }
 
+  private chatOptions(o: GenerateOptions): ChatOptions {
+    return this.options.chatTemplate === undefined ? o : { ...o, chatTemplate: this.options.chatTemplate };
+  }
+
+  /** A chat choice's content: its text; with tools, the text outside its calls (null when there is none). */
+  private content(req: GenerationRequest, r: ToolResult, text: string): string | null {
+    if (!withTools(req)) return text;
+    return 'content' in r && r.content ? r.content : null;
+  }
+
   /** Chat, streamed: the chunks, in order (choices one after the other), then a usage chunk if asked. */
   async *chatChunks(req: ChatRequest, slot: Slot, signal?: AbortSignal): AsyncGenerator<ChatCompletionChunk, ToolResult[]> {
     const base = { id: requestId('chatcmpl'), object: 'chat.completion.chunk' as const, created: seconds(), model: this.modelId };
@@ -169,19 +238,30 @@ export class OpenAIService {
     const logprobs = (l: TokenLogprob[]) => req.topLogprobs === undefined ? null : { content: this.chatLogprobs(l), refusal: null };
     const results: ToolResult[] = [];
     let opened = -1;
-    for await (const step of this.steps(req, (o) => slot.chatStream(req.messages, o), signal)) {
+    const buffered = withTools(req);
+    let held: TokenLogprob[] = [];
+    for await (const step of this.steps(req, (o) => slot.chatStream(req.messages, this.chatOptions(o)), signal)) {
       if (opened < step.index) {
         opened = step.index;
         yield { ...base, choices: [{ index: step.index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }], ...usage };
       }
-      if (step.text || step.logprobs.length) {
+      if (buffered) {
+        // the text may be a call: the content and the calls are known at the end
+        held = held.concat(step.logprobs);
+      } else if (step.text || step.logprobs.length) {
         yield { ...base, choices: [{ index: step.index, delta: { content: step.text }, logprobs: logprobs(step.logprobs), finish_reason: null }], ...usage };
       }
       if (step.result) {
         results.push(step.result);
+        const content = this.content(req, step.result, '');
+        if (buffered && (content || held.length)) {
+          yield { ...base, choices: [{ index: step.index, delta: { content: content ?? '' }, logprobs: logprobs(held), finish_reason: null }], ...usage };
+        }
+        held = [];
+        // the calls whole in one chunk, as OpenAI may send them, then the finish chunk
         const calls = this.toolCalls(step.result);
-        const delta = calls ? { tool_calls: calls.map((c, i) => ({ index: i, ...c })) } : {};
-        yield { ...base, choices: [{ index: step.index, delta, logprobs: null, finish_reason: finishReason(step.result) }], ...usage };
+        if (calls) yield { ...base, choices: [{ index: step.index, delta: { tool_calls: calls.map((c, i) => ({ index: i, ...c })) }, logprobs: null, finish_reason: null }], ...usage };
+        yield { ...base, choices: [{ index: step.index, delta: {}, logprobs: null, finish_reason: finishReason(step.result) }], ...usage };
       }
     }
     if (req.includeUsage) yield { ...base, choices: [], usage: this.usage(results) };
@@ -208,11 +288,11 @@ export class OpenAIService {
 
   async chat(req: ChatRequest, slot: Slot, signal?: AbortSignal): Promise<ChatCompletion> {
     const choices: ChatCompletion['choices'] = [];
-    const results = await this.collect(this.steps(req, (o) => slot.chatStream(req.messages, o), signal), (step, r, text, logprobs) => {
+    const results = await this.collect(this.steps(req, (o) => slot.chatStream(req.messages, this.chatOptions(o)), signal), (step, r, text, logprobs) => {
       const calls = this.toolCalls(r);
       choices.push({
         index: step.index,
-        message: { role: 'assistant', content: calls ? null : text, refusal: null, ...(calls ? { tool_calls: calls } : {}) },
+        message: { role: 'assistant', content: this.content(req, r, text), refusal: null, ...(calls ? { tool_calls: calls } : {}) },
         logprobs: req.topLogprobs === undefined ? null : { content: this.chatLogprobs(logprobs), refusal: null },
         finish_reason: finishReason(r),
       });

@@ -1,0 +1,481 @@
+// Backward ops of training (src/train).
+// OP_MATMUL_T: dx[t] += Wᵀ·dy[t] for a frozen weight W [nOut rows of nIn] of any type: MATMUL_T_ROWS rows at a
+// time are dequantized by the type's row dequantizer (get_rows, assembly/weights/) into the thread's scratch,
+// then each token's dx row takes them in one pass: dx[t][i] += dy[t][o]·W[o][i], o in order (no fused
+// multiply-add, so the scalar twin gives the same bits).
+// OP_OUTER_ACC: c[m][j] += alpha · Σ_t x[t][m]·y[t][j] (the LoRA A/B gradients: dB += s·dyᵀ·u, dA += duᵀ·x).
+import * as abi from "../../src/abi";
+import { get_rows } from "../weights";
+import { expf, expf4 } from "./activations";
+import { ALIGN, READS, UNITS, WORK, WRITES, arg, argf, ptr, region, rowsBytes } from "./entry";
+
+/** rows of W dequantized at a time */
+export const MATMUL_T_ROWS = 16;
+/** bytes of scratch matmul_t needs per thread for rows of nIn */
+export function matmul_t_scratch_bytes(nIn: i32): i32 { return 64 + MATMUL_T_ROWS * nIn * 4; }
+
+/** Dequantizes rows o0..o0+n of w into rows (ids: n i32 of scratch). */
+// @ts-ignore: decorator
+@inline function dequantRows(type: i32, w: usize, nIn: i32, o0: i32, n: i32, ids: usize, rows: usize): void {
+  for (let k = 0; k < n; k++) store<i32>(ids + (<usize>k << 2), o0 + k);
+  get_rows(type, w, nIn, ids, n, rows);
+}
+
+/** dx[t] += Wᵀ·dy[t] for tokens t in [t0, t1); scratch: matmul_t_scratch_bytes(nIn) bytes. */
+export function matmul_t(type: i32, w: usize, dy: usize, dx: usize, nIn: i32, nOut: i32, t0: i32, t1: i32, scratch: usize): void {
+  const ids = scratch, rows = scratch + 64;
+  for (let o0 = 0; o0 < nOut; o0 += MATMUL_T_ROWS) {
+    const n = min(MATMUL_T_ROWS, nOut - o0);
+    dequantRows(type, w, nIn, o0, n, ids, rows);
+    for (let t = t0; t < t1; t++) {
+      const g = dy + ((<usize>t * <usize>nOut + <usize>o0) << 2);
+      const d = dx + (<usize>t * <usize>nIn << 2);
+      let i = 0;
+      for (; i + 4 <= nIn; i += 4) {
+        let acc = v128.load(d + (<usize>i << 2));
+        for (let k = 0; k < n; k++) {
+          acc = f32x4.add(acc, f32x4.mul(f32x4.splat(load<f32>(g + (<usize>k << 2))), v128.load(rows + ((<usize>k * <usize>nIn + <usize>i) << 2))));
+        }
+        v128.store(d + (<usize>i << 2), acc);
+      }
+      for (; i < nIn; i++) {
+        let acc = load<f32>(d + (<usize>i << 2));
+        for (let k = 0; k < n; k++) acc += load<f32>(g + (<usize>k << 2)) * load<f32>(rows + ((<usize>k * <usize>nIn + <usize>i) << 2));
+        store<f32>(d + (<usize>i << 2), acc);
+      }
+    }
+  }
+}
+
+/** The scalar twin: the same f32 steps one element at a time. */
+export function matmul_t_ref(type: i32, w: usize, dy: usize, dx: usize, nIn: i32, nOut: i32, t0: i32, t1: i32, scratch: usize): void {
+  const ids = scratch, rows = scratch + 64;
+  for (let o0 = 0; o0 < nOut; o0 += MATMUL_T_ROWS) {
+    const n = min(MATMUL_T_ROWS, nOut - o0);
+    dequantRows(type, w, nIn, o0, n, ids, rows);
+    for (let t = t0; t < t1; t++) {
+      for (let i = 0; i < nIn; i++) {
+        const at = dx + ((<usize>t * <usize>nIn + <usize>i) << 2);
+        let acc = load<f32>(at);
+        for (let k = 0; k < n; k++) {
+          acc += load<f32>(dy + ((<usize>t * <usize>nOut + <usize>(o0 + k)) << 2)) * load<f32>(rows + ((<usize>k * <usize>nIn + <usize>i) << 2));
+        }
+        store<f32>(at, acc);
+      }
+    }
+  }
+}
+
+/** c[m][j] += alpha · Σ_t x[t][m]·y[t][j] for rows m in [m0, m1) (x: [nTok][M], y: [nTok][N], c: [M][N]). */
+export function outer_acc(x: usize, y: usize, c: usize, M: i32, N: i32, nTok: i32, alpha: f32, m0: i32, m1: i32): void {
+  const a = f32x4.splat(alpha);
+  for (let m = m0; m < m1; m++) {
+    const row = c + (<usize>m * <usize>N << 2);
+    let j = 0;
+    for (; j + 4 <= N; j += 4) {
+      let acc = f32x4.splat(0);
+      for (let t = 0; t < nTok; t++) {
+        acc = f32x4.add(acc, f32x4.mul(f32x4.splat(load<f32>(x + ((<usize>t * <usize>M + <usize>m) << 2))), v128.load(y + ((<usize>t * <usize>N + <usize>j) << 2))));
+      }
+      v128.store(row + (<usize>j << 2), f32x4.add(v128.load(row + (<usize>j << 2)), f32x4.mul(acc, a)));
+    }
+    for (; j < N; j++) {
+      let acc: f32 = 0;
+      for (let t = 0; t < nTok; t++) acc += load<f32>(x + ((<usize>t * <usize>M + <usize>m) << 2)) * load<f32>(y + ((<usize>t * <usize>N + <usize>j) << 2));
+      store<f32>(row + (<usize>j << 2), load<f32>(row + (<usize>j << 2)) + acc * alpha);
+    }
+  }
+}
+
+/** The scalar twin. */
+export function outer_acc_ref(x: usize, y: usize, c: usize, M: i32, N: i32, nTok: i32, alpha: f32, m0: i32, m1: i32): void {
+  for (let m = m0; m < m1; m++) {
+    for (let j = 0; j < N; j++) {
+      let acc: f32 = 0;
+      for (let t = 0; t < nTok; t++) acc += load<f32>(x + ((<usize>t * <usize>M + <usize>m) << 2)) * load<f32>(y + ((<usize>t * <usize>N + <usize>j) << 2));
+      const at = c + ((<usize>m * <usize>N + <usize>j) << 2);
+      store<f32>(at, load<f32>(at) + acc * alpha);
+    }
+  }
+}
+
+// ---- entries for the scheduler (see entry.ts)
+
+// matmul_t: units are tokens (each chunk dequantizes W once)
+export function matmul_t_info(q: i32, op: usize): i64 {
+  const nIn = arg(op, abi.MATMUL_T_N_IN), nOut = arg(op, abi.MATMUL_T_N_OUT), nTok = arg(op, abi.MATMUL_T_N_TOK);
+  if (q == UNITS) return nTok;
+  if (q == WORK) return <i64>nIn * <i64>nOut * <i64>nTok >> 4;
+  if (q == WRITES) return region(ptr(op, abi.MATMUL_T_DX), rowsBytes(nIn, nTok));
+  if (q == READS) return region(ptr(op, abi.MATMUL_T_DY), rowsBytes(nOut, nTok));
+  if (q == READS + 1) return region(ptr(op, abi.MATMUL_T_DX), rowsBytes(nIn, nTok));
+  return q == ALIGN ? 1 : 0;
+}
+
+export function matmul_t_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
+  matmul_t(arg(op, abi.MATMUL_T_TYPE), ptr(op, abi.MATMUL_T_W), ptr(op, abi.MATMUL_T_DY), ptr(op, abi.MATMUL_T_DX),
+           arg(op, abi.MATMUL_T_N_IN), arg(op, abi.MATMUL_T_N_OUT), lo, hi, ptr(op, abi.MATMUL_T_SCRATCH) + scratch);
+}
+
+// outer_acc: units are rows of c
+export function outer_acc_info(q: i32, op: usize): i64 {
+  const M = arg(op, abi.OUTER_ACC_M), N = arg(op, abi.OUTER_ACC_N), nTok = arg(op, abi.OUTER_ACC_N_TOK);
+  if (q == UNITS) return M;
+  if (q == WORK) return <i64>M * <i64>N * <i64>nTok >> 4;
+  if (q == WRITES) return region(ptr(op, abi.OUTER_ACC_C), rowsBytes(N, M));
+  if (q == READS) return region(ptr(op, abi.OUTER_ACC_X), rowsBytes(M, nTok));
+  if (q == READS + 1) return region(ptr(op, abi.OUTER_ACC_Y), rowsBytes(N, nTok));
+  if (q == READS + 2) return region(ptr(op, abi.OUTER_ACC_C), rowsBytes(N, M));
+  return q == ALIGN ? 1 : 0;
+}
+
+export function outer_acc_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
+  outer_acc(ptr(op, abi.OUTER_ACC_X), ptr(op, abi.OUTER_ACC_Y), ptr(op, abi.OUTER_ACC_C), arg(op, abi.OUTER_ACC_M),
+            arg(op, abi.OUTER_ACC_N), arg(op, abi.OUTER_ACC_N_TOK), argf(op, abi.OUTER_ACC_ALPHA), lo, hi);
+}
+
+// ---------------------------------------------------------------- RMSNorm backward
+// OP_RMSNORM_BACK: for y = x·r·w, r = 1/√(mean x² + eps) (recomputed as norm.ts does): dx[t] += r·w⊙dy −
+// x·r³·(Σ dy⊙w⊙x)/n. Sums in f64.
+
+// @ts-ignore: decorator
+@inline function rmsScale(x: usize, n: i32, eps: f32): f32 {
+  let sum: f64 = 0;
+  for (let i = 0; i < n; i++) {
+    const v = load<f32>(x + (<usize>i << 2));
+    sum += <f64>(v * v);
+  }
+  return <f32>1.0 / Mathf.sqrt(<f32>(sum / <f64>n) + eps);
+}
+
+// @ts-ignore: decorator
+@inline function rmsDot(x: usize, w: usize, dy: usize, n: i32): f64 {
+  let dot: f64 = 0;
+  for (let i = 0; i < n; i++) {
+    const off = <usize>i << 2;
+    dot += <f64>(load<f32>(dy + off) * load<f32>(w + off)) * <f64>load<f32>(x + off);
+  }
+  return dot;
+}
+
+export function rmsnorm_back(x: usize, w: usize, dy: usize, dx: usize, n: i32, t0: i32, t1: i32, eps: f32): void {
+  for (let t = t0; t < t1; t++) {
+    const o = <usize>t * <usize>n << 2;
+    const r = rmsScale(x + o, n, eps);
+    const c = <f32>(<f64>r * <f64>r * <f64>r * rmsDot(x + o, w, dy + o, n) / <f64>n);
+    const rv = f32x4.splat(r), cv = f32x4.splat(c);
+    let i = 0;
+    for (; i + 4 <= n; i += 4) {
+      const off = <usize>i << 2;
+      const g = f32x4.mul(f32x4.mul(v128.load(dy + o + off), v128.load(w + off)), rv);
+      v128.store(dx + o + off, f32x4.add(v128.load(dx + o + off), f32x4.sub(g, f32x4.mul(v128.load(x + o + off), cv))));
+    }
+    for (; i < n; i++) {
+      const off = <usize>i << 2;
+      const g = load<f32>(dy + o + off) * load<f32>(w + off) * r;
+      store<f32>(dx + o + off, load<f32>(dx + o + off) + (g - load<f32>(x + o + off) * c));
+    }
+  }
+}
+
+export function rmsnorm_back_ref(x: usize, w: usize, dy: usize, dx: usize, n: i32, t0: i32, t1: i32, eps: f32): void {
+  for (let t = t0; t < t1; t++) {
+    const o = <usize>t * <usize>n << 2;
+    const r = rmsScale(x + o, n, eps);
+    const c = <f32>(<f64>r * <f64>r * <f64>r * rmsDot(x + o, w, dy + o, n) / <f64>n);
+    for (let i = 0; i < n; i++) {
+      const off = <usize>i << 2;
+      const g = load<f32>(dy + o + off) * load<f32>(w + off) * r;
+      store<f32>(dx + o + off, load<f32>(dx + o + off) + (g - load<f32>(x + o + off) * c));
+    }
+  }
+}
+
+export function rmsnorm_back_info(q: i32, op: usize): i64 {
+  const n = arg(op, abi.RMSNORM_BACK_N), nTok = arg(op, abi.RMSNORM_BACK_N_TOK);
+  if (q == UNITS) return nTok;
+  if (q == WORK) return <i64>nTok * <i64>n * 3;
+  if (q == WRITES) return region(ptr(op, abi.RMSNORM_BACK_DX), rowsBytes(n, nTok));
+  if (q == READS) return region(ptr(op, abi.RMSNORM_BACK_X), rowsBytes(n, nTok));
+  if (q == READS + 1) return region(ptr(op, abi.RMSNORM_BACK_DY), rowsBytes(n, nTok));
+  if (q == READS + 2) return region(ptr(op, abi.RMSNORM_BACK_DX), rowsBytes(n, nTok));
+  return q == ALIGN ? 1 : 0;
+}
+
+export function rmsnorm_back_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
+  rmsnorm_back(ptr(op, abi.RMSNORM_BACK_X), ptr(op, abi.RMSNORM_BACK_W), ptr(op, abi.RMSNORM_BACK_DY), ptr(op, abi.RMSNORM_BACK_DX),
+               arg(op, abi.RMSNORM_BACK_N), lo, hi, argf(op, abi.RMSNORM_BACK_EPS));
+}
+
+// ---------------------------------------------------------------- SwiGLU backward
+// OP_SILU_MUL_BACK: for h = silu(g)·u: out[i] = dh·u·σ(g)·(1 + g·(1 − σ(g))) (d gate), out[n + i] = dh·g·σ(g) (d up).
+
+export function silu_mul_back(gate: usize, up: usize, dh: usize, out: usize, n: i32, i0: i32, i1: i32): void {
+  const one = f32x4.splat(1.0);
+  const du = out + (<usize>n << 2);
+  let i = i0;
+  for (; i + 4 <= i1; i += 4) {
+    const off = <usize>i << 2;
+    const g = v128.load(gate + off), d = v128.load(dh + off);
+    const sg = f32x4.div(one, f32x4.add(one, expf4(f32x4.neg(g))));
+    v128.store(out + off, f32x4.mul(f32x4.mul(d, v128.load(up + off)), f32x4.mul(sg, f32x4.add(one, f32x4.mul(g, f32x4.sub(one, sg))))));
+    v128.store(du + off, f32x4.mul(d, f32x4.mul(g, sg)));
+  }
+  silu_mul_back_ref(gate, up, dh, out, n, i, i1);
+}
+
+/** The scalar twin (the same f32 steps; expf4 and expf agree bit for bit). */
+export function silu_mul_back_ref(gate: usize, up: usize, dh: usize, out: usize, n: i32, i0: i32, i1: i32): void {
+  for (let i = i0; i < i1; i++) {
+    const off = <usize>i << 2;
+    const g = load<f32>(gate + off), d = load<f32>(dh + off);
+    const sg: f32 = <f32>1.0 / (<f32>1.0 + expf(-g));
+    store<f32>(out + off, d * load<f32>(up + off) * (sg * (<f32>1.0 + g * (<f32>1.0 - sg))));
+    store<f32>(out + (<usize>n << 2) + off, d * (g * sg));
+  }
+}
+
+export function silu_mul_back_info(q: i32, op: usize): i64 {
+  const n = arg(op, abi.SILU_MUL_BACK_N);
+  if (q == UNITS || q == WORK) return n;
+  if (q == ALIGN) return 16;
+  if (q == WRITES) return region(ptr(op, abi.SILU_MUL_BACK_OUT), rowsBytes(n, 2));
+  if (q == READS) return region(ptr(op, abi.SILU_MUL_BACK_GATE), rowsBytes(n, 1));
+  if (q == READS + 1) return region(ptr(op, abi.SILU_MUL_BACK_UP), rowsBytes(n, 1));
+  if (q == READS + 2) return region(ptr(op, abi.SILU_MUL_BACK_DH), rowsBytes(n, 1));
+  return 0;
+}
+
+export function silu_mul_back_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
+  silu_mul_back(ptr(op, abi.SILU_MUL_BACK_GATE), ptr(op, abi.SILU_MUL_BACK_UP), ptr(op, abi.SILU_MUL_BACK_DH),
+                ptr(op, abi.SILU_MUL_BACK_OUT), arg(op, abi.SILU_MUL_BACK_N), lo, hi);
+}
+
+// ---------------------------------------------------------------- causal attention backward
+// OP_ATTENTION_BACK: q [nTok][nHead·hd], k, v [nTok][nKv·hd] (after RoPE; positions 0..nTok−1, causal), dout
+// [nTok][nHead·hd] → out = [dq | dk | dv] (dq [nTok][nHead·hd], then dk, dv [nTok][nKv·hd]), overwritten. The
+// probabilities are recomputed (scores in f32, softmax with f32 exp, sum in f64). Units: KV heads (each with
+// the query heads it serves); scratch: 2·nTok floats per thread.
+
+/** a·b over n floats: 4 lane sums (SIMD, or the same sums one at a time), combined (s0 + s1) + (s2 + s3), then
+ *  the tail. */
+// @ts-ignore: decorator
+@inline function dotf(a: usize, b: usize, n: i32, simd: bool): f32 {
+  let i = 0, s: f32 = 0;
+  if (simd) {
+    let acc = f32x4.splat(0);
+    for (; i + 4 <= n; i += 4) acc = f32x4.add(acc, f32x4.mul(v128.load(a + (<usize>i << 2)), v128.load(b + (<usize>i << 2))));
+    s = (f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1)) + (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
+  } else {
+    let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
+    for (; i + 4 <= n; i += 4) {
+      const p = a + (<usize>i << 2), r = b + (<usize>i << 2);
+      s0 += load<f32>(p) * load<f32>(r);
+      s1 += load<f32>(p, 4) * load<f32>(r, 4);
+      s2 += load<f32>(p, 8) * load<f32>(r, 8);
+      s3 += load<f32>(p, 12) * load<f32>(r, 12);
+    }
+    s = (s0 + s1) + (s2 + s3);
+  }
+  for (; i < n; i++) s += load<f32>(a + (<usize>i << 2)) * load<f32>(b + (<usize>i << 2));
+  return s;
+}
+
+/** y[i] += a·x[i], i < n */
+// @ts-ignore: decorator
+@inline function axpy(y: usize, a: f32, x: usize, n: i32, simd: bool): void {
+  let i = 0;
+  if (simd) {
+    const av = f32x4.splat(a);
+    for (; i + 4 <= n; i += 4) {
+      const off = <usize>i << 2;
+      v128.store(y + off, f32x4.add(v128.load(y + off), f32x4.mul(av, v128.load(x + off))));
+    }
+  }
+  for (; i < n; i++) store<f32>(y + (<usize>i << 2), load<f32>(y + (<usize>i << 2)) + a * load<f32>(x + (<usize>i << 2)));
+}
+
+export function attention_back(q: usize, k: usize, v: usize, dout: usize, out: usize, nTok: i32, nHead: i32, nKv: i32,
+  hd: i32, scale: f32, kh0: i32, kh1: i32, scratch: usize): void {
+  attnBack(q, k, v, dout, out, nTok, nHead, nKv, hd, scale, kh0, kh1, scratch, true);
+}
+
+/** The scalar twin (bit-identical). */
+export function attention_back_ref(q: usize, k: usize, v: usize, dout: usize, out: usize, nTok: i32, nHead: i32, nKv: i32,
+  hd: i32, scale: f32, kh0: i32, kh1: i32, scratch: usize): void {
+  attnBack(q, k, v, dout, out, nTok, nHead, nKv, hd, scale, kh0, kh1, scratch, false);
+}
+
+// @ts-ignore: decorator
+@inline function attnBack(q: usize, k: usize, v: usize, dout: usize, out: usize, nTok: i32, nHead: i32, nKv: i32,
+  hd: i32, scale: f32, kh0: i32, kh1: i32, scratch: usize, simd: bool): void {
+  const qRow = <usize>(nHead * hd) << 2, kRow = <usize>(nKv * hd) << 2;
+  const dq = out, dk = out + <usize>nTok * qRow, dv = dk + <usize>nTok * kRow;
+  const group = nHead / nKv;
+  const p = scratch, dp = scratch + (<usize>nTok << 2);
+  for (let kh = kh0; kh < kh1; kh++) {
+    const kOff = <usize>(kh * hd) << 2;
+    for (let j = 0; j < nTok; j++) {
+      memory.fill(dk + <usize>j * kRow + kOff, 0, <usize>hd << 2);
+      memory.fill(dv + <usize>j * kRow + kOff, 0, <usize>hd << 2);
+    }
+    for (let h = kh * group; h < (kh + 1) * group; h++) {
+      const qOff = <usize>(h * hd) << 2;
+      for (let t = 0; t < nTok; t++) {
+        const qt = q + <usize>t * qRow + qOff, dot = dout + <usize>t * qRow + qOff;
+        let max: f32 = -Infinity;
+        for (let j = 0; j <= t; j++) {
+          const s = dotf(qt, k + <usize>j * kRow + kOff, hd, simd) * scale;
+          store<f32>(p + (<usize>j << 2), s);
+          max = Mathf.max(max, s);
+        }
+        let sum: f64 = 0;
+        for (let j = 0; j <= t; j++) {
+          const e = expf(load<f32>(p + (<usize>j << 2)) - max);
+          store<f32>(p + (<usize>j << 2), e);
+          sum += <f64>e;
+        }
+        const inv = <f32>(1.0 / sum);
+        let pd: f64 = 0;
+        for (let j = 0; j <= t; j++) {
+          const pj = load<f32>(p + (<usize>j << 2)) * inv;
+          store<f32>(p + (<usize>j << 2), pj);
+          const d = dotf(dot, v + <usize>j * kRow + kOff, hd, simd);
+          store<f32>(dp + (<usize>j << 2), d);
+          pd += <f64>(pj * d);
+          axpy(dv + <usize>j * kRow + kOff, pj, dot, hd, simd);
+        }
+        const dqt = dq + <usize>t * qRow + qOff;
+        memory.fill(dqt, 0, <usize>hd << 2);
+        const pdf = <f32>pd;
+        for (let j = 0; j <= t; j++) {
+          const ds = load<f32>(p + (<usize>j << 2)) * (load<f32>(dp + (<usize>j << 2)) - pdf) * scale;
+          axpy(dqt, ds, k + <usize>j * kRow + kOff, hd, simd);
+          axpy(dk + <usize>j * kRow + kOff, ds, qt, hd, simd);
+        }
+      }
+    }
+  }
+}
+
+export function attention_back_info(q: i32, op: usize): i64 {
+  const nTok = arg(op, abi.ATTENTION_BACK_N_TOK), nHead = arg(op, abi.ATTENTION_BACK_N_HEAD);
+  const nKv = arg(op, abi.ATTENTION_BACK_N_KV_HEAD), hd = arg(op, abi.ATTENTION_BACK_HEAD_DIM);
+  if (q == UNITS) return nKv;
+  if (q == WORK) return <i64>nTok * <i64>nTok * <i64>nHead * <i64>hd * 2;
+  if (q == WRITES) return region(ptr(op, abi.ATTENTION_BACK_OUT), rowsBytes((nHead + 2 * nKv) * hd, nTok));
+  if (q == READS) return region(ptr(op, abi.ATTENTION_BACK_Q), rowsBytes(nHead * hd, nTok));
+  if (q == READS + 1) return region(ptr(op, abi.ATTENTION_BACK_K), rowsBytes(nKv * hd, nTok));
+  if (q == READS + 2) return region(ptr(op, abi.ATTENTION_BACK_DOUT), rowsBytes(nHead * hd, nTok));
+  return q == ALIGN ? 1 : 0;
+}
+
+export function attention_back_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
+  attention_back(ptr(op, abi.ATTENTION_BACK_Q), ptr(op, abi.ATTENTION_BACK_K), ptr(op, abi.ATTENTION_BACK_V),
+    ptr(op, abi.ATTENTION_BACK_DOUT), ptr(op, abi.ATTENTION_BACK_OUT), arg(op, abi.ATTENTION_BACK_N_TOK),
+    arg(op, abi.ATTENTION_BACK_N_HEAD), arg(op, abi.ATTENTION_BACK_N_KV_HEAD), arg(op, abi.ATTENTION_BACK_HEAD_DIM),
+    argf(op, abi.ATTENTION_BACK_SCALE), lo, hi, ptr(op, abi.ATTENTION_BACK_SCRATCH) + scratch);
+}
+
+// ---------------------------------------------------------------- cross-entropy
+// OP_CROSS_ENTROPY: rows of n logits, targets (i32; < 0: the row is not learned): loss[r] = logsumexp − logit[target]
+// (f64, stored as f32; 0 for a row not learned), and the row replaced by its gradient (softmax − one-hot)·scale
+// (zeros for a row not learned).
+
+export function cross_entropy(logits: usize, targets: usize, loss: usize, n: i32, r0: i32, r1: i32, scale: f32): void {
+  crossEntropy(logits, targets, loss, n, r0, r1, scale, true);
+}
+
+/** The scalar twin (bit-identical: the max is exact in any order). */
+export function cross_entropy_ref(logits: usize, targets: usize, loss: usize, n: i32, r0: i32, r1: i32, scale: f32): void {
+  crossEntropy(logits, targets, loss, n, r0, r1, scale, false);
+}
+
+// @ts-ignore: decorator
+@inline function crossEntropy(logits: usize, targets: usize, loss: usize, n: i32, r0: i32, r1: i32, scale: f32, simd: bool): void {
+  for (let r = r0; r < r1; r++) {
+    const row = logits + (<usize>r * <usize>n << 2);
+    const target = load<i32>(targets + (<usize>r << 2));
+    if (target < 0) {
+      memory.fill(row, 0, <usize>n << 2);
+      store<f32>(loss + (<usize>r << 2), 0);
+      continue;
+    }
+    let max: f32 = -Infinity;
+    let i = 0;
+    if (simd) {
+      let mv = f32x4.splat(-Infinity);
+      for (; i + 4 <= n; i += 4) mv = f32x4.max(mv, v128.load(row + (<usize>i << 2)));
+      max = Mathf.max(Mathf.max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), Mathf.max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+    }
+    for (; i < n; i++) max = Mathf.max(max, load<f32>(row + (<usize>i << 2)));
+    let sum: f64 = 0;
+    for (let i = 0; i < n; i++) sum += Math.exp(<f64>(load<f32>(row + (<usize>i << 2)) - max));
+    const lse = <f64>max + Math.log(sum);
+    store<f32>(loss + (<usize>r << 2), <f32>(lse - <f64>load<f32>(row + (<usize>target << 2))));
+    for (let i = 0; i < n; i++) {
+      const at = row + (<usize>i << 2);
+      store<f32>(at, <f32>Math.exp(<f64>load<f32>(at) - lse) * scale);
+    }
+    store<f32>(row + (<usize>target << 2), load<f32>(row + (<usize>target << 2)) - scale);
+  }
+}
+
+export function cross_entropy_info(q: i32, op: usize): i64 {
+  const n = arg(op, abi.CROSS_ENTROPY_N), nRows = arg(op, abi.CROSS_ENTROPY_N_ROWS);
+  if (q == UNITS) return nRows;
+  if (q == WORK) return <i64>nRows * <i64>n * 4;
+  // the logits are rewritten in place (row for row); the losses are a side output, read after the plan
+  if (q == WRITES) return region(ptr(op, abi.CROSS_ENTROPY_LOGITS), rowsBytes(n, nRows));
+  if (q == READS) return region(ptr(op, abi.CROSS_ENTROPY_LOGITS), rowsBytes(n, nRows));
+  if (q == READS + 1) return region(ptr(op, abi.CROSS_ENTROPY_TARGETS), rowsBytes(1, nRows));
+  return q == ALIGN ? 1 : 0;
+}
+
+export function cross_entropy_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
+  cross_entropy(ptr(op, abi.CROSS_ENTROPY_LOGITS), ptr(op, abi.CROSS_ENTROPY_TARGETS), ptr(op, abi.CROSS_ENTROPY_LOSS),
+                arg(op, abi.CROSS_ENTROPY_N), lo, hi, argf(op, abi.CROSS_ENTROPY_SCALE));
+}
+
+// ---------------------------------------------------------------- the training forward matmul
+// OP_MATMUL_DQ: y[t][o] = W[o]·x[t] with W's rows dequantized (MATMUL_T_ROWS at a time, into the thread's
+// scratch: matmul_t_scratch_bytes) and x in f32: the product the backward pass differentiates (inference's
+// OP_MATMUL rounds x to the weights' activation format instead). Dots: dotf's 4 lane sums.
+
+export function matmul_dq(type: i32, w: usize, x: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0: i32, r1: i32, scratch: usize): void {
+  matmulDq(type, w, x, y, nIn, nOut, nTok, r0, r1, scratch, true);
+}
+
+/** The scalar twin (bit-identical). */
+export function matmul_dq_ref(type: i32, w: usize, x: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0: i32, r1: i32, scratch: usize): void {
+  matmulDq(type, w, x, y, nIn, nOut, nTok, r0, r1, scratch, false);
+}
+
+// @ts-ignore: decorator
+@inline function matmulDq(type: i32, w: usize, x: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0: i32, r1: i32, scratch: usize, simd: bool): void {
+  const ids = scratch, rows = scratch + 64;
+  for (let o0 = r0; o0 < r1; o0 += MATMUL_T_ROWS) {
+    const n = min(MATMUL_T_ROWS, r1 - o0);
+    dequantRows(type, w, nIn, o0, n, ids, rows);
+    for (let t = 0; t < nTok; t++) {
+      const xt = x + (<usize>t * <usize>nIn << 2), yt = y + ((<usize>t * <usize>nOut + <usize>o0) << 2);
+      for (let k = 0; k < n; k++) store<f32>(yt + (<usize>k << 2), dotf(rows + (<usize>k * <usize>nIn << 2), xt, nIn, simd));
+    }
+  }
+}
+
+export function matmul_dq_info(q: i32, op: usize): i64 {
+  const nIn = arg(op, abi.MATMUL_DQ_N_IN), nOut = arg(op, abi.MATMUL_DQ_N_OUT), nTok = arg(op, abi.MATMUL_DQ_N_TOK);
+  if (q == UNITS) return nOut;
+  if (q == ALIGN) return MATMUL_T_ROWS;
+  if (q == WORK) return <i64>nIn * <i64>nOut * <i64>nTok >> 4;
+  if (q == WRITES) return region(ptr(op, abi.MATMUL_DQ_Y), rowsBytes(nOut, nTok));
+  if (q == READS) return region(ptr(op, abi.MATMUL_DQ_X), rowsBytes(nIn, nTok));
+  return 0;
+}
+
+export function matmul_dq_run(op: usize, lo: i32, hi: i32, scratch: usize): void {
+  matmul_dq(arg(op, abi.MATMUL_DQ_TYPE), ptr(op, abi.MATMUL_DQ_W), ptr(op, abi.MATMUL_DQ_X), ptr(op, abi.MATMUL_DQ_Y),
+            arg(op, abi.MATMUL_DQ_N_IN), arg(op, abi.MATMUL_DQ_N_OUT), arg(op, abi.MATMUL_DQ_N_TOK), lo, hi,
+            ptr(op, abi.MATMUL_DQ_SCRATCH) + scratch);
+}

@@ -1,0 +1,22 @@
+/** What training reads of an engine (Engine.trainingAccess): the spec, the frozen weights, memory, kernels. */
+import type { KernelExports } from '../engine/wasm.js';
+import type { Views } from '../engine/memory.js';
+import type { Weights } from '../engine/weights.js';
+import type { ModelSpec } from '../models/spec.js';
+
+/** The kernel exports training calls (assembly/index.ts), beside the engine's. */
+export interface TrainKernelExports extends KernelExports {
+  /** out[t] = row ids[t] of `table` (layout code `type`) dequantized to f32 */
+  get_rows(type: number, table: number, rowLen: number, ids: number, nTok: number, out: number): void;
+  /** bytes of scratch OP_MATMUL_T needs (per thread) for rows of nIn */
+  matmul_t_scratch_bytes(nIn: number): number;
+}
+
+export interface TrainingAccess {
+  spec: ModelSpec;
+  weights: Weights;
+  views: Views;
+  kernels: TrainKernelExports;
+  /** a new region of `bytes` (memory grown for it), for the caller to keep */
+  scratch(bytes: number): number;
+}
