@@ -70,6 +70,30 @@ describe('createHandler', () => {
     expect([h.active, h.queued]).toEqual([0, 0]);
   });
 
+  it('32 streams over 4 session slots: /health answers while every slot is busy and 28 wait; all end with their solo text', async () => {
+    const h = createHandler(model, { parallel: 4 });
+    const prompts = Array.from({ length: 32 }, (_, i) => `Once upon a time ${i % 4}`);
+    const want = await Promise.all(prompts.slice(0, 4).map((p) => model.chat([{ role: 'user', content: p }], { temperature: 0, maxTokens: 24 })));
+    // each stream read to its first event only: an unread stream generates no further, so its slot stays busy
+    const responses = prompts.map((p) => h(post('/v1/chat/completions', { messages: [{ role: 'user', content: p }], temperature: 0, max_tokens: 24, stream: true })));
+    // the four that got a slot (whichever they are) answer; the rest wait in the queue
+    const ready = new Map<number, Response>();
+    responses.forEach((r, i) => void r.then((res) => ready.set(i, res)));
+    await until(() => ready.size === 4 && h.queued === 28);
+    const firsts = new Map(await Promise.all([...ready].map(async ([i, r]) => [i, await firstEvent(r)] as const)));
+    const health = await (await h(get('/health'))).json();
+    expect(health).toEqual({ status: 'ok', slots: { parallel: 4, active: 4, queued: 28 } });
+    const texts = await Promise.all(responses.map(async (r, i) => {
+      const { reader, event } = firsts.get(i) ?? await firstEvent(await r);
+      const body = event + await rest(reader);
+      return body.split('\n\n').filter((e) => e.startsWith('data: {'))
+        .map((e) => (JSON.parse(e.slice(6)) as { choices: Array<{ delta: { content?: string } }> }).choices[0]?.delta.content ?? '').join('');
+    }));
+    texts.forEach((t, i) => expect(t, `request ${i}`).toBe(want[i % 4]!.text));
+    expect([h.active, h.queued]).toEqual([0, 0]);
+    h.close();
+  });
+
   it('close(): a stream in flight ends with an error event, a waiting request and new ones get 503', async () => {
     const h = createHandler(model, { parallel: 1 });
     const { reader } = await firstEvent(await h(post('/v1/chat/completions', endless)));

@@ -107,17 +107,9 @@ export function openaiSuite(start: () => Promise<Server>, opts: { key?: string; 
   it('32 concurrent streaming requests all complete with the right text; /health answers meanwhile', async () => {
     const prompts = Array.from({ length: 32 }, (_, i) => [{ role: 'user' as const, content: `Once upon a time ${i % 4}` }]);
     const want = await Promise.all(prompts.slice(0, 4).map((m) => model.chat(m, { temperature: 0, maxTokens: 48 })));
-    // /health answers while a request generates: a stream held open after its first chunk keeps its slot
-    // (a server that could not answer until it has finished would not answer here)
-    const holder = new AbortController();
-    const held = await client.chat.completions.create({ model: 'x', messages, ...endless, stream: true }, { signal: holder.signal });
-    const reader = held[Symbol.asyncIterator]();
-    await reader.next();
-    expect((await health()).slots.active).toBeGreaterThan(0);
-    holder.abort();
-    await reader.next().catch(() => undefined);
-    await eventually(async () => (await health()).slots.active === 0);
-
+    // (that /health answers while every slot is busy and requests wait is shown without sockets, where an
+    // unread stream deterministically keeps its slot: test/openai-handler.test.ts; over a socket the server
+    // may write a whole short reply into the socket's buffers, so a held stream can end on its own)
     const all = Promise.all(prompts.map(async (m) => {
       const stream = await client.chat.completions.create({ model: 'x', messages: m, temperature: 0, max_tokens: 48, stream: true });
       let text = '';
