@@ -8,6 +8,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { ROPE_NEOX, ROPE_NORMAL } from '../src/abi.js';
 import { loadKernels } from './helpers/wasm.js';
 import { expectBitsEqual, expectClose, fr, randF32 } from './helpers/numeric.js';
+import { attentionF64 } from './helpers/attention-f64.js';
 
 const { k: kernels, heap } = loadKernels(1024);
 beforeEach(() => heap.reset());
@@ -19,35 +20,6 @@ type Rope = (x: number, nTok: number, nHead: number, headDim: number, nRot: numb
 const k = kernels as unknown as { attention: Attention; attention_ref: Attention; rope: Rope; rope_ref: Rope };
 
 const get = (p: number, n: number) => heap.f32(p, n).slice();
-
-/** float64 attention over a linear cache with soft-capped scores */
-function attentionF64(q: Float32Array, kc: Float32Array, vc: Float32Array, nTok: number, pos0: number, nHead: number,
-  nKv: number, hd: number, scale: number, window: number, cap: number): Float64Array {
-  const group = nHead / nKv;
-  const out = new Float64Array(nTok * nHead * hd);
-  for (let t = 0; t < nTok; t++) {
-    const p = pos0 + t;
-    const j0 = window > 0 ? Math.max(0, p - window + 1) : 0;
-    for (let h = 0; h < nHead; h++) {
-      const kh = Math.floor(h / group);
-      const s: number[] = [];
-      for (let j = j0; j <= p; j++) {
-        let d = 0;
-        for (let i = 0; i < hd; i++) d += q[(t * nHead + h) * hd + i]! * kc[(j * nKv + kh) * hd + i]!;
-        s.push(cap > 0 ? cap * Math.tanh((d * scale) / cap) : d * scale);
-      }
-      const m = Math.max(...s);
-      const e = s.map((x) => Math.exp(x - m));
-      const sum = e.reduce((a, b) => a + b, 0);
-      for (let i = 0; i < hd; i++) {
-        let a = 0;
-        for (let j = j0; j <= p; j++) a += e[j - j0]! * vc[(j * nKv + kh) * hd + i]!;
-        out[(t * nHead + h) * hd + i] = a / sum;
-      }
-    }
-  }
-  return out;
-}
 
 describe('attention score soft-cap', () => {
   // nTok, pos0, nHead, nKvHead, headDim, window, cap: short contexts (per-head path) and long ones (fused path)
@@ -72,8 +44,8 @@ describe('attention score soft-cap', () => {
       k.attention(qp, kp, vp, a, nTok, pos0, nHead, nKv, hd, scale, s, window, 0, 0, 0, cap);
       k.attention_ref(qp, kp, vp, b, nTok, pos0, nHead, nKv, hd, scale, s, window, 0, 0, 0, cap);
       k.attention(qp, kp, vp, c, nTok, pos0, nHead, nKv, hd, scale, s, window, 0, 0, 0, 0);
-      const want = attentionF64(q, kc, vc, nTok, pos0, nHead, nKv, hd, scale, window, cap);
-      const uncapped = attentionF64(q, kc, vc, nTok, pos0, nHead, nKv, hd, scale, window, 0);
+      const want = attentionF64(q, kc, vc, nTok, pos0, nHead, nKv, hd, scale, window, { cap });
+      const uncapped = attentionF64(q, kc, vc, nTok, pos0, nHead, nKv, hd, scale, window);
       const tol = (i: number) => 1e-6 + 4e-6 * Math.abs(want[i]!);
       expectClose(get(b, n), want, tol, 'scalar vs float64');
       expectClose(get(a, n), want, tol, 'SIMD vs float64');

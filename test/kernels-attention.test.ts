@@ -10,6 +10,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { loadKernels } from './helpers/wasm.js';
 import { randF32, expectClose, expectBitsEqual, fr } from './helpers/numeric.js';
+import { attentionF64 } from './helpers/attention-f64.js';
 
 const { k: kernels, heap } = loadKernels(2048); // 128 MiB
 beforeEach(() => heap.reset());
@@ -23,36 +24,6 @@ const get = (p: number, n: number) => heap.f32(p, n).slice();
 const tol = (want: ArrayLike<number>) => (i: number) => 5e-7 + 3e-6 * Math.abs(want[i]!);
 /** the fused path's threshold (attention.ts: FUSE_MIN_LEN, TILE, FUSE_HEADS) */
 const fuseLen = (group: number, hd: number) => Math.max(512, Math.min(group, 8) * (hd + 64 + 2));
-
-/** float64 attention over linear caches (row j = position j) */
-function attentionF64(q: Float32Array, kc: Float32Array, vc: Float32Array, nTok: number, pos0: number, nHead: number,
-  nKv: number, hd: number, scale: number, window: number, maxBias: number): Float64Array {
-  const group = nHead / nKv;
-  const out = new Float64Array(nTok * nHead * hd);
-  for (let t = 0; t < nTok; t++) {
-    const p = pos0 + t;
-    const j0 = window > 0 ? Math.max(0, p - window + 1) : 0;
-    for (let h = 0; h < nHead; h++) {
-      const kh = Math.floor(h / group);
-      const slope = maxBias > 0 ? k.alibi_slope(h, nHead, maxBias) : 0;
-      const s: number[] = [];
-      for (let j = j0; j <= p; j++) {
-        let d = 0;
-        for (let i = 0; i < hd; i++) d += q[(t * nHead + h) * hd + i]! * kc[(j * nKv + kh) * hd + i]!;
-        s.push(d * scale + slope * (j - p));
-      }
-      const m = Math.max(...s);
-      const e = s.map((x) => Math.exp(x - m));
-      const sum = e.reduce((a, b) => a + b, 0);
-      for (let i = 0; i < hd; i++) {
-        let a = 0;
-        for (let j = j0; j <= p; j++) a += e[j - j0]! * vc[(j * nKv + kh) * hd + i]!;
-        out[(t * nHead + h) * hd + i] = a / sum;
-      }
-    }
-  }
-  return out;
-}
 
 describe('attention over long contexts (the fused path)', () => {
   // nTok, pos0, nHead, nKvHead, headDim, window, maxBias
@@ -82,7 +53,7 @@ describe('attention over long contexts (the fused path)', () => {
       k.attention(qp, kp, vp, a, nTok, pos0, nHead, nKv, hd, scale, s, window, maxBias, 0);
       k.attention_ref(qp, kp, vp, b, nTok, pos0, nHead, nKv, hd, scale, s, window, maxBias, 0);
       const ga = get(a, n), gb = get(b, n);
-      const want = attentionF64(q, kc, vc, nTok, pos0, nHead, nKv, hd, scale, window, maxBias);
+      const want = attentionF64(q, kc, vc, nTok, pos0, nHead, nKv, hd, scale, window, { slope: (h) => (maxBias > 0 ? k.alibi_slope(h, nHead, maxBias) : 0) });
       expectClose(gb, want, tol(want), 'scalar vs float64');
       expectClose(ga, want, tol(want), 'SIMD vs float64');
       expectClose(ga, gb, tol(gb), 'SIMD vs scalar');
@@ -140,7 +111,7 @@ describe('attention over long contexts (the fused path)', () => {
       const ga = get(a, nTok * qDim);
       expectBitsEqual(ga, get(b, nTok * qDim), `ring vs linear at ${pos0}`);
       expect(ga.every(Number.isFinite), 'no row outside the window was read').toBe(true);
-      const want = attentionF64(q, kAll, vAll, nTok, pos0, nHead, nKv, hd, scale, window, alibi);
+      const want = attentionF64(q, kAll, vAll, nTok, pos0, nHead, nKv, hd, scale, window, { slope: (h) => (alibi > 0 ? k.alibi_slope(h, nHead, alibi) : 0) });
       expectClose(ga, want, tol(want), 'vs float64');
     }
   });
@@ -158,7 +129,7 @@ describe('attention over long contexts (the fused path)', () => {
     const qp = heap.put(q), kp = heap.put(kc), vp = heap.put(vc);
     k.attention(qp, kp, vp, o, 1, pos0, nHead, nKv, hd, scale, s, 0, 0, 0);
     k.attention_ref(qp, kp, vp, r, 1, pos0, nHead, nKv, hd, scale, s, 0, 0, 0);
-    const want = attentionF64(q, kc, vc, 1, pos0, nHead, nKv, hd, scale, 0, 0);
+    const want = attentionF64(q, kc, vc, 1, pos0, nHead, nKv, hd, scale, 0);
     expectClose(get(o, nHead * hd), want, tol(want), 'SIMD vs float64');
     expectClose(get(r, nHead * hd), want, tol(want), 'scalar vs float64');
     // head 0 is (nearly) V row 700

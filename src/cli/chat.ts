@@ -10,9 +10,7 @@ import { WasmlmError } from '../errors.js';
 import type { ChatMessage } from '../generate/chat.js';
 import type { GenerateOptions } from '../generate/generator.js';
 import { loadModel } from '../model.js';
-import { intFlag } from './serve.js';
-
-type Flags = Record<string, string | boolean | string[] | undefined>;
+import { intFlag, num, SAMPLING_FLAGS, type Flags } from './flags.js';
 
 const HELP = `/reset          forget the conversation (the system message stays)
 /system TEXT    set the system message (and forget the conversation)
@@ -62,26 +60,12 @@ export const CHAT = {
   options: {
     model: { type: 'string', short: 'm' },
     system: { type: 'string' },
-    'max-tokens': { type: 'string', short: 'n' },
-    temperature: { type: 'string', short: 't' },
-    'top-k': { type: 'string' },
-    'top-p': { type: 'string' },
-    'min-p': { type: 'string' },
-    'repeat-penalty': { type: 'string' },
-    seed: { type: 'string' },
+    ...SAMPLING_FLAGS,
     ctx: { type: 'string' },
     threads: { type: 'string' },
   } satisfies NonNullable<ParseArgsConfig['options']>,
   run: chat,
 };
-
-function float(flags: Flags, name: string): number | undefined {
-  const v = flags[name];
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n)) throw new WasmlmError('BAD_ARGUMENT', `--${name} expects a number, got '${String(v)}'`);
-  return n;
-}
 
 async function chat(positional: string[], flags: Flags): Promise<void> {
   if (positional.length > 1 || (positional.length === 1 && flags.model !== undefined)) {
@@ -89,11 +73,11 @@ async function chat(positional: string[], flags: Flags): Promise<void> {
   }
   const options: GenerateOptions = {
     maxTokens: intFlag(flags, 'max-tokens', 1) ?? 512,
-    temperature: float(flags, 'temperature'),
+    temperature: num(flags, 'temperature'),
     topK: intFlag(flags, 'top-k', 0),
-    topP: float(flags, 'top-p'),
-    minP: float(flags, 'min-p'),
-    repeatPenalty: float(flags, 'repeat-penalty'),
+    topP: num(flags, 'top-p'),
+    minP: num(flags, 'min-p'),
+    repeatPenalty: num(flags, 'repeat-penalty'),
     seed: intFlag(flags, 'seed', Number.MIN_SAFE_INTEGER),
   };
   const model = await loadModel(positional[0] ?? (flags.model as string | undefined), {

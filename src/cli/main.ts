@@ -19,8 +19,8 @@ import { loadTokenizer } from '../tokenizer/load.js';
 import { OpProfile } from './profile.js';
 import { CHAT } from './chat.js';
 import { SERVE } from './serve.js';
+import { num, SAMPLING_FLAGS, type Flags } from './flags.js';
 
-type Flags = Record<string, string | boolean | string[] | undefined>;
 type Options = NonNullable<ParseArgsConfig['options']>;
 
 interface Command {
@@ -62,13 +62,7 @@ const COMMANDS: Record<string, Command> = {
       'json-schema': { type: 'string' },
       grammar: { type: 'string' },
       prompt: { type: 'string', short: 'p' },
-      'max-tokens': { type: 'string', short: 'n' },
-      temperature: { type: 'string', short: 't' },
-      'top-k': { type: 'string' },
-      'top-p': { type: 'string' },
-      'min-p': { type: 'string' },
-      'repeat-penalty': { type: 'string' },
-      seed: { type: 'string' },
+      ...SAMPLING_FLAGS,
       stop: { type: 'string', multiple: true },
       'ignore-eos': { type: 'boolean' },
       context: { type: 'string' },
@@ -212,16 +206,6 @@ function parse(command: string, spec: Command, argv: string[]): { positional: st
     }
     throw e;
   }
-}
-
-function num(flags: Flags, name: string): number | undefined {
-  const v = flags[name];
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n)) {
-    throw new WasmlmError('BAD_ARGUMENT', `--${name} expects a number, got '${String(v)}'`);
-  }
-  return n;
 }
 
 function progressBar(): LoadOptions['onProgress'] {

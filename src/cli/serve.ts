@@ -7,19 +7,7 @@ import type { ParseArgsConfig } from 'node:util';
 import { WasmlmError } from '../errors.js';
 import { loadModel } from '../model.js';
 import { createHandler, type OpenAIHandler } from '../openai/handler.js';
-
-type Flags = Record<string, string | boolean | string[] | undefined>;
-
-/** An integer flag in [min, max], or undefined when not given. */
-export function intFlag(flags: Flags, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
-  const v = flags[name];
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (typeof v !== 'string' || !/^-?\d+$/.test(v.trim()) || n < min || n > max) {
-    throw new WasmlmError('BAD_ARGUMENT', `--${name} expects an integer from ${min} to ${max}, got '${String(v)}'`);
-  }
-  return n;
-}
+import { intFlag, type Flags } from './flags.js';
 
 /** node:http → fetch handler: the request as a web Request (its signal aborts when the client goes), the Response streamed back. */
 export function nodeListener(handler: (request: Request) => Promise<Response>) {
