@@ -7,6 +7,7 @@ import * as abi from "../../src/abi";
 import { GGML_F16, GGML_F32, GGML_Q8_0 } from "../../src/abi";
 import { f16x8AllNormal, f2h, h2f, h2f4, h2f4NormalHi, h2f4NormalLo, roundF16x4 } from "./f16";
 import { ALIGN, READS, UNITS, WORK, WRITES, arg, ptr, region } from "./entry";
+import { absMax8, q8x4, store8 } from "../weights/common";
 
 const TWO_P24: f32 = 16777216.0;
 
@@ -71,21 +72,17 @@ export function quantizeHead(type: i32, x: usize, headDim: i32, dst: usize): voi
       const xp = x + (<usize>b << 7), qp = dst + <usize>b * 34;
       const v0 = v128.load(xp, 0), v1 = v128.load(xp, 16), v2 = v128.load(xp, 32), v3 = v128.load(xp, 48);
       const v4 = v128.load(xp, 64), v5 = v128.load(xp, 80), v6 = v128.load(xp, 96), v7 = v128.load(xp, 112);
-      let m = f32x4.max(
-        f32x4.max(f32x4.max(f32x4.abs(v0), f32x4.abs(v1)), f32x4.max(f32x4.abs(v2), f32x4.abs(v3))),
-        f32x4.max(f32x4.max(f32x4.abs(v4), f32x4.abs(v5)), f32x4.max(f32x4.abs(v6), f32x4.abs(v7))));
-      m = f32x4.max(m, v128.shuffle<f32>(m, m, 2, 3, 0, 1));
-      const amax = max<f32>(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1));
+      const amax = absMax8(v0, v1, v2, v3, v4, v5, v6, v7);
       const iv = f32x4.splat(amax != 0 ? <f32>127.0 / amax : <f32>0.0);
       store<u16>(qp, <u16>f2h(amax / <f32>127.0));
-      const q0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v0, iv)));
-      const q1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v1, iv)));
-      const q2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v2, iv)));
-      const q3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v3, iv)));
-      const q4 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v4, iv)));
-      const q5 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v5, iv)));
-      const q6 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v6, iv)));
-      const q7 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v7, iv)));
+      const q0 = q8x4(v0, iv);
+      const q1 = q8x4(v1, iv);
+      const q2 = q8x4(v2, iv);
+      const q3 = q8x4(v3, iv);
+      const q4 = q8x4(v4, iv);
+      const q5 = q8x4(v5, iv);
+      const q6 = q8x4(v6, iv);
+      const q7 = q8x4(v7, iv);
       v128.store(qp + 2, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
       v128.store(qp + 18, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q4, q5), i16x8.narrow_i32x4_s(q6, q7)));
     }
@@ -140,14 +137,7 @@ export function dequantHead(type: i32, src: usize, headDim: i32, dst: usize): vo
       const lo = v128.load(qp, 2), hi = v128.load(qp, 18);
       const l0 = i16x8.extend_low_i8x16_s(lo), l1 = i16x8.extend_high_i8x16_s(lo);
       const h0 = i16x8.extend_low_i8x16_s(hi), h1 = i16x8.extend_high_i8x16_s(hi);
-      v128.store(p, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(l0)), d), 0);
-      v128.store(p, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(l0)), d), 16);
-      v128.store(p, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(l1)), d), 32);
-      v128.store(p, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(l1)), d), 48);
-      v128.store(p, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(h0)), d), 64);
-      v128.store(p, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(h0)), d), 80);
-      v128.store(p, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(h1)), d), 96);
-      v128.store(p, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(h1)), d), 112);
+      store8(p, l0, l1, h0, h1, d);
     }
     for (let i = nb << 5; i < headDim; i++) store<f32>(dst + (<usize>i << 2), kvAt(type, src, i));
   }

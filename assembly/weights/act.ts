@@ -35,7 +35,7 @@ import {
   GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K, REPACKED, WASMLM_Q4_0R,
 } from "../../src/abi";
 import { f2h, h2f, roundF16, roundF16x4, roundBF16, roundBF16x4 } from "../ops/f16";
-import { isum4 } from "./common";
+import { absMax8, isum4, q8x4 } from "./common";
 
 // Act formats
 export const ACT_NONE = 0;
@@ -177,23 +177,19 @@ function quantizeQ8(f: i32, x: usize, act: usize, nIn: i32, nTok: i32, t0: i32, 
     for (let b = 0; b < nb; b++) {
       const v0 = v128.load(xp, 0), v1 = v128.load(xp, 16), v2 = v128.load(xp, 32), v3 = v128.load(xp, 48);
       const v4 = v128.load(xp, 64), v5 = v128.load(xp, 80), v6 = v128.load(xp, 96), v7 = v128.load(xp, 112);
-      let m = f32x4.max(
-        f32x4.max(f32x4.max(f32x4.abs(v0), f32x4.abs(v1)), f32x4.max(f32x4.abs(v2), f32x4.abs(v3))),
-        f32x4.max(f32x4.max(f32x4.abs(v4), f32x4.abs(v5)), f32x4.max(f32x4.abs(v6), f32x4.abs(v7))));
-      m = f32x4.max(m, v128.shuffle<f32>(m, m, 2, 3, 0, 1));
-      const amax = max<f32>(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1));
+      const amax = absMax8(v0, v1, v2, v3, v4, v5, v6, v7);
       const id: f32 = amax != 0 ? <f32>127.0 / amax : <f32>0.0;
       const d: f32 = amax / <f32>127.0;
       store<f32>(dp, roundF16(d));
       const iv = f32x4.splat(id);
-      const q0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v0, iv)));
-      const q1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v1, iv)));
-      const q2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v2, iv)));
-      const q3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v3, iv)));
-      const q4 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v4, iv)));
-      const q5 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v5, iv)));
-      const q6 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v6, iv)));
-      const q7 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v7, iv)));
+      const q0 = q8x4(v0, iv);
+      const q1 = q8x4(v1, iv);
+      const q2 = q8x4(v2, iv);
+      const q3 = q8x4(v3, iv);
+      const q4 = q8x4(v4, iv);
+      const q5 = q8x4(v5, iv);
+      const q6 = q8x4(v6, iv);
+      const q7 = q8x4(v7, iv);
       const w0 = i16x8.narrow_i32x4_s(q0, q1), w1 = i16x8.narrow_i32x4_s(q2, q3);
       const w2 = i16x8.narrow_i32x4_s(q4, q5), w3 = i16x8.narrow_i32x4_s(q6, q7);
       if (wide) {

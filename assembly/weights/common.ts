@@ -109,3 +109,34 @@ export const KC: usize = memory.data<u32>([
   for (let p = from; p < stop; p += 64) touched |= load<u32>(p);
   return touched;
 }
+
+// ---- q8_0 blocks: 32 f32 values as 8 vectors (the activations' and the q8_0 KV cache's quantizers) ----
+
+/** max |x| over the 32 values of v0..v7 */
+// @ts-ignore: decorator
+@inline export function absMax8(v0: v128, v1: v128, v2: v128, v3: v128, v4: v128, v5: v128, v6: v128, v7: v128): f32 {
+  let m = f32x4.max(
+    f32x4.max(f32x4.max(f32x4.abs(v0), f32x4.abs(v1)), f32x4.max(f32x4.abs(v2), f32x4.abs(v3))),
+    f32x4.max(f32x4.max(f32x4.abs(v4), f32x4.abs(v5)), f32x4.max(f32x4.abs(v6), f32x4.abs(v7))));
+  m = f32x4.max(m, v128.shuffle<f32>(m, m, 2, 3, 0, 1));
+  return max<f32>(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1));
+}
+
+/** v · iv rounded to the nearest integer (ties to even), as i32x4 (saturated) */
+// @ts-ignore: decorator
+@inline export function q8x4(v: v128, iv: v128): v128 {
+  return i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v, iv)));
+}
+
+/** 32 values as 4 × 8 i16 (in order), times d, stored as f32 at dst */
+// @ts-ignore: decorator
+@inline export function store8(dst: usize, w0: v128, w1: v128, w2: v128, w3: v128, d: v128): void {
+  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w0)), d), 0);
+  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w0)), d), 16);
+  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w1)), d), 32);
+  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w1)), d), 48);
+  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w2)), d), 64);
+  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w2)), d), 80);
+  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w3)), d), 96);
+  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w3)), d), 112);
+}

@@ -18,7 +18,7 @@
 import { GGML_Q8_0, GGML_Q4_0, REPACKED, WASMLM_Q4_0R } from "../../src/abi";
 import { h2f } from "../ops/f16";
 import { loadQa, actQaRow, actQ8Row, actQ81D, actQ8Scales } from "./act";
-import { KC, KC_M4, KC_H2F, KC_P112, hsum4, hsum4x4 } from "./common";
+import { KC, KC_M4, KC_H2F, KC_P112, hsum4, hsum4x4, store8 } from "./common";
 
 // ---------------------------------------------------------------- Q8_0 / Q4_0, repacked (repack below)
 // act: the Q8_0 format (act.ts): i16 quants + f32 scale per block; for Q4_0 in the relaxed-SIMD build the
@@ -301,19 +301,6 @@ function rowQ4_0R(src: usize, dst: usize, n: i32): void {
     src += 16;
     dst += 128;
   }
-}
-
-// 32 weights as 4 × 8 i16 (in order), times d, stored as f32 at dst
-// @ts-ignore: decorator
-@inline function store8(dst: usize, w0: v128, w1: v128, w2: v128, w3: v128, d: v128): void {
-  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w0)), d), 0);
-  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w0)), d), 16);
-  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w1)), d), 32);
-  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w1)), d), 48);
-  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w2)), d), 64);
-  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w2)), d), 80);
-  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w3)), d), 96);
-  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w3)), d), 112);
 }
 
 // ---------------------------------------------------------------- repack
