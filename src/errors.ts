@@ -27,6 +27,7 @@ export type WasmlmErrorCode =
   | 'BAD_SCHEMA'           // a JSON Schema (keyword) structured output does not support, named with its JSON pointer
   | 'BAD_OUTPUT'           // generated text that is not what was asked for (generateObject: not one complete JSON value)
   | 'WASM_FAILED'          // the wasm module could not be compiled or instantiated
+  | 'NOT_SUPPORTED'        // an operation this model as loaded does not support (training a sharded model)
   // the OpenAI-compatible server (src/openai): HTTP 401, 404, 405, 413, 429, 503, 500
   | 'UNAUTHORIZED'         // a missing or wrong API key
   | 'NOT_FOUND'            // no such endpoint

@@ -104,8 +104,10 @@ export interface ModelInfo {
   kvType: KvType;
   /** bytes of the KV cache (keys and values of every layer, of kvType) of the model's own session; each session of that type has one as large */
   kvCacheBytes: number;
-  /** bytes of the wasm memory: weights, KV cache, scratch */
+  /** bytes of the wasm memory: weights, KV cache, scratch (every shard's) */
   memoryBytes: number;
+  /** wasm memories the model is split over by layers: 1 unless it does not fit one (4 GiB, or loadModel's maxShardBytes) */
+  shards: number;
   /** threads that compute: this one plus threads − 1 workers */
   threads: number;
   /** how `threads` was chosen, or why it is 1 */
@@ -495,6 +497,7 @@ export async function loadModelWith(source: GGUFSources | HFFileMap | undefined,
       kvType: engine.kvType,
       kvCacheBytes: engine.kvCacheBytes,
       memoryBytes: engine.memoryBytes,
+      shards: engine.shardCount,
       threads: engine.threads,
       threadsNote: engine.threadsNote,
       kernels: engine.kernelVariant,

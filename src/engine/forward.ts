@@ -8,7 +8,7 @@ import type { AttentionSpec, Linear, LayerSpec, ModelSpec, NormSpec } from '../m
 import { GLU_GELU, GLU_SILU, MOE_NORMALIZE, ROPE_NEOX, ROPE_NORMAL } from '../abi.js';
 import type { Plan } from './plan.js';
 import { KV_TYPES } from './options.js';
-import { storeKV, type LayerCache, type RunState } from './state.js';
+import { storeKV, wholeModel, type LayerCache, type LayerPart, type RunState } from './state.js';
 import type { AdapterWeights, Weights } from './weights.js';
 
 /** What a forward pass reads besides the plan. */
@@ -19,6 +19,9 @@ export interface Model {
   adapters: readonly AdapterWeights[];
   /** the context length the KV cache holds (LongRoPE picks its factors by it) */
   contextLength: number;
+  /** the layers (and ends) this memory holds: a shard's part of a sharded model (default: the whole model).
+   *  A part without the embeddings starts from the residual stream the shard before it left in buf.x. */
+  part?: LayerPart;
 }
 
 /** A sequence's part of a batch: `n` consecutive tokens of the batch, at positions pos0.. of its own KV cache. */
@@ -182,18 +185,22 @@ export function writeForward(P: Plan, m: Model, batch: Batch): void {
     if (l.ffnScale) P.mulRow({ x: out, row: W.ptr(l.ffnScale), out, n: E, nTok: n });
   };
 
+  const part = m.part ?? wholeModel(s);
   // embeddings: token rows (scaled), + learned positions, + an embedding norm
-  const embd = W.get(s.tokenEmbd);
-  P.getRows({ type: embd.type, table: embd.ptr, rowLen: E, ids: b.ids, nTok: n, out: b.x });
-  if (s.embdScale !== 1) P.axpby({ a: b.x, b: 0, out: b.x, n: n * E, alpha: s.embdScale, beta: 0 });
-  if (pos.kind === 'learned') {
-    const pe = W.get(pos.weight);
-    P.getRows({ type: pe.type, table: pe.ptr, rowLen: E, ids: b.pos, nTok: n, out: b.tmp });
-    P.add({ a: b.x, b: b.tmp, out: b.x, n: n * E });
+  if (part.embed) {
+    const embd = W.get(s.tokenEmbd);
+    P.getRows({ type: embd.type, table: embd.ptr, rowLen: E, ids: b.ids, nTok: n, out: b.x });
+    if (s.embdScale !== 1) P.axpby({ a: b.x, b: 0, out: b.x, n: n * E, alpha: s.embdScale, beta: 0 });
+    if (pos.kind === 'learned') {
+      const pe = W.get(pos.weight);
+      P.getRows({ type: pe.type, table: pe.ptr, rowLen: E, ids: b.pos, nTok: n, out: b.tmp });
+      P.add({ a: b.x, b: b.tmp, out: b.x, n: n * E });
+    }
+    if (s.embdNorm) norm(s.embdNorm, b.x, b.x);
   }
-  if (s.embdNorm) norm(s.embdNorm, b.x, b.x);
 
-  s.layers.forEach((l, c) => {
+  s.layers.slice(part.from, part.to).forEach((l, i) => {
+    const c = part.from + i;
     if (s.residual === 'deepnorm') {
       // x = norm(α·x + attn(x)); x = norm(α·x + ffn(x))
       attention(l, c, b.x, b.tmp);
@@ -222,7 +229,7 @@ export function writeForward(P: Plan, m: Model, batch: Batch): void {
   });
 
   // the output norm and projection of the last `rows` tokens
-  if (batch.rows > 0) {
+  if (part.head && batch.rows > 0) {
     norm(s.outputNorm, b.x + (n - batch.rows) * E * 4, b.xn, batch.rows);
     if (!batch.hidden) outputLogits(P, m, b.xn, batch.rows);
   }

@@ -5,6 +5,7 @@
 import { GGML_F16, GGML_F32, GGML_Q8_0 } from '../abi.js';
 import { checkSignal, kindOf, WasmlmError } from '../errors.js';
 import type { ModelSpec } from '../models/spec.js';
+import { MAX_MEMORY_BYTES } from './memory.js';
 import type { Plan } from './plan.js';
 import { threadSupport, type PoolTuning } from './pool.js';
 
@@ -37,6 +38,12 @@ export interface EngineOptions {
   /** @internal thread pool tuning (tests: `{ minSplit: 0, chunks: 16, jitter: 20000 }` splits even the
    *  smallest ops in many chunks and shakes the timing) */
   threadTuning?: PoolTuning;
+  /**
+   * bytes of wasm memory one shard may take at load (default and most: 4 GiB, wasm32's limit): a model whose
+   * weights, KV cache and buffers need more is split by layers over several memories (engine.ts, "shards";
+   * tests force it on small models with a small value)
+   */
+  maxShardBytes?: number;
   /** @internal rows of the logits buffer (default: as many as fit in LOGITS_BUDGET, at most batchSize) */
   logitRows?: number;
   /**
@@ -97,6 +104,15 @@ export function checkLoadOptions<T extends object>(options: T | undefined): T {
   }
   checkSignal(o.signal, 'loadModel');
   return options;
+}
+
+/** `maxShardBytes` as asked (checked: a positive integer, at most 4 GiB), else 4 GiB. */
+export function chooseMaxShardBytes(asked: number | undefined): number {
+  if (asked === undefined) return MAX_MEMORY_BYTES;
+  if (typeof asked !== 'number' || !Number.isInteger(asked) || asked < 1 || asked > MAX_MEMORY_BYTES) {
+    throw new WasmlmError('BAD_ARGUMENT', `maxShardBytes must be a positive integer of at most ${MAX_MEMORY_BYTES} (4 GiB), got ${String(asked)}`);
+  }
+  return asked;
 }
 
 /** Prompt tokens per forward pass when batchSize is not given (see EngineOptions.batchSize). */

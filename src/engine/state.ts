@@ -144,9 +144,26 @@ export function withF32Rows(P: Plan, spec: ModelSpec, c: LayerCache, cache: numb
   }
 }
 
-/** Place the caches (of `kvType`) and buffers for batches of `B` tokens, a context of `contextLength`, `threads` threads. */
+/** Layers [from, to) of a model, with its token embeddings (`embed`) and its output norm and head (`head`): what
+ *  one shard of a sharded engine holds (engine.ts); the whole model is { 0, nLayer, true, true }. */
+export interface LayerPart {
+  from: number;
+  to: number;
+  embed: boolean;
+  head: boolean;
+}
+
+export function wholeModel(spec: ModelSpec): LayerPart {
+  return { from: 0, to: spec.nLayer, embed: true, head: true };
+}
+
+/**
+ * Place the caches (of `kvType`) of the layers of `part` and the buffers for batches of `B` tokens, a context
+ * of `contextLength`, `threads` threads.
+ */
 export function placeState(spec: ModelSpec, weights: Weights, kernels: Pick<KernelExports, 'act_bytes' | 'moe_scratch_bytes'>,
-  layout: Layout, B: number, contextLength: number, logitRows: number, threads: number, kvType: KvType): RunState {
+  layout: Layout, B: number, contextLength: number, logitRows: number, threads: number, kvType: KvType,
+  part: LayerPart = wholeModel(spec)): RunState {
   const { nEmbd: E, nFf: F, nVocab } = spec;
   const qDim = spec.nHead * spec.headDim;
   const kvDim = spec.nHeadKv * spec.headDim;
@@ -157,7 +174,7 @@ export function placeState(spec: ModelSpec, weights: Weights, kernels: Pick<Kern
   let maxExperts = 0;
   let upRows = F;
   let fusedQkv = false;
-  for (const l of spec.layers) {
+  for (const l of spec.layers.slice(part.from, part.to)) {
     for (const lin of [l.attn.q, l.attn.k, l.attn.v, l.attn.qkv, l.attn.output, l.ffn?.gate, l.ffn?.up, l.ffn?.down, l.moe && { weight: l.moe.router }]) {
       if (lin) actBytes = Math.max(actBytes, kernels.act_bytes(weights.fileType(lin.weight), lin.weight.ne[0]!, B));
     }
@@ -170,9 +187,9 @@ export function placeState(spec: ModelSpec, weights: Weights, kernels: Pick<Kern
         weights.fileType(m.gate), weights.fileType(m.up), weights.fileType(m.down)));
     }
   }
-  actBytes = Math.max(actBytes, kernels.act_bytes(weights.fileType(spec.output.weight), E, logitRows));
+  if (part.head) actBytes = Math.max(actBytes, kernels.act_bytes(weights.fileType(spec.output.weight), E, logitRows));
 
-  const layers = placeCaches(spec, layout, B, contextLength, kvType);
+  const layers = placeCaches(spec, layout, B, contextLength, kvType, part);
   const maxCacheRows = Math.max(0, ...layers.map((l) => l.rows));
   const buf: Buffers = {
     ids: layout.alloc(B * 4),
@@ -189,7 +206,7 @@ export function placeState(spec: ModelSpec, weights: Weights, kernels: Pick<Kern
     gate: layout.alloc(B * F * 4),
     up: layout.alloc(B * upRows * 4),
     act: layout.alloc(actBytes),
-    logits: layout.alloc(logitRows * nVocab * 4),
+    logits: part.head ? layout.alloc(logitRows * nVocab * 4) : 0,
     router: layout.alloc(B * Math.max(1, maxExperts) * 4),
     scores: 0,
     moe: 0,
@@ -202,10 +219,12 @@ export function placeState(spec: ModelSpec, weights: Weights, kernels: Pick<Kern
   return { layers, buf, scratchStride, kvTmp };
 }
 
-/** One sequence's KV cache (every layer's K and V, rows of `kvType`) for batches of `B` tokens and a context of `contextLength`. */
-export function placeCaches(spec: ModelSpec, layout: Layout, B: number, contextLength: number, kvType: KvType): LayerCache[] {
+/** One sequence's KV cache (the K and V of every layer of `part`, rows of `kvType`) for batches of `B` tokens and a
+ *  context of `contextLength`. */
+export function placeCaches(spec: ModelSpec, layout: Layout, B: number, contextLength: number, kvType: KvType,
+  part: LayerPart = wholeModel(spec)): LayerCache[] {
   const rowBytes = kvRowBytes(kvType, spec.nHeadKv, spec.headDim);
-  return spec.layers.map((l): LayerCache => {
+  return spec.layers.slice(part.from, part.to).map((l): LayerCache => {
     const window = l.attn.slidingWindow;
     const ring = window > 0 && window + B < contextLength ? window + B : 0;
     const rows = ring || contextLength;

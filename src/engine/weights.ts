@@ -8,6 +8,7 @@ import type { ByteStream } from '../formats/source.js';
 import { specWeights, type ModelSpec, type WeightRef } from '../models/spec.js';
 import { GGML_Q4_0, GGML_Q8_0, REPACKED } from '../abi.js';
 import type { Layout } from './memory.js';
+import { wholeModel, type LayerPart } from './state.js';
 import type { KernelExports } from './wasm.js';
 
 /** A tensor in memory: byte offset and layout code (the GGUF type, or type | REPACKED). */
@@ -49,9 +50,14 @@ export class Weights {
     return new Weights(tensors, ptrs, repackBytes > 0 ? layout.alloc(repackBytes) : 0);
   }
 
-  /** Every tensor `spec` refers to, in `layout`. */
-  static forSpec(spec: ModelSpec, tensors: Map<string, GGUFTensorInfo>, layout: Layout): Weights {
-    return Weights.place(tensors, specWeights(spec).map((ref) => tensors.get(ref.name)!), layout);
+  /** Every tensor `part` of `spec` uses (partWeights), in `layout`. */
+  static forSpec(spec: ModelSpec, tensors: Map<string, GGUFTensorInfo>, layout: Layout, part: LayerPart = wholeModel(spec)): Weights {
+    return Weights.place(tensors, partWeights(spec, part).map((ref) => tensors.get(ref.name)!), layout);
+  }
+
+  /** Whether the tensor `name` is placed here. */
+  has(name: string): boolean {
+    return this.placed.has(name);
   }
 
   get(ref: WeightRef): Weight {
@@ -72,21 +78,73 @@ export class Weights {
    * Copy the tensors from the stream (in file order) to their places in `u8`, and repack those that
    * change layout (memoryType).
    */
-  async read(header: GGUFHeader, stream: ByteStream, u8: () => Uint8Array, kernels: KernelExports): Promise<void> {
-    const order = [...this.ptrs.keys()].map((n) => this.tensors.get(n)!).sort((a, b) => a.offset - b.offset);
-    for (const t of order) {
-      const at = header.dataOffset + t.offset;
-      if (at < stream.position) throw new WasmlmError('BAD_FORMAT', `tensor '${t.name}' overlaps the tensor before it`);
-      await stream.skip(at - stream.position);
-      const ptr = this.ptrs.get(t.name)!;
-      await stream.readInto(u8().subarray(ptr, ptr + t.nBytes));
-      const type = memoryType(t);
-      if (type !== t.type) {
-        const got = kernels.repack(t.type, ptr, t.nElements / t.ne[0]!, t.ne[0]!, this.repackScratch);
-        if (got !== type) throw new Error(`internal: repack of ${t.name} gave layout ${got}, expected ${type}`);
-      }
+  read(header: GGUFHeader, stream: ByteStream, u8: () => Uint8Array, kernels: KernelExports): Promise<void> {
+    return readWeights(header, stream, [{ weights: this, u8, kernels }]);
+  }
+
+  /** Where each tensor placed here goes (name → byte offset), and the repack scratch. */
+  placements(): { tensors: Map<string, GGUFTensorInfo>; ptrs: ReadonlyMap<string, number>; repackScratch: number } {
+    return { tensors: this.tensors, ptrs: this.ptrs, repackScratch: this.repackScratch };
+  }
+}
+
+/** Weights placed in one memory (a shard's), with the kernels over that memory (for repacking). */
+export interface WeightsTarget {
+  weights: Weights;
+  u8: () => Uint8Array;
+  kernels: KernelExports;
+}
+
+/**
+ * Stream the tensors of every target from `stream` (positioned before the data section; read in file order,
+ * once): each straight into its place in its target's memory (a tensor two shards use, e.g. tied embeddings
+ * and head, is read into the first and copied to the other), then repacked there where its layout changes.
+ */
+export async function readWeights(header: GGUFHeader, stream: ByteStream, targets: WeightsTarget[]): Promise<void> {
+  const dests = new Map<string, { t: GGUFTensorInfo; at: { target: WeightsTarget; ptr: number; scratch: number }[] }>();
+  for (const target of targets) {
+    const { tensors, ptrs, repackScratch } = target.weights.placements();
+    for (const [name, ptr] of ptrs) {
+      const d = dests.get(name) ?? { t: tensors.get(name)!, at: [] };
+      d.at.push({ target, ptr, scratch: repackScratch });
+      dests.set(name, d);
     }
   }
+  const order = [...dests.values()].sort((a, b) => a.t.offset - b.t.offset);
+  for (const { t, at: places } of order) {
+    const at = header.dataOffset + t.offset;
+    if (at < stream.position) throw new WasmlmError('BAD_FORMAT', `tensor '${t.name}' overlaps the tensor before it`);
+    await stream.skip(at - stream.position);
+    const first = places[0]!;
+    await stream.readInto(first.target.u8().subarray(first.ptr, first.ptr + t.nBytes));
+    for (const p of places.slice(1)) p.target.u8().set(first.target.u8().subarray(first.ptr, first.ptr + t.nBytes), p.ptr);
+    const type = memoryType(t);
+    if (type === t.type) continue;
+    for (const p of places) {
+      const got = p.target.kernels.repack(t.type, p.ptr, t.nElements / t.ne[0]!, t.ne[0]!, p.scratch);
+      if (got !== type) throw new Error(`internal: repack of ${t.name} gave layout ${got}, expected ${type}`);
+    }
+  }
+}
+
+/**
+ * The tensors `part` of `spec` uses, in specWeights's order: its layers' (and the RoPE factors every layer
+ * reads), the embeddings (token, learned positions, embedding norm) with `embed`, the output norm and head
+ * with `head`. The whole model's are specWeights(spec).
+ */
+export function partWeights(spec: ModelSpec, part: LayerPart): WeightRef[] {
+  const all = specWeights(spec);
+  if (part.from === 0 && part.to === spec.nLayer && part.embed && part.head) return all;
+  const names = new Set<string>();
+  const add = (refs: (WeightRef | undefined)[]) => { for (const r of refs) if (r) names.add(r.name); };
+  const pos = spec.positions;
+  const global = specWeights({ ...spec, layers: [] });
+  const layers = specWeights({ ...spec, layers: spec.layers.slice(part.from, part.to) });
+  add(layers.filter((r) => !global.some((g) => g.name === r.name)));
+  if (part.to > part.from && pos.kind === 'rope') add([pos.freqFactors, pos.longrope?.long, pos.longrope?.short]);
+  if (part.embed) add([spec.tokenEmbd, pos.kind === 'learned' ? pos.weight : undefined, spec.embdNorm?.weight, spec.embdNorm?.bias]);
+  if (part.head) add([spec.outputNorm.weight, spec.outputNorm.bias, spec.output.weight, spec.output.bias]);
+  return all.filter((r) => names.has(r.name));
 }
 
 /**
