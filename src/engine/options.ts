@@ -87,15 +87,16 @@ export function kvRowBytes(type: KvType, nHeadKv: number, headDim: number): numb
 /**
  * The one check of loadModel's options that are not the engine's to choose (loadModel, and the browser's
  * before it starts a worker): an object (or undefined), `threads` a positive integer, `onProgress` a
- * function, `signal` an AbortSignal, `kvType` one of KV_TYPES. Returns the options ({} for undefined).
+ * function, `signal` an AbortSignal, `kvType` one of KV_TYPES, `maxShardBytes` (chooseMaxShardBytes). Returns the options ({} for undefined).
  */
 export function checkLoadOptions<T extends object>(options: T | undefined): T {
   if (options === undefined) return {} as T;
   if (options === null || typeof options !== 'object') {
     throw new WasmlmError('BAD_ARGUMENT', `loadModel options must be an object, got ${kindOf(options)}`);
   }
-  const o = options as { threads?: unknown; onProgress?: unknown; signal?: unknown; kvType?: unknown };
+  const o = options as { threads?: unknown; onProgress?: unknown; signal?: unknown; kvType?: unknown; maxShardBytes?: unknown };
   checkKvType(o.kvType);
+  chooseMaxShardBytes(o.maxShardBytes as number | undefined);
   if (o.threads !== undefined && (typeof o.threads !== 'number' || !Number.isInteger(o.threads) || o.threads < 1)) {
     throw new WasmlmError('BAD_ARGUMENT', `threads must be a positive integer, got ${String(o.threads)}`);
   }
