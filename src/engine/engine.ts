@@ -15,7 +15,7 @@ import {
   type KvType,
 } from './options.js';
 import { Plan } from './plan.js';
-import { capThreads, ThreadPool } from './pool.js';
+import { capThreads, ThreadPool, type JobLayout } from './pool.js';
 import {
   cacheRowBytes, F32_ROWS_CHUNK, f32RowsTmpBytes, kvCacheBytes, logitRowsFor, placeCaches, placeState, withF32Rows, type LayerCache, type RunState,
 } from './state.js';
@@ -74,6 +74,8 @@ export class Engine {
   private readonly freeCaches: KvCache[] = [];
   /** the caches of live sessions */
   private readonly liveCaches = new Set<KvCache>();
+  /** training's one region (src/train), reused by every trainer and step */
+  private work = { at: 0, bytes: 0 };
 
   private constructor(
     readonly spec: ModelSpec,
@@ -358,13 +360,27 @@ export class Engine {
    * and `scratch(bytes)`: a new region of memory (grown for it).
    */
   trainingAccess(): TrainingAccess {
+    const engine = this;
     return {
       spec: this.spec, weights: this.model.weights, views: this.views, kernels: this.kernels as TrainingAccess['kernels'],
+      get threads() { return engine.pool?.alive ? engine.threads : 1; },
       scratch: (bytes: number) => {
         const at = this.layout.alloc(bytes);
         this.growTo(this.layout.size);
         return at;
       },
+      workspace: (bytes: number) => {
+        const w = this.work;
+        if (bytes > w.bytes) {
+          // extended in place while it is the last region, else a new one (the old is left: bump-only layout)
+          if (w.bytes === 0 || this.layout.size !== w.at + w.bytes) w.at = this.layout.alloc(0);
+          this.layout.alloc(w.at + bytes - this.layout.size, 1);
+          w.bytes = bytes;
+          this.growTo(this.layout.size);
+        }
+        return w.at;
+      },
+      run: (P: Plan, job?: JobLayout) => this.runPlan(P, job),
     };
   }
 
@@ -492,9 +508,10 @@ export class Engine {
     this.runPlan(P);
   }
 
-  private runPlan(P: Plan): void {
+  /** Runs plan P (`job`: the plan's own per-thread scratch stride and sync area, training's). */
+  private runPlan(P: Plan, job?: JobLayout): void {
     const run = (first: number, count: number) => {
-      if (this.pool?.alive) this.pool.run(P.opPtr(first), count);
+      if (this.pool?.alive) this.pool.run(P.opPtr(first), count, job);
       else this.kernels.run(P.opPtr(first), count);
     };
     if (this.runPlanHook) this.runPlanHook(P, run);
