@@ -235,11 +235,14 @@ export class TrainPlan {
     }
   }
 
-  /** Backward of `linear`: dx += Wᵀ·dy + Aᵀ·du, dB += s·dyᵀ·u, dA += duᵀ·x with du = s·Bᵀ·dy (du zeroed). */
-  private linearBack(P: Plan, M: SeqMem, l: Linear, x: number, dy: number, dx: number, T: number, u?: number, du?: number): void {
+  /**
+   * Backward of `linear`: dx += Wᵀ·dy + Aᵀ·du, dB += s·dyᵀ·u, dA += duᵀ·x with du = s·Bᵀ·dy (du zeroed); dx
+   * undefined: the first layer's input, whose gradient nothing needs.
+   */
+  private linearBack(P: Plan, M: SeqMem, l: Linear, x: number, dy: number, dx: number | undefined, T: number, u?: number, du?: number): void {
     const w = this.access.weights.get(l.weight);
     const [nIn, nOut] = l.weight.ne as [number, number];
-    P.matmulT({ type: w.type, w: w.ptr, dy, dx, nIn, nOut, nTok: T, scratch: M.mtScratch });
+    if (dx !== undefined) P.matmulT({ type: w.type, w: w.ptr, dy, dx, nIn, nOut, nTok: T, scratch: M.mtScratch });
     const pair = M.pairs.get(l.weight.name);
     if (pair && u !== undefined && du !== undefined) {
       const R = this.rank, s = this.scale;
@@ -247,7 +250,7 @@ export class TrainPlan {
       P.matmulT({ type: GGML_F32, w: pair.b, dy, dx: du, nIn: R, nOut, nTok: T, scratch: M.mtScratch });
       P.axpby({ a: du, b: 0, out: du, n: T * R, alpha: s, beta: 0 });
       P.outerAcc({ x: du, y: x, c: pair.da, m: R, n: nIn, nTok: T, alpha: 1 });
-      P.matmulT({ type: GGML_F32, w: pair.a, dy: du, dx, nIn, nOut: R, nTok: T, scratch: M.mtScratch });
+      if (dx !== undefined) P.matmulT({ type: GGML_F32, w: pair.a, dy: du, dx, nIn, nOut: R, nTok: T, scratch: M.mtScratch });
     }
   }
 
@@ -320,7 +323,7 @@ export class TrainPlan {
       zero(g.dxn, T * E);
       zero(g.datt, T * Q);
       for (const at of g.du.values()) zero(at, T * this.rank);
-      const back = (x: Linear, inp: number, dy: number, dx: number) =>
+      const back = (x: Linear, inp: number, dy: number, dx: number | undefined) =>
         this.linearBack(P, M, x, inp, dy, dx, T, L.u.get(targetOf(x)), g.du.get(targetOf(x)));
       back(l.ffn!.down, L.h, g.dres, g.dh);
       P.siluMulBack({ gate: L.gu, up: L.gu + T * F * 4, dh: g.dh, out: g.dgu, n: T * F });
@@ -333,10 +336,12 @@ export class TrainPlan {
       const dq = g.dqkv, dk = dq + T * Q * 4, dv = dk + T * K * 4;
       rope(dq, nHead);
       rope(dk, nHeadKv);
-      back(l.attn.q!, L.xn, dq, g.dxn);
-      back(l.attn.k!, L.xn, dk, g.dxn);
-      back(l.attn.v!, L.xn, dv, g.dxn);
-      P.rmsnormBack({ x: M.xs[i]!, w: W.ptr(l.attnNorm.weight), dy: g.dxn, dx: g.dres, n: E, nTok: T, eps });
+      // below the first layer nothing needs the gradient (the embeddings are frozen)
+      const dxn = i > 0 ? g.dxn : undefined;
+      back(l.attn.q!, L.xn, dq, dxn);
+      back(l.attn.k!, L.xn, dk, dxn);
+      back(l.attn.v!, L.xn, dv, dxn);
+      if (i > 0) P.rmsnormBack({ x: M.xs[i]!, w: W.ptr(l.attnNorm.weight), dy: g.dxn, dx: g.dres, n: E, nTok: T, eps });
     }
   }
 }
