@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadModel, type LoadOptions } from '../src/index.js';
 import { fixture } from './helpers/fixtures.js';
+import { trainMemory } from '../src/train/plan.js';
 
 interface Ref {
   input_ids: number[][]; loss_mask: number[][]; loss: number;
@@ -103,5 +104,25 @@ describe('training memory', () => {
     for (const [k, g] of before.gradients) expect(Array.from(after.gradients.get(k)!), k).toEqual(Array.from(g));
     expect(engineOf(model).memoryBytes).toBe(bytes);
     model.dispose();
+  });
+});
+
+describe('activations kept or recomputed (checkpointing)', () => {
+  it('the same gradients, bit for bit, whether every layer, some or none is recomputed before its backward', async () => {
+    const saved = trainMemory.keepActivationBytes;
+    try {
+      const results = [];
+      // none kept (both layers recomputed), one layer's worth (llama_q4_0 at 40 tokens: ~128 kB a layer; the last kept), all
+      for (const bytes of [0, 200_000, 1 << 30]) {
+        trainMemory.keepActivationBytes = bytes;
+        results.push(await gradientsOf('llama_q4_0', { threads: 2, threadTuning: SPLIT_ALL }));
+      }
+      for (const r of results.slice(1)) {
+        expect(r.loss).toBe(results[0]!.loss);
+        for (const [k, g] of results[0]!.gradients) expect(Buffer.from(r.gradients.get(k)!.buffer).equals(Buffer.from(g.buffer)), k).toBe(true);
+      }
+    } finally {
+      trainMemory.keepActivationBytes = saved;
+    }
   });
 });

@@ -79,7 +79,10 @@ interface SeqMem {
   pairs: Map<string, PairMem>;
   /** each layer's input (the residual stream), kept from the forward pass */
   xs: number[];
-  act: LayerAct;
+  /** each layer's activations: its own when kept from the forward pass, else one shared set recomputed */
+  acts: LayerAct[];
+  /** whether layer i's activations are kept (not recomputed before its backward) */
+  kept: boolean[];
   g: GradMem;
   /** x after the last layer, normalised, logits, targets (i32), row losses */
   xL: number; xfn: number; logits: number; targets: number; loss: number;
@@ -92,6 +95,13 @@ interface SeqMem {
 }
 
 const al64 = (n: number) => Math.ceil(n / 64) * 64;
+
+/**
+ * Activations kept from the forward pass, at most (bytes): the last layers whose activations fit are not
+ * recomputed before their backward (about a quarter of a step's work each); the others are (checkpointing).
+ * A setting for tests and benches; gradients are the same bits either way.
+ */
+export const trainMemory = { keepActivationBytes: 192 * 2 ** 20 };
 
 export class TrainPlan {
   private mem: SeqMem | undefined;
@@ -111,7 +121,8 @@ export class TrainPlan {
   /**
    * The layout of sequences of up to T tokens in the engine's workspace (shared by every trainer: laid out
    * again before each batch, as another trainer may have used or moved it). Bounded whatever the depth: each
-   * layer's input, one layer's activations (checkpointing), one set of gradient buffers, the logits.
+   * layer's input, one layer's activations (checkpointing) and those of the last layers that fit
+   * trainMemory.keepActivationBytes, one set of gradient buffers, the logits.
    */
   private layoutFor(T: number): SeqMem {
     const s = this.spec;
@@ -130,10 +141,14 @@ export class TrainPlan {
         pairs.set(name, { a: m.f32(p.a.length), b: m.f32(p.b.length), da: m.f32(p.a.length), db: m.f32(p.b.length), nIn: p.nIn, nOut: p.nOut });
       }
       const xs = s.layers.map(() => m.f32(T * E));
-      const u = new Map<string, number>();
-      for (const t of this.adapter.targets) u.set(t, m.f32(T * R));
-      const act: LayerAct = { xn: m.f32(T * E), q: m.f32(T * Q), k: m.f32(T * K), v: m.f32(T * K), att: m.f32(T * Q),
-        x2: m.f32(T * E), xn2: m.f32(T * E), gu: m.f32(2 * T * F), h: m.f32(T * F), u };
+      const layerAct = (): LayerAct => {
+        const u = new Map<string, number>();
+        for (const t of this.adapter.targets) u.set(t, m.f32(T * R));
+        return { xn: m.f32(T * E), q: m.f32(T * Q), k: m.f32(T * K), v: m.f32(T * K), att: m.f32(T * Q),
+          x2: m.f32(T * E), xn2: m.f32(T * E), gu: m.f32(2 * T * F), h: m.f32(T * F), u };
+      };
+      const shared = kept.every((k) => k) ? undefined : layerAct();
+      const acts = kept.map((k) => (k ? layerAct() : shared!));
       const scratch = m.f32(threads * stride / 4);
       const rest = {
         xL: m.f32(T * E), xfn: m.f32(T * E), logits: m.f32(T * V), targets: m.f32(T), loss: m.f32(T),
@@ -147,16 +162,19 @@ export class TrainPlan {
         dh: m.f32(T * F), dgu: m.f32(2 * T * F), dxn2: m.f32(T * E), datt: m.f32(T * Q), dqkv: m.f32(T * (Q + 2 * K)),
         dxn: m.f32(T * E), dxfn: m.f32(T * E), dres: m.f32(T * E), du, zeros: m.f32(T * maxIn),
       };
-      return { pairs, xs, act, rest, g };
+      return { pairs, xs, acts, rest, g };
     };
+    const actBytes = 4 * (T * (3 * E + 2 * Q + 2 * K + 3 * F + this.adapter.targets.length * R)) + 64 * (10 + this.adapter.targets.length);
+    const keep = Math.min(s.nLayer, Math.floor(trainMemory.keepActivationBytes / actBytes));
+    const kept = s.layers.map((_, i) => i >= s.nLayer - keep);
     const size = new Bump(0);
     layout(size);
-    const { pairs, xs, act, rest, g } = layout(new Bump(this.access.workspace(size.end + 64)));
+    const { pairs, xs, acts, rest, g } = layout(new Bump(this.access.workspace(size.end + 64)));
     const plan = new Plan(this.access.views, rest.planAt, planOps, this.access.kernels);
     const job = threads > 1 ? { scratchStride: stride, sync: rest.sync, syncOps: planOps } : undefined;
     // no op writes `zeros` (the accumulators are zeroed by copying it)
     this.access.views.f32.fill(0, g.zeros >>> 2, (g.zeros >>> 2) + T * maxIn);
-    return { T, pairs, xs, act, g, ...rest, plan, job };
+    return { T, pairs, xs, acts, kept, g, ...rest, plan, job };
   }
 
   /** Before a batch whose longest sequence has T tokens: its layout, A/B from the adapter, gradients zeroed. */
@@ -263,14 +281,14 @@ export class TrainPlan {
     P.crossEntropy({ logits: M.logits, targets: M.targets, loss: M.loss, n: V, nRows: T, scale: 1 / N });
   }
 
-  /** Layer i from its input M.xs[i] into M.act (and, with `next`, its output into the next layer's input). */
+  /** Layer i from its input M.xs[i] into M.acts[i] (and, with `next`, its output into the next layer's input). */
   private layerForward(P: Plan, M: SeqMem, T: number, i: number, next: boolean): void {
     const s = this.spec;
     const { nEmbd: E, nHead, nHeadKv, headDim: hd, normEps: eps } = s;
     const F = s.nFf;
     const pos = s.positions as RopeSpec;
     const W = this.access.weights;
-    const l = s.layers[i]!, L = M.act, x = M.xs[i]!;
+    const l = s.layers[i]!, L = M.acts[i]!, x = M.xs[i]!;
     const rope = (at: number, heads: number) => P.rope({
       x: at, nTok: T, nHead: heads, headDim: hd, nRot: pos.nRot, pos0: 0, base: pos.base, freqScale: pos.freqScale, mode: ROPE_NORMAL,
     });
@@ -315,9 +333,9 @@ export class TrainPlan {
     this.linearBack(P, M, s.output, M.xfn, M.logits, g.dxfn, T);
     P.rmsnormBack({ x: M.xL, w: W.ptr(s.outputNorm.weight), dy: g.dxfn, dx: g.dres, n: E, nTok: T, eps });
     for (let i = s.nLayer - 1; i >= 0; i--) {
-      // the layer's activations again, from its input
-      this.layerForward(P, M, T, i, false);
-      const l = s.layers[i]!, L = M.act;
+      // the layer's activations again, from its input (unless kept)
+      if (!M.kept[i]) this.layerForward(P, M, T, i, false);
+      const l = s.layers[i]!, L = M.acts[i]!;
       zero(g.dh, T * F);
       zero(g.dxn2, T * E);
       zero(g.dxn, T * E);
