@@ -8,6 +8,7 @@
 //                     --prompt 128 --gen 64 --engines wasmlm,native --decode-context 1983 --quiet-wait 60
 //                     --out results.json] [-- --sessions 1,2,4,8]
 //   npm run bench -- --grammar [...]: the per-token cost of a JSON-schema constraint (bench/grammar.mjs)
+//   npm run bench -- --train [...]: LoRA training tokens/s beside prefill tokens/s (bench/train.mjs)
 //
 // Models are made once with bench/make-model.mjs into bench/models/ (tinyllama q4_k_m takes ~10 min).
 // The peers are bench/package.json's dependencies, installed into bench/node_modules when missing
@@ -28,6 +29,8 @@ import { ensureModel, f1, f2, mark, median, table, waitQuiet } from './common.mj
 
 // --grammar: the structured-output bench instead (bench/grammar.mjs)
 if (process.argv.includes('--grammar')) { await import('./grammar.mjs'); process.exit(0); }
+// --train: LoRA training tokens/s against prefill instead (bench/train.mjs)
+if (process.argv.includes('--train')) { await import('./train.mjs'); process.exit(0); }
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const benchDir = join(root, 'bench');

@@ -52,12 +52,13 @@ describe('matmul_t (dx += Wᵀ·dy) and matmul_dq (y = W·x) over each type\'s r
   const TYPES: Array<[string, number]> = [
     ['F32', abi.GGML_F32], ['F16', abi.GGML_F16], ['BF16', abi.GGML_BF16], ['Q8_0', abi.GGML_Q8_0], ['Q4_0', abi.GGML_Q4_0],
     ['Q4_1', abi.GGML_Q4_1], ['Q5_0', abi.GGML_Q5_0], ['Q4_K', abi.GGML_Q4_K], ['Q5_K', abi.GGML_Q5_K], ['Q6_K', abi.GGML_Q6_K],
-    ['Q2_K', abi.GGML_Q2_K], ['Q3_K', abi.GGML_Q3_K],
+    ['Q2_K', abi.GGML_Q2_K], ['Q3_K', abi.GGML_Q3_K], ['F32, rows of 135', abi.GGML_F32], ['F32, rows of 132', abi.GGML_F32],
   ];
-  it.each(TYPES)('%s', (_name, type) => {
+  // 11 tokens: the kernels' tiles (4 tokens for matmul_t, 2 for matmul_dq) and what is left; 37 rows: a last block of 5
+  it.each(TYPES)('%s', (name, type) => {
     heap.reset();
     const K = type >= abi.GGML_Q2_K && type <= abi.GGML_Q6_K ? 256 : 64;
-    const nIn = 2 * K, nOut = 37, nTok = 5;
+    const nIn = Number(/rows of (\d+)/.exec(name)?.[1] ?? 2 * K), nOut = 37, nTok = 11;
     const bytes = type === abi.GGML_F32 ? new Uint8Array(rand(nIn * nOut, 1).buffer) : quantizeTensor(type, rand(nIn * nOut, 1));
     const wf = type === abi.GGML_F32 ? rand(nIn * nOut, 1) : dequantize(type, bytes, nIn * nOut);
     const w = heap.put(bytes);

@@ -21,29 +21,64 @@ export function matmul_t_scratch_bytes(nIn: i32): i32 { return 64 + MATMUL_T_ROW
   get_rows(type, w, nIn, ids, n, rows);
 }
 
-/** dx[t] += Wᵀ·dy[t] for tokens t in [t0, t1); scratch: matmul_t_scratch_bytes(nIn) bytes. */
+/**
+ * dx[t] += Wᵀ·dy[t] for tokens t in [t0, t1); scratch: matmul_t_scratch_bytes(nIn) bytes. Tiles of 4 tokens × 8
+ * floats of dx (8 accumulators; per row of W: 2 loads of it, 4 splats of dy), then 1 token × 4 floats, then
+ * scalars; every dx element takes its rows in order, as the twin does.
+ */
 export function matmul_t(type: i32, w: usize, dy: usize, dx: usize, nIn: i32, nOut: i32, t0: i32, t1: i32, scratch: usize): void {
   const ids = scratch, rows = scratch + 64;
+  const inB = <usize>nIn << 2, outB = <usize>nOut << 2;
   for (let o0 = 0; o0 < nOut; o0 += MATMUL_T_ROWS) {
     const n = min(MATMUL_T_ROWS, nOut - o0);
     dequantRows(type, w, nIn, o0, n, ids, rows);
-    for (let t = t0; t < t1; t++) {
-      const g = dy + ((<usize>t * <usize>nOut + <usize>o0) << 2);
-      const d = dx + (<usize>t * <usize>nIn << 2);
+    let t = t0;
+    for (; t + 4 <= t1; t += 4) {
+      const g = dy + <usize>t * outB + (<usize>o0 << 2);
+      const d = dx + <usize>t * inB;
       let i = 0;
-      for (; i + 4 <= nIn; i += 4) {
-        let acc = v128.load(d + (<usize>i << 2));
+      for (; i + 8 <= nIn; i += 8) {
+        const off = <usize>i << 2;
+        let a0 = v128.load(d + off), b0 = v128.load(d + off, 16);
+        let a1 = v128.load(d + inB + off), b1 = v128.load(d + inB + off, 16);
+        let a2 = v128.load(d + 2 * inB + off), b2 = v128.load(d + 2 * inB + off, 16);
+        let a3 = v128.load(d + 3 * inB + off), b3 = v128.load(d + 3 * inB + off, 16);
         for (let k = 0; k < n; k++) {
-          acc = f32x4.add(acc, f32x4.mul(f32x4.splat(load<f32>(g + (<usize>k << 2))), v128.load(rows + ((<usize>k * <usize>nIn + <usize>i) << 2))));
+          const r = rows + <usize>k * inB + off, gk = g + (<usize>k << 2);
+          const ra = v128.load(r), rb = v128.load(r, 16);
+          const g0 = v128.load32_splat(gk), g1 = v128.load32_splat(gk + outB);
+          const g2 = v128.load32_splat(gk + 2 * outB), g3 = v128.load32_splat(gk + 3 * outB);
+          a0 = f32x4.add(a0, f32x4.mul(g0, ra)); b0 = f32x4.add(b0, f32x4.mul(g0, rb));
+          a1 = f32x4.add(a1, f32x4.mul(g1, ra)); b1 = f32x4.add(b1, f32x4.mul(g1, rb));
+          a2 = f32x4.add(a2, f32x4.mul(g2, ra)); b2 = f32x4.add(b2, f32x4.mul(g2, rb));
+          a3 = f32x4.add(a3, f32x4.mul(g3, ra)); b3 = f32x4.add(b3, f32x4.mul(g3, rb));
         }
-        v128.store(d + (<usize>i << 2), acc);
+        v128.store(d + off, a0); v128.store(d + off, b0, 16);
+        v128.store(d + inB + off, a1); v128.store(d + inB + off, b1, 16);
+        v128.store(d + 2 * inB + off, a2); v128.store(d + 2 * inB + off, b2, 16);
+        v128.store(d + 3 * inB + off, a3); v128.store(d + 3 * inB + off, b3, 16);
       }
-      for (; i < nIn; i++) {
-        let acc = load<f32>(d + (<usize>i << 2));
-        for (let k = 0; k < n; k++) acc += load<f32>(g + (<usize>k << 2)) * load<f32>(rows + ((<usize>k * <usize>nIn + <usize>i) << 2));
-        store<f32>(d + (<usize>i << 2), acc);
-      }
+      if (i < nIn) for (let j = 0; j < 4; j++) matmulTRow(g + <usize>j * outB, d + <usize>j * inB, rows, nIn, n, i);
     }
+    for (; t < t1; t++) matmulTRow(dy + <usize>t * outB + (<usize>o0 << 2), dx + <usize>t * inB, rows, nIn, n, 0);
+  }
+}
+
+/** One token's dx[i0..nIn) += Σ_k g[k]·rows[k] (4 floats at a time, then scalars). */
+// @ts-ignore: decorator
+@inline function matmulTRow(g: usize, d: usize, rows: usize, nIn: i32, n: i32, i0: i32): void {
+  let i = i0;
+  for (; i + 4 <= nIn; i += 4) {
+    let acc = v128.load(d + (<usize>i << 2));
+    for (let k = 0; k < n; k++) {
+      acc = f32x4.add(acc, f32x4.mul(v128.load32_splat(g + (<usize>k << 2)), v128.load(rows + ((<usize>k * <usize>nIn + <usize>i) << 2))));
+    }
+    v128.store(d + (<usize>i << 2), acc);
+  }
+  for (; i < nIn; i++) {
+    let acc = load<f32>(d + (<usize>i << 2));
+    for (let k = 0; k < n; k++) acc += load<f32>(g + (<usize>k << 2)) * load<f32>(rows + ((<usize>k * <usize>nIn + <usize>i) << 2));
+    store<f32>(d + (<usize>i << 2), acc);
   }
 }
 
@@ -454,14 +489,50 @@ export function matmul_dq_ref(type: i32, w: usize, x: usize, y: usize, nIn: i32,
 // @ts-ignore: decorator
 @inline function matmulDq(type: i32, w: usize, x: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0: i32, r1: i32, scratch: usize, simd: bool): void {
   const ids = scratch, rows = scratch + 64;
+  const inB = <usize>nIn << 2;
   for (let o0 = r0; o0 < r1; o0 += MATMUL_T_ROWS) {
     const n = min(MATMUL_T_ROWS, r1 - o0);
     dequantRows(type, w, nIn, o0, n, ids, rows);
-    for (let t = 0; t < nTok; t++) {
-      const xt = x + (<usize>t * <usize>nIn << 2), yt = y + ((<usize>t * <usize>nOut + <usize>o0) << 2);
-      for (let k = 0; k < n; k++) store<f32>(yt + (<usize>k << 2), dotf(rows + (<usize>k * <usize>nIn << 2), xt, nIn, simd));
+    let t = 0;
+    // SIMD: tiles of 2 tokens × 4 rows (dotf's sums, 8 at once)
+    if (simd && (nIn & 3) == 0) {
+      for (; t + 2 <= nTok; t += 2) {
+        const x0 = x + <usize>t * inB, x1 = x0 + inB;
+        const y0 = y + ((<usize>t * <usize>nOut + <usize>o0) << 2), y1 = y0 + (<usize>nOut << 2);
+        let k = 0;
+        for (; k + 4 <= n; k += 4) {
+          const w0 = rows + <usize>k * inB, w1 = w0 + inB, w2 = w1 + inB, w3 = w2 + inB;
+          let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+          for (let i = 0; i < nIn; i += 4) {
+            const off = <usize>i << 2;
+            const u = v128.load(x0 + off), v = v128.load(x1 + off);
+            const r0 = v128.load(w0 + off), r1 = v128.load(w1 + off), r2 = v128.load(w2 + off), r3 = v128.load(w3 + off);
+            a0 = f32x4.add(a0, f32x4.mul(r0, u)); b0 = f32x4.add(b0, f32x4.mul(r0, v));
+            a1 = f32x4.add(a1, f32x4.mul(r1, u)); b1 = f32x4.add(b1, f32x4.mul(r1, v));
+            a2 = f32x4.add(a2, f32x4.mul(r2, u)); b2 = f32x4.add(b2, f32x4.mul(r2, v));
+            a3 = f32x4.add(a3, f32x4.mul(r3, u)); b3 = f32x4.add(b3, f32x4.mul(r3, v));
+          }
+          const kb = <usize>k << 2;
+          store<f32>(y0 + kb, sum4(a0)); store<f32>(y0 + kb, sum4(a1), 4); store<f32>(y0 + kb, sum4(a2), 8); store<f32>(y0 + kb, sum4(a3), 12);
+          store<f32>(y1 + kb, sum4(b0)); store<f32>(y1 + kb, sum4(b1), 4); store<f32>(y1 + kb, sum4(b2), 8); store<f32>(y1 + kb, sum4(b3), 12);
+        }
+        for (; k < n; k++) {
+          store<f32>(y0 + (<usize>k << 2), dotf(rows + <usize>k * inB, x0, nIn, true));
+          store<f32>(y1 + (<usize>k << 2), dotf(rows + <usize>k * inB, x1, nIn, true));
+        }
+      }
+    }
+    for (; t < nTok; t++) {
+      const xt = x + <usize>t * inB, yt = y + ((<usize>t * <usize>nOut + <usize>o0) << 2);
+      for (let k = 0; k < n; k++) store<f32>(yt + (<usize>k << 2), dotf(rows + <usize>k * inB, xt, nIn, simd));
     }
   }
+}
+
+/** dotf's combination of 4 lane sums: (s0 + s1) + (s2 + s3) */
+// @ts-ignore: decorator
+@inline function sum4(a: v128): f32 {
+  return (f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1)) + (f32x4.extract_lane(a, 2) + f32x4.extract_lane(a, 3));
 }
 
 export function matmul_dq_info(q: i32, op: usize): i64 {

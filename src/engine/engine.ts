@@ -17,7 +17,7 @@ import {
   type EngineOptions, type KvType,
 } from './options.js';
 import { Plan } from './plan.js';
-import { capThreads, ThreadPool } from './pool.js';
+import { capThreads, ThreadPool, type JobLayout } from './pool.js';
 import { planShard, Shard, splitLayers, type ShardSizing } from './shards.js';
 import {
   cacheRowBytes, F32_ROWS_CHUNK, f32RowsTmpBytes, kvCacheBytes, logitRowsFor, placeCaches, withF32Rows, type LayerCache,
@@ -76,6 +76,8 @@ export class Engine {
   private readonly freeCaches: KvCache[] = [];
   /** the caches of live sessions */
   private readonly liveCaches = new Set<KvCache>();
+  /** training's one region (src/train), reused by every trainer and step */
+  private work = { at: 0, bytes: 0 };
 
   private constructor(
     readonly spec: ModelSpec,
@@ -400,14 +402,27 @@ export class Engine {
       throw new WasmlmError('NOT_SUPPORTED', `training needs the model in one wasm memory: this one is split over ` +
         `${this.shards.length} (maxShardBytes, or a model over 4 GiB); load it unsharded to train an adapter`);
     }
-    const s = this.shards[0]!;
+    const s = this.shards[0]!, threads = this.threads;
     return {
       spec: this.spec, weights: s.weights, views: s.views, kernels: s.kernels as TrainingAccess['kernels'],
+      get threads() { return s.pool?.alive ? threads : 1; },
       scratch: (bytes: number) => {
         const at = s.layout.alloc(bytes);
         growTo(s, s.layout.size);
         return at;
       },
+      workspace: (bytes: number) => {
+        const w = this.work;
+        if (bytes > w.bytes) {
+          // extended in place while it is the last region, else a new one (the old is left: bump-only layout)
+          if (w.bytes === 0 || s.layout.size !== w.at + w.bytes) w.at = s.layout.alloc(0);
+          s.layout.alloc(w.at + bytes - s.layout.size, 1);
+          w.bytes = bytes;
+          growTo(s, s.layout.size);
+        }
+        return w.at;
+      },
+      run: (P: Plan, job?: JobLayout) => this.runPlan(s, P, job),
     };
   }
 
@@ -550,9 +565,10 @@ export class Engine {
     this.runPlan(s, P);
   }
 
-  private runPlan(s: Shard, P: Plan): void {
+  /** Runs plan P in shard s (`job`: the plan's own per-thread scratch stride and sync area, training's). */
+  private runPlan(s: Shard, P: Plan, job?: JobLayout): void {
     const run = (first: number, count: number) => {
-      if (s.pool?.alive) s.pool.run(P.opPtr(first), count);
+      if (s.pool?.alive) s.pool.run(P.opPtr(first), count, job);
       else s.kernels.run(P.opPtr(first), count);
     };
     if (this.runPlanHook) this.runPlanHook(P, run);

@@ -151,9 +151,17 @@ function canBlock(): boolean {
   }
 }
 
+/**
+ * A job's own scratch and sync layout (training plans): `scratchStride` bytes between the per-thread scratch
+ * copies its ops use, `sync` a sync area of SYNC_BYTES per op for plans of up to `syncOps` ops.
+ */
+export interface JobLayout { scratchStride: number; sync: number; syncOps: number }
+
 export class ThreadPool {
   private failure: string | undefined;
   private closed = false;
+  /** the layout of the engine's plans (start, setSync), restored after a job with its own */
+  private layout: JobLayout;
 
   private constructor(
     private readonly kernels: ThreadKernelExports,
@@ -163,7 +171,10 @@ export class ThreadPool {
     readonly nThreads: number,
     private readonly workers: AnyWorker[],
     readonly kind: Kind,
-  ) {}
+    layout: JobLayout,
+  ) {
+    this.layout = layout;
+  }
 
   /**
    * Starts nThreads − 1 workers on `module` (a threads build) over `memory`, thread 0 being the caller
@@ -208,7 +219,7 @@ export class ThreadPool {
       for (const w of workers) terminate(w);
       throw e;
     }
-    const pool = new ThreadPool(kernels, memory, ctl, nThreads, workers, kind);
+    const pool = new ThreadPool(kernels, memory, ctl, nThreads, workers, kind, { scratchStride, sync, syncOps });
     for (const w of workers) {
       if (w.kind === 'node') {
         // a worker that dies outside worker_loop (which reports its own traps) must not take the process down
@@ -223,9 +234,15 @@ export class ThreadPool {
 
   /** A new sync area for plans of up to `syncOps` ops (the engine's plan grew). Between jobs. */
   setSync(sync: number, syncOps: number): void {
+    this.layout = { ...this.layout, sync, syncOps };
+    this.setLayout(this.layout);
+  }
+
+  private setLayout(l: JobLayout): void {
     const words = new Int32Array(this.memory.buffer, this.ctl, CTL_BYTES >> 2);
-    Atomics.store(words, CTL_SYNC, sync);
-    Atomics.store(words, CTL_SYNC_OPS, syncOps);
+    Atomics.store(words, CTL_SYNC, l.sync);
+    Atomics.store(words, CTL_SYNC_OPS, l.syncOps);
+    Atomics.store(words, CTL_SCRATCH_STRIDE, l.scratchStride);
   }
 
   /** Whether run() can be called (not disposed, no thread failed). */
@@ -233,11 +250,20 @@ export class ThreadPool {
     return !this.closed && this.failure === undefined;
   }
 
-  /** Runs a plan on every thread; returns when all are done. Throws if a thread failed. */
-  run(plan: number, nOps: number): void {
+  /**
+   * Runs a plan on every thread; returns when all are done. Throws if a thread failed. `job`: the plan's own
+   * scratch stride and sync area (between jobs the words are free to change: run_job returns once every
+   * worker has left the job), the engine's restored after it.
+   */
+  run(plan: number, nOps: number, job?: JobLayout): void {
     let ok = 0;
     try {
-      ok = this.kernels.run_job(this.ctl, plan, nOps);
+      if (job) this.setLayout(job);
+      try {
+        ok = this.kernels.run_job(this.ctl, plan, nOps);
+      } finally {
+        if (job) this.setLayout(this.layout);
+      }
     } catch (e) {
       // thread 0 trapped: release the others, who are waiting for it
       this.kernels.thread_fail(this.ctl);

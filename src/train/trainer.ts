@@ -87,7 +87,7 @@ export class Trainer {
 
   private compute(batch: TrainBatch): { loss: number; grads: Map<string, Float32Array> } {
     const { tokens, mask, count } = this.checkBatch(batch);
-    this.graph.begin();
+    this.graph.begin(Math.max(...tokens.map((seq) => seq.length)));
     let sum = 0;
     tokens.forEach((seq, b) => { sum += this.graph.run(seq, mask[b]!, count); });
     return { loss: sum / count, grads: this.graph.gradients() };
