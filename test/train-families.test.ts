@@ -89,7 +89,7 @@ describe('LoRA gradients of every family against finite differences', () => {
     const inf = await inferenceLoss(model, batch);
     applied.remove();
     const gelu = accessOf(model).spec.layers.some((l) => l.ffn?.act === 'gelu');
-    expect(Math.abs(loss - inf) / inf, `loss ${loss} vs inference ${inf}`).toBeLessThan(gelu ? 2e-3 : 2e-5);
+    expect(Math.abs(loss - inf) / inf, `loss ${loss} vs inference ${inf}`).toBeLessThan(gelu ? 1e-4 : 2e-5);
 
     // the float64 loss: equal to the training forward's, and differentiated by central differences along a
     // seeded ±1 direction per tensor (every entry counts)

@@ -299,13 +299,13 @@ export function silu_mul_back_run(op: usize, lo: i32, hi: i32, scratch: usize): 
 }
 
 export function attention_back(q: usize, k: usize, v: usize, dout: usize, out: usize, nTok: i32, nHead: i32, nKv: i32,
-  hd: i32, scale: f32, kh0: i32, kh1: i32, scratch: usize, cap: f32 = 0, maxBias: f32 = 0, window: i32 = 0): void {
+  hd: i32, scale: f32, kh0: i32, kh1: i32, scratch: usize, cap: f32, maxBias: f32, window: i32): void {
   attnBack(q, k, v, dout, out, nTok, nHead, nKv, hd, scale, kh0, kh1, scratch, cap, maxBias, window, true);
 }
 
 /** The scalar twin (bit-identical). */
 export function attention_back_ref(q: usize, k: usize, v: usize, dout: usize, out: usize, nTok: i32, nHead: i32, nKv: i32,
-  hd: i32, scale: f32, kh0: i32, kh1: i32, scratch: usize, cap: f32 = 0, maxBias: f32 = 0, window: i32 = 0): void {
+  hd: i32, scale: f32, kh0: i32, kh1: i32, scratch: usize, cap: f32, maxBias: f32, window: i32): void {
   attnBack(q, k, v, dout, out, nTok, nHead, nKv, hd, scale, kh0, kh1, scratch, cap, maxBias, window, false);
 }
 

@@ -9,6 +9,7 @@
  */
 import type { AttentionSpec, Linear, ModelSpec, NormSpec, WeightRef } from '../../src/models/spec.js';
 import type { TrainingAccess } from '../../src/train/access.js';
+import { attentionF64 } from './attention-f64.js';
 
 /** A LoRA pair in float64: A [r][nIn], B [nOut][r], the scale s of y = W·x + s·B·(A·x). */
 export interface Pair64 { a: Float64Array; b: Float64Array; r: number }
@@ -88,34 +89,12 @@ export class Forward64 {
   }
 
   private attention(a: AttentionSpec, q: Float64Array, k: Float64Array, v: Float64Array, T: number): Float64Array {
-    const s = this.spec, hd = s.headDim, H = s.nHead, Hk = s.nHeadKv, pos = s.positions;
-    const out = new Float64Array(T * H * hd);
+    const s = this.spec, H = s.nHead, pos = s.positions;
     const n2 = 2 ** Math.floor(Math.log2(H));
-    const slope = (h: number) => {
-      if (pos.kind !== 'alibi') return 0;
-      return h < n2 ? (2 ** (-pos.maxBias / n2)) ** (h + 1) : (2 ** (-pos.maxBias / 2 / n2)) ** (2 * (h - n2) + 1);
-    };
-    for (let h = 0; h < H; h++) {
-      const kh = Math.floor(h / (H / Hk));
-      for (let t = 0; t < T; t++) {
-        const j0 = a.slidingWindow > 0 ? Math.max(0, t - a.slidingWindow + 1) : 0;
-        const sc: number[] = [];
-        for (let j = j0; j <= t; j++) {
-          let d = 0;
-          for (let i = 0; i < hd; i++) d += q[(t * H + h) * hd + i]! * k[(j * Hk + kh) * hd + i]!;
-          d *= s.kqScale;
-          if (s.attnSoftcap) d = s.attnSoftcap * Math.tanh(d / s.attnSoftcap);
-          sc.push(d + slope(h) * (j - t));
-        }
-        const mx = Math.max(...sc);
-        const e = sc.map((x) => Math.exp(x - mx)), z = e.reduce((x, y) => x + y, 0);
-        for (let j = j0; j <= t; j++) {
-          const p = e[j - j0]! / z;
-          for (let i = 0; i < hd; i++) out[(t * H + h) * hd + i] += p * v[(j * Hk + kh) * hd + i]!;
-        }
-      }
-    }
-    return out;
+    // ALiBi's slopes (the fixtures' README)
+    const slope = pos.kind !== 'alibi' ? undefined
+      : (h: number) => h < n2 ? (2 ** (-pos.maxBias / n2)) ** (h + 1) : (2 ** (-pos.maxBias / 2 / n2)) ** (2 * (h - n2) + 1);
+    return attentionF64(q, k, v, T, 0, H, s.nHeadKv, s.headDim, s.kqScale, a.slidingWindow, { cap: s.attnSoftcap, slope });
   }
 
   /** The sum of the masked rows' cross-entropies of one sequence (mask[p]: row p predicts tokens[p + 1]). */
