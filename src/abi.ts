@@ -271,7 +271,8 @@ export const SILU_MUL_BACK_DH = 3;
 export const SILU_MUL_BACK_OUT = 4;
 export const SILU_MUL_BACK_N = 5;
 // (q, k, v, dout, out, nTok, nHead, nKvHead, headDim, scaleBits, scratch): causal attention over positions
-// 0..nTok−1 backward: out = [dq | dk | dv], overwritten; scratch: 2·nTok floats per thread
+// 0..nTok−1 backward: out = [dq | dk | dv], overwritten; scratch: 3·nTok floats per thread; the forward's
+// score soft-cap (softcapBits, 0: none), ALiBi (maxBiasBits, 0: none) and sliding window (0: none) as OP_ATTENTION's
 export const OP_ATTENTION_BACK = 24;
 export const ATTENTION_BACK_Q = 1;
 export const ATTENTION_BACK_K = 2;
@@ -284,6 +285,9 @@ export const ATTENTION_BACK_N_KV_HEAD = 8;
 export const ATTENTION_BACK_HEAD_DIM = 9;
 export const ATTENTION_BACK_SCALE = 10;
 export const ATTENTION_BACK_SCRATCH = 11;
+export const ATTENTION_BACK_SOFTCAP = 12;
+export const ATTENTION_BACK_MAX_BIAS = 13;
+export const ATTENTION_BACK_WINDOW = 14;
 // (logits, targets, loss, n, nRows, scaleBits): per row, loss = logsumexp − logit[target] and the row becomes
 // (softmax − one-hot)·scale; target < 0: not learned (loss 0, zero gradient)
 export const OP_CROSS_ENTROPY = 25;
@@ -304,6 +308,37 @@ export const MATMUL_DQ_N_IN = 5;
 export const MATMUL_DQ_N_OUT = 6;
 export const MATMUL_DQ_N_TOK = 7;
 export const MATMUL_DQ_SCRATCH = 8;
+// Training beyond llama (assembly/ops/backward_ext.ts):
+// (x, w, dy, dx, n, nTok, epsBits): dx += the LayerNorm gradient at x for dy (w = 0: no gain; the bias has none)
+export const OP_LAYERNORM_BACK = 27;
+export const LAYERNORM_BACK_X = 1;
+export const LAYERNORM_BACK_W = 2;
+export const LAYERNORM_BACK_DY = 3;
+export const LAYERNORM_BACK_DX = 4;
+export const LAYERNORM_BACK_N = 5;
+export const LAYERNORM_BACK_N_TOK = 6;
+export const LAYERNORM_BACK_EPS = 7;
+// (gate, up, out, n): out = gelu(gate)·up with the smooth tanh GELU (up = 0: out = gelu(gate)); the training
+// forward's GELU / GeGLU (inference's OP_GELU / OP_GLU tabulate it in fp16 steps, which have no gradient)
+export const OP_GELU_MUL = 28;
+export const GELU_MUL_GATE = 1;
+export const GELU_MUL_UP = 2;
+export const GELU_MUL_OUT = 3;
+export const GELU_MUL_N = 4;
+// (gate, up, dh, out, n): for h = gelu(gate)·up: out[i] = d gate; up ≠ 0: out[n + i] = d up
+export const OP_GELU_MUL_BACK = 29;
+export const GELU_MUL_BACK_GATE = 1;
+export const GELU_MUL_BACK_UP = 2;
+export const GELU_MUL_BACK_DH = 3;
+export const GELU_MUL_BACK_OUT = 4;
+export const GELU_MUL_BACK_N = 5;
+// (x, dy, out, n, capBits): out = dy·(1 − tanh²(x / cap)), the gradient of OP_SOFTCAP at x (out may be dy)
+export const OP_SOFTCAP_BACK = 30;
+export const SOFTCAP_BACK_X = 1;
+export const SOFTCAP_BACK_DY = 2;
+export const SOFTCAP_BACK_OUT = 3;
+export const SOFTCAP_BACK_N = 4;
+export const SOFTCAP_BACK_CAP = 5;
 
 export const GLU_SILU = 0;
 export const GLU_GELU = 1;

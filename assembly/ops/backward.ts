@@ -6,7 +6,8 @@
 // OP_OUTER_ACC: c[m][j] += alpha · Σ_t x[t][m]·y[t][j] (the LoRA A/B gradients: dB += s·dyᵀ·u, dA += duᵀ·x).
 import * as abi from "../../src/abi";
 import { get_rows } from "../weights";
-import { expf, expf4 } from "./activations";
+import { expf, expf4, tanhf } from "./activations";
+import { alibi_slope } from "./attention";
 import { ALIGN, READS, UNITS, WORK, WRITES, arg, argf, ptr, region, rowsBytes } from "./entry";
 
 /** rows of W dequantized at a time */
@@ -290,7 +291,9 @@ export function silu_mul_back_run(op: usize, lo: i32, hi: i32, scratch: usize): 
 // OP_ATTENTION_BACK: q [nTok][nHead·hd], k, v [nTok][nKv·hd] (after RoPE; positions 0..nTok−1, causal), dout
 // [nTok][nHead·hd] → out = [dq | dk | dv] (dq [nTok][nHead·hd], then dk, dv [nTok][nKv·hd]), overwritten. The
 // probabilities are recomputed (scores in f32, softmax with f32 exp, sum in f64). Units: KV heads (each with
-// the query heads it serves); scratch: 2·nTok floats per thread.
+// the query heads it serves); scratch: 3·nTok floats per thread. As OP_ATTENTION: cap > 0 soft-caps the scaled
+// scores (z → cap·tanh(z/cap), whose slope 1 − tanh² is kept per key), maxBias > 0 adds ALiBi's slope·(j − t),
+// window > 0 masks keys j ≤ t − window.
 
 /** a·b over n floats: 4 lane sums (SIMD, or the same sums one at a time), combined (s0 + s1) + (s2 + s3), then
  *  the tail. */
@@ -331,23 +334,23 @@ export function silu_mul_back_run(op: usize, lo: i32, hi: i32, scratch: usize): 
 }
 
 export function attention_back(q: usize, k: usize, v: usize, dout: usize, out: usize, nTok: i32, nHead: i32, nKv: i32,
-  hd: i32, scale: f32, kh0: i32, kh1: i32, scratch: usize): void {
-  attnBack(q, k, v, dout, out, nTok, nHead, nKv, hd, scale, kh0, kh1, scratch, true);
+  hd: i32, scale: f32, kh0: i32, kh1: i32, scratch: usize, cap: f32, maxBias: f32, window: i32): void {
+  attnBack(q, k, v, dout, out, nTok, nHead, nKv, hd, scale, kh0, kh1, scratch, cap, maxBias, window, true);
 }
 
 /** The scalar twin (bit-identical). */
 export function attention_back_ref(q: usize, k: usize, v: usize, dout: usize, out: usize, nTok: i32, nHead: i32, nKv: i32,
-  hd: i32, scale: f32, kh0: i32, kh1: i32, scratch: usize): void {
-  attnBack(q, k, v, dout, out, nTok, nHead, nKv, hd, scale, kh0, kh1, scratch, false);
+  hd: i32, scale: f32, kh0: i32, kh1: i32, scratch: usize, cap: f32, maxBias: f32, window: i32): void {
+  attnBack(q, k, v, dout, out, nTok, nHead, nKv, hd, scale, kh0, kh1, scratch, cap, maxBias, window, false);
 }
 
 // @ts-ignore: decorator
 @inline function attnBack(q: usize, k: usize, v: usize, dout: usize, out: usize, nTok: i32, nHead: i32, nKv: i32,
-  hd: i32, scale: f32, kh0: i32, kh1: i32, scratch: usize, simd: bool): void {
+  hd: i32, scale: f32, kh0: i32, kh1: i32, scratch: usize, cap: f32, maxBias: f32, window: i32, simd: bool): void {
   const qRow = <usize>(nHead * hd) << 2, kRow = <usize>(nKv * hd) << 2;
   const dq = out, dk = out + <usize>nTok * qRow, dv = dk + <usize>nTok * kRow;
   const group = nHead / nKv;
-  const p = scratch, dp = scratch + (<usize>nTok << 2);
+  const p = scratch, dp = scratch + (<usize>nTok << 2), dc = dp + (<usize>nTok << 2);
   for (let kh = kh0; kh < kh1; kh++) {
     const kOff = <usize>(kh * hd) << 2;
     for (let j = 0; j < nTok; j++) {
@@ -356,23 +359,31 @@ export function attention_back_ref(q: usize, k: usize, v: usize, dout: usize, ou
     }
     for (let h = kh * group; h < (kh + 1) * group; h++) {
       const qOff = <usize>(h * hd) << 2;
+      const slope: f32 = maxBias > 0 ? alibi_slope(h, nHead, maxBias) : 0;
       for (let t = 0; t < nTok; t++) {
         const qt = q + <usize>t * qRow + qOff, dot = dout + <usize>t * qRow + qOff;
+        const j0 = window > 0 && t - window + 1 > 0 ? t - window + 1 : 0;
         let max: f32 = -Infinity;
-        for (let j = 0; j <= t; j++) {
-          const s = dotf(qt, k + <usize>j * kRow + kOff, hd, simd) * scale;
+        for (let j = j0; j <= t; j++) {
+          let s = dotf(qt, k + <usize>j * kRow + kOff, hd, simd) * scale;
+          if (cap > 0) {
+            const th = tanhf(s / cap);
+            s = th * cap;
+            store<f32>(dc + (<usize>j << 2), <f32>1.0 - th * th);
+          }
+          if (maxBias > 0) s += slope * <f32>(j - t);
           store<f32>(p + (<usize>j << 2), s);
           max = Mathf.max(max, s);
         }
         let sum: f64 = 0;
-        for (let j = 0; j <= t; j++) {
+        for (let j = j0; j <= t; j++) {
           const e = expf(load<f32>(p + (<usize>j << 2)) - max);
           store<f32>(p + (<usize>j << 2), e);
           sum += <f64>e;
         }
         const inv = <f32>(1.0 / sum);
         let pd: f64 = 0;
-        for (let j = 0; j <= t; j++) {
+        for (let j = j0; j <= t; j++) {
           const pj = load<f32>(p + (<usize>j << 2)) * inv;
           store<f32>(p + (<usize>j << 2), pj);
           const d = dotf(dot, v + <usize>j * kRow + kOff, hd, simd);
@@ -383,8 +394,10 @@ export function attention_back_ref(q: usize, k: usize, v: usize, dout: usize, ou
         const dqt = dq + <usize>t * qRow + qOff;
         memory.fill(dqt, 0, <usize>hd << 2);
         const pdf = <f32>pd;
-        for (let j = 0; j <= t; j++) {
-          const ds = load<f32>(p + (<usize>j << 2)) * (load<f32>(dp + (<usize>j << 2)) - pdf) * scale;
+        for (let j = j0; j <= t; j++) {
+          let ds = load<f32>(p + (<usize>j << 2)) * (load<f32>(dp + (<usize>j << 2)) - pdf);
+          if (cap > 0) ds *= load<f32>(dc + (<usize>j << 2));
+          ds *= scale;
           axpy(dqt, ds, k + <usize>j * kRow + kOff, hd, simd);
           axpy(dk + <usize>j * kRow + kOff, ds, qt, hd, simd);
         }
@@ -409,7 +422,8 @@ export function attention_back_run(op: usize, lo: i32, hi: i32, scratch: usize):
   attention_back(ptr(op, abi.ATTENTION_BACK_Q), ptr(op, abi.ATTENTION_BACK_K), ptr(op, abi.ATTENTION_BACK_V),
     ptr(op, abi.ATTENTION_BACK_DOUT), ptr(op, abi.ATTENTION_BACK_OUT), arg(op, abi.ATTENTION_BACK_N_TOK),
     arg(op, abi.ATTENTION_BACK_N_HEAD), arg(op, abi.ATTENTION_BACK_N_KV_HEAD), arg(op, abi.ATTENTION_BACK_HEAD_DIM),
-    argf(op, abi.ATTENTION_BACK_SCALE), lo, hi, ptr(op, abi.ATTENTION_BACK_SCRATCH) + scratch);
+    argf(op, abi.ATTENTION_BACK_SCALE), lo, hi, ptr(op, abi.ATTENTION_BACK_SCRATCH) + scratch,
+    argf(op, abi.ATTENTION_BACK_SOFTCAP), argf(op, abi.ATTENTION_BACK_MAX_BIAS), arg(op, abi.ATTENTION_BACK_WINDOW));
 }
 
 // ---------------------------------------------------------------- cross-entropy

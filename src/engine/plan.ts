@@ -24,6 +24,7 @@ const F32_SLOTS = new Set([
   'RMSNORM_EPS', 'LAYERNORM_EPS', 'ROPE_BASE', 'ROPE_FREQ_SCALE', 'ROPE_EXT_FACTOR', 'ROPE_ATTN_FACTOR',
   'ROPE_CORR_LOW', 'ROPE_CORR_HIGH', 'ATTENTION_SCALE', 'ATTENTION_MAX_BIAS', 'AXPBY_ALPHA', 'AXPBY_BETA', 'SOFTCAP_CAP',
   'ATTENTION_SOFTCAP', 'OUTER_ACC_ALPHA', 'RMSNORM_BACK_EPS', 'ATTENTION_BACK_SCALE', 'CROSS_ENTROPY_SCALE',
+  'ATTENTION_BACK_SOFTCAP', 'ATTENTION_BACK_MAX_BIAS', 'LAYERNORM_BACK_EPS', 'SOFTCAP_BACK_CAP',
 ]);
 
 export interface OpSlot {
@@ -469,9 +470,9 @@ export class Plan {
     i32[w + abi.SILU_MUL_BACK_N] = a.n;
     this.end();
   }
-  /** training: [dq | dk | dv] of causal attention over positions 0..nTok−1 */
+  /** training: [dq | dk | dv] of causal attention over positions 0..nTok−1 (soft-cap, ALiBi, window: as attention's) */
   attentionBack(a: { q: number; k: number; v: number; dout: number; out: number; nTok: number; nHead: number; nKvHead: number;
-    headDim: number; scale: number; scratch: number }): void {
+    headDim: number; scale: number; scratch: number; softcap?: number; maxBias?: number; window?: number }): void {
     const w = this.begin(abi.OP_ATTENTION_BACK), i32 = this.i32;
     i32[w + abi.ATTENTION_BACK_Q] = a.q;
     i32[w + abi.ATTENTION_BACK_K] = a.k;
@@ -484,6 +485,9 @@ export class Plan {
     i32[w + abi.ATTENTION_BACK_HEAD_DIM] = a.headDim;
     i32[w + abi.ATTENTION_BACK_SCALE] = bitsOf(a.scale);
     i32[w + abi.ATTENTION_BACK_SCRATCH] = a.scratch;
+    i32[w + abi.ATTENTION_BACK_SOFTCAP] = bitsOf(a.softcap ?? 0);
+    i32[w + abi.ATTENTION_BACK_MAX_BIAS] = bitsOf(a.maxBias ?? 0);
+    i32[w + abi.ATTENTION_BACK_WINDOW] = a.window ?? 0;
     this.end();
   }
   /** training: per row the loss and, in place, the gradient of the cross-entropy (targets < 0: not learned) */
@@ -508,6 +512,47 @@ export class Plan {
     i32[w + abi.MATMUL_DQ_N_OUT] = a.nOut;
     i32[w + abi.MATMUL_DQ_N_TOK] = a.nTok;
     i32[w + abi.MATMUL_DQ_SCRATCH] = a.scratch;
+    this.end();
+  }
+  /** training: dx += the LayerNorm gradient at x for dy (w = 0: no gain; assembly/ops/backward_ext.ts) */
+  layernormBack(a: { x: number; w: number; dy: number; dx: number; n: number; nTok: number; eps: number }): void {
+    const w = this.begin(abi.OP_LAYERNORM_BACK), i32 = this.i32;
+    i32[w + abi.LAYERNORM_BACK_X] = a.x;
+    i32[w + abi.LAYERNORM_BACK_W] = a.w;
+    i32[w + abi.LAYERNORM_BACK_DY] = a.dy;
+    i32[w + abi.LAYERNORM_BACK_DX] = a.dx;
+    i32[w + abi.LAYERNORM_BACK_N] = a.n;
+    i32[w + abi.LAYERNORM_BACK_N_TOK] = a.nTok;
+    i32[w + abi.LAYERNORM_BACK_EPS] = bitsOf(a.eps);
+    this.end();
+  }
+  /** training: out = gelu(gate)·up, the smooth tanh GELU (up = 0: gelu(gate)) */
+  geluMul(a: { gate: number; up: number; out: number; n: number }): void {
+    const w = this.begin(abi.OP_GELU_MUL), i32 = this.i32;
+    i32[w + abi.GELU_MUL_GATE] = a.gate;
+    i32[w + abi.GELU_MUL_UP] = a.up;
+    i32[w + abi.GELU_MUL_OUT] = a.out;
+    i32[w + abi.GELU_MUL_N] = a.n;
+    this.end();
+  }
+  /** training: [d gate | d up] of gelu(gate)·up for dh (up = 0: d gate only) */
+  geluMulBack(a: { gate: number; up: number; dh: number; out: number; n: number }): void {
+    const w = this.begin(abi.OP_GELU_MUL_BACK), i32 = this.i32;
+    i32[w + abi.GELU_MUL_BACK_GATE] = a.gate;
+    i32[w + abi.GELU_MUL_BACK_UP] = a.up;
+    i32[w + abi.GELU_MUL_BACK_DH] = a.dh;
+    i32[w + abi.GELU_MUL_BACK_OUT] = a.out;
+    i32[w + abi.GELU_MUL_BACK_N] = a.n;
+    this.end();
+  }
+  /** training: out = dy·(1 − tanh²(x / cap)), the soft-cap's gradient at x */
+  softcapBack(a: { x: number; dy: number; out: number; n: number; cap: number }): void {
+    const w = this.begin(abi.OP_SOFTCAP_BACK), i32 = this.i32;
+    i32[w + abi.SOFTCAP_BACK_X] = a.x;
+    i32[w + abi.SOFTCAP_BACK_DY] = a.dy;
+    i32[w + abi.SOFTCAP_BACK_OUT] = a.out;
+    i32[w + abi.SOFTCAP_BACK_N] = a.n;
+    i32[w + abi.SOFTCAP_BACK_CAP] = bitsOf(a.cap);
     this.end();
   }
 }

@@ -1,41 +1,40 @@
 /**
- * Training plans for the llama family: the forward pass of one sequence (positions 0..T−1, causal) that keeps
- * the activations backward needs, the cross-entropy of the learned rows, and the backward pass to the LoRA
- * A/B gradients — ops in wasm (the inference ops forward; assembly/ops/backward.ts backward), run by the
- * kernels like the inference plans. Base weights stay frozen and in their type (dx = Wᵀ·dy dequantizes
- * their rows, OP_MATMUL_T); the adapter's A/B and their gradients live in wasm memory as f32.
+ * Training plans: the forward pass of one sequence (positions 0..T−1, causal) that keeps the activations
+ * backward needs, the cross-entropy of the learned rows, and the backward pass to the LoRA A/B gradients — ops in
+ * wasm (the inference ops forward; assembly/ops/backward.ts and backward_ext.ts backward), run by the kernels like
+ * the inference plans. Every block the ModelSpec describes but those `checkTrainable` names: RMSNorm and
+ * LayerNorm, RoPE (normal and neox, partial), ALiBi, learned positions, GQA attention with soft-capped scores and
+ * sliding windows, per-head q/k norms, fused qkv, biases, SwiGLU, GeGLU, plain GELU, fused gate-up, sandwich
+ * norms, LayerScale, sequential and parallel residuals, scaled or normalised embeddings, a soft-capped output. Base weights
+ * stay frozen and in their type (dx = Wᵀ·dy dequantizes their rows, OP_MATMUL_T); the adapter's A/B and their
+ * gradients live in wasm memory as f32. GELU is the smooth tanh form in training (OP_GELU_MUL): inference's
+ * tabulates it in fp16 steps, which have no gradient.
  *
  * Memory: the engine's one training workspace (grown for the longest sequence seen, shared by every trainer
  * and step): each layer's input (the residual stream), one layer's activations (checkpointing: backward
- * recomputes a layer's forward from its input), one set of gradient buffers, the plan, and per thread the
- * scratch of the ops that need one. Plans run on the engine's threads (each op split as in inference).
+ * recomputes a layer's forward from its input) and those of the last layers that fit, one set of gradient
+ * buffers, the plan, and per thread the scratch of the ops that need one. Plans run on the engine's threads
+ * (each op split as in inference).
  */
-import { GGML_F32, OP_WORDS, ROPE_NORMAL, SYNC_BYTES } from '../abi.js';
+import { GGML_F32, OP_WORDS, ROPE_NEOX, ROPE_NORMAL, SYNC_BYTES } from '../abi.js';
 import { Plan } from '../engine/plan.js';
 import type { JobLayout } from '../engine/pool.js';
-import type { Linear, ModelSpec, RopeSpec } from '../models/spec.js';
+import type { AttentionSpec, LayerSpec, Linear, ModelSpec, NormSpec, WeightRef } from '../models/spec.js';
 import type { TrainingAccess } from './access.js';
 import type { TrainableAdapter } from './adapter.js';
 import { WasmlmError } from '../errors.js';
 
-/** Throws UNSUPPORTED_TYPE naming what training does not support yet (llama-family blocks only). */
+/** Throws UNSUPPORTED_TYPE naming the family and the piece whose backward training does not have yet. */
 export function checkTrainable(spec: ModelSpec): void {
   const no = (what: string) => {
-    throw new WasmlmError('UNSUPPORTED_TYPE', `training supports the llama family (RMSNorm, RoPE, GQA attention, SwiGLU) only; model '${spec.name ?? spec.arch}' (${spec.family}) has ${what}`);
+    throw new WasmlmError('UNSUPPORTED_TYPE', `training: model '${spec.name ?? spec.arch}' (family '${spec.family}') has ${what}, which training does not support yet`);
   };
-  if (spec.family !== 'llama') no(`family '${spec.family}'`);
-  if (spec.residual !== 'sequential') no(`${spec.residual} residual blocks`);
-  if (spec.positions.kind !== 'rope' || spec.positions.mode !== 'normal') no('positions other than normal RoPE');
-  const pos = spec.positions as RopeSpec;
-  if (pos.freqFactors || pos.longrope || pos.yarn) no('RoPE scaling');
-  if (spec.embdScale !== 1 || spec.embdNorm) no('a scaled or normalised embedding');
-  if (spec.attnSoftcap || spec.finalSoftcap) no('soft-capping');
-  if (spec.outputNorm.kind !== 'rms') no('a LayerNorm output norm');
+  if (spec.residual === 'deepnorm') no('DeepNorm (post-norm) residual blocks');
+  const pos = spec.positions;
+  if (pos.kind === 'rope' && (pos.freqFactors || pos.longrope || pos.yarn)) no('RoPE scaling (rope_freqs, LongRoPE or YaRN)');
   for (const l of spec.layers) {
-    if (!l.ffn || l.moe || l.ffn.kind !== 'glu' || l.ffn.act !== 'silu' || l.ffn.fusedGateUp || !l.ffn.gate) no('a feed-forward other than SwiGLU');
-    if (!l.attn.q || l.attn.qkv || l.attn.qNorm || l.attn.kNorm || l.attn.slidingWindow) no('an attention variant (fused qkv, q/k norms or a sliding window)');
-    if (l.attnPostNorm || l.ffnPostNorm || l.attnScale || l.ffnScale || !l.ffnNorm) no('sandwich norms or LayerScale');
-    if (l.attnNorm.kind !== 'rms' || l.ffnNorm?.kind !== 'rms') no('LayerNorm blocks');
+    if (l.moe || !l.ffn) no('a mixture-of-experts feed-forward');
+    if (l.ffn!.kind === 'plain' && l.ffn!.act !== 'gelu') no('a plain (non-gated) SiLU feed-forward');
   }
 }
 
@@ -59,14 +58,20 @@ interface PairMem { a: number; b: number; da: number; db: number; nIn: number; n
 
 /** One layer's activations (recomputed from the layer's input for its backward: checkpointing). */
 interface LayerAct {
-  xn: number; q: number; k: number; v: number; att: number; x2: number; xn2: number; gu: number; h: number;
+  /** the attention's normalised input; its fused q|k|v; q and k before their per-head norms */
+  xn: number; qkv: number; qPre: number; kPre: number; q: number; k: number; v: number; att: number;
+  /** the attention's output before its post-norm; x + attention (sequential blocks); the FFN's normalised input */
+  ao: number; x2: number; xn2: number;
+  /** [gate | up] (plain: up's output); a fused gate-up's rows; act(gate)·up; the FFN's output before its post-norm */
+  gu: number; fused: number; h: number; fo: number;
   /** A·x per target */
   u: Map<string, number>;
 }
 
 /** The backward pass's buffers, shared by the layers (accumulators zeroed by copying `zeros` over them). */
 interface GradMem {
-  dh: number; dgu: number; dxn2: number; datt: number; dqkv: number; dxn: number; dxfn: number; dres: number;
+  dh: number; dgu: number; dfused: number; dxn2: number; datt: number; dqkv: number; dqkvF: number; dqPre: number; dkPre: number;
+  dxn: number; dxfn: number; dres: number; dbr: number;
   /** d(A·x) per adapted weight name of a layer (blk.N. dropped) */
   du: Map<string, number>;
   zeros: number;
@@ -84,9 +89,9 @@ interface SeqMem {
   /** whether layer i's activations are kept (not recomputed before its backward) */
   kept: boolean[];
   g: GradMem;
-  /** x after the last layer, normalised, logits, targets (i32), row losses */
-  xL: number; xfn: number; logits: number; targets: number; loss: number;
-  tmp: number; tmpLora: number;
+  /** x after the last layer, normalised, logits (and soft-capped), targets (i32), positions (i32), row losses */
+  xL: number; xfn: number; logits: number; capped: number; targets: number; positions: number; loss: number;
+  tmp: number; tmp2: number; tmpLora: number;
   /** thread 0's scratch of OP_ATTENTION(_BACK) and OP_MATMUL_T / OP_MATMUL_DQ; thread t's is `job.scratchStride`·t bytes on */
   attScratch: number; mtScratch: number;
   plan: Plan;
@@ -127,46 +132,58 @@ export class TrainPlan {
   private layoutFor(T: number): SeqMem {
     const s = this.spec;
     const { nEmbd: E, nHead, nHeadKv, headDim: hd, nVocab: V } = s;
-    const Q = nHead * hd, K = nHeadKv * hd, F = s.nFf, R = this.rank;
+    const Q = nHead * hd, K = nHeadKv * hd, R = this.rank;
+    const F = Math.max(...s.layers.map((l) => l.ffn!.down.weight.ne[0]!));
+    const has = (f: (l: LayerSpec) => unknown) => s.layers.some(f);
+    const fusedQkv = has((l) => l.attn.qkv), qkNorm = has((l) => l.attn.qNorm || l.attn.kNorm), fusedGu = has((l) => l.ffn!.fusedGateUp);
     const maxIn = Math.max(E, Q, F);
-    const planOps = 64 + s.nLayer * 160;
+    const planOps = 64 + s.nLayer * 200;
     const threads = this.access.threads;
     // per thread: OP_MATMUL_T / OP_MATMUL_DQ's dequantized rows, then the attention scores (forward: T floats;
-    // backward: 2·T)
+    // backward: up to 3·T)
     const mtBytes = al64(this.access.kernels.matmul_t_scratch_bytes(maxIn));
-    const stride = mtBytes + al64((2 * T + 16) * 4);
+    const stride = mtBytes + al64((3 * T + 16) * 4);
+    const layerAct = (m: Bump): LayerAct => {
+      const u = new Map<string, number>();
+      for (const t of this.adapter.targets) u.set(t, m.f32(T * R));
+      return {
+        xn: m.f32(T * E), qkv: m.f32(fusedQkv ? T * (Q + 2 * K) : 0), qPre: m.f32(qkNorm ? T * Q : 0), kPre: m.f32(qkNorm ? T * K : 0),
+        q: m.f32(T * Q), k: m.f32(T * K), v: m.f32(T * K), att: m.f32(T * Q), ao: m.f32(T * E), x2: m.f32(T * E), xn2: m.f32(T * E),
+        gu: m.f32(2 * T * F), fused: m.f32(fusedGu ? 2 * T * F : 0), h: m.f32(T * F), fo: m.f32(T * E), u,
+      };
+    };
+    const actBytes = (() => {
+      const b = new Bump(0);
+      layerAct(b);
+      return b.end + 64;
+    })();
+    const keep = Math.min(s.nLayer, Math.floor(trainMemory.keepActivationBytes / actBytes));
+    const kept = s.layers.map((_, i) => i >= s.nLayer - keep);
     const layout = (m: Bump) => {
       const pairs = new Map<string, PairMem>();
       for (const [name, p] of this.adapter.pairs) {
         pairs.set(name, { a: m.f32(p.a.length), b: m.f32(p.b.length), da: m.f32(p.a.length), db: m.f32(p.b.length), nIn: p.nIn, nOut: p.nOut });
       }
       const xs = s.layers.map(() => m.f32(T * E));
-      const layerAct = (): LayerAct => {
-        const u = new Map<string, number>();
-        for (const t of this.adapter.targets) u.set(t, m.f32(T * R));
-        return { xn: m.f32(T * E), q: m.f32(T * Q), k: m.f32(T * K), v: m.f32(T * K), att: m.f32(T * Q),
-          x2: m.f32(T * E), xn2: m.f32(T * E), gu: m.f32(2 * T * F), h: m.f32(T * F), u };
-      };
-      const shared = kept.every((k) => k) ? undefined : layerAct();
-      const acts = kept.map((k) => (k ? layerAct() : shared!));
+      const shared = kept.every((k) => k) ? undefined : layerAct(m);
+      const acts = kept.map((k) => (k ? layerAct(m) : shared!));
       const scratch = m.f32(threads * stride / 4);
       const rest = {
-        xL: m.f32(T * E), xfn: m.f32(T * E), logits: m.f32(T * V), targets: m.f32(T), loss: m.f32(T),
-        tmp: m.f32(T * maxIn), tmpLora: m.f32(T * Math.max(E, Q, K, F)),
+        xL: m.f32(T * E), xfn: m.f32(T * E), logits: m.f32(T * V), capped: m.f32(s.finalSoftcap ? T * V : 0), targets: m.f32(T),
+        positions: m.f32(T), loss: m.f32(T), tmp: m.f32(T * maxIn), tmp2: m.f32(T * E), tmpLora: m.f32(T * Math.max(E, Q, K, 2 * F)),
         mtScratch: scratch, attScratch: scratch + mtBytes, planAt: m.f32(planOps * OP_WORDS),
         sync: threads > 1 ? m.f32(planOps * SYNC_BYTES / 4) : 0,
       };
       const du = new Map<string, number>();
       for (const t of this.adapter.targets) du.set(t, m.f32(T * R));
       const g: GradMem = {
-        dh: m.f32(T * F), dgu: m.f32(2 * T * F), dxn2: m.f32(T * E), datt: m.f32(T * Q), dqkv: m.f32(T * (Q + 2 * K)),
-        dxn: m.f32(T * E), dxfn: m.f32(T * E), dres: m.f32(T * E), du, zeros: m.f32(T * maxIn),
+        dh: m.f32(T * F), dgu: m.f32(2 * T * F), dfused: m.f32(fusedGu ? 2 * T * F : 0), dxn2: m.f32(T * E), datt: m.f32(T * Q),
+        dqkv: m.f32(T * (Q + 2 * K)), dqkvF: m.f32(fusedQkv ? T * (Q + 2 * K) : 0), dqPre: m.f32(qkNorm ? T * Q : 0),
+        dkPre: m.f32(qkNorm ? T * K : 0), dxn: m.f32(T * E), dxfn: m.f32(T * E), dres: m.f32(T * E), dbr: m.f32(T * E), du,
+        zeros: m.f32(T * maxIn),
       };
       return { pairs, xs, acts, rest, g };
     };
-    const actBytes = 4 * (T * (3 * E + 2 * Q + 2 * K + 3 * F + this.adapter.targets.length * R)) + 64 * (10 + this.adapter.targets.length);
-    const keep = Math.min(s.nLayer, Math.floor(trainMemory.keepActivationBytes / actBytes));
-    const kept = s.layers.map((_, i) => i >= s.nLayer - keep);
     const size = new Bump(0);
     layout(size);
     const { pairs, xs, acts, rest, g } = layout(new Bump(this.access.workspace(size.end + 64)));
@@ -218,7 +235,17 @@ export class TrainPlan {
     const E = s.nEmbd;
     // embeddings: token rows (ids in the targets buffer, rewritten below)
     const embd = this.access.weights.get(s.tokenEmbd);
-    P.getRows({ type: embd.type, table: embd.ptr, rowLen: E, ids: M.targets, nTok: T, out: M.xs[0]! });
+    const x0 = M.xs[0]!;
+    P.getRows({ type: embd.type, table: embd.ptr, rowLen: E, ids: M.targets, nTok: T, out: x0 });
+    // scaled (Gemma), + learned positions (GPT-2; frozen: no gradient), normalised (BLOOM)
+    if (s.embdScale !== 1) P.axpby({ a: x0, b: 0, out: x0, n: T * E, alpha: s.embdScale, beta: 0 });
+    if (s.positions.kind === 'learned') {
+      for (let p = 0; p < T; p++) i32[(M.positions >>> 2) + p] = p;
+      const pe = this.access.weights.get(s.positions.weight);
+      P.getRows({ type: pe.type, table: pe.ptr, rowLen: E, ids: M.positions, nTok: T, out: M.tmp2 });
+      P.add({ a: x0, b: M.tmp2, out: x0, n: T * E });
+    }
+    if (s.embdNorm) this.norm(P, s.embdNorm, x0, x0, T);
     this.run1(M);
     for (let p = 0; p < T; p++) i32[(M.targets >>> 2) + p] = mask[p] ? tokens[p + 1]! : -1;
     this.forward(P.reset(), M, T, N);
@@ -272,94 +299,220 @@ export class TrainPlan {
     }
   }
 
-  private forward(P: Plan, M: SeqMem, T: number, N: number): void {
-    const s = this.spec;
-    const { nEmbd: E, normEps: eps, nVocab: V } = s;
-    for (let i = 0; i < s.nLayer; i++) this.layerForward(P, M, T, i, true);
-    P.rmsnorm({ x: M.xL, w: this.access.weights.ptr(s.outputNorm.weight), out: M.xfn, n: E, nTok: T, eps });
-    this.linear(P, M, s.output, M.xfn, M.logits, T, undefined);
-    P.crossEntropy({ logits: M.logits, targets: M.targets, loss: M.loss, n: V, nRows: T, scale: 1 / N });
+  /** out = norm(x) over `rows` rows of the norm's width (E, or headDim for per-head norms); out may be x. */
+  private norm(P: Plan, nm: NormSpec, x: number, out: number, rows: number): void {
+    const W = this.access.weights, n = nm.weight.ne[0]!, eps = this.spec.normEps;
+    if (nm.kind === 'layer') P.layernorm({ x, w: W.ptr(nm.weight), b: W.ptr(nm.bias), out, n, nTok: rows, eps });
+    else P.rmsnorm({ x, w: W.ptr(nm.weight), out, n, nTok: rows, eps });
   }
 
-  /** Layer i from its input M.xs[i] into M.acts[i] (and, with `next`, its output into the next layer's input). */
+  /** dx += the norm's gradient at x for dy. */
+  private normBack(P: Plan, nm: NormSpec, x: number, dy: number, dx: number, rows: number): void {
+    const W = this.access.weights, n = nm.weight.ne[0]!, eps = this.spec.normEps;
+    if (nm.kind === 'layer') P.layernormBack({ x, w: W.ptr(nm.weight), dy, dx, n, nTok: rows, eps });
+    else P.rmsnormBack({ x, w: W.ptr(nm.weight), dy, dx, n, nTok: rows, eps });
+  }
+
+  /** RoPE on T rows of `heads` heads at x with layer a's base and scale; sign −1: the inverse (R(−p) = R(p)ᵀ). */
+  private rope(P: Plan, a: AttentionSpec, x: number, T: number, heads: number, sign: number): void {
+    const pos = this.spec.positions;
+    if (pos.kind !== 'rope') return;
+    P.rope({
+      x, nTok: T, nHead: heads, headDim: this.spec.headDim, nRot: pos.nRot, pos0: 0, base: a.rope?.base ?? pos.base,
+      freqScale: sign * (a.rope?.freqScale ?? pos.freqScale), mode: pos.mode === 'neox' ? ROPE_NEOX : ROPE_NORMAL,
+    });
+  }
+
+  /** A branch's output y: its post-norm (Gemma 2 / 3), then its LayerScale, into M.tmp2; y itself without either. */
+  private branchOut(P: Plan, M: SeqMem, post: NormSpec | undefined, scale: WeightRef | undefined, y: number, T: number): number {
+    if (!post && !scale) return y;
+    const E = this.spec.nEmbd;
+    if (post) this.norm(P, post, y, M.tmp2, T);
+    if (scale) P.mulRow({ x: post ? M.tmp2 : y, row: this.access.weights.ptr(scale), out: M.tmp2, n: E, nTok: T });
+    return M.tmp2;
+  }
+
+  private forward(P: Plan, M: SeqMem, T: number, N: number): void {
+    const s = this.spec;
+    const V = s.nVocab;
+    for (let i = 0; i < s.nLayer; i++) this.layerForward(P, M, T, i, true);
+    this.norm(P, s.outputNorm, M.xL, M.xfn, T);
+    this.linear(P, M, s.output, M.xfn, M.logits, T, undefined);
+    // soft-capped logits (Gemma 2) in their own buffer: backward reads the uncapped ones
+    const z = s.finalSoftcap ? M.capped : M.logits;
+    if (s.finalSoftcap) P.softcap({ x: M.logits, out: z, n: T * V, cap: s.finalSoftcap });
+    P.crossEntropy({ logits: z, targets: M.targets, loss: M.loss, n: V, nRows: T, scale: 1 / N });
+  }
+
+  /**
+   * Layer i from its input M.xs[i] into M.acts[i] (and, with `next`, its output into the next layer's input).
+   * Sequential: x2 = x + attn(norm(x)), out = x2 + ffn(norm'(x2)); parallel: out = x + attn(norm(x)) +
+   * ffn(norm'(x) or norm(x)); each branch's output through its post-norm if any.
+   */
   private layerForward(P: Plan, M: SeqMem, T: number, i: number, next: boolean): void {
     const s = this.spec;
-    const { nEmbd: E, nHead, nHeadKv, headDim: hd, normEps: eps } = s;
-    const F = s.nFf;
-    const pos = s.positions as RopeSpec;
-    const W = this.access.weights;
-    const l = s.layers[i]!, L = M.acts[i]!, x = M.xs[i]!;
-    const rope = (at: number, heads: number) => P.rope({
-      x: at, nTok: T, nHead: heads, headDim: hd, nRot: pos.nRot, pos0: 0, base: pos.base, freqScale: pos.freqScale, mode: ROPE_NORMAL,
-    });
+    const { nEmbd: E, nHead, nHeadKv, headDim: hd } = s;
+    const Q = nHead * hd, K = nHeadKv * hd;
+    const pos = s.positions;
+    const l = s.layers[i]!, a = l.attn, f = l.ffn!, L = M.acts[i]!, x = M.xs[i]!;
+    const F = f.down.weight.ne[0]!;
     const lin = (w: Linear, inp: number, out: number) => this.linear(P, M, w, inp, out, T, L.u.get(targetOf(w)));
-    P.rmsnorm({ x, w: W.ptr(l.attnNorm.weight), out: L.xn, n: E, nTok: T, eps });
-    lin(l.attn.q!, L.xn, L.q);
-    lin(l.attn.k!, L.xn, L.k);
-    lin(l.attn.v!, L.xn, L.v);
-    rope(L.q, nHead);
-    rope(L.k, nHeadKv);
+    this.norm(P, l.attnNorm, x, L.xn, T);
+    // q, k, v (before their per-head norms: qPre, kPre)
+    const q0 = a.qNorm ? L.qPre : L.q, k0 = a.kNorm ? L.kPre : L.k;
+    if (a.qkv) {
+      lin(a.qkv, L.xn, L.qkv);
+      const w = Q + 2 * K;
+      P.copyRows({ src: L.qkv, srcStride: w, dst: q0, dstStride: Q, n: Q, nRows: T });
+      P.copyRows({ src: L.qkv + Q * 4, srcStride: w, dst: k0, dstStride: K, n: K, nRows: T });
+      P.copyRows({ src: L.qkv + (Q + K) * 4, srcStride: w, dst: L.v, dstStride: K, n: K, nRows: T });
+    } else {
+      lin(a.q!, L.xn, q0);
+      lin(a.k!, L.xn, k0);
+      lin(a.v!, L.xn, L.v);
+    }
+    if (a.qNorm) this.norm(P, a.qNorm, L.qPre, L.q, T * nHead);
+    if (a.kNorm) this.norm(P, a.kNorm, L.kPre, L.k, T * nHeadKv);
+    this.rope(P, a, L.q, T, nHead, 1);
+    this.rope(P, a, L.k, T, nHeadKv, 1);
     P.attention({ q: L.q, kc: L.k, vc: L.v, out: L.att, nTok: T, pos0: 0, nHead, nKvHead: nHeadKv, headDim: hd, scale: s.kqScale,
-      scratch: M.attScratch, kvType: GGML_F32 });
-    lin(l.attn.output, L.att, M.tmp);
-    P.add({ a: x, b: M.tmp, out: L.x2, n: T * E });
-    P.rmsnorm({ x: L.x2, w: W.ptr(l.ffnNorm!.weight), out: L.xn2, n: E, nTok: T, eps });
-    lin(l.ffn!.gate!, L.xn2, L.gu);
-    lin(l.ffn!.up, L.xn2, L.gu + T * F * 4);
-    P.siluMul({ gate: L.gu, up: L.gu + T * F * 4, out: L.h, n: T * F });
+      scratch: M.attScratch, kvType: GGML_F32, window: a.slidingWindow, maxBias: pos.kind === 'alibi' ? pos.maxBias : 0, softcap: s.attnSoftcap });
+    lin(a.output, L.att, L.ao);
+    const ao = this.branchOut(P, M, l.attnPostNorm, l.attnScale, L.ao, T);
+    // the FFN's input
+    const parallel = s.residual === 'parallel';
+    let fin = L.xn2;
+    if (!parallel) {
+      P.add({ a: x, b: ao, out: L.x2, n: T * E });
+      this.norm(P, l.ffnNorm!, L.x2, L.xn2, T);
+    } else if (l.ffnNorm) this.norm(P, l.ffnNorm, x, L.xn2, T);
+    else fin = L.xn;
+    if (parallel && next) P.add({ a: x, b: ao, out: L.x2, n: T * E });
+    // the FFN: [gate | up] in gu, act(gate)·up in h
+    const up = L.gu + T * F * 4;
+    if (f.kind === 'plain') {
+      lin(f.up, fin, L.gu);
+      P.geluMul({ gate: L.gu, up: 0, out: L.h, n: T * F });
+    } else {
+      if (f.fusedGateUp) {
+        lin(f.up, fin, L.fused);
+        P.copyRows({ src: L.fused, srcStride: 2 * F, dst: L.gu, dstStride: F, n: F, nRows: T });
+        P.copyRows({ src: L.fused + F * 4, srcStride: 2 * F, dst: up, dstStride: F, n: F, nRows: T });
+      } else {
+        lin(f.gate!, fin, L.gu);
+        lin(f.up, fin, up);
+      }
+      if (f.act === 'silu') P.siluMul({ gate: L.gu, up, out: L.h, n: T * F });
+      else P.geluMul({ gate: L.gu, up, out: L.h, n: T * F });
+    }
     if (!next) {
-      // backward needs only the down projection's A·h
-      const pair = M.pairs.get(l.ffn!.down.weight.name), u = L.u.get('ffn_down');
-      if (pair && u !== undefined) P.matmul({ type: GGML_F32, w: pair.a, act: L.h, y: u, nIn: F, nOut: this.rank, nTok: T });
+      // backward needs the down projection's A·h (and, under a post-norm, its output)
+      const pair = M.pairs.get(f.down.weight.name), u = L.u.get('ffn_down');
+      if (l.ffnPostNorm) lin(f.down, L.h, L.fo);
+      else if (pair && u !== undefined) P.matmul({ type: GGML_F32, w: pair.a, act: L.h, y: u, nIn: F, nOut: this.rank, nTok: T });
       return;
     }
-    lin(l.ffn!.down, L.h, M.tmp);
-    P.add({ a: L.x2, b: M.tmp, out: i + 1 < s.nLayer ? M.xs[i + 1]! : M.xL, n: T * E });
+    lin(f.down, L.h, L.fo);
+    const fo = this.branchOut(P, M, l.ffnPostNorm, l.ffnScale, L.fo, T);
+    P.add({ a: L.x2, b: fo, out: i + 1 < s.nLayer ? M.xs[i + 1]! : M.xL, n: T * E });
   }
 
   private backward(P: Plan, M: SeqMem, T: number): void {
     const s = this.spec;
-    const { nEmbd: E, nHead, nHeadKv, headDim: hd, normEps: eps } = s;
-    const F = s.nFf, Q = nHead * hd, K = nHeadKv * hd;
-    const pos = s.positions as RopeSpec;
-    const W = this.access.weights;
+    const { nEmbd: E, nHead, nHeadKv, headDim: hd } = s;
+    const Q = nHead * hd, K = nHeadKv * hd, V = s.nVocab;
+    const pos = s.positions;
     const g = M.g;
     const zero = (at: number, floats: number) => P.copy({ src: g.zeros, dst: at, nBytes: floats * 4 });
-    const rope = (x: number, heads: number) => P.rope({
-      x, nTok: T, nHead: heads, headDim: hd, nRot: pos.nRot, pos0: 0, base: pos.base, freqScale: -pos.freqScale, mode: ROPE_NORMAL,
-    });
     zero(g.dxfn, T * E);
     zero(g.dres, T * E);
+    if (s.finalSoftcap) P.softcapBack({ x: M.logits, dy: M.capped, out: M.logits, n: T * V, cap: s.finalSoftcap });
     this.linearBack(P, M, s.output, M.xfn, M.logits, g.dxfn, T);
-    P.rmsnormBack({ x: M.xL, w: W.ptr(s.outputNorm.weight), dy: g.dxfn, dx: g.dres, n: E, nTok: T, eps });
+    this.normBack(P, s.outputNorm, M.xL, g.dxfn, g.dres, T);
+    const parallel = s.residual === 'parallel';
     for (let i = s.nLayer - 1; i >= 0; i--) {
       // the layer's activations again, from its input (unless kept)
       if (!M.kept[i]) this.layerForward(P, M, T, i, false);
-      const l = s.layers[i]!, L = M.acts[i]!;
+      const l = s.layers[i]!, a = l.attn, f = l.ffn!, L = M.acts[i]!, x = M.xs[i]!;
+      // below the first layer nothing needs the gradient (the embeddings are frozen)
+      const first = i === 0;
+      const F = f.down.weight.ne[0]!;
       zero(g.dh, T * F);
       zero(g.dxn2, T * E);
       zero(g.dxn, T * E);
       zero(g.datt, T * Q);
       for (const at of g.du.values()) zero(at, T * this.rank);
-      const back = (x: Linear, inp: number, dy: number, dx: number | undefined) =>
-        this.linearBack(P, M, x, inp, dy, dx, T, L.u.get(targetOf(x)), g.du.get(targetOf(x)));
-      back(l.ffn!.down, L.h, g.dres, g.dh);
-      P.siluMulBack({ gate: L.gu, up: L.gu + T * F * 4, dh: g.dh, out: g.dgu, n: T * F });
-      back(l.ffn!.gate!, L.xn2, g.dgu, g.dxn2);
-      back(l.ffn!.up, L.xn2, g.dgu + T * F * 4, g.dxn2);
-      P.rmsnormBack({ x: L.x2, w: W.ptr(l.ffnNorm!.weight), dy: g.dxn2, dx: g.dres, n: E, nTok: T, eps });
-      back(l.attn.output, L.att, g.dres, g.datt);
+      const back = (w: Linear, inp: number, dy: number, dx: number | undefined) =>
+        this.linearBack(P, M, w, inp, dy, dx, T, L.u.get(targetOf(w)), g.du.get(targetOf(w)));
+      // dres: d(the layer's output). Back through a branch's LayerScale and post-norm (pre: the branch's output
+      // before them): its gradient in dbr
+      const branch = (post: NormSpec | undefined, scale: WeightRef | undefined, pre: number) => {
+        if (!post && !scale) return g.dres;
+        let dy = g.dres;
+        if (scale) {
+          dy = post ? M.tmp2 : g.dbr;
+          P.mulRow({ x: g.dres, row: this.access.weights.ptr(scale), out: dy, n: E, nTok: T });
+        }
+        if (post) {
+          zero(g.dbr, T * E);
+          this.normBack(P, post, pre, dy, g.dbr, T);
+        }
+        return g.dbr;
+      };
+      // the FFN, from d(its output) to d(its input): dxn2, or dxn when a parallel block's FFN reads the attention's input
+      const dfin = !parallel ? g.dxn2 : first ? undefined : l.ffnNorm ? g.dxn2 : g.dxn;
+      const fin = parallel && !l.ffnNorm ? L.xn : L.xn2;
+      back(f.down, L.h, branch(l.ffnPostNorm, l.ffnScale, L.fo), g.dh);
+      const dup = g.dgu + T * F * 4;
+      if (f.kind === 'plain') {
+        P.geluMulBack({ gate: L.gu, up: 0, dh: g.dh, out: g.dgu, n: T * F });
+        back(f.up, fin, g.dgu, dfin);
+      } else {
+        if (f.act === 'silu') P.siluMulBack({ gate: L.gu, up: L.gu + T * F * 4, dh: g.dh, out: g.dgu, n: T * F });
+        else P.geluMulBack({ gate: L.gu, up: L.gu + T * F * 4, dh: g.dh, out: g.dgu, n: T * F });
+        if (f.fusedGateUp) {
+          P.copyRows({ src: g.dgu, srcStride: F, dst: g.dfused, dstStride: 2 * F, n: F, nRows: T });
+          P.copyRows({ src: dup, srcStride: F, dst: g.dfused + F * 4, dstStride: 2 * F, n: F, nRows: T });
+          back(f.up, fin, g.dfused, dfin);
+        } else {
+          back(f.gate!, fin, g.dgu, dfin);
+          back(f.up, fin, dup, dfin);
+        }
+      }
+      // sequential: d x2 = dres + norm'(x2)ᵀ·dxn2, the attention's output gradient; parallel: dres is
+      if (!parallel) this.normBack(P, l.ffnNorm!, L.x2, g.dxn2, g.dres, T);
+      // attention (a parallel block's FFN norm adds to dres only once the attention's output gradient is read)
+      back(a.output, L.att, branch(l.attnPostNorm, l.attnScale, L.ao), g.datt);
+      if (parallel && l.ffnNorm && !first) this.normBack(P, l.ffnNorm, x, g.dxn2, g.dres, T);
       P.attentionBack({ q: L.q, k: L.k, v: L.v, dout: g.datt, out: g.dqkv, nTok: T, nHead, nKvHead: nHeadKv, headDim: hd,
-        scale: s.kqScale, scratch: M.attScratch });
-      const dq = g.dqkv, dk = dq + T * Q * 4, dv = dk + T * K * 4;
-      rope(dq, nHead);
-      rope(dk, nHeadKv);
-      // below the first layer nothing needs the gradient (the embeddings are frozen)
-      const dxn = i > 0 ? g.dxn : undefined;
-      back(l.attn.q!, L.xn, dq, dxn);
-      back(l.attn.k!, L.xn, dk, dxn);
-      back(l.attn.v!, L.xn, dv, dxn);
-      if (i > 0) P.rmsnormBack({ x: M.xs[i]!, w: W.ptr(l.attnNorm.weight), dy: g.dxn, dx: g.dres, n: E, nTok: T, eps });
+        scale: s.kqScale, scratch: M.attScratch, softcap: s.attnSoftcap, maxBias: pos.kind === 'alibi' ? pos.maxBias : 0,
+        window: a.slidingWindow });
+      let dq = g.dqkv, dk = dq + T * Q * 4;
+      const dv = dk + T * K * 4;
+      this.rope(P, a, dq, T, nHead, -1);
+      this.rope(P, a, dk, T, nHeadKv, -1);
+      if (a.qNorm) {
+        zero(g.dqPre, T * Q);
+        this.normBack(P, a.qNorm, L.qPre, dq, g.dqPre, T * nHead);
+        dq = g.dqPre;
+      }
+      if (a.kNorm) {
+        zero(g.dkPre, T * K);
+        this.normBack(P, a.kNorm, L.kPre, dk, g.dkPre, T * nHeadKv);
+        dk = g.dkPre;
+      }
+      if (a.qkv) {
+        const w = Q + 2 * K;
+        P.copyRows({ src: dq, srcStride: Q, dst: g.dqkvF, dstStride: w, n: Q, nRows: T });
+        P.copyRows({ src: dk, srcStride: K, dst: g.dqkvF + Q * 4, dstStride: w, n: K, nRows: T });
+        P.copyRows({ src: dv, srcStride: K, dst: g.dqkvF + (Q + K) * 4, dstStride: w, n: K, nRows: T });
+        back(a.qkv, L.xn, g.dqkvF, first ? undefined : g.dxn);
+      } else {
+        back(a.q!, L.xn, dq, first ? undefined : g.dxn);
+        back(a.k!, L.xn, dk, first ? undefined : g.dxn);
+        back(a.v!, L.xn, dv, first ? undefined : g.dxn);
+      }
+      if (!first) this.normBack(P, l.attnNorm, x, g.dxn, g.dres, T);
     }
   }
 }

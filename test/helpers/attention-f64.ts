@@ -3,7 +3,7 @@
  * checked against. Score = q·k·scale, soft-capped (cap > 0: cap·tanh(s / cap)), plus ALiBi's slope(h)·(j − p);
  * keys j > p − window when window > 0; grouped-query heads share kv head h / (nHead / nKv).
  */
-export function attentionF64(q: Float32Array, kc: Float32Array, vc: Float32Array, nTok: number, pos0: number, nHead: number,
+export function attentionF64(q: ArrayLike<number>, kc: ArrayLike<number>, vc: ArrayLike<number>, nTok: number, pos0: number, nHead: number,
   nKv: number, hd: number, scale: number, window: number, opts: { cap?: number; slope?: (h: number) => number } = {}): Float64Array {
   const group = nHead / nKv;
   const cap = opts.cap ?? 0;
