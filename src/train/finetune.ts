@@ -11,7 +11,7 @@ import { WasmlmError, checkSignal, kindOf } from '../errors.js';
 import { chatIds, renderChat, type ChatMessage } from '../generate/chat.js';
 import { mulberry32 } from '../generate/sampler.js';
 import type { Tokenizer } from '../tokenizer/types.js';
-import { LORA_TARGETS, type CreateAdapterOptions, type LoraTarget, type TrainableAdapter } from './adapter.js';
+import { LORA_TARGETS, TrainableAdapter, type CreateAdapterOptions, type LoraTarget } from './adapter.js';
 import type { Trainer, TrainerOptions } from './trainer.js';
 
 export type FinetuneExample = string | { prompt: string; completion: string } | { messages: ChatMessage[] };
@@ -231,4 +231,28 @@ export async function finetune(host: FinetuneHost, examples: FinetuneExample[], 
   }
   const applied = await host.apply(adapter.save({ format: 'gguf' }));
   return Object.assign(adapter, { applied, steps: losses.length, aborted, losses });
+}
+
+/** A finetune() result as it crosses from a worker to the page (structured-clonable; A/B transferable). */
+export interface WireFinetuned {
+  /** the id of the applied adapter in the worker */
+  adapterId: number;
+  rank: number; alpha: number; rslora: boolean; targets: LoraTarget[]; arch: string; heads: { q: number; k: number };
+  pairs: { name: string; nIn: number; nOut: number; a: Float32Array; b: Float32Array }[];
+  steps: number; aborted: boolean; losses: number[];
+}
+
+export function finetunedToWire(r: FinetunedAdapter, adapterId: number): WireFinetuned {
+  return {
+    adapterId, rank: r.rank, alpha: r.alpha, rslora: r.rslora, targets: [...r.targets], arch: r.arch, heads: r.heads,
+    pairs: [...r.pairs.values()].map((p) => ({ name: p.base.name, nIn: p.nIn, nOut: p.nOut, a: p.a.slice(), b: p.b.slice() })),
+    steps: r.steps, aborted: r.aborted, losses: r.losses,
+  };
+}
+
+/** The page's copy of a worker's finetune() result: the same adapter (save, weights), applied in the worker. */
+export function finetunedFromWire(w: WireFinetuned, applied: FinetunedAdapter['applied']): FinetunedAdapter {
+  const adapter = new TrainableAdapter(w.rank, w.alpha, w.rslora, w.targets, w.arch, w.heads);
+  for (const p of w.pairs) adapter.pairs.set(p.name, { base: { name: p.name, ne: [p.nIn, p.nOut] }, nIn: p.nIn, nOut: p.nOut, a: p.a, b: p.b });
+  return Object.assign(adapter, { applied, steps: w.steps, aborted: w.aborted, losses: w.losses });
 }
