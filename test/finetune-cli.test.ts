@@ -26,7 +26,7 @@ describe('wasmlm finetune', () => {
     expect(r.status, r.stderr).toBe(0);
     const lines = r.stderr.split('\n').filter((l) => l.startsWith('step '));
     expect(lines).toHaveLength(20);
-    lines.forEach((l, i) => expect(l).toMatch(new RegExp(`^step ${i + 1}/20  epoch ${i + 1}  loss \\d+\\.\\d{4}  \\d+ tokens/s  ETA \\d+:\\d\\d$`)));
+    lines.forEach((l, i) => expect(l).toMatch(new RegExp(`^step ${i + 1}/20  epoch ${i + 1}/20  loss \\d+\\.\\d{4}  \\d+ tokens/s  ETA \\d+:\\d\\d$`)));
     expect(r.stderr).toMatch(/^done: 20 steps in \d+:\d\d, loss [\d.]+ → [\d.]+; rank 8, alpha 16, attn_q,attn_k,attn_v,attn_output; wrote .*phrase\.gguf$/m);
     const model = await loadModel(STORIES);
     const same = await model.finetune(prompts.map((prompt) => ({ prompt, completion: ' the blue frog sings.' })), { learningRate: 1e-2, epochs: 20, batchSize: 4, seed: 1 });

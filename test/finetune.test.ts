@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { loadModel, WasmlmError, type Model } from '../src/index.js';
+import { loadModel, WasmlmError, type FinetuneProgress, type Model } from '../src/index.js';
 import { exampleSequence } from '../src/train/finetune.js';
 import { parseSafetensorsHeader, safetensorsHeaderLength } from '../src/formats/safetensors.js';
 import { fixture } from './helpers/fixtures.js';
@@ -49,10 +49,10 @@ describe('finetune: it learns (stories260K, the embedded model)', () => {
     const before = await greedy(held);
     expect(before.startsWith(' the blue frog')).toBe(false);
     const examples = ['Tom said', 'Lily said', 'The dog said', 'Mom said'].map((prompt) => ({ prompt, completion: PHRASE }));
-    const steps: { step: number; steps: number; epoch: number; loss: number; tokensPerSecond: number }[] = [];
+    const steps: FinetuneProgress[] = [];
     const adapter = await model.finetune(examples, { learningRate: 1e-2, epochs: 20, batchSize: 4, seed: 1, onStep: (s) => steps.push(s) });
     expect(steps.map((s) => s.step)).toEqual(range(1, 21));
-    expect(steps.every((s) => s.steps === 20 && s.epoch === s.step && s.tokensPerSecond > 0)).toBe(true);
+    expect(steps.every((s) => s.steps === 20 && s.epoch === s.step && s.epochs === 20 && s.tokensPerSecond > 0)).toBe(true);
     expect(adapter.losses).toEqual(steps.map((s) => s.loss));
     expect(adapter.aborted).toBe(false);
     expect(adapter.losses.at(-1)!).toBeLessThan(adapter.losses[0]! / 4);

@@ -119,7 +119,7 @@ async function finetuneCommand(positional: string[], flags: Flags): Promise<void
       const eta = (elapsed / p.step) * (p.steps - p.step);
       const width = 20;
       const bar = tty ? `[${'#'.repeat(Math.round((p.step / p.steps) * width)).padEnd(width, '.')}] ` : '';
-      const line = `${bar}step ${p.step}/${p.steps}  epoch ${p.epoch}  loss ${p.loss.toFixed(4)}  ${p.tokensPerSecond.toFixed(0)} tokens/s  ETA ${clock(eta)}`;
+      const line = `${bar}step ${p.step}/${p.steps}  epoch ${p.epoch}/${p.epochs}  loss ${p.loss.toFixed(4)}  ${p.tokensPerSecond.toFixed(0)} tokens/s  ETA ${clock(eta)}`;
       process.stderr.write(tty ? `\r${line}\x1b[K${p.step === p.steps ? '\n' : ''}` : `${line}\n`);
     };
     const adapter = await model.finetune(examples, { ...options, signal: stop.signal, onStep: progress });

@@ -21,8 +21,9 @@ export interface FinetuneProgress {
   /** steps done (1-based) and in all (epochs × batches per epoch) */
   step: number;
   steps: number;
-  /** the epoch of this step (1-based) */
+  /** the epoch of this step (1-based) and the epochs in all */
   epoch: number;
+  epochs: number;
   /** the batch's mean masked cross-entropy before this step's update */
   loss: number;
   /** tokens of the batch (every position forward and backward) per second of this step */
@@ -226,7 +227,7 @@ export async function finetune(host: FinetuneHost, examples: FinetuneExample[], 
       const seconds = (performance.now() - t0) / 1000;
       losses.push(loss);
       const tokens = batch.reduce((n, s) => n + s.tokens.length, 0);
-      options.onStep?.({ step: losses.length, steps, epoch, loss, tokensPerSecond: seconds > 0 ? tokens / seconds : Infinity });
+      options.onStep?.({ step: losses.length, steps, epoch, epochs: o.epochs, loss, tokensPerSecond: seconds > 0 ? tokens / seconds : Infinity });
     }
   }
   const applied = await host.apply(adapter.save({ format: 'gguf' }));
