@@ -220,6 +220,7 @@ describe('finetune: abort, save, errors (llama fixture)', () => {
     await fails([], {}, /examples must be a non-empty array/);
     await fails('text', {}, /examples must be a non-empty array/);
     await fails(['ok', { messages: [{ role: 'user', content: 'hi' }] }], {}, /examples\[1\]\.messages has no assistant message/);
+    await fails([{ messages: [{ role: 'assistant', content: 'hi' }, { role: 'user', content: 'hello' }] }], {}, /examples\[0\]\.messages\[0\] is an assistant message/);
     await fails(['ok', 42], {}, /examples\[1\] must be a string, \{ prompt, completion \} or \{ messages \}, got number/);
     await fails([{ prompt: 'a', completion: '' }], {}, /examples\[0\]\.completion must be a non-empty string/);
     await fails([''], {}, /examples\[0\] is an empty string/);

@@ -134,6 +134,7 @@ export function exampleSequence(tk: Tokenizer, example: FinetuneExample, i: numb
     let turns = 0;
     messages.forEach((m, j) => {
       if (m?.role !== 'assistant') return;
+      if (j === 0) throw bad(`${where}.messages[0] is an assistant message: a conversation opens with a system or user message`);
       turns++;
       // the turn: from where the template opens the assistant's reply to where the conversation ends after it
       const from = commonPrefix(render(j, true), tokens);
