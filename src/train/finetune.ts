@@ -10,6 +10,7 @@
 import { WasmlmError, checkSignal, kindOf } from '../errors.js';
 import { chatIds, renderChat, type ChatMessage } from '../generate/chat.js';
 import { mulberry32 } from '../generate/sampler.js';
+import { commonPrefix } from '../session.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { LORA_TARGETS, TrainableAdapter, type CreateAdapterOptions, type LoraTarget } from './adapter.js';
 import type { Trainer, TrainerOptions } from './trainer.js';
@@ -95,13 +96,6 @@ function positiveInt(v: unknown, name: string, fallback: number): number {
   if (v === undefined) return fallback;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw bad(`${name} must be a positive integer, got ${String(v)}`);
   return v;
-}
-
-/** The length of the common prefix of a and b. */
-function commonPrefix(a: number[], b: number[]): number {
-  let n = 0;
-  while (n < a.length && n < b.length && a[n] === b[n]) n++;
-  return n;
 }
 
 /** A sequence whose tokens from `from` to `to` (exclusive) are learned: rows from − 1 .. to − 2. */
