@@ -2,6 +2,7 @@ export { loadModel, Model, DEFAULT_MODEL_URL } from './model.js';
 export type { LoadOptions, ModelInfo, Prompt, EmbedOptions, Adapter } from './model.js';
 export type { TrainableAdapter, CreateAdapterOptions, LoraTarget } from './train/adapter.js';
 export type { Trainer, TrainerOptions, TrainBatch } from './train/trainer.js';
+export type { FinetuneExample, FinetuneOptions, FinetuneProgress, FinetunedAdapter } from './train/finetune.js';
 export type { KvType } from './engine/options.js';
 export type { GenerateOptions, CompleteResult, FinishReason, Timings, ContextShift } from './generate/generator.js';
 export { Session } from './session.js';

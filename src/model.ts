@@ -22,6 +22,7 @@ import type { DeepPartial, ObjectOptions } from './generate/object.js';
 import type { ChatOptions, ChatResult } from './generate/tools.js';
 import { createAdapter, TrainableAdapter, type CreateAdapterOptions } from './train/adapter.js';
 import { Trainer, type TrainerOptions } from './train/trainer.js';
+import { finetune, type FinetuneExample, type FinetuneOptions, type FinetunedAdapter } from './train/finetune.js';
 import { tokenizerFromGGUF } from './tokenizer/gguf.js';
 import type { Tokenizer } from './tokenizer/types.js';
 
@@ -258,6 +259,28 @@ export class Model {
   trainer(adapter: TrainableAdapter, options: TrainerOptions): Trainer {
     if (!(adapter instanceof TrainableAdapter)) throw new WasmlmError('BAD_ARGUMENT', 'trainer: adapter must come from model.createAdapter()');
     return new Trainer(this.engine.trainingAccess(), adapter, options);
+  }
+
+  /**
+   * Fine-tune a LoRA adapter on `examples` (src/train/finetune.ts): strings (every token learned),
+   * `{ prompt, completion }` (the completion and EOS learned) or `{ messages }` (the assistant turns, as
+   * the chat template renders them). Returns the adapter, applied to this model (`applied`: setScale,
+   * remove); `signal` stops between steps with the adapter as trained so far (`aborted: true`).
+   */
+  async finetune(examples: FinetuneExample[], options: FinetuneOptions = {}): Promise<FinetunedAdapter> {
+    this.alive();
+    return finetune({
+      tokenizer: this.tokenizer,
+      contextLength: this.engine.contextLength,
+      createAdapter: (o) => this.createAdapter(o),
+      trainer: (a, o) => this.trainer(a, o),
+      lock: async () => {
+        const release = await this.lock();
+        try { this.alive(); } catch (e) { release(); throw e; }
+        return release;
+      },
+      apply: (gguf) => this.loadAdapter(gguf),
+    }, examples, options);
   }
 
   /**

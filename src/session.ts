@@ -103,7 +103,7 @@ export class ModelCore {
 }
 
 /** How long `a` and `b` agree from the start, at most `max`. */
-function commonPrefix(a: readonly number[], b: readonly number[], max = Infinity): number {
+export function commonPrefix(a: readonly number[], b: readonly number[], max = Infinity): number {
   let n = 0;
   while (n < a.length && n < b.length && n < max && a[n] === b[n]) n++;
   return n;

@@ -8,10 +8,11 @@ import type { HFFileMap } from '../formats/hf-files.js';
 import type { ModelSource } from '../formats/source.js';
 import type { Adapter, Model } from '../model.js';
 import type { Session, SessionOptions } from '../session.js';
+import { finetunedToWire, type FinetuneExample } from '../train/finetune.js';
 import { adapterInPlace, loadInPlace } from './load.js';
 import {
   fromWireError, toWireError, transferables, yieldToEventLoop,
-  type FromWorker, type ToWorker, type WireSource,
+  type FromWorker, type ToWorker, type WireFinetuneOptions, type WireSource,
 } from './protocol.js';
 
 interface WorkerScope {
@@ -42,6 +43,7 @@ scope.addEventListener('message', (ev: MessageEvent) => {
     case 'call': void task(m.id, (signal) => call(m.id, m.method, m.args, signal, m.session)); break;
     case 'stream': void task(m.id, (signal) => stream(m.id, m.method, m.args, signal, m.session)); break;
     case 'adapter': void task(m.id, (signal) => adapter(m.id, m.source, m.scale, signal)); break;
+    case 'finetune': void task(m.id, (signal) => finetune(m.id, m.examples, m.options, signal)); break;
     case 'adapterScale': try { adapters.get(m.adapterId)?.setScale(m.scale); } catch { /* checked on the page */ } break;
     case 'adapterRemove': adapters.get(m.adapterId)?.remove(); adapters.delete(m.adapterId); break;
     case 'createSession': void task(m.id, async () => made(m.id, live().createSession(m.options as SessionOptions))); break;
@@ -193,6 +195,16 @@ async function adapter(id: number, wire: WireSource, scale: number, signal: Abor
   const a = await adapterInPlace(live(), fromWire(wire) as ModelSource | HFFileMap, { scale, signal });
   adapters.set(id, a);
   post({ type: 'result', id, value: a.scale });
+}
+
+async function finetune(id: number, examples: unknown[], options: WireFinetuneOptions, signal: AbortSignal) {
+  const { progress, ...rest } = options;
+  const r = await live().finetune(examples as FinetuneExample[], {
+    ...rest, signal, onStep: progress ? (p) => post({ type: 'step', id, progress: p }) : undefined,
+  });
+  adapters.set(id, r.applied);
+  const wire = finetunedToWire(r, id);
+  post({ type: 'result', id, value: wire }, transferables(wire.pairs.flatMap((p) => [p.a, p.b])));
 }
 
 function fromWire(w: WireSource): ModelSource | ModelSource[] | HFFileMap | undefined {

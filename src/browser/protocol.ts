@@ -10,6 +10,7 @@
  */
 import { WasmlmError, type WasmlmErrorCode } from '../errors.js';
 import type { KvType } from '../engine/options.js';
+import type { FinetuneOptions, FinetuneProgress } from '../train/finetune.js';
 
 /** A model source as it crosses to the worker. */
 export type WireSource =
@@ -36,6 +37,12 @@ export interface WireLoadOptions {
   progress: boolean;
 }
 
+/** Options of finetune that cross to the worker (no functions, no signal). */
+export type WireFinetuneOptions = Omit<FinetuneOptions, 'signal' | 'onStep'> & {
+  /** whether the page listens to the steps */
+  progress: boolean;
+};
+
 export type ToWorker =
   | { type: 'load'; id: number; source: WireSource; options: WireLoadOptions }
   /** `session`: a session's id (from 'createSession' / 'restoreSession'); absent: the model's own */
@@ -50,6 +57,11 @@ export type ToWorker =
   | { type: 'adapter'; id: number; source: WireSource; scale: number }
   | { type: 'adapterScale'; adapterId: number; scale: number }
   | { type: 'adapterRemove'; adapterId: number }
+  /**
+   * model.finetune: `step` messages while it trains (when the page listens), then the adapter as a
+   * WireFinetuned (its A/B transferred; applied in the worker under the request's id, as 'adapter')
+   */
+  | { type: 'finetune'; id: number; examples: unknown[]; options: WireFinetuneOptions }
   /** stop what request `id` is doing: its signal fired, or the page stopped reading its stream */
   | { type: 'abort'; id: number }
   | { type: 'chunk'; streamId: number; chunk?: Uint8Array; done?: boolean; error?: WireError }
@@ -62,6 +74,7 @@ export type FromWorker =
   /** `info`: after a session's call, its SessionInfo */
   | { type: 'result'; id: number; value: unknown; info?: unknown }
   | { type: 'piece'; id: number; text: string }
+  | { type: 'step'; id: number; progress: FinetuneProgress }
   | { type: 'done'; id: number; value: unknown; info?: unknown }
   | { type: 'error'; id: number; error: WireError }
   | { type: 'pull'; streamId: number }

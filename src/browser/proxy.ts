@@ -7,7 +7,7 @@
  *   `for await` loop early, stops the worker's generation between two tokens.
  * - `dispose()` ends the worker (after a call in progress).
  */
-import { WasmlmError } from '../errors.js';
+import { checkSignal, kindOf, WasmlmError } from '../errors.js';
 import { isSourceList, type GGUFSources } from '../formats/gguf-split.js';
 import { isFileMap, openFolder, type HFFileMap } from '../formats/hf-files.js';
 import { describeSource, type ModelSource } from '../formats/source.js';
@@ -23,12 +23,15 @@ import type { Tokenizer } from '../tokenizer/types.js';
 import { resolveUrl } from './cache.js';
 import { pageTokenizer, type PageTokenizer } from './load.js';
 import { fromWireError, toWireError, type FromWorker, type ToWorker, type WireSource } from './protocol.js';
+import { finetunedFromWire, type FinetunedAdapter, type FinetuneExample, type FinetuneOptions, type FinetuneProgress, type WireFinetuned } from '../train/finetune.js';
 
 /** Everything public on a Session: what createSession / restoreSession give in every runtime. */
 export type SessionLike = { [K in keyof Session]: Session[K] };
 
-/** Everything public on a Model: what loadModel returns in every runtime. */
-/** training (createAdapter, trainer) runs where the model is; the worker proxy does not offer it yet */
+/**
+ * Everything public on a Model: what loadModel returns in every runtime. Low-level training (createAdapter,
+ * trainer) runs where the model is; the proxy offers finetune (in the worker, steps and abort across).
+ */
 export type ModelLike = {
   [K in Exclude<keyof Model, 'createSession' | 'restoreSession' | 'createAdapter' | 'trainer' | 'loadAdapter'>]: Model[K]
 } & {
@@ -367,10 +370,32 @@ export class WorkerModel implements ModelLike {
         if (m.type === 'error') { port.close(adapterId); reject(fromWireError(m.error)); }
       }, transfer, options.signal);
     });
-    let removed = false;
     const where = isFileMap(source) ? openFolder(source).description : describeSource(source);
+    return this.applied(adapterId, scale, `adapter ${where}`);
+  }
+
+  /**
+   * Model's finetune, run in the worker: onStep gets each step's progress from there, the signal stops it
+   * between steps; the adapter's A/B come back to the page (save and weights work here), applied in the worker.
+   */
+  async finetune(examples: FinetuneExample[], options: FinetuneOptions = {}): Promise<FinetunedAdapter> {
+    this.alive();
+    if (typeof options !== 'object' || options === null) throw new WasmlmError('BAD_ARGUMENT', `finetune: options must be an object, got ${kindOf(options)}`);
+    const { signal, onStep, ...rest } = options;
+    checkSignal(signal, 'finetune');
+    if (onStep !== undefined && typeof onStep !== 'function') throw new WasmlmError('BAD_ARGUMENT', `finetune: onStep must be a function, got ${kindOf(onStep)}`);
+    const wire = await this.port.call<WireFinetuned>({ type: 'finetune', examples, options: { ...rest, progress: onStep !== undefined } }, [], signal,
+      (m) => { if (m.type === 'step') onStep?.(m.progress as FinetuneProgress); });
+    return finetunedFromWire(wire, this.applied(wire.adapterId, 1, 'the fine-tuned adapter'));
+  }
+
+  /** The page's handle on an adapter applied in the worker under `adapterId`. */
+  private applied(adapterId: number, initial: number, what: string): Adapter {
+    const port = this.port;
+    let scale = initial;
+    let removed = false;
     const usable = (call: string) => {
-      if (removed) throw new WasmlmError('DISPOSED', `adapter ${where}: ${call} after remove()`);
+      if (removed) throw new WasmlmError('DISPOSED', `${what}: ${call} after remove()`);
       this.alive();
     };
     return {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The `wasmlm` command: run, serve, chat, info, tokenize, convert, quantize, bench. */
+/** The `wasmlm` command: run, serve, chat, finetune, info, tokenize, convert, quantize, bench. */
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { WasmlmError } from '../errors.js';
@@ -19,6 +19,7 @@ import { loadTokenizer } from '../tokenizer/load.js';
 import { OpProfile } from './profile.js';
 import { CHAT } from './chat.js';
 import { SERVE } from './serve.js';
+import { FINETUNE } from './finetune.js';
 import { num, SAMPLING_FLAGS, type Flags } from './flags.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -75,6 +76,7 @@ const COMMANDS: Record<string, Command> = {
   },
   serve: SERVE,
   chat: CHAT,
+  finetune: FINETUNE,
   info: {
     usage: `wasmlm info FILE.gguf          metadata and a tensor type summary
     --json                       as JSON`,

@@ -47,7 +47,7 @@ export class TrainableAdapter {
   readonly pairs = new Map<string, LoraPair>();
   constructor(readonly rank: number, readonly alpha: number, readonly rslora: boolean, readonly targets: readonly LoraTarget[],
     /** the base model's general.architecture, and its head counts (llama's q/k rows are permuted in GGUF) */
-    readonly arch: string, private readonly heads: { q: number; k: number }) {}
+    readonly arch: string, readonly heads: { q: number; k: number }) {}
 
   /** the scale s of y = W·x + s·B·(A·x) */
   get scale(): number {
