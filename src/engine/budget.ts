@@ -234,9 +234,15 @@ export async function checkBudget(spec: ModelSpec, tensors: Map<string, GGUFTens
 export async function checkLoadBudget(spec: ModelSpec, tensors: Map<string, GGUFTensorInfo>,
   options: EngineOptions & { maxMemory?: number; maxShardBytes?: number }): Promise<MemoryEstimate> {
   checkMaxMemory(options.maxMemory);
+  const { sizing, threads } = await loadSizing(spec, tensors, options);
+  return checkBudget(spec, tensors, sizing, { ...options, threads });
+}
+
+/** The kernels' size functions and the thread count as loading would choose them (`threads` unset: the cores, for a big enough model). */
+export async function loadSizing(spec: ModelSpec, tensors: Map<string, GGUFTensorInfo>,
+  options: Pick<EngineOptions, 'threads' | 'wasmModule'> = {}): Promise<{ sizing: Sizing; threads: number }> {
   const threads = await chooseThreads(options.threads, layerMatmulBytes(spec, tensors));
-  const sizing = await sizingKernels(await kernelModule(options.wasmModule, threads.n > 1));
-  return checkBudget(spec, tensors, sizing, { ...options, threads: threads.n });
+  return { sizing: await sizingKernels(await kernelModule(options.wasmModule, threads.n > 1)), threads: threads.n };
 }
 
 /** "5.12 GiB (weights …, KV cache …, …)" */
