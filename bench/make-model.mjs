@@ -146,7 +146,8 @@ function vocab(n) {
 /**
  * vocabulary (optional): a real one instead of the synthetic SentencePiece one, as GGUF tokenizer keys:
  * { model, pre?, tokens, types, scores?, merges?, bos?, eos?, addBos } (n_vocab follows its size).
- * @param {{ shape: string, type: string, out: string, seed?: number, progress?: (name: string, type: number) => void,
+ * blocks: 'quantize' (f32 weights through the quantizer) or 'random' (random valid blocks); default by shape.
+ * @param {{ shape: string, type: string, out: string, seed?: number, blocks?: 'quantize' | 'random', progress?: (name: string, type: number) => void,
  *   vocabulary?: { model: string, pre?: string, tokens: string[], types: Int32Array, scores?: Float32Array, merges?: string[],
  *   bos?: number, eos?: number, addBos: boolean } }} opts
  */

@@ -108,7 +108,12 @@ async function runChromium(inWorker) {
 }
 
 function freePort() {
-  return new Promise((resolve) => { const s = createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); }); });
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = /** @type {import('node:net').AddressInfo} */ (s.address()).port;
+      s.close(() => resolve(p));
+    });
+  });
 }
 
 async function runWorkerd() {

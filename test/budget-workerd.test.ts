@@ -65,7 +65,7 @@ describe('workerd: the memory budget', () => {
     const origin = `http://127.0.0.1:${port}`;
     await waitForHttp(origin, child);
     for (const query of ['', '?maxMemory=1099511627776']) {
-      const res = await fetch(`${origin}/${query}`, { method: 'POST', body: header });
+      const res = await fetch(`${origin}/${query}`, { method: 'POST', body: new Uint8Array(header) });
       const r = await res.json() as { code: string; message: string; pulled: number };
       expect(r.code, r.message).toBe('OUT_OF_MEMORY');
       expect(r.message).toContain(`needs ${(need / 2 ** 20).toFixed(1)} MiB`);

@@ -12,7 +12,7 @@ import { readGGUF } from '../src/formats/gguf.js';
 import { resolveSpec } from '../src/models/index.js';
 import { kernelModule, sizingKernels } from '../src/engine/wasm.js';
 import {
-  checkBudget, estimateMemory, largestContext, memoryLimit, quantizedSizes, type MemoryLimit,
+  checkBudget, estimateMemory, largestContext, memoryLimit, nodeMemory, quantizedSizes, type MemoryLimit,
 } from '../src/engine/budget.js';
 import type { KvType } from '../src/engine/options.js';
 import { fixture } from './helpers/fixtures.js';
@@ -142,6 +142,11 @@ describe('loadModel maxMemory', () => {
     expect(limit.runtime).toBe('node');
     expect(limit.rule).toMatch(/os\.freemem\(\)|constrainedMemory/);
     expect(limit.bytes).toBeGreaterThan(0);
+    const G = 2 ** 30;
+    expect(nodeMemory({ platform: 'linux', free: 5 * G, total: 16 * G })).toMatchObject({ bytes: 5 * G, rule: 'os.freemem()' });
+    expect(nodeMemory({ platform: 'win32', free: 5 * G, total: 16 * G, cgroup: 0 })).toMatchObject({ bytes: 5 * G });
+    expect(nodeMemory({ platform: 'darwin', free: 0.3 * G, total: 16 * G })).toMatchObject({ bytes: 12 * G, rule: '3/4 of os.totalmem() (macOS)' });
+    expect(nodeMemory({ platform: 'linux', free: 5 * G, total: 16 * G, cgroup: 2 * G })).toMatchObject({ bytes: 2 * G, rule: expect.stringContaining('cgroup') });
     for (const bad of [0, -1, '1G', NaN]) {
       await expect(loadModel(fixture(rel), { maxMemory: bad as number })).rejects.toMatchObject({ code: 'BAD_ARGUMENT', message: expect.stringContaining('maxMemory') });
     }

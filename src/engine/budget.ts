@@ -168,8 +168,7 @@ type Global = {
 /**
  * What this runtime allows (loadModel's default maxMemory):
  * - workerd: 128 MiB per isolate (hard);
- * - Node: os.freemem() (Linux: MemAvailable, which counts the reclaimable page cache), at most the cgroup's limit
- *   (process.constrainedMemory()) when one is set;
+ * - Node: os.freemem() (macOS: 3/4 of os.totalmem()), at most the cgroup's limit: nodeMemory;
  * - Deno: Deno.systemMemoryInfo().available;
  * - browsers: navigator.deviceMemory GiB (Chromium: the device's RAM rounded down to a power of two, at most 8),
  *   else performance.memory.jsHeapSizeLimit, else DEFAULT_MEMORY_LIMIT;
@@ -185,11 +184,7 @@ export async function memoryLimit(): Promise<MemoryLimit> {
   }
   if (g.process?.versions?.node) {
     const os = await import('node:os');
-    const free = os.freemem();
-    const cgroup = g.process.constrainedMemory?.() ?? 0;
-    return cgroup > 0 && cgroup < free
-      ? { bytes: cgroup, runtime: 'node', rule: "the cgroup's limit (process.constrainedMemory())", hard: false }
-      : { bytes: free, runtime: 'node', rule: 'os.freemem()', hard: false };
+    return nodeMemory({ platform: os.platform(), free: os.freemem(), total: os.totalmem(), cgroup: g.process.constrainedMemory?.() });
   }
   if (g.navigator?.deviceMemory) {
     return { bytes: g.navigator.deviceMemory * 2 ** 30, runtime: 'browser', rule: 'navigator.deviceMemory', hard: false };
@@ -197,6 +192,21 @@ export async function memoryLimit(): Promise<MemoryLimit> {
   const heap = g.performance?.memory?.jsHeapSizeLimit;
   if (heap) return { bytes: heap, runtime: 'browser', rule: 'performance.memory.jsHeapSizeLimit', hard: false };
   return { bytes: DEFAULT_MEMORY_LIMIT, runtime: 'other', rule: 'the default for runtimes that report no memory (4 GiB)', hard: false };
+}
+
+/**
+ * Node's rule: os.freemem() — on Linux MemAvailable, on Windows the available physical memory, both counting
+ * the reclaimable cache — except on macOS, whose freemem leaves out the inactive and purgeable pages that
+ * macOS hands back on demand (it reads a few hundred MB on a machine with GBs to spare): there 3/4 of
+ * os.totalmem(). At most the cgroup's limit (process.constrainedMemory()) when one is set.
+ */
+export function nodeMemory(m: { platform: string; free: number; total: number; cgroup?: number }): MemoryLimit {
+  const mac = m.platform === 'darwin';
+  const bytes = mac ? Math.max(m.free, Math.floor(m.total * 0.75)) : m.free;
+  if (m.cgroup && m.cgroup > 0 && m.cgroup < bytes) {
+    return { bytes: m.cgroup, runtime: 'node', rule: "the cgroup's limit (process.constrainedMemory())", hard: false };
+  }
+  return { bytes, runtime: 'node', rule: mac ? '3/4 of os.totalmem() (macOS)' : 'os.freemem()', hard: false };
 }
 
 /** The `maxMemory` load option: undefined, or a positive number of bytes (Infinity: no check). */
