@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { loadModel, WasmlmError } from '../src/index.js';
 import { readGGUF } from '../src/formats/gguf.js';
 import { resolveSpec } from '../src/models/index.js';
+import { resolveAdapter } from '../src/models/lora.js';
 import { kernelModule, sizingKernels } from '../src/engine/wasm.js';
 import {
   checkBudget, estimateMemory, largestContext, memoryLimit, nodeMemory, quantizedSizes, type MemoryLimit,
@@ -27,6 +28,8 @@ async function header(rel: string) {
   const h = await readGGUF(new Uint8Array(readFileSync(fixture(rel))));
   return { h, ...resolveSpec(h) };
 }
+/** the engine's wasm memory now (it grows for adapters) */
+const liveMemory = (model: unknown) => (model as { engine: { memoryBytes: number } }).engine.memoryBytes;
 const sizing = async (threads = false) => sizingKernels(await kernelModule(undefined, threads));
 
 describe('estimateMemory against the engine', () => {
@@ -61,6 +64,31 @@ describe('estimateMemory against the engine', () => {
         expect(est.threadScratch).toBe(2 * one.threadScratch);
         expect(est.total).toBeLessThanOrEqual(model.info.memoryBytes);
         expect(est.total).toBeGreaterThan(model.info.memoryBytes - PAGE);
+      } finally {
+        model.dispose();
+      }
+    }
+  });
+
+  it('LoRA adapters: the estimate with them is the memory after loadAdapter (one, then two; 1 and 2 threads)', async () => {
+    const { spec, tensors } = await header('models/llama.gguf');
+    const plans = await Promise.all(['models/llama.lora.gguf', 'peft/llama-lora.gguf'].map(async (f) =>
+      resolveAdapter(await readGGUF(new Uint8Array(readFileSync(fixture(f)))), spec).pairs));
+    for (const threads of [1, 2]) {
+      const model = await loadModel(fixture('models/llama.gguf'), { threads, maxMemory: Infinity });
+      try {
+        const s = await sizing(threads > 1);
+        const base = estimateMemory(spec, tensors, s, { threads });
+        expect(base.adapters).toBe(0);
+        for (let n = 1; n <= 2; n++) {
+          await model.loadAdapter(fixture(n === 1 ? 'models/llama.lora.gguf' : 'peft/llama-lora.gguf'));
+          const est = estimateMemory(spec, tensors, s, { threads, adapters: plans.slice(0, n) });
+          expect(est.adapters).toBeGreaterThan(0);
+          expect(est.total - est.adapters).toBe(base.total);
+          const actual = liveMemory(model); // (model.info.memoryBytes is the size at load)
+          expect(est.total, `${n} adapters, ${threads} threads`).toBeLessThanOrEqual(actual);
+          expect(est.total, `${n} adapters, ${threads} threads`).toBeGreaterThan(actual - PAGE);
+        }
       } finally {
         model.dispose();
       }

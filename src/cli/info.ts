@@ -6,7 +6,8 @@
 import type { ParseArgsConfig } from 'node:util';
 import { WasmlmError } from '../errors.js';
 import { typeName } from '../formats/ggml-types.js';
-import type { GGUFHeader } from '../formats/gguf.js';
+import { readGGUF, type GGUFHeader } from '../formats/gguf.js';
+import { resolveAdapter, type AdapterPlan } from '../models/lora.js';
 import { readGGUFModel } from '../formats/gguf-split.js';
 import { resolveSpec } from '../models/index.js';
 import type { ModelSpec } from '../models/spec.js';
@@ -20,11 +21,13 @@ const ESTIMATE_FLAGS = {
   memory: { type: 'string' },
   threads: { type: 'string' },
   batch: { type: 'string' },
+  lora: { type: 'string', multiple: true },
   json: { type: 'boolean' },
 } as const satisfies NonNullable<ParseArgsConfig['options']>;
 
 const ESTIMATE_USAGE = `    --threads N                  threads the estimate counts scratch for (default: as loading chooses)
     --batch N                    tokens per forward pass (default 32)
+    --lora FILE                  count a LoRA adapter GGUF too (repeatable)
     --json                       as JSON`;
 
 export const INFO = {
@@ -45,16 +48,23 @@ ${ESTIMATE_USAGE}`,
   run: fit,
 };
 
-interface Setup { spec: ModelSpec; tensors: Map<string, GGUFTensorInfo>; sizing: Sizing; threads: number; batchSize: number | undefined }
+interface Setup {
+  spec: ModelSpec; tensors: Map<string, GGUFTensorInfo>; sizing: Sizing; threads: number; batchSize: number | undefined;
+  adapters: AdapterPlan['pairs'][];
+}
 
 async function setup(h: GGUFHeader, flags: Flags): Promise<Setup> {
   const { spec, tensors } = resolveSpec(h);
   const { sizing, threads } = await loadSizing(spec, tensors, { threads: intFlag(flags, 'threads', 1, 256) });
-  return { spec, tensors, sizing, threads, batchSize: intFlag(flags, 'batch', 1, 4096) };
+  const adapters: AdapterPlan['pairs'][] = [];
+  for (const file of (flags.lora as string[] | undefined) ?? []) {
+    adapters.push(resolveAdapter(await readGGUF(file), spec).pairs);
+  }
+  return { spec, tensors, sizing, threads, batchSize: intFlag(flags, 'batch', 1, 4096), adapters };
 }
 
 const estimate = (s: Setup, contextLength: number | undefined, kvType?: MemoryEstimate['kvType']) =>
-  estimateMemory(s.spec, s.tensors, s.sizing, { contextLength, kvType, threads: s.threads, batchSize: s.batchSize });
+  estimateMemory(s.spec, s.tensors, s.sizing, { contextLength, kvType, threads: s.threads, batchSize: s.batchSize, adapters: s.adapters });
 
 /** Context lengths for the table: powers of 4 from 512 up to the model's, the model's, the default. */
 function contexts(s: Setup): number[] {
@@ -68,7 +78,7 @@ function contexts(s: Setup): number[] {
 /** The largest context per KV type in `budget`, and (when none fits even 1 token) the quantizations that would. */
 function fits(s: Setup, budget: number) {
   const per = ESTIMATE_KV_TYPES.map((kvType) => {
-    const contextLength = largestContext(s.spec, s.tensors, s.sizing, budget, { kvType, threads: s.threads, batchSize: s.batchSize });
+    const contextLength = largestContext(s.spec, s.tensors, s.sizing, budget, { kvType, threads: s.threads, batchSize: s.batchSize, adapters: s.adapters });
     return { kvType, contextLength, bytes: contextLength ? estimate(s, contextLength, kvType).total : undefined };
   });
   let quantized: { type: string; weights: number; contextLength: number }[] | undefined;
@@ -150,6 +160,7 @@ async function info(positional: string[], flags: Flags): Promise<void> {
   }
   out.push(`  (×N: split over N wasm memories of at most 4 GiB)`,
     `  by default: contextLength ${def.contextLength}, kvType ${def.kvType}: ${gib(def.total)} — weights ${gib(def.weights)}, ` +
+    (def.adapters ? `adapters ${gib(def.adapters)}, ` : '') +
     `KV cache ${gib(def.kvCache)}, buffers ${gib(def.buffers)}, thread scratch ${gib(def.threadScratch)}` +
     (def.shards > 1 ? `, ${def.shards} memories (+${gib(def.shardOverhead)})` : ''));
   if (budget) out.push('', ...fitLines(s, budget.bytes, budget.what));

@@ -18,7 +18,8 @@ import {
 } from './options.js';
 import { kvCacheBytes, logitRowsFor, placeState } from './state.js';
 import { kernelModule, RESERVED_BYTES, sizingKernels, type KernelExports } from './wasm.js';
-import { Weights } from './weights.js';
+import { placeAdapter, Weights } from './weights.js';
+import type { AdapterPlan } from '../models/lora.js';
 
 /** The kernels' size functions the layout needs (sizingKernels gives them). */
 export type Sizing = Pick<KernelExports, 'act_bytes' | 'moe_scratch_bytes'>;
@@ -32,6 +33,8 @@ export interface EstimateOptions {
   threads?: number;
   /** most bytes of one wasm memory (a shard); default and at most 4 GiB (wasm32) */
   maxShardBytes?: number;
+  /** LoRA adapters to count, as loadAdapter places them in turn (resolveAdapter's pairs) */
+  adapters?: AdapterPlan['pairs'][];
 }
 
 /** What a model needs in wasm memory, by part (bytes). */
@@ -42,6 +45,8 @@ export interface MemoryEstimate {
   threads: number;
   /** every tensor the model uses, as placed (a repacked tensor keeps its size), and the repack scratch */
   weights: number;
+  /** the adapters' A and B tensors, their scratch, and the larger plan each one needs */
+  adapters: number;
   /** the default KV cache: keys and values of every layer for contextLength tokens of kvType (a sliding-window layer: its ring) */
   kvCache: number;
   /** the batch buffers (activations, logits, KV conversion rows), the plan, the module's reserved bytes */
@@ -76,13 +81,21 @@ export function estimateMemory(spec: ModelSpec, tensors: Map<string, GGUFTensorI
   const plan = planOps * OP_WORDS * 4 + (threads > 1 ? CTL_BYTES + planOps * SYNC_BYTES + 128 : 0);
   const buffers = RESERVED_BYTES + stateLayout.size - kvCache - threadScratch + plan;
   const weights = weightLayout.size;
+  const adapterLayout = new Layout(0);
+  (options.adapters ?? []).forEach((pairs, i) => {
+    placeAdapter(pairs, 0, 1, B, adapterLayout, sizing);
+    const ops = planCapacity(spec.nLayer, i + 1);
+    adapterLayout.alloc(ops * OP_WORDS * 4);
+    if (threads > 1) adapterLayout.alloc(ops * SYNC_BYTES, 64);
+  });
+  const adapters = adapterLayout.size;
   const perShard = Math.min(options.maxShardBytes ?? MAX_MEMORY_BYTES, MAX_MEMORY_BYTES);
   const fixed = buffers + threadScratch;
-  const shards = weights + kvCache + fixed <= perShard ? 1 : shardCount(spec, tensors, kvCache, perShard - fixed);
+  const shards = weights + adapters + kvCache + fixed <= perShard ? 1 : shardCount(spec, tensors, kvCache, perShard - fixed - adapters);
   const shardOverhead = (shards - 1) * fixed;
   return {
-    contextLength, kvType, batchSize: B, threads, weights, kvCache, buffers, threadScratch, shards, shardOverhead,
-    total: weights + kvCache + buffers + threadScratch + shardOverhead,
+    contextLength, kvType, batchSize: B, threads, weights, adapters, kvCache, buffers, threadScratch, shards, shardOverhead,
+    total: weights + adapters + kvCache + buffers + threadScratch + shardOverhead,
   };
 }
 
@@ -257,7 +270,7 @@ export async function loadSizing(spec: ModelSpec, tensors: Map<string, GGUFTenso
 
 /** "5.12 GiB (weights …, KV cache …, …)" */
 export function describe(e: MemoryEstimate): string {
-  const parts = [`weights ${gib(e.weights)}`, `KV cache ${gib(e.kvCache)} (${e.contextLength} tokens, ${e.kvType})`,
+  const parts = [`weights ${gib(e.weights)}`, ...(e.adapters ? [`adapters ${gib(e.adapters)}`] : []), `KV cache ${gib(e.kvCache)} (${e.contextLength} tokens, ${e.kvType})`,
     `buffers ${gib(e.buffers)}`, `thread scratch ${gib(e.threadScratch)}${e.threads > 1 ? ` (${e.threads} threads)` : ''}`];
   if (e.shards > 1) parts.push(`${e.shards} wasm memories: ${gib(e.shardOverhead)} more buffers`);
   return `${gib(e.total)} (${parts.join(', ')})`;
