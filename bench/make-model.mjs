@@ -1,21 +1,32 @@
 #!/usr/bin/env node
 // Writes a random-weight LLaMA-shaped GGUF with wasmlm's own writer and quantizer.
-//   node bench/make-model.mjs --shape stories110m|tinyllama --type f32|f16|q8_0|q4_0|q4_k_m --out FILE
-// One tensor at a time: each is generated in f32, quantized, written and dropped, so memory stays at
-// about one f32 tensor (the 32000-row embedding: 98 MB for stories110m, 262 MB for tinyllama) even
-// where the whole f32 model would not fit (tinyllama f32 is 4.4 GB).
+//   node bench/make-model.mjs --shape stories110m|tinyllama|llama8b --type f32|f16|q8_0|q4_0|q4_k_m [--out FILE]
+//     [--blocks quantize|random]
+// One tensor at a time: each is generated, written and dropped, so memory stays at about one tensor
+// (the 32000-row embedding in f32: 98 MB for stories110m, 262 MB for tinyllama) even where the whole
+// model would not fit (tinyllama f32 is 4.4 GB).
+// --blocks quantize (the default for stories110m and tinyllama): f32 weights through wasmlm's quantizer
+// (ggml's reference search: tinyllama q4_k_m takes ~8 min). --blocks random (the default for llama8b:
+// ~4.9 GB at q4_k_m, written in about a minute): random valid blocks written directly — random quants,
+// per-block scales drawn around the value that gives the quantizer path's weight spread
+// (std ≈ 1/sqrt(n_in)), so activations stay finite.
 // q4_k_m is llama.cpp's mix as `wasmlm quantize --type q4_k_m` writes it (src/formats/quantize.ts,
 // planQuantization; not in the public API, so the llama-shape rule is repeated in q4kmType below).
+import { fileURLToPath } from 'node:url';
 import { writeGGUFFile, quantizeTensor, GGUFValueType } from '../dist/index.js';
 
 export const SHAPES = {
   stories110m: { nEmbd: 768, nLayer: 12, nHead: 12, nHeadKv: 12, nFf: 2048, nVocab: 32000, ctx: 1024 },
   tinyllama: { nEmbd: 2048, nLayer: 22, nHead: 32, nHeadKv: 4, nFf: 5632, nVocab: 32000, ctx: 2048 },
+  // Llama 3 8B's shape (rope theta 500000, context 8192)
+  llama8b: { nEmbd: 4096, nLayer: 32, nHead: 32, nHeadKv: 8, nFf: 14336, nVocab: 128256, ctx: 8192, ropeBase: 500000 },
 };
+/** the default --blocks of each shape: the quantizer's search is far too slow in plain JS for 8B */
+const RANDOM_BLOCKS = new Set(['llama8b']);
 // ggml tensor type of the 2-D weights; general.file_type (llama_ftype)
 const TYPES = { f32: 0, f16: 1, q4_0: 2, q8_0: 8, q4_k_m: 12 };
 const FILE_TYPES = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, q4_k_m: 15 };
-const Q4_K = 12, Q6_K = 14;
+const Q4_0 = 2, Q8_0 = 8, Q4_K = 12, Q6_K = 14;
 
 /**
  * llama.cpp's Q4_K_M for a llama-shaped model (untied output, rows of 256): output Q6_K; attn_v and
@@ -41,6 +52,81 @@ function rng(seed) {
   };
 }
 
+/** IEEE half bits of a positive normal x (truncated: the scales only need to be near their target) */
+function halfBits(x) {
+  const e = Math.floor(Math.log2(x));
+  if (e < -14 || e > 15) throw new Error(`scale ${x} is outside half's normal range`);
+  return ((e + 15) << 10) | Math.floor((x / 2 ** e - 1) * 1024);
+}
+
+/**
+ * Random valid blocks of ggml type `t` for an n_in × n_out matrix whose values spread as the quantizer
+ * path's (uniform in ±1.7/sqrt(n_in): std ≈ 0.98/sqrt(n_in)). The quants are random bytes; each block's
+ * scale is a half near the one giving that std (mantissa ±25%), written over the random bytes.
+ * Layouts (ggml-common.h): Q4_0 {d, qs[16]}; Q8_0 {d, qs[32]}; Q4_K {d, dmin, scales[12], qs[128]},
+ * weight = d·sc·q − dmin·m; Q6_K {ql[128], qh[64], scales[16] int8, d}, weight = d·sc·(q − 32).
+ */
+function randomBlocks(t, nIn, nOut, next) {
+  const std = 0.98 / Math.sqrt(nIn);
+  const { bytes, block } = BLOCKS[t];
+  const nBlocks = (nIn / block) * nOut;
+  const out = new Uint8Array(nBlocks * bytes);
+  const u32 = new Uint32Array(out.buffer, 0, out.length >>> 2);
+  for (let i = 0; i < u32.length; i++) u32[i] = next();
+  const dv = new DataView(out.buffer);
+  // the scale that gives `std`, as half bits; each block's is moved by up to ±256 of its 1024 mantissa steps
+  const jitter = (h) => h + ((next() >>> 23) - 256);
+  if (t === Q4_0) { // q − 8, q uniform in 0..15: std 4.61
+    const h = halfBits(std / 4.61);
+    for (let b = 0; b < nBlocks; b++) dv.setUint16(b * bytes, jitter(h), true);
+  } else if (t === Q8_0) { // int8 uniform: std 73.9
+    const h = halfBits(std / 73.9);
+    for (let b = 0; b < nBlocks; b++) dv.setUint16(b * bytes, jitter(h), true);
+  } else if (t === Q4_K) {
+    // 6-bit sub-block scales sc = m in 8..15 (mean 11.5); dmin = 7.5·d centres q in 0..15: std 4.61·d·sc
+    const d = std / (4.61 * 11.5);
+    const h = halfBits(d), hm = halfBits(7.5 * d);
+    for (let b = 0; b < nBlocks; b++) {
+      const o = b * bytes;
+      const j = next() >>> 23;
+      dv.setUint16(o, h + j - 256, true);
+      dv.setUint16(o + 2, hm + j - 256, true); // about the same relative move: the block stays near centred
+      // packing of ggml's get_scale_min_k4 for values < 16: scales[0..3] = sc, [4..7] = m, [8..11] = sc | m << 4
+      const r = next();
+      for (let k = 0; k < 4; k++) {
+        const sc = 8 + ((r >>> (4 * k)) & 7), sc2 = 8 + ((r >>> (4 * k + 16)) & 7);
+        out[o + 4 + k] = sc; out[o + 8 + k] = sc;
+        out[o + 12 + k] = sc2 | (sc2 << 4);
+      }
+    }
+  } else if (t === Q6_K) { // int8 sub-block scales in 4..7 (mean 5.5, keeping d a normal half); q − 32, q uniform in 0..63: std 18.5
+    const h = halfBits(std / (18.5 * 5.5));
+    for (let b = 0; b < nBlocks; b++) {
+      const o = b * bytes;
+      for (let k = 0; k < 16; k += 4) {
+        const r = next();
+        for (let i = 0; i < 4; i++) out[o + 192 + k + i] = 4 + ((r >>> (8 * i)) & 3);
+      }
+      dv.setUint16(o + 208, jitter(h), true);
+    }
+  } else {
+    throw new Error(`--blocks random: no random block writer for ggml type ${t}`);
+  }
+  return out;
+}
+const BLOCKS = { [Q4_0]: { bytes: 18, block: 32 }, [Q8_0]: { bytes: 34, block: 32 }, [Q4_K]: { bytes: 144, block: 256 }, [Q6_K]: { bytes: 210, block: 256 } };
+
+/** xorshift128: 32 random bits per call, seeded */
+function rng32(seed) {
+  let x = seed >>> 0 || 1, y = 362436069, z = 521288629, w = 88675123;
+  return () => {
+    const t = x ^ (x << 11);
+    x = y; y = z; z = w;
+    w = (w ^ (w >>> 19) ^ (t ^ (t >>> 8))) >>> 0;
+    return w;
+  };
+}
+
 /** A SentencePiece-style vocabulary: <unk>, <s>, </s>, 256 byte tokens, then synthetic pieces. */
 function vocab(n) {
   const tokens = ['<unk>', '<s>', '</s>'];
@@ -60,16 +146,19 @@ function vocab(n) {
 /**
  * vocabulary (optional): a real one instead of the synthetic SentencePiece one, as GGUF tokenizer keys:
  * { model, pre?, tokens, types, scores?, merges?, bos?, eos?, addBos } (n_vocab follows its size).
- * @param {{ shape: string, type: string, out: string, seed?: number, progress?: (name: string, type: number) => void,
+ * blocks: 'quantize' (f32 weights through the quantizer) or 'random' (random valid blocks); default by shape.
+ * @param {{ shape: string, type: string, out: string, seed?: number, blocks?: 'quantize' | 'random', progress?: (name: string, type: number) => void,
  *   vocabulary?: { model: string, pre?: string, tokens: string[], types: Int32Array, scores?: Float32Array, merges?: string[],
  *   bos?: number, eos?: number, addBos: boolean } }} opts
  */
-export async function makeModel({ shape, type, out, seed = 1234, progress, vocabulary }) {
+export async function makeModel({ shape, type, out, seed = 1234, progress, vocabulary, blocks = RANDOM_BLOCKS.has(shape) ? 'random' : 'quantize' }) {
   const s = vocabulary ? { ...SHAPES[shape], nVocab: vocabulary.tokens.length } : SHAPES[shape];
   if (!s) throw new Error(`unknown shape ${shape} (${Object.keys(SHAPES).join(', ')})`);
   const ggmlType = TYPES[type];
   if (ggmlType === undefined) throw new Error(`unknown type ${type} (${Object.keys(TYPES).join(', ')})`);
+  if (blocks !== 'random' && blocks !== 'quantize') throw new Error(`unknown --blocks ${blocks} (quantize, random)`);
   const random = rng(seed);
+  const next = rng32(seed);
   const headDim = s.nEmbd / s.nHead;
   const kvDim = s.nHeadKv * headDim;
   const tensors = [];
@@ -78,6 +167,11 @@ export async function makeModel({ shape, type, out, seed = 1234, progress, vocab
     tensors.push({
       name, ne: [nIn, nOut], type: t,
       data: () => {
+        if (blocks === 'random' && t !== 0 && t !== 1) {
+          const q = randomBlocks(t, nIn, nOut, next);
+          if (progress) progress(name, t);
+          return q;
+        }
         /** @type {Float32Array | undefined} */
         let w = new Float32Array(nIn * nOut);
         const scale = 1 / Math.sqrt(nIn);
@@ -122,7 +216,7 @@ export async function makeModel({ shape, type, out, seed = 1234, progress, vocab
     ['llama.attention.head_count', T.UINT32, s.nHead],
     ['llama.attention.head_count_kv', T.UINT32, s.nHeadKv],
     ['llama.rope.dimension_count', T.UINT32, headDim],
-    ['llama.rope.freq_base', T.FLOAT32, 10000],
+    ['llama.rope.freq_base', T.FLOAT32, s.ropeBase ?? 10000],
     ['llama.attention.layer_norm_rms_epsilon', T.FLOAT32, 1e-5],
     ...(vocabulary ? [
       ['tokenizer.ggml.model', T.STRING, vocabulary.model],
@@ -152,12 +246,13 @@ export async function makeModel({ shape, type, out, seed = 1234, progress, vocab
 if (import.meta.url === `file://${process.argv[1]}`) {
   const args = process.argv.slice(2);
   const get = (name, fallback) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : fallback; };
-  const out = get('out');
-  if (!out) { console.error('usage: node bench/make-model.mjs --shape stories110m|tinyllama --type f32|f16|q8_0|q4_0|q4_k_m --out FILE'); process.exit(2); }
+  const shape = get('shape', 'stories110m'), type = get('type', 'q8_0');
+  const out = get('out', fileURLToPath(new URL(`models/${shape}-${type}.gguf`, import.meta.url)));
+  if (!SHAPES[shape]) { console.error(`usage: node bench/make-model.mjs --shape ${Object.keys(SHAPES).join('|')} --type ${Object.keys(TYPES).join('|')} [--out FILE (bench/models/SHAPE-TYPE.gguf)] [--blocks quantize|random]`); process.exit(2); }
   const t0 = performance.now();
   let n = 0;
   const progress = process.stderr.isTTY || process.env.MAKE_MODEL_PROGRESS
     ? (name) => process.stderr.write(`\r${++n} tensors, ${((performance.now() - t0) / 1000).toFixed(0)} s: ${name}        `) : undefined;
-  await makeModel({ shape: get('shape', 'stories110m'), type: get('type', 'q8_0'), out, seed: Number(get('seed', '1234')), progress });
+  await makeModel({ shape, type, out, seed: Number(get('seed', '1234')), progress, blocks: get('blocks') });
   console.error(`${progress ? '\n' : ''}wrote ${out} in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 }

@@ -10,6 +10,7 @@ export type WasmlmErrorCode =
   | 'BAD_SHAPE'            // a tensor whose shape does not fit the metadata
   | 'MISSING_METADATA'     // a required metadata key is absent
   | 'TOO_LARGE'            // the model (plus KV cache) cannot fit in wasm memory
+  | 'OUT_OF_MEMORY'        // the model needs more memory than maxMemory / the runtime allows (checked before loading)
   | 'CONTEXT_FULL'         // the KV cache has no room for more tokens
   | 'CONTEXT_TOO_LONG'     // contextLength above the model's
   | 'TOKEN_OUT_OF_RANGE'   // a token id outside the vocabulary

@@ -1,6 +1,7 @@
 /** loadModel and the Model object: the public face of the engine, tokenizer and generator. */
 import { Engine, type EngineOptions } from './engine/engine.js';
 import { checkLoadOptions, type KvType } from './engine/options.js';
+import { checkLoadBudget } from './engine/budget.js';
 import { kindOf, WasmlmError } from './errors.js';
 import { typeName } from './formats/ggml-types.js';
 import { namingSource, readGGUFHeader, type GGUFHeader } from './formats/gguf.js';
@@ -71,6 +72,13 @@ export interface LoadOptions extends EngineOptions {
    * No full-precision copy of the model is kept: each group of rows is quantized as it is read.
    */
   quantize?: 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k';
+  /**
+   * bytes the model may take (weights, KV cache, buffers: estimated from the header before anything is
+   * allocated; more is OUT_OF_MEMORY, saying what would fit). Default: what the runtime allows (Node:
+   * os.freemem(), Deno: available memory, workerd: 128 MiB, browsers: navigator.deviceMemory; see
+   * src/engine/budget.ts memoryLimit). Infinity: no check.
+   */
+  maxMemory?: number;
 }
 
 export interface ModelInfo {
@@ -473,6 +481,7 @@ export async function loadModelWith(source: GGUFSources | HFFileMap | undefined,
     const { spec, tensors } = resolveSpec(header);
     const tok = tokenizer ?? tokenizerFromGGUF(header);
     hooks.onHeader?.(header, tokenizerFiles);
+    await checkLoadBudget(spec, tensors, options);
     const engine = await Engine.load(spec, tensors, header, stream, options);
     const weightTypes: Record<string, { bytes: number; share: number }> = {};
     let weightBytes = 0;

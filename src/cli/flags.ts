@@ -37,3 +37,15 @@ export const SAMPLING_FLAGS = {
   'repeat-penalty': { type: 'string' },
   seed: { type: 'string' },
 } as const satisfies NonNullable<ParseArgsConfig['options']>;
+
+/** A size flag in bytes: N with K, M, G or T (binary: KiB … TiB; "8G" = 8 GiB; a trailing "iB" or "B" is allowed), or undefined when not given. */
+export function bytesFlag(flags: Flags, name: string): number | undefined {
+  const v = flags[name];
+  if (v === undefined) return undefined;
+  const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$/i.exec(v) : null;
+  const n = m ? Math.floor(Number(m[1]) * 1024 ** ' KMGT'.indexOf((m[2] || ' ').toUpperCase())) : NaN;
+  if (!(n >= 1) || !Number.isSafeInteger(n)) {
+    throw new WasmlmError('BAD_ARGUMENT', `--${name} expects a size N[K|M|G|T] (binary: 8G = 8 GiB), got '${String(v)}'`);
+  }
+  return n;
+}

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-/** The `wasmlm` command: run, serve, chat, finetune, info, tokenize, convert, quantize, bench. */
+/** The `wasmlm` command: run, serve, chat, finetune, info, fit, tokenize, convert, quantize, bench. */
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { WasmlmError } from '../errors.js';
 import { typeName } from '../formats/ggml-types.js';
-import { readGGUF, GGUFValueType, type GGUFHeader, type GGUFMetaValue } from '../formats/gguf.js';
+import { readGGUF, GGUFValueType, type GGUFMetaValue } from '../formats/gguf.js';
 import { GGUFMetadata } from '../formats/gguf-metadata.js';
 import { readGGUFModel, tensorLocation } from '../formats/gguf-split.js';
 import { writeGGUFFiles, type GGUFSplitOptions } from '../formats/gguf-writer.js';
@@ -20,6 +20,7 @@ import { OpProfile } from './profile.js';
 import { CHAT } from './chat.js';
 import { SERVE } from './serve.js';
 import { FINETUNE } from './finetune.js';
+import { FIT, INFO } from './info.js';
 import { num, SAMPLING_FLAGS, type Flags } from './flags.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -77,12 +78,8 @@ const COMMANDS: Record<string, Command> = {
   serve: SERVE,
   chat: CHAT,
   finetune: FINETUNE,
-  info: {
-    usage: `wasmlm info FILE.gguf          metadata and a tensor type summary
-    --json                       as JSON`,
-    options: { json: { type: 'boolean' } },
-    run: (positional, flags) => info(positional, flags),
-  },
+  info: INFO,
+  fit: FIT,
   tokenize: {
     usage: `wasmlm tokenize (--model FILE.gguf | --tokenizer FILE) TEXT
                                  FILE: a GGUF vocabulary or an HF tokenizer.json
@@ -335,37 +332,6 @@ async function readConstraint(flags: Flags, options: GenerateOptions): Promise<v
     if (e instanceof WasmlmError) throw new WasmlmError(e.code, `${file}: ${e.message}`, { cause: e });
     throw e;
   }
-}
-
-function summarize(h: GGUFHeader) {
-  const types: Record<string, { tensors: number; bytes: number }> = {};
-  let params = 0;
-  for (const t of h.tensors) {
-    const e = (types[typeName(t.type)] ??= { tensors: 0, bytes: 0 });
-    e.tensors++;
-    e.bytes += t.nBytes;
-    params += t.nElements;
-  }
-  const metadata: Record<string, unknown> = {};
-  for (const [k, v] of h.metadata) {
-    const value = v.value as unknown;
-    const len = Array.isArray(value) ? value.length : ArrayBuffer.isView(value) ? (value as unknown as ArrayLike<unknown>).length : -1;
-    metadata[k] = len >= 0 ? (len > 8 ? `[${len} items]` : Array.from(value as ArrayLike<unknown>)) :
-      typeof value === 'bigint' ? value.toString() : value;
-  }
-  return { version: h.version, tensors: h.tensors.length, parameters: params, types, metadata };
-}
-
-async function info(positional: string[], flags: Flags): Promise<void> {
-  const file = positional[0];
-  if (!file) throw new WasmlmError('BAD_ARGUMENT', 'usage: wasmlm info FILE.gguf');
-  const s = summarize(await readGGUFModel(file)); // a split GGUF: all its shards
-  if (flags.json) { process.stdout.write(JSON.stringify(s, null, 2) + '\n'); return; }
-  const out: string[] = [`GGUF v${s.version}, ${s.tensors} tensors, ${s.parameters.toLocaleString('en-US')} parameters`, '', 'metadata:'];
-  for (const [k, v] of Object.entries(s.metadata)) out.push(`  ${k} = ${typeof v === 'string' ? v : JSON.stringify(v)}`);
-  out.push('', 'tensor types:');
-  for (const [t, e] of Object.entries(s.types)) out.push(`  ${t.padEnd(6)} ${String(e.tensors).padStart(5)} tensors ${(e.bytes / 2 ** 20).toFixed(2).padStart(10)} MiB`);
-  process.stdout.write(out.join('\n') + '\n');
 }
 
 async function tokenize(positional: string[], flags: Flags): Promise<void> {

@@ -168,7 +168,7 @@ export interface AdapterWeights {
  * of `batch` tokens in `layout`; `read` then streams them in.
  */
 export function placeAdapter(pairs: Map<string, { a: GGUFTensorInfo; b: GGUFTensorInfo }>, alpha: number, userScale: number,
-  batch: number, layout: Layout, kernels: KernelExports): { adapter: AdapterWeights; weights: Weights } {
+  batch: number, layout: Layout, kernels: Pick<KernelExports, 'act_bytes'>): { adapter: AdapterWeights; weights: Weights } {
   const tensors = new Map<string, GGUFTensorInfo>();
   let maxRank = 1;
   let maxOut = 1;
