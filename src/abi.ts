@@ -304,6 +304,14 @@ export const MATMUL_DQ_N_IN = 5;
 export const MATMUL_DQ_N_OUT = 6;
 export const MATMUL_DQ_N_TOK = 7;
 export const MATMUL_DQ_SCRATCH = 8;
+// (type, x, out, nBlocks, scratch): nBlocks blocks of `type` from f32 values (ggml's imatrix-free `_ref`
+// quantizers, byte for byte: assembly/quant/); units are blocks; scratch: quantize_scratch_bytes() per thread
+export const OP_QUANTIZE = 27;
+export const QUANTIZE_TYPE = 1;
+export const QUANTIZE_X = 2;
+export const QUANTIZE_OUT = 3;
+export const QUANTIZE_N_BLOCKS = 4;
+export const QUANTIZE_SCRATCH = 5;
 
 export const GLU_SILU = 0;
 export const GLU_GELU = 1;

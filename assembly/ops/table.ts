@@ -18,6 +18,7 @@ import {
   matmul_t_info, matmul_t_run, outer_acc_info, outer_acc_run, rmsnorm_back_info, rmsnorm_back_run, silu_mul_back_info,
   silu_mul_back_run, attention_back_info, attention_back_run, cross_entropy_info, cross_entropy_run, matmul_dq_info, matmul_dq_run,
 } from "./backward";
+import { quantize_info, quantize_run } from "../quant";
 import { arg } from "./entry";
 
 /** What the scheduler asks about op (entry.ts: UNITS, ALIGN, WORK, WRITES, READS + i). */
@@ -49,6 +50,7 @@ export function opInfo(q: i32, op: usize): i64 {
     case abi.OP_ATTENTION_BACK: return attention_back_info(q, op);
     case abi.OP_CROSS_ENTROPY: return cross_entropy_info(q, op);
     case abi.OP_MATMUL_DQ: return matmul_dq_info(q, op);
+    case abi.OP_QUANTIZE: return quantize_info(q, op);
     default: return 1; // one unit, which opRun traps on
   }
 }
@@ -82,6 +84,7 @@ export function opRun(op: usize, lo: i32, hi: i32, scratch: usize): void {
     case abi.OP_ATTENTION_BACK: attention_back_run(op, lo, hi, scratch); break;
     case abi.OP_CROSS_ENTROPY: cross_entropy_run(op, lo, hi, scratch); break;
     case abi.OP_MATMUL_DQ: matmul_dq_run(op, lo, hi, scratch); break;
+    case abi.OP_QUANTIZE: quantize_run(op, lo, hi, scratch); break;
     default: unreachable();
   }
 }
