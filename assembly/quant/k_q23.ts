@@ -2,21 +2,24 @@
 // scales[12] (16 × 6 bits, offset 32), d): ggml's quantize_row_q2_K_ref / q3_K_ref, one block at a time
 // (x: 256 f32, y: the block, s: the thread's scratch).
 import { f2h, h2f } from "../ops/f16";
-import { F01, S_L, S_MINS, S_SCALES, S_W, makeQ3Quants, makeQkx2Quants, nearestInt } from "./common";
+import { F01, S_L, S_MINS, S_SCALES, S_W, S_W8, makeQ3Quants, makeQkx2Quants4, nearestInt } from "./common";
 
 export function quantizeQ2_K(x: usize, y: usize, s: usize): void {
   const L = s + S_L;
-  const w = s + S_W;
+  const w = s + S_W8;
   const scales = s + S_SCALES;
   const mins = s + S_MINS;
   memory.fill(y, 0, 84);
+  for (let i = 0; i < 256; i++) store<f32>(w + (<usize>i << 2), Mathf.abs(load<f32>(x + (<usize>i << 2))));
+  // the sixteen groups' fits, four at a time
+  for (let j = 0; j < 16; j += 4) {
+    const o = <usize>(16 * j);
+    makeQkx2Quants4(16, 3, x + (o << 2), w + (o << 2), L + o, -0.5, F01, 15, true, scales + (<usize>j << 2), mins + (<usize>j << 2), s);
+  }
   let maxScale: f32 = 0;
   let maxMin: f32 = 0;
   for (let j = 0; j < 16; j++) {
-    const xo = x + (<usize>(16 * j) << 2);
-    for (let l = 0; l < 16; l++) store<f32>(w + (<usize>l << 2), Mathf.abs(load<f32>(xo + (<usize>l << 2))));
-    const sc = makeQkx2Quants(16, 3, xo, w, L + 16 * j, -0.5, F01, 15, true, mins + (<usize>j << 2), s);
-    store<f32>(scales + (<usize>j << 2), sc);
+    const sc = load<f32>(scales + (<usize>j << 2));
     const mn = load<f32>(mins + (<usize>j << 2));
     if (sc > maxScale) maxScale = sc;
     if (mn > maxMin) maxMin = mn;

@@ -2,7 +2,7 @@
 // eight 32-value groups with 6-bit scales and mins; ggml's quantize_row_q4_K_ref / q5_K_ref, one block at a
 // time (x: 256 f32, y: the block, s: the thread's scratch).
 import { f2h, h2f } from "../ops/f16";
-import { F01, S_L, S_MINS, S_SCALES, S_W, makeQkx2Quants, nearestInt } from "./common";
+import { F01, S_L, S_MINS, S_SCALES, S_W8, makeQkx2Quants4, nearestInt } from "./common";
 
 /** 6-bit scale (scaleK4) and min (minK4) number j of the 12-byte scale block at q. */
 // @ts-ignore: decorator
@@ -17,22 +17,27 @@ import { F01, S_L, S_MINS, S_SCALES, S_W, makeQkx2Quants, nearestInt } from "./c
 /** The part Q4_K and Q5_K share: per-group fits, the packed scales, d and dmin, then the levels (0..nmax) at s + S_L. */
 function quantizeBlockK4(x: usize, nmax: i32, rmin: f32, nstep: i32, y: usize, s: usize): void {
   const L = s + S_L;
-  const w = s + S_W;
+  const w = s + S_W8;
   const scales = s + S_SCALES;
   const mins = s + S_MINS;
-  let maxScale: f32 = 0;
-  let maxMin: f32 = 0;
   for (let j = 0; j < 8; j++) {
     const xo = x + (<usize>(32 * j) << 2);
+    const wo = w + (<usize>(32 * j) << 2);
     let sumX2: f32 = 0;
     for (let l = 0; l < 32; l++) {
       const v = load<f32>(xo + (<usize>l << 2));
       sumX2 = sumX2 + v * v;
     }
     const avX = Mathf.sqrt(sumX2 / <f32>32);
-    for (let l = 0; l < 32; l++) store<f32>(w + (<usize>l << 2), avX + Mathf.abs(load<f32>(xo + (<usize>l << 2))));
-    const sc = makeQkx2Quants(32, nmax, xo, w, L + 32 * j, rmin, F01, nstep, false, mins + (<usize>j << 2), s);
-    store<f32>(scales + (<usize>j << 2), sc);
+    for (let l = 0; l < 32; l++) store<f32>(wo + (<usize>l << 2), avX + Mathf.abs(load<f32>(xo + (<usize>l << 2))));
+  }
+  // the eight groups' fits, four at a time
+  makeQkx2Quants4(32, nmax, x, w, L, rmin, F01, nstep, false, scales, mins, s);
+  makeQkx2Quants4(32, nmax, x + 512, w + 512, L + 128, rmin, F01, nstep, false, scales + 16, mins + 16, s);
+  let maxScale: f32 = 0;
+  let maxMin: f32 = 0;
+  for (let j = 0; j < 8; j++) {
+    const sc = load<f32>(scales + (<usize>j << 2));
     const mn = load<f32>(mins + (<usize>j << 2));
     if (sc > maxScale) maxScale = sc;
     if (mn > maxMin) maxMin = mn;

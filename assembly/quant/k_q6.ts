@@ -1,7 +1,7 @@
 // Q6_K (210 B per 256: ql[128], qh[64], scales[16] int8, d): ggml's quantize_row_q6_K_ref, one block at a time
 // (x: 256 f32, y: the block, s: the thread's scratch).
 import { f2h, h2f } from "../ops/f16";
-import { GROUP_MAX_EPS, S_L, S_SCALES, S_W, makeQxQuants, nearestInt } from "./common";
+import { GROUP_MAX_EPS, S_L, S_SCALES, makeQxQuants4, nearestInt } from "./common";
 
 export function quantizeQ6_K(x: usize, y: usize, s: usize): void {
   const L = s + S_L;
@@ -9,9 +9,10 @@ export function quantizeQ6_K(x: usize, y: usize, s: usize): void {
   memory.fill(y, 0, 210);
   let maxScale: f32 = 0;
   let maxAbsScale: f32 = 0;
+  // the sixteen groups' fits, four at a time
+  for (let ib = 0; ib < 16; ib += 4) makeQxQuants4(16, 32, x + (<usize>(16 * ib) << 2), L + 16 * ib, scales + (<usize>ib << 2), s);
   for (let ib = 0; ib < 16; ib++) {
-    const scale = makeQxQuants(16, 32, x + (<usize>(16 * ib) << 2), L + 16 * ib, s + S_W);
-    store<f32>(scales + (<usize>ib << 2), scale);
+    const scale = load<f32>(scales + (<usize>ib << 2));
     const a = Mathf.abs(scale);
     if (a > maxAbsScale) {
       maxAbsScale = a;
