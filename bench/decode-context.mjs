@@ -9,8 +9,11 @@
 // bench -- --decode-context N) is the real measurement, with a prefill of N tokens.
 //
 //   node bench/decode-context.mjs MODEL.gguf [--dist dist] [--contexts 128,2048] [--gen 16] [--rounds 3]
-//                                            [--threads 1] [--kv f32,f16,q8_0]
+//                                            [--threads 1] [--kv f32,f16,q8_0] [--prefill]
 // --kv: one model per KV cache type (default: the model's default type), alternating with the contexts.
+// --prefill: time the prefill of a prompt of each length instead (random tokens, from an empty cache, in
+// the engine's batches): tokens/s of CPU time, and the ratio to the first length's (issue 16 item 6: a
+// 2,048-token prompt at ≥ 0.8× the tokens/s of a 128-token one).
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -24,6 +27,7 @@ const gen = Number(get('gen', '16'));
 const rounds = Number(get('rounds', '3'));
 const threads = Number(get('threads', '1'));
 const kvTypes = get('kv', '').split(',').filter(Boolean);
+const prefill = args.includes('--prefill');
 
 const { loadModel } = await import(pathToFileURL(`${dist}/index.js`).href);
 const maxCtx = Math.max(...contexts);
@@ -75,12 +79,21 @@ function decodeAt(engine, n) {
   return { cpu: (cpuMs() - c0) / gen, wall: (performance.now() - w0) / gen };
 }
 
+/** ms per token (cpu, wall) prefilling a prompt of n tokens */
+function prefillOf(engine, n) {
+  engine.truncate(0);
+  const tokens = Array.from({ length: n }, (_, i) => (i * 7919) % 1000 + 2);
+  const c0 = cpuMs(), w0 = performance.now();
+  engine.evaluate(tokens);
+  return { cpu: (cpuMs() - c0) / n, wall: (performance.now() - w0) / n };
+}
+
 const key = (r, n) => `${r.name} ${n}`;
 const best = new Map(runs.flatMap((r) => contexts.map((n) => [key(r, n), { cpu: Infinity, wall: Infinity }])));
 for (let round = 0; round < rounds; round++) {
   for (const n of round % 2 ? [...contexts].reverse() : contexts) {
     for (const r of round % 2 ? [...runs].reverse() : runs) {
-      const t = decodeAt(r.engine, n);
+      const t = prefill ? prefillOf(r.engine, n) : decodeAt(r.engine, n);
       const b = best.get(key(r, n));
       b.cpu = Math.min(b.cpu, t.cpu);
       b.wall = Math.min(b.wall, t.wall);
@@ -92,7 +105,7 @@ for (const r of runs) {
   const base = best.get(key(runs[0], contexts[0]));
   for (const n of contexts) {
     const b = best.get(key(r, n));
-    console.log(`kv ${r.name.padEnd(4)} context ${String(n).padStart(5)}: ${b.cpu.toFixed(1).padStart(6)} ms/token cpu (${(b.cpu / base.cpu).toFixed(2)}×), ` +
+    console.log(`kv ${r.name.padEnd(4)} ${prefill ? 'prompt ' : 'context'} ${String(n).padStart(5)}: ${b.cpu.toFixed(1).padStart(6)} ms/token cpu (${(b.cpu / base.cpu).toFixed(2)}×), ` +
       `${b.wall.toFixed(1).padStart(6)} wall (${(b.wall / base.wall).toFixed(2)}×), ${(1000 / b.cpu).toFixed(1)} tok/s cpu   ` +
       `[best of ${rounds}, ${threads} thread(s), ${r.model.info.kernels}, cache ${(r.model.info.kvCacheBytes / 2 ** 20).toFixed(0)} MiB]`);
   }

@@ -339,6 +339,14 @@ export const SOFTCAP_BACK_DY = 2;
 export const SOFTCAP_BACK_OUT = 3;
 export const SOFTCAP_BACK_N = 4;
 export const SOFTCAP_BACK_CAP = 5;
+// (type, x, out, nBlocks, scratch): nBlocks blocks of `type` from f32 values (ggml's imatrix-free `_ref`
+// quantizers, byte for byte: assembly/quant/); units are blocks; scratch: quantize_scratch_bytes() per thread
+export const OP_QUANTIZE = 31;
+export const QUANTIZE_TYPE = 1;
+export const QUANTIZE_X = 2;
+export const QUANTIZE_OUT = 3;
+export const QUANTIZE_N_BLOCKS = 4;
+export const QUANTIZE_SCRATCH = 5;
 
 export const GLU_SILU = 0;
 export const GLU_GELU = 1;

@@ -339,12 +339,17 @@ const TILE = abi.ATTN_TILE;
 const FUSE_HEADS = abi.ATTN_FUSE_HEADS;
 const FUSE_MIN_LEN = abi.ATTN_FUSE_MIN_LEN;
 
+/** Queries that go over the cache together on the fused path (a query tile; fewer where the scratch is short). */
+const QUERY_TILE = 4;
+
 /**
- * attention for the units u0 <= u < u1 only (of nTok·nHead), unit u being query token u / nHead, head
- * u % nHead: threads take ranges of units. Each head's result comes from the same operations whatever
- * the split: the path (per head, or fused) depends only on the context length and the shapes, and a
- * fused pass over fewer heads (a range that cuts a block of heads) does for each the same as over all.
- * A unit reads its q slice before writing its out slice, so out may equal q.
+ * attention for the units u0 <= u < u1 only (of nTok·nHead): threads take ranges of units. Units go by KV head,
+ * then token, then head within the KV head's group: unit u is KV head g = u / (nTok·group), token t, head
+ * g·group + i, so a range aligned to the group (ALIGN) holds whole groups of heads, token after token. Each
+ * head's result comes from the same operations whatever the split: the path (per head, or fused) depends only
+ * on the context length and the shapes, and a fused pass over fewer heads (a range that cuts a block of heads)
+ * or fewer queries (a query tile cut short) does for each the same as over all. A unit reads its q slice
+ * before writing its out slice, so out may equal q.
  */
 export function attention_part(q: usize, kc: usize, vc: usize, out: usize, nTok: i32, pos0: i32, nHead: i32,
                                nKvHead: i32, headDim: i32, scale: f32, scratch: usize, window: i32,
@@ -357,23 +362,44 @@ export function attention_part(q: usize, kc: usize, vc: usize, out: usize, nTok:
   const alibi = maxBias > 0;
   const end = min<i32>(u1, nTok * nHead);
   const fuse = min<i32>(group, FUSE_HEADS);
-  const fuseLen = max<i32>(FUSE_MIN_LEN, fuse * (headDim + TILE + 2));
+  const perHead = headDim + TILE + 2; // floats of scratch per (query, head) on the fused path
+  const fuseLen = max<i32>(FUSE_MIN_LEN, fuse * perHead);
+  const perKv = nTok * group;
   let u = u0;
   while (u < end) {
-    const t = u / nHead;
-    const h = u - t * nHead;
+    const g = u / perKv;
+    const r = u - g * perKv;
+    const t = r / group;
+    const inGroup = r - t * group;
+    const h = g * group + inGroup;
     const p = pos0 + t;
     let j0 = 0;
     if (window > 0 && p - window + 1 > 0) j0 = p - window + 1;
     const len = p - j0 + 1;
     const row0 = ring > 0 ? j0 % ring : j0;
-    const kvOff = <usize>(h / group) * kvHeadBytes(kvType, headDim);
+    const kvOff = <usize>g * kvHeadBytes(kvType, headDim);
     // this head's block: FUSE_HEADS heads from the start of its group, cut at the group's end and at u1 (the
     // heads that go over the cache together: the fused path, and the per-head path over a typed cache)
-    const inGroup = h % group;
     const blockEnd = min<i32>(h - inGroup % fuse + fuse, h - inGroup + group);
     const nh = min<i32>(blockEnd - h, end - u);
     if (group > 1 && len >= fuseLen) {
+      // a query tile: the next tokens' units of the same whole group follow (a group is one block), all from key 0
+      // without a wrap, as many as the scratch holds
+      let nq = 1;
+      if (nh == group && j0 == 0) {
+        const avail = typed ? max<i32>(len, FUSE_HEADS * fuseLen) : len;
+        const most = min<i32>(QUERY_TILE, avail / (group * perHead));
+        while (nq < most && t + nq < nTok && u + (nq + 1) * group <= end && (window <= 0 || p + nq - window + 1 <= 0) &&
+               (ring <= 0 || p + nq < ring)) nq++;
+      }
+      if (nq > 1) {
+        const lenLast = len + nq - 1;
+        const tiles = typed ? scratch + ((<usize>max<i32>(lenLast, nq * group * perHead) << 2) + 15 & ~15) : 0;
+        attendFusedQueries(q + <usize>t * qRow + <usize>h * headBytes, kc + kvOff, vc + kvOff, out + <usize>t * qRow + <usize>h * headBytes,
+                           qRow, nq, h, nh, nHead, headDim, kvRow, scale, scratch, p, maxBias, kvType, tiles, cap);
+        u += nq * group;
+        continue;
+      }
       // a typed cache's dequantized tiles: after the scratch the fused path uses (< len floats; 16-byte aligned)
       const tiles = typed ? scratch + ((<usize>len << 2) + 15 & ~15) : 0;
       attendFused(q + <usize>t * qRow + <usize>h * headBytes, kc + kvOff, vc + kvOff, out + <usize>t * qRow + <usize>h * headBytes,
@@ -521,6 +547,72 @@ function attendFused(qh: usize, kh: usize, vh: usize, oh: usize, h0: i32, nh: i3
   for (let i = 0; i < nh; i++) scaleBy(oh + <usize>i * headBytes, headDim, <f32>1.0 / load<f32>(ml + (<usize>i << 3), 4));
 }
 
+/**
+ * The fused path for nq consecutive queries (positions p, p+1, ..., all from key 0, rows not wrapping), each
+ * with heads h0 .. h0+nh−1 of one KV head: every tile of K and V rows (dequantized once for all of them, for a
+ * typed cache) serves nq·nh (query, head) pairs instead of nh. For each pair the operations are attendFused's
+ * for that query alone (the same tiles of TILE keys from key 0; the last, shorter tiles cut at its own length),
+ * so its bits are the single query's. qh/oh: the q and out slices of the first query's head h0 (the next
+ * query's qRow bytes further). scratch: every pair's q slice (copied first: out may equal q), then nq·nh tiles
+ * of scores, then (m, l) per pair.
+ */
+function attendFusedQueries(qh: usize, kh: usize, vh: usize, oh: usize, qRow: usize, nq: i32, h0: i32, nh: i32, nHead: i32,
+                            headDim: i32, kvRow: usize, scale: f32, scratch: usize, p: i32, maxBias: f32, kvType: i32,
+                            tiles: usize, cap: f32): void {
+  const headBytes = <usize>headDim << 2;
+  const np = nq * nh;
+  const qs = scratch;
+  const ss = qs + <usize>np * headBytes;
+  const ml = ss + (<usize>(np * TILE) << 2);
+  for (let k = 0; k < nq; k++) memory.copy(qs + <usize>(k * nh) * headBytes, qh + <usize>k * qRow, <usize>nh * headBytes);
+  const lenLast = p + nq; // keys of the last query
+  for (let jt = 0; jt < lenLast; jt += TILE) {
+    const nAll = min<i32>(TILE, lenLast - jt);
+    let kt = kh + <usize>jt * kvRow, vt = vh + <usize>jt * kvRow, tRow = kvRow;
+    if (kvType != GGML_F32) {
+      kt = tiles;
+      vt = tiles + <usize>TILE * headBytes;
+      tRow = headBytes;
+      dequantHeads(kvType, kh, kvRow, jt, nAll, 0, headDim, kt);
+      dequantHeads(kvType, vh, kvRow, jt, nAll, 0, headDim, vt);
+    }
+    for (let k = 0; k < nq; k++) {
+      const n = min<i32>(TILE, p + k + 1 - jt); // this query's keys in the tile
+      if (n <= 0) continue;
+      const first = jt == 0;
+      for (let i = 0; i < nh; i++) {
+        const pair = k * nh + i;
+        const sp = ss + (<usize>(pair * TILE) << 2);
+        const op = oh + <usize>k * qRow + <usize>i * headBytes;
+        const mp = ml + (<usize>pair << 3);
+        tileScoreRun(qs + <usize>pair * headBytes, kt, tRow, n, headDim, scale, sp);
+        if (cap > 0) softcap(sp, sp, n, cap);
+        if (maxBias > 0) addAlibi(sp, n, alibi_slope(h0 + i, nHead, maxBias), jt - (p + k));
+        const mt = maxOf(sp, n);
+        const mOld = first ? mt : load<f32>(mp);
+        const m = max<f32>(mOld, mt);
+        const sum = expSum(sp, n, m);
+        let l = sum;
+        if (!first) {
+          l = load<f32>(mp, 4);
+          if (m > mOld) {
+            const c = expf(mOld - m);
+            scaleBy(op, headDim, c);
+            l *= c;
+          }
+          l += sum;
+        }
+        store<f32>(mp, m);
+        store<f32>(mp, l, 4);
+        weightedSum(op, vt, tRow, sp, n, headDim, first);
+      }
+    }
+  }
+  for (let k = 0; k < nq; k++) {
+    for (let i = 0; i < nh; i++) scaleBy(oh + <usize>k * qRow + <usize>i * headBytes, headDim, <f32>1.0 / load<f32>(ml + (<usize>(k * nh + i) << 3), 4));
+  }
+}
+
 export function attention_ref(q: usize, kc: usize, vc: usize, out: usize, nTok: i32, pos0: i32, nHead: i32,
                               nKvHead: i32, headDim: i32, scale: f32, scratch: usize, window: i32,
                               maxBias: f32, ring: i32, kvType: i32, cap: f32): void {
@@ -562,7 +654,7 @@ export function attention_ref(q: usize, kc: usize, vc: usize, out: usize, nTok: 
   }
 }
 
-// ---- entry for the scheduler (see entry.ts): units are (token, head) pairs; a thread's scores go to its
+// ---- entry for the scheduler (see entry.ts): units are (KV head, token, head in its group), chunks a whole group;
 // own copy of the scratch
 
 export function attention_info(q: i32, op: usize): i64 {
@@ -580,7 +672,7 @@ export function attention_info(q: i32, op: usize): i64 {
     const bytes = <usize>max<i32>(rows, 0) * kv_row_bytes(arg(op, abi.ATTENTION_KV_TYPE), arg(op, abi.ATTENTION_N_KV_HEAD), headDim);
     return region(ptr(op, q == READS + 1 ? abi.ATTENTION_KC : abi.ATTENTION_VC), bytes);
   }
-  return q == ALIGN ? 1 : 0;
+  return q == ALIGN ? nHead / arg(op, abi.ATTENTION_N_KV_HEAD) : 0;
 }
 
 export function attention_run(op: usize, lo: i32, hi: i32, scratch: usize): void {

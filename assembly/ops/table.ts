@@ -22,6 +22,7 @@ import {
   layernorm_back_info, layernorm_back_run, gelu_mul_info, gelu_mul_run, gelu_mul_back_info, gelu_mul_back_run, softcap_back_info,
   softcap_back_run,
 } from "./backward_ext";
+import { quantize_info, quantize_run } from "../quant";
 import { arg } from "./entry";
 
 /** What the scheduler asks about op (entry.ts: UNITS, ALIGN, WORK, WRITES, READS + i). */
@@ -57,6 +58,7 @@ export function opInfo(q: i32, op: usize): i64 {
     case abi.OP_GELU_MUL: return gelu_mul_info(q, op);
     case abi.OP_GELU_MUL_BACK: return gelu_mul_back_info(q, op);
     case abi.OP_SOFTCAP_BACK: return softcap_back_info(q, op);
+    case abi.OP_QUANTIZE: return quantize_info(q, op);
     default: return 1; // one unit, which opRun traps on
   }
 }
@@ -94,6 +96,7 @@ export function opRun(op: usize, lo: i32, hi: i32, scratch: usize): void {
     case abi.OP_GELU_MUL: gelu_mul_run(op, lo, hi, scratch); break;
     case abi.OP_GELU_MUL_BACK: gelu_mul_back_run(op, lo, hi, scratch); break;
     case abi.OP_SOFTCAP_BACK: softcap_back_run(op, lo, hi, scratch); break;
+    case abi.OP_QUANTIZE: quantize_run(op, lo, hi, scratch); break;
     default: unreachable();
   }
 }

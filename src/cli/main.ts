@@ -8,7 +8,8 @@ import { readGGUF, GGUFValueType, type GGUFMetaValue } from '../formats/gguf.js'
 import { GGUFMetadata } from '../formats/gguf-metadata.js';
 import { readGGUFModel, tensorLocation } from '../formats/gguf-split.js';
 import { writeGGUFFiles, type GGUFSplitOptions } from '../formats/gguf-writer.js';
-import { dequantize, planQuantization, quantizeTensor, QUANT_TARGETS } from '../formats/quantize.js';
+import { dequantize, planQuantization, QUANT_TARGETS } from '../formats/quantize.js';
+import { Quantizer } from '../formats/quantize-wasm.js';
 import { convertLlama2c } from '../formats/llama2c.js';
 import { convertHFFolder } from '../formats/hf-convert.js';
 import type { GenerateOptions } from '../generate/generator.js';
@@ -114,8 +115,9 @@ const COMMANDS: Record<string, Command> = {
                                  re-quantize a model, tensor by tensor; TYPE: q8_0, q4_0, q4_1, q5_0,
                                  q5_1, q2_k, q3_k, q4_k, q5_k, q6_k (every 2-D weight that type),
                                  q4_k_m, q5_k_m (llama.cpp's mixes), f16, bf16, f32
+    --threads N                  threads that quantize (default: the cores)
 ${SPLIT_USAGE}`,
-    options: { type: { type: 'string' }, ...SPLIT_OPTIONS },
+    options: { type: { type: 'string' }, threads: { type: 'string' }, ...SPLIT_OPTIONS },
     run: (positional, flags) => quantize(positional, flags),
   },
   convert: {
@@ -444,7 +446,10 @@ async function bench(positional: string[], flags: Flags): Promise<void> {
     (fill !== undefined ? `, decode after ${nPrompt} tokens of context` : '') + '\n');
 }
 
-/** wasmlm quantize IN OUT --type T: one tensor in memory at a time (read, dequantize if needed, quantize, write). */
+/**
+ * wasmlm quantize IN OUT --type T: one tensor in memory at a time (read, dequantize if needed, quantize in
+ * wasm on --threads threads, write); a progress bar on a terminal, a line per tensor otherwise.
+ */
 async function quantize(positional: string[], flags: Flags): Promise<void> {
   const [inPath, outPath] = positional;
   const targetName = String(flags.type ?? '').toLowerCase();
@@ -468,6 +473,8 @@ async function quantize(positional: string[], flags: Flags): Promise<void> {
   const handles = new Map<string, import('node:fs/promises').FileHandle>(); // one handle per shard, opened when first read
   const t0 = performance.now();
   let inBytes = 0;
+  const quantizer = await Quantizer.create({ threads: num(flags, 'threads') ?? (await import('node:os')).availableParallelism() });
+  const bar = quantizeBar(plan.filter((p) => p.outType !== p.type).reduce((a, p) => a + p.ne.reduce((x, y) => x * y, 1), 0));
   try {
     const tensors = plan.map((p, i) => ({
       name: p.name,
@@ -487,18 +494,54 @@ async function quantize(positional: string[], flags: Flags): Promise<void> {
           off += bytesRead;
         }
         inBytes += bytes.length;
-        const out = p.outType === p.type ? bytes : quantizeTensor(p.outType, dequantize(p.type, bytes, info.nElements));
-        process.stderr.write(`[${String(i + 1).padStart(4)}/${plan.length}] ${p.name.padEnd(28)} ${typeName(p.type).padEnd(5)} → ${typeName(p.outType).padEnd(5)} ` +
-          `[${p.ne.join(', ')}]${p.note ? `  (${p.note})` : ''}\n`);
+        const line = `[${String(i + 1).padStart(4)}/${plan.length}] ${p.name.padEnd(28)} ${typeName(p.type).padEnd(5)} → ` +
+          `${typeName(p.outType).padEnd(5)} [${p.ne.join(', ')}]${p.note ? `  (${p.note})` : ''}`;
+        if (p.outType === p.type) {
+          bar.log(line);
+          return bytes;
+        }
+        const out = quantizer.quantize(p.outType, dequantize(p.type, bytes, info.nElements), (n) => bar.progress(p.name, n));
+        bar.done(line, info.nElements);
         return out;
       },
     }));
     const files = await writeGGUFFiles(outPath, metadata, tensors, split);
+    bar.end();
     process.stderr.write(`wrote ${wroteText(files)} (from ${(inBytes / 2 ** 20).toFixed(1)} MiB of tensors), ` +
-      `${target.name}, ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+      `${target.name}, ${quantizer.threads} thread(s), ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
   } finally {
+    bar.end();
+    quantizer.dispose();
     for (const fh of handles.values()) await fh.close();
   }
+}
+
+/**
+ * wasmlm quantize's progress: on a terminal one bar over the values to quantize (redrawn at each percent),
+ * otherwise one line per tensor as it is written.
+ */
+function quantizeBar(total: number): { log(line: string): void; progress(name: string, n: number): void; done(line: string, n: number): void; end(): void } {
+  if (!process.stderr.isTTY || total === 0) {
+    return { log: (line) => process.stderr.write(line + '\n'), progress: () => {}, done: (line) => process.stderr.write(line + '\n'), end: () => {} };
+  }
+  let before = 0; // values of the tensors done
+  let last = -1;
+  let open = false;
+  const draw = (name: string, n: number) => {
+    const pct = Math.floor(((before + n) / total) * 100);
+    if (pct === last) return;
+    last = pct;
+    const width = 30;
+    const fill = Math.round((pct / 100) * width);
+    process.stderr.write(`\rquantizing [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${String(pct).padStart(3)}% ${name.padEnd(28)}`);
+    open = true;
+  };
+  return {
+    log: () => {},
+    progress: draw,
+    done: (_line, n) => { before += n; },
+    end: () => { if (open) process.stderr.write('\n'); open = false; },
+  };
 }
 
 async function version(): Promise<string> {

@@ -1,0 +1,77 @@
+// The SIMD128 roofline's microkernels (bench/roofline.mjs compiles this file): integer multiply-adds as the
+// matmul kernels do them at prefill, on a block of weights and a tile of 4 tokens that stay in L1, so that
+// nothing but the instructions limits them. Each call runs `reps` passes over nBlocks blocks of 32 weights
+// and returns a checksum (kept so the work is not optimised away). Multiply-adds per call:
+// reps · nBlocks · 32 · 4 (the tile's 4 tokens).
+//   dot       weights already i16: 4 tokens × 4 i32x4.dot_i16x8_s per block (the ceiling of the plain build)
+//   q8_0      + Q8_0's unpacking: 32 i8 weights -> 4 × i16x8 (extend low / high), once per block for the tile
+//   q4_0      + the plain build's Q4_0 unpacking: 16 bytes -> 4 × i16x8 (shl, shr_s)
+//   q4_k      + a K-quant's unsigned nibbles: 16 bytes -> 4 × i16x8 (and / shr_u, extend_u)
+//   relaxed   i32x4.relaxed_dot_i8x16_i7x16_add_s on i8 weights (16 multiply-adds each; relaxed build only)
+
+// @ts-ignore: decorator
+@inline function acc4(acc: v128, w0: v128, w1: v128, w2: v128, w3: v128, a: usize): v128 {
+  return i32x4.add(acc, i32x4.add(i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(a, 0)), i32x4.dot_i16x8_s(w1, v128.load(a, 16))),
+    i32x4.add(i32x4.dot_i16x8_s(w2, v128.load(a, 32)), i32x4.dot_i16x8_s(w3, v128.load(a, 48)))));
+}
+
+// K: 0 dot, 1 q8_0, 2 q4_0, 3 q4_k (one function each: no branch in the loop). w: weights (64 bytes per block:
+// enough for every kind); a: 4 tokens × 64 bytes of i16 act per block (token t's at a + t·64, block stride 256)
+// @ts-ignore: decorator
+@inline function runK<K>(w: usize, a: usize, nBlocks: i32, reps: i32): i32 {
+  let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
+  const m4 = i8x16.splat(15);
+  for (let r = 0; r < reps; r++) {
+    let wp = w, ap = a;
+    for (let b = 0; b < nBlocks; b++) {
+      let w0: v128, w1: v128, w2: v128, w3: v128;
+      if (sizeof<K>() == 1) {        // dot: i16 weights as they are
+        w0 = v128.load(wp, 0); w1 = v128.load(wp, 16); w2 = v128.load(wp, 32); w3 = v128.load(wp, 48);
+      } else if (sizeof<K>() == 2) { // Q8_0
+        const v = v128.load(wp, 0), u = v128.load(wp, 16);
+        w0 = i16x8.extend_low_i8x16_s(v); w1 = i16x8.extend_high_i8x16_s(v);
+        w2 = i16x8.extend_low_i8x16_s(u); w3 = i16x8.extend_high_i8x16_s(u);
+      } else if (sizeof<K>() == 4) { // Q4_0 (plain build's repacked nibbles)
+        const v = v128.load(wp, 0);
+        w0 = i16x8.shr_s(i16x8.shl(v, 12), 12); w1 = i16x8.shr_s(i16x8.shl(v, 8), 12);
+        w2 = i16x8.shr_s(i16x8.shl(v, 4), 12); w3 = i16x8.shr_s(v, 12);
+      } else {                       // Q4_K (unsigned nibbles)
+        const v = v128.load(wp, 0);
+        const lo = v128.and(v, m4), hi = v128.and(i16x8.shr_u(v, 4), m4);
+        w0 = i16x8.extend_low_i8x16_u(lo); w1 = i16x8.extend_high_i8x16_u(lo);
+        w2 = i16x8.extend_low_i8x16_u(hi); w3 = i16x8.extend_high_i8x16_u(hi);
+      }
+      s0 = acc4(s0, w0, w1, w2, w3, ap);
+      s1 = acc4(s1, w0, w1, w2, w3, ap + 64);
+      s2 = acc4(s2, w0, w1, w2, w3, ap + 128);
+      s3 = acc4(s3, w0, w1, w2, w3, ap + 192);
+      wp += 64; ap += 256;
+    }
+  }
+  const s = i32x4.add(i32x4.add(s0, s1), i32x4.add(s2, s3));
+  return i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1) + i32x4.extract_lane(s, 2) + i32x4.extract_lane(s, 3);
+}
+
+export function run_dot(w: usize, a: usize, nBlocks: i32, reps: i32): i32 { return runK<u8>(w, a, nBlocks, reps); }
+export function run_q8_0(w: usize, a: usize, nBlocks: i32, reps: i32): i32 { return runK<u16>(w, a, nBlocks, reps); }
+export function run_q4_0(w: usize, a: usize, nBlocks: i32, reps: i32): i32 { return runK<u32>(w, a, nBlocks, reps); }
+export function run_q4_k(w: usize, a: usize, nBlocks: i32, reps: i32): i32 { return runK<u64>(w, a, nBlocks, reps); }
+
+// relaxed: i8 weights (32 per block) × i7 act (4 tokens × 32 bytes per block, block stride 128)
+export function run_relaxed(w: usize, a: usize, nBlocks: i32, reps: i32): i32 {
+  if (!ASC_FEATURE_RELAXED_SIMD) return 0;
+  let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
+  for (let r = 0; r < reps; r++) {
+    let wp = w, ap = a;
+    for (let b = 0; b < nBlocks; b++) {
+      const v = v128.load(wp, 0), u = v128.load(wp, 16);
+      s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.load(ap, 0), i32x4.relaxed_dot_i8x16_i7x16_add_s(u, v128.load(ap, 16), s0));
+      s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.load(ap, 32), i32x4.relaxed_dot_i8x16_i7x16_add_s(u, v128.load(ap, 48), s1));
+      s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.load(ap, 64), i32x4.relaxed_dot_i8x16_i7x16_add_s(u, v128.load(ap, 80), s2));
+      s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.load(ap, 96), i32x4.relaxed_dot_i8x16_i7x16_add_s(u, v128.load(ap, 112), s3));
+      wp += 32; ap += 128;
+    }
+  }
+  const s = i32x4.add(i32x4.add(s0, s1), i32x4.add(s2, s3));
+  return i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1) + i32x4.extract_lane(s, 2) + i32x4.extract_lane(s, 3);
+}
