@@ -16,7 +16,8 @@
 // optional packages). The native measurement is ../shared/tools/native-bench.mjs, copied next to
 // bench/node_modules so that it resolves node-llama-cpp there (WASMLM_PEER_TOOLS overrides the folder).
 // --sessions 1,2,4,8 (issue 11 item 5): instead, the aggregate decode tok/s of that many concurrent sessions of
-// one model (bench/sessions.mjs, one process each), against 1 session; --gen tokens each.
+// one model (bench/sessions.mjs, one process each), against 1 session; --gen tokens each. Also per CPU-second
+// of the process (a shared machine's waits for a core not counted; with threads, all threads' time).
 // --decode-context N (issue 5 item 9): also runs wasmlm with `--context-fill N` and reports the time per
 // decoded token after N tokens of context against the one after --prompt tokens.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -127,7 +128,7 @@ async function sessionsBench(counts) {
           (results.get(k) ?? results.set(k, []).get(k)).push(res);
           log.push({ round: r, shape: m.shape, type: m.type, threads: t, sessions: n, ...res });
           process.stderr.write(`  round ${r + 1}/${rounds} ${m.shape} ${m.type} ${t}T ${n} sessions: ` +
-            (res ? `${f1(res.aggregate_tps)} tok/s aggregate, ${f1(res.per_batch)} per pass` : 'failed') + '\n');
+            (res ? `${f1(res.aggregate_tps)} tok/s aggregate (${f1(res.cpu_tps)} per CPU-s), ${f1(res.per_batch)} per pass` : 'failed') + '\n');
         }
       }
     }
@@ -139,12 +140,15 @@ async function sessionsBench(counts) {
       for (const n of counts) {
         const xs = results.get(`${m.shape} ${m.type} ${t} ${n}`);
         const speedup = median(xs.map((x, i) => (x && one[i] ? x.aggregate_tps / one[i].aggregate_tps : NaN)));
+        const cpuSpeedup = median(xs.map((x, i) => (x && one[i] ? x.cpu_tps / one[i].cpu_tps : NaN)));
         rows.push({
           model: `${m.shape} ${m.type.toUpperCase()}`, threads: String(t), sessions: String(n),
           'aggregate decode tok/s': f1(median(xs.map((x) => x?.aggregate_tps))),
           'per session tok/s': f1(median(xs.map((x) => x?.aggregate_tps / n))),
           'sessions per pass': f1(median(xs.map((x) => x?.per_batch))),
           '× 1 session': f2(speedup) + (n === 4 ? mark(speedup, 2.5) + ' (goal ≥ 2.5)' : ''),
+          'tok per CPU-s': f1(median(xs.map((x) => x?.cpu_tps))),
+          '× 1 session (CPU)': f2(cpuSpeedup),
         });
       }
     }

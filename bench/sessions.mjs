@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // One measurement of batched decoding (issue 11 item 5): N sessions of one model decode at the same time
 // (concurrent generate loops: their next tokens go through one forward pass). Prints one JSON line:
-// aggregate decode tok/s (all sessions' tokens over the wall time), the forward passes and sessions per pass.
+// aggregate decode tok/s (all sessions' tokens over the wall time), the same over this process's CPU time (what
+// waiting for a core on a shared machine does not count: with --threads 1 the work of one core, with more
+// threads every thread's, spinning included), the forward passes and sessions per pass.
 //   node bench/sessions.mjs FILE --sessions N [--threads T --gen G --prompt P]
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -22,13 +24,15 @@ const sessions = Array.from({ length: n }, () => model.createSession());
 const prompts = sessions.map((_, s) => Array.from({ length: promptLen }, (_, i) => 1 + ((s * 7919 + i * 104729) % (model.info.vocabSize - 1))));
 for (let s = 0; s < n; s++) await sessions[s].complete(prompts[s], { maxTokens: 0 });
 const opts = { temperature: 0, maxTokens: gen, ignoreEos: true };
-const t0 = performance.now();
+const t0 = performance.now(), c0 = process.cpuUsage();
 const runs = await Promise.all(sessions.map((s, i) => s.complete(prompts[i], opts)));
 const ms = performance.now() - t0;
+const cpu = process.cpuUsage(c0), cpuMs = (cpu.user + cpu.system) / 1000;
 const tokens = runs.reduce((sum, r) => sum + r.tokens.length, 0);
 const stats = model.core?.decodeQueue?.stats ?? {};
 process.stdout.write(JSON.stringify({
   sessions: n, threads: model.info.threads, gen, tokens, ms, aggregate_tps: tokens / (ms / 1000),
+  cpu_ms: cpuMs, cpu_tps: tokens / (cpuMs / 1000),
   batches: stats.batches, per_batch: stats.batches ? stats.sequences / stats.batches : 1,
 }) + '\n');
 model.dispose();

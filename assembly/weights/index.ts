@@ -75,13 +75,13 @@ const BLOCK_BYTES: usize = 65536;
 // for the first token
 // @ts-ignore: decorator
 @inline function tile(type: i32, w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize,
-                      d3: usize, e0: usize, e1: usize, e2: usize, e3: usize, nIn: i32, yp: usize): v128 {
+                      d3: usize, e0: usize, e1: usize, e2: usize, e3: usize, nIn: i32, yp: usize, nt: i32): v128 {
   if (isFloat(type)) return floatTile(type, w, q0, q1, q2, q3, nIn);
-  if (isQ32(type)) return q32Tile(type, w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nIn);
+  if (isQ32(type)) return q32Tile(type, w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nIn, nt);
   if (isLegacy(type)) return legacyTile(type, w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nIn);
-  if (isQ45(type)) return q45Tile(type, w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nIn, yp);
+  if (isQ45(type)) return q45Tile(type, w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nIn, yp, nt);
   if (isQ23(type)) return q23Tile(type, w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nIn, yp);
-  return q6Tile(type, w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nIn, yp);
+  return q6Tile(type, w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nIn, yp, nt);
 }
 
 // Rows per 1-token kernel call: 2 (the K-quant and Q8_0/Q4_0 kernels share each act load between the rows;
@@ -120,7 +120,8 @@ const BLOCK_BYTES: usize = 65536;
         const q3 = actQ(f, act, nIn, t3), d3 = actD(f, act, nIn, nTok, t3), e3 = actE(f, act, nIn, nTok, t3);
         for (let o = o0; o < o1; o++) {
           const yp = yt + (<usize>o << 2);
-          store4(yp, yb, tile(type, w + <usize>o * rb, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nIn, yp), nt);
+          if ((isQ32(type) || isQ45(type)) && t == 0) store<u32>(yp, touch(w + <usize>(o + PREFETCH_ROWS) * rb, w + <usize>(o + PREFETCH_ROWS + 1) * rb, wEnd));
+          store4(yp, yb, tile(type, w + <usize>o * rb, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nIn, yp, nt), nt);
         }
       }
     }

@@ -119,8 +119,9 @@ import {
 
 // Four tokens (lanes), one row: each sub-block's 32 weights are unpacked and scaled once (prepK), then dotted
 // with each token's act (tokK); the fence after each token keeps one token's act loads in registers at a time.
+// two: only the first two tokens (lanes 2 and 3 are not computed).
 // @ts-ignore: decorator
-@inline function k4Q45(q5: bool, w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize,
+@inline function k4Q45(q5: bool, two: bool, w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize,
                        d3: usize, b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
   let accLo = f64x2.splat(0), accHi = f64x2.splat(0);
   const m4 = v128.load(KC, KC_M4), m10 = v128.load(KC, KC_M10);
@@ -136,64 +137,64 @@ import {
     }
     s0 = tokK(s0, p0, p1, p2, p3, true, q0, 0, 16, yp);
     s1 = tokK(s1, p0, p1, p2, p3, true, q1, 0, 16, yp);
-    s2 = tokK(s2, p0, p1, p2, p3, true, q2, 0, 16, yp);
-    s3 = tokK(s3, p0, p1, p2, p3, true, q3, 0, 16, yp);
+    if (!two) s2 = tokK(s2, p0, p1, p2, p3, true, q2, 0, 16, yp);
+    if (!two) s3 = tokK(s3, p0, p1, p2, p3, true, q3, 0, 16, yp);
     {
       const sc = scSplat(sc16, 1), v0 = q45Quants(q5, w, 0, 1, 0, m4, m10), v1 = q45Quants(q5, w, 0, 1, 1, m4, m10);
       p0 = prepK(v0, sc, 0); p1 = prepK(v0, sc, 1); p2 = prepK(v1, sc, 0); p3 = prepK(v1, sc, 1);
     }
     s0 = tokK(s0, p0, p1, p2, p3, true, q0, 32, 48, yp);
     s1 = tokK(s1, p0, p1, p2, p3, true, q1, 32, 48, yp);
-    s2 = tokK(s2, p0, p1, p2, p3, true, q2, 32, 48, yp);
-    s3 = tokK(s3, p0, p1, p2, p3, true, q3, 32, 48, yp);
+    if (!two) s2 = tokK(s2, p0, p1, p2, p3, true, q2, 32, 48, yp);
+    if (!two) s3 = tokK(s3, p0, p1, p2, p3, true, q3, 32, 48, yp);
     {
       const sc = scSplat(sc16, 2), v0 = q45Quants(q5, w, 1, 0, 0, m4, m10), v1 = q45Quants(q5, w, 1, 0, 1, m4, m10);
       p0 = prepK(v0, sc, 0); p1 = prepK(v0, sc, 1); p2 = prepK(v1, sc, 0); p3 = prepK(v1, sc, 1);
     }
     s0 = tokK(s0, p0, p1, p2, p3, true, q0, 64, 80, yp);
     s1 = tokK(s1, p0, p1, p2, p3, true, q1, 64, 80, yp);
-    s2 = tokK(s2, p0, p1, p2, p3, true, q2, 64, 80, yp);
-    s3 = tokK(s3, p0, p1, p2, p3, true, q3, 64, 80, yp);
+    if (!two) s2 = tokK(s2, p0, p1, p2, p3, true, q2, 64, 80, yp);
+    if (!two) s3 = tokK(s3, p0, p1, p2, p3, true, q3, 64, 80, yp);
     {
       const sc = scSplat(sc16, 3), v0 = q45Quants(q5, w, 1, 1, 0, m4, m10), v1 = q45Quants(q5, w, 1, 1, 1, m4, m10);
       p0 = prepK(v0, sc, 0); p1 = prepK(v0, sc, 1); p2 = prepK(v1, sc, 0); p3 = prepK(v1, sc, 1);
     }
     s0 = tokK(s0, p0, p1, p2, p3, true, q0, 96, 112, yp);
     s1 = tokK(s1, p0, p1, p2, p3, true, q1, 96, 112, yp);
-    s2 = tokK(s2, p0, p1, p2, p3, true, q2, 96, 112, yp);
-    s3 = tokK(s3, p0, p1, p2, p3, true, q3, 96, 112, yp);
+    if (!two) s2 = tokK(s2, p0, p1, p2, p3, true, q2, 96, 112, yp);
+    if (!two) s3 = tokK(s3, p0, p1, p2, p3, true, q3, 96, 112, yp);
     {
       const sc = scSplat(sc16, 4), v0 = q45Quants(q5, w, 2, 0, 0, m4, m10), v1 = q45Quants(q5, w, 2, 0, 1, m4, m10);
       p0 = prepK(v0, sc, 0); p1 = prepK(v0, sc, 1); p2 = prepK(v1, sc, 0); p3 = prepK(v1, sc, 1);
     }
     s0 = tokK(s0, p0, p1, p2, p3, true, q0, 128, 144, yp);
     s1 = tokK(s1, p0, p1, p2, p3, true, q1, 128, 144, yp);
-    s2 = tokK(s2, p0, p1, p2, p3, true, q2, 128, 144, yp);
-    s3 = tokK(s3, p0, p1, p2, p3, true, q3, 128, 144, yp);
+    if (!two) s2 = tokK(s2, p0, p1, p2, p3, true, q2, 128, 144, yp);
+    if (!two) s3 = tokK(s3, p0, p1, p2, p3, true, q3, 128, 144, yp);
     {
       const sc = scSplat(sc16, 5), v0 = q45Quants(q5, w, 2, 1, 0, m4, m10), v1 = q45Quants(q5, w, 2, 1, 1, m4, m10);
       p0 = prepK(v0, sc, 0); p1 = prepK(v0, sc, 1); p2 = prepK(v1, sc, 0); p3 = prepK(v1, sc, 1);
     }
     s0 = tokK(s0, p0, p1, p2, p3, true, q0, 160, 176, yp);
     s1 = tokK(s1, p0, p1, p2, p3, true, q1, 160, 176, yp);
-    s2 = tokK(s2, p0, p1, p2, p3, true, q2, 160, 176, yp);
-    s3 = tokK(s3, p0, p1, p2, p3, true, q3, 160, 176, yp);
+    if (!two) s2 = tokK(s2, p0, p1, p2, p3, true, q2, 160, 176, yp);
+    if (!two) s3 = tokK(s3, p0, p1, p2, p3, true, q3, 160, 176, yp);
     {
       const sc = scSplat(sc16, 6), v0 = q45Quants(q5, w, 3, 0, 0, m4, m10), v1 = q45Quants(q5, w, 3, 0, 1, m4, m10);
       p0 = prepK(v0, sc, 0); p1 = prepK(v0, sc, 1); p2 = prepK(v1, sc, 0); p3 = prepK(v1, sc, 1);
     }
     s0 = tokK(s0, p0, p1, p2, p3, true, q0, 192, 208, yp);
     s1 = tokK(s1, p0, p1, p2, p3, true, q1, 192, 208, yp);
-    s2 = tokK(s2, p0, p1, p2, p3, true, q2, 192, 208, yp);
-    s3 = tokK(s3, p0, p1, p2, p3, true, q3, 192, 208, yp);
+    if (!two) s2 = tokK(s2, p0, p1, p2, p3, true, q2, 192, 208, yp);
+    if (!two) s3 = tokK(s3, p0, p1, p2, p3, true, q3, 192, 208, yp);
     {
       const sc = scSplat(sc16, 7), v0 = q45Quants(q5, w, 3, 1, 0, m4, m10), v1 = q45Quants(q5, w, 3, 1, 1, m4, m10);
       p0 = prepK(v0, sc, 0); p1 = prepK(v0, sc, 1); p2 = prepK(v1, sc, 0); p3 = prepK(v1, sc, 1);
     }
     s0 = tokK(s0, p0, p1, p2, p3, true, q0, 224, 240, yp);
     s1 = tokK(s1, p0, p1, p2, p3, true, q1, 224, 240, yp);
-    s2 = tokK(s2, p0, p1, p2, p3, true, q2, 224, 240, yp);
-    s3 = tokK(s3, p0, p1, p2, p3, true, q3, 224, 240, yp);
+    if (!two) s2 = tokK(s2, p0, p1, p2, p3, true, q2, 224, 240, yp);
+    if (!two) s3 = tokK(s3, p0, p1, p2, p3, true, q3, 224, 240, yp);
     const m16 = i16x8.extend_high_i8x16_u(scm);
     const bo = <usize>s << 5;
     const sm = isum4x4(bsumDot8(m16, b0 + bo), bsumDot8(m16, b1 + bo), bsumDot8(m16, b2 + bo), bsumDot8(m16, b3 + bo));
@@ -222,14 +223,20 @@ function k1Q4K(w0: usize, w1: usize, q: usize, d: usize, bs: usize, ns: i32, y0:
 }
 function k4Q4K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize, d3: usize,
                b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
-  return k4Q45(false, w, q0, q1, q2, q3, d0, d1, d2, d3, b0, b1, b2, b3, ns, yp);
+  return k4Q45(false, false, w, q0, q1, q2, q3, d0, d1, d2, d3, b0, b1, b2, b3, ns, yp);
+}
+function k2Q4K(w: usize, q0: usize, q1: usize, d0: usize, d1: usize, b0: usize, b1: usize, ns: i32, yp: usize): v128 {
+  return k4Q45(false, true, w, q0, q1, q1, q1, d0, d1, d1, d1, b0, b1, b1, b1, ns, yp);
 }
 function k1Q5K(w0: usize, w1: usize, q: usize, d: usize, bs: usize, ns: i32, y0: usize, y1: usize): void {
   k1Q45(true, w0, w1, q, d, bs, ns, y0, y1);
 }
 function k4Q5K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize, d3: usize,
                b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
-  return k4Q45(true, w, q0, q1, q2, q3, d0, d1, d2, d3, b0, b1, b2, b3, ns, yp);
+  return k4Q45(true, false, w, q0, q1, q2, q3, d0, d1, d2, d3, b0, b1, b2, b3, ns, yp);
+}
+function k2Q5K(w: usize, q0: usize, q1: usize, d0: usize, d1: usize, b0: usize, b1: usize, ns: i32, yp: usize): v128 {
+  return k4Q45(true, true, w, q0, q1, q1, q1, d0, d1, d1, d1, b0, b1, b1, b1, ns, yp);
 }
 
 // ---------------------------------------------------------------- entries for weights/index.ts
@@ -242,11 +249,12 @@ function k4Q5K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, 
   else k1Q5K(w0, w1, q, d, e, ns, y0, y1);
 }
 
-// one row, 4 tokens -> [y(t0), .., y(t3)]; yp: the row's output for the first token (a fence target)
+// one row, nt tokens (2..4) -> [y(t0), .., y(t3)]; yp: the row's output for the first token (a fence target)
 // @ts-ignore: decorator
 @inline export function q45Tile(type: i32, w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize,
-                            d2: usize, d3: usize, e0: usize, e1: usize, e2: usize, e3: usize, nIn: i32, yp: usize): v128 {
+                            d2: usize, d3: usize, e0: usize, e1: usize, e2: usize, e3: usize, nIn: i32, yp: usize, nt: i32): v128 {
   const ns = nIn >> 8;
+  if (nt == 2) return type == GGML_Q4_K ? k2Q4K(w, q0, q1, d0, d1, e0, e1, ns, yp) : k2Q5K(w, q0, q1, d0, d1, e0, e1, ns, yp);
   if (type == GGML_Q4_K) return k4Q4K(w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, ns, yp);
   return k4Q5K(w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, ns, yp);
 }

@@ -106,7 +106,9 @@ function k1Q6K(w0: usize, w1: usize, q: usize, d: usize, bs: usize, ns: i32, y0:
 }
 
 // Four tokens (lanes), one row: see k4Q45 (k_q45.ts). The groups k and k + 2 share their qh bytes.
-function k4Q6K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize, d3: usize,
+// two: only the first two tokens (lanes 2 and 3 are not computed).
+// @ts-ignore: decorator
+@inline function k4Q6(two: bool, w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize, d3: usize,
                b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
   let accLo = f64x2.splat(0), accHi = f64x2.splat(0);
   const m4 = v128.load(KC, KC_M4), m30 = v128.load(KC, KC_M30);
@@ -123,8 +125,8 @@ function k4Q6K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, 
     }
     s0 = tokK(s0, p0, p1, p2, p3, false, q0, 0, 32, yp);
     s1 = tokK(s1, p0, p1, p2, p3, false, q1, 0, 32, yp);
-    s2 = tokK(s2, p0, p1, p2, p3, false, q2, 0, 32, yp);
-    s3 = tokK(s3, p0, p1, p2, p3, false, q3, 0, 32, yp);
+    if (!two) s2 = tokK(s2, p0, p1, p2, p3, false, q2, 0, 32, yp);
+    if (!two) s3 = tokK(s3, p0, p1, p2, p3, false, q3, 0, 32, yp);
     {
       const qh = q6qh(w, 0, 1);
       const g0 = q6Group(q6ql(w, 0, 1, 0), qh, 0, 0, m4, m30), g1 = q6Group(q6ql(w, 0, 1, 1), qh, 0, 1, m4, m30);
@@ -133,8 +135,8 @@ function k4Q6K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, 
     }
     s0 = tokK(s0, p0, p1, p2, p3, false, q0, 16, 48, yp);
     s1 = tokK(s1, p0, p1, p2, p3, false, q1, 16, 48, yp);
-    s2 = tokK(s2, p0, p1, p2, p3, false, q2, 16, 48, yp);
-    s3 = tokK(s3, p0, p1, p2, p3, false, q3, 16, 48, yp);
+    if (!two) s2 = tokK(s2, p0, p1, p2, p3, false, q2, 16, 48, yp);
+    if (!two) s3 = tokK(s3, p0, p1, p2, p3, false, q3, 16, 48, yp);
     {
       const qh = q6qh(w, 0, 0);
       const g0 = q6Group(q6ql(w, 0, 0, 0), qh, 1, 0, m4, m30), g1 = q6Group(q6ql(w, 0, 0, 1), qh, 1, 1, m4, m30);
@@ -143,8 +145,8 @@ function k4Q6K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, 
     }
     s0 = tokK(s0, p0, p1, p2, p3, false, q0, 64, 96, yp);
     s1 = tokK(s1, p0, p1, p2, p3, false, q1, 64, 96, yp);
-    s2 = tokK(s2, p0, p1, p2, p3, false, q2, 64, 96, yp);
-    s3 = tokK(s3, p0, p1, p2, p3, false, q3, 64, 96, yp);
+    if (!two) s2 = tokK(s2, p0, p1, p2, p3, false, q2, 64, 96, yp);
+    if (!two) s3 = tokK(s3, p0, p1, p2, p3, false, q3, 64, 96, yp);
     {
       const qh = q6qh(w, 0, 1);
       const g0 = q6Group(q6ql(w, 0, 1, 0), qh, 1, 0, m4, m30), g1 = q6Group(q6ql(w, 0, 1, 1), qh, 1, 1, m4, m30);
@@ -153,8 +155,8 @@ function k4Q6K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, 
     }
     s0 = tokK(s0, p0, p1, p2, p3, false, q0, 80, 112, yp);
     s1 = tokK(s1, p0, p1, p2, p3, false, q1, 80, 112, yp);
-    s2 = tokK(s2, p0, p1, p2, p3, false, q2, 80, 112, yp);
-    s3 = tokK(s3, p0, p1, p2, p3, false, q3, 80, 112, yp);
+    if (!two) s2 = tokK(s2, p0, p1, p2, p3, false, q2, 80, 112, yp);
+    if (!two) s3 = tokK(s3, p0, p1, p2, p3, false, q3, 80, 112, yp);
     {
       const qh = q6qh(w, 1, 0);
       const g0 = q6Group(q6ql(w, 1, 0, 0), qh, 0, 0, m4, m30), g1 = q6Group(q6ql(w, 1, 0, 1), qh, 0, 1, m4, m30);
@@ -163,8 +165,8 @@ function k4Q6K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, 
     }
     s0 = tokK(s0, p0, p1, p2, p3, false, q0, 128, 160, yp);
     s1 = tokK(s1, p0, p1, p2, p3, false, q1, 128, 160, yp);
-    s2 = tokK(s2, p0, p1, p2, p3, false, q2, 128, 160, yp);
-    s3 = tokK(s3, p0, p1, p2, p3, false, q3, 128, 160, yp);
+    if (!two) s2 = tokK(s2, p0, p1, p2, p3, false, q2, 128, 160, yp);
+    if (!two) s3 = tokK(s3, p0, p1, p2, p3, false, q3, 128, 160, yp);
     {
       const qh = q6qh(w, 1, 1);
       const g0 = q6Group(q6ql(w, 1, 1, 0), qh, 0, 0, m4, m30), g1 = q6Group(q6ql(w, 1, 1, 1), qh, 0, 1, m4, m30);
@@ -173,8 +175,8 @@ function k4Q6K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, 
     }
     s0 = tokK(s0, p0, p1, p2, p3, false, q0, 144, 176, yp);
     s1 = tokK(s1, p0, p1, p2, p3, false, q1, 144, 176, yp);
-    s2 = tokK(s2, p0, p1, p2, p3, false, q2, 144, 176, yp);
-    s3 = tokK(s3, p0, p1, p2, p3, false, q3, 144, 176, yp);
+    if (!two) s2 = tokK(s2, p0, p1, p2, p3, false, q2, 144, 176, yp);
+    if (!two) s3 = tokK(s3, p0, p1, p2, p3, false, q3, 144, 176, yp);
     {
       const qh = q6qh(w, 1, 0);
       const g0 = q6Group(q6ql(w, 1, 0, 0), qh, 1, 0, m4, m30), g1 = q6Group(q6ql(w, 1, 0, 1), qh, 1, 1, m4, m30);
@@ -183,8 +185,8 @@ function k4Q6K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, 
     }
     s0 = tokK(s0, p0, p1, p2, p3, false, q0, 192, 224, yp);
     s1 = tokK(s1, p0, p1, p2, p3, false, q1, 192, 224, yp);
-    s2 = tokK(s2, p0, p1, p2, p3, false, q2, 192, 224, yp);
-    s3 = tokK(s3, p0, p1, p2, p3, false, q3, 192, 224, yp);
+    if (!two) s2 = tokK(s2, p0, p1, p2, p3, false, q2, 192, 224, yp);
+    if (!two) s3 = tokK(s3, p0, p1, p2, p3, false, q3, 192, 224, yp);
     {
       const qh = q6qh(w, 1, 1);
       const g0 = q6Group(q6ql(w, 1, 1, 0), qh, 1, 0, m4, m30), g1 = q6Group(q6ql(w, 1, 1, 1), qh, 1, 1, m4, m30);
@@ -193,8 +195,8 @@ function k4Q6K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, 
     }
     s0 = tokK(s0, p0, p1, p2, p3, false, q0, 208, 240, yp);
     s1 = tokK(s1, p0, p1, p2, p3, false, q1, 208, 240, yp);
-    s2 = tokK(s2, p0, p1, p2, p3, false, q2, 208, 240, yp);
-    s3 = tokK(s3, p0, p1, p2, p3, false, q3, 208, 240, yp);
+    if (!two) s2 = tokK(s2, p0, p1, p2, p3, false, q2, 208, 240, yp);
+    if (!two) s3 = tokK(s3, p0, p1, p2, p3, false, q3, 208, 240, yp);
     const bo = <usize>s << 5;
     const corr = isum4x4(q6Corr(c, b0 + bo), q6Corr(c, b1 + bo), q6Corr(c, b2 + bo), q6Corr(c, b3 + bo));
     const dof = <usize>s << 2;
@@ -222,11 +224,20 @@ function k4Q6K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, 
   k1Q6K(w0, w1, q, d, e, ns, y0, y1);
 }
 
-// one row, 4 tokens -> [y(t0), .., y(t3)]; yp: the row's output for the first token (a fence target)
+function k4Q6K(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize, d3: usize,
+               b0: usize, b1: usize, b2: usize, b3: usize, ns: i32, yp: usize): v128 {
+  return k4Q6(false, w, q0, q1, q2, q3, d0, d1, d2, d3, b0, b1, b2, b3, ns, yp);
+}
+function k2Q6K(w: usize, q0: usize, q1: usize, d0: usize, d1: usize, b0: usize, b1: usize, ns: i32, yp: usize): v128 {
+  return k4Q6(true, w, q0, q1, q1, q1, d0, d1, d1, d1, b0, b1, b1, b1, ns, yp);
+}
+
+// one row, nt tokens (2..4) -> [y(t0), .., y(t3)]; yp: the row's output for the first token (a fence target)
 // @ts-ignore: decorator
 @inline export function q6Tile(type: i32, w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize,
-                            d2: usize, d3: usize, e0: usize, e1: usize, e2: usize, e3: usize, nIn: i32, yp: usize): v128 {
+                            d2: usize, d3: usize, e0: usize, e1: usize, e2: usize, e3: usize, nIn: i32, yp: usize, nt: i32): v128 {
   const ns = nIn >> 8;
+  if (nt == 2) return k2Q6K(w, q0, q1, d0, d1, e0, e1, ns, yp);
   return k4Q6K(w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, ns, yp);
 }
 

@@ -161,9 +161,9 @@ function k1Q<Q>(w: usize, s: usize, aq: usize, ad: usize, ac: usize, nb: i32): f
   return hsum4(acc);
 }
 
-// One row × 4 tokens (act rows q0..q3, scale rows d0..d3, Q8_0C sum rows c0..c3): [y(t0), .., y(t3)].
-// Each block's weights are unpacked once for the 4 tokens.
-function k4Q<Q>(w: usize, s: usize, q0: usize, q1: usize, q2: usize, q3: usize,
+// One row × N tokens (N: the marker T's size, 2 or 4; act rows q0..q3, scale rows d0..d3, Q8_0C sum rows
+// c0..c3): [y(t0), .., y(t3)] (lanes past N: 0). Each block's weights are unpacked once for the tokens.
+function k4Q<Q, T>(w: usize, s: usize, q0: usize, q1: usize, q2: usize, q3: usize,
                 d0: usize, d1: usize, d2: usize, d3: usize, c0: usize, c1: usize, c2: usize, c3: usize, nb: i32): v128 {
   const hm = v128.load(KC, KC_H2F), p112 = v128.load(KC, KC_P112), m4 = v128.load(KC, KC_M4);
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
@@ -172,15 +172,18 @@ function k4Q<Q>(w: usize, s: usize, q0: usize, q1: usize, q2: usize, q3: usize,
   for (; b + 4 <= nb; b += 4) {
     const dw = h2f4At(s, hm, p112);
     let sc0 = f32x4.mul(dw, v128.load(d0)), sc1 = f32x4.mul(dw, v128.load(d1));
-    let sc2 = f32x4.mul(dw, v128.load(d2)), sc3 = f32x4.mul(dw, v128.load(d3));
+    let sc2 = sizeof<T>() == 4 ? f32x4.mul(dw, v128.load(d2)) : dw, sc3 = sizeof<T>() == 4 ? f32x4.mul(dw, v128.load(d3)) : dw;
     for (let j = 0; j < 4; j++) {
       v = v128.load(w); u = hiHalf<Q>(w, v);
       w0 = wq0<Q>(v, u, m4); w1 = wq1<Q>(v, u, m4); w2 = wq2<Q>(v, u); w3 = wq3<Q>(v, u);
       acc0 = scaleAcc(acc0, dotU<Q>(w0, w1, w2, w3, q0, c0), lane0(sc0));
       acc1 = scaleAcc(acc1, dotU<Q>(w0, w1, w2, w3, q1, c1), lane0(sc1));
-      acc2 = scaleAcc(acc2, dotU<Q>(w0, w1, w2, w3, q2, c2), lane0(sc2));
-      acc3 = scaleAcc(acc3, dotU<Q>(w0, w1, w2, w3, q3, c3), lane0(sc3));
-      sc0 = rotate(sc0); sc1 = rotate(sc1); sc2 = rotate(sc2); sc3 = rotate(sc3);
+      if (sizeof<T>() == 4) {
+        acc2 = scaleAcc(acc2, dotU<Q>(w0, w1, w2, w3, q2, c2), lane0(sc2));
+        acc3 = scaleAcc(acc3, dotU<Q>(w0, w1, w2, w3, q3, c3), lane0(sc3));
+        sc2 = rotate(sc2); sc3 = rotate(sc3);
+      }
+      sc0 = rotate(sc0); sc1 = rotate(sc1);
       w += wStep<Q>();
       q0 += aStep<Q>(); q1 += aStep<Q>(); q2 += aStep<Q>(); q3 += aStep<Q>(); c0 += 4; c1 += 4; c2 += 4; c3 += 4;
     }
@@ -191,8 +194,10 @@ function k4Q<Q>(w: usize, s: usize, q0: usize, q1: usize, q2: usize, q3: usize,
     w0 = wq0<Q>(v, u, m4); w1 = wq1<Q>(v, u, m4); w2 = wq2<Q>(v, u); w3 = wq3<Q>(v, u);
     acc0 = scaleAcc(acc0, dotU<Q>(w0, w1, w2, w3, q0, c0), tailScale(s, d0));
     acc1 = scaleAcc(acc1, dotU<Q>(w0, w1, w2, w3, q1, c1), tailScale(s, d1));
-    acc2 = scaleAcc(acc2, dotU<Q>(w0, w1, w2, w3, q2, c2), tailScale(s, d2));
-    acc3 = scaleAcc(acc3, dotU<Q>(w0, w1, w2, w3, q3, c3), tailScale(s, d3));
+    if (sizeof<T>() == 4) {
+      acc2 = scaleAcc(acc2, dotU<Q>(w0, w1, w2, w3, q2, c2), tailScale(s, d2));
+      acc3 = scaleAcc(acc3, dotU<Q>(w0, w1, w2, w3, q3, c3), tailScale(s, d3));
+    }
     w += wStep<Q>(); s += 2;
     q0 += aStep<Q>(); q1 += aStep<Q>(); q2 += aStep<Q>(); q3 += aStep<Q>(); c0 += 4; c1 += 4; c2 += 4; c3 += 4;
     d0 += 4; d1 += 4; d2 += 4; d3 += 4;
@@ -222,10 +227,14 @@ function k4Q<Q>(w: usize, s: usize, q0: usize, q1: usize, q2: usize, q3: usize,
 // one row, 4 tokens (act planes q0..q3, d0..d3, e0..e3) -> [y(t0), .., y(t3)]
 // @ts-ignore: decorator
 @inline export function q32Tile(type: i32, w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize,
-                                d2: usize, d3: usize, e0: usize, e1: usize, e2: usize, e3: usize, nIn: i32): v128 {
+                                d2: usize, d3: usize, e0: usize, e1: usize, e2: usize, e3: usize, nIn: i32, nt: i32): v128 {
   const nb = nIn >> 5, s = w + quantBytes(type, nIn);
-  if (type == WASMLM_Q4_0R) return k4Q<u8>(w, s, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nb);
-  return k4Q<u16>(w, s, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nb);
+  if (type == WASMLM_Q4_0R) {
+    if (nt == 2) return k4Q<u8, u16>(w, s, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nb);
+    return k4Q<u8, u32>(w, s, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nb);
+  }
+  if (nt == 2) return k4Q<u16, u16>(w, s, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nb);
+  return k4Q<u16, u32>(w, s, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nb);
 }
 
 /** matmul_ref for repacked Q8_0 and Q4_0 weights (act: Q8_0, or Q8_0C for Q4_0 in the relaxed build). */
