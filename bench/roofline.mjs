@@ -21,13 +21,14 @@ const rounds = Number(opt('--rounds', '3'));
 const types = opt('--types', 'Q8_0,Q4_0,Q4_K');
 const shapes = opt('--shapes', '2048x2048,2048x5632');
 
+/** @returns {Promise<Uint8Array<ArrayBuffer>>} */
 async function compile(enable) {
   const source = readFileSync(fileURLToPath(new URL('./roofline/kernels.ts', import.meta.url)), 'utf8');
   const { binary, error, stderr } = await asc.compileString(source, {
     optimizeLevel: 3, shrinkLevel: 0, noAssert: true, runtime: 'stub', importMemory: true, enable,
   });
-  if (error) throw new Error(`roofline kernels: ${error.message}\n${stderr}`);
-  return binary;
+  if (error || !binary) throw new Error(`roofline kernels: ${error?.message}\n${stderr}`);
+  return /** @type {Uint8Array<ArrayBuffer>} */ (binary);
 }
 
 const memory = new WebAssembly.Memory({ initial: 4 });
