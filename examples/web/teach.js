@@ -91,7 +91,7 @@ async function train() {
   }
   // conversations are tried as chat messages, the rest as text to continue
   $('mode').value = examples.some((x) => typeof x === 'object' && 'messages' in x) ? 'chat' : 'complete';
-  // a new adapter learns from the base model, not on top of the last one
+  // a new adapter replaces the last one (training is over the base weights either way; applied, both would add up)
   dropAdapter(true);
   const ac = new AbortController();
   training = ac;

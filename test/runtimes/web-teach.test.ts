@@ -5,15 +5,19 @@
  * without it (before training, or with the adapter switched off); the downloaded adapter is a GGUF that
  * wasmlm in Node loads onto the same model and completes the same. Then: plain-text examples trained for
  * many epochs and stopped at the first step, after which the page still trains and generates; a bad line
- * is named. A screenshot goes to .tmp/screenshots/web-teach.png.
+ * is named; a picked GGUF (set3's llama, with a ChatML template) learns question → answer conversations and
+ * answers as a chat, as the downloaded adapter does in Node; and, with the server gone and the network cut,
+ * the page reloads from the service worker and trains again. A screenshot goes to .tmp/screenshots/web-teach.png.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../../src/index.js';
-import { browserSuite, launchChromium, skipBrowser, type Browser } from '../helpers/chromium.js';
-import { PROJECT_ROOT, serveStatic, type StaticServer } from '../helpers/server.js';
+import { browserSuite, skipBrowser, type Browser } from '../helpers/chromium.js';
+import { fixture } from '../helpers/fixtures.js';
+import { PROJECT_ROOT, type StaticServer } from '../helpers/server.js';
+import { openWebApp, type WebApp } from '../helpers/web-app.js';
 
 const SCREENSHOT = join(PROJECT_ROOT, '.tmp/screenshots/web-teach.png');
 const NAME = ' Zorblax';
@@ -24,40 +28,38 @@ const HELD = 'Lily had a big dog named';
 const STEP = /^step (\d+)\/(\d+) · epoch (\d+)\/(\d+) · loss (\d+\.\d+) · \d+ tokens\/s$/;
 
 describe.skipIf(skipBrowser)(browserSuite('examples/web/teach.html, teach the model'), () => {
+  let app: WebApp;
   let browser: Browser;
   let server: StaticServer;
   let page: Page;
 
   beforeAll(async () => {
-    // deployed as examples/web/serve.mjs lays it out: the app at /, dist/ at /wasmlm/, models/ at /models/
-    server = await serveStatic({
-      isolated: true,
-      mounts: { '/': join(PROJECT_ROOT, 'examples/web'), '/wasmlm/': join(PROJECT_ROOT, 'dist'), '/models/': join(PROJECT_ROOT, 'models') },
-    });
-    browser = await launchChromium();
-    page = await browser.newPage();
+    app = await openWebApp();
+    ({ browser, server, page } = app);
   });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  afterAll(() => app?.close());
 
   const state = () => page.locator('#status').getAttribute('data-state');
+  const until = (...states: string[]) => app.until(...states);
   const text = async (selector: string) => (await page.locator(selector).textContent()) ?? '';
-  const until = async (...states: string[]) => {
-    await page.waitForFunction((s) => s.includes(document.getElementById('status')!.dataset.state!), states, { timeout: 120_000 })
-      .catch(async (e) => { throw new Error(`${(e as Error).message}\nstatus: ${await text('#status')}\n${browser.logs.join('\n')}`); });
-  };
-  async function train(examples: string, epochs: number): Promise<void> {
+  /** the downloaded adapter's bytes */
+  async function download(): Promise<Buffer & { filename: string }> {
+    const [d] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    const bytes = readFileSync((await d.path())!);
+    expect(bytes.subarray(0, 4).toString('latin1')).toBe('GGUF');
+    expect(await text('#download')).toBe(`Download the adapter (${(bytes.length / 1024).toFixed(0)} KB)`);
+    return Object.assign(bytes, { filename: d.suggestedFilename() });
+  }
+  async function train(examples: string, epochs: number, learningRate = 0.01): Promise<void> {
     await page.fill('#examples', examples);
     await page.fill('#epochs', String(epochs));
-    await page.fill('#learning-rate', '0.01');
+    await page.fill('#learning-rate', String(learningRate));
     await page.fill('#rank', '8');
     await page.click('#train');
   }
-  async function generate(prompt: string): Promise<string> {
+  async function generate(prompt: string, maxTokens = 12): Promise<string> {
     await page.fill('#prompt', prompt);
-    await page.fill('#max-tokens', '12');
+    await page.fill('#max-tokens', String(maxTokens));
     await page.fill('#temperature', '0');
     await page.click('#generate');
     await until('done', 'error');
@@ -100,11 +102,8 @@ describe.skipIf(skipBrowser)(browserSuite('examples/web/teach.html, teach the mo
     expect(await generate(HELD)).toBe(after);
 
     // the download: a GGUF whose LoRA, loaded in Node onto the same model, completes as the page did
-    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
-    expect(download.suggestedFilename()).toBe('stories260K.lora.gguf');
-    const bytes = readFileSync((await download.path())!);
-    expect(bytes.subarray(0, 4).toString('latin1')).toBe('GGUF');
-    expect(await text('#download')).toBe(`Download the adapter (${(bytes.length / 1024).toFixed(0)} KB)`);
+    const bytes = await download();
+    expect(bytes.filename).toBe('stories260K.lora.gguf');
     const node = await loadModel();
     try {
       const greedy = async () => (await node.complete(HELD, { temperature: 0, maxTokens: 12 })).text;
@@ -169,5 +168,55 @@ describe.skipIf(skipBrowser)(browserSuite('examples/web/teach.html, teach the mo
     await until('error');
     expect(await text('#status')).toMatch(/^BAD_ARGUMENT: finetune: examples\[0\]/);
     expect(await page.locator('#train').isEnabled()).toBe(true);
+  });
+
+  it('a picked GGUF with a chat template learns from conversations, tried as chat messages', async () => {
+    // set3/llama: random weights, Qwen2's ChatML template in the file
+    await page.setInputFiles('#file', fixture('set3/llama.gguf'));
+    await page.click('#load'); // (the status was 'error': the last test's)
+    await until('ready', 'error');
+    expect(await text('#model-info')).toMatch(/^\S+: 0\.\d+M parameters, 2 layers/);
+    expect(await page.locator('#download').getAttribute('href')).toBeNull();
+    expect(await text('#train-progress')).toBe('Not trained yet.');
+    const qa = [['France', 'Paris.'], ['Italy', 'Rome.'], ['Spain', 'Madrid.'], ['Japan', 'Tokyo.']];
+    const lines = qa.map(([country, city]) => JSON.stringify({ messages: [
+      { role: 'user', content: `What is the capital of ${country}?` }, { role: 'assistant', content: city }] }));
+    const question = 'What is the capital of Italy?';
+    await page.selectOption('#mode', 'chat');
+    const before = await generate(question, 6);
+    expect(before).not.toBe('Rome.');
+    await page.selectOption('#mode', 'complete');
+    await train(lines.join('\n'), 30, 0.02);
+    await until('trained', 'stopped', 'error');
+    expect(await state()).toBe('trained');
+    expect(await page.locator('#mode').inputValue()).toBe('chat');
+    expect(await generate(question, 6)).toBe('Rome.');
+    // the download in Node: model.chat with it answers the same
+    const bytes = await download();
+    const node = await loadModel(fixture('set3/llama.gguf'));
+    try {
+      await node.loadAdapter(new Uint8Array(bytes));
+      expect((await node.chat([{ role: 'user', content: question }], { temperature: 0, maxTokens: 6 })).text).toBe('Rome.');
+    } finally {
+      node.dispose();
+    }
+  });
+
+  it('after the server is gone and the network cut, the page reloads and teaches the embedded model again', async () => {
+    await server.close();
+    await browser.context.setOffline(true);
+    try {
+      await page.reload();
+      await until('ready', 'error');
+      expect(await text('#status')).toMatch(/^Ready \(works offline\)/);
+      expect(await page.evaluate(() => navigator.onLine)).toBe(false);
+      expect(await text('#model-info')).toMatch(/^stories260K: /);
+      await train(EXAMPLES, 20);
+      await until('trained', 'stopped', 'error');
+      expect(await state()).toBe('trained');
+      expect((await generate(HELD)).startsWith(`${NAME}.`)).toBe(true);
+    } finally {
+      await browser.context.setOffline(false);
+    }
   });
 });
