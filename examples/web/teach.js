@@ -119,7 +119,7 @@ async function train() {
     downloadUrl = URL.createObjectURL(new Blob([gguf], { type: 'application/octet-stream' }));
     $('download').setAttribute('download', `${(model.info.name ?? 'model').replace(/[^\w.-]+/g, '_')}.lora.gguf`);
     $('download').textContent = `Download the adapter (${(gguf.length / 1024).toFixed(0)} KB)`;
-    $('train-progress').textContent = (trained.aborted ? `Stopped after ${trained.steps} of ${steps} steps` : `Trained: ${trained.steps} steps`) +
+    $('train-progress').textContent = (trained.aborted ? `Stopped after ${trained.steps}${steps ? ` of ${steps}` : ''} steps` : `Trained: ${trained.steps} steps`) +
       (l.length ? `, loss ${l[0].toFixed(4)} → ${l.at(-1).toFixed(4)}` : '') +
       `; rank ${trained.rank}, alpha ${trained.alpha}, ${trained.targets.join(', ')}.`;
     status(trained.aborted ? 'stopped' : 'trained', trained.aborted ? 'Training stopped; the adapter so far is applied.' : 'Trained; the adapter is applied.');
