@@ -94,6 +94,7 @@ describe.skipIf(skipBrowser)(browserSuite('examples/web/teach.html, teach the mo
     expect(await text('#train-progress')).toBe(`Trained: 20 steps, loss ${first.toFixed(4)} → ${last.toFixed(4)}; rank 8, alpha 16, attn_q, attn_k, attn_v, attn_output.`);
 
     const after = await generate(HELD);
+    console.log(`teach.html: loss ${first} → ${last} in 20 steps; '${HELD}': '${before}' → '${after}'; ${await text('#train-log').then((t) => t.split('\n')[19])}`);
     expect(after.startsWith(`${NAME}.`)).toBe(true);
     expect(await page.locator('#use-adapter').isChecked()).toBe(true);
     await page.uncheck('#use-adapter');
@@ -146,6 +147,7 @@ describe.skipIf(skipBrowser)(browserSuite('examples/web/teach.html, teach the mo
     expect(done).toBeGreaterThanOrEqual(1);
     expect(done).toBeLessThan(5000);
     expect(await logLines()).toHaveLength(done);
+    console.log(`Stop pressed at the first progress line: training ended after ${done} of 5000 steps`);
     expect(await page.locator('#stop-training').isDisabled()).toBe(true);
     expect(await page.locator('#download').getAttribute('href')).toMatch(/^blob:/);
     // usable: it generates, and trains again to the end
