@@ -1,7 +1,7 @@
 // Serves the app as it would be deployed, for trying it out: node examples/web/serve.mjs [port]
 // (after `npm run build`), then open http://127.0.0.1:8080/.
 //
-//   /           examples/web/   the page, app.js, style.css, sw.js
+//   /           examples/web/   the pages (index.html, teach.html), their scripts, style.css, sw.js
 //   /wasmlm/    dist/           the package's bundle (browser.js, model-worker.js, chunks, .wasm)
 //   /models/    models/         the embedded model, which the bundle fetches from ../models/
 //

@@ -2,10 +2,10 @@
 // kernels come from this cache when the network is gone. Network first, so an online reload gets
 // updates. Model files (.gguf) are not kept here: wasmlm keeps downloaded models in its own cache
 // (Cache API, "wasmlm-models"), and a file the user picks never touches the network.
-const CACHE = 'wasmlm-web-v1';
+const CACHE = 'wasmlm-web-v2';
 /** this script's global scope, typed as what it is (npm run lint checks it with the WebWorker lib) */
 const sw = /** @type {ServiceWorkerGlobalScope} */ (/** @type {unknown} */ (self));
-const SHELL = ['./', './index.html', './app.js', './style.css'];
+const SHELL = ['./', './index.html', './app.js', './teach.html', './teach.js', './shared.js', './style.css'];
 
 sw.addEventListener('install', (event) => {
   event.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => sw.skipWaiting()));

@@ -8,37 +8,28 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { browserSuite, launchChromium, skipBrowser, type Browser } from '../helpers/chromium.js';
+import { browserSuite, skipBrowser, type Browser } from '../helpers/chromium.js';
 import { fixture } from '../helpers/fixtures.js';
-import { PROJECT_ROOT, serveStatic, type StaticServer } from '../helpers/server.js';
+import { PROJECT_ROOT, type StaticServer } from '../helpers/server.js';
+import { openWebApp, type WebApp } from '../helpers/web-app.js';
 
 const reference = readFileSync(fixture('stories260K/stories260K.runc.prompt_once_upon_a_time.n200.txt'), 'utf8').replace(/\n$/, '');
 const SCREENSHOT = join(PROJECT_ROOT, '.tmp/screenshots/web-app.png');
 
 describe.skipIf(skipBrowser)(browserSuite('examples/web, the offline web app'), () => {
+  let app: WebApp;
   let browser: Browser;
   let server: StaticServer;
   let page: Page;
 
   beforeAll(async () => {
-    // deployed as examples/web/serve.mjs lays it out: the app at /, dist/ at /wasmlm/, models/ at /models/
-    server = await serveStatic({
-      isolated: true,
-      mounts: { '/': join(PROJECT_ROOT, 'examples/web'), '/wasmlm/': join(PROJECT_ROOT, 'dist'), '/models/': join(PROJECT_ROOT, 'models') },
-    });
-    browser = await launchChromium();
-    page = await browser.newPage();
+    app = await openWebApp();
+    ({ browser, server, page } = app);
   });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  afterAll(() => app?.close());
 
   const state = () => page.locator('#status').getAttribute('data-state');
-  const until = async (...states: string[]) => {
-    await page.waitForFunction((s) => s.includes(document.getElementById('status')!.dataset.state!), states, { timeout: 60_000 })
-      .catch(async (e) => { throw new Error(`${(e as Error).message}\nstatus: ${await page.locator('#status').textContent()}\n${browser.logs.join('\n')}`); });
-  };
+  const until = (...states: string[]) => app.until(...states);
   async function generate(prompt: string, maxTokens: number): Promise<void> {
     await page.fill('#prompt', prompt);
     await page.fill('#max-tokens', String(maxTokens));
