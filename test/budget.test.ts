@@ -107,7 +107,16 @@ describe('estimateMemory against the engine', () => {
     expect(est.shards).toBe(2);
     expect(est.shardOverhead).toBe((est.shards - 1) * (whole.buffers + whole.threadScratch));
     expect(est.total).toBe(whole.total + est.shardOverhead);
-    expect(() => estimateMemory(spec, tensors, s, { contextLength: 64, maxShardBytes: fixed + 4096 })).toThrow(/more than one wasm memory holds/);
+    // the engine's own split: as many shards as loading makes, and its error for a part no memory holds
+    for (const maxShardBytes of [whole.total - 1, Math.floor(whole.total * 0.7)]) {
+      const model = await loadModel(fixture('models/llama256_q4_k_m.gguf'), { contextLength: 64, maxShardBytes, maxMemory: Infinity });
+      try {
+        expect(estimateMemory(spec, tensors, s, { contextLength: 64, maxShardBytes }).shards).toBe(model.info.shards);
+      } finally {
+        model.dispose();
+      }
+    }
+    expect(() => estimateMemory(spec, tensors, s, { contextLength: 64, maxShardBytes: fixed + 4096 })).toThrow(/layer 0 alone needs [\d.]+ MiB/);
   });
 });
 

@@ -10,7 +10,7 @@ import { WasmlmError } from '../errors.js';
 import type { GGUFTensorInfo } from '../formats/gguf.js';
 import { tensorBytes } from '../formats/ggml-types.js';
 import { planQuantization, QUANT_TARGETS } from '../formats/quantize.js';
-import { specWeights, type ModelSpec } from '../models/spec.js';
+import type { ModelSpec } from '../models/spec.js';
 import { Layout, MAX_MEMORY_BYTES } from './memory.js';
 import {
   chooseBatchSize, chooseContextLength, chooseKvType, chooseThreads, KV_TYPES, layerMatmulBytes, planCapacity,
@@ -18,6 +18,7 @@ import {
 } from './options.js';
 import { kvCacheBytes, logitRowsFor, placeState } from './state.js';
 import { kernelModule, RESERVED_BYTES, sizingKernels, type KernelExports } from './wasm.js';
+import { splitLayers } from './shards.js';
 import { placeAdapter, Weights } from './weights.js';
 import type { AdapterPlan } from '../models/lora.js';
 
@@ -91,37 +92,15 @@ export function estimateMemory(spec: ModelSpec, tensors: Map<string, GGUFTensorI
   const adapters = adapterLayout.size;
   const perShard = Math.min(options.maxShardBytes ?? MAX_MEMORY_BYTES, MAX_MEMORY_BYTES);
   const fixed = buffers + threadScratch;
-  const shards = weights + adapters + kvCache + fixed <= perShard ? 1 : shardCount(spec, tensors, kvCache, perShard - fixed - adapters);
+  // over one memory: the engine's own split (shards.ts; TOO_LARGE naming the part that fits no memory)
+  const shards = weights + adapters + kvCache + fixed <= perShard ? 1 : splitLayers({
+    spec, tensors, kernels: sizing, batchSize: B, contextLength, logitRows: logitRowsFor(spec, B, undefined), threads, kvType,
+  }, perShard - adapters).length;
   const shardOverhead = (shards - 1) * fixed;
   return {
     contextLength, kvType, batchSize: B, threads, weights, adapters, kvCache, buffers, threadScratch, shards, shardOverhead,
     total: weights + adapters + kvCache + buffers + threadScratch + shardOverhead,
   };
-}
-
-/**
- * Memories of `room` bytes (each after its own buffers) the model's layers fill, in order: the token
- * embeddings, each layer's weights with its KV cache, the output head (a layer is never split).
- * TOO_LARGE when one part alone is more than a memory holds.
- */
-function shardCount(spec: ModelSpec, tensors: Map<string, GGUFTensorInfo>, kvCache: number, room: number): number {
-  const parts = new Array<number>(spec.nLayer + 2).fill(0);
-  for (const ref of specWeights(spec)) {
-    const m = /^blk\.(\d+)\./.exec(ref.name);
-    const i = m ? 1 + Number(m[1]) : ref.name === spec.tokenEmbd.name ? 0 : spec.nLayer + 1;
-    parts[i] = parts[i]! + tensors.get(ref.name)!.nBytes + 64;
-  }
-  for (let l = 1; l <= spec.nLayer; l++) parts[l] = parts[l]! + kvCache / spec.nLayer;
-  let n = 1, used = 0;
-  for (const p of parts) {
-    if (p > room) {
-      throw new WasmlmError('TOO_LARGE', `a part of the model (${mib(p)}: one layer with its KV cache, or the embeddings) ` +
-        `is more than one wasm memory holds (${mib(room)} after its buffers)`);
-    }
-    if (used + p > room) { n++; used = 0; }
-    used += p;
-  }
-  return n;
 }
 
 /** The largest contextLength (≤ the model's) whose estimate fits `budget` bytes; 0 when not even 1 does. */
@@ -182,7 +161,7 @@ type Global = {
  * What this runtime allows (loadModel's default maxMemory):
  * - workerd: 128 MiB per isolate (hard);
  * - Node: os.freemem() (macOS: 3/4 of os.totalmem()), at most the cgroup's limit: nodeMemory;
- * - Deno: Deno.systemMemoryInfo().available;
+ * - Deno: Deno.systemMemoryInfo().available (without --allow-sys: DEFAULT_MEMORY_LIMIT);
  * - browsers: navigator.deviceMemory GiB (Chromium: the device's RAM rounded down to a power of two, at most 8),
  *   else performance.memory.jsHeapSizeLimit, else DEFAULT_MEMORY_LIMIT;
  * - elsewhere DEFAULT_MEMORY_LIMIT (4 GiB).
@@ -193,7 +172,13 @@ export async function memoryLimit(): Promise<MemoryLimit> {
     return { bytes: WORKERD_LIMIT, runtime: 'workerd', rule: 'workerd allows 128 MiB per isolate', hard: true };
   }
   if (g.Deno?.systemMemoryInfo) {
-    return { bytes: g.Deno.systemMemoryInfo().available, runtime: 'deno', rule: 'Deno.systemMemoryInfo().available', hard: false };
+    try {
+      return { bytes: g.Deno.systemMemoryInfo().available, runtime: 'deno', rule: 'Deno.systemMemoryInfo().available', hard: false };
+    } catch {
+      // refused without --allow-sys: the default below, saying so
+      return { bytes: DEFAULT_MEMORY_LIMIT, runtime: 'deno', hard: false,
+        rule: 'the default without --allow-sys (Deno.systemMemoryInfo() needs it; 4 GiB): run with --allow-sys, or pass maxMemory' };
+    }
   }
   if (g.process?.versions?.node) {
     const os = await import('node:os');

@@ -545,6 +545,16 @@ export class Plan {
     i32[w + abi.GELU_MUL_BACK_N] = a.n;
     this.end();
   }
+  /** nBlocks blocks of `type` at out from the f32 values at x (the weight quantizers: assembly/quant/) */
+  quantize(a: { type: number; x: number; out: number; nBlocks: number; scratch: number }): void {
+    const w = this.begin(abi.OP_QUANTIZE), i32 = this.i32;
+    i32[w + abi.QUANTIZE_TYPE] = a.type;
+    i32[w + abi.QUANTIZE_X] = a.x;
+    i32[w + abi.QUANTIZE_OUT] = a.out;
+    i32[w + abi.QUANTIZE_N_BLOCKS] = a.nBlocks;
+    i32[w + abi.QUANTIZE_SCRATCH] = a.scratch;
+    this.end();
+  }
   /** training: out = dy·(1 − tanh²(x / cap)), the soft-cap's gradient at x */
   softcapBack(a: { x: number; dy: number; out: number; n: number; cap: number }): void {
     const w = this.begin(abi.OP_SOFTCAP_BACK), i32 = this.i32;

@@ -4,10 +4,10 @@
 // and copied out. What `wasmlm quantize` uses; the JS quantizers stay the synchronous path (the Hugging
 // Face stream, quantizeTensor) and the reference the tests compare these with.
 
-import { CTL_BYTES, GGML_F16, GGML_F32, GGML_BF16, OP_QUANTIZE, OP_WORDS, QUANTIZE_N_BLOCKS, QUANTIZE_OUT, QUANTIZE_SCRATCH,
-  QUANTIZE_TYPE, QUANTIZE_X, SYNC_BYTES } from '../abi.js';
+import { CTL_BYTES, GGML_F16, GGML_F32, GGML_BF16, OP_WORDS, SYNC_BYTES } from '../abi.js';
 import { WasmlmError } from '../errors.js';
-import { Layout, PAGE, createMemory } from '../engine/memory.js';
+import { Layout, PAGE, createMemory, Views } from '../engine/memory.js';
+import { Plan } from '../engine/plan.js';
 import { capThreads, threadSupport, ThreadPool } from '../engine/pool.js';
 import { instantiateKernels, isThreadsModule, kernelModule, RESERVED_BYTES, type KernelExports, type ThreadKernelExports } from '../engine/wasm.js';
 import { ggmlTypeName } from './ggml-types.js';
@@ -37,7 +37,7 @@ export class Quantizer {
     private readonly kernels: KernelExports & QuantExports,
     private readonly memory: WebAssembly.Memory,
     private readonly pool: ThreadPool | undefined,
-    private readonly planPtr: number,
+    private readonly plan: Plan,
     private readonly scratch: number,
     private readonly data: number,
     /** the threads quantizing (1: this one) */
@@ -66,7 +66,8 @@ export class Quantizer {
     if (n > 1 && support?.ok) {
       pool = await ThreadPool.start(support.kind, module, memory, kernels as unknown as ThreadKernelExports, ctl, n, stride, sync, 1);
     }
-    return new Quantizer(kernels, memory, pool, planPtr, scratch, data, pool ? n : 1);
+    const plan = new Plan(new Views(memory), planPtr, 1, kernels);
+    return new Quantizer(kernels, memory, pool, plan, scratch, data, pool ? n : 1);
   }
 
   /** Whether this quantizer writes `type` (the quantized block types; F32, F16, BF16 are conversions). */
@@ -114,16 +115,10 @@ export class Quantizer {
   }
 
   private runOp(type: number, x: number, y: number, nBlocks: number): void {
-    const w = new Int32Array(this.memory.buffer, this.planPtr, OP_WORDS);
-    w.fill(0);
-    w[0] = OP_QUANTIZE;
-    w[QUANTIZE_TYPE] = type;
-    w[QUANTIZE_X] = x;
-    w[QUANTIZE_OUT] = y;
-    w[QUANTIZE_N_BLOCKS] = nBlocks;
-    w[QUANTIZE_SCRATCH] = this.scratch;
-    if (this.pool) this.pool.run(this.planPtr, 1);
-    else this.kernels.run(this.planPtr, 1);
+    const P = this.plan.reset();
+    P.quantize({ type, x, out: y, nBlocks, scratch: this.scratch });
+    if (this.pool) this.pool.run(P.opPtr(0), 1);
+    else this.kernels.run(P.opPtr(0), 1);
   }
 
   private reserve(bytes: number): void {
