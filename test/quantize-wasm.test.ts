@@ -13,18 +13,14 @@ import { quantizeTensor } from '../src/formats/quantize.js';
 import { Quantizer } from '../src/formats/quantize-wasm.js';
 import { WasmlmError } from '../src/errors.js';
 import { f32Tensor, loadGGUF } from './helpers/fixtures.js';
+import { mulberry32 } from '../src/generate/sampler.js';
 
 const TYPES = [GGML_Q8_0, GGML_Q4_0, GGML_Q4_1, GGML_Q5_0, GGML_Q5_1, GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K];
 
+/** uniform in [0, 1) from a seed */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const words = mulberry32(seed);
+  return () => words() / 4294967296;
 }
 
 /** 256-value blocks of different kinds, `blocks` of them, from a seed. */

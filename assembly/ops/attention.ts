@@ -523,28 +523,37 @@ function attendFused(qh: usize, kh: usize, vh: usize, oh: usize, h0: i32, nh: i3
       if (n1 < n) tileScoreRun(qp, kh, kvRow, n - n1, headDim, scale, sp + (<usize>n1 << 2));
       if (cap > 0) softcap(sp, sp, n, cap);
       if (maxBias > 0) addAlibi(sp, n, alibi_slope(h0 + i, nHead, maxBias), j0 + jt - p);
-      const mt = maxOf(sp, n);
       const first = jt == 0;
-      const mOld = first ? mt : load<f32>(mp);
-      const m = max<f32>(mOld, mt);
-      const sum = expSum(sp, n, m);
-      let l = sum;
-      if (!first) {
-        l = load<f32>(mp, 4);
-        if (m > mOld) {
-          const c = expf(mOld - m);
-          scaleBy(op, headDim, c);
-          l *= c;
-        }
-        l += sum;
-      }
-      store<f32>(mp, m);
-      store<f32>(mp, l, 4);
+      onlineSoftmax(sp, n, mp, op, headDim, first);
       weightedSum(op, vt, tRow, sp, n1, headDim, first);
       if (n1 < n) weightedSum(op, vh, kvRow, sp + (<usize>n1 << 2), n - n1, headDim, false);
     }
   }
   for (let i = 0; i < nh; i++) scaleBy(oh + <usize>i * headBytes, headDim, <f32>1.0 / load<f32>(ml + (<usize>i << 3), 4));
+}
+
+/**
+ * The online softmax's step for one tile of n scores at sp (exponentiated in place): the running max and sum
+ * (m, l) at mp updated, the output row op (headDim floats) rescaled when the max grows; the caller then adds
+ * the tile's weighted values. first: the first tile (m and l start here, op is not read).
+ */
+@inline function onlineSoftmax(sp: usize, n: i32, mp: usize, op: usize, headDim: i32, first: bool): void {
+  const mt = maxOf(sp, n);
+  const mOld = first ? mt : load<f32>(mp);
+  const m = max<f32>(mOld, mt);
+  const sum = expSum(sp, n, m);
+  let l = sum;
+  if (!first) {
+    l = load<f32>(mp, 4);
+    if (m > mOld) {
+      const c = expf(mOld - m);
+      scaleBy(op, headDim, c);
+      l *= c;
+    }
+    l += sum;
+  }
+  store<f32>(mp, m);
+  store<f32>(mp, l, 4);
 }
 
 /**
@@ -588,22 +597,7 @@ function attendFusedQueries(qh: usize, kh: usize, vh: usize, oh: usize, qRow: us
         tileScoreRun(qs + <usize>pair * headBytes, kt, tRow, n, headDim, scale, sp);
         if (cap > 0) softcap(sp, sp, n, cap);
         if (maxBias > 0) addAlibi(sp, n, alibi_slope(h0 + i, nHead, maxBias), jt - (p + k));
-        const mt = maxOf(sp, n);
-        const mOld = first ? mt : load<f32>(mp);
-        const m = max<f32>(mOld, mt);
-        const sum = expSum(sp, n, m);
-        let l = sum;
-        if (!first) {
-          l = load<f32>(mp, 4);
-          if (m > mOld) {
-            const c = expf(mOld - m);
-            scaleBy(op, headDim, c);
-            l *= c;
-          }
-          l += sum;
-        }
-        store<f32>(mp, m);
-        store<f32>(mp, l, 4);
+        onlineSoftmax(sp, n, mp, op, headDim, first);
         weightedSum(op, vt, tRow, sp, n, headDim, first);
       }
     }
