@@ -75,7 +75,8 @@ export function estimateMemory(spec: ModelSpec, tensors: Map<string, GGUFTensorI
   const weightLayout = new Layout(0);
   const placed = Weights.forSpec(spec, tensors, weightLayout);
   const stateLayout = new Layout(0);
-  const state = placeState(spec, placed, sizing, stateLayout, B, contextLength, logitRowsFor(spec, B, undefined), threads, kvType);
+  const logitRows = logitRowsFor(spec, B, undefined);
+  const state = placeState(spec, placed, sizing, stateLayout, B, contextLength, logitRows, threads, kvType);
   const kvCache = kvCacheBytes(spec, state.layers);
   const threadScratch = state.scratchStride * threads;
   const planOps = planCapacity(spec.nLayer, 0);
@@ -94,7 +95,7 @@ export function estimateMemory(spec: ModelSpec, tensors: Map<string, GGUFTensorI
   const fixed = buffers + threadScratch;
   // over one memory: the engine's own split (shards.ts; TOO_LARGE naming the part that fits no memory)
   const shards = weights + adapters + kvCache + fixed <= perShard ? 1 : splitLayers({
-    spec, tensors, kernels: sizing, batchSize: B, contextLength, logitRows: logitRowsFor(spec, B, undefined), threads, kvType,
+    spec, tensors, kernels: sizing, batchSize: B, contextLength, logitRows, threads, kvType,
   }, perShard - adapters).length;
   const shardOverhead = (shards - 1) * fixed;
   return {

@@ -19,7 +19,7 @@ export interface TrainingAccess {
   weights: Weights;
   views: Views;
   kernels: TrainKernelExports;
-  /** a new region of `bytes` (memory grown for it), for the caller to keep */
+  /** a new region of `bytes` (memory grown for it), for the caller to keep (the tests' float64 references) */
   scratch(bytes: number): number;
   /**
    * The engine's one training region, at least `bytes` (grown for it; its address changes only when it grows):

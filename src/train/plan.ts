@@ -434,8 +434,8 @@ export class TrainPlan {
       // the layer's activations again, from its input (unless kept)
       if (!M.kept[i]) this.layerForward(P, M, T, i, false);
       const l = s.layers[i]!, a = l.attn, f = l.ffn!, L = M.acts[i]!, x = M.xs[i]!;
-      // below the first layer nothing needs the gradient (the embeddings are frozen)
-      const first = i === 0;
+      // below the first layer nothing needs the gradient (the embeddings are frozen): no dxn there
+      const first = i === 0, dxn = first ? undefined : g.dxn;
       const F = f.down.weight.ne[0]!;
       zero(g.dh, T * F);
       zero(g.dxn2, T * E);
@@ -460,7 +460,7 @@ export class TrainPlan {
         return g.dbr;
       };
       // the FFN, from d(its output) to d(its input): dxn2, or dxn when a parallel block's FFN reads the attention's input
-      const dfin = !parallel ? g.dxn2 : first ? undefined : l.ffnNorm ? g.dxn2 : g.dxn;
+      const dfin = !parallel ? g.dxn2 : first ? undefined : l.ffnNorm ? g.dxn2 : dxn;
       const fin = parallel && !l.ffnNorm ? L.xn : L.xn2;
       back(f.down, L.h, branch(l.ffnPostNorm, l.ffnScale, L.fo), g.dh);
       const dup = g.dgu + T * F * 4;
@@ -506,11 +506,11 @@ export class TrainPlan {
         P.copyRows({ src: dq, srcStride: Q, dst: g.dqkvF, dstStride: w, n: Q, nRows: T });
         P.copyRows({ src: dk, srcStride: K, dst: g.dqkvF + Q * 4, dstStride: w, n: K, nRows: T });
         P.copyRows({ src: dv, srcStride: K, dst: g.dqkvF + (Q + K) * 4, dstStride: w, n: K, nRows: T });
-        back(a.qkv, L.xn, g.dqkvF, first ? undefined : g.dxn);
+        back(a.qkv, L.xn, g.dqkvF, dxn);
       } else {
-        back(a.q!, L.xn, dq, first ? undefined : g.dxn);
-        back(a.k!, L.xn, dk, first ? undefined : g.dxn);
-        back(a.v!, L.xn, dv, first ? undefined : g.dxn);
+        back(a.q!, L.xn, dq, dxn);
+        back(a.k!, L.xn, dk, dxn);
+        back(a.v!, L.xn, dv, dxn);
       }
       if (!first) this.normBack(P, l.attnNorm, x, g.dxn, g.dres, T);
     }
