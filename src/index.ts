@@ -3,6 +3,7 @@ export type { LoadOptions, ModelInfo, Prompt, EmbedOptions, Adapter } from './mo
 export type { TrainableAdapter, CreateAdapterOptions, LoraTarget } from './train/adapter.js';
 export type { Trainer, TrainerOptions, TrainBatch } from './train/trainer.js';
 export type { FinetuneExample, FinetuneOptions, FinetuneProgress, FinetunedAdapter } from './train/finetune.js';
+export { parseExamples, type ParseExamplesOptions } from './train/examples.js';
 export type { KvType } from './engine/options.js';
 export type { GenerateOptions, CompleteResult, FinishReason, Timings, ContextShift } from './generate/generator.js';
 export { Session } from './session.js';

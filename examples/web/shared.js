@@ -18,7 +18,9 @@ export function status(state, text) {
 /** A WasmlmError (or any error) as the status line shows it. */
 export const errorText = (e) => `${e.code ?? e.name}: ${e.message}`;
 
-let wasmlm;
+let bundle;
+/** wasmlm's bundle (once start() has loaded it). */
+export const wasmlm = () => bundle;
 let offline = '';
 
 /** Register the service worker; on the first visit wait until it controls the page, so that it sees
@@ -45,7 +47,7 @@ export async function start(load) {
   status('starting', 'Starting…');
   offline = await offlineReady();
   try {
-    wasmlm = await import('wasmlm');
+    bundle = await import('wasmlm');
   } catch (e) {
     status('error', `Could not load wasmlm (${e.message}). Build it first: npm run build.`);
     throw e;
@@ -53,8 +55,8 @@ export async function start(load) {
   $('load').addEventListener('click', load);
   $('file').addEventListener('change', () => { source('input[name=source][value=file]').checked = true; });
   $('forget').addEventListener('click', async () => {
-    const n = (await wasmlm.cachedModels()).length;
-    await wasmlm.clearModelCache();
+    const n = (await bundle.cachedModels()).length;
+    await bundle.clearModelCache();
     status($('status').dataset.state, `Forgot ${n} downloaded model${n === 1 ? '' : 's'}.`);
   });
   // start with the embedded model (a reload may have restored the form to "a file", without the file)
@@ -79,7 +81,7 @@ export async function loadChosen(file) {
   try {
     // threads: left to wasmlm (the cores there are, where the page is cross-origin isolated and the
     // model big enough for threads to pay; model.info.threadsNote says what it chose and why)
-    const model = await wasmlm.loadModel(file, {
+    const model = await bundle.loadModel(file, {
       onProgress: ({ loaded, total }) => { if (total) bar('progress').value = loaded / total; },
     });
     bar('progress').value = 1;

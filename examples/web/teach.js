@@ -2,7 +2,7 @@
 // model's Web Worker (progress each step, a stop button), then the model generates with the adapter applied
 // or off (its scale 0), and the adapter downloads as a GGUF file (wasmlm's loadAdapter, llama.cpp's --lora).
 // The Model section, the status line and the streamed output are shared.js's, as on index.html.
-import { $, bar, chosenSource, errorText, loadChosen, showStream, start, status } from './shared.js';
+import { $, bar, chosenSource, errorText, loadChosen, showStream, start, status, wasmlm } from './shared.js';
 
 let model;
 /** the adapter trained last (model.finetune's result, applied in the worker) */
@@ -25,34 +25,6 @@ function refresh() {
   if (adapter && !busy && downloadUrl) download.setAttribute('href', downloadUrl);
   else download.removeAttribute('href');
   download.setAttribute('aria-disabled', String(download.getAttribute('href') === null));
-}
-
-/**
- * The textarea's examples, one a line (blank lines skipped): a line starting with `{` is JSON as
- * `wasmlm finetune` reads a JSONL file ({"text"}, {"prompt", "completion"}, {"messages"}), any other line is
- * plain text, all of it learned. Errors name the line; what an example holds is finetune's to check.
- */
-function parseExamples(text) {
-  const out = [];
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === '') return;
-    if (!line.startsWith('{')) { out.push(line); return; }
-    let o;
-    try {
-      o = JSON.parse(line);
-    } catch (e) {
-      throw new Error(`examples, line ${i + 1}: not JSON: ${e.message}`);
-    }
-    if (typeof o === 'object' && o !== null && !Array.isArray(o)) {
-      if (typeof o.text === 'string') { out.push(o.text); return; }
-      if ('prompt' in o || 'completion' in o) { out.push({ prompt: o.prompt, completion: o.completion }); return; }
-      if ('messages' in o) { out.push({ messages: o.messages }); return; }
-    }
-    throw new Error(`examples, line ${i + 1}: expected {"text": ...}, {"prompt": ..., "completion": ...} or {"messages": [...]}`);
-  });
-  if (out.length === 0) throw new Error('examples: none (one a line)');
-  return out;
 }
 
 /** Let go of the adapter (taken off the model unless the model is gone with it) and its download. */
@@ -84,9 +56,9 @@ const stepLine = (p) =>
 async function train() {
   let examples;
   try {
-    examples = parseExamples($('examples').value);
+    examples = wasmlm().parseExamples($('examples').value, { plainText: true });
   } catch (e) {
-    status('error', e.message);
+    status('error', errorText(e));
     return;
   }
   // conversations are tried as chat messages, the rest as text to continue

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
 import { WasmlmError } from '../errors.js';
 import { loadModel } from '../model.js';
-import type { FinetuneExample, FinetuneProgress } from '../train/finetune.js';
+import type { FinetuneProgress } from '../train/finetune.js';
+import { parseExamples } from '../train/examples.js';
 import type { LoraTarget } from '../train/adapter.js';
 import { intFlag, num, type Flags } from './flags.js';
 
@@ -50,31 +51,6 @@ export const FINETUNE = {
   run: finetuneCommand,
 };
 
-/** The examples of a JSONL file: one JSON object a line (blank lines skipped); errors name the line. */
-export function parseExamples(text: string, file: string): FinetuneExample[] {
-  const out: FinetuneExample[] = [];
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === '') return;
-    const where = `${file}:${i + 1}`;
-    let v: unknown;
-    try {
-      v = JSON.parse(line);
-    } catch (e) {
-      throw new WasmlmError('BAD_ARGUMENT', `${where}: not JSON: ${(e as Error).message}`, { cause: e });
-    }
-    const o = v as Record<string, unknown> | null;
-    if (o !== null && typeof o === 'object' && !Array.isArray(o)) {
-      if (typeof o.text === 'string') { out.push(o.text); return; }
-      if ('prompt' in o || 'completion' in o) { out.push({ prompt: o.prompt, completion: o.completion } as FinetuneExample); return; }
-      if ('messages' in o) { out.push({ messages: o.messages } as FinetuneExample); return; }
-    }
-    throw new WasmlmError('BAD_ARGUMENT', `${where}: expected {"text": ...}, {"prompt": ..., "completion": ...} or {"messages": [...]}`);
-  });
-  if (out.length === 0) throw new WasmlmError('BAD_ARGUMENT', `${file}: no examples`);
-  return out;
-}
-
 function clock(seconds: number): string {
   const s = Math.round(seconds);
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
@@ -97,7 +73,7 @@ async function finetuneCommand(positional: string[], flags: Flags): Promise<void
   } catch (e) {
     throw new WasmlmError('IO_ERROR', `cannot read ${dataFile}: ${(e as Error).message}`, { cause: e });
   }
-  const examples = parseExamples(data, dataFile);
+  const examples = parseExamples(data, { source: dataFile });
   const options = {
     rank: intFlag(flags, 'rank', 1), alpha: num(flags, 'alpha'), targets,
     epochs: intFlag(flags, 'epochs', 1), learningRate: num(flags, 'lr'), batchSize: intFlag(flags, 'batch', 1),

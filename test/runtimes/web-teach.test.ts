@@ -163,7 +163,7 @@ describe.skipIf(skipBrowser)(browserSuite('examples/web/teach.html, teach the mo
   it('a line that is not an example is named before anything changes; finetune\'s own errors show with their code', async () => {
     await train(`${EXAMPLES}\n\n{"prompt": "Tom had`, 20);
     await until('error');
-    expect(await text('#status')).toMatch(/^examples, line 5: not JSON: /);
+    expect(await text('#status')).toMatch(/^BAD_ARGUMENT: examples:5: not JSON: /);
     expect(await page.locator('#download').getAttribute('href')).toMatch(/^blob:/);
     expect((await generate(HELD)).startsWith(`${NAME}.`)).toBe(true);
     await train('{"completion": 3}', 20);
