@@ -39,26 +39,28 @@ async function load(kvType) {
   const model = await loadModel(file, { threads, contextLength: maxCtx, ...(kvType ? { kvType } : {}) });
   const engine = model.engineRef ?? model.engine;
   if (!engine?.cached || typeof engine.evaluate !== 'function') throw new Error('engine internals not found');
-  const memory = engine.views?.memory;
-  const layers = engine.state?.layers; // the KV cache of each layer (src/engine/state.ts, LayerCache)
-  if (!layers || !memory) throw new Error('engine internals (state.layers, views.memory) not found');
+  // the KV cache of each layer (src/engine/state.ts, LayerCache), in the memory of its shard (shards.ts)
+  const shards = engine.shards;
+  if (!shards?.length || !shards[0].state?.layers || !shards[0].views?.memory) throw new Error('engine internals (shards[].state.layers, .views.memory) not found');
   const kvDim = model.info.kvHeads * model.info.headSize;
-  for (const l of layers) {
-    for (const at of [l.k, l.v]) {
-      const type = l.type ?? 'f32';
-      if (type === 'f32') {
-        const f = new Float32Array(memory.buffer, at, l.rows * kvDim);
-        for (let i = 0; i < f.length; i++) f[i] = rand();
-      } else if (type === 'f16') {
-        // halves of magnitude 0.5 .. 1 with random signs and mantissas
-        const h = new Uint16Array(memory.buffer, at, l.rows * kvDim);
-        for (let i = 0; i < h.length; i++) h[i] = ((rand() * 65536) & 0x83ff) | 0x3800;
-      } else {
-        // q8_0 blocks of 34 bytes (head sizes that are multiples of 32): a scale of 1/127, random quants
-        const u = new Uint8Array(memory.buffer, at, l.rows * kvDim / 32 * 34);
-        for (let b = 0; b < u.length; b += 34) {
-          u[b] = 0x08; u[b + 1] = 0x20; // fp16 0x2008 ≈ 0.0079
-          for (let j = 2; j < 34; j++) u[b + j] = (rand() * 256) & 0xff;
+  for (const { state: { layers }, views: { memory } } of shards) {
+    for (const l of layers) {
+      for (const at of [l.k, l.v]) {
+        const type = l.type ?? 'f32';
+        if (type === 'f32') {
+          const f = new Float32Array(memory.buffer, at, l.rows * kvDim);
+          for (let i = 0; i < f.length; i++) f[i] = rand();
+        } else if (type === 'f16') {
+          // halves of magnitude 0.5 .. 1 with random signs and mantissas
+          const h = new Uint16Array(memory.buffer, at, l.rows * kvDim);
+          for (let i = 0; i < h.length; i++) h[i] = ((rand() * 65536) & 0x83ff) | 0x3800;
+        } else {
+          // q8_0 blocks of 34 bytes (head sizes that are multiples of 32): a scale of 1/127, random quants
+          const u = new Uint8Array(memory.buffer, at, l.rows * kvDim / 32 * 34);
+          for (let b = 0; b < u.length; b += 34) {
+            u[b] = 0x08; u[b + 1] = 0x20; // fp16 0x2008 ≈ 0.0079
+            for (let j = 2; j < 34; j++) u[b + j] = (rand() * 256) & 0xff;
+          }
         }
       }
     }
