@@ -11,8 +11,9 @@
 //   scale plane: nb fp16 d, in block order (kernels load 4 at once and convert them together)
 // Q8_0 quants are unchanged (i8). Q4_0 nibbles: in the plain build they are reordered and biased so that,
 // read as 8 i16 lanes, lane k holds the four 4-bit values of weights k, 8+k, 16+k, 24+k at bits 0, 4, 8 and
-// 12, each stored as q ^ 8: as a signed 4-bit number that is q − 8, the weight's value. Two shifts per
-// nibble (one for the top one) then give the weights as i16 in element order (wq0..wq3 below). The
+// 12, each stored as q ^ 8: as a signed 4-bit number that is q − 8, the weight's value. A shift and a mask
+// per nibble (one of them for the lowest and the top one) then give 4096 × the weights as i16 in element
+// order (wq and q4Scaled below). The
 // relaxed-SIMD build keeps GGUF's order (byte j: weight j, and weight 16 + j in the high nibble): its dot
 // takes the unsigned nibbles as they are.
 import { GGML_Q8_0, GGML_Q4_0, REPACKED, WASMLM_Q4_0R } from "../../src/abi";
@@ -27,9 +28,14 @@ import { KC, KC_M4, KC_MF000, KC_H2F, KC_P112, fence, hsum4, hsum4x4, store8 } f
 //   for each group of 4 blocks: s = (4 weight scales) · (4 act scales), one f32x4 multiply;
 //     for each block j of the group: acc += f32(the block's i32x4 partial sums) · s[j]
 //   blocks past the last whole group: s[j] = dw · da as a scalar f32 multiply (the same value);
-//   y = the horizontal sum of acc.
+//   y = the horizontal sum of acc (plain Q4_0: times 2^-12, see q4Scaled).
 // So a token's result does not depend on nTok, nor on whether its row went through a 1- or 2-row kernel.
 // Q is the weight type's marker: u16 for Q8_0, u8 for Q4_0.
+// Per block and token the 4-token tile's floor in this scheme is 4 i32x4.dot_i16x8_s + 3 adds for the
+// integer sums and 3 f32 steps (convert, multiply, add) + the scale's lane broadcast; the unpacking is
+// shared by the tokens. Groups are written out so that the lane is a constant (no rotating of s), and each
+// token's step ends with a fence (V8 hoisted a whole group's loads and spilled them; a fence every second
+// token measured 0.82x, broadcast loads of s from memory instead of shuffles 1.00x).
 
 // 4 fp16 at p -> f32x4, exact for normal, subnormal and zero halves: the sign, exponent and mantissa
 // moved to f32 positions make the half's value times 2^-112 (an f32 subnormal for a subnormal half).
