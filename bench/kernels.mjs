@@ -2,6 +2,14 @@
 // assembly/weights/): decode (nTok 1, weight GB/s) and prefill (nTok 32, GFLOP/s) at TinyLlama-like shapes.
 //
 //   node bench/kernels.mjs [--old DIR] [--new DIR] [--relaxed] [--rounds N] [--types Q4_K,Q6_K,...] [--shapes 2048x2048,768x768]
+//   node bench/kernels.mjs --model tinyllama|stories110m [--types Q8_0,Q4_0,Q4_K_M] [--batch 1,2,4,8] [--old DIR] ...
+//
+// --model SHAPE: one forward pass's matmuls of that model shape (bench/make-model.mjs's SHAPES: every layer's
+// q, k, v, o, gate, down, up, then the output head; Q4_K_M is llama.cpp's mix) over weights that are each
+// their own bytes in memory (tinyllama: larger than the last-level cache), so each pass streams every weight
+// from memory once, as decoding does. Per pass size (--batch: tokens per pass; batched decoding of N sessions
+// is one N-token pass): ms per pass, weight GB/s, and "× 1" = N · t(1) / t(N), the aggregate speedup of N
+// sessions over one as far as the matmuls go (issue 11 item 5's goal: ≥ 2.5 at 4).
 //
 // DIR holds wasmlm.wasm (wasmlm.relaxed.wasm with --relaxed: run that with Node >= 22); --new defaults to
 // build/, and without --old only --new is timed. The builds alternate call batch by call batch inside one
@@ -64,7 +72,8 @@ function instance(dir) {
 
 const inst = builds.map(([label, dir]) => ({ label, ...instance(dir) }));
 const rows = [];
-for (const name of names) {
+if (opt('--model')) await modelMode(opt('--model'));
+for (const name of opt('--model') ? [] : names) {
   if (!TYPES[name]) throw new Error(`--types: unknown type ${name}`);
   for (const [nIn, nOut] of SHAPES) {
     const w = weights(name, nIn, nOut);
@@ -113,3 +122,92 @@ for (const name of names) {
 }
 console.log(`${file}, ${rounds} rounds, node ${process.version}\n`);
 console.log(table(rows));
+
+/** --model SHAPE: see the top */
+async function modelMode(shape) {
+  const { SHAPES, q4kmType } = await import('./make-model.mjs');
+  const s = SHAPES[shape];
+  if (!s) throw new Error(`--model: unknown shape ${shape} (${Object.keys(SHAPES).join(', ')})`);
+  const batch = opt('--batch', '1,2,4,8').split(',').map(Number);
+  const kvDim = (s.nEmbd / s.nHead) * s.nHeadKv;
+  const code = Object.fromEntries(Object.entries(TYPES).map(([n, t]) => [t[0], n]));
+  for (const mix of opt('--types', 'Q8_0,Q4_0,Q4_K_M').split(',')) {
+    if (mix !== 'Q4_K_M' && !TYPES[mix]) throw new Error(`--types: unknown type ${mix}`);
+    const typeOf = (name) => (mix === 'Q4_K_M' ? code[q4kmType(name, s.nLayer)] : mix);
+    /** @type {{ name: string, type: string, nIn: number, nOut: number }[]} */
+    const mats = [];
+    for (let l = 0; l < s.nLayer; l++) {
+      for (const [m, nIn, nOut] of [['attn_q', s.nEmbd, s.nEmbd], ['attn_k', s.nEmbd, kvDim], ['attn_v', s.nEmbd, kvDim],
+        ['attn_output', s.nEmbd, s.nEmbd], ['ffn_gate', s.nEmbd, s.nFf], ['ffn_down', s.nFf, s.nEmbd], ['ffn_up', s.nEmbd, s.nFf]]) {
+        const name = `blk.${l}.${m}.weight`;
+        mats.push({ name, type: typeOf(name), nIn, nOut });
+      }
+    }
+    mats.push({ name: 'output.weight', type: typeOf('output.weight'), nIn: s.nEmbd, nOut: s.nVocab });
+    const bytesOf = (m) => (m.nIn / TYPES[m.type][1]) * TYPES[m.type][2] * m.nOut;
+    const total = mats.reduce((a, m) => a + bytesOf(m), 0);
+    const maxTok = Math.max(...batch);
+    const nIns = [...new Set(mats.map((m) => m.nIn))];
+    const maxOut = Math.max(...mats.map((m) => m.nOut));
+    // one random matrix per (type, shape), copied to every layer's place (the bytes' values do not matter)
+    const proto = new Map();
+    for (const m of mats) {
+      const key = `${m.type} ${m.nIn}x${m.nOut}`;
+      if (!proto.has(key)) proto.set(key, weights(m.type, m.nIn, m.nOut));
+    }
+    const setups = inst.map(({ k, memory }) => {
+      const actBytes = Math.max(...mats.map((m) => k.act_bytes(TYPES[m.type][0] | 256, m.nIn, maxTok)));
+      const need = total + 64 * mats.length + nIns.length * 2 * (actBytes + 64) + maxOut * maxTok * 4 + (8 << 20);
+      if (memory.buffer.byteLength < need) memory.grow(Math.ceil((need - memory.buffer.byteLength) / 65536));
+      let p = 1 << 20;
+      const scratch = p; p += 1 << 20;
+      const yp = p; p += ((maxOut * maxTok * 4 + 63) & ~63);
+      const xs = new Map(nIns.map((nIn) => {
+        const xp = p; p += ((nIn * maxTok * 4 + 63) & ~63);
+        new Float32Array(memory.buffer, xp, nIn * maxTok).set(Float32Array.from({ length: nIn * maxTok }, () => rnd() * 2 - 1));
+        return [nIn, xp];
+      }));
+      const acts = new Map();   // `${type} ${nIn}` -> act pointer
+      for (const m of mats) {
+        const key = `${m.type} ${m.nIn}`;
+        if (!acts.has(key)) { acts.set(key, p); p += (actBytes + 63) & ~63; }
+      }
+      const placed = mats.map((m) => {
+        const wp = p; p += (bytesOf(m) + 63) & ~63;
+        new Uint8Array(memory.buffer, wp, bytesOf(m)).set(proto.get(`${m.type} ${m.nIn}x${m.nOut}`));
+        const type = k.repack(TYPES[m.type][0], wp, m.nOut, m.nIn, scratch);
+        return { ...m, wp, type, act: acts.get(`${m.type} ${m.nIn}`) };
+      });
+      const pass = (nTok) => {
+        for (const m of placed) k.matmul(m.type, m.wp, m.act, yp, m.nIn, m.nOut, nTok, 0, m.nOut);
+      };
+      const time = (nTok) => {
+        for (const m of placed) k.prep_act(m.type, xs.get(m.nIn), m.act, m.nIn, nTok);
+        pass(nTok);   // warm
+        const t0 = process.cpuUsage();
+        pass(nTok);
+        pass(nTok);
+        const t = process.cpuUsage(t0);
+        return (t.user + t.system) / 1000 / 2;
+      };
+      return { time };
+    });
+    process.stderr.write(`${shape} ${mix}: ${(total / 2 ** 20).toFixed(0)} MiB of weights per pass\n`);
+    const times = setups.map(() => batch.map(() => /** @type {number[]} */ ([])));
+    for (let r = -1; r < rounds; r++) {
+      setups.forEach((st, i) => batch.forEach((n, j) => { const t = st.time(n); if (r >= 0) times[i][j].push(t); }));
+    }
+    batch.forEach((n, j) => {
+      const row = { model: `${shape} ${mix}`, tokens: n };
+      setups.forEach((_, i) => {
+        const l = inst[i].label;
+        row[`ms/pass ${l}`] = f1(median(times[i][j]));
+        row[`GB/s ${l}`] = f1(total / 1e6 / median(times[i][j]));
+        row[`× 1 ${l}`] = f2(median(times[i][j].map((t, r) => (n * times[i][0][r]) / t)));
+      });
+      if (setups.length === 2) row['new/old'] = f2(median(times[0][j].map((t, r) => t / times[1][j][r])));
+      rows.push(row);
+    });
+    proto.clear();
+  }
+}

@@ -16,6 +16,7 @@ export const KC: usize = memory.data<u32>([
   0x0f800000, 0x0f800000, 0x0f800000, 0x0f800000,   // KC_E31: half exponent 31, << 13
   0x7f800000, 0x7f800000, 0x7f800000, 0x7f800000,   // KC_INF: f32 exponent 255
   0x77800000, 0x77800000, 0x77800000, 0x77800000,   // KC_P112: f32 2^112
+  0xf000f000, 0xf000f000, 0xf000f000, 0xf000f000,   // KC_MF000: the top 4 bits of each i16
 ], 16);
 // @ts-ignore: decorator
 @inline export const KC_M4: usize = 0;
@@ -41,6 +42,8 @@ export const KC: usize = memory.data<u32>([
 @inline export const KC_INF: usize = 160;
 // @ts-ignore: decorator
 @inline export const KC_P112: usize = 176;
+// @ts-ignore: decorator
+@inline export const KC_MF000: usize = 192;
 
 // [Σa0, Σa1, Σa2, Σa3] (f32)
 // @ts-ignore: decorator
@@ -87,6 +90,13 @@ export const KC: usize = memory.data<u32>([
   if (nt > 2) store<f32>(yp + 2 * yb, f32x4.extract_lane(r, 2));
   if (nt > 3) store<f32>(yp + 3 * yb, f32x4.extract_lane(r, 3));
 }
+
+// V8 schedules every load of a basic block ahead of the arithmetic on them: a super-block unrolled into
+// straight-line code (40+ loads) spills most of them to the stack. A store makes the loads after it wait,
+// and waits for its own value: storing a lane of a running sum to the output (which the result overwrites at
+// the end) between two groups of loads keeps each group's loads in registers.
+// @ts-ignore: decorator
+@inline export function fence(yp: usize, v: v128): void { v128.store32_lane(yp, v, 0); }
 
 // Decode streams every weight once per token, so it is bound by memory as soon as the weights do not fit
 // in cache. Wasm has no prefetch instruction; touching one word per 64-byte line of the weight rows a few

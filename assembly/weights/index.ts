@@ -77,7 +77,7 @@ const BLOCK_BYTES: usize = 65536;
 @inline function tile(type: i32, w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize,
                       d3: usize, e0: usize, e1: usize, e2: usize, e3: usize, nIn: i32, yp: usize, nt: i32): v128 {
   if (isFloat(type)) return floatTile(type, w, q0, q1, q2, q3, nIn);
-  if (isQ32(type)) return q32Tile(type, w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nIn, nt);
+  if (isQ32(type)) return q32Tile(type, w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nIn, yp, nt);
   if (isLegacy(type)) return legacyTile(type, w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nIn);
   if (isQ45(type)) return q45Tile(type, w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nIn, yp, nt);
   if (isQ23(type)) return q23Tile(type, w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nIn, yp);

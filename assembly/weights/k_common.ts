@@ -33,7 +33,7 @@
 // V8 (TurboFan, Node 20) shapes the code as much as the arithmetic does, see KC (common.ts) and fence.
 import { GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K } from "../../src/abi";
 import { QA_SHIFT } from "./act";
-import { KC, KC_H2F, KC_E31, KC_INF, KC_P112 } from "./common";
+import { KC, KC_H2F, KC_E31, KC_INF, KC_P112, fence } from "./common";
 
 /** Bytes per super-block of 256 (0: not a K-quant). */
 // @ts-ignore: decorator
@@ -50,12 +50,7 @@ import { KC, KC_H2F, KC_E31, KC_INF, KC_P112 } from "./common";
 // @ts-ignore: decorator
 @inline export const QS: usize = <usize>256 << QA_SHIFT;
 
-// V8 schedules every load of a basic block ahead of the arithmetic on them: a super-block unrolled into
-// straight-line code (40+ loads) spills most of them to the stack. A store makes the loads after it wait,
-// and waits for its own value: storing a lane of a running sum to the output (which the result overwrites at
-// the end) between two groups of loads keeps each group's loads in registers.
-// @ts-ignore: decorator
-@inline export function fence(yp: usize, v: v128): void { v128.store32_lane(yp, v, 0); }
+export { fence } from "./common";
 
 // ---------------------------------------------------------------- shared helpers
 

@@ -11,14 +11,15 @@
 //   scale plane: nb fp16 d, in block order (kernels load 4 at once and convert them together)
 // Q8_0 quants are unchanged (i8). Q4_0 nibbles: in the plain build they are reordered and biased so that,
 // read as 8 i16 lanes, lane k holds the four 4-bit values of weights k, 8+k, 16+k, 24+k at bits 0, 4, 8 and
-// 12, each stored as q ^ 8: as a signed 4-bit number that is q − 8, the weight's value. Two shifts per
-// nibble (one for the top one) then give the weights as i16 in element order (wq0..wq3 below). The
+// 12, each stored as q ^ 8: as a signed 4-bit number that is q − 8, the weight's value. A shift and a mask
+// per nibble (one of them for the lowest and the top one) then give 4096 × the weights as i16 in element
+// order (wq and q4Scaled below). The
 // relaxed-SIMD build keeps GGUF's order (byte j: weight j, and weight 16 + j in the high nibble): its dot
 // takes the unsigned nibbles as they are.
 import { GGML_Q8_0, GGML_Q4_0, REPACKED, WASMLM_Q4_0R } from "../../src/abi";
 import { h2f } from "../ops/f16";
 import { loadQa, actQaRow, actQ8Row, actQ81D, actQ8Scales } from "./act";
-import { KC, KC_M4, KC_H2F, KC_P112, hsum4, hsum4x4, store8 } from "./common";
+import { KC, KC_M4, KC_MF000, KC_H2F, KC_P112, fence, hsum4, hsum4x4, store8 } from "./common";
 
 // ---------------------------------------------------------------- Q8_0 / Q4_0, repacked (repack below)
 // act: the Q8_0 format (act.ts): i16 quants + f32 scale per block; for Q4_0 in the relaxed-SIMD build the
@@ -27,9 +28,14 @@ import { KC, KC_M4, KC_H2F, KC_P112, hsum4, hsum4x4, store8 } from "./common";
 //   for each group of 4 blocks: s = (4 weight scales) · (4 act scales), one f32x4 multiply;
 //     for each block j of the group: acc += f32(the block's i32x4 partial sums) · s[j]
 //   blocks past the last whole group: s[j] = dw · da as a scalar f32 multiply (the same value);
-//   y = the horizontal sum of acc.
+//   y = the horizontal sum of acc (plain Q4_0: times 2^-12, see q4Scaled).
 // So a token's result does not depend on nTok, nor on whether its row went through a 1- or 2-row kernel.
 // Q is the weight type's marker: u16 for Q8_0, u8 for Q4_0.
+// Per block and token the 4-token tile's floor in this scheme is 4 i32x4.dot_i16x8_s + 3 adds for the
+// integer sums and 3 f32 steps (convert, multiply, add) + the scale's lane broadcast; the unpacking is
+// shared by the tokens. Groups are written out so that the lane is a constant (no rotating of s), and each
+// token's step ends with a fence (V8 hoisted a whole group's loads and spilled them; a fence every second
+// token measured 0.82x, broadcast loads of s from memory instead of shuffles 1.00x).
 
 // 4 fp16 at p -> f32x4, exact for normal, subnormal and zero halves: the sign, exponent and mantissa
 // moved to f32 positions make the half's value times 2^-112 (an f32 subnormal for a subnormal half).
@@ -41,11 +47,14 @@ import { KC, KC_M4, KC_H2F, KC_P112, hsum4, hsum4x4, store8 } from "./common";
   return f32x4.mul(v128.and(i32x4.shl(h, 13), hm), p112);
 }
 
-// lane 0 of v in every lane; v's lanes moved down by one (the next block's scale to lane 0)
+// lane j (a constant) of v in every lane
 // @ts-ignore: decorator
-@inline function lane0(v: v128): v128 { return v128.shuffle<f32>(v, v, 0, 0, 0, 0); }
-// @ts-ignore: decorator
-@inline function rotate(v: v128): v128 { return v128.shuffle<f32>(v, v, 1, 2, 3, 0); }
+@inline function lane(v: v128, j: i32): v128 {
+  if (j == 0) return v128.shuffle<f32>(v, v, 0, 0, 0, 0);
+  if (j == 1) return v128.shuffle<f32>(v, v, 1, 1, 1, 1);
+  if (j == 2) return v128.shuffle<f32>(v, v, 2, 2, 2, 2);
+  return v128.shuffle<f32>(v, v, 3, 3, 3, 3);
+}
 
 /** Q4_0 in the relaxed build: unsigned nibbles against i8 act quants with i16x8.relaxed_dot_i8x16_i7x16_s. */
 // @ts-ignore: decorator
@@ -56,33 +65,45 @@ import { KC, KC_M4, KC_H2F, KC_P112, hsum4, hsum4x4, store8 } from "./common";
 // @ts-ignore: decorator
 @inline function aStep<Q>(): usize { return relaxedQ4<Q>() ? 32 : 64; }
 
-// A block's weights unpacked for the dot, from its quant bytes: v = the first 16, u = the next 16.
-//   Q8_0: 4 × 8 i16 (weights 0-7, 8-15, 16-23, 24-31) from 32 i8.
-//   Q4_0 (plain build): the same from 16 bytes where lane k (as i16) holds the nibbles of weights k, 8+k,
-//     16+k, 24+k at bits 0, 4, 8, 12, each q ^ 8, i.e. q − 8 as a signed 4-bit number (u is not read).
-//   Q4_0 (relaxed build): weights 0-15 and 16-31 as unsigned nibbles q in i8 lanes (GGUF order; u0, u1).
+// The plain build's Q4_0 weights enter the dot as 4096·w (each nibble moved to the top 4 bits of its i16 lane
+// and masked: 3 shifts and 3 ands instead of 7 shifts). The block's i32 sums are then 4096 times the true ones
+// (|Σ| ≤ 4096·32·8·127 < 2^31), still exact in f32 (at most 15 significant bits), and every f32 step scales
+// by 4096 exactly: the scales are products of two fp16 values (weight and act: act.ts rounds its block
+// scale to fp16), so no term, partial or total sum is subnormal unless it is 0, and none can overflow that
+// the unscaled one does not (≤ 2^12 · nIn · 127 · 8 · 65504²). The result times 2^-12 is the unscaled
+// result, bit for bit (the scalar twin computes the unscaled one).
 // @ts-ignore: decorator
-@inline function wq0<Q>(v: v128, u: v128, m4: v128): v128 {
-  if (relaxedQ4<Q>()) return v128.and(v, m4);
-  return sizeof<Q>() == 1 ? i16x8.shr_s(i16x8.shl(v, 12), 12) : i16x8.extend_low_i8x16_s(v);
+@inline function q4Scaled<Q>(): bool { return !ASC_FEATURE_RELAXED_SIMD && sizeof<Q>() == 1; }
+
+// Sub-vector i (0..3, a constant) of the block whose quants are at w (v: its first 16 bytes, loaded once),
+// unpacked for the dot:
+//   Q8_0: 8 i16, weights 8i .. 8i+7 (sign-extended straight from memory).
+//   Q4_0 (plain build): 4096 × weights 8i .. 8i+7 (lane k holds the nibbles of weights k, 8+k, 16+k, 24+k
+//     at bits 0, 4, 8, 12, each q ^ 8, i.e. q − 8 as a signed 4-bit number; mf: 0xf000 in every i16 lane).
+//   Q4_0 (relaxed build): weights 0-15 (i = 0) and 16-31 (i = 1) as unsigned nibbles q in i8 lanes (GGUF
+//     order; i = 2, 3 are not read).
+// @ts-ignore: decorator
+@inline function wq<Q>(w: usize, v: v128, i: i32, m: v128): v128 {
+  if (relaxedQ4<Q>()) return i == 0 ? v128.and(v, m) : v128.and(i16x8.shr_u(v, 4), m);
+  if (sizeof<Q>() == 2) {
+    if (i == 0) return v128.load8x8_s(w, 0);
+    if (i == 1) return v128.load8x8_s(w, 8);
+    if (i == 2) return v128.load8x8_s(w, 16);
+    return v128.load8x8_s(w, 24);
+  }
+  if (i == 0) return i16x8.shl(v, 12);
+  if (i == 1) return v128.and(i16x8.shl(v, 8), m);
+  if (i == 2) return v128.and(i16x8.shl(v, 4), m);
+  return v128.and(v, m);
 }
+// the mask wq takes: Q4_0 relaxed 0x0f per byte, plain 0xf000 per i16 (Q8_0: unused)
 // @ts-ignore: decorator
-@inline function wq1<Q>(v: v128, u: v128, m4: v128): v128 {
-  if (relaxedQ4<Q>()) return v128.and(i16x8.shr_u(v, 4), m4);
-  return sizeof<Q>() == 1 ? i16x8.shr_s(i16x8.shl(v, 8), 12) : i16x8.extend_high_i8x16_s(v);
+@inline function wMask<Q>(): v128 {
+  return relaxedQ4<Q>() ? v128.load(KC, KC_M4) : v128.load(KC, KC_MF000);
 }
+// the first 16 quant bytes of a Q4_0 block (Q8_0's are loaded by wq)
 // @ts-ignore: decorator
-@inline function wq2<Q>(v: v128, u: v128): v128 {
-  if (relaxedQ4<Q>()) return v;
-  return sizeof<Q>() == 1 ? i16x8.shr_s(i16x8.shl(v, 4), 12) : i16x8.extend_low_i8x16_s(u);
-}
-// @ts-ignore: decorator
-@inline function wq3<Q>(v: v128, u: v128): v128 {
-  if (relaxedQ4<Q>()) return v;
-  return sizeof<Q>() == 1 ? i16x8.shr_s(v, 12) : i16x8.extend_high_i8x16_s(u);
-}
-// @ts-ignore: decorator
-@inline function hiHalf<Q>(w: usize, v: v128): v128 { return sizeof<Q>() == 1 ? v : v128.load(w, 16); }
+@inline function wLoad<Q>(w: usize): v128 { return sizeof<Q>() == 1 ? v128.load(w) : v128.splat<i32>(0); }
 
 // i32x4 partial sums of one block: unpacked weights w0..w3 against the act block at a (c: the block's
 // 8·Σq_a, read by the relaxed Q4_0 dot only)
@@ -97,10 +118,11 @@ import { KC, KC_M4, KC_H2F, KC_P112, hsum4, hsum4x4, store8 } from "./common";
                    i32x4.add(i32x4.dot_i16x8_s(w2, v128.load(a, 32)), i32x4.dot_i16x8_s(w3, v128.load(a, 48))));
 }
 
+// i32x4 partial sums of block j (a constant) of the group at w against the act at a (block j's: a + j·aStep)
 // @ts-ignore: decorator
-@inline function blockDot<Q>(w: usize, a: usize, c: usize, m4: v128): v128 {
-  const v = v128.load(w), u = hiHalf<Q>(w, v);
-  return dotU<Q>(wq0<Q>(v, u, m4), wq1<Q>(v, u, m4), wq2<Q>(v, u), wq3<Q>(v, u), a, c);
+@inline function blockDot<Q>(w: usize, a: usize, c: usize, m: v128): v128 {
+  const v = wLoad<Q>(w);
+  return dotU<Q>(wq<Q>(w, v, 0, m), wq<Q>(w, v, 1, m), wq<Q>(w, v, 2, m), wq<Q>(w, v, 3, m), a, c);
 }
 
 // acc + f32(sums) · s
@@ -115,86 +137,120 @@ import { KC, KC_M4, KC_H2F, KC_P112, hsum4, hsum4x4, store8 } from "./common";
   return f32x4.splat(h2f(<i32>load<u16>(dw)) * load<f32>(da));
 }
 
+// y (the sum of acc's lanes, or 4 of them) without the plain Q4_0 dot's factor 4096 (q4Scaled)
+// @ts-ignore: decorator
+@inline function unscale<Q>(y: v128): v128 { return q4Scaled<Q>() ? f32x4.mul(y, f32x4.splat(<f32>0.000244140625)) : y; }
+
+// acc + f32(the sums of the block at w against the act at a) · lane j of sc, then a fence (common.ts)
+// @ts-ignore: decorator
+@inline function rowStep<Q>(acc: v128, w: usize, a: usize, c: usize, m: v128, sc: v128, j: i32, yp: usize): v128 {
+  acc = scaleAcc(acc, blockDot<Q>(w, a, c, m), lane(sc, j));
+  fence(yp, acc);
+  return acc;
+}
+
 // Two rows (w0, w1: their quant planes; s0, s1: their scale planes) × one token (act quants aq, scales ad,
-// Q8_0C sums ac): [y0, y1, -, -]
-function k2Q<Q>(w0: usize, s0: usize, w1: usize, s1: usize, aq: usize, ad: usize, ac: usize, nb: i32): v128 {
-  const hm = v128.load(KC, KC_H2F), p112 = v128.load(KC, KC_P112), m4 = v128.load(KC, KC_M4);
+// Q8_0C sums ac): [y0, y1, -, -]. Groups of 4 blocks written out (the scale of block j: lane j).
+function k2Q<Q>(w0: usize, s0: usize, w1: usize, s1: usize, aq: usize, ad: usize, ac: usize, nb: i32, yp: usize): v128 {
+  const hm = v128.load(KC, KC_H2F), p112 = v128.load(KC, KC_P112), m = wMask<Q>();
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
   let b = 0;
+  const W = wStep<Q>(), A = aStep<Q>();
   for (; b + 4 <= nb; b += 4) {
     const da = v128.load(ad);
-    let sc0 = f32x4.mul(h2f4At(s0, hm, p112), da), sc1 = f32x4.mul(h2f4At(s1, hm, p112), da);
-    for (let j = 0; j < 4; j++) {
-      acc0 = scaleAcc(acc0, blockDot<Q>(w0, aq, ac, m4), lane0(sc0));
-      acc1 = scaleAcc(acc1, blockDot<Q>(w1, aq, ac, m4), lane0(sc1));
-      sc0 = rotate(sc0); sc1 = rotate(sc1);
-      w0 += wStep<Q>(); w1 += wStep<Q>(); aq += aStep<Q>(); ac += 4;
-    }
-    s0 += 8; s1 += 8; ad += 16;
+    const sc0 = f32x4.mul(h2f4At(s0, hm, p112), da), sc1 = f32x4.mul(h2f4At(s1, hm, p112), da);
+    acc0 = rowStep<Q>(acc0, w0, aq, ac, m, sc0, 0, yp);
+    acc1 = rowStep<Q>(acc1, w1, aq, ac, m, sc1, 0, yp);
+    acc0 = rowStep<Q>(acc0, w0 + W, aq + A, ac + 4, m, sc0, 1, yp);
+    acc1 = rowStep<Q>(acc1, w1 + W, aq + A, ac + 4, m, sc1, 1, yp);
+    acc0 = rowStep<Q>(acc0, w0 + 2 * W, aq + 2 * A, ac + 8, m, sc0, 2, yp);
+    acc1 = rowStep<Q>(acc1, w1 + 2 * W, aq + 2 * A, ac + 8, m, sc1, 2, yp);
+    acc0 = rowStep<Q>(acc0, w0 + 3 * W, aq + 3 * A, ac + 12, m, sc0, 3, yp);
+    acc1 = rowStep<Q>(acc1, w1 + 3 * W, aq + 3 * A, ac + 12, m, sc1, 3, yp);
+    w0 += 4 * W; w1 += 4 * W; aq += 4 * A; ac += 16; s0 += 8; s1 += 8; ad += 16;
   }
   for (; b < nb; b++) {
-    acc0 = scaleAcc(acc0, blockDot<Q>(w0, aq, ac, m4), tailScale(s0, ad));
-    acc1 = scaleAcc(acc1, blockDot<Q>(w1, aq, ac, m4), tailScale(s1, ad));
+    acc0 = scaleAcc(acc0, blockDot<Q>(w0, aq, ac, m), tailScale(s0, ad));
+    acc1 = scaleAcc(acc1, blockDot<Q>(w1, aq, ac, m), tailScale(s1, ad));
     w0 += wStep<Q>(); w1 += wStep<Q>(); aq += aStep<Q>(); ac += 4; s0 += 2; s1 += 2; ad += 4;
   }
-  return hsum4x4(acc0, acc1, acc0, acc1);
+  return unscale<Q>(hsum4x4(acc0, acc1, acc0, acc1));
 }
 
 // One row × one token (the same steps as k2Q for each of its rows)
-function k1Q<Q>(w: usize, s: usize, aq: usize, ad: usize, ac: usize, nb: i32): f32 {
-  const hm = v128.load(KC, KC_H2F), p112 = v128.load(KC, KC_P112), m4 = v128.load(KC, KC_M4);
+function k1Q<Q>(w: usize, s: usize, aq: usize, ad: usize, ac: usize, nb: i32, yp: usize): f32 {
+  const hm = v128.load(KC, KC_H2F), p112 = v128.load(KC, KC_P112), m = wMask<Q>();
   let acc = f32x4.splat(0);
   let b = 0;
+  const W = wStep<Q>(), A = aStep<Q>();
   for (; b + 4 <= nb; b += 4) {
-    let sc = f32x4.mul(h2f4At(s, hm, p112), v128.load(ad));
-    for (let j = 0; j < 4; j++) {
-      acc = scaleAcc(acc, blockDot<Q>(w, aq, ac, m4), lane0(sc));
-      sc = rotate(sc);
-      w += wStep<Q>(); aq += aStep<Q>(); ac += 4;
-    }
-    s += 8; ad += 16;
+    const sc = f32x4.mul(h2f4At(s, hm, p112), v128.load(ad));
+    acc = rowStep<Q>(acc, w, aq, ac, m, sc, 0, yp);
+    acc = rowStep<Q>(acc, w + W, aq + A, ac + 4, m, sc, 1, yp);
+    acc = rowStep<Q>(acc, w + 2 * W, aq + 2 * A, ac + 8, m, sc, 2, yp);
+    acc = rowStep<Q>(acc, w + 3 * W, aq + 3 * A, ac + 12, m, sc, 3, yp);
+    w += 4 * W; aq += 4 * A; ac += 16; s += 8; ad += 16;
   }
   for (; b < nb; b++) {
-    acc = scaleAcc(acc, blockDot<Q>(w, aq, ac, m4), tailScale(s, ad));
+    acc = scaleAcc(acc, blockDot<Q>(w, aq, ac, m), tailScale(s, ad));
     w += wStep<Q>(); aq += aStep<Q>(); ac += 4; s += 2; ad += 4;
   }
-  return hsum4(acc);
+  return q4Scaled<Q>() ? hsum4(acc) * <f32>0.000244140625 : hsum4(acc);
+}
+
+// acc + f32(block sums of w0..w3 against the act at a) · lane j of sc, then a fence (common.ts) so that V8
+// keeps the next token's act loads after this token's arithmetic instead of hoisting them all
+// @ts-ignore: decorator
+@inline function tokStep<Q>(acc: v128, w0: v128, w1: v128, w2: v128, w3: v128, a: usize, c: usize, sc: v128, j: i32, yp: usize): v128 {
+  acc = scaleAcc(acc, dotU<Q>(w0, w1, w2, w3, a, c), lane(sc, j));
+  fence(yp, acc);
+  return acc;
 }
 
 // One row × N tokens (N: the marker T's size, 2 or 4; act rows q0..q3, scale rows d0..d3, Q8_0C sum rows
-// c0..c3): [y(t0), .., y(t3)] (lanes past N: 0). Each block's weights are unpacked once for the tokens.
-function k4Q<Q, T>(w: usize, s: usize, q0: usize, q1: usize, q2: usize, q3: usize,
-                d0: usize, d1: usize, d2: usize, d3: usize, c0: usize, c1: usize, c2: usize, c3: usize, nb: i32): v128 {
-  const hm = v128.load(KC, KC_H2F), p112 = v128.load(KC, KC_P112), m4 = v128.load(KC, KC_M4);
+// c0..c3): [y(t0), .., y(t3)] (lanes past N: 0). Each block's weights are unpacked once for the tokens; groups
+// of 4 blocks are written out (block j's scales: lane j of sc0..sc3). yp: a fence target (overwritten later).
+function k4Q<Q, T>(w: usize, s: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize, d2: usize,
+                   d3: usize, c0: usize, c1: usize, c2: usize, c3: usize, nb: i32, yp: usize): v128 {
+  const hm = v128.load(KC, KC_H2F), p112 = v128.load(KC, KC_P112), m = wMask<Q>();
+  const four = sizeof<T>() == 4;
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
-  let v: v128, u: v128, w0: v128, w1: v128, w2: v128, w3: v128;
+  let v: v128, w0: v128, w1: v128, w2: v128, w3: v128;
   let b = 0;
+  const W = wStep<Q>(), A = aStep<Q>();
   for (; b + 4 <= nb; b += 4) {
     const dw = h2f4At(s, hm, p112);
-    let sc0 = f32x4.mul(dw, v128.load(d0)), sc1 = f32x4.mul(dw, v128.load(d1));
-    let sc2 = sizeof<T>() == 4 ? f32x4.mul(dw, v128.load(d2)) : dw, sc3 = sizeof<T>() == 4 ? f32x4.mul(dw, v128.load(d3)) : dw;
-    for (let j = 0; j < 4; j++) {
-      v = v128.load(w); u = hiHalf<Q>(w, v);
-      w0 = wq0<Q>(v, u, m4); w1 = wq1<Q>(v, u, m4); w2 = wq2<Q>(v, u); w3 = wq3<Q>(v, u);
-      acc0 = scaleAcc(acc0, dotU<Q>(w0, w1, w2, w3, q0, c0), lane0(sc0));
-      acc1 = scaleAcc(acc1, dotU<Q>(w0, w1, w2, w3, q1, c1), lane0(sc1));
-      if (sizeof<T>() == 4) {
-        acc2 = scaleAcc(acc2, dotU<Q>(w0, w1, w2, w3, q2, c2), lane0(sc2));
-        acc3 = scaleAcc(acc3, dotU<Q>(w0, w1, w2, w3, q3, c3), lane0(sc3));
-        sc2 = rotate(sc2); sc3 = rotate(sc3);
-      }
-      sc0 = rotate(sc0); sc1 = rotate(sc1);
-      w += wStep<Q>();
-      q0 += aStep<Q>(); q1 += aStep<Q>(); q2 += aStep<Q>(); q3 += aStep<Q>(); c0 += 4; c1 += 4; c2 += 4; c3 += 4;
-    }
-    s += 8; d0 += 16; d1 += 16; d2 += 16; d3 += 16;
+    const sc0 = f32x4.mul(dw, v128.load(d0)), sc1 = f32x4.mul(dw, v128.load(d1));
+    const sc2 = four ? f32x4.mul(dw, v128.load(d2)) : dw, sc3 = four ? f32x4.mul(dw, v128.load(d3)) : dw;
+    v = wLoad<Q>(w); w0 = wq<Q>(w, v, 0, m); w1 = wq<Q>(w, v, 1, m); w2 = wq<Q>(w, v, 2, m); w3 = wq<Q>(w, v, 3, m);
+    acc0 = tokStep<Q>(acc0, w0, w1, w2, w3, q0, c0, sc0, 0, yp);
+    acc1 = tokStep<Q>(acc1, w0, w1, w2, w3, q1, c1, sc1, 0, yp);
+    if (four) acc2 = tokStep<Q>(acc2, w0, w1, w2, w3, q2, c2, sc2, 0, yp);
+    if (four) acc3 = tokStep<Q>(acc3, w0, w1, w2, w3, q3, c3, sc3, 0, yp);
+    v = wLoad<Q>(w + W); w0 = wq<Q>(w + W, v, 0, m); w1 = wq<Q>(w + W, v, 1, m); w2 = wq<Q>(w + W, v, 2, m); w3 = wq<Q>(w + W, v, 3, m);
+    acc0 = tokStep<Q>(acc0, w0, w1, w2, w3, q0 + A, c0 + 4, sc0, 1, yp);
+    acc1 = tokStep<Q>(acc1, w0, w1, w2, w3, q1 + A, c1 + 4, sc1, 1, yp);
+    if (four) acc2 = tokStep<Q>(acc2, w0, w1, w2, w3, q2 + A, c2 + 4, sc2, 1, yp);
+    if (four) acc3 = tokStep<Q>(acc3, w0, w1, w2, w3, q3 + A, c3 + 4, sc3, 1, yp);
+    v = wLoad<Q>(w + 2 * W); w0 = wq<Q>(w + 2 * W, v, 0, m); w1 = wq<Q>(w + 2 * W, v, 1, m); w2 = wq<Q>(w + 2 * W, v, 2, m); w3 = wq<Q>(w + 2 * W, v, 3, m);
+    acc0 = tokStep<Q>(acc0, w0, w1, w2, w3, q0 + 2 * A, c0 + 8, sc0, 2, yp);
+    acc1 = tokStep<Q>(acc1, w0, w1, w2, w3, q1 + 2 * A, c1 + 8, sc1, 2, yp);
+    if (four) acc2 = tokStep<Q>(acc2, w0, w1, w2, w3, q2 + 2 * A, c2 + 8, sc2, 2, yp);
+    if (four) acc3 = tokStep<Q>(acc3, w0, w1, w2, w3, q3 + 2 * A, c3 + 8, sc3, 2, yp);
+    v = wLoad<Q>(w + 3 * W); w0 = wq<Q>(w + 3 * W, v, 0, m); w1 = wq<Q>(w + 3 * W, v, 1, m); w2 = wq<Q>(w + 3 * W, v, 2, m); w3 = wq<Q>(w + 3 * W, v, 3, m);
+    acc0 = tokStep<Q>(acc0, w0, w1, w2, w3, q0 + 3 * A, c0 + 12, sc0, 3, yp);
+    acc1 = tokStep<Q>(acc1, w0, w1, w2, w3, q1 + 3 * A, c1 + 12, sc1, 3, yp);
+    if (four) acc2 = tokStep<Q>(acc2, w0, w1, w2, w3, q2 + 3 * A, c2 + 12, sc2, 3, yp);
+    if (four) acc3 = tokStep<Q>(acc3, w0, w1, w2, w3, q3 + 3 * A, c3 + 12, sc3, 3, yp);
+    w += 4 * W; s += 8;
+    q0 += 4 * A; q1 += 4 * A; q2 += 4 * A; q3 += 4 * A; c0 += 16; c1 += 16; c2 += 16; c3 += 16;
+    d0 += 16; d1 += 16; d2 += 16; d3 += 16;
   }
   for (; b < nb; b++) {
-    v = v128.load(w); u = hiHalf<Q>(w, v);
-    w0 = wq0<Q>(v, u, m4); w1 = wq1<Q>(v, u, m4); w2 = wq2<Q>(v, u); w3 = wq3<Q>(v, u);
+    v = wLoad<Q>(w); w0 = wq<Q>(w, v, 0, m); w1 = wq<Q>(w, v, 1, m); w2 = wq<Q>(w, v, 2, m); w3 = wq<Q>(w, v, 3, m);
     acc0 = scaleAcc(acc0, dotU<Q>(w0, w1, w2, w3, q0, c0), tailScale(s, d0));
     acc1 = scaleAcc(acc1, dotU<Q>(w0, w1, w2, w3, q1, c1), tailScale(s, d1));
-    if (sizeof<T>() == 4) {
+    if (four) {
       acc2 = scaleAcc(acc2, dotU<Q>(w0, w1, w2, w3, q2, c2), tailScale(s, d2));
       acc3 = scaleAcc(acc3, dotU<Q>(w0, w1, w2, w3, q3, c3), tailScale(s, d3));
     }
@@ -202,7 +258,7 @@ function k4Q<Q, T>(w: usize, s: usize, q0: usize, q1: usize, q2: usize, q3: usiz
     q0 += aStep<Q>(); q1 += aStep<Q>(); q2 += aStep<Q>(); q3 += aStep<Q>(); c0 += 4; c1 += 4; c2 += 4; c3 += 4;
     d0 += 4; d1 += 4; d2 += 4; d3 += 4;
   }
-  return hsum4x4(acc0, acc1, acc2, acc3);
+  return unscale<Q>(hsum4x4(acc0, acc1, acc2, acc3));
 }
 
 // ---------------------------------------------------------------- entries for weights/index.ts
@@ -216,25 +272,25 @@ function k4Q<Q, T>(w: usize, s: usize, q0: usize, q1: usize, q2: usize, q3: usiz
 @inline export function q32Dec(type: i32, w0: usize, w1: usize, q: usize, d: usize, e: usize, nIn: i32, y0: usize, y1: usize): void {
   const nb = nIn >> 5, qb = quantBytes(type, nIn);
   if (w1 != w0) {
-    const r = type == WASMLM_Q4_0R ? k2Q<u8>(w0, w0 + qb, w1, w1 + qb, q, d, e, nb) : k2Q<u16>(w0, w0 + qb, w1, w1 + qb, q, d, e, nb);
+    const r = type == WASMLM_Q4_0R ? k2Q<u8>(w0, w0 + qb, w1, w1 + qb, q, d, e, nb, y0) : k2Q<u16>(w0, w0 + qb, w1, w1 + qb, q, d, e, nb, y0);
     store<f32>(y0, f32x4.extract_lane(r, 0));
     store<f32>(y1, f32x4.extract_lane(r, 1));
   } else {
-    store<f32>(y0, type == WASMLM_Q4_0R ? k1Q<u8>(w0, w0 + qb, q, d, e, nb) : k1Q<u16>(w0, w0 + qb, q, d, e, nb));
+    store<f32>(y0, type == WASMLM_Q4_0R ? k1Q<u8>(w0, w0 + qb, q, d, e, nb, y0) : k1Q<u16>(w0, w0 + qb, q, d, e, nb, y0));
   }
 }
 
 // one row, 4 tokens (act planes q0..q3, d0..d3, e0..e3) -> [y(t0), .., y(t3)]
 // @ts-ignore: decorator
 @inline export function q32Tile(type: i32, w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize,
-                                d2: usize, d3: usize, e0: usize, e1: usize, e2: usize, e3: usize, nIn: i32, nt: i32): v128 {
+                                d2: usize, d3: usize, e0: usize, e1: usize, e2: usize, e3: usize, nIn: i32, yp: usize, nt: i32): v128 {
   const nb = nIn >> 5, s = w + quantBytes(type, nIn);
   if (type == WASMLM_Q4_0R) {
-    if (nt == 2) return k4Q<u8, u16>(w, s, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nb);
-    return k4Q<u8, u32>(w, s, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nb);
+    if (nt == 2) return k4Q<u8, u16>(w, s, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nb, yp);
+    return k4Q<u8, u32>(w, s, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nb, yp);
   }
-  if (nt == 2) return k4Q<u16, u16>(w, s, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nb);
-  return k4Q<u16, u32>(w, s, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nb);
+  if (nt == 2) return k4Q<u16, u16>(w, s, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nb, yp);
+  return k4Q<u16, u32>(w, s, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nb, yp);
 }
 
 /** matmul_ref for repacked Q8_0 and Q4_0 weights (act: Q8_0, or Q8_0C for Q4_0 in the relaxed build). */
