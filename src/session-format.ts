@@ -143,12 +143,34 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
  * allocates nothing per string (a vocabulary has 10⁵ of them).
  */
 export async function fingerprintOf(header: GGUFHeader, sample: Uint8Array): Promise<Uint8Array> {
-  const w = new HashInput();
-  describeHeader(header, w);
-  w.start(w.at + sample.length);
-  describeHeader(header, w);
-  w.buf.set(sample, w.at);
-  return new Uint8Array(await crypto.subtle.digest('SHA-256', w.buf));
+  return new FingerprintInput(header, sample.length).digest(sample);
+}
+
+/**
+ * fingerprintOf in two steps, so that loading can let go of the header before the weights stream (its
+ * vocabulary arrays, e.g. a BPE vocabulary's merges, are garbage by then): the header's bytes now, in a
+ * buffer with room for the sample; digest(sample) once the weights are in.
+ */
+export class FingerprintInput {
+  private readonly input: Uint8Array<ArrayBuffer>;
+  private readonly at: number;
+
+  constructor(header: GGUFHeader, sampleBytes: number) {
+    const w = new HashInput();
+    describeHeader(header, w);
+    w.start(w.at + sampleBytes);
+    describeHeader(header, w);
+    this.input = w.buf;
+    this.at = w.at;
+  }
+
+  async digest(sample: Uint8Array): Promise<Uint8Array> {
+    if (sample.length !== this.input.length - this.at) {
+      throw new Error(`internal: a weight sample of ${sample.length} bytes, ${this.input.length - this.at} expected`);
+    }
+    this.input.set(sample, this.at);
+    return new Uint8Array(await crypto.subtle.digest('SHA-256', this.input));
+  }
 }
 
 function describeHeader(header: GGUFHeader, w: HashInput): void {
