@@ -18,7 +18,7 @@ import type { CompleteResult, GenerateOptions } from './generate/generator.js';
 import type { ChatMessage, ChatTemplateOptions } from './generate/chat.js';
 import { createOpenAI, type OpenAILike } from './openai/client.js';
 import { checkSessionOptions, ModelCore, restoreSession, Session, type Prompt, type SessionOptions } from './session.js';
-import { fingerprintOf } from './session-format.js';
+import { FingerprintInput } from './session-format.js';
 import type { DeepPartial, ObjectOptions } from './generate/object.js';
 import type { ChatOptions, ChatResult } from './generate/tools.js';
 import { createAdapter, TrainableAdapter, type CreateAdapterOptions } from './train/adapter.js';
@@ -468,21 +468,11 @@ export async function loadModelWith(source: GGUFSources | HFFileMap | undefined,
   if (!folder && quantize !== undefined) {
     throw new WasmlmError('BAD_ARGUMENT', `quantize: applies to Hugging Face folders; for a GGUF file use \`wasmlm quantize\``);
   }
-  let header: GGUFHeader;
-  let stream: ByteStream;
-  let tokenizer: Tokenizer | undefined; // a GGUF's: from its header, below (its errors name the file)
-  let tokenizerFiles: TokenizerFiles | undefined;
-  if (folder) {
-    ({ header, stream, tokenizer, tokenizerFiles } = await openHFFolder(src as string | URL | HFFileMap, quantize, options));
-  } else {
-    ({ header, stream } = await openGGUFModel(src as GGUFSources, { signal: options.signal, onProgress: options.onProgress }, hooks.openShard));
-  }
+  // what loading keeps of the header; the header itself is let go before the weights stream (openModel)
+  const { spec, tensors, tok, fingerprint, dataOffset, stream } = await openModel(src, folder, quantize, options, hooks);
   try {
-    const { spec, tensors } = resolveSpec(header);
-    const tok = tokenizer ?? tokenizerFromGGUF(header);
-    hooks.onHeader?.(header, tokenizerFiles);
     await checkLoadBudget(spec, tensors, options);
-    const engine = await Engine.load(spec, tensors, header, stream, options);
+    const engine = await Engine.load(spec, tensors, { dataOffset }, stream, options);
     const weightTypes: Record<string, { bytes: number; share: number }> = {};
     let weightBytes = 0;
     let parameters = 0;
@@ -536,10 +526,38 @@ export async function loadModelWith(source: GGUFSources | HFFileMap | undefined,
       chatTemplate: typeof tok.chatTemplate === 'string',
       loadMs: performance.now() - t0,
     };
-    const fingerprint = await fingerprintOf(header, engine.weightSample());
-    return new Model(engine, tok, info, fingerprint);
+    return new Model(engine, tok, info, await fingerprint.digest(engine.weightSample()));
   } finally {
     await stream.close();
+  }
+}
+
+/**
+ * Open the model and read its header into what loading keeps: the spec, the tensor index, the tokenizer (a
+ * GGUF's from its vocabulary, a folder's from tokenizer.json) and the fingerprint's bytes. The header goes
+ * no further (it is a local here): once the tokenizer is built, its vocabulary arrays that nothing keeps (a
+ * BPE vocabulary's merges, the token types) can be collected before the weights fill the wasm memories.
+ */
+async function openModel(src: GGUFSources | HFFileMap, folder: boolean, quantize: string | undefined, options: LoadOptions,
+  hooks: { openShard?: ShardOpener; onHeader?: (h: GGUFHeader, tokenizerFiles?: TokenizerFiles) => void }) {
+  let header: GGUFHeader;
+  let stream: ByteStream;
+  let tokenizer: Tokenizer | undefined; // a GGUF's: from its header, below (its errors name the file)
+  let tokenizerFiles: TokenizerFiles | undefined;
+  if (folder) {
+    ({ header, stream, tokenizer, tokenizerFiles } = await openHFFolder(src as string | URL | HFFileMap, quantize, options));
+  } else {
+    ({ header, stream } = await openGGUFModel(src as GGUFSources, { signal: options.signal, onProgress: options.onProgress }, hooks.openShard));
+  }
+  try {
+    const { spec, tensors } = resolveSpec(header);
+    const tok = tokenizer ?? tokenizerFromGGUF(header);
+    hooks.onHeader?.(header, tokenizerFiles);
+    const fingerprint = new FingerprintInput(header, Engine.weightSampleBytes(spec));
+    return { spec, tensors, tok, fingerprint, dataOffset: header.dataOffset, stream };
+  } catch (e) {
+    await stream.close();
+    throw e;
   }
 }
 

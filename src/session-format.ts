@@ -134,33 +134,112 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
  * The model's fingerprint: SHA-256 over its GGUF metadata (the tokenizer is there), its tensor index
  * and `sample` (bytes of some of its weights, e.g. the norms: they differ between fine-tunes of one
  * base). Cheap: no pass over the weights.
+ *
+ * The bytes hashed: per metadata key, its UTF-8 and a 0 byte, then its value — a scalar as its text
+ * (String(v)) and a 0; a typed array as its bytes and a 0; any other array as `[${length}` and a 0, then
+ * each item so (an array of arrays: each item's value type as text and a 0, then its value); then per
+ * tensor `${name}:${type}:${ne}:${offset}` and a 0; then `sample`. They are written into one buffer of
+ * their exact size (a first pass counts them): loading calls this when the wasm memories are full, so it
+ * allocates nothing per string (a vocabulary has 10⁵ of them).
  */
 export async function fingerprintOf(header: GGUFHeader, sample: Uint8Array): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  const enc = new TextEncoder();
-  const text = (s: string) => parts.push(enc.encode(s), new Uint8Array([0]));
+  return new FingerprintInput(header, sample.length).digest(sample);
+}
+
+/**
+ * fingerprintOf in two steps, so that loading can let go of the header before the weights stream (its
+ * vocabulary arrays, e.g. a BPE vocabulary's merges, are garbage by then): the header's bytes now, in a
+ * buffer with room for the sample; digest(sample) once the weights are in.
+ */
+export class FingerprintInput {
+  private readonly input: Uint8Array<ArrayBuffer>;
+  private readonly at: number;
+
+  constructor(header: GGUFHeader, sampleBytes: number) {
+    const w = new HashInput();
+    describeHeader(header, w);
+    w.start(w.at + sampleBytes);
+    describeHeader(header, w);
+    this.input = w.buf;
+    this.at = w.at;
+  }
+
+  async digest(sample: Uint8Array): Promise<Uint8Array> {
+    if (sample.length !== this.input.length - this.at) {
+      throw new Error(`internal: a weight sample of ${sample.length} bytes, ${this.input.length - this.at} expected`);
+    }
+    this.input.set(sample, this.at);
+    return new Uint8Array(await crypto.subtle.digest('SHA-256', this.input));
+  }
+}
+
+function describeHeader(header: GGUFHeader, w: HashInput): void {
   const value = (v: GGUFMetaValue['value'] | GGUFMetaValue): void => {
     if (ArrayBuffer.isView(v)) {
-      parts.push(new Uint8Array(v.buffer, v.byteOffset, v.byteLength).slice());
-      text('');
+      w.bytes(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+      w.text('');
     } else if (Array.isArray(v)) {
-      text(`[${v.length}`);
+      w.text(`[${v.length}`);
       for (const item of v) value(item);
     } else if (typeof v === 'object') {
-      text(String(v.type));
+      w.text(String(v.type));
       value(v.value);
     } else {
-      text(String(v));
+      w.text(typeof v === 'string' ? v : String(v));
     }
   };
   for (const [key, mv] of header.metadata) {
-    text(key);
+    w.text(key);
     value(mv);
   }
-  for (const t of header.tensors) text(`${t.name}:${t.type}:${t.ne.join(',')}:${t.offset}`);
-  parts.push(sample);
-  const all = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let at = 0;
-  for (const p of parts) { all.set(p, at); at += p.length; }
-  return new Uint8Array(await crypto.subtle.digest('SHA-256', all));
+  for (const t of header.tensors) w.text(`${t.name}:${t.type}:${t.ne.join(',')}:${t.offset}`);
+}
+
+/** Bytes to hash: counted (buf empty), then written once start() has allocated them. */
+class HashInput {
+  buf = new Uint8Array(0);
+  at = 0;
+
+  start(size: number): void {
+    this.buf = new Uint8Array(size);
+    this.at = 0;
+  }
+
+  bytes(b: Uint8Array): void {
+    if (this.buf.length) this.buf.set(b, this.at);
+    this.at += b.length;
+  }
+
+  /** s as UTF-8 (lone surrogates as U+FFFD, as TextEncoder), then a 0 byte. */
+  text(s: string): void {
+    const out = this.buf.length ? this.buf : null;
+    let at = this.at;
+    for (let i = 0; i < s.length; i++) {
+      let c = s.charCodeAt(i);
+      if (c < 0x80) {
+        if (out) out[at] = c;
+        at++;
+        continue;
+      }
+      if (c >= 0xd800 && c <= 0xdfff) {
+        const d = c <= 0xdbff && i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
+        if (d >= 0xdc00 && d <= 0xdfff) {
+          c = ((c - 0xd800) << 10) + (d - 0xdc00) + 0x10000;
+          i++;
+        } else c = 0xfffd;
+      }
+      if (out) {
+        if (c < 0x800) {
+          out[at] = 0xc0 | (c >> 6); out[at + 1] = 0x80 | (c & 63);
+        } else if (c < 0x10000) {
+          out[at] = 0xe0 | (c >> 12); out[at + 1] = 0x80 | ((c >> 6) & 63); out[at + 2] = 0x80 | (c & 63);
+        } else {
+          out[at] = 0xf0 | (c >> 18); out[at + 1] = 0x80 | ((c >> 12) & 63); out[at + 2] = 0x80 | ((c >> 6) & 63); out[at + 3] = 0x80 | (c & 63);
+        }
+      }
+      at += c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+    }
+    if (out) out[at] = 0;
+    this.at = at + 1;
+  }
 }

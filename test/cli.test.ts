@@ -1,6 +1,6 @@
 /** The `wasmlm` command, run as users run it: the built dist/cli.js in a child process. */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,6 +53,16 @@ describe('wasmlm CLI', () => {
     expect(out).toMatch(/general\.architecture = llama/);
     expect(out).toMatch(/Q4_0\s+\d+ tensors/);
     expect(out).toMatch(/F32\s+\d+ tensors/);
+  });
+
+  it('bench --json gives the peak RSS and the bound it is held to (one memory: no extra shards\' scratch)', () => {
+    const file = fixture('models/stories260K.gguf');
+    const r = JSON.parse(wasmlm('bench', file, '--prompt', '8', '--gen', '4', '--json'));
+    expect(r.file_mb).toBe(statSync(file).size / 2 ** 20);
+    expect(r.kv_mb).toBeGreaterThan(0);
+    expect(r.scratch_mb).toBe(0);
+    expect(r.bound_mb).toBe(r.file_mb + r.kv_mb + 64);
+    expect(r.peak_rss_mb).toBeGreaterThan(r.file_mb);
   });
 
   it('tokenize', () => {

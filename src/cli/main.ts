@@ -17,6 +17,9 @@ import { compileGrammar, constraintGbnf, type JsonSchema } from '../grammar/inde
 import { Sampler } from '../generate/sampler.js';
 import { loadModel, type LoadOptions } from '../model.js';
 import { loadTokenizer } from '../tokenizer/load.js';
+import { resolveSpec } from '../models/index.js';
+import { estimateMemory, loadSizing } from '../engine/budget.js';
+import type { KvType } from '../engine/options.js';
 import { OpProfile } from './profile.js';
 import { CHAT } from './chat.js';
 import { SERVE } from './serve.js';
@@ -429,21 +432,40 @@ async function bench(positional: string[], flags: Flags): Promise<void> {
   // bench warms up both engines the same way; native code has no such phase)
   await model.complete(ids.slice(1, 9).map((x) => (x + 7) % V), { temperature: 0, maxTokens: 4, ignoreEos: true });
   const r = await model.complete(ids, { temperature: 0, maxTokens: nGen, ignoreEos: true });
+  const peakRss = process.resourceUsage().maxRSS / 1024; // (before the header is read again, below)
+  const file_mb = (await stat(file)).size / 2 ** 20;
+  const kv_mb = model.info.kvCacheBytes / 2 ** 20;
+  const scratch_mb = (await extraShardScratch(file, model.info)) / 2 ** 20;
   const result: Record<string, number> = {
     prefill_tps: r.timings.prefillTokensPerSecond,
     decode_tps: (r.tokens.length - 1) / (r.timings.generateMs / 1000),
     load_ms: loadMs,
-    peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+    peak_rss_mb: peakRss,
     threads: model.info.threads,
-    file_mb: (await stat(file)).size / 2 ** 20,
-    kv_mb: model.info.kvCacheBytes / 2 ** 20,
+    file_mb,
+    kv_mb,
+    scratch_mb,
+    bound_mb: file_mb + kv_mb + 64 + scratch_mb,
   };
   if (fill !== undefined) result.context = nPrompt;
   if (profile) process.stderr.write(profile.report());
   if (flags.json) process.stdout.write(JSON.stringify(result) + '\n');
   else process.stdout.write(`prefill ${result.prefill_tps!.toFixed(1)} tok/s, decode ${result.decode_tps!.toFixed(2)} tok/s, ` +
-    `load ${result.load_ms!.toFixed(0)} ms, peak RSS ${result.peak_rss_mb!.toFixed(0)} MiB, ${result.threads} thread(s)` +
+    `load ${result.load_ms!.toFixed(0)} ms, peak RSS ${peakRss.toFixed(0)} MiB (bound ${result.bound_mb!.toFixed(0)} MiB = file ` +
+    `${file_mb.toFixed(0)} + KV ${kv_mb.toFixed(1)} + 64 + extra shards' scratch ${scratch_mb.toFixed(1)}), ${result.threads} thread(s)` +
     (fill !== undefined ? `, decode after ${nPrompt} tokens of context` : '') + '\n');
+}
+
+/**
+ * The bench's RSS bound's last term: what each wasm memory after the first repeats, its buffers and thread
+ * scratch (estimateMemory's shardOverhead, for the model as loaded: its context, KV type and threads); 0 for
+ * one memory.
+ */
+async function extraShardScratch(file: string, info: { shards: number; threads: number; contextLength: number; kvType: KvType }): Promise<number> {
+  if (info.shards === 1) return 0;
+  const { spec, tensors } = resolveSpec(await readGGUFModel(file));
+  const { sizing } = await loadSizing(spec, tensors, { threads: info.threads });
+  return estimateMemory(spec, tensors, sizing, { contextLength: info.contextLength, kvType: info.kvType, threads: info.threads }).shardOverhead;
 }
 
 /**

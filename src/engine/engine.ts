@@ -62,6 +62,9 @@ export interface AdapterHandle {
   userScale: number;
 }
 
+/** Bytes of each norm in Engine.weightSample: the first of its weights. */
+const sampleBytesPerNorm = (spec: ModelSpec) => Math.min(256, spec.nEmbd * 2);
+
 export class Engine {
   /** the model's own KV cache (the one calls without a session use) */
   readonly defaultCache: KvCache;
@@ -99,7 +102,7 @@ export class Engine {
    * the weights from `stream` (positioned right after the GGUF header) straight into wasm memory.
    * `options.threads` is checked by the caller (checkLoadOptions).
    */
-  static async load(spec: ModelSpec, tensors: Map<string, GGUFTensorInfo>, header: GGUFHeader,
+  static async load(spec: ModelSpec, tensors: Map<string, GGUFTensorInfo>, header: Pick<GGUFHeader, 'dataOffset'>,
     stream: ByteStream, options: EngineOptions = {}): Promise<Engine> {
     const maxShardBytes = chooseMaxShardBytes(options.maxShardBytes);
     const threads = await capThreads(await chooseThreads(options.threads, layerMatmulBytes(spec, tensors)), options.threadTuning);
@@ -243,6 +246,11 @@ export class Engine {
     for (const c of this.liveCaches) c.cached.length = 0;
   }
 
+  /** the length of weightSample() for a model of `spec` (known before loading) */
+  static weightSampleBytes(spec: ModelSpec): number {
+    return (spec.nLayer + 1) * sampleBytesPerNorm(spec);
+  }
+
   /**
    * Bytes of some weights, for the fingerprint of saved sessions: the first bytes of every norm
    * (they differ between fine-tunes of one base; stored as the file has them, in any runtime).
@@ -251,7 +259,7 @@ export class Engine {
     const norms = [...this.spec.layers.map((l, i) => [l.attnNorm, this.shardOf(i)] as const), [this.spec.outputNorm, this.head] as const];
     const parts = norms.map(([nm, s]) => {
       const p = s.weights.ptr(nm.weight);
-      return s.views.u8.slice(p, p + Math.min(256, this.spec.nEmbd * 2));
+      return s.views.u8.slice(p, p + sampleBytesPerNorm(this.spec));
     });
     const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
     parts.reduce((at, p) => { out.set(p, at); return at + p.length; }, 0);

@@ -100,7 +100,7 @@ export interface WeightsTarget {
  * once): each straight into its place in its target's memory (a tensor two shards use, e.g. tied embeddings
  * and head, is read into the first and copied to the other), then repacked there where its layout changes.
  */
-export async function readWeights(header: GGUFHeader, stream: ByteStream, targets: WeightsTarget[]): Promise<void> {
+export async function readWeights(header: Pick<GGUFHeader, 'dataOffset'>, stream: ByteStream, targets: WeightsTarget[]): Promise<void> {
   const dests = new Map<string, { t: GGUFTensorInfo; at: { target: WeightsTarget; ptr: number; scratch: number }[] }>();
   for (const target of targets) {
     const { tensors, ptrs, repackScratch } = target.weights.placements();
