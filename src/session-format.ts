@@ -212,34 +212,27 @@ class HashInput {
 
   /** s as UTF-8 (lone surrogates as U+FFFD, as TextEncoder), then a 0 byte. */
   text(s: string): void {
-    const out = this.buf.length ? this.buf : null;
-    let at = this.at;
-    for (let i = 0; i < s.length; i++) {
-      let c = s.charCodeAt(i);
-      if (c < 0x80) {
-        if (out) out[at] = c;
-        at++;
-        continue;
-      }
-      if (c >= 0xd800 && c <= 0xdfff) {
-        const d = c <= 0xdbff && i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
-        if (d >= 0xdc00 && d <= 0xdfff) {
-          c = ((c - 0xd800) << 10) + (d - 0xdc00) + 0x10000;
-          i++;
-        } else c = 0xfffd;
-      }
-      if (out) {
-        if (c < 0x800) {
-          out[at] = 0xc0 | (c >> 6); out[at + 1] = 0x80 | (c & 63);
-        } else if (c < 0x10000) {
-          out[at] = 0xe0 | (c >> 12); out[at + 1] = 0x80 | ((c >> 6) & 63); out[at + 2] = 0x80 | (c & 63);
-        } else {
-          out[at] = 0xf0 | (c >> 18); out[at + 1] = 0x80 | ((c >> 12) & 63); out[at + 2] = 0x80 | ((c >> 6) & 63); out[at + 3] = 0x80 | (c & 63);
-        }
-      }
-      at += c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+    if (this.buf.length) {
+      this.at += UTF8.encodeInto(s, this.buf.subarray(this.at)).written;
+      this.buf[this.at] = 0;
+    } else {
+      this.at += utf8Length(s);
     }
-    if (out) out[at] = 0;
-    this.at = at + 1;
+    this.at++;
   }
+}
+
+const UTF8 = new TextEncoder();
+
+/** The length of s in UTF-8 as TextEncoder writes it (a lone surrogate as U+FFFD: 3 bytes). */
+function utf8Length(s: string): number {
+  let n = s.length; // one byte a code unit, plus what wider characters add
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) { n += 2; i++; } // a pair: 2 units, 4 bytes
+    else n += 2;
+  }
+  return n;
 }
