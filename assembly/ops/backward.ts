@@ -1,8 +1,8 @@
 // Backward ops of training (src/train).
 // OP_MATMUL_T: dx[t] += Wᵀ·dy[t] for a frozen weight W [nOut rows of nIn] of any type: MATMUL_T_ROWS rows at a
-// time are dequantized by the type's row dequantizer (get_rows, assembly/weights/) into the thread's scratch,
-// then each token's dx row takes them in one pass: dx[t][i] += dy[t][o]·W[o][i], o in order (no fused
-// multiply-add, so the scalar twin gives the same bits).
+// time are dequantized by the type's row dequantizer (get_rows, assembly/weights/), 4 rows at a time, into the
+// thread's scratch, and packed there as panels of 8 columns; then each token's dx row takes them in one pass:
+// dx[t][i] += dy[t][o]·W[o][i], o in order (no fused multiply-add, so the scalar twin gives the same bits).
 // OP_OUTER_ACC: c[m][j] += alpha · Σ_t x[t][m]·y[t][j] (the LoRA A/B gradients: dB += s·dyᵀ·u, dA += duᵀ·x).
 import * as abi from "../../src/abi";
 import { get_rows } from "../weights";
@@ -10,10 +10,12 @@ import { expf, expf4, tanhf } from "./activations";
 import { alibi_slope } from "./attention";
 import { ALIGN, READS, UNITS, WORK, WRITES, arg, argf, ptr, region, rowsBytes } from "./entry";
 
-/** rows of W dequantized at a time */
-export const MATMUL_T_ROWS = 16;
-/** bytes of scratch matmul_t needs per thread for rows of nIn */
-export function matmul_t_scratch_bytes(nIn: i32): i32 { return 64 + MATMUL_T_ROWS * nIn * 4; }
+/** rows of W dequantized (and packed) at a time: the dx / x rows stream once per MATMUL_T_ROWS rows of W */
+export const MATMUL_T_ROWS = 32;
+/** scratch layout: row ids, a 4-token tile of dy (MATMUL_T_ROWS floats a token), 4 dequantized rows, the packed chunk */
+const SCR_IDS: usize = 0, SCR_DY: usize = 256, SCR_ROWS: usize = 768;
+/** bytes of scratch matmul_t and matmul_dq need per thread for rows of nIn */
+export function matmul_t_scratch_bytes(nIn: i32): i32 { return <i32>SCR_ROWS + (4 + MATMUL_T_ROWS) * nIn * 4; }
 
 /** Dequantizes rows o0..o0+n of w into rows (ids: n i32 of scratch). */
 // @ts-ignore: decorator
@@ -23,69 +25,107 @@ export function matmul_t_scratch_bytes(nIn: i32): i32 { return 64 + MATMUL_T_ROW
 }
 
 /**
- * dx[t] += Wᵀ·dy[t] for tokens t in [t0, t1); scratch: matmul_t_scratch_bytes(nIn) bytes. Tiles of 4 tokens × 8
- * floats of dx (8 accumulators; per row of W: 2 loads of it, 4 splats of dy), then 1 token × 4 floats, then
- * scalars; every dx element takes its rows in order, as the twin does.
+ * Rows o0..o0+n of w (n ≤ MATMUL_T_ROWS) into the scratch's pack as panels of 8 columns: the panel of columns
+ * 8b..8b+7 at pack + b·n·32, row k's 8 floats at + k·32 (the last panel: nIn % 8 columns of each 32 bytes).
+ */
+// @ts-ignore: decorator
+@inline function packPanels(type: i32, w: usize, nIn: i32, o0: i32, n: i32, scratch: usize): void {
+  const rows = scratch + SCR_ROWS, pack = rows + (<usize>nIn << 4), inB = <usize>nIn << 2;
+  const nIn8 = nIn & ~7, panelB = <usize>n << 5;
+  for (let k0 = 0; k0 < n; k0 += 4) {
+    const m = min(4, n - k0);
+    dequantRows(type, w, nIn, o0 + k0, m, scratch + SCR_IDS, rows);
+    for (let r = 0; r < m; r++) {
+      const src = rows + <usize>r * inB;
+      let dst = pack + (<usize>(k0 + r) << 5);
+      let i = 0;
+      for (; i < nIn8; i += 8) {
+        v128.store(dst, v128.load(src + (<usize>i << 2)));
+        v128.store(dst, v128.load(src + (<usize>i << 2), 16), 16);
+        dst += panelB;
+      }
+      for (let c = 0; i < nIn; i++, c++) store<f32>(dst + (<usize>c << 2), load<f32>(src + (<usize>i << 2)));
+    }
+  }
+}
+
+/**
+ * dx[t] += Wᵀ·dy[t] for tokens t in [t0, t1); scratch: matmul_t_scratch_bytes(nIn) bytes. Per chunk of rows:
+ * tiles of 4 tokens × 8 floats of dx (8 accumulators over the chunk's rows: per row of W 2 loads of its panel,
+ * 4 splats of dy from the tile's copy), then 1 token × 8 floats, then the last nIn % 8 columns one at a time;
+ * every dx element takes its rows in order, as the twin does.
  */
 export function matmul_t(type: i32, w: usize, dy: usize, dx: usize, nIn: i32, nOut: i32, t0: i32, t1: i32, scratch: usize): void {
-  const ids = scratch, rows = scratch + 64;
+  const tile = scratch + SCR_DY, pack = scratch + SCR_ROWS + (<usize>nIn << 4);
   const inB = <usize>nIn << 2, outB = <usize>nOut << 2;
+  const nIn8 = nIn & ~7;
   for (let o0 = 0; o0 < nOut; o0 += MATMUL_T_ROWS) {
     const n = min(MATMUL_T_ROWS, nOut - o0);
-    dequantRows(type, w, nIn, o0, n, ids, rows);
+    const panelB = <usize>n << 5, nB = <usize>n << 2;
+    packPanels(type, w, nIn, o0, n, scratch);
     let t = t0;
     for (; t + 4 <= t1; t += 4) {
+      // dy of the 4 tokens over the chunk, MATMUL_T_ROWS floats apart (128 bytes: constant offsets below)
       const g = dy + <usize>t * outB + (<usize>o0 << 2);
-      const d = dx + <usize>t * inB;
-      let i = 0;
-      for (; i + 8 <= nIn; i += 8) {
-        const off = <usize>i << 2;
-        let a0 = v128.load(d + off), b0 = v128.load(d + off, 16);
-        let a1 = v128.load(d + inB + off), b1 = v128.load(d + inB + off, 16);
-        let a2 = v128.load(d + 2 * inB + off), b2 = v128.load(d + 2 * inB + off, 16);
-        let a3 = v128.load(d + 3 * inB + off), b3 = v128.load(d + 3 * inB + off, 16);
-        for (let k = 0; k < n; k++) {
-          const r = rows + <usize>k * inB + off, gk = g + (<usize>k << 2);
-          const ra = v128.load(r), rb = v128.load(r, 16);
-          const g0 = v128.load32_splat(gk), g1 = v128.load32_splat(gk + outB);
-          const g2 = v128.load32_splat(gk + 2 * outB), g3 = v128.load32_splat(gk + 3 * outB);
+      for (let j = 0; j < 4; j++) memory.copy(tile + (<usize>j << 7), g + <usize>j * outB, nB);
+      const d0 = dx + <usize>t * inB, d1 = d0 + inB, d2 = d1 + inB, d3 = d2 + inB;
+      let p = pack;
+      for (let off: usize = 0; off < (<usize>nIn8 << 2); off += 32) {
+        let a0 = v128.load(d0 + off), b0 = v128.load(d0 + off, 16);
+        let a1 = v128.load(d1 + off), b1 = v128.load(d1 + off, 16);
+        let a2 = v128.load(d2 + off), b2 = v128.load(d2 + off, 16);
+        let a3 = v128.load(d3 + off), b3 = v128.load(d3 + off, 16);
+        let gk = tile;
+        const end = p + panelB;
+        for (; p < end; p += 32, gk += 4) {
+          const ra = v128.load(p), rb = v128.load(p, 16);
+          const g0 = v128.load32_splat(gk), g1 = v128.load32_splat(gk, 128);
+          const g2 = v128.load32_splat(gk, 256), g3 = v128.load32_splat(gk, 384);
           a0 = f32x4.add(a0, f32x4.mul(g0, ra)); b0 = f32x4.add(b0, f32x4.mul(g0, rb));
           a1 = f32x4.add(a1, f32x4.mul(g1, ra)); b1 = f32x4.add(b1, f32x4.mul(g1, rb));
           a2 = f32x4.add(a2, f32x4.mul(g2, ra)); b2 = f32x4.add(b2, f32x4.mul(g2, rb));
           a3 = f32x4.add(a3, f32x4.mul(g3, ra)); b3 = f32x4.add(b3, f32x4.mul(g3, rb));
         }
-        v128.store(d + off, a0); v128.store(d + off, b0, 16);
-        v128.store(d + inB + off, a1); v128.store(d + inB + off, b1, 16);
-        v128.store(d + 2 * inB + off, a2); v128.store(d + 2 * inB + off, b2, 16);
-        v128.store(d + 3 * inB + off, a3); v128.store(d + 3 * inB + off, b3, 16);
+        v128.store(d0 + off, a0); v128.store(d0 + off, b0, 16);
+        v128.store(d1 + off, a1); v128.store(d1 + off, b1, 16);
+        v128.store(d2 + off, a2); v128.store(d2 + off, b2, 16);
+        v128.store(d3 + off, a3); v128.store(d3 + off, b3, 16);
       }
-      if (i < nIn) for (let j = 0; j < 4; j++) matmulTRow(g + <usize>j * outB, d + <usize>j * inB, rows, nIn, n, i);
+      if (nIn8 < nIn) for (let j = 0; j < 4; j++) matmulTTail(tile + (<usize>j << 7), d0 + <usize>j * inB, p, nIn8, nIn, n);
     }
-    for (; t < t1; t++) matmulTRow(dy + <usize>t * outB + (<usize>o0 << 2), dx + <usize>t * inB, rows, nIn, n, 0);
+    for (; t < t1; t++) {
+      const g = dy + <usize>t * outB + (<usize>o0 << 2), d = dx + <usize>t * inB;
+      let p = pack;
+      for (let off: usize = 0; off < (<usize>nIn8 << 2); off += 32) {
+        let a = v128.load(d + off), b = v128.load(d + off, 16);
+        let gk = g;
+        const end = p + panelB;
+        for (; p < end; p += 32, gk += 4) {
+          const gv = v128.load32_splat(gk);
+          a = f32x4.add(a, f32x4.mul(gv, v128.load(p)));
+          b = f32x4.add(b, f32x4.mul(gv, v128.load(p, 16)));
+        }
+        v128.store(d + off, a); v128.store(d + off, b, 16);
+      }
+      if (nIn8 < nIn) matmulTTail(g, d, p, nIn8, nIn, n);
+    }
   }
 }
 
-/** One token's dx[i0..nIn) += Σ_k g[k]·rows[k] (4 floats at a time, then scalars). */
+/** One token's dx[i] for the last columns i in [nIn8, nIn) from their panel (row k's floats 32 bytes apart). */
 // @ts-ignore: decorator
-@inline function matmulTRow(g: usize, d: usize, rows: usize, nIn: i32, n: i32, i0: i32): void {
-  let i = i0;
-  for (; i + 4 <= nIn; i += 4) {
-    let acc = v128.load(d + (<usize>i << 2));
-    for (let k = 0; k < n; k++) {
-      acc = f32x4.add(acc, f32x4.mul(v128.load32_splat(g + (<usize>k << 2)), v128.load(rows + ((<usize>k * <usize>nIn + <usize>i) << 2))));
-    }
-    v128.store(d + (<usize>i << 2), acc);
-  }
-  for (; i < nIn; i++) {
-    let acc = load<f32>(d + (<usize>i << 2));
-    for (let k = 0; k < n; k++) acc += load<f32>(g + (<usize>k << 2)) * load<f32>(rows + ((<usize>k * <usize>nIn + <usize>i) << 2));
-    store<f32>(d + (<usize>i << 2), acc);
+@inline function matmulTTail(g: usize, d: usize, panel: usize, nIn8: i32, nIn: i32, n: i32): void {
+  for (let i = nIn8; i < nIn; i++) {
+    const at = d + (<usize>i << 2), col = panel + (<usize>(i - nIn8) << 2);
+    let acc = load<f32>(at);
+    for (let k = 0; k < n; k++) acc += load<f32>(g + (<usize>k << 2)) * load<f32>(col + (<usize>k << 5));
+    store<f32>(at, acc);
   }
 }
 
 /** The scalar twin: the same f32 steps one element at a time. */
 export function matmul_t_ref(type: i32, w: usize, dy: usize, dx: usize, nIn: i32, nOut: i32, t0: i32, t1: i32, scratch: usize): void {
-  const ids = scratch, rows = scratch + 64;
+  const ids = scratch + SCR_IDS, rows = scratch + SCR_ROWS;
   for (let o0 = 0; o0 < nOut; o0 += MATMUL_T_ROWS) {
     const n = min(MATMUL_T_ROWS, nOut - o0);
     dequantRows(type, w, nIn, o0, n, ids, rows);
@@ -491,55 +531,85 @@ export function cross_entropy_run(op: usize, lo: i32, hi: i32, scratch: usize): 
 // scratch: matmul_t_scratch_bytes) and x in f32: the product the backward pass differentiates (inference's
 // OP_MATMUL rounds x to the weights' activation format instead). Dots: dotf's 4 lane sums.
 
+/**
+ * SIMD: rows dequantized 4 at a time and packed interleaved (4 floats of each of the 4 rows, then the next 4
+ * columns) when nIn % 4 == 0; tiles of 2 tokens × 4 rows (dotf's sums, 8 at once), then 1 token × 4 rows;
+ * a chunk's last n % 4 rows (and every row when nIn % 4 ≠ 0) by dotf.
+ */
 export function matmul_dq(type: i32, w: usize, x: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0: i32, r1: i32, scratch: usize): void {
-  matmulDq(type, w, x, y, nIn, nOut, nTok, r0, r1, scratch, true);
+  const rows = scratch + SCR_ROWS, pack = rows + (<usize>nIn << 4);
+  const inB = <usize>nIn << 2, outB = <usize>nOut << 2;
+  for (let o0 = r0; o0 < r1; o0 += MATMUL_T_ROWS) {
+    const n = min(MATMUL_T_ROWS, r1 - o0);
+    // groups of 4 rows packed (n4 rows), the rest dotf's from `rows` (one group of up to 4 at a time)
+    const n4 = (nIn & 3) == 0 ? n & ~3 : 0;
+    for (let k = 0; k < n4; k += 4) {
+      dequantRows(type, w, nIn, o0 + k, 4, scratch + SCR_IDS, rows);
+      let dst = pack + <usize>k * inB;
+      for (let off: usize = 0; off < inB; off += 16, dst += 64) {
+        v128.store(dst, v128.load(rows + off));
+        v128.store(dst, v128.load(rows + inB + off), 16);
+        v128.store(dst, v128.load(rows + 2 * inB + off), 32);
+        v128.store(dst, v128.load(rows + 3 * inB + off), 48);
+      }
+    }
+    let t = 0;
+    for (; t + 2 <= nTok; t += 2) {
+      const x0 = x + <usize>t * inB, x1 = x0 + inB, y0 = y + <usize>t * outB + (<usize>o0 << 2), y1 = y0 + outB;
+      for (let k = 0; k < n4; k += 4) {
+        let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        let p = pack + <usize>k * inB;
+        for (let off: usize = 0; off < inB; off += 16, p += 64) {
+          const u = v128.load(x0 + off), v = v128.load(x1 + off);
+          const q0 = v128.load(p), q1 = v128.load(p, 16), q2 = v128.load(p, 32), q3 = v128.load(p, 48);
+          a0 = f32x4.add(a0, f32x4.mul(q0, u)); b0 = f32x4.add(b0, f32x4.mul(q0, v));
+          a1 = f32x4.add(a1, f32x4.mul(q1, u)); b1 = f32x4.add(b1, f32x4.mul(q1, v));
+          a2 = f32x4.add(a2, f32x4.mul(q2, u)); b2 = f32x4.add(b2, f32x4.mul(q2, v));
+          a3 = f32x4.add(a3, f32x4.mul(q3, u)); b3 = f32x4.add(b3, f32x4.mul(q3, v));
+        }
+        const kb = <usize>k << 2;
+        store<f32>(y0 + kb, sum4(a0)); store<f32>(y0 + kb, sum4(a1), 4); store<f32>(y0 + kb, sum4(a2), 8); store<f32>(y0 + kb, sum4(a3), 12);
+        store<f32>(y1 + kb, sum4(b0)); store<f32>(y1 + kb, sum4(b1), 4); store<f32>(y1 + kb, sum4(b2), 8); store<f32>(y1 + kb, sum4(b3), 12);
+      }
+    }
+    if (t < nTok) {
+      const x0 = x + <usize>t * inB, y0 = y + <usize>t * outB + (<usize>o0 << 2);
+      for (let k = 0; k < n4; k += 4) {
+        let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+        let p = pack + <usize>k * inB;
+        for (let off: usize = 0; off < inB; off += 16, p += 64) {
+          const u = v128.load(x0 + off);
+          a0 = f32x4.add(a0, f32x4.mul(v128.load(p), u)); a1 = f32x4.add(a1, f32x4.mul(v128.load(p, 16), u));
+          a2 = f32x4.add(a2, f32x4.mul(v128.load(p, 32), u)); a3 = f32x4.add(a3, f32x4.mul(v128.load(p, 48), u));
+        }
+        const kb = <usize>k << 2;
+        store<f32>(y0 + kb, sum4(a0)); store<f32>(y0 + kb, sum4(a1), 4); store<f32>(y0 + kb, sum4(a2), 8); store<f32>(y0 + kb, sum4(a3), 12);
+      }
+    }
+    for (let k = n4; k < n; k += 4) {
+      const m = min(4, n - k);
+      dequantRows(type, w, nIn, o0 + k, m, scratch + SCR_IDS, rows);
+      dqRows(rows, x, y + (<usize>(o0 + k) << 2), nIn, nOut, nTok, m, true);
+    }
+  }
+}
+
+/** y[t][k] = rows[k]·x[t] for m rows (y at row 0 of the m, nOut floats a token), by dotf. */
+// @ts-ignore: decorator
+@inline function dqRows(rows: usize, x: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, m: i32, simd: bool): void {
+  const inB = <usize>nIn << 2, outB = <usize>nOut << 2;
+  for (let t = 0; t < nTok; t++) {
+    for (let k = 0; k < m; k++) store<f32>(y + <usize>t * outB + (<usize>k << 2), dotf(rows + <usize>k * inB, x + <usize>t * inB, nIn, simd));
+  }
 }
 
 /** The scalar twin (bit-identical). */
 export function matmul_dq_ref(type: i32, w: usize, x: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0: i32, r1: i32, scratch: usize): void {
-  matmulDq(type, w, x, y, nIn, nOut, nTok, r0, r1, scratch, false);
-}
-
-// @ts-ignore: decorator
-@inline function matmulDq(type: i32, w: usize, x: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0: i32, r1: i32, scratch: usize, simd: bool): void {
-  const ids = scratch, rows = scratch + 64;
-  const inB = <usize>nIn << 2;
+  const rows = scratch + SCR_ROWS;
   for (let o0 = r0; o0 < r1; o0 += MATMUL_T_ROWS) {
     const n = min(MATMUL_T_ROWS, r1 - o0);
-    dequantRows(type, w, nIn, o0, n, ids, rows);
-    let t = 0;
-    // SIMD: tiles of 2 tokens × 4 rows (dotf's sums, 8 at once)
-    if (simd && (nIn & 3) == 0) {
-      for (; t + 2 <= nTok; t += 2) {
-        const x0 = x + <usize>t * inB, x1 = x0 + inB;
-        const y0 = y + ((<usize>t * <usize>nOut + <usize>o0) << 2), y1 = y0 + (<usize>nOut << 2);
-        let k = 0;
-        for (; k + 4 <= n; k += 4) {
-          const w0 = rows + <usize>k * inB, w1 = w0 + inB, w2 = w1 + inB, w3 = w2 + inB;
-          let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-          for (let i = 0; i < nIn; i += 4) {
-            const off = <usize>i << 2;
-            const u = v128.load(x0 + off), v = v128.load(x1 + off);
-            const r0 = v128.load(w0 + off), r1 = v128.load(w1 + off), r2 = v128.load(w2 + off), r3 = v128.load(w3 + off);
-            a0 = f32x4.add(a0, f32x4.mul(r0, u)); b0 = f32x4.add(b0, f32x4.mul(r0, v));
-            a1 = f32x4.add(a1, f32x4.mul(r1, u)); b1 = f32x4.add(b1, f32x4.mul(r1, v));
-            a2 = f32x4.add(a2, f32x4.mul(r2, u)); b2 = f32x4.add(b2, f32x4.mul(r2, v));
-            a3 = f32x4.add(a3, f32x4.mul(r3, u)); b3 = f32x4.add(b3, f32x4.mul(r3, v));
-          }
-          const kb = <usize>k << 2;
-          store<f32>(y0 + kb, sum4(a0)); store<f32>(y0 + kb, sum4(a1), 4); store<f32>(y0 + kb, sum4(a2), 8); store<f32>(y0 + kb, sum4(a3), 12);
-          store<f32>(y1 + kb, sum4(b0)); store<f32>(y1 + kb, sum4(b1), 4); store<f32>(y1 + kb, sum4(b2), 8); store<f32>(y1 + kb, sum4(b3), 12);
-        }
-        for (; k < n; k++) {
-          store<f32>(y0 + (<usize>k << 2), dotf(rows + <usize>k * inB, x0, nIn, true));
-          store<f32>(y1 + (<usize>k << 2), dotf(rows + <usize>k * inB, x1, nIn, true));
-        }
-      }
-    }
-    for (; t < nTok; t++) {
-      const xt = x + <usize>t * inB, yt = y + ((<usize>t * <usize>nOut + <usize>o0) << 2);
-      for (let k = 0; k < n; k++) store<f32>(yt + (<usize>k << 2), dotf(rows + <usize>k * inB, xt, nIn, simd));
-    }
+    dequantRows(type, w, nIn, o0, n, scratch + SCR_IDS, rows);
+    dqRows(rows, x, y + (<usize>o0 << 2), nIn, nOut, nTok, n, false);
   }
 }
 
