@@ -248,4 +248,24 @@ describe('training kernels: SIMD == scalar twin == float64', () => {
       expect(relDev(grads.subarray(r * V, (r + 1) * V), want)).toBeLessThan(1e-6);
     }
   });
+
+  it('cross_entropy: logits spread past exp\'s range give zeros, never subnormals (they would slow the head\'s backward)', () => {
+    heap.reset();
+    const V = 67, scale = 1 / 255;
+    // one logit far above the rest: softmax values down to e^-300 (0 in f32), and around f32's smallest normal
+    const lv = rand(V, 23).map((x, i) => (i === 9 ? 120 : x * 60 + (i % 5 === 0 ? -200 : 0)));
+    const a = heap.put(lv), b = heap.put(lv), tg = heap.put(new Int32Array([30]));
+    const la = heap.alloc(4), lb = heap.alloc(4);
+    k.cross_entropy(a, tg, la, V, 0, 1, scale);
+    k.cross_entropy_ref(b, tg, lb, V, 0, 1, scale);
+    expect(Array.from(heap.f32(a, V))).toEqual(Array.from(heap.f32(b, V)));
+    expect(heap.f32(la, 1)[0]).toBe(heap.f32(lb, 1)[0]);
+    const grads = Array.from(heap.f32(a, V));
+    expect(grads.filter((g) => g !== 0 && Math.abs(g) < 2 ** -126)).toEqual([]);
+    expect(grads.filter((g) => g === 0).length).toBeGreaterThan(V / 2);
+    const mx = Math.max(...lv), lse = mx + Math.log(Array.from(lv).reduce((p, x) => p + Math.exp(x - mx), 0));
+    expect(Math.abs(heap.f32(la, 1)[0]! - (lse - lv[30]!))).toBeLessThan(1e-6 * lse);
+    const want = Array.from(lv, (x, i) => (Math.exp(x - lse) - (i === 30 ? 1 : 0)) * scale);
+    expect(relDev(grads, want)).toBeLessThan(1e-6);
+  });
 });

@@ -469,13 +469,19 @@ export function attention_back_run(op: usize, lo: i32, hi: i32, scratch: usize):
 // ---------------------------------------------------------------- cross-entropy
 // OP_CROSS_ENTROPY: rows of n logits, targets (i32; < 0: the row is not learned): loss[r] = logsumexp − logit[target]
 // (f64, stored as f32; 0 for a row not learned), and the row replaced by its gradient (softmax − one-hot)·scale
-// (zeros for a row not learned).
+// (zeros for a row not learned). e[i] = exp(logit[i] − max) in f32 (expf; arguments below −87 taken as −87, so
+// that no subnormal arises), summed in f64 as 4 lane sums ((s0 + s1) + (s2 + s3), then the tail); softmax·scale =
+// e·(scale / sum) with e < 2⁻⁶⁰ (a share of the row below f32's resolution) as 0: no subnormal gradient reaches
+// the output head's backward (subnormal products run ~100× slower).
+
+/** below this, e = exp(logit − max) counts as 0 in the gradient */
+const CE_FLUSH: f32 = 8.673617379884035e-19; // 2^-60
 
 export function cross_entropy(logits: usize, targets: usize, loss: usize, n: i32, r0: i32, r1: i32, scale: f32): void {
   crossEntropy(logits, targets, loss, n, r0, r1, scale, true);
 }
 
-/** The scalar twin (bit-identical: the max is exact in any order). */
+/** The scalar twin (bit-identical: the max is exact in any order, expf4 and expf agree bit for bit). */
 export function cross_entropy_ref(logits: usize, targets: usize, loss: usize, n: i32, r0: i32, r1: i32, scale: f32): void {
   crossEntropy(logits, targets, loss, n, r0, r1, scale, false);
 }
@@ -490,6 +496,7 @@ export function cross_entropy_ref(logits: usize, targets: usize, loss: usize, n:
       store<f32>(loss + (<usize>r << 2), 0);
       continue;
     }
+    const xt = load<f32>(row + (<usize>target << 2));
     let max: f32 = -Infinity;
     let i = 0;
     if (simd) {
@@ -498,13 +505,52 @@ export function cross_entropy_ref(logits: usize, targets: usize, loss: usize, n:
       max = Mathf.max(Mathf.max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), Mathf.max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
     }
     for (; i < n; i++) max = Mathf.max(max, load<f32>(row + (<usize>i << 2)));
-    let sum: f64 = 0;
-    for (let i = 0; i < n; i++) sum += Math.exp(<f64>(load<f32>(row + (<usize>i << 2)) - max));
-    const lse = <f64>max + Math.log(sum);
-    store<f32>(loss + (<usize>r << 2), <f32>(lse - <f64>load<f32>(row + (<usize>target << 2))));
-    for (let i = 0; i < n; i++) {
-      const at = row + (<usize>i << 2);
-      store<f32>(at, <f32>Math.exp(<f64>load<f32>(at) - lse) * scale);
+    // e in place, summed
+    const n4 = n & ~3;
+    let s0: f64 = 0, s1: f64 = 0, s2: f64 = 0, s3: f64 = 0;
+    if (simd) {
+      const mv = f32x4.splat(max), lo87 = f32x4.splat(-87.0);
+      let lo = f64x2.splat(0), hi = f64x2.splat(0);
+      for (let j = 0; j < n4; j += 4) {
+        const at = row + (<usize>j << 2);
+        const e = expf4(f32x4.max(f32x4.sub(v128.load(at), mv), lo87));
+        v128.store(at, e);
+        lo = f64x2.add(lo, f64x2.promote_low_f32x4(e));
+        hi = f64x2.add(hi, f64x2.promote_low_f32x4(v128.shuffle<f32>(e, e, 2, 3, 0, 1)));
+      }
+      s0 = f64x2.extract_lane(lo, 0); s1 = f64x2.extract_lane(lo, 1); s2 = f64x2.extract_lane(hi, 0); s3 = f64x2.extract_lane(hi, 1);
+    } else {
+      for (let j = 0; j < n4; j += 4) {
+        const at = row + (<usize>j << 2);
+        const e0 = expf(Mathf.max(load<f32>(at) - max, -87.0)), e1 = expf(Mathf.max(load<f32>(at, 4) - max, -87.0));
+        const e2 = expf(Mathf.max(load<f32>(at, 8) - max, -87.0)), e3 = expf(Mathf.max(load<f32>(at, 12) - max, -87.0));
+        store<f32>(at, e0); store<f32>(at, e1, 4); store<f32>(at, e2, 8); store<f32>(at, e3, 12);
+        s0 += <f64>e0; s1 += <f64>e1; s2 += <f64>e2; s3 += <f64>e3;
+      }
+    }
+    let sum = (s0 + s1) + (s2 + s3);
+    for (let j = n4; j < n; j++) {
+      const at = row + (<usize>j << 2);
+      const e = expf(Mathf.max(load<f32>(at) - max, -87.0));
+      store<f32>(at, e);
+      sum += <f64>e;
+    }
+    store<f32>(loss + (<usize>r << 2), <f32>(<f64>max + Math.log(sum) - <f64>xt));
+    // softmax·scale = e·c (e below CE_FLUSH: 0)
+    const c = <f32>(<f64>scale / sum);
+    let j = 0;
+    if (simd) {
+      const cv = f32x4.splat(c), fv = f32x4.splat(CE_FLUSH);
+      for (; j < n4; j += 4) {
+        const at = row + (<usize>j << 2);
+        const e = v128.load(at);
+        v128.store(at, f32x4.mul(v128.and(e, f32x4.ge(e, fv)), cv));
+      }
+    }
+    for (; j < n; j++) {
+      const at = row + (<usize>j << 2);
+      const e = load<f32>(at);
+      store<f32>(at, (e >= CE_FLUSH ? e : 0) * c);
     }
     store<f32>(row + (<usize>target << 2), load<f32>(row + (<usize>target << 2)) - scale);
   }
