@@ -21,6 +21,7 @@ interface BackKernels extends Kernels {
   silu_mul_back_ref(gate: number, up: number, dh: number, out: number, n: number, i0: number, i1: number): void;
   attention_back(q: number, k: number, v: number, dout: number, out: number, nTok: number, nHead: number, nKv: number, hd: number,
     scale: number, kh0: number, kh1: number, scratch: number): void;
+  attention_back_scratch_bytes(nTok: number): number;
   attention_back_ref(q: number, k: number, v: number, dout: number, out: number, nTok: number, nHead: number, nKv: number, hd: number,
     scale: number, kh0: number, kh1: number, scratch: number): void;
   cross_entropy(logits: number, targets: number, loss: number, n: number, r0: number, r1: number, scale: number): void;
@@ -176,7 +177,7 @@ describe('training kernels: SIMD == scalar twin == float64', () => {
     const qv = rand(T * H * hd, 13), kv = rand(T * KV * hd, 14), vv = rand(T * KV * hd, 15), dov = rand(T * H * hd, 16);
     const q = heap.put(qv), kk = heap.put(kv), v = heap.put(vv), dout = heap.put(dov);
     const size = T * (H + 2 * KV) * hd;
-    const a = heap.alloc(size * 4), b = heap.alloc(size * 4), scratch = heap.alloc(2 * T * 4);
+    const a = heap.alloc(size * 4), b = heap.alloc(size * 4), scratch = heap.alloc(k.attention_back_scratch_bytes(T));
     k.attention_back(q, kk, v, dout, a, T, H, KV, hd, scale, 0, 1, scratch);
     k.attention_back(q, kk, v, dout, a, T, H, KV, hd, scale, 1, KV, scratch);
     k.attention_back_ref(q, kk, v, dout, b, T, H, KV, hd, scale, 0, KV, scratch);

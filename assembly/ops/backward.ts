@@ -331,9 +331,17 @@ export function silu_mul_back_run(op: usize, lo: i32, hi: i32, scratch: usize): 
 // OP_ATTENTION_BACK: q [nTok][nHead·hd], k, v [nTok][nKv·hd] (after RoPE; positions 0..nTok−1, causal), dout
 // [nTok][nHead·hd] → out = [dq | dk | dv] (dq [nTok][nHead·hd], then dk, dv [nTok][nKv·hd]), overwritten. The
 // probabilities are recomputed (scores in f32, softmax with f32 exp, sum in f64). Units: KV heads (each with
-// the query heads it serves); scratch: 3·nTok floats per thread. As OP_ATTENTION: cap > 0 soft-caps the scaled
-// scores (z → cap·tanh(z/cap), whose slope 1 − tanh² is kept per key), maxBias > 0 adds ALiBi's slope·(j − t),
-// window > 0 masks keys j ≤ t − window.
+// the query heads it serves); scratch: attention_back_scratch_bytes(nTok) per thread. As OP_ATTENTION: cap > 0
+// soft-caps the scaled scores (z → cap·tanh(z/cap), whose slope 1 − tanh² is kept per key), maxBias > 0 adds
+// ALiBi's slope·(j − t), window > 0 masks keys j ≤ t − window. Queries go in tiles of ATT_TILE rows: a key's
+// row is loaded once for the tile's scores, and dk[j], dv[j] take the tile's rows in one pass (in row order,
+// as one row at a time would).
+
+/** query rows at a time */
+const ATT_TILE = 4;
+/** bytes of scratch attention_back needs per thread: per row of a tile, its probabilities, dp (then ds) and the
+ *  soft-cap slopes, nTok floats each */
+export function attention_back_scratch_bytes(nTok: i32): i32 { return 3 * ATT_TILE * nTok * 4; }
 
 /** a·b over n floats: 4 lane sums (SIMD, or the same sums one at a time), combined (s0 + s1) + (s2 + s3), then
  *  the tail. */
@@ -359,6 +367,31 @@ export function silu_mul_back_run(op: usize, lo: i32, hi: i32, scratch: usize): 
   return s;
 }
 
+/** out[r] = a_r·b for the 4 rows a_r = a + r·stride (stride in bytes): dotf's sums, the 4 at once (SIMD). */
+// @ts-ignore: decorator
+@inline function dotf4(a: usize, stride: usize, b: usize, n: i32, out: usize, outStride: usize, simd: bool): void {
+  if (!simd) {
+    for (let r: usize = 0; r < 4; r++) store<f32>(out + r * outStride, dotf(a + r * stride, b, n, false));
+    return;
+  }
+  let c0 = f32x4.splat(0), c1 = c0, c2 = c0, c3 = c0;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const off = <usize>i << 2, bv = v128.load(b + off);
+    c0 = f32x4.add(c0, f32x4.mul(v128.load(a + off), bv));
+    c1 = f32x4.add(c1, f32x4.mul(v128.load(a + stride + off), bv));
+    c2 = f32x4.add(c2, f32x4.mul(v128.load(a + 2 * stride + off), bv));
+    c3 = f32x4.add(c3, f32x4.mul(v128.load(a + 3 * stride + off), bv));
+  }
+  let s0 = sum4(c0), s1 = sum4(c1), s2 = sum4(c2), s3 = sum4(c3);
+  for (; i < n; i++) {
+    const off = <usize>i << 2, bx = load<f32>(b + off);
+    s0 += load<f32>(a + off) * bx; s1 += load<f32>(a + stride + off) * bx;
+    s2 += load<f32>(a + 2 * stride + off) * bx; s3 += load<f32>(a + 3 * stride + off) * bx;
+  }
+  store<f32>(out, s0); store<f32>(out + outStride, s1); store<f32>(out + 2 * outStride, s2); store<f32>(out + 3 * outStride, s3);
+}
+
 /** y[i] += a·x[i], i < n */
 // @ts-ignore: decorator
 @inline function axpy(y: usize, a: f32, x: usize, n: i32, simd: bool): void {
@@ -371,6 +404,66 @@ export function silu_mul_back_run(op: usize, lo: i32, hi: i32, scratch: usize): 
     }
   }
   for (; i < n; i++) store<f32>(y + (<usize>i << 2), load<f32>(y + (<usize>i << 2)) + a * load<f32>(x + (<usize>i << 2)));
+}
+
+/** y[i] += c[0]·x_0[i], then += c[1]·x_1[i], … (4 rows x_r = x + r·stride; c floats cStride bytes apart): four
+ *  axpys in one pass over y (SIMD). */
+// @ts-ignore: decorator
+@inline function axpy4(y: usize, c: usize, cStride: usize, x: usize, stride: usize, n: i32, simd: bool): void {
+  const a0 = load<f32>(c), a1 = load<f32>(c + cStride), a2 = load<f32>(c + 2 * cStride), a3 = load<f32>(c + 3 * cStride);
+  if (!simd) {
+    axpy(y, a0, x, n, false); axpy(y, a1, x + stride, n, false); axpy(y, a2, x + 2 * stride, n, false); axpy(y, a3, x + 3 * stride, n, false);
+    return;
+  }
+  const v0 = f32x4.splat(a0), v1 = f32x4.splat(a1), v2 = f32x4.splat(a2), v3 = f32x4.splat(a3);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const off = <usize>i << 2;
+    let acc = v128.load(y + off);
+    acc = f32x4.add(acc, f32x4.mul(v0, v128.load(x + off)));
+    acc = f32x4.add(acc, f32x4.mul(v1, v128.load(x + stride + off)));
+    acc = f32x4.add(acc, f32x4.mul(v2, v128.load(x + 2 * stride + off)));
+    acc = f32x4.add(acc, f32x4.mul(v3, v128.load(x + 3 * stride + off)));
+    v128.store(y + off, acc);
+  }
+  for (; i < n; i++) {
+    const off = <usize>i << 2;
+    let acc = load<f32>(y + off);
+    acc += a0 * load<f32>(x + off); acc += a1 * load<f32>(x + stride + off);
+    acc += a2 * load<f32>(x + 2 * stride + off); acc += a3 * load<f32>(x + 3 * stride + off);
+    store<f32>(y + off, acc);
+  }
+}
+
+/** y = Σ_j c[j]·x_j for j in [j0, j1) in order, from 0 (x_j = x + j·stride; n floats): what zeroing y and one
+ *  axpy per j give, with 16 floats of y at a time held in registers (SIMD). */
+// @ts-ignore: decorator
+@inline function combine(y: usize, c: usize, x: usize, stride: usize, j0: i32, j1: i32, n: i32, simd: bool): void {
+  let i = 0;
+  if (simd) {
+    for (; i + 16 <= n; i += 16) {
+      const off = <usize>i << 2;
+      let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+      for (let j = j0; j < j1; j++) {
+        const cj = v128.load32_splat(c + (<usize>j << 2)), xj = x + <usize>j * stride + off;
+        a0 = f32x4.add(a0, f32x4.mul(cj, v128.load(xj))); a1 = f32x4.add(a1, f32x4.mul(cj, v128.load(xj, 16)));
+        a2 = f32x4.add(a2, f32x4.mul(cj, v128.load(xj, 32))); a3 = f32x4.add(a3, f32x4.mul(cj, v128.load(xj, 48)));
+      }
+      v128.store(y + off, a0); v128.store(y + off, a1, 16); v128.store(y + off, a2, 32); v128.store(y + off, a3, 48);
+    }
+    for (; i + 4 <= n; i += 4) {
+      const off = <usize>i << 2;
+      let a = f32x4.splat(0);
+      for (let j = j0; j < j1; j++) a = f32x4.add(a, f32x4.mul(v128.load32_splat(c + (<usize>j << 2)), v128.load(x + <usize>j * stride + off)));
+      v128.store(y + off, a);
+    }
+  }
+  for (; i < n; i++) {
+    const off = <usize>i << 2;
+    let a: f32 = 0;
+    for (let j = j0; j < j1; j++) a += load<f32>(c + (<usize>j << 2)) * load<f32>(x + <usize>j * stride + off);
+    store<f32>(y + off, a);
+  }
 }
 
 export function attention_back(q: usize, k: usize, v: usize, dout: usize, out: usize, nTok: i32, nHead: i32, nKv: i32,
@@ -390,7 +483,9 @@ export function attention_back_ref(q: usize, k: usize, v: usize, dout: usize, ou
   const qRow = <usize>(nHead * hd) << 2, kRow = <usize>(nKv * hd) << 2;
   const dq = out, dk = out + <usize>nTok * qRow, dv = dk + <usize>nTok * kRow;
   const group = nHead / nKv;
-  const p = scratch, dp = scratch + (<usize>nTok << 2), dc = dp + (<usize>nTok << 2);
+  // per row r of a tile: p at scratch + r·rowB, dp (then ds) ATT_TILE rows on, the soft-cap slopes 2·ATT_TILE rows on
+  const rowB = <usize>nTok << 2;
+  const P = scratch, DP = scratch + <usize>ATT_TILE * rowB, DC = DP + <usize>ATT_TILE * rowB;
   for (let kh = kh0; kh < kh1; kh++) {
     const kOff = <usize>(kh * hd) << 2;
     for (let j = 0; j < nTok; j++) {
@@ -400,46 +495,79 @@ export function attention_back_ref(q: usize, k: usize, v: usize, dout: usize, ou
     for (let h = kh * group; h < (kh + 1) * group; h++) {
       const qOff = <usize>(h * hd) << 2;
       const slope: f32 = maxBias > 0 ? alibi_slope(h, nHead, maxBias) : 0;
-      for (let t = 0; t < nTok; t++) {
-        const qt = q + <usize>t * qRow + qOff, dot = dout + <usize>t * qRow + qOff;
-        const j0 = window > 0 && t - window + 1 > 0 ? t - window + 1 : 0;
-        let max: f32 = -Infinity;
-        for (let j = j0; j <= t; j++) {
-          let s = dotf(qt, k + <usize>j * kRow + kOff, hd, simd) * scale;
-          if (cap > 0) {
-            const th = tanhf(s / cap);
-            s = th * cap;
-            store<f32>(dc + (<usize>j << 2), <f32>1.0 - th * th);
+      for (let t0 = 0; t0 < nTok; t0 += ATT_TILE) {
+        const nr = min(ATT_TILE, nTok - t0);
+        const q0 = q + <usize>t0 * qRow + qOff, do0 = dout + <usize>t0 * qRow + qOff;
+        // the keys every row of a full tile sees: [jAll0, t0]; row r's own: [j0(r), t0 + r]
+        const jAll0 = window > 0 && t0 + nr - window > 0 ? t0 + nr - window : 0;
+        const jLo = window > 0 && t0 - window + 1 > 0 ? t0 - window + 1 : 0;
+        // raw scores q·k and dp = dout·v (4 rows at once where all see the key)
+        for (let j = jLo; j < t0 + nr; j++) {
+          const kj = k + <usize>j * kRow + kOff, vj = v + <usize>j * kRow + kOff, jb = <usize>j << 2;
+          if (nr == ATT_TILE && j >= jAll0 && j <= t0) {
+            dotf4(q0, qRow, kj, hd, P + jb, rowB, simd);
+            dotf4(do0, qRow, vj, hd, DP + jb, rowB, simd);
+          } else {
+            for (let r = 0; r < nr; r++) {
+              const t = t0 + r;
+              if (j > t || (window > 0 && j <= t - window)) continue;
+              store<f32>(P + <usize>r * rowB + jb, dotf(q0 + <usize>r * qRow, kj, hd, simd));
+              store<f32>(DP + <usize>r * rowB + jb, dotf(do0 + <usize>r * qRow, vj, hd, simd));
+            }
           }
-          if (maxBias > 0) s += slope * <f32>(j - t);
-          store<f32>(p + (<usize>j << 2), s);
-          max = Mathf.max(max, s);
         }
-        let sum: f64 = 0;
-        for (let j = j0; j <= t; j++) {
-          const e = expf(load<f32>(p + (<usize>j << 2)) - max);
-          store<f32>(p + (<usize>j << 2), e);
-          sum += <f64>e;
+        // per row: softmax of the scaled (capped, biased) scores, pd = Σ p·dp, then ds = p·(dp − pd)(·slope)·scale in DP
+        for (let r = 0; r < nr; r++) {
+          const t = t0 + r, p = P + <usize>r * rowB, dp = DP + <usize>r * rowB, dc = DC + <usize>r * rowB;
+          const j0 = window > 0 && t - window + 1 > 0 ? t - window + 1 : 0;
+          let max: f32 = -Infinity;
+          for (let j = j0; j <= t; j++) {
+            let s = load<f32>(p + (<usize>j << 2)) * scale;
+            if (cap > 0) {
+              const th = tanhf(s / cap);
+              s = th * cap;
+              store<f32>(dc + (<usize>j << 2), <f32>1.0 - th * th);
+            }
+            if (maxBias > 0) s += slope * <f32>(j - t);
+            store<f32>(p + (<usize>j << 2), s);
+            max = Mathf.max(max, s);
+          }
+          let sum: f64 = 0;
+          for (let j = j0; j <= t; j++) {
+            const e = expf(load<f32>(p + (<usize>j << 2)) - max);
+            store<f32>(p + (<usize>j << 2), e);
+            sum += <f64>e;
+          }
+          const inv = <f32>(1.0 / sum);
+          let pd: f64 = 0;
+          for (let j = j0; j <= t; j++) {
+            const pj = load<f32>(p + (<usize>j << 2)) * inv;
+            store<f32>(p + (<usize>j << 2), pj);
+            pd += <f64>(pj * load<f32>(dp + (<usize>j << 2)));
+          }
+          const pdf = <f32>pd;
+          for (let j = j0; j <= t; j++) {
+            let ds = load<f32>(p + (<usize>j << 2)) * (load<f32>(dp + (<usize>j << 2)) - pdf);
+            if (cap > 0) ds *= load<f32>(dc + (<usize>j << 2));
+            store<f32>(dp + (<usize>j << 2), ds * scale);
+          }
+          // dq[t] = Σ_j ds·k[j], j in order
+          combine(dq + <usize>t * qRow + qOff, dp, k + kOff, kRow, j0, t + 1, hd, simd);
         }
-        const inv = <f32>(1.0 / sum);
-        let pd: f64 = 0;
-        for (let j = j0; j <= t; j++) {
-          const pj = load<f32>(p + (<usize>j << 2)) * inv;
-          store<f32>(p + (<usize>j << 2), pj);
-          const d = dotf(dot, v + <usize>j * kRow + kOff, hd, simd);
-          store<f32>(dp + (<usize>j << 2), d);
-          pd += <f64>(pj * d);
-          axpy(dv + <usize>j * kRow + kOff, pj, dot, hd, simd);
-        }
-        const dqt = dq + <usize>t * qRow + qOff;
-        memory.fill(dqt, 0, <usize>hd << 2);
-        const pdf = <f32>pd;
-        for (let j = j0; j <= t; j++) {
-          let ds = load<f32>(p + (<usize>j << 2)) * (load<f32>(dp + (<usize>j << 2)) - pdf);
-          if (cap > 0) ds *= load<f32>(dc + (<usize>j << 2));
-          ds *= scale;
-          axpy(dqt, ds, k + <usize>j * kRow + kOff, hd, simd);
-          axpy(dk + <usize>j * kRow + kOff, ds, qt, hd, simd);
+        // dv[j] += Σ_r p·dout[r], dk[j] += Σ_r ds·q[r], rows in order
+        for (let j = jLo; j < t0 + nr; j++) {
+          const dvj = dv + <usize>j * kRow + kOff, dkj = dk + <usize>j * kRow + kOff, jb = <usize>j << 2;
+          if (nr == ATT_TILE && j >= jAll0 && j <= t0) {
+            axpy4(dvj, P + jb, rowB, do0, qRow, hd, simd);
+            axpy4(dkj, DP + jb, rowB, q0, qRow, hd, simd);
+          } else {
+            for (let r = 0; r < nr; r++) {
+              const t = t0 + r;
+              if (j > t || (window > 0 && j <= t - window)) continue;
+              axpy(dvj, load<f32>(P + <usize>r * rowB + jb), do0 + <usize>r * qRow, hd, simd);
+              axpy(dkj, load<f32>(DP + <usize>r * rowB + jb), q0 + <usize>r * qRow, hd, simd);
+            }
+          }
         }
       }
     }

@@ -146,10 +146,10 @@ export class TrainPlan {
     const maxIn = Math.max(E, Q, F);
     const planOps = 64 + s.nLayer * 200;
     const threads = this.access.threads;
-    // per thread: OP_MATMUL_T / OP_MATMUL_DQ's dequantized rows, then the attention scores (forward: T floats;
-    // backward: up to 3·T)
+    // per thread: OP_MATMUL_T / OP_MATMUL_DQ's dequantized rows, then the attention's scores (forward: T floats;
+    // backward: attention_back_scratch_bytes)
     const mtBytes = al64(this.access.kernels.matmul_t_scratch_bytes(maxIn));
-    const stride = mtBytes + al64((3 * T + 16) * 4);
+    const stride = mtBytes + al64(Math.max(this.access.kernels.attention_back_scratch_bytes(T), (T + 16) * 4));
     const owned = this.ownedActs();
     /** the recompute set (no `shared`), or a kept layer's: its owned buffers, the rest `shared`'s */
     const layerAct = (m: Bump, shared?: LayerAct): LayerAct => {
