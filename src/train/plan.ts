@@ -108,6 +108,12 @@ interface SeqMem {
 
 const al64 = (n: number) => Math.ceil(n / 64) * 64;
 
+/** runs of learned positions [p0, p1), in order */
+type Runs = Array<[number, number]>;
+const rowsOf = (runs: Runs) => runs.reduce((a, [p0, p1]) => a + p1 - p0, 0);
+/** one run from position 0: its rows packed are the first ones where they are */
+const inPlace = (runs: Runs) => runs.length === 1 && runs[0]![0] === 0;
+
 /**
  * Activations kept from the forward pass, at most (bytes): the last layers whose activations fit are not
  * recomputed before their backward (about a quarter of a step's work each); the others are (checkpointing).
@@ -259,15 +265,41 @@ export class TrainPlan {
     }
     if (s.embdNorm) this.norm(P, s.embdNorm, x0, x0, T);
     this.run1(M);
-    for (let p = 0; p < T; p++) i32[(M.targets >>> 2) + p] = mask[p] ? tokens[p + 1]! : -1;
-    this.forward(P.reset(), M, T, N);
+    // the output head works on the learned rows only (their runs of positions, in order): their targets
+    const runs: Runs = [];
+    for (let p = 0; p < T; p++) {
+      if (!mask[p]) continue;
+      const last = runs.at(-1);
+      if (last && last[1] === p) last[1] = p + 1;
+      else runs.push([p, p + 1]);
+    }
+    let n = 0;
+    for (const [p0, p1] of runs) for (let p = p0; p < p1; p++) i32[(M.targets >>> 2) + n++] = tokens[p + 1]!;
+    this.forward(P.reset(), M, T, N, runs);
     this.run1(M);
     const f32 = views.f32;
     let loss = 0;
-    for (let p = 0; p < T; p++) loss += f32[(M.loss >>> 2) + p]!;
-    this.backward(P.reset(), M, T);
+    for (let r = 0; r < n; r++) loss += f32[(M.loss >>> 2) + r]!;
+    this.backward(P.reset(), M, T, runs);
     this.run1(M);
     return loss;
+  }
+
+  /**
+   * The learned runs' rows of E floats between `full` (at their positions) and `packed` (consecutive, in order);
+   * none to move when the runs are one from position 0 (their packed rows are full's first ones). Returns
+   * `packed`, or `full` then.
+   */
+  private movedRuns(P: Plan, runs: Runs, full: number, packed: number, toPacked: boolean): number {
+    if (inPlace(runs)) return full;
+    const E = this.spec.nEmbd;
+    let r = 0;
+    for (const [p0, p1] of runs) {
+      const at = full + p0 * E * 4, pk = packed + r * E * 4;
+      P.copyRows({ src: toPacked ? at : pk, srcStride: E, dst: toPacked ? pk : at, dstStride: E, n: E, nRows: p1 - p0 });
+      r += p1 - p0;
+    }
+    return packed;
   }
 
   /** Runs the plan written (on the engine's threads). */
@@ -344,16 +376,19 @@ export class TrainPlan {
     return M.tmp2;
   }
 
-  private forward(P: Plan, M: SeqMem, T: number, N: number): void {
+  private forward(P: Plan, M: SeqMem, T: number, N: number, runs: Runs): void {
     const s = this.spec;
     const V = s.nVocab;
     for (let i = 0; i < s.nLayer; i++) this.layerForward(P, M, T, i, true);
     this.norm(P, s.outputNorm, M.xL, M.xfn, T);
-    this.linear(P, M, s.output, M.xfn, M.logits, T, undefined);
+    // the head on the n learned rows (packed in tmp2, free after the layers)
+    const n = rowsOf(runs);
+    if (n === 0) return;
+    this.linear(P, M, s.output, this.movedRuns(P, runs, M.xfn, M.tmp2, true), M.logits, n, undefined);
     // soft-capped logits (Gemma 2) in their own buffer: backward reads the uncapped ones
     const z = s.finalSoftcap ? M.capped : M.logits;
-    if (s.finalSoftcap) P.softcap({ x: M.logits, out: z, n: T * V, cap: s.finalSoftcap });
-    P.crossEntropy({ logits: z, targets: M.targets, loss: M.loss, n: V, nRows: T, scale: 1 / N });
+    if (s.finalSoftcap) P.softcap({ x: M.logits, out: z, n: n * V, cap: s.finalSoftcap });
+    P.crossEntropy({ logits: z, targets: M.targets, loss: M.loss, n: V, nRows: n, scale: 1 / N });
   }
 
   /**
@@ -459,7 +494,7 @@ export class TrainPlan {
     this.ffnAct(P, M, T, i);
   }
 
-  private backward(P: Plan, M: SeqMem, T: number): void {
+  private backward(P: Plan, M: SeqMem, T: number, runs: Runs): void {
     const s = this.spec;
     const { nEmbd: E, nHead, nHeadKv, headDim: hd } = s;
     const Q = nHead * hd, K = nHeadKv * hd, V = s.nVocab;
@@ -468,8 +503,15 @@ export class TrainPlan {
     const zero = (at: number, floats: number) => P.copy({ src: g.zeros, dst: at, nBytes: floats * 4 });
     zero(g.dxfn, T * E);
     zero(g.dres, T * E);
-    if (s.finalSoftcap) P.softcapBack({ x: M.logits, dy: M.capped, out: M.logits, n: T * V, cap: s.finalSoftcap });
-    this.linearBack(P, M, s.output, M.xfn, M.logits, g.dxfn, T);
+    // the head's dx on the learned rows (packed in dbr, free before the layers), moved to their positions
+    const n = rowsOf(runs);
+    if (n > 0) {
+      if (s.finalSoftcap) P.softcapBack({ x: M.logits, dy: M.capped, out: M.logits, n: n * V, cap: s.finalSoftcap });
+      const dx = inPlace(runs) ? g.dxfn : g.dbr;
+      if (dx !== g.dxfn) zero(dx, n * E);
+      this.linearBack(P, M, s.output, M.xfn, M.logits, dx, n);
+      this.movedRuns(P, runs, g.dxfn, g.dbr, false);
+    }
     this.normBack(P, s.outputNorm, M.xL, g.dxfn, g.dres, T);
     const parallel = s.residual === 'parallel';
     for (let i = s.nLayer - 1; i >= 0; i--) {
