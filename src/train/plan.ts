@@ -86,6 +86,8 @@ interface GradMem {
 /** The memory of sequences of up to T tokens, in the engine's training workspace. */
 interface SeqMem {
   T: number;
+  /** learned rows the output head takes at a time */
+  headRows: number;
   /** A, B, dA, dB per adapted weight */
   pairs: Map<string, PairMem>;
   /** each layer's input (the residual stream), kept from the forward pass */
@@ -96,7 +98,8 @@ interface SeqMem {
   /** whether layer i's activations are kept (not recomputed before its backward) */
   kept: boolean[];
   g: GradMem;
-  /** x after the last layer, normalised, logits (and soft-capped), targets (i32), positions (i32), row losses */
+  /** x after the last layer, normalised, logits of headRows rows (and soft-capped), targets (i32), positions
+   *  (i32), row losses */
   xL: number; xfn: number; logits: number; capped: number; targets: number; positions: number; loss: number;
   tmp2: number; tmpLora: number;
   /** thread 0's scratch of OP_ATTENTION(_BACK) and OP_MATMUL_T / OP_MATMUL_DQ; thread t's is `job.scratchStride`·t bytes on */
@@ -114,12 +117,14 @@ const rowsOf = (runs: Runs) => runs.reduce((a, [p0, p1]) => a + p1 - p0, 0);
 /** one run from position 0: its rows packed are the first ones where they are */
 const inPlace = (runs: Runs) => runs.length === 1 && runs[0]![0] === 0;
 
+
 /**
- * Activations kept from the forward pass, at most (bytes): the last layers whose activations fit are not
- * recomputed before their backward (about a quarter of a step's work each); the others are (checkpointing).
- * A setting for tests and benches; gradients are the same bits either way.
+ * keepActivationBytes: activations kept from the forward pass, at most (bytes): the last layers whose costly
+ * activations fit are not recomputed before their backward (about a quarter of a step's work each); the others
+ * are (checkpointing). headRows: learned rows the output head takes at a time (its logits buffer: headRows ×
+ * vocab floats). Settings for tests and benches; gradients are the same bits either way.
  */
-export const trainMemory = { keepActivationBytes: 192 * 2 ** 20 };
+export const trainMemory = { keepActivationBytes: 192 * 2 ** 20, headRows: 128 };
 
 export class TrainPlan {
   private mem: SeqMem | undefined;
@@ -150,7 +155,9 @@ export class TrainPlan {
     const has = (f: (l: LayerSpec) => unknown) => s.layers.some(f);
     const fusedQkv = has((l) => l.attn.qkv), qkNorm = has((l) => l.attn.qNorm || l.attn.kNorm), fusedGu = has((l) => l.ffn!.fusedGateUp);
     const maxIn = Math.max(E, Q, F);
-    const planOps = 64 + s.nLayer * 200;
+    // ops: the layers', and the head's — up to 2 copies per run of learned rows (≤ T / 2 runs) and 8 per headRows
+    const headRows = trainMemory.headRows;
+    const planOps = 64 + s.nLayer * 200 + T + 8 * Math.ceil(T / headRows);
     const threads = this.access.threads;
     // per thread: OP_MATMUL_T / OP_MATMUL_DQ's dequantized rows, then the attention's scores (forward: T floats;
     // backward: attention_back_scratch_bytes)
@@ -187,7 +194,8 @@ export class TrainPlan {
       const acts = kept.map((k) => (k ? layerAct(m, shared) : shared));
       const scratch = m.f32(threads * stride / 4);
       const rest = {
-        xL: m.f32(T * E), xfn: m.f32(T * E), logits: m.f32(T * V), capped: m.f32(s.finalSoftcap ? T * V : 0), targets: m.f32(T),
+        xL: m.f32(T * E), xfn: m.f32(T * E), logits: m.f32(Math.min(T, headRows) * V),
+        capped: m.f32(s.finalSoftcap ? Math.min(T, headRows) * V : 0), targets: m.f32(T),
         positions: m.f32(T), loss: m.f32(T), tmp2: m.f32(T * E), tmpLora: m.f32(T * maxLoraOut),
         mtScratch: scratch, attScratch: scratch + mtBytes, planAt: m.f32(planOps * OP_WORDS),
         sync: threads > 1 ? m.f32(planOps * SYNC_BYTES / 4) : 0,
@@ -209,7 +217,7 @@ export class TrainPlan {
     const job = threads > 1 ? { scratchStride: stride, sync: rest.sync, syncOps: planOps } : undefined;
     // no op writes `zeros` (the accumulators are zeroed by copying it)
     this.access.views.f32.fill(0, g.zeros >>> 2, (g.zeros >>> 2) + T * maxIn);
-    return { T, pairs, xs, acts, kept, g, ...rest, plan, job };
+    return { T, headRows, pairs, xs, acts, kept, g, ...rest, plan, job };
   }
 
   /** Before a batch whose longest sequence has T tokens: its layout, A/B from the adapter, gradients zeroed. */
@@ -280,7 +288,7 @@ export class TrainPlan {
     const f32 = views.f32;
     let loss = 0;
     for (let r = 0; r < n; r++) loss += f32[(M.loss >>> 2) + r]!;
-    this.backward(P.reset(), M, T, runs);
+    this.backward(P.reset(), M, T);
     this.run1(M);
     return loss;
   }
@@ -381,14 +389,31 @@ export class TrainPlan {
     const V = s.nVocab;
     for (let i = 0; i < s.nLayer; i++) this.layerForward(P, M, T, i, true);
     this.norm(P, s.outputNorm, M.xL, M.xfn, T);
-    // the head on the n learned rows (packed in tmp2, free after the layers)
+    // the head on the n learned rows (packed in tmp2, free after the layers), headRows at a time: logits, the
+    // cross-entropy, and at once its backward (it needs nothing else): dx of the rows (packed in dbr, free
+    // before the layers' backward) moved to their positions in dxfn
+    const g = M.g, E = s.nEmbd;
+    this.zero(P, M, g.dxfn, T * E);
     const n = rowsOf(runs);
     if (n === 0) return;
-    this.linear(P, M, s.output, this.movedRuns(P, runs, M.xfn, M.tmp2, true), M.logits, n, undefined);
+    const x = this.movedRuns(P, runs, M.xfn, M.tmp2, true), dx = inPlace(runs) ? g.dxfn : g.dbr;
+    if (dx !== g.dxfn) this.zero(P, M, dx, n * E);
     // soft-capped logits (Gemma 2) in their own buffer: backward reads the uncapped ones
     const z = s.finalSoftcap ? M.capped : M.logits;
-    if (s.finalSoftcap) P.softcap({ x: M.logits, out: z, n: n * V, cap: s.finalSoftcap });
-    P.crossEntropy({ logits: z, targets: M.targets, loss: M.loss, n: V, nRows: n, scale: 1 / N });
+    for (let r0 = 0; r0 < n; r0 += M.headRows) {
+      const m = Math.min(M.headRows, n - r0);
+      this.linear(P, M, s.output, x + r0 * E * 4, M.logits, m, undefined);
+      if (s.finalSoftcap) P.softcap({ x: M.logits, out: z, n: m * V, cap: s.finalSoftcap });
+      P.crossEntropy({ logits: z, targets: M.targets + r0 * 4, loss: M.loss + r0 * 4, n: V, nRows: m, scale: 1 / N });
+      if (s.finalSoftcap) P.softcapBack({ x: M.logits, dy: M.capped, out: M.logits, n: m * V, cap: s.finalSoftcap });
+      this.linearBack(P, M, s.output, x + r0 * E * 4, M.logits, dx + r0 * E * 4, m);
+    }
+    this.movedRuns(P, runs, g.dxfn, g.dbr, false);
+  }
+
+  /** Zeroes `floats` floats at `at` (a copy of the zeros no op writes). */
+  private zero(P: Plan, M: SeqMem, at: number, floats: number): void {
+    P.copy({ src: M.g.zeros, dst: at, nBytes: floats * 4 });
   }
 
   /**
@@ -494,24 +519,15 @@ export class TrainPlan {
     this.ffnAct(P, M, T, i);
   }
 
-  private backward(P: Plan, M: SeqMem, T: number, runs: Runs): void {
+  private backward(P: Plan, M: SeqMem, T: number): void {
     const s = this.spec;
     const { nEmbd: E, nHead, nHeadKv, headDim: hd } = s;
-    const Q = nHead * hd, K = nHeadKv * hd, V = s.nVocab;
+    const Q = nHead * hd, K = nHeadKv * hd;
     const pos = s.positions;
     const g = M.g;
-    const zero = (at: number, floats: number) => P.copy({ src: g.zeros, dst: at, nBytes: floats * 4 });
-    zero(g.dxfn, T * E);
+    const zero = (at: number, floats: number) => this.zero(P, M, at, floats);
+    // d(the last layer's output), from the head's dx (the forward plan's)
     zero(g.dres, T * E);
-    // the head's dx on the learned rows (packed in dbr, free before the layers), moved to their positions
-    const n = rowsOf(runs);
-    if (n > 0) {
-      if (s.finalSoftcap) P.softcapBack({ x: M.logits, dy: M.capped, out: M.logits, n: n * V, cap: s.finalSoftcap });
-      const dx = inPlace(runs) ? g.dxfn : g.dbr;
-      if (dx !== g.dxfn) zero(dx, n * E);
-      this.linearBack(P, M, s.output, M.xfn, M.logits, dx, n);
-      this.movedRuns(P, runs, g.dxfn, g.dbr, false);
-    }
     this.normBack(P, s.outputNorm, M.xL, g.dxfn, g.dres, T);
     const parallel = s.residual === 'parallel';
     for (let i = s.nLayer - 1; i >= 0; i--) {
