@@ -16,7 +16,7 @@ export { kv_convert, kv_convert_ref, kv_row_bytes } from "./ops/kv";
 export { quantize, quantize_scratch_bytes, quant_block_size, quant_block_bytes } from "./quant";
 export {
   matmul_t, matmul_t_ref, matmul_t_scratch_bytes, outer_acc, outer_acc_ref, rmsnorm_back, rmsnorm_back_ref, silu_mul_back,
-  silu_mul_back_ref, attention_back, attention_back_ref, cross_entropy, cross_entropy_ref, matmul_dq, matmul_dq_ref,
+  silu_mul_back_ref, attention_back, attention_back_ref, attention_back_scratch_bytes, cross_entropy, cross_entropy_ref, matmul_dq, matmul_dq_ref,
 } from "./ops/backward";
 export {
   layernorm_back, layernorm_back_ref, gelu_mul, gelu_mul_ref, gelu_mul_back, gelu_mul_back_ref, softcap_back, softcap_back_ref,

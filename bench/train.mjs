@@ -14,11 +14,12 @@
 // size + 512 MiB, fine-tuning TinyLlama Q4_0 at rank 8 on q, k, v, o over sequences of 256 tokens):
 //
 //   node bench/train.mjs --one bench/models/tinyllama-q4_0.gguf [--threads 1 --seq 256 --batch 1 --steps 1
-//                        --profile]
+//                        --profile --cold]
 //
-// prints one JSON line: train_tps (the median over --steps steps, each timed alone; the first step is
-// included, as training has no warm-up beyond the first plan), step_ms, peak_rss_mb (process.resourceUsage),
-// file_mb, wasm_mb (the engine's memory), the losses. --profile: the time per op kind of the training plans
+// prints one JSON line: train_tps (the median over --steps steps, each timed alone, after a warm-up pass of 8
+// tokens as the prefill bench has; --cold: without it), step_ms, peak_rss_mb (process.resourceUsage),
+// file_mb, wasm_mb (the engine's memory), the losses; step_cpu_ms: the median step's CPU time (every thread of the
+// process: on a busy machine, the work beside the wall time). --profile: the time per op kind of the training plans
 // (every op run on its own through the engine's runPlan hook; the totals are a little above a plain run).
 import { spawnSync } from 'node:child_process';
 import { statSync, writeFileSync } from 'node:fs';
@@ -64,17 +65,25 @@ async function one(file) {
   const trainer = model.trainer(adapter, { learningRate: 1e-4 });
   const V = model.info.vocabSize;
   const tokens = Array.from({ length: batch }, (_, b) => tokensOf(V, seq, b + 1));
-  const times = [], losses = [];
+  // one short warm-up pass (forward and backward of 8 tokens, no update), as the prefill bench warms up with a
+  // short completion: V8 runs wasm first with its baseline compiler (Liftoff) and optimizes hot functions in the
+  // background, but a call already running stays in baseline code (the first step's output-head backward alone
+  // ran ~3× slower); --cold skips it (what a first step costs)
+  if (!args.includes('--cold')) await trainer.gradients({ tokens: [tokensOf(V, 8, 99)] });
+  profile?.clear();
+  const times = [], cpuTimes = [], losses = [];
   for (let s = 0; s < steps; s++) {
-    const t0 = performance.now();
+    const t0 = performance.now(), c0 = process.cpuUsage();
     losses.push((await trainer.step({ tokens })).loss);
     times.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpuTimes.push((c.user + c.system) / 1000);
   }
   const ms = median(times);
   const engine = model.engine;
   const result = {
     file: file.split('/').pop(), threads: engine?.threads ?? threads, seq, batch, rank, targets: targets.join(','),
-    train_tps: (batch * seq) / (ms / 1000), step_ms: ms, step_times_ms: times, losses,
+    train_tps: (batch * seq) / (ms / 1000), step_ms: ms, step_times_ms: times, step_cpu_ms: median(cpuTimes), losses,
     peak_rss_mb: process.resourceUsage().maxRSS / 1024, file_mb: statSync(file).size / 2 ** 20,
     wasm_mb: (engine?.memoryBytes ?? NaN) / 2 ** 20,
   };

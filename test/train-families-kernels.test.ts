@@ -20,6 +20,7 @@ interface ExtKernels extends Kernels {
     scale: number, kh0: number, kh1: number, scratch: number, cap: number, maxBias: number, window: number): void;
   attention_back_ref(q: number, k: number, v: number, dout: number, out: number, nTok: number, nHead: number, nKv: number, hd: number,
     scale: number, kh0: number, kh1: number, scratch: number, cap: number, maxBias: number, window: number): void;
+  attention_back_scratch_bytes(nTok: number): number;
   alibi_slope(h: number, nHead: number, maxBias: number): number;
 }
 
@@ -140,11 +141,12 @@ describe('training kernels beyond llama: SIMD == scalar twin == float64', () => 
     ['all three', 1.5, 8, 4],
   ])('attention_back with %s: dq, dk, dv against central differences', (_what, cap, maxBias, window) => {
     heap.reset();
-    const T = 7, H = 6, KV = 2, hd = 9, scale = 1.3 / Math.sqrt(hd);
+    // 11 tokens: query tiles of 4 (keys seen by the whole tile, and by some of its rows), then 3
+    const T = 11, H = 6, KV = 2, hd = 9, scale = 1.3 / Math.sqrt(hd);
     const qv = rand(T * H * hd, 13), kv = rand(T * KV * hd, 14), vv = rand(T * KV * hd, 15), dov = rand(T * H * hd, 16);
     const q = heap.put(qv), kk = heap.put(kv), v = heap.put(vv), dout = heap.put(dov);
     const size = T * (H + 2 * KV) * hd;
-    const a = heap.alloc(size * 4), b = heap.alloc(size * 4), scratch = heap.alloc(3 * T * 4);
+    const a = heap.alloc(size * 4), b = heap.alloc(size * 4), scratch = heap.alloc(k.attention_back_scratch_bytes(T));
     k.attention_back(q, kk, v, dout, a, T, H, KV, hd, scale, 0, 1, scratch, cap, maxBias, window);
     k.attention_back(q, kk, v, dout, a, T, H, KV, hd, scale, 1, KV, scratch, cap, maxBias, window);
     k.attention_back_ref(q, kk, v, dout, b, T, H, KV, hd, scale, 0, KV, scratch, cap, maxBias, window);

@@ -9,6 +9,7 @@ import { loadModel, WasmlmError } from '../src/index.js';
 import type { Model } from '../src/model.js';
 import { LORA_TARGETS, type LoraTarget } from '../src/train/adapter.js';
 import type { TrainingAccess } from '../src/train/access.js';
+import { trainMemory } from '../src/train/plan.js';
 import { fixture } from './helpers/fixtures.js';
 import { Forward64, type Pair64 } from './helpers/forward-f64.js';
 
@@ -86,6 +87,14 @@ describe('LoRA gradients of every family against finite differences', () => {
     const batch = batchFor(model.info.vocabSize);
     const trainer = model.trainer(adapter, { learningRate: 1e-3 });
     const { loss, gradients } = await trainer.gradients(batch);
+    // every layer's activations kept (the default on these small models: a kept layer owns some, the rest are
+    // redone before its backward) or every layer recomputed, the output head over all learned rows at once or 3
+    // at a time: the same gradients, bit for bit
+    const saved = { ...trainMemory };
+    Object.assign(trainMemory, { keepActivationBytes: 0, headRows: 3 });
+    const recomputed = await trainer.gradients(batch).finally(() => Object.assign(trainMemory, saved));
+    expect(recomputed.loss).toBe(loss);
+    for (const [k, g] of gradients) expect(Buffer.from(recomputed.gradients.get(k)!.buffer).equals(Buffer.from(g.buffer)), k).toBe(true);
 
     // the training forward pass computes what inference computes (GELU: smooth there, fp16 steps here)
     const applied = await model.loadAdapter(adapter.save({ format: 'gguf' }));

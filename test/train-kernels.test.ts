@@ -21,6 +21,7 @@ interface BackKernels extends Kernels {
   silu_mul_back_ref(gate: number, up: number, dh: number, out: number, n: number, i0: number, i1: number): void;
   attention_back(q: number, k: number, v: number, dout: number, out: number, nTok: number, nHead: number, nKv: number, hd: number,
     scale: number, kh0: number, kh1: number, scratch: number): void;
+  attention_back_scratch_bytes(nTok: number): number;
   attention_back_ref(q: number, k: number, v: number, dout: number, out: number, nTok: number, nHead: number, nKv: number, hd: number,
     scale: number, kh0: number, kh1: number, scratch: number): void;
   cross_entropy(logits: number, targets: number, loss: number, n: number, r0: number, r1: number, scale: number): void;
@@ -176,7 +177,7 @@ describe('training kernels: SIMD == scalar twin == float64', () => {
     const qv = rand(T * H * hd, 13), kv = rand(T * KV * hd, 14), vv = rand(T * KV * hd, 15), dov = rand(T * H * hd, 16);
     const q = heap.put(qv), kk = heap.put(kv), v = heap.put(vv), dout = heap.put(dov);
     const size = T * (H + 2 * KV) * hd;
-    const a = heap.alloc(size * 4), b = heap.alloc(size * 4), scratch = heap.alloc(2 * T * 4);
+    const a = heap.alloc(size * 4), b = heap.alloc(size * 4), scratch = heap.alloc(k.attention_back_scratch_bytes(T));
     k.attention_back(q, kk, v, dout, a, T, H, KV, hd, scale, 0, 1, scratch);
     k.attention_back(q, kk, v, dout, a, T, H, KV, hd, scale, 1, KV, scratch);
     k.attention_back_ref(q, kk, v, dout, b, T, H, KV, hd, scale, 0, KV, scratch);
@@ -247,5 +248,25 @@ describe('training kernels: SIMD == scalar twin == float64', () => {
       const want = row.map((x, i) => (Math.exp(x - lse) - (i === t ? 1 : 0)) * scale);
       expect(relDev(grads.subarray(r * V, (r + 1) * V), want)).toBeLessThan(1e-6);
     }
+  });
+
+  it('cross_entropy: logits spread past exp\'s range give zeros, never subnormals (they would slow the head\'s backward)', () => {
+    heap.reset();
+    const V = 67, scale = 1 / 255;
+    // one logit far above the rest: softmax values down to e^-300 (0 in f32), and around f32's smallest normal
+    const lv = rand(V, 23).map((x, i) => (i === 9 ? 120 : x * 60 + (i % 5 === 0 ? -200 : 0)));
+    const a = heap.put(lv), b = heap.put(lv), tg = heap.put(new Int32Array([30]));
+    const la = heap.alloc(4), lb = heap.alloc(4);
+    k.cross_entropy(a, tg, la, V, 0, 1, scale);
+    k.cross_entropy_ref(b, tg, lb, V, 0, 1, scale);
+    expect(Array.from(heap.f32(a, V))).toEqual(Array.from(heap.f32(b, V)));
+    expect(heap.f32(la, 1)[0]).toBe(heap.f32(lb, 1)[0]);
+    const grads = Array.from(heap.f32(a, V));
+    expect(grads.filter((g) => g !== 0 && Math.abs(g) < 2 ** -126)).toEqual([]);
+    expect(grads.filter((g) => g === 0).length).toBeGreaterThan(V / 2);
+    const mx = Math.max(...lv), lse = mx + Math.log(Array.from(lv).reduce((p, x) => p + Math.exp(x - mx), 0));
+    expect(Math.abs(heap.f32(la, 1)[0]! - (lse - lv[30]!))).toBeLessThan(1e-6 * lse);
+    const want = Array.from(lv, (x, i) => (Math.exp(x - lse) - (i === 30 ? 1 : 0)) * scale);
+    expect(relDev(grads, want)).toBeLessThan(1e-6);
   });
 });

@@ -128,8 +128,11 @@ describe('quantized base weights (frozen in their type)', () => {
     // B non-zero, so that every gradient is
     for (const [k, v] of adapter.tensors()) if (k.endsWith('.lora_b')) v.set(rand(v.length, k.length));
     const V = model.info.vocabSize;
-    const tokens = [Array.from({ length: 20 }, (_, i) => (i * 37 + 11) % V), Array.from({ length: 13 }, (_, i) => (i * 53 + 5) % V)];
-    const mask = tokens.map((s) => s.map((_, p) => (p >= 4 && p + 1 < s.length ? 1 : 0)));
+    const tokens = [Array.from({ length: 20 }, (_, i) => (i * 37 + 11) % V), Array.from({ length: 13 }, (_, i) => (i * 53 + 5) % V),
+      Array.from({ length: 6 }, (_, i) => (i * 29 + 7) % V)];
+    // the output head works on the learned rows only: two runs (packed), one from position 0 (in place), none
+    const learned = [(p: number) => (p >= 4 && p < 9) || (p >= 12 && p < 19), (p: number) => p < 12, () => false];
+    const mask = tokens.map((s, b) => s.map((_, p) => (learned[b]!(p) ? 1 : 0)));
     const { loss, gradients } = await model.trainer(adapter, { learningRate: 1e-3 }).gradients({ tokens, mask });
     const access = accessOf(model);
     const graph = new ReferenceGraph(access.spec, new Frozen(access), adapter);

@@ -12,6 +12,8 @@ export interface TrainKernelExports extends KernelExports {
   get_rows(type: number, table: number, rowLen: number, ids: number, nTok: number, out: number): void;
   /** bytes of scratch OP_MATMUL_T needs (per thread) for rows of nIn */
   matmul_t_scratch_bytes(nIn: number): number;
+  /** bytes of scratch OP_ATTENTION_BACK needs (per thread) for nTok tokens */
+  attention_back_scratch_bytes(nTok: number): number;
 }
 
 export interface TrainingAccess {

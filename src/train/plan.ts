@@ -12,8 +12,9 @@
  *
  * Memory: the engine's one training workspace (grown for the longest sequence seen, shared by every trainer
  * and step): each layer's input (the residual stream), one layer's activations (checkpointing: backward
- * recomputes a layer's forward from its input) and those of the last layers that fit, one set of gradient
- * buffers, the plan, and per thread the scratch of the ops that need one. Plans run on the engine's threads
+ * recomputes a layer's forward from its input) and, for the last layers that fit, those costly to recompute
+ * (the cheap rest is redone before their backward), one set of gradient buffers, the plan, and per thread the
+ * scratch of the ops that need one. Plans run on the engine's threads
  * (each op split as in inference).
  */
 import { GGML_F32, OP_WORDS, ROPE_NEOX, ROPE_NORMAL, SYNC_BYTES } from '../abi.js';
@@ -56,7 +57,12 @@ class Bump {
 
 interface PairMem { a: number; b: number; da: number; db: number; nIn: number; nOut: number }
 
-/** One layer's activations (recomputed from the layer's input for its backward: checkpointing). */
+/**
+ * One layer's activations (recomputed from the layer's input for its backward: checkpointing). A kept layer
+ * owns only what is costly to recompute and read by backward (`ownedActs`); the rest — its norms' outputs,
+ * the FFN's act(gate)·up, what only the forward pass reads — are the recompute set's, redone before its
+ * backward (`refresh`).
+ */
 interface LayerAct {
   /** the attention's normalised input; its fused q|k|v; q and k before their per-head norms */
   xn: number; qkv: number; qPre: number; kPre: number; q: number; k: number; v: number; att: number;
@@ -80,18 +86,22 @@ interface GradMem {
 /** The memory of sequences of up to T tokens, in the engine's training workspace. */
 interface SeqMem {
   T: number;
+  /** learned rows the output head takes at a time */
+  headRows: number;
   /** A, B, dA, dB per adapted weight */
   pairs: Map<string, PairMem>;
   /** each layer's input (the residual stream), kept from the forward pass */
   xs: number[];
-  /** each layer's activations: its own when kept from the forward pass, else one shared set recomputed */
+  /** each layer's activations: partly its own when kept from the forward pass (the rest the recompute set's),
+   *  else the recompute set */
   acts: LayerAct[];
   /** whether layer i's activations are kept (not recomputed before its backward) */
   kept: boolean[];
   g: GradMem;
-  /** x after the last layer, normalised, logits (and soft-capped), targets (i32), positions (i32), row losses */
+  /** x after the last layer, normalised, logits of headRows rows (and soft-capped), targets (i32), positions
+   *  (i32), row losses */
   xL: number; xfn: number; logits: number; capped: number; targets: number; positions: number; loss: number;
-  tmp: number; tmp2: number; tmpLora: number;
+  tmp2: number; tmpLora: number;
   /** thread 0's scratch of OP_ATTENTION(_BACK) and OP_MATMUL_T / OP_MATMUL_DQ; thread t's is `job.scratchStride`·t bytes on */
   attScratch: number; mtScratch: number;
   plan: Plan;
@@ -101,12 +111,20 @@ interface SeqMem {
 
 const al64 = (n: number) => Math.ceil(n / 64) * 64;
 
+/** runs of learned positions [p0, p1), in order */
+type Runs = Array<[number, number]>;
+const rowsOf = (runs: Runs) => runs.reduce((a, [p0, p1]) => a + p1 - p0, 0);
+/** one run from position 0: its rows packed are the first ones where they are */
+const inPlace = (runs: Runs) => runs.length === 1 && runs[0]![0] === 0;
+
+
 /**
- * Activations kept from the forward pass, at most (bytes): the last layers whose activations fit are not
- * recomputed before their backward (about a quarter of a step's work each); the others are (checkpointing).
- * A setting for tests and benches; gradients are the same bits either way.
+ * keepActivationBytes: activations kept from the forward pass, at most (bytes): the last layers whose costly
+ * activations fit are not recomputed before their backward (about a quarter of a step's work each); the others
+ * are (checkpointing). headRows: learned rows the output head takes at a time (its logits buffer: headRows ×
+ * vocab floats). Settings for tests and benches; gradients are the same bits either way.
  */
-export const trainMemory = { keepActivationBytes: 192 * 2 ** 20 };
+export const trainMemory = { keepActivationBytes: 192 * 2 ** 20, headRows: 128 };
 
 export class TrainPlan {
   private mem: SeqMem | undefined;
@@ -126,7 +144,7 @@ export class TrainPlan {
   /**
    * The layout of sequences of up to T tokens in the engine's workspace (shared by every trainer: laid out
    * again before each batch, as another trainer may have used or moved it). Bounded whatever the depth: each
-   * layer's input, one layer's activations (checkpointing) and those of the last layers that fit
+   * layer's input, one layer's activations (checkpointing) and the owned ones of the last layers that fit
    * trainMemory.keepActivationBytes, one set of gradient buffers, the logits.
    */
   private layoutFor(T: number): SeqMem {
@@ -137,40 +155,48 @@ export class TrainPlan {
     const has = (f: (l: LayerSpec) => unknown) => s.layers.some(f);
     const fusedQkv = has((l) => l.attn.qkv), qkNorm = has((l) => l.attn.qNorm || l.attn.kNorm), fusedGu = has((l) => l.ffn!.fusedGateUp);
     const maxIn = Math.max(E, Q, F);
-    const planOps = 64 + s.nLayer * 200;
+    // ops: the layers', and the head's — up to 2 copies per run of learned rows (≤ T / 2 runs) and 8 per headRows
+    const headRows = trainMemory.headRows;
+    const planOps = 64 + s.nLayer * 200 + T + 8 * Math.ceil(T / headRows);
     const threads = this.access.threads;
-    // per thread: OP_MATMUL_T / OP_MATMUL_DQ's dequantized rows, then the attention scores (forward: T floats;
-    // backward: up to 3·T)
+    // per thread: OP_MATMUL_T / OP_MATMUL_DQ's dequantized rows, then the attention's scores (forward: T floats;
+    // backward: attention_back_scratch_bytes)
     const mtBytes = al64(this.access.kernels.matmul_t_scratch_bytes(maxIn));
-    const stride = mtBytes + al64((3 * T + 16) * 4);
-    const layerAct = (m: Bump): LayerAct => {
+    const stride = mtBytes + al64(Math.max(this.access.kernels.attention_back_scratch_bytes(T), (T + 16) * 4));
+    const owned = this.ownedActs();
+    /** the recompute set (no `shared`), or a kept layer's: its owned buffers, the rest `shared`'s */
+    const layerAct = (m: Bump, shared?: LayerAct): LayerAct => {
       const u = new Map<string, number>();
       for (const t of this.adapter.targets) u.set(t, m.f32(T * R));
+      const f = (key: Exclude<keyof LayerAct, 'u'>, n: number) => (shared && !owned.has(key) ? shared[key] : m.f32(n));
       return {
-        xn: m.f32(T * E), qkv: m.f32(fusedQkv ? T * (Q + 2 * K) : 0), qPre: m.f32(qkNorm ? T * Q : 0), kPre: m.f32(qkNorm ? T * K : 0),
-        q: m.f32(T * Q), k: m.f32(T * K), v: m.f32(T * K), att: m.f32(T * Q), ao: m.f32(T * E), x2: m.f32(T * E), xn2: m.f32(T * E),
-        gu: m.f32(2 * T * F), fused: m.f32(fusedGu ? 2 * T * F : 0), h: m.f32(T * F), fo: m.f32(T * E), u,
+        xn: f('xn', T * E), qkv: f('qkv', fusedQkv ? T * (Q + 2 * K) : 0), qPre: f('qPre', qkNorm ? T * Q : 0),
+        kPre: f('kPre', qkNorm ? T * K : 0), q: f('q', T * Q), k: f('k', T * K), v: f('v', T * K), att: f('att', T * Q),
+        ao: f('ao', T * E), x2: f('x2', T * E), xn2: f('xn2', T * E), gu: f('gu', 2 * T * F), fused: f('fused', fusedGu ? 2 * T * F : 0),
+        h: f('h', T * F), fo: f('fo', T * E), u,
       };
     };
-    const actBytes = (() => {
+    const keptBytes = (() => {
       const b = new Bump(0);
-      layerAct(b);
+      layerAct(b, layerAct(new Bump(0)));
       return b.end + 64;
     })();
-    const keep = Math.min(s.nLayer, Math.floor(trainMemory.keepActivationBytes / actBytes));
+    const keep = Math.min(s.nLayer, Math.floor(trainMemory.keepActivationBytes / keptBytes));
     const kept = s.layers.map((_, i) => i >= s.nLayer - keep);
+    const maxLoraOut = Math.max(1, ...[...this.adapter.pairs.values()].map((p) => p.nOut));
     const layout = (m: Bump) => {
       const pairs = new Map<string, PairMem>();
       for (const [name, p] of this.adapter.pairs) {
         pairs.set(name, { a: m.f32(p.a.length), b: m.f32(p.b.length), da: m.f32(p.a.length), db: m.f32(p.b.length), nIn: p.nIn, nOut: p.nOut });
       }
       const xs = s.layers.map(() => m.f32(T * E));
-      const shared = kept.every((k) => k) ? undefined : layerAct(m);
-      const acts = kept.map((k) => (k ? layerAct(m) : shared!));
+      const shared = layerAct(m);
+      const acts = kept.map((k) => (k ? layerAct(m, shared) : shared));
       const scratch = m.f32(threads * stride / 4);
       const rest = {
-        xL: m.f32(T * E), xfn: m.f32(T * E), logits: m.f32(T * V), capped: m.f32(s.finalSoftcap ? T * V : 0), targets: m.f32(T),
-        positions: m.f32(T), loss: m.f32(T), tmp: m.f32(T * maxIn), tmp2: m.f32(T * E), tmpLora: m.f32(T * Math.max(E, Q, K, 2 * F)),
+        xL: m.f32(T * E), xfn: m.f32(T * E), logits: m.f32(Math.min(T, headRows) * V),
+        capped: m.f32(s.finalSoftcap ? Math.min(T, headRows) * V : 0), targets: m.f32(T),
+        positions: m.f32(T), loss: m.f32(T), tmp2: m.f32(T * E), tmpLora: m.f32(T * maxLoraOut),
         mtScratch: scratch, attScratch: scratch + mtBytes, planAt: m.f32(planOps * OP_WORDS),
         sync: threads > 1 ? m.f32(planOps * SYNC_BYTES / 4) : 0,
       };
@@ -191,7 +217,7 @@ export class TrainPlan {
     const job = threads > 1 ? { scratchStride: stride, sync: rest.sync, syncOps: planOps } : undefined;
     // no op writes `zeros` (the accumulators are zeroed by copying it)
     this.access.views.f32.fill(0, g.zeros >>> 2, (g.zeros >>> 2) + T * maxIn);
-    return { T, pairs, xs, acts, kept, g, ...rest, plan, job };
+    return { T, headRows, pairs, xs, acts, kept, g, ...rest, plan, job };
   }
 
   /** Before a batch whose longest sequence has T tokens: its layout, A/B from the adapter, gradients zeroed. */
@@ -247,15 +273,41 @@ export class TrainPlan {
     }
     if (s.embdNorm) this.norm(P, s.embdNorm, x0, x0, T);
     this.run1(M);
-    for (let p = 0; p < T; p++) i32[(M.targets >>> 2) + p] = mask[p] ? tokens[p + 1]! : -1;
-    this.forward(P.reset(), M, T, N);
+    // the output head works on the learned rows only (their runs of positions, in order): their targets
+    const runs: Runs = [];
+    for (let p = 0; p < T; p++) {
+      if (!mask[p]) continue;
+      const last = runs.at(-1);
+      if (last && last[1] === p) last[1] = p + 1;
+      else runs.push([p, p + 1]);
+    }
+    let n = 0;
+    for (const [p0, p1] of runs) for (let p = p0; p < p1; p++) i32[(M.targets >>> 2) + n++] = tokens[p + 1]!;
+    this.forward(P.reset(), M, T, N, runs);
     this.run1(M);
     const f32 = views.f32;
     let loss = 0;
-    for (let p = 0; p < T; p++) loss += f32[(M.loss >>> 2) + p]!;
+    for (let r = 0; r < n; r++) loss += f32[(M.loss >>> 2) + r]!;
     this.backward(P.reset(), M, T);
     this.run1(M);
     return loss;
+  }
+
+  /**
+   * The learned runs' rows of E floats between `full` (at their positions) and `packed` (consecutive, in order);
+   * none to move when the runs are one from position 0 (their packed rows are full's first ones). Returns
+   * `packed`, or `full` then.
+   */
+  private movedRuns(P: Plan, runs: Runs, full: number, packed: number, toPacked: boolean): number {
+    if (inPlace(runs)) return full;
+    const E = this.spec.nEmbd;
+    let r = 0;
+    for (const [p0, p1] of runs) {
+      const at = full + p0 * E * 4, pk = packed + r * E * 4;
+      P.copyRows({ src: toPacked ? at : pk, srcStride: E, dst: toPacked ? pk : at, dstStride: E, n: E, nRows: p1 - p0 });
+      r += p1 - p0;
+    }
+    return packed;
   }
 
   /** Runs the plan written (on the engine's threads). */
@@ -332,16 +384,36 @@ export class TrainPlan {
     return M.tmp2;
   }
 
-  private forward(P: Plan, M: SeqMem, T: number, N: number): void {
+  private forward(P: Plan, M: SeqMem, T: number, N: number, runs: Runs): void {
     const s = this.spec;
     const V = s.nVocab;
     for (let i = 0; i < s.nLayer; i++) this.layerForward(P, M, T, i, true);
     this.norm(P, s.outputNorm, M.xL, M.xfn, T);
-    this.linear(P, M, s.output, M.xfn, M.logits, T, undefined);
+    // the head on the n learned rows (packed in tmp2, free after the layers), headRows at a time: logits, the
+    // cross-entropy, and at once its backward (it needs nothing else): dx of the rows (packed in dbr, free
+    // before the layers' backward) moved to their positions in dxfn
+    const g = M.g, E = s.nEmbd;
+    this.zero(P, M, g.dxfn, T * E);
+    const n = rowsOf(runs);
+    if (n === 0) return;
+    const x = this.movedRuns(P, runs, M.xfn, M.tmp2, true), dx = inPlace(runs) ? g.dxfn : g.dbr;
+    if (dx !== g.dxfn) this.zero(P, M, dx, n * E);
     // soft-capped logits (Gemma 2) in their own buffer: backward reads the uncapped ones
     const z = s.finalSoftcap ? M.capped : M.logits;
-    if (s.finalSoftcap) P.softcap({ x: M.logits, out: z, n: T * V, cap: s.finalSoftcap });
-    P.crossEntropy({ logits: z, targets: M.targets, loss: M.loss, n: V, nRows: T, scale: 1 / N });
+    for (let r0 = 0; r0 < n; r0 += M.headRows) {
+      const m = Math.min(M.headRows, n - r0);
+      this.linear(P, M, s.output, x + r0 * E * 4, M.logits, m, undefined);
+      if (s.finalSoftcap) P.softcap({ x: M.logits, out: z, n: m * V, cap: s.finalSoftcap });
+      P.crossEntropy({ logits: z, targets: M.targets + r0 * 4, loss: M.loss + r0 * 4, n: V, nRows: m, scale: 1 / N });
+      if (s.finalSoftcap) P.softcapBack({ x: M.logits, dy: M.capped, out: M.logits, n: m * V, cap: s.finalSoftcap });
+      this.linearBack(P, M, s.output, x + r0 * E * 4, M.logits, dx + r0 * E * 4, m);
+    }
+    this.movedRuns(P, runs, g.dxfn, g.dbr, false);
+  }
+
+  /** Zeroes `floats` floats at `at` (a copy of the zeros no op writes). */
+  private zero(P: Plan, M: SeqMem, at: number, floats: number): void {
+    P.copy({ src: M.g.zeros, dst: at, nBytes: floats * 4 });
   }
 
   /**
@@ -381,30 +453,21 @@ export class TrainPlan {
     const ao = this.branchOut(P, M, l.attnPostNorm, l.attnScale, L.ao, T);
     // the FFN's input
     const parallel = s.residual === 'parallel';
-    let fin = L.xn2;
-    if (!parallel) {
-      P.add({ a: x, b: ao, out: L.x2, n: T * E });
-      this.norm(P, l.ffnNorm!, L.x2, L.xn2, T);
-    } else if (l.ffnNorm) this.norm(P, l.ffnNorm, x, L.xn2, T);
-    else fin = L.xn;
+    if (!parallel) P.add({ a: x, b: ao, out: L.x2, n: T * E });
+    const fin = this.ffnInput(P, M, T, i);
     if (parallel && next) P.add({ a: x, b: ao, out: L.x2, n: T * E });
     // the FFN: [gate | up] in gu, act(gate)·up in h
     const up = L.gu + T * F * 4;
-    if (f.kind === 'plain') {
-      lin(f.up, fin, L.gu);
-      P.geluMul({ gate: L.gu, up: 0, out: L.h, n: T * F });
+    if (f.kind === 'plain') lin(f.up, fin, L.gu);
+    else if (f.fusedGateUp) {
+      lin(f.up, fin, L.fused);
+      P.copyRows({ src: L.fused, srcStride: 2 * F, dst: L.gu, dstStride: F, n: F, nRows: T });
+      P.copyRows({ src: L.fused + F * 4, srcStride: 2 * F, dst: up, dstStride: F, n: F, nRows: T });
     } else {
-      if (f.fusedGateUp) {
-        lin(f.up, fin, L.fused);
-        P.copyRows({ src: L.fused, srcStride: 2 * F, dst: L.gu, dstStride: F, n: F, nRows: T });
-        P.copyRows({ src: L.fused + F * 4, srcStride: 2 * F, dst: up, dstStride: F, n: F, nRows: T });
-      } else {
-        lin(f.gate!, fin, L.gu);
-        lin(f.up, fin, up);
-      }
-      if (f.act === 'silu') P.siluMul({ gate: L.gu, up, out: L.h, n: T * F });
-      else P.geluMul({ gate: L.gu, up, out: L.h, n: T * F });
+      lin(f.gate!, fin, L.gu);
+      lin(f.up, fin, up);
     }
+    this.ffnAct(P, M, T, i);
     if (!next) {
       // backward needs the down projection's A·h (and, under a post-norm, its output)
       const pair = M.pairs.get(f.down.weight.name), u = L.u.get('ffn_down');
@@ -417,22 +480,60 @@ export class TrainPlan {
     P.add({ a: L.x2, b: fo, out: i + 1 < s.nLayer ? M.xs[i + 1]! : M.xL, n: T * E });
   }
 
+  /** Layer i's FFN input, normalised into L.xn2 (a parallel block without its own FFN norm: the attention's, L.xn). */
+  private ffnInput(P: Plan, M: SeqMem, T: number, i: number): number {
+    const l = this.spec.layers[i]!, L = M.acts[i]!;
+    if (this.spec.residual !== 'parallel') this.norm(P, l.ffnNorm!, L.x2, L.xn2, T);
+    else if (l.ffnNorm) this.norm(P, l.ffnNorm, M.xs[i]!, L.xn2, T);
+    else return L.xn;
+    return L.xn2;
+  }
+
+  /** Layer i's act(gate)·up (plain: act(up)) from L.gu into L.h. */
+  private ffnAct(P: Plan, M: SeqMem, T: number, i: number): void {
+    const f = this.spec.layers[i]!.ffn!, L = M.acts[i]!, n = T * f.down.weight.ne[0]!;
+    if (f.kind === 'plain') P.geluMul({ gate: L.gu, up: 0, out: L.h, n });
+    else if (f.act === 'silu') P.siluMul({ gate: L.gu, up: L.gu + n * 4, out: L.h, n });
+    else P.geluMul({ gate: L.gu, up: L.gu + n * 4, out: L.h, n });
+  }
+
+  /**
+   * What a kept layer owns (the rest is the recompute set's): what backward reads and costs a matmul or the
+   * attention to redo — q, k, v (and q, k before their norms), the attention's output when attn_output learns
+   * (its A's gradient reads it), x + attention in a sequential block, [gate | up], a branch's output under a
+   * post-norm. Its norms' outputs and act(gate)·up are redone before its backward (`refresh`).
+   */
+  private ownedActs(): Set<keyof LayerAct> {
+    const s = this.spec, owned = new Set<keyof LayerAct>(['qPre', 'kPre', 'q', 'k', 'v', 'gu']);
+    if (this.adapter.targets.includes('attn_output')) owned.add('att');
+    if (s.residual !== 'parallel') owned.add('x2');
+    if (s.layers.some((l) => l.attnPostNorm)) owned.add('ao');
+    if (s.layers.some((l) => l.ffnPostNorm)) owned.add('fo');
+    return owned;
+  }
+
+  /** A kept layer's activations that are not its own, again before its backward: its norms' outputs, act(gate)·up. */
+  private refresh(P: Plan, M: SeqMem, T: number, i: number): void {
+    this.norm(P, this.spec.layers[i]!.attnNorm, M.xs[i]!, M.acts[i]!.xn, T);
+    this.ffnInput(P, M, T, i);
+    this.ffnAct(P, M, T, i);
+  }
+
   private backward(P: Plan, M: SeqMem, T: number): void {
     const s = this.spec;
     const { nEmbd: E, nHead, nHeadKv, headDim: hd } = s;
-    const Q = nHead * hd, K = nHeadKv * hd, V = s.nVocab;
+    const Q = nHead * hd, K = nHeadKv * hd;
     const pos = s.positions;
     const g = M.g;
-    const zero = (at: number, floats: number) => P.copy({ src: g.zeros, dst: at, nBytes: floats * 4 });
-    zero(g.dxfn, T * E);
+    const zero = (at: number, floats: number) => this.zero(P, M, at, floats);
+    // d(the last layer's output), from the head's dx (the forward plan's)
     zero(g.dres, T * E);
-    if (s.finalSoftcap) P.softcapBack({ x: M.logits, dy: M.capped, out: M.logits, n: T * V, cap: s.finalSoftcap });
-    this.linearBack(P, M, s.output, M.xfn, M.logits, g.dxfn, T);
     this.normBack(P, s.outputNorm, M.xL, g.dxfn, g.dres, T);
     const parallel = s.residual === 'parallel';
     for (let i = s.nLayer - 1; i >= 0; i--) {
-      // the layer's activations again, from its input (unless kept)
-      if (!M.kept[i]) this.layerForward(P, M, T, i, false);
+      // the layer's activations again, from its input (kept: only those it does not own)
+      if (M.kept[i]) this.refresh(P, M, T, i);
+      else this.layerForward(P, M, T, i, false);
       const l = s.layers[i]!, a = l.attn, f = l.ffn!, L = M.acts[i]!, x = M.xs[i]!;
       // below the first layer nothing needs the gradient (the embeddings are frozen): no dxn there
       const first = i === 0, dxn = first ? undefined : g.dxn;
