@@ -117,7 +117,6 @@ const rowsOf = (runs: Runs) => runs.reduce((a, [p0, p1]) => a + p1 - p0, 0);
 /** one run from position 0: its rows packed are the first ones where they are */
 const inPlace = (runs: Runs) => runs.length === 1 && runs[0]![0] === 0;
 
-
 /**
  * keepActivationBytes: activations kept from the forward pass, at most (bytes): the last layers whose costly
  * activations fit are not recomputed before their backward (about a quarter of a step's work each); the others
