@@ -50,8 +50,6 @@ import { KC, KC_H2F, KC_E31, KC_INF, KC_P112, fence } from "./common";
 // @ts-ignore: decorator
 @inline export const QS: usize = <usize>256 << QA_SHIFT;
 
-export { fence } from "./common";
-
 // ---------------------------------------------------------------- shared helpers
 
 // f32(h2f(h_i)) for the halves in i16 lanes 0..3 of v, exactly: a half's sign, exponent and mantissa moved to

@@ -4,9 +4,9 @@
 import { GGML_Q2_K, GGML_Q3_K } from "../../src/abi";
 import { h2f } from "../ops/f16";
 import { loadQa } from "./act";
-import { KC, KC_M4, KC_M3, KC_M04, KC_B32, isum4x4, load4f } from "./common";
+import { KC, KC_M4, KC_M3, KC_M04, KC_B32, isum4x4, load4f, fence } from "./common";
 import {
-  QS, fence, h2f4, h2f2, halves2, pairSum, hsum2, madd2, msub2, demote4, bsumDot, dot16v, scale2, scPair, scSplat,
+  QS, h2f4, h2f2, halves2, pairSum, hsum2, madd2, msub2, demote4, bsumDot, dot16v, scale2, scPair, scSplat,
   rows2, hsumRows, prepK, tokK, step, rd, scale2R,
 } from "./k_common";
 

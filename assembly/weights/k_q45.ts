@@ -4,9 +4,9 @@
 import { GGML_Q4_K, GGML_Q5_K } from "../../src/abi";
 import { h2f } from "../ops/f16";
 import { loadQa } from "./act";
-import { KC, KC_M4, KC_M10, KC_K4LO, KC_K4HI, isum4x4, load4f } from "./common";
+import { KC, KC_M4, KC_M10, KC_K4LO, KC_K4HI, isum4x4, load4f, fence } from "./common";
 import {
-  QS, fence, h2f4, h2f2, pairSum, madd2, msub2, demote4, bsumDot8, dot16v, scPair, scSplat, rows2, prepK, tokK, step,
+  QS, h2f4, h2f2, pairSum, madd2, msub2, demote4, bsumDot8, dot16v, scPair, scSplat, rows2, prepK, tokK, step,
   rd, scale2R,
 } from "./k_common";
 

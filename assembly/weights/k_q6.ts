@@ -3,9 +3,9 @@
 // k_common.ts.
 import { h2f } from "../ops/f16";
 import { loadQa } from "./act";
-import { KC, KC_M4, KC_M30, isum4x4, load4f } from "./common";
+import { KC, KC_M4, KC_M30, isum4x4, load4f, fence } from "./common";
 import {
-  QS, fence, h2f2, halves2, madd2, demote4, bsumDot, dot16v, scale2, scSplat, rows2, hsumRows, prepK, tokK, step, rd,
+  QS, h2f2, halves2, madd2, demote4, bsumDot, dot16v, scale2, scSplat, rows2, hsumRows, prepK, tokK, step, rd,
   scale2R,
 } from "./k_common";
 
