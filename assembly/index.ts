@@ -4,6 +4,7 @@
 
 export { run } from "./scheduler";
 export { act_bytes, act_format, prep_act, prep_act_ref, get_rows, repack, matmul, matmul_ref } from "./weights";
+export { dot_add_fast } from "./weights/act";
 export { rmsnorm, rmsnorm_ref, layernorm, layernorm_ref } from "./ops/norm";
 export { rope, rope_ref } from "./ops/rope";
 export { attention, attention_ref, softmax, softmax_ref, alibi_slope } from "./ops/attention";

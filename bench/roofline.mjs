@@ -31,42 +31,68 @@ async function compile(enable) {
   return /** @type {Uint8Array<ArrayBuffer>} */ (binary);
 }
 
-const memory = new WebAssembly.Memory({ initial: 4 });
-const binary = await compile(['simd', 'relaxed-simd']);
-let k;
-let relaxed = false;
-try {
-  k = new WebAssembly.Instance(new WebAssembly.Module(binary), { env: { memory, abort() { throw new Error('abort'); } } }).exports;
-  relaxed = true;
-} catch {
-  // no relaxed SIMD in this runtime: the plain kernels only
-  k = new WebAssembly.Instance(new WebAssembly.Module(await compile(['simd'])), { env: { memory, abort() { throw new Error('abort'); } } }).exports;
-}
-
-// 16 blocks of 32 weights (1 KiB) and their 4-token act tile (16 KiB at most): L1-resident
-const N_BLOCKS = 16;
-const W = 1024, A = W + N_BLOCKS * 64;
-const u8 = new Uint8Array(memory.buffer);
-for (let i = 0; i < W + N_BLOCKS * 256; i++) u8[1024 + i] = (i * 37 + 11) & 0x3f; // small positive values: i7 for the relaxed dot
 const KINDS = [['dot (i16 weights)', 'run_dot'], ['+ Q8_0 unpack', 'run_q8_0'], ['+ Q4_0 unpack', 'run_q4_0'], ['+ Q4_K unpack', 'run_q4_k'],
-  ['relaxed dot (i8)', 'run_relaxed']];
+  ['relaxed dot (i8)', 'run_relaxed'], ['relaxed i16 dot + extadd', 'run_relaxed16'],
+  ['relaxed Q8_0: act a⁺/a⁻', 'run_q8split'], ['relaxed Q8_0: sign on w', 'run_q8sign']];
 
-/** multiply-adds per CPU-second of one microkernel (reps sized for ~50 ms) */
-function rate(fn) {
-  const reps = 20000;
-  const call = () => k[fn](W, A, N_BLOCKS, reps);
-  call(); // warm (tier-up)
-  const t0 = process.cpuUsage();
-  call();
-  const t = process.cpuUsage(t0);
-  return (reps * N_BLOCKS * 32 * 4) / ((t.user + t.system) / 1e6);
+/**
+ * One round of the microkernels in this runtime (Node, or a page: it is self-contained so that page.evaluate
+ * can take it): multiply-adds per second of each kind (Node: CPU time; a page: wall time), keyed by name;
+ * the relaxed kinds only where `relaxed` (the relaxed binary) instantiates.
+ */
+async function microRound({ plain, relaxed, kinds }) {
+  const memory = new WebAssembly.Memory({ initial: 4 });
+  const imports = { env: { memory, abort() { throw new Error('abort'); } } };
+  let k, hasRelaxed = true;
+  try { k = (await WebAssembly.instantiate(new Uint8Array(relaxed), imports)).instance.exports; } catch {
+    hasRelaxed = false;   // no relaxed SIMD in this runtime: the plain kernels only
+    k = (await WebAssembly.instantiate(new Uint8Array(plain), imports)).instance.exports;
+  }
+  // 16 blocks of 32 weights (1 KiB) and their 4-token act tile (4 KiB): L1-resident
+  const N_BLOCKS = 16, W = 1024, A = W + N_BLOCKS * 64;
+  const u8 = new Uint8Array(memory.buffer);
+  for (let i = 0; i < W + N_BLOCKS * 256; i++) u8[1024 + i] = (i * 37 + 11) & 0x3f; // small positive values: i7 for the relaxed dots
+  const now = typeof process !== 'undefined' && process.cpuUsage
+    ? () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e3; } : () => performance.now();
+  const out = {};
+  for (const [name, fn] of kinds) {
+    if (!hasRelaxed && /relaxed/.test(name)) continue;
+    const reps = 400000;   // 10-40 ms
+    for (let i = 0; i < 3; i++) k[fn](W, A, N_BLOCKS, reps); // warm (tier-up: Chromium's optimising compile runs in the background)
+    const t0 = now();
+    k[fn](W, A, N_BLOCKS, reps);
+    out[name] = (reps * N_BLOCKS * 32 * 4) / ((now() - t0) / 1e3);
+  }
+  return { hasRelaxed, rates: out };
 }
 
+const plainBin = [...await compile(['simd'])], relaxedBin = [...await compile(['simd', 'relaxed-simd'])];
 const roof = new Map();
-const measureRoof = () => {
-  for (const [name, fn] of KINDS) if (relaxed || fn !== 'run_relaxed') (roof.get(name) ?? roof.set(name, []).get(name)).push(rate(fn));
+let relaxed = false;
+const addRound = ({ hasRelaxed, rates }) => {
+  relaxed = hasRelaxed;
+  for (const [name, r] of Object.entries(rates)) (roof.get(name) ?? roof.set(name, []).get(name)).push(r);
 };
-for (let r = 0; r < rounds; r++) measureRoof();
+
+if (args.includes('--browser')) {
+  // headless Chromium (playwright-core from bench/node_modules, as bench/browser.mjs): the microkernels only
+  const { chromium } = await import(fileURLToPath(new URL('./node_modules/playwright-core/index.mjs', import.meta.url)));
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+  const page = await browser.newPage();
+  for (let r = 0; r < rounds; r++) addRound(await page.evaluate(microRound, { plain: plainBin, relaxed: relaxedBin, kinds: KINDS }));
+  const version = browser.version();
+  await browser.close();
+  console.log(`SIMD128 roofline microkernels, one core, headless Chromium ${version}${relaxed ? ' (relaxed SIMD)' : ''}, wall time; ${rounds} rounds\n`);
+  printRoof();
+  process.exit(0);
+}
+const measureRoof = async () => addRound(await microRound({ plain: plainBin, relaxed: relaxedBin, kinds: KINDS }));
+for (let r = 0; r < rounds; r++) await measureRoof();
+if (args.includes('--micro')) {
+  console.log(`SIMD128 roofline microkernels, one core, node ${process.version}${relaxed ? ' (relaxed SIMD)' : ''}; ${rounds} rounds\n`);
+  printRoof();
+  process.exit(0);
+}
 
 // the kernels, once per build (plain; relaxed where the runtime has it), between rounds of the roofline
 const kernelRows = [];
@@ -80,12 +106,16 @@ for (const build of relaxed ? ['plain', 'relaxed'] : ['plain']) {
     const row = Object.fromEntries(cols.map((c, i) => [c, cells[i]]));
     kernelRows.push({ build, type: row.type, shape: row.shape, gflops: Number(row['prefill GFLOP/s new']) });
   }
-  for (let r = 0; r < rounds; r++) measureRoof();
+  for (let r = 0; r < rounds; r++) await measureRoof();
 }
 
-const gops = (name) => (2 * median(roof.get(name))) / 1e9;
+function gops(name) { return (2 * median(roof.get(name))) / 1e9; }
+function printRoof() {
+  const base = gops('dot (i16 weights)');
+  console.log(table([...roof.keys()].map((name) => ({ microkernel: name, 'GOP/s (2 per multiply-add)': f1(gops(name)), 'vs dot (i16)': (gops(name) / base).toFixed(2) }))));
+}
 console.log(`SIMD128 roofline, one core, node ${process.version}${relaxed ? ' (relaxed SIMD)' : ''}; ${rounds * (kernelRows.length ? 2 : 1)}+ rounds\n`);
-console.log(table([...roof.keys()].map((name) => ({ microkernel: name, 'GOP/s (2 per multiply-add)': f1(gops(name)) }))));
+printRoof();
 const unpackOf = { Q8_0: '+ Q8_0 unpack', Q4_0: '+ Q4_0 unpack', Q4_K: '+ Q4_K unpack' };
 console.log('\nprefill matmul kernels (bench/kernels.mjs, 32 tokens) against the roofline of their unpacking:\n');
 console.log(table(kernelRows.map((r) => {

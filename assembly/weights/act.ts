@@ -21,6 +21,11 @@
 //     q plane : QA [nTok][nIn] at act
 //     d plane : f32 [nTok][nb] after the q plane
 //     c plane : i32 [nTok][nb] after the d plane
+//   Q8_0S for repacked Q8_0 weights in the relaxed-SIMD build where i32x4.relaxed_dot_i8x16_i7x16_add_s is
+//   a fused 16-MAC dot (dotAddFast: x86 VNNI's vpdpbusd): the Q8_0 planes and sizes, each block's 64 q-plane
+//   bytes holding the quants split into two 7-bit halves, a = a⁺ − a⁻ (a⁺ = max(a, 0), a⁻ = max(−a, 0)):
+//   32 i8 a⁺ then 32 i8 a⁻ (the dot's 7-bit operand; the weights, any i8 including −128, are the other), each
+//   32 in the order q8sPos gives (the one the Q8_0 kernel shuffles its weights to, q8_0_q4_0.ts wq)
 //   Q8_K for Q2_K..Q6_K weights: blocks of 256 like quantize_row_q8_K_ref: max = the signed value of the
 //   first largest |x|, iscale = −127/max, q = min(127, nearest(iscale·x)), d = 1/iscale (f32), bsums =
 //   Σq per 16; three planes:
@@ -32,7 +37,7 @@
 //   Host: align act to 16 bytes or more (64 is best); nIn is a multiple of the block size (32 or 256).
 import {
   GGML_F32, GGML_F16, GGML_BF16, GGML_Q8_0, GGML_Q4_0, GGML_Q5_0, GGML_Q4_1, GGML_Q5_1,
-  GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K, REPACKED, WASMLM_Q4_0R,
+  GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K, REPACKED, WASMLM_Q4_0R, WASMLM_Q8_0R,
 } from "../../src/abi";
 import { f2h, h2f, roundF16, roundF16x4, roundBF16, roundBF16x4 } from "../ops/f16";
 import { absMax8, isum4, q8x4 } from "./common";
@@ -46,11 +51,38 @@ export const ACT_Q8_0 = 4;
 export const ACT_Q8_1 = 5;
 export const ACT_Q8_K = 6;
 export const ACT_Q8_0C = 7;
+export const ACT_Q8_0S = 8;
+
+// The relaxed build's dot forms. i32x4.relaxed_dot_i8x16_i7x16_add_s is 16 multiply-adds in one instruction
+// where the engine lowers it to x86 VNNI (vpdpbusd: Chromium 156, Deno 2.9's V8 15 measured 2.3x
+// i32x4.dot_i16x8_s); elsewhere it is 3 instructions (Node 22's V8 12.4: pmaddubsw, pmaddwd, paddd; 0.8x), where
+// i16x8.relaxed_dot_i8x16_i7x16_s + extadd is the faster form (1.5x). Which lowering runs is told by the
+// result on an operand the spec leaves implementation-defined (the 7-bit one with its top bit set):
+// vpdpbusd takes it unsigned and sums in i32: 4·127·255; pmaddubsw saturates its i16 pair sums: 2·32767;
+// a signed lowering (Arm sdot): 4·127·(−1). Only the dot forms' speed depends on it: the kernels of both
+// forms give the same integer sums (they never feed the dot an operand out of range).
+const DOT_PROBE: usize = memory.data<u8>([127, 127, 127, 127, 127, 127, 127, 127, 127, 127, 127, 127, 127, 127, 127, 127,
+  255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255], 16);
+/** Whether i32x4.relaxed_dot_i8x16_i7x16_add_s is one fused instruction here (false in the plain build). */
+// @ts-ignore: decorator
+@inline export function dotAddFast(): bool {
+  if (!ASC_FEATURE_RELAXED_SIMD) return false;
+  const r = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(DOT_PROBE), v128.load(DOT_PROBE, 16), i32x4.splat(0));
+  return i32x4.extract_lane(r, 0) == 4 * 127 * 255;
+}
+/** The byte of quant j (0..31) in a Q8_0S half-block: within each 16, i16 pairs 0-7 and 8-15 interleaved
+ *  (j = 8h + 2k + r -> 4k + 2h + r). */
+// @ts-ignore: decorator
+@inline export function q8sPos(j: i32): i32 { return (j & 16) | ((j & 6) << 1) | ((j >> 2) & 2) | (j & 1); }
+
+/** dotAddFast as an export (0 or 1): the benches say which form ran. */
+export function dot_add_fast(): i32 { return dotAddFast() ? 1 : 0; }
 
 /** The act format weights of `type` read (GGUF or repacked layout; ACT_NONE for unsupported types). */
 // @ts-ignore: decorator
 @inline export function actFormat(type: i32): i32 {
   if (ASC_FEATURE_RELAXED_SIMD && type == WASMLM_Q4_0R) return ACT_Q8_0C;
+  if (ASC_FEATURE_RELAXED_SIMD && type == WASMLM_Q8_0R && dotAddFast()) return ACT_Q8_0S;
   type &= ~REPACKED;
   if (type == GGML_F32) return ACT_F32;
   if (type == GGML_F16) return ACT_F16;
@@ -72,7 +104,7 @@ export function act_format(type: i32): i32 { return actFormat(type); }
 export function act_bytes(type: i32, nIn: i32, nTok: i32): i32 {
   const f = actFormat(type);
   if (f == ACT_F32 || f == ACT_F16 || f == ACT_BF16) return nIn * nTok * 4;
-  if (f == ACT_Q8_0) return nTok * nIn * 2 + nTok * (nIn >> 5) * 4;
+  if (f == ACT_Q8_0 || f == ACT_Q8_0S) return nTok * nIn * 2 + nTok * (nIn >> 5) * 4;
   if (f == ACT_Q8_1 || f == ACT_Q8_0C) return nTok * (nIn << QA_SHIFT) + nTok * (nIn >> 5) * 8;
   if (f == ACT_Q8_K) return nTok * (nIn << QA_SHIFT) + nTok * (nIn >> 8) * 4 + nTok * (nIn >> 4) * 2;
   return 0;
@@ -130,11 +162,11 @@ export function act_bytes(type: i32, nIn: i32, nTok: i32): i32 {
 // @ts-ignore: decorator
 @inline export function actQ(f: i32, act: usize, nIn: i32, t: i32): usize {
   if (f == ACT_F32 || f == ACT_F16 || f == ACT_BF16) return act + (<usize>t * <usize>nIn << 2);
-  return f == ACT_Q8_0 ? actQ8Row(act, nIn, t) : actQaRow(act, nIn, t);
+  return f == ACT_Q8_0 || f == ACT_Q8_0S ? actQ8Row(act, nIn, t) : actQaRow(act, nIn, t);
 }
 // @ts-ignore: decorator
 @inline export function actD(f: i32, act: usize, nIn: i32, nTok: i32, t: i32): usize {
-  if (f == ACT_Q8_0) return actQ8Scales(act, nIn, nTok, t);
+  if (f == ACT_Q8_0 || f == ACT_Q8_0S) return actQ8Scales(act, nIn, nTok, t);
   if (f == ACT_Q8_1 || f == ACT_Q8_0C) return actQ81D(act, nIn, nTok, t);
   return f == ACT_Q8_K ? actQ8KD(act, nIn, nTok, t) : 0;
 }
@@ -163,12 +195,13 @@ export function act_bytes(type: i32, nIn: i32, nTok: i32): i32 {
   return roundF16(amax / <f32>127.0);
 }
 
-// f = ACT_Q8_0 (i16 q plane, d plane), ACT_Q8_1 (QA q plane, d and s planes) or ACT_Q8_0C (QA q plane, d and
-// c planes) (tokens t0 <= t < t1 of nTok)
+// f = ACT_Q8_0 (i16 q plane, d plane), ACT_Q8_0S (its a⁺/a⁻ q plane, d plane), ACT_Q8_1 (QA q plane, d and s
+// planes) or ACT_Q8_0C (QA q plane, d and c planes) (tokens t0 <= t < t1 of nTok)
 function quantizeQ8(f: i32, x: usize, act: usize, nIn: i32, nTok: i32, t0: i32, t1: i32): void {
   const nb = nIn >> 5;
-  const q81 = f != ACT_Q8_0;   // the Q8_1 plane layout (Q8_0C has it too)
+  const q81 = f != ACT_Q8_0 && f != ACT_Q8_0S;   // the Q8_1 plane layout (Q8_0C has it too)
   const wide = !q81 || QA_SHIFT == 1;
+  const zero = i8x16.splat(0);
   for (let t = t0; t < t1; t++) {
     let xp = x + (<usize>t * <usize>nIn << 2);
     let qp = q81 ? actQaRow(act, nIn, t) : actQ8Row(act, nIn, t);
@@ -192,7 +225,16 @@ function quantizeQ8(f: i32, x: usize, act: usize, nIn: i32, nTok: i32, t0: i32, 
       const q7 = q8x4(v7, iv);
       const w0 = i16x8.narrow_i32x4_s(q0, q1), w1 = i16x8.narrow_i32x4_s(q2, q3);
       const w2 = i16x8.narrow_i32x4_s(q4, q5), w3 = i16x8.narrow_i32x4_s(q6, q7);
-      if (wide) {
+      if (ASC_FEATURE_RELAXED_SIMD && f == ACT_Q8_0S) {
+        // (q8sPos's order: the i32 lanes of w0 and w1 interleaved, and of w2 and w3)
+        const lo = i8x16.narrow_i16x8_s(v128.shuffle<u32>(w0, w1, 0, 4, 1, 5), v128.shuffle<u32>(w0, w1, 2, 6, 3, 7));
+        const hi = i8x16.narrow_i16x8_s(v128.shuffle<u32>(w2, w3, 0, 4, 1, 5), v128.shuffle<u32>(w2, w3, 2, 6, 3, 7));
+        v128.store(qp, i8x16.max_s(lo, zero), 0);
+        v128.store(qp, i8x16.max_s(hi, zero), 16);
+        v128.store(qp, i8x16.max_s(i8x16.neg(lo), zero), 32);
+        v128.store(qp, i8x16.max_s(i8x16.neg(hi), zero), 48);
+        qp += 64;
+      } else if (wide) {
         v128.store(qp, w0, 0);
         v128.store(qp, w1, 16);
         v128.store(qp, w2, 32);
@@ -222,7 +264,7 @@ function quantizeQ8(f: i32, x: usize, act: usize, nIn: i32, nTok: i32, t0: i32, 
 
 function quantizeQ8Ref(f: i32, x: usize, act: usize, nIn: i32, nTok: i32): void {
   const nb = nIn >> 5;
-  const q81 = f != ACT_Q8_0;
+  const q81 = f != ACT_Q8_0 && f != ACT_Q8_0S;
   for (let t = 0; t < nTok; t++) {
     const xr = x + (<usize>t * <usize>nIn << 2);
     const qr = q81 ? actQaRow(act, nIn, t) : actQ8Row(act, nIn, t);
@@ -239,7 +281,10 @@ function quantizeQ8Ref(f: i32, x: usize, act: usize, nIn: i32, nTok: i32): void 
         const q = <i32>nearest<f32>(v * id);
         sum += q;
         if (q81) storeQa(qr, b * 32 + j, q);
-        else store<i16>(qr + (<usize>(b * 32 + j) << 1), <i16>q);
+        else if (f == ACT_Q8_0S) {
+          store<u8>(qr + <usize>(b * 64 + q8sPos(j)), max<i32>(q, 0));
+          store<u8>(qr + <usize>(b * 64 + 32 + q8sPos(j)), max<i32>(-q, 0));
+        } else store<i16>(qr + (<usize>(b * 32 + j) << 1), <i16>q);
       }
       if (f == ACT_Q8_0C) store<i32>(actQ81S(act, nIn, nTok, t) + (<usize>b << 2), sum << 3);
       else if (q81) store<f32>(actQ81S(act, nIn, nTok, t) + (<usize>b << 2), h2f(f2h(d * <f32>sum)));
@@ -403,7 +448,7 @@ export function prep_act_part(type: i32, x: usize, act: usize, nIn: i32, nTok: i
     roundRowsF16(x + off, act + off, n);
   } else if (f == ACT_BF16) {
     roundRowsBF16(x + off, act + off, n);
-  } else if (f == ACT_Q8_0 || f == ACT_Q8_1 || f == ACT_Q8_0C) {
+  } else if (f == ACT_Q8_0 || f == ACT_Q8_0S || f == ACT_Q8_1 || f == ACT_Q8_0C) {
     quantizeQ8(f, x, act, nIn, nTok, t0, t1);
   } else if (f == ACT_Q8_K) {
     quantizeQ8K(x, act, nIn, nTok, t0, t1);
@@ -426,7 +471,7 @@ export function prep_act_ref(type: i32, x: usize, act: usize, nIn: i32, nTok: i3
       const v = load<f32>(x + off);
       store<f32>(act + off, f == ACT_F16 ? h2f(f2h(v)) : roundBF16(v));
     }
-  } else if (f == ACT_Q8_0 || f == ACT_Q8_1 || f == ACT_Q8_0C) {
+  } else if (f == ACT_Q8_0 || f == ACT_Q8_0S || f == ACT_Q8_1 || f == ACT_Q8_0C) {
     quantizeQ8Ref(f, x, act, nIn, nTok);
   } else if (f == ACT_Q8_K) {
     quantizeQ8KRef(x, act, nIn, nTok);

@@ -18,7 +18,7 @@
 // takes the unsigned nibbles as they are.
 import { GGML_Q8_0, GGML_Q4_0, REPACKED, WASMLM_Q4_0R } from "../../src/abi";
 import { h2f } from "../ops/f16";
-import { loadQa, actQaRow, actQ8Row, actQ81D, actQ8Scales } from "./act";
+import { loadQa, actQaRow, actQ8Row, actQ81D, actQ8Scales, actFormat, dotAddFast, q8sPos, ACT_Q8_0S } from "./act";
 import { KC, KC_M4, KC_MF000, KC_H2F, KC_P112, fence, hsum4, hsum4x4, store8 } from "./common";
 
 // ---------------------------------------------------------------- Q8_0 / Q4_0, repacked (repack below)
@@ -30,7 +30,10 @@ import { KC, KC_M4, KC_MF000, KC_H2F, KC_P112, fence, hsum4, hsum4x4, store8 } f
 //   blocks past the last whole group: s[j] = dw · da as a scalar f32 multiply (the same value);
 //   y = the horizontal sum of acc (plain Q4_0: times 2^-12, see q4Scaled).
 // So a token's result does not depend on nTok, nor on whether its row went through a 1- or 2-row kernel.
-// Q is the weight type's marker: u16 for Q8_0, u8 for Q4_0.
+// Q is the weight type's marker: u16 for Q8_0, u8 for Q4_0; in the relaxed build where dotAddFast (act.ts)
+// also u32 for Q8_0 (act Q8_0S: 4 i32x4.relaxed_dot_i8x16_i7x16_add_s per block, the i8 weights against the
+// act's 7-bit halves a⁺ and a⁻, no unpacking) and u64 for Q4_0 (2 of them instead of 2 i16 relaxed dots and
+// an extadd). The forms give the same i32 sums, so the same floats.
 // Per block and token the 4-token tile's floor in this scheme is 4 i32x4.dot_i16x8_s + 3 adds for the
 // integer sums and 3 f32 steps (convert, multiply, add) + the scale's lane broadcast; the unpacking is
 // shared by the tokens. Groups are written out so that the lane is a constant (no rotating of s), and each
@@ -56,12 +59,18 @@ import { KC, KC_M4, KC_MF000, KC_H2F, KC_P112, fence, hsum4, hsum4x4, store8 } f
   return v128.shuffle<f32>(v, v, 3, 3, 3, 3);
 }
 
-/** Q4_0 in the relaxed build: unsigned nibbles against i8 act quants with i16x8.relaxed_dot_i8x16_i7x16_s. */
+/** Q4_0 (u8, u64) */
 // @ts-ignore: decorator
-@inline function relaxedQ4<Q>(): bool { return ASC_FEATURE_RELAXED_SIMD && sizeof<Q>() == 1; }
+@inline function isQ4<Q>(): bool { return sizeof<Q>() == 1 || sizeof<Q>() == 8; }
+/** Q4_0 in the relaxed build: unsigned nibbles against i8 act quants with a relaxed dot. */
+// @ts-ignore: decorator
+@inline function relaxedQ4<Q>(): bool { return ASC_FEATURE_RELAXED_SIMD && isQ4<Q>(); }
+/** the fused i32 relaxed dot form (u32: Q8_0 against Q8_0S act; u64: Q4_0) */
+// @ts-ignore: decorator
+@inline function fused<Q>(): bool { return ASC_FEATURE_RELAXED_SIMD && (sizeof<Q>() == 4 || sizeof<Q>() == 8); }
 /** quant bytes per block of weights, and of act */
 // @ts-ignore: decorator
-@inline function wStep<Q>(): usize { return sizeof<Q>() == 1 ? 16 : 32; }
+@inline function wStep<Q>(): usize { return isQ4<Q>() ? 16 : 32; }
 // @ts-ignore: decorator
 @inline function aStep<Q>(): usize { return relaxedQ4<Q>() ? 32 : 64; }
 
@@ -82,9 +91,15 @@ import { KC, KC_M4, KC_MF000, KC_H2F, KC_P112, fence, hsum4, hsum4x4, store8 } f
 //     at bits 0, 4, 8, 12, each q ^ 8, i.e. q − 8 as a signed 4-bit number; mf: 0xf000 in every i16 lane).
 //   Q4_0 (relaxed build): weights 0-15 (i = 0) and 16-31 (i = 1) as unsigned nibbles q in i8 lanes (GGUF
 //     order; i = 2, 3 are not read).
+//   Q8_0 against Q8_0S act (u32): weights 0-15 (i = 0) and 16-31 (i = 1) in the order act.ts q8sPos gives
+//     (i = 2, 3 not read): the i16 pairs of 8i' .. 8i'+7 and 8i'+8 .. 8i'+15 interleaved, so that the fused
+//     dot's lane k sums the same 8 weights as lane k of the i16 dots (weights 2k, 2k+1, 8+2k, 9+2k, and the
+//     same + 16): the same i32 lanes, the same floats as the plain build. (m: Q8S_ORDER, a relaxed swizzle's
+//     indices, loaded once per kernel: a constant shuffle costs V8 its constant's rebuild at every use.)
 // @ts-ignore: decorator
 @inline function wq<Q>(w: usize, v: v128, i: i32, m: v128): v128 {
   if (relaxedQ4<Q>()) return i == 0 ? v128.and(v, m) : v128.and(i16x8.shr_u(v, 4), m);
+  if (fused<Q>() && sizeof<Q>() == 4) return i8x16.relaxed_swizzle(i == 0 ? v128.load(w, 0) : v128.load(w, 16), m);
   if (sizeof<Q>() == 2) {
     if (i == 0) return v128.load8x8_s(w, 0);
     if (i == 1) return v128.load8x8_s(w, 8);
@@ -96,19 +111,33 @@ import { KC, KC_M4, KC_MF000, KC_H2F, KC_P112, fence, hsum4, hsum4x4, store8 } f
   if (i == 2) return v128.and(i16x8.shl(v, 4), m);
   return v128.and(v, m);
 }
-// the mask wq takes: Q4_0 relaxed 0x0f per byte, plain 0xf000 per i16 (Q8_0: unused)
+// bytes 0,1 8,9 2,3 10,11 4,5 12,13 6,7 14,15 (wq's Q8_0 order for Q8_0S act)
+const Q8S_ORDER: usize = memory.data<u8>([0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15], 16);
+// the mask wq takes: Q4_0 relaxed 0x0f per byte, plain 0xf000 per i16; Q8_0 against Q8_0S: Q8S_ORDER (Q8_0: unused)
 // @ts-ignore: decorator
 @inline function wMask<Q>(): v128 {
+  if (sizeof<Q>() == 4) return v128.load(Q8S_ORDER);
   return relaxedQ4<Q>() ? v128.load(KC, KC_M4) : v128.load(KC, KC_MF000);
 }
 // the first 16 quant bytes of a Q4_0 block (Q8_0's are loaded by wq)
 // @ts-ignore: decorator
-@inline function wLoad<Q>(w: usize): v128 { return sizeof<Q>() == 1 ? v128.load(w) : v128.splat<i32>(0); }
+@inline function wLoad<Q>(w: usize): v128 { return isQ4<Q>() ? v128.load(w) : v128.splat<i32>(0); }
 
 // i32x4 partial sums of one block: unpacked weights w0..w3 against the act block at a (c: the block's
 // 8·Σq_a, read by the relaxed Q4_0 dot only)
 // @ts-ignore: decorator
 @inline function dotU<Q>(w0: v128, w1: v128, w2: v128, w3: v128, a: usize, c: usize): v128 {
+  if (fused<Q>()) {
+    const z = i32x4.splat(0);
+    if (sizeof<Q>() == 8) {   // Q4_0: nibbles (the 7-bit operand) · act; minus 8·Σq_a
+      const p = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(a, 0), w0, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(a, 16), w1, z));
+      return i32x4.sub(p, v128.load32_zero(c));
+    }
+    // Q8_0: Σw·a⁺ − Σw·a⁻ (act.ts Q8_0S: a⁺ at a, a⁻ at a + 32)
+    const p = i32x4.relaxed_dot_i8x16_i7x16_add_s(w0, v128.load(a, 0), i32x4.relaxed_dot_i8x16_i7x16_add_s(w1, v128.load(a, 16), z));
+    const n = i32x4.relaxed_dot_i8x16_i7x16_add_s(w0, v128.load(a, 32), i32x4.relaxed_dot_i8x16_i7x16_add_s(w1, v128.load(a, 48), z));
+    return i32x4.sub(p, n);
+  }
   if (relaxedQ4<Q>()) {
     // pairs of nibble · act products in i16 (|Σ| ≤ 4·15·127), then pairs of those in i32; minus 8·Σq_a
     const p = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(a, 0), w0), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(a, 16), w1));
@@ -263,20 +292,28 @@ function k4Q<Q, T>(w: usize, s: usize, q0: usize, q1: usize, q2: usize, q3: usiz
 
 // ---------------------------------------------------------------- entries for weights/index.ts
 
-/** Quant plane bytes per row of nIn weights of `type` (repacked Q8_0 or Q4_0); the scale plane follows. */
-// @ts-ignore: decorator
-@inline function quantBytes(type: i32, nIn: i32): usize { return <usize>(nIn >> 5) * (type == WASMLM_Q4_0R ? 16 : 32); }
-
 // one token (act planes q, d; Q8_0C sums e), rows w0 and w1 (w1 = w0: one row) -> y0, y1
 // @ts-ignore: decorator
 @inline export function q32Dec(type: i32, w0: usize, w1: usize, q: usize, d: usize, e: usize, nIn: i32, y0: usize, y1: usize): void {
-  const nb = nIn >> 5, qb = quantBytes(type, nIn);
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    if (dotAddFast()) {
+      if (type == WASMLM_Q4_0R) q32DecQ<u64>(w0, w1, q, d, e, nIn, y0, y1);
+      else q32DecQ<u32>(w0, w1, q, d, e, nIn, y0, y1);
+      return;
+    }
+  }
+  if (type == WASMLM_Q4_0R) q32DecQ<u8>(w0, w1, q, d, e, nIn, y0, y1);
+  else q32DecQ<u16>(w0, w1, q, d, e, nIn, y0, y1);
+}
+// @ts-ignore: decorator
+@inline function q32DecQ<Q>(w0: usize, w1: usize, q: usize, d: usize, e: usize, nIn: i32, y0: usize, y1: usize): void {
+  const nb = nIn >> 5, qb = <usize>nb * wStep<Q>();
   if (w1 != w0) {
-    const r = type == WASMLM_Q4_0R ? k2Q<u8>(w0, w0 + qb, w1, w1 + qb, q, d, e, nb, y0) : k2Q<u16>(w0, w0 + qb, w1, w1 + qb, q, d, e, nb, y0);
+    const r = k2Q<Q>(w0, w0 + qb, w1, w1 + qb, q, d, e, nb, y0);
     store<f32>(y0, f32x4.extract_lane(r, 0));
     store<f32>(y1, f32x4.extract_lane(r, 1));
   } else {
-    store<f32>(y0, type == WASMLM_Q4_0R ? k1Q<u8>(w0, w0 + qb, q, d, e, nb, y0) : k1Q<u16>(w0, w0 + qb, q, d, e, nb, y0));
+    store<f32>(y0, k1Q<Q>(w0, w0 + qb, q, d, e, nb, y0));
   }
 }
 
@@ -284,20 +321,30 @@ function k4Q<Q, T>(w: usize, s: usize, q0: usize, q1: usize, q2: usize, q3: usiz
 // @ts-ignore: decorator
 @inline export function q32Tile(type: i32, w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize,
                                 d2: usize, d3: usize, e0: usize, e1: usize, e2: usize, e3: usize, nIn: i32, yp: usize, nt: i32): v128 {
-  const nb = nIn >> 5, s = w + quantBytes(type, nIn);
-  if (type == WASMLM_Q4_0R) {
-    if (nt == 2) return k4Q<u8, u16>(w, s, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nb, yp);
-    return k4Q<u8, u32>(w, s, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nb, yp);
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    if (dotAddFast()) {
+      if (type == WASMLM_Q4_0R) return q32TileQ<u64>(w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nIn, yp, nt);
+      return q32TileQ<u32>(w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nIn, yp, nt);
+    }
   }
-  if (nt == 2) return k4Q<u16, u16>(w, s, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nb, yp);
-  return k4Q<u16, u32>(w, s, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nb, yp);
+  if (type == WASMLM_Q4_0R) return q32TileQ<u8>(w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nIn, yp, nt);
+  return q32TileQ<u16>(w, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nIn, yp, nt);
+}
+// @ts-ignore: decorator
+@inline function q32TileQ<Q>(w: usize, q0: usize, q1: usize, q2: usize, q3: usize, d0: usize, d1: usize,
+                             d2: usize, d3: usize, e0: usize, e1: usize, e2: usize, e3: usize, nIn: i32, yp: usize, nt: i32): v128 {
+  const nb = nIn >> 5, s = w + <usize>nb * wStep<Q>();
+  if (nt == 2) return k4Q<Q, u16>(w, s, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nb, yp);
+  return k4Q<Q, u32>(w, s, q0, q1, q2, q3, d0, d1, d2, d3, e0, e1, e2, e3, nb, yp);
 }
 
-/** matmul_ref for repacked Q8_0 and Q4_0 weights (act: Q8_0, or Q8_0C for Q4_0 in the relaxed build). */
+/** matmul_ref for repacked Q8_0 and Q4_0 weights (act: Q8_0, or in the relaxed build Q8_0C for Q4_0 and Q8_0S for
+ *  Q8_0 where dotAddFast). */
 export function q32Ref(type: i32, w: usize, act: usize, y: usize, nIn: i32, nOut: i32, nTok: i32, r0: i32, r1: i32): void {
   const nb = nIn >> 5;
   const q4 = type == WASMLM_Q4_0R;
   const qa = ASC_FEATURE_RELAXED_SIMD && q4;   // Q8_0C act (QA quants)
+  const split = !q4 && actFormat(type) == ACT_Q8_0S;   // Q8_0S act (a⁺, a⁻)
   const rb: usize = <usize>nb * (q4 ? 18 : 34);
   for (let t = 0; t < nTok; t++) {
     const aq = qa ? actQaRow(act, nIn, t) : actQ8Row(act, nIn, t);
@@ -319,7 +366,11 @@ export function q32Ref(type: i32, w: usize, act: usize, y: usize, nIn: i32, nOut
           } else {
             q = <i32>load<i8>(wr + (<usize>b << 5) + j);
           }
-          sumi += q * (qa ? loadQa(aq, b * 32 + j) : <i32>load<i16>(aq + (<usize>(b * 32 + j) << 1)));
+          let a: i32;
+          if (qa) a = loadQa(aq, b * 32 + j);
+          else if (split) a = <i32>load<u8>(aq + <usize>(b * 64 + q8sPos(j))) - <i32>load<u8>(aq + <usize>(b * 64 + 32 + q8sPos(j)));
+          else a = <i32>load<i16>(aq + (<usize>(b * 32 + j) << 1));
+          sumi += q * a;
         }
         s += <f32>sumi * (h2f(<i32>load<u16>(scales + (<usize>b << 1))) * load<f32>(ad + (<usize>b << 2)));
       }

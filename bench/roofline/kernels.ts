@@ -7,7 +7,7 @@
 //   q8_0      + Q8_0's unpacking: 32 i8 weights -> 4 × i16x8 (extend low / high), once per block for the tile
 //   q4_0      + the plain build's Q4_0 unpacking: 16 bytes -> 4 × i16x8 (shl, shr_s)
 //   q4_k      + a K-quant's unsigned nibbles: 16 bytes -> 4 × i16x8 (and / shr_u, extend_u)
-//   relaxed   i32x4.relaxed_dot_i8x16_i7x16_add_s on i8 weights (16 multiply-adds each; relaxed build only)
+//   relaxed*, q8*: the relaxed-SIMD forms (below)
 
 // @ts-ignore: decorator
 @inline function acc4(acc: v128, w0: v128, w1: v128, w2: v128, w3: v128, a: usize): v128 {
@@ -57,21 +57,66 @@ export function run_q8_0(w: usize, a: usize, nBlocks: i32, reps: i32): i32 { ret
 export function run_q4_0(w: usize, a: usize, nBlocks: i32, reps: i32): i32 { return runK<u32>(w, a, nBlocks, reps); }
 export function run_q4_k(w: usize, a: usize, nBlocks: i32, reps: i32): i32 { return runK<u64>(w, a, nBlocks, reps); }
 
-// relaxed: i8 weights (32 per block) × i7 act (4 tokens × 32 bytes per block, block stride 128)
-export function run_relaxed(w: usize, a: usize, nBlocks: i32, reps: i32): i32 {
+// The relaxed forms (relaxed build only; 0 elsewhere). i8 weights, 32 per block (block stride 32), against a
+// 4-token tile of i8 act (32 bytes per token and block; token t's at a + t·64, block stride 256: the same
+// bytes as the i16 tile, so the Q8_0 forms below find their second plane at +32):
+//   relaxed    i32x4.relaxed_dot_i8x16_i7x16_add_s: 2 per block and token (16 multiply-adds each), 8 chains
+//   relaxed16  i16x8.relaxed_dot_i8x16_i7x16_s ×2 + i16x8.add + i32x4.extadd_pairwise_i16x8_s + i32x4.add
+//              per block and token (the Q4_0R / K-quant form)
+//   q8split    a Q8_0 block: act split a = a⁺ − a⁻ (both 0..127, the 7-bit operand), 4 dot_add per block
+//              and token into two accumulators (exact for any i8 weight, −128 included)
+//   q8sign     a Q8_0 block: act |a| (7-bit) and its sign mask m; weights w' = (w ^ m) − m per token, then
+//              2 dot_add (exact unless a weight is −128)
+// @ts-ignore: decorator
+@inline function runR<K>(w: usize, a: usize, nBlocks: i32, reps: i32): i32 {
   if (!ASC_FEATURE_RELAXED_SIMD) return 0;
   let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
+  let t0 = i32x4.splat(0), t1 = i32x4.splat(0), t2 = i32x4.splat(0), t3 = i32x4.splat(0);
   for (let r = 0; r < reps; r++) {
     let wp = w, ap = a;
     for (let b = 0; b < nBlocks; b++) {
       const v = v128.load(wp, 0), u = v128.load(wp, 16);
-      s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.load(ap, 0), i32x4.relaxed_dot_i8x16_i7x16_add_s(u, v128.load(ap, 16), s0));
-      s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.load(ap, 32), i32x4.relaxed_dot_i8x16_i7x16_add_s(u, v128.load(ap, 48), s1));
-      s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.load(ap, 64), i32x4.relaxed_dot_i8x16_i7x16_add_s(u, v128.load(ap, 80), s2));
-      s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.load(ap, 96), i32x4.relaxed_dot_i8x16_i7x16_add_s(u, v128.load(ap, 112), s3));
-      wp += 32; ap += 128;
+      if (sizeof<K>() == 1) {
+        s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.load(ap, 0), s0); t0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, v128.load(ap, 16), t0);
+        s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.load(ap, 64), s1); t1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, v128.load(ap, 80), t1);
+        s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.load(ap, 128), s2); t2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, v128.load(ap, 144), t2);
+        s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.load(ap, 192), s3); t3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, v128.load(ap, 208), t3);
+      } else if (sizeof<K>() == 2) {
+        s0 = i32x4.add(s0, i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.load(ap, 0)), i16x8.relaxed_dot_i8x16_i7x16_s(u, v128.load(ap, 16)))));
+        s1 = i32x4.add(s1, i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.load(ap, 64)), i16x8.relaxed_dot_i8x16_i7x16_s(u, v128.load(ap, 80)))));
+        s2 = i32x4.add(s2, i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.load(ap, 128)), i16x8.relaxed_dot_i8x16_i7x16_s(u, v128.load(ap, 144)))));
+        s3 = i32x4.add(s3, i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.load(ap, 192)), i16x8.relaxed_dot_i8x16_i7x16_s(u, v128.load(ap, 208)))));
+      } else if (sizeof<K>() == 4) {
+        s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.load(ap, 0), i32x4.relaxed_dot_i8x16_i7x16_add_s(u, v128.load(ap, 16), s0));
+        t0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.load(ap, 32), i32x4.relaxed_dot_i8x16_i7x16_add_s(u, v128.load(ap, 48), t0));
+        s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.load(ap, 64), i32x4.relaxed_dot_i8x16_i7x16_add_s(u, v128.load(ap, 80), s1));
+        t1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.load(ap, 96), i32x4.relaxed_dot_i8x16_i7x16_add_s(u, v128.load(ap, 112), t1));
+        s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.load(ap, 128), i32x4.relaxed_dot_i8x16_i7x16_add_s(u, v128.load(ap, 144), s2));
+        t2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.load(ap, 160), i32x4.relaxed_dot_i8x16_i7x16_add_s(u, v128.load(ap, 176), t2));
+        s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.load(ap, 192), i32x4.relaxed_dot_i8x16_i7x16_add_s(u, v128.load(ap, 208), s3));
+        t3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.load(ap, 224), i32x4.relaxed_dot_i8x16_i7x16_add_s(u, v128.load(ap, 240), t3));
+      } else {
+        let m = v128.load(ap, 32), n = v128.load(ap, 48);
+        s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(i8x16.sub(v128.xor(v, m), m), v128.load(ap, 0), s0);
+        t0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(i8x16.sub(v128.xor(u, n), n), v128.load(ap, 16), t0);
+        m = v128.load(ap, 96); n = v128.load(ap, 112);
+        s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(i8x16.sub(v128.xor(v, m), m), v128.load(ap, 64), s1);
+        t1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(i8x16.sub(v128.xor(u, n), n), v128.load(ap, 80), t1);
+        m = v128.load(ap, 160); n = v128.load(ap, 176);
+        s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(i8x16.sub(v128.xor(v, m), m), v128.load(ap, 128), s2);
+        t2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(i8x16.sub(v128.xor(u, n), n), v128.load(ap, 144), t2);
+        m = v128.load(ap, 224); n = v128.load(ap, 240);
+        s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(i8x16.sub(v128.xor(v, m), m), v128.load(ap, 192), s3);
+        t3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(i8x16.sub(v128.xor(u, n), n), v128.load(ap, 208), t3);
+      }
+      wp += 32; ap += 256;
     }
   }
-  const s = i32x4.add(i32x4.add(s0, s1), i32x4.add(s2, s3));
+  const s = i32x4.add(i32x4.add(i32x4.add(s0, s1), i32x4.add(s2, s3)), i32x4.add(i32x4.add(t0, t1), i32x4.add(t2, t3)));
   return i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1) + i32x4.extract_lane(s, 2) + i32x4.extract_lane(s, 3);
 }
+
+export function run_relaxed(w: usize, a: usize, nBlocks: i32, reps: i32): i32 { return runR<u8>(w, a, nBlocks, reps); }
+export function run_relaxed16(w: usize, a: usize, nBlocks: i32, reps: i32): i32 { return runR<u16>(w, a, nBlocks, reps); }
+export function run_q8split(w: usize, a: usize, nBlocks: i32, reps: i32): i32 { return runR<u32>(w, a, nBlocks, reps); }
+export function run_q8sign(w: usize, a: usize, nBlocks: i32, reps: i32): i32 { return runR<u64>(w, a, nBlocks, reps); }
