@@ -1,25 +1,27 @@
-// The relaxed-SIMD build against the plain one, bit for bit, on Q8_0 and Q4_0 matmuls (the kernel forms the
-// relaxed build picks by how the engine lowers i32x4.relaxed_dot_i8x16_i7x16_add_s: the fused x86 VNNI dot,
-// or the i16 relaxed dot; weights/act.ts dotAddFast). Self-contained so that it runs as it is in Node ≥ 22,
-// Deno and a Chromium page (page.evaluate): relaxedBits(plainBytes, relaxedBytes) ->
-// { fast: the relaxed build's dot_add_fast(), cases, mismatches: ['Q8_0 nIn=.. nTok=..: y[i] a vs b', ...] }.
+// The relaxed-SIMD build's Q8_0 and Q4_0 matmuls in the kernel form it picks by how the engine lowers
+// i32x4.relaxed_dot_i8x16_i7x16_add_s (the fused x86 VNNI dot, or the i16 relaxed dot; weights/act.ts
+// dotAddFast). Self-contained so that it runs as it is in Node ≥ 22, Deno and a Chromium page
+// (page.evaluate): relaxedBits({ plain, relaxed }) (the two builds' bytes) -> { fast: the relaxed build's dot_add_fast(), cases,
+//   mismatches: Q8_0 results that differ from the plain build's in any bit ('Q8_0 nIn=.. nTok=..: y[i] ..'),
+//   q4: a hash of the relaxed build's Q4_0 result bits (its Q4_0 differs from the plain build's in the last
+//       bits: its act sums go to other lanes; the hash lets engines with the two forms be compared) }.
 // Weights: random GGUF blocks (fp16 scales of every magnitude class but inf/NaN, quants of the whole i8 range,
 // every 7th Q8_0 quant −128: the value the fused Q8_0 form must get right), act rows with zero blocks.
 //
 //   node22 test/helpers/relaxed-bits.mjs | deno run --allow-read test/helpers/relaxed-bits.mjs   (prints JSON)
-export async function relaxedBits(plainBytes, relaxedBytes) {
+export async function relaxedBits({ plain, relaxed }) {
   const GGML_Q4_0 = 2, GGML_Q8_0 = 8;
   let seed = 0x2545f491;
   const rnd = () => { seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0; return seed / 2 ** 32; };
   const inst = async (bytes) => {
     const memory = new WebAssembly.Memory({ initial: 256, maximum: 65536 });
-    const { instance } = await WebAssembly.instantiate(bytes, { env: { memory } });
+    const { instance } = await WebAssembly.instantiate(new Uint8Array(bytes), { env: { memory } });
     return { k: instance.exports, memory };
   };
-  const builds = [await inst(plainBytes), await inst(relaxedBytes)];
+  const builds = [await inst(plain), await inst(relaxed)];
   const fast = builds[1].k.dot_add_fast?.() ?? 0;
   const mismatches = [];
-  let cases = 0;
+  let cases = 0, q4 = 0x811c9dc5;
   for (const type of [GGML_Q8_0, GGML_Q4_0]) {
     const bs = type === GGML_Q8_0 ? 34 : 18;
     for (const nIn of [32, 96, 160, 1024]) {
@@ -49,13 +51,17 @@ export async function relaxedBits(plainBytes, relaxedBytes) {
         });
         cases++;
         const name = `${type === GGML_Q8_0 ? 'Q8_0' : 'Q4_0'} nIn=${nIn} nTok=${nTok}`;
+        if (type === GGML_Q4_0) {
+          for (const v of ys[1]) q4 = Math.imul(q4 ^ v, 0x01000193) >>> 0;
+          continue;
+        }
         for (let i = 0; i < ys[0].length; i++) {
           if (ys[0][i] !== ys[1][i]) { mismatches.push(`${name}: y[${i}] bits ${ys[0][i].toString(16)} vs ${ys[1][i].toString(16)}`); break; }
         }
       }
     }
   }
-  return { fast, cases, mismatches };
+  return { fast, cases, mismatches, q4: q4.toString(16) };
 }
 
 // as a script (Node, Deno): the builds from build/, the result as JSON on stdout
@@ -64,5 +70,5 @@ if (isMain) {
   const { readFileSync } = await import('node:fs');
   const dir = process.argv[2] ?? new URL('../../build/', import.meta.url).pathname;   // (another build's directory)
   const read = (name) => readFileSync(`${dir}/${name}`);
-  console.log(JSON.stringify(await relaxedBits(read('wasmlm.wasm'), read('wasmlm.relaxed.wasm'))));
+  console.log(JSON.stringify(await relaxedBits({ plain: read('wasmlm.wasm'), relaxed: read('wasmlm.relaxed.wasm') })));
 }
