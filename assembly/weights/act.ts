@@ -15,12 +15,14 @@
 //     q plane : QA [nTok][nIn] at act
 //     d plane : f32 [nTok][nb] after the q plane
 //     s plane : f32 [nTok][nb] after the d plane
-//   Q8_0C for repacked Q4_0 weights in the relaxed-SIMD build (Q8_0 there): the Q8_0 quants and scales, as
-//   Q8_1's planes, the third holding c = 8·Σq (i32) per block (a Q4_0 kernel that dots the unsigned nibbles
-//   q_w with the act subtracts it: Σ(q_w − 8)·q_a = Σq_w·q_a − 8·Σq_a):
-//     q plane : QA [nTok][nIn] at act
+//   Q8_0C for repacked Q4_0 weights in the relaxed-SIMD build (Q8_0 there): the Q8_0 quants and scales, each
+//   block's quants in q8sPos's order (below: the order of the relaxed build's repacked Q4_0 nibbles), and
+//   c = 8·Σq per lane of the kernels' i32 sums (lane k: quants 2k, 2k+1, 8+2k, 9+2k and the same + 16; the
+//   Q4_0 kernel that dots the unsigned nibbles q_w with the act subtracts it: Σ(q_w − 8)·q_a = Σq_w·q_a −
+//   8·Σq_a, lane by lane, so its lanes hold the plain build's sums and its floats are the plain build's):
+//     q plane : i8 [nTok][nIn] at act
 //     d plane : f32 [nTok][nb] after the q plane
-//     c plane : i32 [nTok][nb] after the d plane
+//     c plane : i32 [nTok][nb][4] after the d plane
 //   Q8_0S for repacked Q8_0 weights in the relaxed-SIMD build where i32x4.relaxed_dot_i8x16_i7x16_add_s is
 //   a fused 16-MAC dot (dotAddFast: x86 VNNI's vpdpbusd): the Q8_0 planes and sizes, each block's 64 q-plane
 //   bytes holding the quants split into two 7-bit halves, a = a⁺ − a⁻ (a⁺ = max(a, 0), a⁻ = max(−a, 0)):
@@ -105,7 +107,8 @@ export function act_bytes(type: i32, nIn: i32, nTok: i32): i32 {
   const f = actFormat(type);
   if (f == ACT_F32 || f == ACT_F16 || f == ACT_BF16) return nIn * nTok * 4;
   if (f == ACT_Q8_0 || f == ACT_Q8_0S) return nTok * nIn * 2 + nTok * (nIn >> 5) * 4;
-  if (f == ACT_Q8_1 || f == ACT_Q8_0C) return nTok * (nIn << QA_SHIFT) + nTok * (nIn >> 5) * 8;
+  if (f == ACT_Q8_1) return nTok * (nIn << QA_SHIFT) + nTok * (nIn >> 5) * 8;
+  if (f == ACT_Q8_0C) return nTok * nIn + nTok * (nIn >> 5) * 20;
   if (f == ACT_Q8_K) return nTok * (nIn << QA_SHIFT) + nTok * (nIn >> 8) * 4 + nTok * (nIn >> 4) * 2;
   return 0;
 }
@@ -143,6 +146,12 @@ export function act_bytes(type: i32, nIn: i32, nTok: i32): i32 {
     + (<usize>t * <usize>(nIn >> 5) << 2);
 }
 
+// Q8_0C: c plane (the relaxed build: i8 q plane; 16 bytes per block)
+// @ts-ignore: decorator
+@inline export function actQ80C(act: usize, nIn: i32, nTok: i32, t: i32): usize {
+  return act + <usize>nTok * <usize>nIn + (<usize>nTok * <usize>(nIn >> 5) << 2) + (<usize>t * <usize>(nIn >> 5) << 4);
+}
+
 // Q8_K: d plane
 // @ts-ignore: decorator
 @inline export function actQ8KD(act: usize, nIn: i32, nTok: i32, t: i32): usize {
@@ -172,7 +181,8 @@ export function act_bytes(type: i32, nIn: i32, nTok: i32): i32 {
 }
 // @ts-ignore: decorator
 @inline export function actE(f: i32, act: usize, nIn: i32, nTok: i32, t: i32): usize {
-  if (f == ACT_Q8_1 || f == ACT_Q8_0C) return actQ81S(act, nIn, nTok, t);
+  if (f == ACT_Q8_1) return actQ81S(act, nIn, nTok, t);
+  if (f == ACT_Q8_0C) return actQ80C(act, nIn, nTok, t);
   return f == ACT_Q8_K ? actQ8KSums(act, nIn, nTok, t) : 0;
 }
 
@@ -206,7 +216,7 @@ function quantizeQ8(f: i32, x: usize, act: usize, nIn: i32, nTok: i32, t0: i32, 
     let xp = x + (<usize>t * <usize>nIn << 2);
     let qp = q81 ? actQaRow(act, nIn, t) : actQ8Row(act, nIn, t);
     let dp = q81 ? actQ81D(act, nIn, nTok, t) : actQ8Scales(act, nIn, nTok, t);
-    let sp = q81 ? actQ81S(act, nIn, nTok, t) : 0;
+    let sp = f == ACT_Q8_0C ? actQ80C(act, nIn, nTok, t) : q81 ? actQ81S(act, nIn, nTok, t) : 0;
     for (let b = 0; b < nb; b++) {
       const v0 = v128.load(xp, 0), v1 = v128.load(xp, 16), v2 = v128.load(xp, 32), v3 = v128.load(xp, 48);
       const v4 = v128.load(xp, 64), v5 = v128.load(xp, 80), v6 = v128.load(xp, 96), v7 = v128.load(xp, 112);
@@ -225,15 +235,24 @@ function quantizeQ8(f: i32, x: usize, act: usize, nIn: i32, nTok: i32, t0: i32, 
       const q7 = q8x4(v7, iv);
       const w0 = i16x8.narrow_i32x4_s(q0, q1), w1 = i16x8.narrow_i32x4_s(q2, q3);
       const w2 = i16x8.narrow_i32x4_s(q4, q5), w3 = i16x8.narrow_i32x4_s(q6, q7);
-      if (ASC_FEATURE_RELAXED_SIMD && f == ACT_Q8_0S) {
+      if (ASC_FEATURE_RELAXED_SIMD && (f == ACT_Q8_0S || f == ACT_Q8_0C)) {
         // (q8sPos's order: the i32 lanes of w0 and w1 interleaved, and of w2 and w3)
         const lo = i8x16.narrow_i16x8_s(v128.shuffle<u32>(w0, w1, 0, 4, 1, 5), v128.shuffle<u32>(w0, w1, 2, 6, 3, 7));
         const hi = i8x16.narrow_i16x8_s(v128.shuffle<u32>(w2, w3, 0, 4, 1, 5), v128.shuffle<u32>(w2, w3, 2, 6, 3, 7));
-        v128.store(qp, i8x16.max_s(lo, zero), 0);
-        v128.store(qp, i8x16.max_s(hi, zero), 16);
-        v128.store(qp, i8x16.max_s(i8x16.neg(lo), zero), 32);
-        v128.store(qp, i8x16.max_s(i8x16.neg(hi), zero), 48);
-        qp += 64;
+        if (f == ACT_Q8_0C) {
+          v128.store(qp, lo, 0);
+          v128.store(qp, hi, 16);
+          // lane k: 8·Σ of quants 2k, 2k+1 of w0..w3 (i16 sums ≤ 4·127)
+          v128.store(sp, i32x4.shl(i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.add(w0, w1), i16x8.add(w2, w3))), 3));
+          sp += 16;
+          qp += 32;
+        } else {
+          v128.store(qp, i8x16.max_s(lo, zero), 0);
+          v128.store(qp, i8x16.max_s(hi, zero), 16);
+          v128.store(qp, i8x16.max_s(i8x16.neg(lo), zero), 32);
+          v128.store(qp, i8x16.max_s(i8x16.neg(hi), zero), 48);
+          qp += 64;
+        }
       } else if (wide) {
         v128.store(qp, w0, 0);
         v128.store(qp, w1, 16);
@@ -245,12 +264,7 @@ function quantizeQ8(f: i32, x: usize, act: usize, nIn: i32, nTok: i32, t0: i32, 
         v128.store(qp, i8x16.narrow_i16x8_s(w2, w3), 16);
         qp += 32;
       }
-      if (f == ACT_Q8_0C) {
-        const sum = isum4(i32x4.add(i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)),
-                                    i32x4.add(i32x4.add(q4, q5), i32x4.add(q6, q7))));
-        store<i32>(sp, sum << 3);
-        sp += 4;
-      } else if (q81) {
+      if (q81 && f != ACT_Q8_0C) {
         const sum = isum4(i32x4.add(i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)),
                                     i32x4.add(i32x4.add(q4, q5), i32x4.add(q6, q7))));
         store<f32>(sp, roundF16(d * <f32>sum));
@@ -276,18 +290,23 @@ function quantizeQ8Ref(f: i32, x: usize, act: usize, nIn: i32, nTok: i32): void 
       const d: f32 = amax / <f32>127.0;
       store<f32>(dr + (<usize>b << 2), h2f(f2h(d)));
       let sum = 0;
+      const cp = f == ACT_Q8_0C ? actQ80C(act, nIn, nTok, t) + (<usize>b << 4) : 0;
+      if (f == ACT_Q8_0C) memory.fill(cp, 0, 16);
       for (let j = 0; j < 32; j++) {
         const v = load<f32>(xr + (<usize>(b * 32 + j) << 2));
         const q = <i32>nearest<f32>(v * id);
         sum += q;
-        if (q81) storeQa(qr, b * 32 + j, q);
+        if (f == ACT_Q8_0C) {
+          store<i8>(qr + <usize>(b * 32 + q8sPos(j)), q);
+          const lane = cp + (<usize>((j >> 1) & 3) << 2);
+          store<i32>(lane, load<i32>(lane) + (q << 3));
+        } else if (q81) storeQa(qr, b * 32 + j, q);
         else if (f == ACT_Q8_0S) {
           store<u8>(qr + <usize>(b * 64 + q8sPos(j)), max<i32>(q, 0));
           store<u8>(qr + <usize>(b * 64 + 32 + q8sPos(j)), max<i32>(-q, 0));
         } else store<i16>(qr + (<usize>(b * 32 + j) << 1), <i16>q);
       }
-      if (f == ACT_Q8_0C) store<i32>(actQ81S(act, nIn, nTok, t) + (<usize>b << 2), sum << 3);
-      else if (q81) store<f32>(actQ81S(act, nIn, nTok, t) + (<usize>b << 2), h2f(f2h(d * <f32>sum)));
+      if (q81 && f != ACT_Q8_0C) store<f32>(actQ81S(act, nIn, nTok, t) + (<usize>b << 2), h2f(f2h(d * <f32>sum)));
     }
   }
 }

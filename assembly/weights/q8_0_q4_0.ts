@@ -14,11 +14,12 @@
 // 12, each stored as q ^ 8: as a signed 4-bit number that is q − 8, the weight's value. A shift and a mask
 // per nibble (one of them for the lowest and the top one) then give 4096 × the weights as i16 in element
 // order (wq and q4Scaled below). The
-// relaxed-SIMD build keeps GGUF's order (byte j: weight j, and weight 16 + j in the high nibble): its dot
-// takes the unsigned nibbles as they are.
+// relaxed-SIMD build keeps GGUF's bytes (byte j: weight j, and weight 16 + j in the high nibble) in the order
+// act.ts q8sPos gives (within each 16: the i16 pairs of 0-7 and 8-15 interleaved): its dot takes the unsigned
+// nibbles as they are, and its i32 lanes then sum the weights the plain build's lanes sum.
 import { GGML_Q8_0, GGML_Q4_0, REPACKED, WASMLM_Q4_0R } from "../../src/abi";
 import { h2f } from "../ops/f16";
-import { loadQa, actQaRow, actQ8Row, actQ81D, actQ8Scales, actFormat, dotAddFast, q8sPos, ACT_Q8_0S } from "./act";
+import { actQaRow, actQ8Row, actQ81D, actQ8Scales, actFormat, dotAddFast, q8sPos, ACT_Q8_0S } from "./act";
 import { KC, KC_M4, KC_MF000, KC_H2F, KC_P112, fence, hsum4, hsum4x4, store8 } from "./common";
 
 // ---------------------------------------------------------------- Q8_0 / Q4_0, repacked (repack below)
@@ -73,6 +74,9 @@ import { KC, KC_M4, KC_MF000, KC_H2F, KC_P112, fence, hsum4, hsum4x4, store8 } f
 @inline function wStep<Q>(): usize { return isQ4<Q>() ? 16 : 32; }
 // @ts-ignore: decorator
 @inline function aStep<Q>(): usize { return relaxedQ4<Q>() ? 32 : 64; }
+/** bytes of the Q8_0C c plane per block (read by the relaxed Q4_0 dot only) */
+// @ts-ignore: decorator
+@inline function cStep<Q>(): usize { return relaxedQ4<Q>() ? 16 : 0; }
 
 // The plain build's Q4_0 weights enter the dot as 4096·w (each nibble moved to the top 4 bits of its i16 lane
 // and masked: 3 shifts and 3 ands instead of 7 shifts). The block's i32 sums are then 4096 times the true ones
@@ -89,8 +93,8 @@ import { KC, KC_M4, KC_MF000, KC_H2F, KC_P112, fence, hsum4, hsum4x4, store8 } f
 //   Q8_0: 8 i16, weights 8i .. 8i+7 (sign-extended straight from memory).
 //   Q4_0 (plain build): 4096 × weights 8i .. 8i+7 (lane k holds the nibbles of weights k, 8+k, 16+k, 24+k
 //     at bits 0, 4, 8, 12, each q ^ 8, i.e. q − 8 as a signed 4-bit number; mf: 0xf000 in every i16 lane).
-//   Q4_0 (relaxed build): weights 0-15 (i = 0) and 16-31 (i = 1) as unsigned nibbles q in i8 lanes (GGUF
-//     order; i = 2, 3 are not read).
+//   Q4_0 (relaxed build): weights 0-15 (i = 0) and 16-31 (i = 1) as unsigned nibbles q in i8 lanes (in
+//     q8sPos's order; i = 2, 3 are not read).
 //   Q8_0 against Q8_0S act (u32): weights 0-15 (i = 0) and 16-31 (i = 1) in the order act.ts q8sPos gives
 //     (i = 2, 3 not read): the i16 pairs of 8i' .. 8i'+7 and 8i'+8 .. 8i'+15 interleaved, so that the fused
 //     dot's lane k sums the same 8 weights as lane k of the i16 dots (weights 2k, 2k+1, 8+2k, 9+2k, and the
@@ -111,8 +115,10 @@ import { KC, KC_M4, KC_MF000, KC_H2F, KC_P112, fence, hsum4, hsum4x4, store8 } f
   if (i == 2) return v128.and(i16x8.shl(v, 4), m);
   return v128.and(v, m);
 }
-// bytes 0,1 8,9 2,3 10,11 4,5 12,13 6,7 14,15 (wq's Q8_0 order for Q8_0S act)
+// bytes 0,1 8,9 2,3 10,11 4,5 12,13 6,7 14,15 (act.ts q8sPos's order: wq's Q8_0 order for Q8_0S act; the relaxed
+// build's repacked Q4_0 bytes) and its inverse
 const Q8S_ORDER: usize = memory.data<u8>([0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15], 16);
+const Q8S_INVERSE: usize = memory.data<u8>([0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15], 16);
 // the mask wq takes: Q4_0 relaxed 0x0f per byte, plain 0xf000 per i16; Q8_0 against Q8_0S: Q8S_ORDER (Q8_0: unused)
 // @ts-ignore: decorator
 @inline function wMask<Q>(): v128 {
@@ -124,14 +130,14 @@ const Q8S_ORDER: usize = memory.data<u8>([0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13
 @inline function wLoad<Q>(w: usize): v128 { return isQ4<Q>() ? v128.load(w) : v128.splat<i32>(0); }
 
 // i32x4 partial sums of one block: unpacked weights w0..w3 against the act block at a (c: the block's
-// 8·Σq_a, read by the relaxed Q4_0 dot only)
+// 8·Σq_a per lane, read by the relaxed Q4_0 dot only)
 // @ts-ignore: decorator
 @inline function dotU<Q>(w0: v128, w1: v128, w2: v128, w3: v128, a: usize, c: usize): v128 {
   if (fused<Q>()) {
     const z = i32x4.splat(0);
     if (sizeof<Q>() == 8) {   // Q4_0: nibbles (the 7-bit operand) · act; minus 8·Σq_a
       const p = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(a, 0), w0, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(a, 16), w1, z));
-      return i32x4.sub(p, v128.load32_zero(c));
+      return i32x4.sub(p, v128.load(c));
     }
     // Q8_0: Σw·a⁺ − Σw·a⁻ (act.ts Q8_0S: a⁺ at a, a⁻ at a + 32)
     const p = i32x4.relaxed_dot_i8x16_i7x16_add_s(w0, v128.load(a, 0), i32x4.relaxed_dot_i8x16_i7x16_add_s(w1, v128.load(a, 16), z));
@@ -141,7 +147,7 @@ const Q8S_ORDER: usize = memory.data<u8>([0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13
   if (relaxedQ4<Q>()) {
     // pairs of nibble · act products in i16 (|Σ| ≤ 4·15·127), then pairs of those in i32; minus 8·Σq_a
     const p = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(a, 0), w0), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(a, 16), w1));
-    return i32x4.sub(i32x4.extadd_pairwise_i16x8_s(p), v128.load32_zero(c));
+    return i32x4.sub(i32x4.extadd_pairwise_i16x8_s(p), v128.load(c));
   }
   return i32x4.add(i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(a, 0)), i32x4.dot_i16x8_s(w1, v128.load(a, 16))),
                    i32x4.add(i32x4.dot_i16x8_s(w2, v128.load(a, 32)), i32x4.dot_i16x8_s(w3, v128.load(a, 48))));
@@ -184,24 +190,24 @@ function k2Q<Q>(w0: usize, s0: usize, w1: usize, s1: usize, aq: usize, ad: usize
   const hm = v128.load(KC, KC_H2F), p112 = v128.load(KC, KC_P112), m = wMask<Q>();
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
   let b = 0;
-  const W = wStep<Q>(), A = aStep<Q>();
+  const W = wStep<Q>(), A = aStep<Q>(), C = cStep<Q>();
   for (; b + 4 <= nb; b += 4) {
     const da = v128.load(ad);
     const sc0 = f32x4.mul(h2f4At(s0, hm, p112), da), sc1 = f32x4.mul(h2f4At(s1, hm, p112), da);
     acc0 = rowStep<Q>(acc0, w0, aq, ac, m, sc0, 0, yp);
     acc1 = rowStep<Q>(acc1, w1, aq, ac, m, sc1, 0, yp);
-    acc0 = rowStep<Q>(acc0, w0 + W, aq + A, ac + 4, m, sc0, 1, yp);
-    acc1 = rowStep<Q>(acc1, w1 + W, aq + A, ac + 4, m, sc1, 1, yp);
-    acc0 = rowStep<Q>(acc0, w0 + 2 * W, aq + 2 * A, ac + 8, m, sc0, 2, yp);
-    acc1 = rowStep<Q>(acc1, w1 + 2 * W, aq + 2 * A, ac + 8, m, sc1, 2, yp);
-    acc0 = rowStep<Q>(acc0, w0 + 3 * W, aq + 3 * A, ac + 12, m, sc0, 3, yp);
-    acc1 = rowStep<Q>(acc1, w1 + 3 * W, aq + 3 * A, ac + 12, m, sc1, 3, yp);
-    w0 += 4 * W; w1 += 4 * W; aq += 4 * A; ac += 16; s0 += 8; s1 += 8; ad += 16;
+    acc0 = rowStep<Q>(acc0, w0 + W, aq + A, ac + C, m, sc0, 1, yp);
+    acc1 = rowStep<Q>(acc1, w1 + W, aq + A, ac + C, m, sc1, 1, yp);
+    acc0 = rowStep<Q>(acc0, w0 + 2 * W, aq + 2 * A, ac + 2 * C, m, sc0, 2, yp);
+    acc1 = rowStep<Q>(acc1, w1 + 2 * W, aq + 2 * A, ac + 2 * C, m, sc1, 2, yp);
+    acc0 = rowStep<Q>(acc0, w0 + 3 * W, aq + 3 * A, ac + 3 * C, m, sc0, 3, yp);
+    acc1 = rowStep<Q>(acc1, w1 + 3 * W, aq + 3 * A, ac + 3 * C, m, sc1, 3, yp);
+    w0 += 4 * W; w1 += 4 * W; aq += 4 * A; ac += 4 * C; s0 += 8; s1 += 8; ad += 16;
   }
   for (; b < nb; b++) {
     acc0 = scaleAcc(acc0, blockDot<Q>(w0, aq, ac, m), tailScale(s0, ad));
     acc1 = scaleAcc(acc1, blockDot<Q>(w1, aq, ac, m), tailScale(s1, ad));
-    w0 += wStep<Q>(); w1 += wStep<Q>(); aq += aStep<Q>(); ac += 4; s0 += 2; s1 += 2; ad += 4;
+    w0 += W; w1 += W; aq += A; ac += C; s0 += 2; s1 += 2; ad += 4;
   }
   return unscale<Q>(hsum4x4(acc0, acc1, acc0, acc1));
 }
@@ -211,18 +217,18 @@ function k1Q<Q>(w: usize, s: usize, aq: usize, ad: usize, ac: usize, nb: i32, yp
   const hm = v128.load(KC, KC_H2F), p112 = v128.load(KC, KC_P112), m = wMask<Q>();
   let acc = f32x4.splat(0);
   let b = 0;
-  const W = wStep<Q>(), A = aStep<Q>();
+  const W = wStep<Q>(), A = aStep<Q>(), C = cStep<Q>();
   for (; b + 4 <= nb; b += 4) {
     const sc = f32x4.mul(h2f4At(s, hm, p112), v128.load(ad));
     acc = rowStep<Q>(acc, w, aq, ac, m, sc, 0, yp);
-    acc = rowStep<Q>(acc, w + W, aq + A, ac + 4, m, sc, 1, yp);
-    acc = rowStep<Q>(acc, w + 2 * W, aq + 2 * A, ac + 8, m, sc, 2, yp);
-    acc = rowStep<Q>(acc, w + 3 * W, aq + 3 * A, ac + 12, m, sc, 3, yp);
-    w += 4 * W; aq += 4 * A; ac += 16; s += 8; ad += 16;
+    acc = rowStep<Q>(acc, w + W, aq + A, ac + C, m, sc, 1, yp);
+    acc = rowStep<Q>(acc, w + 2 * W, aq + 2 * A, ac + 2 * C, m, sc, 2, yp);
+    acc = rowStep<Q>(acc, w + 3 * W, aq + 3 * A, ac + 3 * C, m, sc, 3, yp);
+    w += 4 * W; aq += 4 * A; ac += 4 * C; s += 8; ad += 16;
   }
   for (; b < nb; b++) {
     acc = scaleAcc(acc, blockDot<Q>(w, aq, ac, m), tailScale(s, ad));
-    w += wStep<Q>(); aq += aStep<Q>(); ac += 4; s += 2; ad += 4;
+    w += W; aq += A; ac += C; s += 2; ad += 4;
   }
   return q4Scaled<Q>() ? hsum4(acc) * <f32>0.000244140625 : hsum4(acc);
 }
@@ -246,7 +252,7 @@ function k4Q<Q, T>(w: usize, s: usize, q0: usize, q1: usize, q2: usize, q3: usiz
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
   let v: v128, w0: v128, w1: v128, w2: v128, w3: v128;
   let b = 0;
-  const W = wStep<Q>(), A = aStep<Q>();
+  const W = wStep<Q>(), A = aStep<Q>(), C = cStep<Q>();
   for (; b + 4 <= nb; b += 4) {
     const dw = h2f4At(s, hm, p112);
     const sc0 = f32x4.mul(dw, v128.load(d0)), sc1 = f32x4.mul(dw, v128.load(d1));
@@ -257,22 +263,22 @@ function k4Q<Q, T>(w: usize, s: usize, q0: usize, q1: usize, q2: usize, q3: usiz
     if (four) acc2 = tokStep<Q>(acc2, w0, w1, w2, w3, q2, c2, sc2, 0, yp);
     if (four) acc3 = tokStep<Q>(acc3, w0, w1, w2, w3, q3, c3, sc3, 0, yp);
     v = wLoad<Q>(w + W); w0 = wq<Q>(w + W, v, 0, m); w1 = wq<Q>(w + W, v, 1, m); w2 = wq<Q>(w + W, v, 2, m); w3 = wq<Q>(w + W, v, 3, m);
-    acc0 = tokStep<Q>(acc0, w0, w1, w2, w3, q0 + A, c0 + 4, sc0, 1, yp);
-    acc1 = tokStep<Q>(acc1, w0, w1, w2, w3, q1 + A, c1 + 4, sc1, 1, yp);
-    if (four) acc2 = tokStep<Q>(acc2, w0, w1, w2, w3, q2 + A, c2 + 4, sc2, 1, yp);
-    if (four) acc3 = tokStep<Q>(acc3, w0, w1, w2, w3, q3 + A, c3 + 4, sc3, 1, yp);
+    acc0 = tokStep<Q>(acc0, w0, w1, w2, w3, q0 + A, c0 + C, sc0, 1, yp);
+    acc1 = tokStep<Q>(acc1, w0, w1, w2, w3, q1 + A, c1 + C, sc1, 1, yp);
+    if (four) acc2 = tokStep<Q>(acc2, w0, w1, w2, w3, q2 + A, c2 + C, sc2, 1, yp);
+    if (four) acc3 = tokStep<Q>(acc3, w0, w1, w2, w3, q3 + A, c3 + C, sc3, 1, yp);
     v = wLoad<Q>(w + 2 * W); w0 = wq<Q>(w + 2 * W, v, 0, m); w1 = wq<Q>(w + 2 * W, v, 1, m); w2 = wq<Q>(w + 2 * W, v, 2, m); w3 = wq<Q>(w + 2 * W, v, 3, m);
-    acc0 = tokStep<Q>(acc0, w0, w1, w2, w3, q0 + 2 * A, c0 + 8, sc0, 2, yp);
-    acc1 = tokStep<Q>(acc1, w0, w1, w2, w3, q1 + 2 * A, c1 + 8, sc1, 2, yp);
-    if (four) acc2 = tokStep<Q>(acc2, w0, w1, w2, w3, q2 + 2 * A, c2 + 8, sc2, 2, yp);
-    if (four) acc3 = tokStep<Q>(acc3, w0, w1, w2, w3, q3 + 2 * A, c3 + 8, sc3, 2, yp);
+    acc0 = tokStep<Q>(acc0, w0, w1, w2, w3, q0 + 2 * A, c0 + 2 * C, sc0, 2, yp);
+    acc1 = tokStep<Q>(acc1, w0, w1, w2, w3, q1 + 2 * A, c1 + 2 * C, sc1, 2, yp);
+    if (four) acc2 = tokStep<Q>(acc2, w0, w1, w2, w3, q2 + 2 * A, c2 + 2 * C, sc2, 2, yp);
+    if (four) acc3 = tokStep<Q>(acc3, w0, w1, w2, w3, q3 + 2 * A, c3 + 2 * C, sc3, 2, yp);
     v = wLoad<Q>(w + 3 * W); w0 = wq<Q>(w + 3 * W, v, 0, m); w1 = wq<Q>(w + 3 * W, v, 1, m); w2 = wq<Q>(w + 3 * W, v, 2, m); w3 = wq<Q>(w + 3 * W, v, 3, m);
-    acc0 = tokStep<Q>(acc0, w0, w1, w2, w3, q0 + 3 * A, c0 + 12, sc0, 3, yp);
-    acc1 = tokStep<Q>(acc1, w0, w1, w2, w3, q1 + 3 * A, c1 + 12, sc1, 3, yp);
-    if (four) acc2 = tokStep<Q>(acc2, w0, w1, w2, w3, q2 + 3 * A, c2 + 12, sc2, 3, yp);
-    if (four) acc3 = tokStep<Q>(acc3, w0, w1, w2, w3, q3 + 3 * A, c3 + 12, sc3, 3, yp);
+    acc0 = tokStep<Q>(acc0, w0, w1, w2, w3, q0 + 3 * A, c0 + 3 * C, sc0, 3, yp);
+    acc1 = tokStep<Q>(acc1, w0, w1, w2, w3, q1 + 3 * A, c1 + 3 * C, sc1, 3, yp);
+    if (four) acc2 = tokStep<Q>(acc2, w0, w1, w2, w3, q2 + 3 * A, c2 + 3 * C, sc2, 3, yp);
+    if (four) acc3 = tokStep<Q>(acc3, w0, w1, w2, w3, q3 + 3 * A, c3 + 3 * C, sc3, 3, yp);
     w += 4 * W; s += 8;
-    q0 += 4 * A; q1 += 4 * A; q2 += 4 * A; q3 += 4 * A; c0 += 16; c1 += 16; c2 += 16; c3 += 16;
+    q0 += 4 * A; q1 += 4 * A; q2 += 4 * A; q3 += 4 * A; c0 += 4 * C; c1 += 4 * C; c2 += 4 * C; c3 += 4 * C;
     d0 += 16; d1 += 16; d2 += 16; d3 += 16;
   }
   for (; b < nb; b++) {
@@ -283,8 +289,8 @@ function k4Q<Q, T>(w: usize, s: usize, q0: usize, q1: usize, q2: usize, q3: usiz
       acc2 = scaleAcc(acc2, dotU<Q>(w0, w1, w2, w3, q2, c2), tailScale(s, d2));
       acc3 = scaleAcc(acc3, dotU<Q>(w0, w1, w2, w3, q3, c3), tailScale(s, d3));
     }
-    w += wStep<Q>(); s += 2;
-    q0 += aStep<Q>(); q1 += aStep<Q>(); q2 += aStep<Q>(); q3 += aStep<Q>(); c0 += 4; c1 += 4; c2 += 4; c3 += 4;
+    w += W; s += 2;
+    q0 += A; q1 += A; q2 += A; q3 += A; c0 += C; c1 += C; c2 += C; c3 += C;
     d0 += 4; d1 += 4; d2 += 4; d3 += 4;
   }
   return unscale<Q>(hsum4x4(acc0, acc1, acc2, acc3));
@@ -357,8 +363,8 @@ export function q32Ref(type: i32, w: usize, act: usize, y: usize, nIn: i32, nOut
         let sumi: i32 = 0;
         for (let j = 0; j < 32; j++) {
           let q: i32;
-          if (q4 && ASC_FEATURE_RELAXED_SIMD) {   // GGUF nibble order: byte j weight j, high nibble weight 16 + j
-            q = ((<i32>load<u8>(wr + (<usize>b << 4) + (j & 15)) >> ((j >> 4) << 2)) & 15) - 8;
+          if (q4 && ASC_FEATURE_RELAXED_SIMD) {   // byte q8sPos(j & 15): weight j (j < 16: low nibble, else high)
+            q = ((<i32>load<u8>(wr + (<usize>b << 4) + q8sPos(j & 15)) >> ((j >> 4) << 2)) & 15) - 8;
           } else if (q4) {   // byte 2k = weights k, 8+k; byte 2k+1 = weights 16+k, 24+k; nibbles q ^ 8
             const k = j & 7, g = j >> 3;
             const nib = (<i32>load<u8>(wr + (<usize>b << 4) + (k << 1) + (g >> 1)) >> ((g & 1) << 2)) & 15;
@@ -367,7 +373,7 @@ export function q32Ref(type: i32, w: usize, act: usize, y: usize, nIn: i32, nOut
             q = <i32>load<i8>(wr + (<usize>b << 5) + j);
           }
           let a: i32;
-          if (qa) a = loadQa(aq, b * 32 + j);
+          if (qa) a = <i32>load<i8>(aq + <usize>(b * 32 + q8sPos(j)));
           else if (split) a = <i32>load<u8>(aq + <usize>(b * 64 + q8sPos(j))) - <i32>load<u8>(aq + <usize>(b * 64 + 32 + q8sPos(j)));
           else a = <i32>load<i16>(aq + (<usize>(b * 32 + j) << 1));
           sumi += q * a;
@@ -401,15 +407,16 @@ function rowQ8_0R(src: usize, dst: usize, n: i32): void {
 }
 
 // Repacked Q4_0 (repack below): quants[nb][16] (plain build: i16 lane k = weights k, 8+k, 16+k, 24+k, nibbles
-// q ^ 8; relaxed build: GGUF's order), then nb fp16 scales
+// q ^ 8; relaxed build: GGUF's bytes in q8sPos's order), then nb fp16 scales
 function rowQ4_0R(src: usize, dst: usize, n: i32): void {
   const nb = n >> 5;
   const scales = src + (<usize>nb << 4);
   for (let b = 0; b < nb; b++) {
     const d = f32x4.splat(h2f(<i32>load<u16>(scales + (<usize>b << 1))));
     const v = v128.load(src);
-    if (ASC_FEATURE_RELAXED_SIMD) {   // the relaxed build keeps GGUF's nibble order: byte j = weights j, 16 + j
-      const lo = i8x16.sub(v128.and(v, i8x16.splat(15)), i8x16.splat(8)), hi = i8x16.sub(i8x16.shr_u(v, 4), i8x16.splat(8));
+    if (ASC_FEATURE_RELAXED_SIMD) {   // the relaxed build's order (repack): GGUF's bytes in q8sPos's order
+      const g = i8x16.swizzle(v, v128.load(Q8S_INVERSE));   // GGUF's: byte j = weights j, 16 + j
+      const lo = i8x16.sub(v128.and(g, i8x16.splat(15)), i8x16.splat(8)), hi = i8x16.sub(i8x16.shr_u(g, 4), i8x16.splat(8));
       store8(dst, i16x8.extend_low_i8x16_s(lo), i16x8.extend_high_i8x16_s(lo), i16x8.extend_low_i8x16_s(hi), i16x8.extend_high_i8x16_s(hi), d);
     } else {
       store8(dst, i16x8.shr_s(i16x8.shl(v, 12), 12), i16x8.shr_s(i16x8.shl(v, 8), 12), i16x8.shr_s(i16x8.shl(v, 4), 12), i16x8.shr_s(v, 12), d);
@@ -441,7 +448,7 @@ export function q32Repack(type: i32, w: usize, nRows: i32, nIn: i32, scratch: us
       store<u16>(scales + (<usize>b << 1), load<u16>(src));
       if (q4) {
         const q = v128.load(src, 2);
-        v128.store(row + (<usize>b << 4), ASC_FEATURE_RELAXED_SIMD ? q : q4Reorder(q));
+        v128.store(row + (<usize>b << 4), ASC_FEATURE_RELAXED_SIMD ? i8x16.swizzle(q, v128.load(Q8S_ORDER)) : q4Reorder(q));
       } else {
         v128.store(row + (<usize>b << 5), v128.load(src, 2), 0);
         v128.store(row + (<usize>b << 5), v128.load(src, 18), 16);

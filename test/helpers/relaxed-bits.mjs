@@ -1,10 +1,9 @@
-// The relaxed-SIMD build's Q8_0 and Q4_0 matmuls in the kernel form it picks by how the engine lowers
-// i32x4.relaxed_dot_i8x16_i7x16_add_s (the fused x86 VNNI dot, or the i16 relaxed dot; weights/act.ts
-// dotAddFast). Self-contained so that it runs as it is in Node ≥ 22, Deno and a Chromium page
-// (page.evaluate): relaxedBits({ plain, relaxed }) (the two builds' bytes) -> { fast: the relaxed build's dot_add_fast(), cases,
-//   mismatches: Q8_0 results that differ from the plain build's in any bit ('Q8_0 nIn=.. nTok=..: y[i] ..'),
-//   q4: a hash of the relaxed build's Q4_0 result bits (its Q4_0 differs from the plain build's in the last
-//       bits: its act sums go to other lanes; the hash lets engines with the two forms be compared) }.
+// The relaxed-SIMD build against the plain one, bit for bit, on Q8_0 and Q4_0 matmuls, in the kernel form the
+// relaxed build picks by how the engine lowers i32x4.relaxed_dot_i8x16_i7x16_add_s (the fused x86 VNNI dot,
+// or the i16 relaxed dot; weights/act.ts dotAddFast). Self-contained so that it runs as it is in Node ≥ 22,
+// Deno and a Chromium page (page.evaluate): relaxedBits({ plain, relaxed }) (the two builds' bytes) ->
+// { fast: the relaxed build's dot_add_fast(), cases, mismatches: ['Q8_0 nIn=.. nTok=.. y: y[i] bits .. vs ..'] }
+// (matmul and matmul_ref of each build; and the relaxed build's prep_act against its prep_act_ref).
 // Weights: random GGUF blocks (fp16 scales of every magnitude class but inf/NaN, quants of the whole i8 range,
 // every 7th Q8_0 quant −128: the value the fused Q8_0 form must get right), act rows with zero blocks.
 //
@@ -21,7 +20,7 @@ export async function relaxedBits({ plain, relaxed }) {
   const builds = [await inst(plain), await inst(relaxed)];
   const fast = builds[1].k.dot_add_fast?.() ?? 0;
   const mismatches = [];
-  let cases = 0, q4 = 0x811c9dc5;
+  let cases = 0;
   for (const type of [GGML_Q8_0, GGML_Q4_0]) {
     const bs = type === GGML_Q8_0 ? 34 : 18;
     for (const nIn of [32, 96, 160, 1024]) {
@@ -38,30 +37,35 @@ export async function relaxedBits({ plain, relaxed }) {
         }
         const x = new Float32Array(nTok * nIn);
         for (let i = 0; i < x.length; i++) x[i] = ((i >> 5) % 5 === 2) ? 0 : (rnd() * 2 - 1) * (1 + 100 * (i % 3 === 0 ? rnd() : 0));
+        // per build: matmul, matmul_ref, and whether prep_act and prep_act_ref wrote the same bytes
         const ys = builds.map(({ k, memory }) => {
           const wp = 65536, sp = wp + w.length + 64, xp = (sp + nb * bs + 127) & ~63;
           const ap = (xp + x.byteLength + 127) & ~63, actN = k.act_bytes(type | 256, nIn, nTok);
-          const yp = (ap + actN + 127) & ~63;
+          const rp = (ap + actN + 127) & ~63, yp = (rp + actN + 127) & ~63, yr = yp + nOut * nTok * 4;
           new Uint8Array(memory.buffer, wp, w.length).set(w);
           new Float32Array(memory.buffer, xp, x.length).set(x);
           const mt = k.repack(type, wp, nOut, nIn, sp);
           k.prep_act(mt, xp, ap, nIn, nTok);
+          k.prep_act_ref(mt, xp, rp, nIn, nTok);
+          const a = new Uint8Array(memory.buffer, ap, actN), r = new Uint8Array(memory.buffer, rp, actN);
           k.matmul(mt, wp, ap, yp, nIn, nOut, nTok, 0, nOut);
-          return new Uint32Array(memory.buffer.slice(yp, yp + nOut * nTok * 4));
+          k.matmul_ref(mt, wp, rp, yr, nIn, nOut, nTok, 0, nOut);
+          return { y: new Uint32Array(memory.buffer.slice(yp, yp + nOut * nTok * 4)),
+            ref: new Uint32Array(memory.buffer.slice(yr, yr + nOut * nTok * 4)), prepSame: a.every((v, i) => v === r[i]) };
         });
         cases++;
         const name = `${type === GGML_Q8_0 ? 'Q8_0' : 'Q4_0'} nIn=${nIn} nTok=${nTok}`;
-        if (type === GGML_Q4_0) {
-          for (const v of ys[1]) q4 = Math.imul(q4 ^ v, 0x01000193) >>> 0;
-          continue;
-        }
-        for (let i = 0; i < ys[0].length; i++) {
-          if (ys[0][i] !== ys[1][i]) { mismatches.push(`${name}: y[${i}] bits ${ys[0][i].toString(16)} vs ${ys[1][i].toString(16)}`); break; }
+        if (!ys[1].prepSame) mismatches.push(`${name}: the relaxed build's prep_act and prep_act_ref differ`);
+        for (const key of ['y', 'ref']) {   // matmul, and the scalar twin
+          const [p, r] = [ys[0][key], ys[1][key]];
+          for (let i = 0; i < p.length; i++) {
+            if (p[i] !== r[i]) { mismatches.push(`${name} ${key}: y[${i}] bits ${p[i].toString(16)} vs ${r[i].toString(16)}`); break; }
+          }
         }
       }
     }
   }
-  return { fast, cases, mismatches, q4: q4.toString(16) };
+  return { fast, cases, mismatches };
 }
 
 // as a script (Node, Deno): the builds from build/, the result as JSON on stdout
