@@ -4,7 +4,9 @@
 // the GFLOP/s each matmul kernel reaches at prefill (bench/kernels.mjs, 32 tokens) as a share of it.
 //
 //   node bench/roofline.mjs [--rounds 3] [--types Q8_0,Q4_0,Q4_K] [--shapes 2048x2048,2048x5632]
-//   /path/to/node22 bench/roofline.mjs       (adds the relaxed-dot row and the relaxed build's kernels)
+//   /path/to/node22 bench/roofline.mjs       (adds the relaxed-dot rows and the relaxed build's kernels)
+//   node bench/roofline.mjs --micro          (the microkernels only)
+//   node bench/roofline.mjs --browser        (the microkernels in headless Chromium: wall time)
 //
 // One multiply-add = 2 operations, as the kernels' GFLOP/s count them (2·nIn·nOut·nTok per matmul). Times
 // are this process's CPU time (process.cpuUsage: waiting for a core on a busy machine is not counted);
@@ -63,14 +65,14 @@ async function microRound({ plain, relaxed, kinds }) {
     k[fn](W, A, N_BLOCKS, reps);
     out[name] = (reps * N_BLOCKS * 32 * 4) / ((now() - t0) / 1e3);
   }
-  return { hasRelaxed, rates: out };
+  return { hasRelaxed, fused: hasRelaxed && k.dot_probe() === 4 * 127 * 255, rates: out };
 }
 
 const plainBin = [...await compile(['simd'])], relaxedBin = [...await compile(['simd', 'relaxed-simd'])];
 const roof = new Map();
-let relaxed = false;
-const addRound = ({ hasRelaxed, rates }) => {
-  relaxed = hasRelaxed;
+let relaxed = false, fused = false;
+const addRound = ({ hasRelaxed, fused: f, rates }) => {
+  relaxed = hasRelaxed; fused = f;
   for (const [name, r] of Object.entries(rates)) (roof.get(name) ?? roof.set(name, []).get(name)).push(r);
 };
 
@@ -82,14 +84,14 @@ if (args.includes('--browser')) {
   for (let r = 0; r < rounds; r++) addRound(await page.evaluate(microRound, { plain: plainBin, relaxed: relaxedBin, kinds: KINDS }));
   const version = browser.version();
   await browser.close();
-  console.log(`SIMD128 roofline microkernels, one core, headless Chromium ${version}${relaxed ? ' (relaxed SIMD)' : ''}, wall time; ${rounds} rounds\n`);
+  console.log(`SIMD128 roofline microkernels, one core, headless Chromium ${version}${relaxed ? ` (relaxed SIMD; i32 relaxed dot ${fused ? 'fused (VNNI)' : 'not fused'})` : ''}, wall time; ${rounds} rounds\n`);
   printRoof();
   process.exit(0);
 }
 const measureRoof = async () => addRound(await microRound({ plain: plainBin, relaxed: relaxedBin, kinds: KINDS }));
 for (let r = 0; r < rounds; r++) await measureRoof();
 if (args.includes('--micro')) {
-  console.log(`SIMD128 roofline microkernels, one core, node ${process.version}${relaxed ? ' (relaxed SIMD)' : ''}; ${rounds} rounds\n`);
+  console.log(`SIMD128 roofline microkernels, one core, node ${process.version}${relaxed ? ` (relaxed SIMD; i32 relaxed dot ${fused ? 'fused (VNNI)' : 'not fused'})` : ''}; ${rounds} rounds\n`);
   printRoof();
   process.exit(0);
 }
@@ -114,12 +116,14 @@ function printRoof() {
   const base = gops('dot (i16 weights)');
   console.log(table([...roof.keys()].map((name) => ({ microkernel: name, 'GOP/s (2 per multiply-add)': f1(gops(name)), 'vs dot (i16)': (gops(name) / base).toFixed(2) }))));
 }
-console.log(`SIMD128 roofline, one core, node ${process.version}${relaxed ? ' (relaxed SIMD)' : ''}; ${rounds * (kernelRows.length ? 2 : 1)}+ rounds\n`);
+console.log(`SIMD128 roofline, one core, node ${process.version}${relaxed ? ` (relaxed SIMD; i32 relaxed dot ${fused ? 'fused (VNNI)' : 'not fused'})` : ''}; ${rounds * (kernelRows.length ? 2 : 1)}+ rounds\n`);
 printRoof();
 const unpackOf = { Q8_0: '+ Q8_0 unpack', Q4_0: '+ Q4_0 unpack', Q4_K: '+ Q4_K unpack' };
 console.log('\nprefill matmul kernels (bench/kernels.mjs, 32 tokens) against the roofline of their unpacking:\n');
 console.log(table(kernelRows.map((r) => {
-  const ceiling = r.build === 'relaxed' && roof.has('relaxed dot (i8)') && r.type !== 'Q8_0' ? 'relaxed dot (i8)' : (unpackOf[r.type] ?? 'dot (i16 weights)');
+  // the relaxed build's form (weights/act.ts dotAddFast): the fused i32 dot where it is one instruction
+  const relaxedOf = fused ? { Q8_0: 'relaxed Q8_0: act a⁺/a⁻', other: 'relaxed dot (i8)' } : { Q8_0: '+ Q8_0 unpack', other: 'relaxed i16 dot + extadd' };
+  const ceiling = r.build === 'relaxed' && relaxed ? (relaxedOf[r.type] ?? relaxedOf.other) : (unpackOf[r.type] ?? 'dot (i16 weights)');
   return {
     build: r.build, type: r.type, shape: r.shape, 'GFLOP/s': f1(r.gflops), roofline: ceiling, 'roofline GOP/s': f1(gops(ceiling)),
     'share': `${Math.round((100 * r.gflops) / gops(ceiling))}%`,

@@ -120,3 +120,12 @@ export function run_relaxed(w: usize, a: usize, nBlocks: i32, reps: i32): i32 { 
 export function run_relaxed16(w: usize, a: usize, nBlocks: i32, reps: i32): i32 { return runR<u16>(w, a, nBlocks, reps); }
 export function run_q8split(w: usize, a: usize, nBlocks: i32, reps: i32): i32 { return runR<u32>(w, a, nBlocks, reps); }
 export function run_q8sign(w: usize, a: usize, nBlocks: i32, reps: i32): i32 { return runR<u64>(w, a, nBlocks, reps); }
+
+// the lowering of i32x4.relaxed_dot_i8x16_i7x16_add_s (as assembly/weights/act.ts dotAddFast): 4·127·255 where
+// it is x86 VNNI's vpdpbusd (the 7-bit operand's top bit set: taken unsigned, summed in i32)
+const PROBE: usize = memory.data<u8>([127, 127, 127, 127, 127, 127, 127, 127, 127, 127, 127, 127, 127, 127, 127, 127,
+  255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255], 16);
+export function dot_probe(): i32 {
+  if (!ASC_FEATURE_RELAXED_SIMD) return 0;
+  return i32x4.extract_lane(i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(PROBE), v128.load(PROBE, 16), i32x4.splat(0)), 0);
+}
