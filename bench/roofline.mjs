@@ -45,10 +45,12 @@ const KINDS = [['dot (i16 weights)', 'run_dot'], ['+ Q8_0 unpack', 'run_q8_0'], 
 async function microRound({ plain, relaxed, kinds }) {
   const memory = new WebAssembly.Memory({ initial: 4 });
   const imports = { env: { memory, abort() { throw new Error('abort'); } } };
-  let k, hasRelaxed = true;
-  try { k = (await WebAssembly.instantiate(new Uint8Array(relaxed), imports)).instance.exports; } catch {
+  /** @type {any} */
+  let k;
+  let hasRelaxed = true;
+  try { k = (await WebAssembly.instantiate(await WebAssembly.compile(new Uint8Array(relaxed)), imports)).exports; } catch {
     hasRelaxed = false;   // no relaxed SIMD in this runtime: the plain kernels only
-    k = (await WebAssembly.instantiate(new Uint8Array(plain), imports)).instance.exports;
+    k = (await WebAssembly.instantiate(await WebAssembly.compile(new Uint8Array(plain)), imports)).exports;
   }
   // (before the data below overwrites the probe's constants: the module's static data starts at 1024)
   const fused = hasRelaxed && k.dot_probe() === 4 * 127 * 255;

@@ -14,8 +14,8 @@ export async function relaxedBits({ plain, relaxed }) {
   const rnd = () => { seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0; return seed / 2 ** 32; };
   const inst = async (bytes) => {
     const memory = new WebAssembly.Memory({ initial: 256, maximum: 65536 });
-    const { instance } = await WebAssembly.instantiate(new Uint8Array(bytes), { env: { memory } });
-    return { k: instance.exports, memory };
+    const instance = await WebAssembly.instantiate(await WebAssembly.compile(new Uint8Array(bytes)), { env: { memory } });
+    return { k: /** @type {any} */ (instance.exports), memory };
   };
   const builds = [await inst(plain), await inst(relaxed)];
   const fast = builds[1].k.dot_add_fast?.() ?? 0;
@@ -69,7 +69,7 @@ export async function relaxedBits({ plain, relaxed }) {
 }
 
 // as a script (Node, Deno): the builds from build/, the result as JSON on stdout
-const isMain = typeof process !== 'undefined' && process.argv?.[1] && import.meta.url.endsWith(process.argv[1].split('/').pop());
+const isMain = typeof process !== 'undefined' && process.argv?.[1] && import.meta.url.endsWith(process.argv[1].split('/').pop() ?? '');
 if (isMain) {
   const { readFileSync } = await import('node:fs');
   const dir = process.argv[2] ?? new URL('../../build/', import.meta.url).pathname;   // (another build's directory)
