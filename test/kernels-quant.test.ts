@@ -487,6 +487,7 @@ describe('kernel build selection (src/engine/wasm.ts)', () => {
     // a kernel that is off by one in one output, or ignores its accumulator, is rejected
     const offByOne: SelfTestExports = {
       act_bytes: (...a) => k.act_bytes(...a),
+      repack: (...a) => k.repack(...a),
       prep_act: (...a) => k.prep_act(...a),
       matmul: (type, w, act, y, nIn, nOut, nTok, r0, r1) => {
         k.matmul(type, w, act, y, nIn, nOut, nTok, r0, r1);
@@ -500,6 +501,18 @@ describe('kernel build selection (src/engine/wasm.ts)', () => {
       if (type === T.GGML_Q4_K) for (let i = 0; i < v.length; i++) v[i]! *= 2;
     } };
     expect(selfTestKernels(doubled, memory)).toBe(false);
+    // Q8_0 and Q4_0 run repacked (the layout code the engine's loads give them), and a wrong one is rejected
+    const types: number[] = [];
+    const recorded: SelfTestExports = { ...offByOne, matmul: (type, ...rest) => { types.push(type); k.matmul(type, ...rest); } };
+    expect(selfTestKernels(recorded, memory)).toBe(true);
+    expect(types).toEqual([T.GGML_Q4_K, T.GGML_Q4_1, T.GGML_Q4_0 | abi.REPACKED, T.GGML_Q8_0 | abi.REPACKED]);
+    for (const bad of [T.GGML_Q4_0, T.GGML_Q8_0]) {
+      const wrong: SelfTestExports = { ...offByOne, matmul: (type, w, act, y, nIn, nOut, nTok, r0, r1) => {
+        k.matmul(type, w, act, y, nIn, nOut, nTok, r0, r1);
+        if (type === (bad | abi.REPACKED)) new Float32Array(memory.buffer, y, nOut * nTok)[14]! -= 1;
+      } };
+      expect(selfTestKernels(wrong, memory)).toBe(false);
+    }
   });
 
   it('in this runtime: plain SIMD unless relaxed SIMD validates and passes the self-test', async () => {

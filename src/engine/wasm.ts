@@ -16,7 +16,7 @@
  * cross-origin-isolated pages, so the single-thread builds stay free of it and work everywhere.
  */
 import { WasmlmError } from '../errors.js';
-import { GGML_Q4_1, GGML_Q4_K } from '../abi.js';
+import { GGML_Q4_0, GGML_Q4_1, GGML_Q4_K, GGML_Q8_0 } from '../abi.js';
 
 /** The kernel module's exports that the engine calls (see assembly/index.ts). */
 export interface KernelExports {
@@ -44,6 +44,7 @@ export interface ThreadKernelExports extends KernelExports {
 /** The exports the self-test uses. */
 export interface SelfTestExports {
   act_bytes(type: number, nIn: number, nTok: number): number;
+  repack(type: number, w: number, nRows: number, nIn: number, scratch: number): number;
   prep_act(type: number, x: number, act: number, nIn: number, nTok: number): void;
   matmul(type: number, w: number, act: number, y: number, nIn: number, nOut: number, nTok: number, r0: number, r1: number): void;
 }
@@ -187,20 +188,77 @@ export async function relaxedSelfTest(module: WebAssembly.Module): Promise<boole
   }
 }
 
+/** One self-test weight type: its blocks, and the exact integer weight of element i of row o. */
+interface SelfTestCase {
+  type: number;
+  nIn: number;
+  block: number;
+  /** bytes a block */
+  bsz: number;
+  /** writes block b of row o at p (every scale 1) */
+  write(w: Uint8Array, dv: DataView, p: number, o: number, b: number): void;
+  /** the weight of element i of row o, scales and mins applied: an integer */
+  weight(o: number, i: number): number;
+}
+
+// the 4-bit quant of element i of row o, and Q4_K's sub-block scale and min
+const nib = (o: number, i: number) => (i * 7 + o * 3 + (i >> 8) * 5) & 15;
+const kScale = (o: number, s: number, j: number) => 1 + ((o + s + j) % 5);
+const kMin = (o: number, s: number, j: number) => (o + 2 * s + j) % 4;
+// Q8_0's quant of element i of row o: every value of an i8, −128 included
+const q8 = (o: number, i: number) => ((i * 37 + o * 91) & 255) - 128;
+
+const SELF_TEST_CASES: SelfTestCase[] = [
+  { type: GGML_Q4_K, nIn: 512, block: 256, bsz: 144,
+    write(w, dv, p, o, b) {
+      dv.setUint16(p, 0x3c00, true); // d = 1
+      dv.setUint16(p + 2, 0x3c00, true); // dmin = 1
+      for (let j = 0; j < 4; j++) {
+        w[p + 4 + j] = kScale(o, b, j);
+        w[p + 8 + j] = kMin(o, b, j);
+        w[p + 12 + j] = kScale(o, b, j + 4) | (kMin(o, b, j + 4) << 4);
+      }
+      for (let l = 0; l < 128; l++) {
+        const pair = l >> 5, li = l & 31;
+        w[p + 16 + l] = nib(o, b * 256 + pair * 64 + li) | (nib(o, b * 256 + pair * 64 + 32 + li) << 4);
+      }
+    },
+    weight(o, i) {
+      const s = i >> 8, j = (i >> 5) & 7;
+      return kScale(o, s, j) * nib(o, i) - kMin(o, s, j);
+    } },
+  { type: GGML_Q4_1, nIn: 64, block: 32, bsz: 20,
+    write(w, dv, p, o, b) {
+      dv.setUint16(p, 0x3c00, true); // d = 1
+      dv.setUint16(p + 2, 0, true); // m = 0
+      for (let l = 0; l < 16; l++) w[p + 4 + l] = nib(o, b * 32 + l) | (nib(o, b * 32 + 16 + l) << 4);
+    },
+    weight: nib },
+  { type: GGML_Q4_0, nIn: 64, block: 32, bsz: 18,
+    write(w, dv, p, o, b) {
+      dv.setUint16(p, 0x3c00, true); // d = 1
+      for (let l = 0; l < 16; l++) w[p + 2 + l] = nib(o, b * 32 + l) | (nib(o, b * 32 + 16 + l) << 4);
+    },
+    weight: (o, i) => nib(o, i) - 8 },
+  { type: GGML_Q8_0, nIn: 64, block: 32, bsz: 34,
+    write(w, dv, p, o, b) {
+      dv.setUint16(p, 0x3c00, true); // d = 1
+      for (let l = 0; l < 32; l++) dv.setInt8(p + 2 + l, q8(o, b * 32 + l));
+    },
+    weight: q8 },
+];
+
 /**
- * Runs Q4_K (Q8_K act: relaxed pair dots, mins, two super-blocks) and Q4_1 (Q8_1 act) matmuls of 3 rows
- * × 5 tokens (a 4-token tile and a single token) on data chosen so that every activation quantizes
- * exactly to itself (|x| ≤ 127 integers, max |x| = 127 in every block: act scale ±1) and every weight
- * scale is 1: each output is an integer below 2^24, computed here exactly. True if all 15 + 15 agree.
- * Uses memory above RESERVED_BYTES.
+ * Runs Q4_K (Q8_K act: relaxed pair dots, mins, two super-blocks), Q4_1 (Q8_1 act), and Q4_0 and Q8_0
+ * (repacked as the engine loads them; the relaxed build's fused dots where the engine has them, Q8_0 with
+ * −128 weights) matmuls of 3 rows × 5 tokens (a 4-token tile and a single token) on data chosen so that
+ * every activation quantizes exactly to itself (|x| ≤ 127 integers, max |x| = 127 in every block: act
+ * scale ±1) and every weight scale is 1: each output is an integer below 2^24, computed here exactly.
+ * True if all agree. Uses memory above RESERVED_BYTES.
  */
 export function selfTestKernels(k: SelfTestExports, memory: WebAssembly.Memory): boolean {
   const nOut = 3, nTok = 5;
-  for (const type of [GGML_Q4_K, GGML_Q4_1]) {
-    const kq = type === GGML_Q4_K;
-    const nIn = kq ? 512 : 64;
-    const block = kq ? 256 : 32;
-    const bsz = kq ? 144 : 20;
+  for (const { type: fileType, nIn, block, bsz, write, weight } of SELF_TEST_CASES) {
     const x = new Float32Array(nIn * nTok);
     for (let t = 0; t < nTok; t++) {
       for (let i = 0; i < nIn; i++) x[t * nIn + i] = ((i * 37 + t * 11 + 5) % 255) - 127;
@@ -208,50 +266,24 @@ export function selfTestKernels(k: SelfTestExports, memory: WebAssembly.Memory):
     }
     const w = new Uint8Array((nIn / block) * bsz * nOut);
     const dv = new DataView(w.buffer);
-    // the integer weight of element i of row o, and (Q4_K) the sub-block scale and min
-    const nib = (o: number, i: number) => (i * 7 + o * 3 + (i >> 8) * 5) & 15;
-    const scale = (o: number, s: number, j: number) => 1 + ((o + s + j) % 5);
-    const min = (o: number, s: number, j: number) => (o + 2 * s + j) % 4;
     const want = new Float64Array(nOut * nTok);
     for (let o = 0; o < nOut; o++) {
-      for (let b = 0; b < nIn / block; b++) {
-        const p = (o * (nIn / block) + b) * bsz;
-        dv.setUint16(p, 0x3c00, true); // d = 1
-        if (kq) {
-          dv.setUint16(p + 2, 0x3c00, true); // dmin = 1
-          for (let j = 0; j < 4; j++) {
-            w[p + 4 + j] = scale(o, b, j);
-            w[p + 8 + j] = min(o, b, j);
-            w[p + 12 + j] = scale(o, b, j + 4) | (min(o, b, j + 4) << 4);
-          }
-          for (let l = 0; l < 128; l++) {
-            const pair = l >> 5, li = l & 31;
-            w[p + 16 + l] = nib(o, b * 256 + pair * 64 + li) | (nib(o, b * 256 + pair * 64 + 32 + li) << 4);
-          }
-        } else {
-          dv.setUint16(p + 2, 0, true); // m = 0
-          for (let l = 0; l < 16; l++) w[p + 4 + l] = nib(o, b * 32 + l) | (nib(o, b * 32 + 16 + l) << 4);
-        }
-      }
+      for (let b = 0; b < nIn / block; b++) write(w, dv, (o * (nIn / block) + b) * bsz, o, b);
       for (let t = 0; t < nTok; t++) {
         let y = 0;
-        for (let i = 0; i < nIn; i++) {
-          const xi = x[t * nIn + i]!;
-          if (kq) {
-            const s = i >> 8, j = (i >> 5) & 7;
-            y += scale(o, s, j) * nib(o, i) * xi - min(o, s, j) * xi;
-          } else {
-            y += nib(o, i) * xi;
-          }
-        }
+        for (let i = 0; i < nIn; i++) y += weight(o, i) * x[t * nIn + i]!;
         want[t * nOut + o] = y;
       }
     }
-    const actBytes = k.act_bytes(type, nIn, nTok);
-    const W = RESERVED_BYTES, X = W + ((w.length + 63) & ~63), ACT = X + x.byteLength, Y = ACT + ((actBytes + 63) & ~63);
+    const rowBytes = (nIn / block) * bsz;
+    const W = RESERVED_BYTES, S = W + ((w.length + 63) & ~63), X = S + ((rowBytes + 63) & ~63);
+    const ACT = X + x.byteLength;
+    const Y = ACT + ((k.act_bytes(fileType, nIn, nTok) + 63) & ~63);
     if (Y + nOut * nTok * 4 > memory.buffer.byteLength) memory.grow(Math.ceil((Y + nOut * nTok * 4 - memory.buffer.byteLength) / 65536));
     new Uint8Array(memory.buffer, W, w.length).set(w);
     new Float32Array(memory.buffer, X, x.length).set(x);
+    const type = k.repack(fileType, W, nOut, nIn, S);
+    if (k.act_bytes(type, nIn, nTok) > Y - ACT) return false;
     const y = new Float32Array(memory.buffer, Y, nOut * nTok);
     y.fill(NaN);
     k.prep_act(type, X, ACT, nIn, nTok);
