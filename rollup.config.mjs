@@ -100,7 +100,7 @@ function minify() {
 const main = {
   input: {
     index: 'build/tsc/index.js',
-    cli: 'build/tsc/cli/main.js',
+    cli: 'build/tsc/cli/bin.js',
     // the browser entry (package condition "browser") and the model's Web Worker it starts
     browser: 'build/tsc/browser/index.js',
     'model-worker': 'build/tsc/browser/model-worker.js',

@@ -1,5 +1,4 @@
-#!/usr/bin/env node
-/** The `wasmlm` command: run, serve, chat, finetune, info, fit, tokenize, convert, quantize, bench. */
+/** The `wasmlm` command (entered through bin.ts): run, serve, chat, finetune, info, fit, tokenize, convert, quantize, bench. */
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { WasmlmError } from '../errors.js';
@@ -26,7 +25,7 @@ import { SERVE } from './serve.js';
 import { FINETUNE } from './finetune.js';
 import { FIT, INFO } from './info.js';
 import { num, SAMPLING_FLAGS, type Flags } from './flags.js';
-import { collectGarbage, leanHeap } from './memory.js';
+import { collectGarbage } from './memory.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -581,7 +580,6 @@ function closedPipe(e: unknown): boolean {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  leanHeap();
   const debug = argv.includes('--debug');
   try {
     const [command, ...rest] = argv;
