@@ -11,7 +11,6 @@ import type { ChatMessage } from '../generate/chat.js';
 import type { GenerateOptions } from '../generate/generator.js';
 import { loadModel } from '../model.js';
 import { intFlag, num, SAMPLING_FLAGS, type Flags } from './flags.js';
-import { collectGarbage } from './memory.js';
 
 const HELP = `/reset          forget the conversation (the system message stays)
 /system TEXT    set the system message (and forget the conversation)
@@ -84,7 +83,6 @@ async function chat(positional: string[], flags: Flags): Promise<void> {
   const model = await loadModel(positional[0] ?? (flags.model as string | undefined), {
     contextLength: intFlag(flags, 'ctx', 1), threads: intFlag(flags, 'threads', 1),
   });
-  collectGarbage();
   const modelName = model.info.name ?? model.info.architecture;
   const tty = process.stdin.isTTY === true;
   const err = (s: string) => process.stderr.write(s);

@@ -25,7 +25,6 @@ import { SERVE } from './serve.js';
 import { FINETUNE } from './finetune.js';
 import { FIT, INFO } from './info.js';
 import { num, SAMPLING_FLAGS, type Flags } from './flags.js';
-import { collectGarbage } from './memory.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -281,7 +280,6 @@ async function run(positional: string[], flags: Flags): Promise<void> {
     onProgress: progressBar(),
   });
   for (const { file, scale } of loras) await model.loadAdapter(file, { scale });
-  collectGarbage();
   const abort = new AbortController();
   process.once('SIGINT', () => abort.abort());
   options.signal = abort.signal;
@@ -424,7 +422,6 @@ async function bench(positional: string[], flags: Flags): Promise<void> {
   const t0 = performance.now();
   const model = await loadModel(file, { threads, contextLength: Math.min(nPrompt + nGen + 1, 1 << 30), onProgress: progressBar(), runPlan: profile?.runPlan });
   const loadMs = performance.now() - t0;
-  collectGarbage(); // (as run and chat do after a load)
   const V = model.info.vocabSize;
   let seed = 12345;
   const ids = [model.tokenizer.special.bos ?? 1];
