@@ -113,11 +113,12 @@ export function commonPrefix(a: readonly number[], b: readonly number[], max = I
  * Evaluates what of `context` the cache lacks (at least its last token): the cache keeps its longest
  * prefix in common with `context`. A failed evaluation leaves the cache empty (its state unknown).
  */
-function feed(engine: Engine, cache: KvCache, context: number[]): { logits: Float32Array; reused: number } {
+function feed(engine: Engine, cache: KvCache, context: number[], out: Float32Array): { logits: Float32Array; reused: number } {
   const common = commonPrefix(cache.cached, context, context.length - 1);
   engine.truncate(common, cache);
   try {
-    return { logits: engine.evaluate(context.slice(common), 'last', undefined, cache).slice(), reused: common };
+    out.set(engine.evaluate(context.slice(common), 'last', undefined, cache));
+    return { logits: out, reused: common };
   } catch (e) {
     engine.truncate(0, cache);
     throw e;
@@ -152,6 +153,8 @@ interface DecodeRequest {
   context: number[];
   /** throws (DISPOSED) when the session is gone: its cache may be another session's by now */
   alive(): void;
+  /** where the logits go (the generation's own buffer, see Session.sequence) */
+  out: Float32Array;
   resolve(logits: Float32Array): void;
   reject(e: unknown): void;
 }
@@ -168,9 +171,9 @@ export class DecodeQueue {
 
   constructor(private readonly core: ModelCore) {}
 
-  decode(cache: KvCache, context: number[], alive: () => void): Promise<Float32Array> {
+  decode(cache: KvCache, context: number[], alive: () => void, out: Float32Array): Promise<Float32Array> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ cache, context, alive, resolve, reject });
+      this.pending.push({ cache, context, alive, out, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         nextMacrotask(() => void this.flush());
@@ -206,14 +209,14 @@ export class DecodeQueue {
           const rows = engine.decode(part.map((r) => r.cache), part.map((r) => r.context[r.context.length - 1]!));
           this.stats.batches++;
           this.stats.sequences += part.length;
-          part.forEach((r, j) => r.resolve(rows[j]!.slice()));
+          part.forEach((r, j) => { r.out.set(rows[j]!); r.resolve(r.out); });
         } catch (e) {
           for (const r of part) { engine.truncate(0, r.cache); r.reject(e); }
         }
       }
       for (const r of alone) {
         try {
-          r.resolve(feed(engine, r.cache, r.context).logits);
+          r.resolve(feed(engine, r.cache, r.context, r.out).logits);
         } catch (e) {
           r.reject(e);
         }
@@ -359,6 +362,8 @@ export class Session {
   private sequence(): Sequence {
     const core = this.core, cache = this.cache;
     const engine = core.engine;
+    // the logits of each step, copied out of wasm memory into one buffer per generation (no garbage per token)
+    const out = new Float32Array(engine.spec.nVocab);
     return {
       contextLength: engine.contextLength,
       unbounded: engine.unbounded,
@@ -367,9 +372,9 @@ export class Session {
         this.alive();
         // one step while other generations run: batched with theirs
         if (core.generating > 1 && oneStep(cache, context)) {
-          return { logits: await core.decodeQueue.decode(cache, context, () => this.alive()), reused: context.length - 1 };
+          return { logits: await core.decodeQueue.decode(cache, context, () => this.alive(), out), reused: context.length - 1 };
         }
-        return core.withEngine((e) => { this.alive(); return feed(e, cache, context); });
+        return core.withEngine((e) => { this.alive(); return feed(e, cache, context, out); });
       },
       shift: (context, keep) => core.withEngine((e) => {
         this.alive();

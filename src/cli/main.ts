@@ -1,5 +1,4 @@
-#!/usr/bin/env node
-/** The `wasmlm` command: run, serve, chat, finetune, info, fit, tokenize, convert, quantize, bench. */
+/** The `wasmlm` command (entered through bin.ts): run, serve, chat, finetune, info, fit, tokenize, convert, quantize, bench. */
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { WasmlmError } from '../errors.js';

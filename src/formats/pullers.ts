@@ -61,6 +61,15 @@ export function memoryPuller(bytes: Uint8Array): Puller {
   };
 }
 
+/**
+ * The most bytes a file's pull() reads into a fresh buffer: what the stream's small reads (a GGUF header's
+ * strings and arrays, small tensors) are served from; reads larger than what is buffered go straight into
+ * their destination, chunkSize at a time. Below glibc's 128 KiB mmap threshold: a buffer of 4 MiB was an
+ * mmap whose release raises malloc's thresholds for the rest of the process (measured on `wasmlm bench`:
+ * 3–4 MiB more peak RSS, issue 16 item 4); a header is a few of these (11 for the 0.65 MiB of a 32k vocabulary's).
+ */
+const FILE_PULL_BYTES = 64 << 10;
+
 export async function filePuller(path: string, chunkSize: number): Promise<Puller> {
   const fs = await importNode(() => import('node:fs/promises'), 'node:fs/promises', path);
   let fh: import('node:fs/promises').FileHandle;
@@ -98,7 +107,7 @@ export async function filePuller(path: string, chunkSize: number): Promise<Pulle
     errorCode: 'IO_ERROR',
     async pull() {
       if (filePos >= size) return null;
-      const buf = new Uint8Array(Math.min(chunkSize, size - filePos));
+      const buf = new Uint8Array(Math.min(chunkSize, FILE_PULL_BYTES, size - filePos));
       const n = await readAt(buf);
       return n === 0 ? null : buf.subarray(0, n);
     },

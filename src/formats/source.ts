@@ -33,7 +33,7 @@ export interface OpenOptions {
    * stream's high-water position, including skipped bytes), `total` = the size when known.
    */
   onProgress?: (p: { loaded: number; total: number | undefined }) => void;
-  /** Read size for files, and the unit of progress reports for large reads (default 4 MiB). */
+  /** Read size for files' large reads, and the unit of progress reports for large reads (default 4 MiB). */
   chunkSize?: number;
   /** The size of a ReadableStream source when it is known elsewhere (a cached response's length). */
   size?: number;

@@ -64,8 +64,8 @@ export interface Sequence {
   readonly unbounded: boolean;
   /**
    * Evaluates what of `context` the cache lacks (at least its last token): the cache keeps its longest
-   * prefix in common with `context`. Resolves with the last token's logits (the caller's to keep) and
-   * how many tokens were reused.
+   * prefix in common with `context`. Resolves with the last token's logits (one buffer of the sequence's,
+   * valid until its next feed) and how many tokens were reused.
    */
   feed(context: number[]): Promise<{ logits: Float32Array; reused: number }>;
   /** Context shift of a full `context`: keep its first `keep` tokens, drop half of the rest; the new context. */
