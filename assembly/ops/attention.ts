@@ -400,11 +400,19 @@ export function attention_part(q: usize, kc: usize, vc: usize, out: usize, nTok:
         u += nq * group;
         continue;
       }
-      // a typed cache's dequantized tiles: after the scratch the fused path uses (< len floats; 16-byte aligned)
-      const tiles = typed ? scratch + ((<usize>len << 2) + 15 & ~15) : 0;
+      // one token (decode): the next KV heads' whole groups follow; they go over the cache together, tile by
+      // tile (each tile's rows of every KV head read one after the other), as many as the scratch holds
+      let ng = 1;
+      if (nh == group && nTok == 1) {
+        const avail = typed ? max<i32>(len, FUSE_HEADS * fuseLen) : len;
+        const most = avail / (group * perHead);
+        while (ng < most && u + (ng + 1) * group <= end) ng++;
+      }
+      // a typed cache's dequantized tiles: after the scratch the fused path uses (16-byte aligned)
+      const tiles = typed ? scratch + ((<usize>max<i32>(len, ng * nh * perHead) << 2) + 15 & ~15) : 0;
       attendFused(q + <usize>t * qRow + <usize>h * headBytes, kc + kvOff, vc + kvOff, out + <usize>t * qRow + <usize>h * headBytes,
-                  h, nh, nHead, headDim, kvRow, scale, scratch, j0, len, p, row0, ring, maxBias, kvType, tiles, cap);
-      u += nh;
+                  h, nh, ng, nHead, headDim, kvRow, scale, scratch, j0, len, p, row0, ring, maxBias, kvType, tiles, cap);
+      u += ng * nh;
       continue;
     }
     const qp = q + <usize>t * qRow + <usize>h * headBytes;
@@ -484,52 +492,60 @@ function addAlibi(x: usize, n: i32, slope: f32, d0: i32): void {
 }
 
 /**
- * The fused path for heads h0 .. h0+nh−1 (one KV head, whose K and V start at kh / vh) of one query at
- * position p over keys j0 .. j0+len−1 (cache rows from row0, wrapping at ring when ring > 0): tiles of
- * TILE keys in order of position, for each head: scores, running max m and sum l (the output so far
- * rescaled by exp(m_old − m) when m grows), then out += Σ exp(s − m) v; at the end out /= l. qh/oh: the
- * q and out slices of head h0 (the heads follow each other). scratch: the q slices (copied first, as out
- * may equal q), then nh tiles of scores, then (m, l) per head. A typed cache (kvType): each tile's K and V
- * rows are dequantized once for all nh heads, at `tiles`.
+ * The fused path for heads h0 .. h0+ng·nh−1: ng KV heads (from the one whose K and V start at kh / vh; nh heads
+ * each, whole groups when ng > 1) of one query at position p over keys j0 .. j0+len−1 (cache rows from row0,
+ * wrapping at ring when ring > 0): tiles of TILE keys in order of position, for each KV head's tile, for each
+ * of its heads: scores, running max m and sum l (the output so far rescaled by exp(m_old − m) when m grows),
+ * then out += Σ exp(s − m) v; at the end out /= l. Each head's operations are the same whatever ng is (the
+ * KV heads only take turns tile by tile, so that the cache is read row block after row block). qh/oh: the q
+ * and out slices of head h0 (the heads follow each other). scratch: the q slices (copied first, as out may
+ * equal q), then ng·nh tiles of scores, then (m, l) per head. A typed cache (kvType): each tile's K and V rows
+ * of a KV head are dequantized once for its nh heads, at `tiles`.
  */
-function attendFused(qh: usize, kh: usize, vh: usize, oh: usize, h0: i32, nh: i32, nHead: i32, headDim: i32,
+function attendFused(qh: usize, kh: usize, vh: usize, oh: usize, h0: i32, nh: i32, ng: i32, nHead: i32, headDim: i32,
                      kvRow: usize, scale: f32, scratch: usize, j0: i32, len: i32, p: i32, row0: i32, ring: i32,
                      maxBias: f32, kvType: i32, tiles: usize, cap: f32): void {
   const headBytes = <usize>headDim << 2;
+  const kvHead = kvHeadBytes(kvType, headDim);
+  const nAll = ng * nh;
   const qs = scratch;
-  const ss = qs + <usize>nh * headBytes;
-  const ml = ss + (<usize>(nh * TILE) << 2);
-  memory.copy(qs, qh, <usize>nh * headBytes);
+  const ss = qs + <usize>nAll * headBytes;
+  const ml = ss + (<usize>(nAll * TILE) << 2);
+  memory.copy(qs, qh, <usize>nAll * headBytes);
   for (let jt = 0; jt < len; jt += TILE) {
     const n = min<i32>(TILE, len - jt);
     // the tile's rows: n1 from r0 on, then (a ring that wraps) n − n1 from row 0
     const r0 = ring > 0 ? (row0 + jt) % ring : row0 + jt;
-    let n1 = ring > 0 ? min<i32>(n, ring - r0) : n;
-    let kt = kh + <usize>r0 * kvRow, vt = vh + <usize>r0 * kvRow, tRow = kvRow;
-    if (kvType != GGML_F32) {
-      kt = tiles;
-      vt = tiles + <usize>TILE * headBytes;
-      tRow = headBytes;
-      n1 = n;
-      dequantHeads(kvType, kh, kvRow, r0, n, ring, headDim, kt);
-      dequantHeads(kvType, vh, kvRow, r0, n, ring, headDim, vt);
-    }
-    for (let i = 0; i < nh; i++) {
-      const qp = qs + <usize>i * headBytes;
-      const sp = ss + (<usize>(i * TILE) << 2);
-      const op = oh + <usize>i * headBytes;
-      const mp = ml + (<usize>i << 3);
-      tileScoreRun(qp, kt, tRow, n1, headDim, scale, sp);
-      if (n1 < n) tileScoreRun(qp, kh, kvRow, n - n1, headDim, scale, sp + (<usize>n1 << 2));
-      if (cap > 0) softcap(sp, sp, n, cap);
-      if (maxBias > 0) addAlibi(sp, n, alibi_slope(h0 + i, nHead, maxBias), j0 + jt - p);
-      const first = jt == 0;
-      onlineSoftmax(sp, n, mp, op, headDim, first);
-      weightedSum(op, vt, tRow, sp, n1, headDim, first);
-      if (n1 < n) weightedSum(op, vh, kvRow, sp + (<usize>n1 << 2), n - n1, headDim, false);
+    for (let g = 0; g < ng; g++) {
+      const kg = kh + <usize>g * kvHead, vg = vh + <usize>g * kvHead;
+      let n1 = ring > 0 ? min<i32>(n, ring - r0) : n;
+      let kt = kg + <usize>r0 * kvRow, vt = vg + <usize>r0 * kvRow, tRow = kvRow;
+      if (kvType != GGML_F32) {
+        kt = tiles;
+        vt = tiles + <usize>TILE * headBytes;
+        tRow = headBytes;
+        n1 = n;
+        dequantHeads(kvType, kg, kvRow, r0, n, ring, headDim, kt);
+        dequantHeads(kvType, vg, kvRow, r0, n, ring, headDim, vt);
+      }
+      for (let k = 0; k < nh; k++) {
+        const i = g * nh + k;
+        const qp = qs + <usize>i * headBytes;
+        const sp = ss + (<usize>(i * TILE) << 2);
+        const op = oh + <usize>i * headBytes;
+        const mp = ml + (<usize>i << 3);
+        tileScoreRun(qp, kt, tRow, n1, headDim, scale, sp);
+        if (n1 < n) tileScoreRun(qp, kg, kvRow, n - n1, headDim, scale, sp + (<usize>n1 << 2));
+        if (cap > 0) softcap(sp, sp, n, cap);
+        if (maxBias > 0) addAlibi(sp, n, alibi_slope(h0 + i, nHead, maxBias), j0 + jt - p);
+        const first = jt == 0;
+        onlineSoftmax(sp, n, mp, op, headDim, first);
+        weightedSum(op, vt, tRow, sp, n1, headDim, first);
+        if (n1 < n) weightedSum(op, vg, kvRow, sp + (<usize>n1 << 2), n - n1, headDim, false);
+      }
     }
   }
-  for (let i = 0; i < nh; i++) scaleBy(oh + <usize>i * headBytes, headDim, <f32>1.0 / load<f32>(ml + (<usize>i << 3), 4));
+  for (let i = 0; i < nAll; i++) scaleBy(oh + <usize>i * headBytes, headDim, <f32>1.0 / load<f32>(ml + (<usize>i << 3), 4));
 }
 
 /**
