@@ -5,7 +5,7 @@
 // same bits.
 import * as abi from "../../src/abi";
 import { GGML_F16, GGML_F32, GGML_Q8_0 } from "../../src/abi";
-import { f16x8AllNormal, f2h, h2f, h2f4, h2f4NormalHi, h2f4NormalLo, roundF16x4 } from "./f16";
+import { f16x8AllNormal, f16x8NormalLanes, f2h, h2f, h2f4, h2f4NormalHi, h2f4NormalLo, roundF16x4 } from "./f16";
 import { ALIGN, READS, UNITS, WORK, WRITES, arg, ptr, region } from "./entry";
 import { absMax8, q8x4, store8 } from "../weights/common";
 
@@ -169,31 +169,26 @@ export function dequantHeads(type: i32, head: usize, rowBytes: usize, r0: i32, n
 }
 
 /**
- * n rows of headDim halves (rows rowBytes apart from src) into n rows of f32 at dst: the values of dequantHead,
- * 8 columns of every row at a time (each load steps one row on: a constant stride the prefetcher follows).
+ * n rows of headDim halves (rows rowBytes apart from src) into n rows of f32 at dst: the values of dequantHead.
+ * A row's halves are converted as normal ones (three operations per four values) while a test that all were
+ * normal is gathered (no branch per 8 values); a row with a zero, subnormal, inf or NaN half is converted again
+ * by dequantHead.
  */
 function f16Rows(src: usize, rowBytes: usize, n: i32, headDim: i32, dst: usize): void {
   const headBytes = <usize>headDim << 2;
-  let c = 0;
-  for (; c + 8 <= headDim; c += 8) {
-    let s = src + (<usize>c << 1), d = dst + (<usize>c << 2);
-    for (let i = 0; i < n; i++) {
-      const h = v128.load(s);
-      if (f16x8AllNormal(h)) {
-        v128.store(d, h2f4NormalLo(h));
-        v128.store(d, h2f4NormalHi(h), 16);
-      } else {
-        v128.store(d, h2f4(i32x4.extend_low_i16x8_u(h)));
-        v128.store(d, h2f4(i32x4.extend_high_i16x8_u(h)), 16);
-      }
-      s += rowBytes;
-      d += headBytes;
+  const full = headDim & ~7;
+  for (let i = 0; i < n; i++) {
+    const s = src + <usize>i * rowBytes, d = dst + <usize>i * headBytes;
+    let normal = i16x8.splat(-1);
+    for (let c = 0; c < full; c += 8) {
+      const h = v128.load(s + (<usize>c << 1));
+      const o = d + (<usize>c << 2);
+      normal = i16x8.min_u(normal, f16x8NormalLanes(h));
+      v128.store(o, h2f4NormalLo(h));
+      v128.store(o, h2f4NormalHi(h), 16);
     }
-  }
-  for (; c < headDim; c++) {
-    for (let i = 0; i < n; i++) {
-      store<f32>(dst + <usize>i * headBytes + (<usize>c << 2), h2f(load<u16>(src + <usize>i * rowBytes + (<usize>c << 1))));
-    }
+    if (!i16x8.all_true(normal)) dequantHead(GGML_F16, s, full, d);
+    for (let c = full; c < headDim; c++) store<f32>(d + (<usize>c << 2), h2f(load<u16>(s + (<usize>c << 1))));
   }
 }
 
