@@ -156,6 +156,8 @@ export function dequantHeads(type: i32, head: usize, rowBytes: usize, r0: i32, n
   // the rows before the ring wraps, then those from row 0
   const n1 = ring > 0 ? min<i32>(n, ring - r0) : n;
   if (type == GGML_F16) {
+    touchRows(head + <usize>r0 * rowBytes, rowBytes, n1, <usize>headDim << 1, dst);
+    if (n1 < n) touchRows(head, rowBytes, n - n1, <usize>headDim << 1, dst);
     f16Rows(head + <usize>r0 * rowBytes, rowBytes, n1, headDim, dst);
     if (n1 < n) f16Rows(head, rowBytes, n - n1, headDim, dst + <usize>n1 * headBytes);
     return;
@@ -166,6 +168,18 @@ export function dequantHeads(type: i32, head: usize, rowBytes: usize, r0: i32, n
     dequantHead(type, head + <usize>r * rowBytes, headDim, dst + <usize>i * headBytes);
     r++;
   }
+}
+
+// one load of every 64-byte line of n rows of `bytes` bytes (rows rowBytes apart from src), few instructions per
+// line: many lines in flight at once before the dequantization reads them (their bytes stored at dst, which the
+// caller then overwrites, so that the loads stay)
+function touchRows(src: usize, rowBytes: usize, n: i32, bytes: usize, dst: usize): void {
+  let x: u32 = 0;
+  for (let i = 0; i < n; i++) {
+    const s = src + <usize>i * rowBytes;
+    for (let b: usize = 0; b < bytes; b += 64) x |= load<u8>(s + b);
+  }
+  store<u32>(dst, x);
 }
 
 /**
