@@ -4,7 +4,7 @@ import { expf, expf4, exp64, tanhf } from "./activations";
 import { softcap } from "./softcap";
 import * as abi from "../../src/abi";
 import { GGML_F32 } from "../../src/abi";
-import { dequantHeads, kvAt, kvHeadBytes, kv_row_bytes } from "./kv";
+import { dequantHeads, kvAt, kvHeadBytes, kv_row_bytes, touchRows } from "./kv";
 import { ALIGN, ALWAYS_SPLIT, READS, UNEVEN, UNITS, WORK, WRITES, arg, argf, ptr, region, rowsBytes } from "./entry";
 
 // ---- softmax (in place) ----
@@ -625,7 +625,11 @@ function attendFused(qh: usize, kh: usize, vh: usize, oh: usize, h0: i32, nh: i3
       const kg = kh + <usize>g * kvHead, vg = vh + <usize>g * kvHead;
       let n1 = ring > 0 ? min<i32>(n, ring - r0) : n;
       let kt = kg + <usize>r0 * kvRow, vt = vg + <usize>r0 * kvRow, tRow = kvRow;
-      if (kvType != GGML_F32) {
+      if (kvType == GGML_F32) {
+        // the tile's lines requested all at once (as dequantHeads does for a typed cache), stored in a score written next
+        const x = touchRows(kg, kvRow, r0, n, ring, headBytes) | touchRows(vg, kvRow, r0, n, ring, headBytes);
+        store<u32>(ss + (<usize>(g * nh * TILE) << 2), x);
+      } else {
         kt = tiles;
         vt = tiles + <usize>TILE * headBytes;
         tRow = headBytes;

@@ -155,9 +155,9 @@ export function dequantHeads(type: i32, head: usize, rowBytes: usize, r0: i32, n
   const headBytes = <usize>headDim << 2;
   // the rows before the ring wraps, then those from row 0
   const n1 = ring > 0 ? min<i32>(n, ring - r0) : n;
+  // the rows' lines requested all at once first (the conversion below then finds them in cache)
+  store<u32>(dst, touchRows(head, rowBytes, r0, n, ring, kvHeadBytes(type, headDim)));
   if (type == GGML_F16) {
-    touchRows(head + <usize>r0 * rowBytes, rowBytes, n1, <usize>headDim << 1, dst);
-    if (n1 < n) touchRows(head, rowBytes, n - n1, <usize>headDim << 1, dst);
     f16Rows(head + <usize>r0 * rowBytes, rowBytes, n1, headDim, dst);
     if (n1 < n) f16Rows(head, rowBytes, n - n1, headDim, dst + <usize>n1 * headBytes);
     return;
@@ -170,16 +170,22 @@ export function dequantHeads(type: i32, head: usize, rowBytes: usize, r0: i32, n
   }
 }
 
-// one load of every 64-byte line of n rows of `bytes` bytes (rows rowBytes apart from src), few instructions per
-// line: many lines in flight at once before the dequantization reads them (their bytes stored at dst, which the
-// caller then overwrites, so that the loads stay)
-function touchRows(src: usize, rowBytes: usize, n: i32, bytes: usize, dst: usize): void {
+/**
+ * One load of every 64-byte line of n rows of `bytes` bytes (rows rowBytes apart from `head`, from cache row r0
+ * on, wrapping at ring when ring > 0), few instructions per line, so that many lines are in flight at once before
+ * a kernel reads them (from a cache in L3 or memory, without it the lines come a few at a time): returns the bytes
+ * OR-ed (the caller stores them where it writes next, so that the loads stay).
+ */
+export function touchRows(head: usize, rowBytes: usize, r0: i32, n: i32, ring: i32, bytes: usize): u32 {
   let x: u32 = 0;
+  let r = r0;
   for (let i = 0; i < n; i++) {
-    const s = src + <usize>i * rowBytes;
+    if (ring > 0 && r >= ring) r -= ring;
+    const s = head + <usize>r * rowBytes;
     for (let b: usize = 0; b < bytes; b += 64) x |= load<u8>(s + b);
+    r++;
   }
-  store<u32>(dst, x);
+  return x;
 }
 
 /**
