@@ -126,23 +126,27 @@ describe('decode attention on the fused path: the fast forms give the bits of th
     }
   }
 
-  it('a ring cache that wraps gives the linear cache\'s bits (f32, f16)', () => {
-    const s: Shape = { pos: 3000, nHead: 32, nKv: 4, hd: 64, window: 1500 };
-    const ring = 1537, rows = s.pos + 1, kvDim = s.nKv * s.hd;
-    const { kf, vf } = kvValues(s, 7);
-    const q = randF32(s.nHead * s.hd, 8, -2, 2);
-    for (const kvType of [F32, F16]) {
-      const kRing = new Float32Array(ring * kvDim).fill(NaN), vRing = new Float32Array(ring * kvDim).fill(NaN);
-      for (let p = rows - s.window!; p < rows; p++) {
-        kRing.set(kf.subarray(p * kvDim, (p + 1) * kvDim), (p % ring) * kvDim);
-        vRing.set(vf.subarray(p * kvDim, (p + 1) * kvDim), (p % ring) * kvDim);
+  // the fused path (a window of 1500 keys), and the per-head path (300 keys: below the fused path's threshold),
+  // whose tiles start past the ring's end
+  for (const [pos, window, ring] of [[3000, 1500, 1537], [1000, 300, 317]] as const) {
+    it(`a ring cache that wraps gives the linear cache's bits (window ${window}, ring ${ring}; f32, f16, q8_0)`, () => {
+      const s: Shape = { pos, nHead: 32, nKv: 4, hd: 64, window };
+      const rows = s.pos + 1, kvDim = s.nKv * s.hd;
+      const { kf, vf } = kvValues(s, 7);
+      const q = randF32(s.nHead * s.hd, 8, -2, 2);
+      for (const kvType of [F32, F16, Q8_0]) {
+        const kRing = new Float32Array(ring * kvDim).fill(NaN), vRing = new Float32Array(ring * kvDim).fill(NaN);
+        for (let p = rows - window; p < rows; p++) {
+          kRing.set(kf.subarray(p * kvDim, (p + 1) * kvDim), (p % ring) * kvDim);
+          vRing.set(vf.subarray(p * kvDim, (p + 1) * kvDim), (p % ring) * kvDim);
+        }
+        const a = decode(s, q, cacheOf(kRing, kvType, s.nKv, s.hd, ring), cacheOf(vRing, kvType, s.nKv, s.hd, ring), kvType, { ring });
+        const b = decode(s, q, cacheOf(kf, kvType, s.nKv, s.hd, rows), cacheOf(vf, kvType, s.nKv, s.hd, rows), kvType);
+        expectBitsEqual(a, b, `ring vs linear, kv type ${kvType}`);
+        expect(a.every(Number.isFinite), 'no row outside the window was read').toBe(true);
       }
-      const a = decode(s, q, cacheOf(kRing, kvType, s.nKv, s.hd, ring), cacheOf(vRing, kvType, s.nKv, s.hd, ring), kvType, { ring });
-      const b = decode(s, q, cacheOf(kf, kvType, s.nKv, s.hd, rows), cacheOf(vf, kvType, s.nKv, s.hd, rows), kvType);
-      expectBitsEqual(a, b, `ring vs linear, kv type ${kvType}`);
-      expect(a.every(Number.isFinite), 'no row outside the window was read').toBe(true);
-    }
-  });
+    });
+  }
 
   it('an f32 scratch of just the context (fewer KV heads at a time) gives the same bits and stays inside it', () => {
     const s: Shape = { pos: 1999, nHead: 32, nKv: 4, hd: 64 };

@@ -149,16 +149,17 @@ export function dequantHead_ref(type: i32, src: usize, headDim: i32, dst: usize)
 
 /**
  * One head's rows (a cache of `type`, rows rowBytes apart, the head at `head` bytes into each row) for n
- * positions from cache row r0 on (wrapping at ring when ring > 0) into n rows of headDim f32 at dst.
+ * positions from cache row r0 on (wrapping at ring when ring > 0; r0 < 2·ring) into n rows of headDim f32 at dst.
  */
 export function dequantHeads(type: i32, head: usize, rowBytes: usize, r0: i32, n: i32, ring: i32, headDim: i32, dst: usize): void {
   const headBytes = <usize>headDim << 2;
-  // the rows before the ring wraps, then those from row 0
-  const n1 = ring > 0 ? min<i32>(n, ring - r0) : n;
   // the rows' lines requested all at once first (the conversion below then finds them in cache)
   store<u32>(dst, touchRows(head, rowBytes, r0, n, ring, kvHeadBytes(type, headDim)));
   if (type == GGML_F16) {
-    f16Rows(head + <usize>r0 * rowBytes, rowBytes, n1, headDim, dst);
+    // the rows before the ring wraps (r0 may be up to 2·ring − 1), then those from row 0
+    const rs = ring > 0 && r0 >= ring ? r0 - ring : r0;
+    const n1 = ring > 0 ? min<i32>(n, ring - rs) : n;
+    f16Rows(head + <usize>rs * rowBytes, rowBytes, n1, headDim, dst);
     if (n1 < n) f16Rows(head, rowBytes, n - n1, headDim, dst + <usize>n1 * headBytes);
     return;
   }
