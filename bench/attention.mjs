@@ -111,7 +111,7 @@ async function ceilingKernels() {
   });
   if (error || !binary) throw new Error(`ceiling kernels: ${error?.message}\n${stderr}`);
   const memory = new WebAssembly.Memory({ initial: 2 });
-  const c = /** @type {any} */ (new WebAssembly.Instance(new WebAssembly.Module(binary), { env: { memory, abort() {} } }).exports);
+  const c = /** @type {any} */ (new WebAssembly.Instance(new WebAssembly.Module(/** @type {Uint8Array<ArrayBuffer>} */ (binary)), { env: { memory, abort() {} } }).exports);
   new Float32Array(memory.buffer).fill(0.5);
   // many short calls: V8 runs a wasm function's first calls in its baseline compiler and optimises it in the
   // background (a call already running keeps its code): warmed up here, timed after the attention
