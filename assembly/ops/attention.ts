@@ -4,7 +4,7 @@ import { expf, expf4, exp64, tanhf } from "./activations";
 import { softcap } from "./softcap";
 import * as abi from "../../src/abi";
 import { GGML_F32 } from "../../src/abi";
-import { dequantHeads, kvAt, kvHeadBytes, kv_row_bytes } from "./kv";
+import { dequantHeads, kvAt, kvHeadBytes, kv_row_bytes, touchRows } from "./kv";
 import { ALIGN, ALWAYS_SPLIT, READS, UNEVEN, UNITS, WORK, WRITES, arg, argf, ptr, region, rowsBytes } from "./entry";
 
 // ---- softmax (in place) ----
@@ -223,6 +223,111 @@ function tileScoreRun(q: usize, k: usize, kvRow: usize, cnt: i32, n: i32, scale:
   }
 }
 
+// Two heads' scores over the same keys (dst0 / dst1 for q0 / q1; each key's bits are tileScore1's): four keys
+// at a time, eight independent sums sharing each K load and each q load.
+function tileScoreRun2(q0: usize, q1: usize, k: usize, kvRow: usize, cnt: i32, n: i32, scale: f32, dst0: usize, dst1: usize): void {
+  let j = 0;
+  const sc = f32x4.splat(scale);
+  for (; j + 4 <= cnt; j += 4) {
+    const k1 = k + kvRow, k2 = k1 + kvRow, k3 = k2 + kvRow;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+    let i = 0;
+    for (; i + 4 <= n; i += 4) {
+      const off = <usize>i << 2;
+      const qa = v128.load(q0 + off), qb = v128.load(q1 + off);
+      let kv = v128.load(k + off);
+      a0 = f32x4.add(a0, f32x4.mul(qa, kv));
+      b0 = f32x4.add(b0, f32x4.mul(qb, kv));
+      kv = v128.load(k1 + off);
+      a1 = f32x4.add(a1, f32x4.mul(qa, kv));
+      b1 = f32x4.add(b1, f32x4.mul(qb, kv));
+      kv = v128.load(k2 + off);
+      a2 = f32x4.add(a2, f32x4.mul(qa, kv));
+      b2 = f32x4.add(b2, f32x4.mul(qb, kv));
+      kv = v128.load(k3 + off);
+      a3 = f32x4.add(a3, f32x4.mul(qa, kv));
+      b3 = f32x4.add(b3, f32x4.mul(qb, kv));
+    }
+    // tileScores4's transpose-add, for each head
+    let sa = f32x4.add(v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), v128.shuffle<f32>(a0, a1, 2, 6, 3, 7));
+    let t = f32x4.add(v128.shuffle<f32>(a2, a3, 0, 4, 1, 5), v128.shuffle<f32>(a2, a3, 2, 6, 3, 7));
+    sa = f32x4.add(v128.shuffle<f32>(sa, t, 0, 1, 4, 5), v128.shuffle<f32>(sa, t, 2, 3, 6, 7));
+    let sb = f32x4.add(v128.shuffle<f32>(b0, b1, 0, 4, 1, 5), v128.shuffle<f32>(b0, b1, 2, 6, 3, 7));
+    t = f32x4.add(v128.shuffle<f32>(b2, b3, 0, 4, 1, 5), v128.shuffle<f32>(b2, b3, 2, 6, 3, 7));
+    sb = f32x4.add(v128.shuffle<f32>(sb, t, 0, 1, 4, 5), v128.shuffle<f32>(sb, t, 2, 3, 6, 7));
+    for (; i < n; i++) {
+      const off = <usize>i << 2;
+      let kv = f32x4.splat(load<f32>(k + off));
+      kv = f32x4.replace_lane(kv, 1, load<f32>(k1 + off));
+      kv = f32x4.replace_lane(kv, 2, load<f32>(k2 + off));
+      kv = f32x4.replace_lane(kv, 3, load<f32>(k3 + off));
+      sa = f32x4.add(sa, f32x4.mul(v128.load32_splat(q0 + off), kv));
+      sb = f32x4.add(sb, f32x4.mul(v128.load32_splat(q1 + off), kv));
+    }
+    v128.store(dst0 + (<usize>j << 2), f32x4.mul(sa, sc));
+    v128.store(dst1 + (<usize>j << 2), f32x4.mul(sb, sc));
+    k = k3 + kvRow;
+  }
+  for (; j < cnt; j++) {
+    store<f32>(dst0 + (<usize>j << 2), tileScore1(q0, k, n, scale));
+    store<f32>(dst1 + (<usize>j << 2), tileScore1(q1, k, n, scale));
+    k += kvRow;
+  }
+}
+
+// weightedSum for two heads over the same rows (op0 with pr0, op1 with pr1): 16 dims of both at a time, each
+// V load shared; every dim's sum the same operations in the same order as weightedSum's (the dims past the last
+// 16 by weightedSum itself).
+function weightedSum2(op0: usize, op1: usize, vbase: usize, kvRow: usize, pr0: usize, pr1: usize, cnt: i32, headDim: i32, init: bool): void {
+  let d = 0;
+  for (; d + 16 <= headDim; d += 16) {
+    const o0 = op0 + (<usize>d << 2), o1 = op1 + (<usize>d << 2);
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+    if (!init) {
+      a0 = v128.load(o0, 0);
+      a1 = v128.load(o0, 16);
+      a2 = v128.load(o0, 32);
+      a3 = v128.load(o0, 48);
+      b0 = v128.load(o1, 0);
+      b1 = v128.load(o1, 16);
+      b2 = v128.load(o1, 32);
+      b3 = v128.load(o1, 48);
+    }
+    let vp = vbase + (<usize>d << 2);
+    for (let j = 0; j < cnt; j++) {
+      const pa = v128.load32_splat(pr0 + (<usize>j << 2)), pb = v128.load32_splat(pr1 + (<usize>j << 2));
+      let v = v128.load(vp, 0);
+      a0 = f32x4.add(a0, f32x4.mul(pa, v));
+      b0 = f32x4.add(b0, f32x4.mul(pb, v));
+      v = v128.load(vp, 16);
+      a1 = f32x4.add(a1, f32x4.mul(pa, v));
+      b1 = f32x4.add(b1, f32x4.mul(pb, v));
+      v = v128.load(vp, 32);
+      a2 = f32x4.add(a2, f32x4.mul(pa, v));
+      b2 = f32x4.add(b2, f32x4.mul(pb, v));
+      v = v128.load(vp, 48);
+      a3 = f32x4.add(a3, f32x4.mul(pa, v));
+      b3 = f32x4.add(b3, f32x4.mul(pb, v));
+      vp += kvRow;
+    }
+    v128.store(o0, a0, 0);
+    v128.store(o0, a1, 16);
+    v128.store(o0, a2, 32);
+    v128.store(o0, a3, 48);
+    v128.store(o1, b0, 0);
+    v128.store(o1, b1, 16);
+    v128.store(o1, b2, 32);
+    v128.store(o1, b3, 48);
+  }
+  if (d < headDim) {
+    const off = <usize>d << 2;
+    weightedSum(op0 + off, vbase + off, kvRow, pr0, cnt, headDim - d, init);
+    weightedSum(op1 + off, vbase + off, kvRow, pr1, cnt, headDim - d, init);
+  }
+}
+
 // op[d] (+)= Σ_{j < cnt} pr[j] · V[j][d] for d < headDim, V rows kvRow bytes apart from vbase; every
 // dim's sum in order of j, one f32 mul and add per term (32 dims at a time: eight independent sums
 // hide the add latency). init: start from 0, else continue the sums already in op (the same f32
@@ -400,11 +505,19 @@ export function attention_part(q: usize, kc: usize, vc: usize, out: usize, nTok:
         u += nq * group;
         continue;
       }
-      // a typed cache's dequantized tiles: after the scratch the fused path uses (< len floats; 16-byte aligned)
-      const tiles = typed ? scratch + ((<usize>len << 2) + 15 & ~15) : 0;
+      // one token (decode): the next KV heads' whole groups follow; they go over the cache together, tile by
+      // tile (each tile's rows of every KV head read one after the other), as many as the scratch holds
+      let ng = 1;
+      if (nh == group && nTok == 1) {
+        const avail = typed ? max<i32>(len, FUSE_HEADS * fuseLen) : len;
+        const most = avail / (group * perHead);
+        while (ng < most && u + (ng + 1) * group <= end) ng++;
+      }
+      // a typed cache's dequantized tiles: after the scratch the fused path uses (16-byte aligned)
+      const tiles = typed ? scratch + ((<usize>max<i32>(len, ng * nh * perHead) << 2) + 15 & ~15) : 0;
       attendFused(q + <usize>t * qRow + <usize>h * headBytes, kc + kvOff, vc + kvOff, out + <usize>t * qRow + <usize>h * headBytes,
-                  h, nh, nHead, headDim, kvRow, scale, scratch, j0, len, p, row0, ring, maxBias, kvType, tiles, cap);
-      u += nh;
+                  h, nh, ng, nHead, headDim, kvRow, scale, scratch, j0, len, p, row0, ring, maxBias, kvType, tiles, cap);
+      u += ng * nh;
       continue;
     }
     const qp = q + <usize>t * qRow + <usize>h * headBytes;
@@ -484,52 +597,83 @@ function addAlibi(x: usize, n: i32, slope: f32, d0: i32): void {
 }
 
 /**
- * The fused path for heads h0 .. h0+nh−1 (one KV head, whose K and V start at kh / vh) of one query at
- * position p over keys j0 .. j0+len−1 (cache rows from row0, wrapping at ring when ring > 0): tiles of
- * TILE keys in order of position, for each head: scores, running max m and sum l (the output so far
- * rescaled by exp(m_old − m) when m grows), then out += Σ exp(s − m) v; at the end out /= l. qh/oh: the
- * q and out slices of head h0 (the heads follow each other). scratch: the q slices (copied first, as out
- * may equal q), then nh tiles of scores, then (m, l) per head. A typed cache (kvType): each tile's K and V
- * rows are dequantized once for all nh heads, at `tiles`.
+ * The fused path for heads h0 .. h0+ng·nh−1: ng KV heads (from the one whose K and V start at kh / vh; nh heads
+ * each, whole groups when ng > 1) of one query at position p over keys j0 .. j0+len−1 (cache rows from row0,
+ * wrapping at ring when ring > 0): tiles of TILE keys in order of position, for each KV head's tile, for each
+ * of its heads: scores, running max m and sum l (the output so far rescaled by exp(m_old − m) when m grows),
+ * then out += Σ exp(s − m) v; at the end out /= l. Each head's operations are the same whatever ng is (the
+ * KV heads only take turns tile by tile, so that the cache is read row block after row block). qh/oh: the q
+ * and out slices of head h0 (the heads follow each other). scratch: the q slices (copied first, as out may
+ * equal q), then ng·nh tiles of scores, then (m, l) per head. A typed cache (kvType): each tile's K and V rows
+ * of a KV head are dequantized once for its nh heads, at `tiles`.
  */
-function attendFused(qh: usize, kh: usize, vh: usize, oh: usize, h0: i32, nh: i32, nHead: i32, headDim: i32,
+function attendFused(qh: usize, kh: usize, vh: usize, oh: usize, h0: i32, nh: i32, ng: i32, nHead: i32, headDim: i32,
                      kvRow: usize, scale: f32, scratch: usize, j0: i32, len: i32, p: i32, row0: i32, ring: i32,
                      maxBias: f32, kvType: i32, tiles: usize, cap: f32): void {
   const headBytes = <usize>headDim << 2;
+  const kvHead = kvHeadBytes(kvType, headDim);
+  const nAll = ng * nh;
   const qs = scratch;
-  const ss = qs + <usize>nh * headBytes;
-  const ml = ss + (<usize>(nh * TILE) << 2);
-  memory.copy(qs, qh, <usize>nh * headBytes);
+  const ss = qs + <usize>nAll * headBytes;
+  const ml = ss + (<usize>(nAll * TILE) << 2);
+  memory.copy(qs, qh, <usize>nAll * headBytes);
   for (let jt = 0; jt < len; jt += TILE) {
     const n = min<i32>(TILE, len - jt);
     // the tile's rows: n1 from r0 on, then (a ring that wraps) n − n1 from row 0
     const r0 = ring > 0 ? (row0 + jt) % ring : row0 + jt;
-    let n1 = ring > 0 ? min<i32>(n, ring - r0) : n;
-    let kt = kh + <usize>r0 * kvRow, vt = vh + <usize>r0 * kvRow, tRow = kvRow;
-    if (kvType != GGML_F32) {
-      kt = tiles;
-      vt = tiles + <usize>TILE * headBytes;
-      tRow = headBytes;
-      n1 = n;
-      dequantHeads(kvType, kh, kvRow, r0, n, ring, headDim, kt);
-      dequantHeads(kvType, vh, kvRow, r0, n, ring, headDim, vt);
-    }
-    for (let i = 0; i < nh; i++) {
-      const qp = qs + <usize>i * headBytes;
-      const sp = ss + (<usize>(i * TILE) << 2);
-      const op = oh + <usize>i * headBytes;
-      const mp = ml + (<usize>i << 3);
-      tileScoreRun(qp, kt, tRow, n1, headDim, scale, sp);
-      if (n1 < n) tileScoreRun(qp, kh, kvRow, n - n1, headDim, scale, sp + (<usize>n1 << 2));
-      if (cap > 0) softcap(sp, sp, n, cap);
-      if (maxBias > 0) addAlibi(sp, n, alibi_slope(h0 + i, nHead, maxBias), j0 + jt - p);
-      const first = jt == 0;
-      onlineSoftmax(sp, n, mp, op, headDim, first);
-      weightedSum(op, vt, tRow, sp, n1, headDim, first);
-      if (n1 < n) weightedSum(op, vh, kvRow, sp + (<usize>n1 << 2), n - n1, headDim, false);
+    for (let g = 0; g < ng; g++) {
+      const kg = kh + <usize>g * kvHead, vg = vh + <usize>g * kvHead;
+      let n1 = ring > 0 ? min<i32>(n, ring - r0) : n;
+      let kt = kg + <usize>r0 * kvRow, vt = vg + <usize>r0 * kvRow, tRow = kvRow;
+      if (kvType == GGML_F32) {
+        // the tile's lines requested all at once (as dequantHeads does for a typed cache), stored in a score written next
+        const x = touchRows(kg, kvRow, r0, n, ring, headBytes) | touchRows(vg, kvRow, r0, n, ring, headBytes);
+        store<u32>(ss + (<usize>(g * nh * TILE) << 2), x);
+      } else {
+        kt = tiles;
+        vt = tiles + <usize>TILE * headBytes;
+        tRow = headBytes;
+        n1 = n;
+        dequantHeads(kvType, kg, kvRow, r0, n, ring, headDim, kt);
+        dequantHeads(kvType, vg, kvRow, r0, n, ring, headDim, vt);
+      }
+      // the heads two at a time (each K and V load serves both), the last alone when nh is odd
+      for (let k = 0; k < nh; k += 2) {
+        const i = g * nh + k;
+        const two = k + 1 < nh;
+        const qp = qs + <usize>i * headBytes;
+        const sp = ss + (<usize>(i * TILE) << 2);
+        const op = oh + <usize>i * headBytes;
+        const mp = ml + (<usize>i << 3);
+        if (two) {
+          const sp1 = sp + (<usize>TILE << 2), op1 = op + headBytes;
+          tileScoreRun2(qp, qp + headBytes, kt, tRow, n1, headDim, scale, sp, sp1);
+          if (n1 < n) tileScoreRun2(qp, qp + headBytes, kg, kvRow, n - n1, headDim, scale, sp + (<usize>n1 << 2), sp1 + (<usize>n1 << 2));
+          softmaxStep(sp, n, mp, op, headDim, jt, j0 + jt - p, h0 + i, nHead, maxBias, cap);
+          softmaxStep(sp1, n, mp + 8, op1, headDim, jt, j0 + jt - p, h0 + i + 1, nHead, maxBias, cap);
+          weightedSum2(op, op1, vt, tRow, sp, sp1, n1, headDim, jt == 0);
+          if (n1 < n) weightedSum2(op, op1, vg, kvRow, sp + (<usize>n1 << 2), sp1 + (<usize>n1 << 2), n - n1, headDim, false);
+        } else {
+          tileScoreRun(qp, kt, tRow, n1, headDim, scale, sp);
+          if (n1 < n) tileScoreRun(qp, kg, kvRow, n - n1, headDim, scale, sp + (<usize>n1 << 2));
+          softmaxStep(sp, n, mp, op, headDim, jt, j0 + jt - p, h0 + i, nHead, maxBias, cap);
+          weightedSum(op, vt, tRow, sp, n1, headDim, jt == 0);
+          if (n1 < n) weightedSum(op, vg, kvRow, sp + (<usize>n1 << 2), n - n1, headDim, false);
+        }
+      }
     }
   }
-  for (let i = 0; i < nh; i++) scaleBy(oh + <usize>i * headBytes, headDim, <f32>1.0 / load<f32>(ml + (<usize>i << 3), 4));
+  for (let i = 0; i < nAll; i++) scaleBy(oh + <usize>i * headBytes, headDim, <f32>1.0 / load<f32>(ml + (<usize>i << 3), 4));
+}
+
+// A head's tile of n scores at sp (keys from d0 = key position − query position on): soft-capping, ALiBi, then
+// the online softmax's step (jt: the tile's first key, 0 for the first tile).
+// @ts-ignore: decorator
+@inline function softmaxStep(sp: usize, n: i32, mp: usize, op: usize, headDim: i32, jt: i32, d0: i32, h: i32, nHead: i32,
+                             maxBias: f32, cap: f32): void {
+  if (cap > 0) softcap(sp, sp, n, cap);
+  if (maxBias > 0) addAlibi(sp, n, alibi_slope(h, nHead, maxBias), d0);
+  onlineSoftmax(sp, n, mp, op, headDim, jt == 0);
 }
 
 /**

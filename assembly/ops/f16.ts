@@ -84,12 +84,18 @@ const TWO_M24: f32 = 5.9604644775390625e-8;
   return h2f(h);
 }
 
-/** true if all 8 halves in h are normal (not zero, subnormal, inf or NaN). Few constants on purpose:
- *  V8 rematerialises vector constants inside loops. */
+/** Per lane of the 8 halves in h: nonzero iff the half is normal (not zero, subnormal, inf or NaN). Few
+ *  constants on purpose: V8 rematerialises vector constants inside loops. */
+// @ts-ignore: decorator
+@inline export function f16x8NormalLanes(h: v128): v128 {
+  const e = i16x8.shr_s(i16x8.shl(h, 1), 11);               // exponent; 16..31 wrap to -16..-1
+  return i16x8.shr_u(i16x8.sub(e, i16x8.splat(-1)), 1);     // lane is 0 iff exponent is 0 or 31
+}
+
+/** true if all 8 halves in h are normal (f16x8NormalLanes). */
 // @ts-ignore: decorator
 @inline export function f16x8AllNormal(h: v128): bool {
-  const e = i16x8.shr_s(i16x8.shl(h, 1), 11);               // exponent; 16..31 wrap to -16..-1
-  return i16x8.all_true(i16x8.shr_u(i16x8.sub(e, i16x8.splat(-1)), 1)); // lane is 0 iff exponent is 0 or 31
+  return i16x8.all_true(f16x8NormalLanes(h));
 }
 
 /** halves 0..3 of h (all normal) -> f32x4 */

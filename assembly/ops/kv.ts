@@ -5,7 +5,7 @@
 // same bits.
 import * as abi from "../../src/abi";
 import { GGML_F16, GGML_F32, GGML_Q8_0 } from "../../src/abi";
-import { f16x8AllNormal, f2h, h2f, h2f4, h2f4NormalHi, h2f4NormalLo, roundF16x4 } from "./f16";
+import { f16x8AllNormal, f16x8NormalLanes, f2h, h2f, h2f4, h2f4NormalHi, h2f4NormalLo, roundF16x4 } from "./f16";
 import { ALIGN, READS, UNITS, WORK, WRITES, arg, ptr, region } from "./entry";
 import { absMax8, q8x4, store8 } from "../weights/common";
 
@@ -149,15 +149,67 @@ export function dequantHead_ref(type: i32, src: usize, headDim: i32, dst: usize)
 
 /**
  * One head's rows (a cache of `type`, rows rowBytes apart, the head at `head` bytes into each row) for n
- * positions from cache row r0 on (wrapping at ring when ring > 0) into n rows of headDim f32 at dst.
+ * positions from cache row r0 on (wrapping at ring when ring > 0; r0 < 2·ring) into n rows of headDim f32 at dst.
  */
 export function dequantHeads(type: i32, head: usize, rowBytes: usize, r0: i32, n: i32, ring: i32, headDim: i32, dst: usize): void {
   const headBytes = <usize>headDim << 2;
+  // the rows' lines requested all at once first (the conversion below then finds them in cache)
+  store<u32>(dst, touchRows(head, rowBytes, r0, n, ring, kvHeadBytes(type, headDim)));
+  if (type == GGML_F16) {
+    // the rows before the ring wraps (r0 may be up to 2·ring − 1), then those from row 0
+    const rs = ring > 0 && r0 >= ring ? r0 - ring : r0;
+    const n1 = ring > 0 ? min<i32>(n, ring - rs) : n;
+    f16Rows(head + <usize>rs * rowBytes, rowBytes, n1, headDim, dst);
+    if (n1 < n) f16Rows(head, rowBytes, n - n1, headDim, dst + <usize>n1 * headBytes);
+    return;
+  }
   let r = r0;
   for (let i = 0; i < n; i++) {
     if (ring > 0 && r >= ring) r -= ring;
     dequantHead(type, head + <usize>r * rowBytes, headDim, dst + <usize>i * headBytes);
     r++;
+  }
+}
+
+/**
+ * One load of every 64-byte line of n rows of `bytes` bytes (rows rowBytes apart from `head`, from cache row r0
+ * on, wrapping at ring when ring > 0), few instructions per line, so that many lines are in flight at once before
+ * a kernel reads them (from a cache in L3 or memory, without it the lines come a few at a time): returns the bytes
+ * OR-ed (the caller stores them where it writes next, so that the loads stay).
+ */
+export function touchRows(head: usize, rowBytes: usize, r0: i32, n: i32, ring: i32, bytes: usize): u32 {
+  let x: u32 = 0;
+  let r = r0;
+  for (let i = 0; i < n; i++) {
+    if (ring > 0 && r >= ring) r -= ring;
+    const s = head + <usize>r * rowBytes;
+    for (let b: usize = 0; b < bytes; b += 64) x |= load<u8>(s + b);
+    r++;
+  }
+  return x;
+}
+
+/**
+ * n rows of headDim halves (rows rowBytes apart from src) into n rows of f32 at dst: the values of dequantHead.
+ * A row's halves are converted as normal ones (three operations per four values) while a test that all were
+ * normal is gathered (no branch per 8 values); a row with a zero, subnormal, inf or NaN half is converted again
+ * by dequantHead.
+ */
+function f16Rows(src: usize, rowBytes: usize, n: i32, headDim: i32, dst: usize): void {
+  const headBytes = <usize>headDim << 2;
+  const full = headDim & ~7;
+  for (let i = 0; i < n; i++) {
+    const s = src + <usize>i * rowBytes, d = dst + <usize>i * headBytes;
+    let normal = i16x8.splat(-1);
+    for (let c = 0; c < full; c += 8) {
+      const h = v128.load(s + (<usize>c << 1));
+      const o = d + (<usize>c << 2);
+      normal = i16x8.min_u(normal, f16x8NormalLanes(h));
+      v128.store(o, h2f4NormalLo(h));
+      v128.store(o, h2f4NormalHi(h), 16);
+    }
+    if (!i16x8.all_true(normal)) dequantHead(GGML_F16, s, full, d);
+    for (let c = full; c < headDim; c++) store<f32>(d + (<usize>c << 2), h2f(load<u16>(s + (<usize>c << 1))));
   }
 }
 
