@@ -15,25 +15,13 @@ import * as abi from '../src/abi.js';
 import { loadKernels } from './helpers/wasm.js';
 import { randF32, expectBitsEqual, expectClose, fr } from './helpers/numeric.js';
 import { attentionF64 } from './helpers/attention-f64.js';
+import { scratchFloats, type AttentionKernels } from './helpers/attention-kernels.js';
 
 const { k: kernels, heap } = loadKernels(2048);
 beforeEach(() => heap.reset());
 
-type Attention = (q: number, kc: number, vc: number, out: number, nTok: number, pos0: number, nHead: number, nKvHead: number,
-  headDim: number, scale: number, scratch: number, window: number, maxBias: number, ring: number, kvType: number, cap: number) => void;
-const k = kernels as unknown as {
-  attention: Attention;
-  alibi_slope(h: number, nHead: number, maxBias: number): number;
-  kv_convert(src: number, srcType: number, dst: number, dstType: number, headDim: number, nHead: number, nRows: number): void;
-  kv_row_bytes(type: number, nHead: number, headDim: number): number;
-};
+const k = kernels as unknown as AttentionKernels;
 const { GGML_F32: F32, GGML_F16: F16, GGML_Q8_0: Q8_0 } = abi;
-
-/** the scratch the engine gives (src/engine/state.ts, attentionScratchBytes), in floats */
-function scratchFloats(ctx: number, hd: number): number {
-  const fuseLen = Math.max(abi.ATTN_FUSE_MIN_LEN, abi.ATTN_FUSE_HEADS * (hd + abi.ATTN_TILE + 2));
-  return Math.max(ctx, abi.ATTN_FUSE_HEADS * fuseLen) + 4 + 2 * abi.ATTN_TILE * hd;
-}
 
 /** rows [rows][nKv·hd] of f32 into a cache of kvType (rows of kv_row_bytes) */
 function cacheOf(f: Float32Array, kvType: number, nKv: number, hd: number, rows: number): number {

@@ -11,24 +11,12 @@ import * as abi from '../src/abi.js';
 import { loadKernels } from './helpers/wasm.js';
 import { randF32, expectBitsEqual, expectClose, fr } from './helpers/numeric.js';
 import { attentionF64 } from './helpers/attention-f64.js';
+import { scratchFloats, type AttentionKernels } from './helpers/attention-kernels.js';
 
 const { k: kernels, heap } = loadKernels(2048);
 beforeEach(() => heap.reset());
 
-type Attention = (q: number, kc: number, vc: number, out: number, nTok: number, pos0: number, nHead: number, nKvHead: number,
-  headDim: number, scale: number, scratch: number, window: number, maxBias: number, ring: number, kvType: number, cap: number) => void;
-const k = kernels as unknown as {
-  attention: Attention;
-  alibi_slope(h: number, nHead: number, maxBias: number): number;
-  kv_convert(src: number, srcType: number, dst: number, dstType: number, headDim: number, nHead: number, nRows: number): void;
-  kv_row_bytes(type: number, nHead: number, headDim: number): number;
-};
-
-/** scratch for any query of a context of ctx keys (what the engine gives: src/engine/state.ts, attentionScratchBytes) */
-function scratchFloats(ctx: number, hd: number): number {
-  const fuseLen = Math.max(abi.ATTN_FUSE_MIN_LEN, abi.ATTN_FUSE_HEADS * (hd + abi.ATTN_TILE + 2));
-  return Math.max(ctx, abi.ATTN_FUSE_HEADS * fuseLen) + 4 + 2 * abi.ATTN_TILE * hd;
-}
+const k = kernels as unknown as AttentionKernels;
 
 describe('attention: a batch of queries == the same queries one at a time, bit for bit', () => {
   // nTok, pos0, nHead, nKvHead, headDim, kvType, window, maxBias, cap
