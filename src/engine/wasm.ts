@@ -276,14 +276,16 @@ export function selfTestKernels(k: SelfTestExports, memory: WebAssembly.Memory):
       }
     }
     const rowBytes = (nIn / block) * bsz;
+    const fit = (end: number) => { if (end > memory.buffer.byteLength) memory.grow(Math.ceil((end - memory.buffer.byteLength) / 65536)); };
     const W = RESERVED_BYTES, S = W + ((w.length + 63) & ~63), X = S + ((rowBytes + 63) & ~63);
     const ACT = X + x.byteLength;
-    const Y = ACT + ((k.act_bytes(fileType, nIn, nTok) + 63) & ~63);
-    if (Y + nOut * nTok * 4 > memory.buffer.byteLength) memory.grow(Math.ceil((Y + nOut * nTok * 4 - memory.buffer.byteLength) / 65536));
+    fit(ACT);
     new Uint8Array(memory.buffer, W, w.length).set(w);
-    new Float32Array(memory.buffer, X, x.length).set(x);
+    // the layout the kernels take from now on, and the act it reads (sized for that layout)
     const type = k.repack(fileType, W, nOut, nIn, S);
-    if (k.act_bytes(type, nIn, nTok) > Y - ACT) return false;
+    const Y = ACT + ((k.act_bytes(type, nIn, nTok) + 63) & ~63);
+    fit(Y + nOut * nTok * 4);
+    new Float32Array(memory.buffer, X, x.length).set(x);
     const y = new Float32Array(memory.buffer, Y, nOut * nTok);
     y.fill(NaN);
     k.prep_act(type, X, ACT, nIn, nTok);
